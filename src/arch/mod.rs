@@ -1,0 +1,1 @@
+//! CPU architecture support (aarch64 only): entry, exceptions, MMU, timer.
