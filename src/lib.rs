@@ -13,5 +13,10 @@ extern crate alloc;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod arch;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod boot;
 pub mod mm;
 pub mod mmio;
+pub mod platform;
+pub mod selftest;
+pub mod time;

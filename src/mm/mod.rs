@@ -1,5 +1,10 @@
-//! Memory: typed addresses, the heap, and the DMA frame pool.
+//! Memory: typed addresses, the memory layout plan, the heap, and the DMA
+//! frame pool.
 
 pub mod addr;
+pub mod dma_pool;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod heap;
+pub mod layout;
 
 pub use addr::{BusAddr, Iova, PhysAddr, PhysRange, VirtAddr};

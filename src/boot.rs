@@ -1,0 +1,337 @@
+//! The boot sequence after entry: device tree, identity map, console, heap
+//! and DMA pool, the self-test, and the end of the run.
+//!
+//! Order matters and is forced by the hardware: nothing may use atomics
+//! (locks, `Once`) before the MMU is on, because exclusive accesses to the
+//! Device memory type that MMU-off accesses get are not guaranteed to work;
+//! the heap needs the identity map; the console needs both the map (device
+//! mapping) and, for its `Once`, the MMU.
+
+use crate::arch::aarch64::{device, exception, mmu, park, semihosting, smccc, timer};
+use crate::mm::layout::{self, MemoryPlan};
+use crate::mm::{PhysAddr, PhysRange};
+use crate::platform::bootargs::Bootargs;
+use crate::platform::console::active::{self, ActiveConsole, Stdout};
+use crate::platform::console::ns16550::{IoWidth, Ns16550};
+use crate::platform::console::pl011::Pl011;
+use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError};
+use crate::platform::exit::{self, ExitMethod, ExitReason};
+use crate::selftest::ktap::KtapWriter;
+use crate::selftest::platform::{AtProbe, ConsoleFacts, MmuFacts, PlatformCtx, PlatformFacts};
+use crate::selftest::runner::{run_group, Totals};
+use crate::{kprint, kprintln};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use mmu::{IdentityMap, MemType, MmuError};
+
+/// Heap size cap.
+const HEAP_MAX: u64 = 8 << 20;
+/// DMA pool size cap.
+const POOL_MAX: u64 = 32 << 20;
+/// Free-RAM fragments we can track.
+const MAX_FREE: usize = 64;
+
+/// What `boot.S` and the entry shim measured.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryFacts {
+    /// Where the loader put the image.
+    pub load_base: PhysAddr,
+    /// Bytes from the image start to the end of BSS and stack.
+    pub image_size: u64,
+    /// CurrentEL at entry.
+    pub entry_el: u8,
+    /// Relocation entries in the image.
+    pub relocs_total: u64,
+    /// Entries that were not R_AARCH64_RELATIVE (not applied).
+    pub relocs_unknown: u64,
+    /// Pointer read from relocated data.
+    pub reloc_probe_stored: u64,
+    /// The object's PC-relative address.
+    pub reloc_probe_actual: u64,
+}
+
+static EXIT: spin::Once<ExitMethod> = spin::Once::new();
+
+/// Mapping errors collected before the heap exists.
+struct EarlyErrors {
+    list: [Option<MmuError>; 8],
+    len: usize,
+}
+
+impl EarlyErrors {
+    fn push(&mut self, e: MmuError) {
+        if let Some(slot) = self.list.get_mut(self.len) {
+            *slot = Some(e);
+        }
+        self.len += 1;
+    }
+}
+
+/// Runs the image after entry.  Never returns: the run ends through the exit
+/// method the bootargs and the DT select.
+pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>) -> ! {
+    // Without a readable DTB there is no console and no known way to power
+    // off: park.  The host runner's timeout reports the silence.
+    let Ok((blob, dtb_addr)) = dtb else { park() };
+    let Ok(info) = dt::discover(blob, dtb_addr) else {
+        park()
+    };
+
+    let image = PhysRange::new(entry.load_base, entry.image_size);
+    let mut errors = EarlyErrors {
+        list: [None; 8],
+        len: 0,
+    };
+    let Ok(mut map) = IdentityMap::new() else {
+        park()
+    };
+    let mut ram = [PhysRange::default(); MAX_FREE];
+    let n = layout::subtract(info.memory.as_slice(), info.no_map.as_slice(), &mut ram).unwrap_or(0);
+    for r in &ram[..n] {
+        if let Err(e) = map.map(*r, MemType::Normal) {
+            errors.push(e);
+        }
+    }
+    for r in [image, info.dtb] {
+        if let Err(e) = map.map(r, MemType::Normal) {
+            errors.push(e);
+        }
+    }
+    map.enable(&[image]);
+    let tables_used = map.tables_used();
+    mmu::install(map);
+    exception::set_fatal_hook(fatal_exception);
+
+    let args = Bootargs::parse(info.bootargs);
+    let method = *EXIT.call_once(|| exit::choose(args.exit, info.psci));
+    // The heap first: everything after this may allocate.
+    let plan = free_ram_plan(&info, image);
+    let pool = plan
+        .as_ref()
+        .ok()
+        .and_then(|p| crate::mm::heap::init(p).ok());
+    let (console, console_facts) = install_console(&info, method);
+
+    kprintln!();
+    kprintln!(
+        "iommu-bringup {} on \"{}\" ({}), console {}",
+        env!("CARGO_PKG_VERSION"),
+        info.model,
+        info.compatible,
+        console.name()
+    );
+
+    let mut probes = Vec::new();
+    let stack_marker = 0u8;
+    let stack_va = core::ptr::addr_of!(stack_marker) as u64;
+    probes.push(at_probe("stack", stack_va, MemType::Normal));
+    if let Some(p) = pool {
+        probes.push(at_probe(
+            "DMA pool",
+            p.range().base.as_u64(),
+            MemType::Normal,
+        ));
+    }
+    if let Ok(c) = &info.console {
+        if console_facts.supported {
+            probes.push(at_probe("console", c.reg.base.as_u64(), MemType::Device));
+        }
+    }
+    let mut mapping_errors: Vec<String> = errors
+        .list
+        .iter()
+        .flatten()
+        .map(|e| format!("{e}"))
+        .collect();
+    if errors.len > errors.list.len() {
+        mapping_errors.push(format!(
+            "{} more mapping errors",
+            errors.len - errors.list.len()
+        ));
+    }
+    if let Err(e) = &plan {
+        mapping_errors.push(format!("memory plan: {e}"));
+    }
+
+    let facts = PlatformFacts {
+        entry_el: entry.entry_el,
+        current_el: current_el(),
+        load_base: entry.load_base,
+        image_size: entry.image_size,
+        relocs_total: entry.relocs_total,
+        relocs_unknown: entry.relocs_unknown,
+        reloc_probe_stored: entry.reloc_probe_stored,
+        reloc_probe_actual: entry.reloc_probe_actual,
+        dtb: info.dtb,
+        memory: info.memory.as_slice().to_vec(),
+        reserved: info.reserved.as_slice().to_vec(),
+        no_map: info.no_map.as_slice().to_vec(),
+        console: console_facts,
+        mmu: MmuFacts {
+            sctlr: mmu::sctlr(),
+            mapping_errors,
+            probes,
+            tables_used,
+        },
+        memory_plan: plan.ok().map(|p| (p.heap(), p.dma_pool())),
+        inject_fail_one: args.inject.fail_one,
+        bad_bootargs: args.bad_options().map(|b| String::from(b.word)).collect(),
+    };
+
+    let mut k = KtapWriter::new(Stdout);
+    let _ = k.start(1);
+    let group = crate::selftest::platform::group(args.inject.fail_one);
+    let mut ctx = PlatformCtx {
+        facts,
+        pool,
+        heap_stats: Some(crate::mm::heap::stats),
+    };
+    let mut totals = Totals::default();
+    totals.add(run_group(&mut k, 1, &group, &mut ctx));
+    let _ = k.totals(totals.pass, totals.fail, totals.skip);
+    finish(ExitReason::Finished {
+        failed: totals.fail as u32,
+    })
+}
+
+/// Heap and DMA pool ranges: /memory minus the image, the DTB and every
+/// reservation.
+fn free_ram_plan(info: &BootInfo<'_>, image: PhysRange) -> Result<MemoryPlan, layout::LayoutError> {
+    let mut holes = [PhysRange::default(); 2 + 2 * dt::MAX_REGIONS];
+    let mut h = 0;
+    for r in [image, info.dtb]
+        .iter()
+        .chain(info.reserved.as_slice())
+        .chain(info.no_map.as_slice())
+    {
+        holes[h] = *r;
+        h += 1;
+    }
+    let mut free = [PhysRange::default(); MAX_FREE];
+    let n = layout::subtract(info.memory.as_slice(), &holes[..h], &mut free)?;
+    layout::plan(&free[..n], HEAP_MAX, POOL_MAX)
+}
+
+fn install_console(
+    info: &BootInfo<'_>,
+    method: ExitMethod,
+) -> (&'static ActiveConsole, ConsoleFacts) {
+    let fallback = if method == ExitMethod::Semihosting {
+        ActiveConsole::Fallback(semihosting::write)
+    } else {
+        ActiveConsole::Silent
+    };
+    let node = match &info.console {
+        Ok(n) => n,
+        Err(e) => {
+            let c = active::install(fallback);
+            let facts = ConsoleFacts {
+                found: Err(format_dt_error(e)),
+                supported: false,
+                status_read: None,
+            };
+            return (c, facts);
+        }
+    };
+    let desc = format!(
+        "{} ({}) at {:#x}",
+        node.path,
+        node.compatible,
+        node.reg.base.as_u64()
+    );
+    let regs = device::device_block(node.reg);
+    let (console, status) = match (node.kind, regs) {
+        (ConsoleKind::Pl011, Ok(regs)) => {
+            let u = Pl011::new(regs, &timer::TIMER);
+            let fr = u.flags();
+            (ActiveConsole::Pl011(u), Some(fr))
+        }
+        (ConsoleKind::Ns16550, Ok(regs)) => match IoWidth::from_dt(node.reg_io_width) {
+            Some(w) => {
+                let u = Ns16550::new(regs, node.reg_shift, w, &timer::TIMER);
+                let lsr = u.line_status();
+                (ActiveConsole::Ns16550(u), Some(lsr))
+            }
+            None => (fallback, None),
+        },
+        _ => (fallback, None),
+    };
+    let supported = status.is_some();
+    let c = active::install(console);
+    (
+        c,
+        ConsoleFacts {
+            found: Ok(desc),
+            supported,
+            status_read: status,
+        },
+    )
+}
+
+fn format_dt_error(e: &DtError) -> String {
+    format!("{e}")
+}
+
+fn at_probe(what: &'static str, va: u64, ty: MemType) -> AtProbe {
+    let r = mmu::probe(va);
+    AtProbe {
+        what,
+        va,
+        faulted: r.faulted(),
+        pa: r.phys().as_u64(),
+        attr: r.attr(),
+        expected_attr: ty.mair_byte(),
+    }
+}
+
+fn current_el() -> u8 {
+    use aarch64_cpu::registers::{CurrentEL, Readable};
+    CurrentEL.read(CurrentEL::EL) as u8
+}
+
+/// Ends the run: prints the final status line and leaves through the chosen
+/// exit method.
+pub fn finish(reason: ExitReason) -> ! {
+    let status = reason.status();
+    let method = EXIT.get().copied().unwrap_or(ExitMethod::Spin);
+    let how = match method {
+        ExitMethod::Semihosting => "semihosting SYS_EXIT",
+        ExitMethod::Psci(_) => "PSCI SYSTEM_OFF",
+        ExitMethod::Spin => "spinning (no power-off method)",
+    };
+    kprintln!("# iommu-bringup: exit status {status} ({reason:?}) via {how}");
+    match method {
+        ExitMethod::Semihosting => semihosting::exit(status),
+        ExitMethod::Psci(conduit) => {
+            let ret = smccc::call0(conduit, smccc::PSCI_SYSTEM_OFF) as i64;
+            kprintln!("# PSCI SYSTEM_OFF returned {ret}; parking");
+            park()
+        }
+        ExitMethod::Spin => park(),
+    }
+}
+
+fn fatal_exception(report: &exception::ExceptionReport) -> ! {
+    kprintln!();
+    for line in format_lines(report) {
+        kprintln!("# FATAL: {line}");
+    }
+    kprintln!("Bail out! unexpected exception");
+    finish(ExitReason::Exception)
+}
+
+fn format_lines(report: &exception::ExceptionReport) -> impl Iterator<Item = String> {
+    let text = format!("{report}");
+    text.lines()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    kprint!("\n# PANIC: {info}\n");
+    kprintln!("Bail out! panic");
+    finish(ExitReason::Panic)
+}

@@ -1,0 +1,282 @@
+//! The DMA frame pool: page-granular memory that DMA masters and IOMMU
+//! walkers use, with both the CPU address and the bus address of every
+//! allocation, zeroed on allocation and returned on drop.
+//!
+//! This is one of the three places `unsafe` is allowed: the pool owns a range
+//! of RAM and hands out exclusive pieces of it; [`DmaBuf`] accesses its piece
+//! with volatile copies because a device may read or write it at any time.
+//!
+//! Bus addresses equal physical addresses today (no `dma-ranges` offset on
+//! the platforms we support); [`DmaPool::bus_offset`] is where that changes.
+
+use super::addr::{BusAddr, PhysAddr, PhysRange, VirtAddr};
+use buddy_system_allocator::FrameAllocator;
+use core::fmt;
+
+/// Frame size.
+pub const FRAME: u64 = 4096;
+
+/// Why an allocation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmaError {
+    /// Nothing left of this size.
+    Exhausted {
+        /// Bytes requested.
+        requested: u64,
+        /// Pool size.
+        pool: PhysRange,
+    },
+    /// A zero-byte or absurd request.
+    BadSize {
+        /// Bytes requested.
+        requested: u64,
+    },
+}
+
+impl fmt::Display for DmaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DmaError::Exhausted { requested, pool } => {
+                write!(f, "DMA pool {pool} cannot supply {requested} bytes")
+            }
+            DmaError::BadSize { requested } => write!(f, "bad DMA allocation size {requested}"),
+        }
+    }
+}
+
+/// A pool of DMA-able frames.
+pub struct DmaPool {
+    range: PhysRange,
+    frames: spin::Mutex<Frames>,
+    bus_offset: u64,
+}
+
+struct Frames {
+    alloc: FrameAllocator<32>,
+    in_use: usize,
+}
+
+impl DmaPool {
+    /// Creates a pool over `range` (page aligned inward).
+    ///
+    /// # Safety
+    ///
+    /// `range` must be RAM that is mapped read-write at its identity virtual
+    /// address for the life of the pool, and nothing else may use it: the
+    /// pool hands out exclusive pieces of it.
+    pub unsafe fn new(range: PhysRange) -> Self {
+        let start = range.base.align_up(FRAME).unwrap_or(range.base);
+        let end = range.end().align_down(FRAME).max(start);
+        let mut frames = FrameAllocator::<32>::new();
+        frames.add_frame(
+            (start.as_u64() / FRAME) as usize,
+            (end.as_u64() / FRAME) as usize,
+        );
+        Self {
+            range: PhysRange::new(start, end - start),
+            frames: spin::Mutex::new(Frames {
+                alloc: frames,
+                in_use: 0,
+            }),
+            bus_offset: 0,
+        }
+    }
+
+    /// The memory the pool manages.
+    pub fn range(&self) -> PhysRange {
+        self.range
+    }
+
+    /// Bus address minus CPU physical address for memory in this pool.
+    pub fn bus_offset(&self) -> u64 {
+        self.bus_offset
+    }
+
+    /// Allocates `size` bytes (rounded up to whole frames, naturally aligned
+    /// to the power-of-two frame count), zeroed.  Needs the heap (the buddy
+    /// frame allocator keeps its free lists in `alloc` collections).
+    pub fn alloc(&self, size: u64) -> Result<DmaBuf<'_>, DmaError> {
+        if size == 0 || size > self.range.size {
+            return Err(DmaError::BadSize { requested: size });
+        }
+        let count = size.div_ceil(FRAME) as usize;
+        let first = {
+            let mut f = self.frames.lock();
+            let first = f.alloc.alloc(count).ok_or(DmaError::Exhausted {
+                requested: size,
+                pool: self.range,
+            })?;
+            f.in_use += count;
+            first
+        };
+        let buf = DmaBuf {
+            pool: self,
+            pa: PhysAddr(first as u64 * FRAME),
+            frames: count,
+        };
+        buf.fill(0);
+        Ok(buf)
+    }
+
+    /// Bytes currently free (for leak checks in the self-test).
+    pub fn free_bytes(&self) -> u64 {
+        self.range.size - self.frames.lock().in_use as u64 * FRAME
+    }
+}
+
+/// An exclusive, zero-initialised piece of the DMA pool.
+pub struct DmaBuf<'p> {
+    pool: &'p DmaPool,
+    pa: PhysAddr,
+    frames: usize,
+}
+
+impl DmaBuf<'_> {
+    /// Physical address of the first byte.
+    pub fn phys(&self) -> PhysAddr {
+        self.pa
+    }
+    /// CPU virtual address of the first byte (identity mapped).
+    pub fn cpu_addr(&self) -> VirtAddr {
+        self.pa.to_virt()
+    }
+    /// Bus address of the first byte (what an IOMMU walker or a bypassing
+    /// device uses).
+    pub fn bus_addr(&self) -> BusAddr {
+        BusAddr(self.pa.as_u64() + self.pool.bus_offset)
+    }
+    /// Length in bytes (whole frames).
+    pub fn len(&self) -> usize {
+        self.frames * FRAME as usize
+    }
+    /// Always `false`: allocations are at least one frame.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// The range this buffer covers.
+    pub fn range(&self) -> PhysRange {
+        PhysRange::new(self.pa, self.len() as u64)
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.pa.as_u64() as usize as *mut u8
+    }
+
+    /// Copies `out.len()` bytes from offset `off`.  Panics if out of bounds
+    /// (a caller bug, not input-dependent).
+    pub fn read(&self, off: usize, out: &mut [u8]) {
+        assert!(
+            off.checked_add(out.len()).is_some_and(|e| e <= self.len()),
+            "DmaBuf read out of bounds"
+        );
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: in bounds (checked above) of memory this buffer owns
+            // exclusively (DmaPool::new's contract); volatile because a DMA
+            // master may have written it behind the compiler's back.
+            *b = unsafe { self.ptr().add(off + i).read_volatile() };
+        }
+    }
+
+    /// Copies `data` to offset `off`.  Panics if out of bounds.
+    pub fn write(&self, off: usize, data: &[u8]) {
+        assert!(
+            off.checked_add(data.len()).is_some_and(|e| e <= self.len()),
+            "DmaBuf write out of bounds"
+        );
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as in `read`.
+            unsafe { self.ptr().add(off + i).write_volatile(*b) };
+        }
+    }
+
+    /// Sets every byte to `byte`.
+    pub fn fill(&self, byte: u8) {
+        for i in 0..self.len() {
+            // SAFETY: `i < len`, memory owned by this buffer.
+            unsafe { self.ptr().add(i).write_volatile(byte) };
+        }
+    }
+
+    /// The byte at `off`.
+    pub fn byte(&self, off: usize) -> u8 {
+        let mut b = [0u8];
+        self.read(off, &mut b);
+        b[0]
+    }
+}
+
+impl Drop for DmaBuf<'_> {
+    fn drop(&mut self) {
+        let mut f = self.pool.frames.lock();
+        f.alloc
+            .dealloc((self.pa.as_u64() / FRAME) as usize, self.frames);
+        f.in_use -= self.frames;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::{alloc, dealloc, Layout};
+
+    /// A host arena standing in for RAM.
+    struct Arena {
+        ptr: *mut u8,
+        layout: Layout,
+    }
+    impl Arena {
+        fn new(size: usize) -> Self {
+            let layout = Layout::from_size_align(size, 2 << 20).unwrap();
+            // SAFETY: non-zero size.
+            let ptr = unsafe { alloc(layout) };
+            assert!(!ptr.is_null());
+            Self { ptr, layout }
+        }
+        fn range(&self) -> PhysRange {
+            PhysRange::new(PhysAddr(self.ptr as u64), self.layout.size() as u64)
+        }
+    }
+    impl Drop for Arena {
+        fn drop(&mut self) {
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { dealloc(self.ptr, self.layout) }
+        }
+    }
+
+    #[test]
+    fn allocations_are_zeroed_disjoint_and_returned() {
+        let arena = Arena::new(1 << 20);
+        // SAFETY: the arena is host memory owned by this test for the pool's life.
+        let pool = unsafe { DmaPool::new(arena.range()) };
+        let free0 = pool.free_bytes();
+        assert_eq!(free0, 1 << 20);
+        let a = pool.alloc(100).unwrap();
+        let b = pool.alloc(3 * FRAME).unwrap();
+        assert_eq!(a.len(), FRAME as usize);
+        assert!(!a.range().overlaps(&b.range()));
+        assert!(
+            b.phys().is_aligned(4 * FRAME),
+            "buddy blocks are naturally aligned"
+        );
+        a.write(10, b"hello");
+        let mut out = [0u8; 5];
+        a.read(10, &mut out);
+        assert_eq!(&out, b"hello");
+        assert_eq!(b.byte(0), 0);
+        assert_eq!(a.bus_addr().as_u64(), a.phys().as_u64());
+        drop(a);
+        drop(b);
+        assert_eq!(pool.free_bytes(), free0);
+    }
+
+    #[test]
+    fn exhaustion_and_bad_sizes_are_errors() {
+        let arena = Arena::new(64 * 1024);
+        // SAFETY: as above.
+        let pool = unsafe { DmaPool::new(arena.range()) };
+        assert!(matches!(pool.alloc(0), Err(DmaError::BadSize { .. })));
+        assert!(matches!(pool.alloc(1 << 30), Err(DmaError::BadSize { .. })));
+        let _all = pool.alloc(64 * 1024).unwrap();
+        assert!(matches!(pool.alloc(1), Err(DmaError::Exhausted { .. })));
+    }
+}

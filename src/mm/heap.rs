@@ -1,0 +1,48 @@
+//! The Rust heap and the global DMA pool on target, set up once from a
+//! [`MemoryPlan`].
+
+use super::dma_pool::DmaPool;
+use super::layout::MemoryPlan;
+use buddy_system_allocator::LockedHeap;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+#[global_allocator]
+static HEAP: LockedHeap<32> = LockedHeap::empty();
+
+static POOL: spin::Once<DmaPool> = spin::Once::new();
+static DONE: AtomicBool = AtomicBool::new(false);
+
+/// Heap and pool could not be set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetupError {
+    /// `init` was called twice.
+    AlreadyInitialised,
+}
+
+/// Gives the plan's heap range to the global allocator and creates the DMA
+/// pool over the plan's pool range.  Call once, after the MMU is on (the
+/// allocator's lock uses exclusive accesses) and after the identity map
+/// covers all of `/memory` outside `no-map` reservations.
+pub fn init(plan: &MemoryPlan) -> Result<&'static DmaPool, SetupError> {
+    if DONE.swap(true, Ordering::AcqRel) {
+        return Err(SetupError::AlreadyInitialised);
+    }
+    let heap = plan.heap();
+    // SAFETY: a MemoryPlan is only built by layout::plan from free RAM: /memory
+    // minus the image, the DTB and every reservation (boot.rs passes them all
+    // as holes), and the heap and pool ranges do not overlap.  The identity map
+    // covers that RAM as Normal memory.  DONE guarantees we hand it out once.
+    unsafe {
+        HEAP.lock()
+            .init(heap.base.as_u64() as usize, heap.size as usize)
+    };
+    // SAFETY: as above, for the pool range, which nothing else uses.
+    let pool = POOL.call_once(|| unsafe { DmaPool::new(plan.dma_pool()) });
+    Ok(pool)
+}
+
+/// Bytes handed out and total bytes, for the heap self-test.
+pub fn stats() -> (usize, usize) {
+    let h = HEAP.lock();
+    (h.stats_alloc_actual(), h.stats_total_bytes())
+}

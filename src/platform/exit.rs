@@ -1,0 +1,86 @@
+//! How a run ends: the policy (which mechanism, what status) as plain logic.
+//! The mechanisms themselves (semihosting, PSCI) are in `arch`.
+#![forbid(unsafe_code)]
+
+use super::bootargs::ExitRequest;
+use super::dt::PsciConduit;
+
+/// The mechanism chosen to end the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitMethod {
+    /// Semihosting SYS_EXIT: the emulator's exit status is the code.
+    Semihosting,
+    /// PSCI SYSTEM_OFF through this conduit (the status is only printed).
+    Psci(PsciConduit),
+    /// No way to power off: print the final line and wait.
+    Spin,
+}
+
+/// Why the run is ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The self-test finished with this many failed cases.
+    Finished {
+        /// Failed cases.
+        failed: u32,
+    },
+    /// A Rust panic.
+    Panic,
+    /// An unexpected CPU exception.
+    Exception,
+}
+
+impl ExitReason {
+    /// The status reported to the host: the failure count (capped at 250),
+    /// 254 for an exception, 255 for a panic — never 0 unless all passed.
+    pub fn status(self) -> u32 {
+        match self {
+            ExitReason::Finished { failed } => failed.min(250),
+            ExitReason::Exception => 254,
+            ExitReason::Panic => 255,
+        }
+    }
+}
+
+/// Chooses the exit mechanism: an explicit request wins when it is usable;
+/// otherwise PSCI when the DT describes it, else spin.
+pub fn choose(request: Option<ExitRequest>, psci: Option<PsciConduit>) -> ExitMethod {
+    match (request, psci) {
+        (Some(ExitRequest::Semihosting), _) => ExitMethod::Semihosting,
+        (Some(ExitRequest::Spin), _) => ExitMethod::Spin,
+        (Some(ExitRequest::Psci) | None, Some(c)) => ExitMethod::Psci(c),
+        (Some(ExitRequest::Psci) | None, None) => ExitMethod::Spin,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_is_never_zero_on_failure() {
+        assert_eq!(ExitReason::Finished { failed: 0 }.status(), 0);
+        assert_eq!(ExitReason::Finished { failed: 3 }.status(), 3);
+        assert_eq!(ExitReason::Finished { failed: 100_000 }.status(), 250);
+        assert_ne!(ExitReason::Panic.status(), 0);
+        assert_ne!(ExitReason::Exception.status(), 0);
+    }
+
+    #[test]
+    fn choice_follows_request_and_dt() {
+        assert_eq!(
+            choose(None, Some(PsciConduit::Hvc)),
+            ExitMethod::Psci(PsciConduit::Hvc)
+        );
+        assert_eq!(choose(None, None), ExitMethod::Spin);
+        assert_eq!(
+            choose(Some(ExitRequest::Semihosting), None),
+            ExitMethod::Semihosting
+        );
+        assert_eq!(choose(Some(ExitRequest::Psci), None), ExitMethod::Spin);
+        assert_eq!(
+            choose(Some(ExitRequest::Spin), Some(PsciConduit::Smc)),
+            ExitMethod::Spin
+        );
+    }
+}

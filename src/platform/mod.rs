@@ -1,0 +1,7 @@
+//! Platform services found through the device tree: consoles, bootargs,
+//! how the run ends.
+
+pub mod bootargs;
+pub mod console;
+pub mod dt;
+pub mod exit;

@@ -1,0 +1,12 @@
+//! The self-test: the case catalogue, the runner, and the KTAP reporter.
+//!
+//! Cases are plain functions over a context; they return an [`Outcome`] with
+//! the evidence as diagnostics.  No `unsafe` here: whatever a case needs from
+//! the hardware is gathered by lower layers and handed over as data or traits.
+#![forbid(unsafe_code)]
+
+pub mod ktap;
+pub mod platform;
+pub mod runner;
+
+pub use runner::{Case, Group, Outcome, Totals};

@@ -1,0 +1,213 @@
+//! Runs groups of cases and reports them as KTAP.
+#![forbid(unsafe_code)]
+
+use super::ktap::{KtapWriter, Status};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+/// What a case concluded, with its evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The property held.
+    Pass,
+    /// The property did not hold.
+    Fail,
+    /// The case cannot run here; the reason is printed.
+    Skip(String),
+}
+
+/// A case's result plus the diagnostics it produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The verdict.
+    pub outcome: Outcome,
+    /// Evidence lines (printed as `# ` diagnostics before the result).
+    pub diags: Vec<String>,
+}
+
+impl Report {
+    /// An empty passing report.
+    pub fn new() -> Self {
+        Self {
+            outcome: Outcome::Pass,
+            diags: Vec::new(),
+        }
+    }
+
+    /// Adds a diagnostic line.
+    pub fn note(&mut self, args: core::fmt::Arguments<'_>) {
+        let mut s = String::new();
+        let _ = s.write_fmt(args);
+        self.diags.push(s);
+    }
+
+    /// Records a failed check with its evidence; the case keeps running so
+    /// every broken property is reported, not only the first.
+    pub fn fail(&mut self, args: core::fmt::Arguments<'_>) {
+        self.note(args);
+        self.outcome = Outcome::Fail;
+    }
+
+    /// Checks `cond`; on failure records `args` as the evidence.
+    pub fn check(&mut self, cond: bool, args: core::fmt::Arguments<'_>) {
+        if !cond {
+            self.fail(args);
+        }
+    }
+
+    /// Marks the case skipped with a reason (unless it already failed).
+    pub fn skip(&mut self, reason: &str) {
+        if self.outcome != Outcome::Fail {
+            self.outcome = Outcome::Skip(reason.into());
+        }
+    }
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One named case over a context `C`.
+pub struct Case<C> {
+    /// Stable name (the same on every board and IOMMU).
+    pub name: &'static str,
+    /// The check.
+    pub run: fn(&mut C) -> Report,
+}
+
+/// A named list of cases: one KTAP subtest.
+pub struct Group<C> {
+    /// Subtest name (e.g. `platform`, or an IOMMU node name).
+    pub name: String,
+    /// The cases, in order.
+    pub cases: Vec<Case<C>>,
+}
+
+/// Counts over a whole run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Cases that passed.
+    pub pass: usize,
+    /// Cases that failed.
+    pub fail: usize,
+    /// Cases skipped.
+    pub skip: usize,
+}
+
+impl Totals {
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: Totals) {
+        self.pass += other.pass;
+        self.fail += other.fail;
+        self.skip += other.skip;
+    }
+}
+
+/// Runs every case of `group` against `ctx`, writing the subtest numbered
+/// `number` to `k`.  Returns the group's counts.
+pub fn run_group<C, W: Write>(
+    k: &mut KtapWriter<W>,
+    number: usize,
+    group: &Group<C>,
+    ctx: &mut C,
+) -> Totals {
+    let mut t = Totals::default();
+    let _ = k.begin_subtest(&group.name, group.cases.len());
+    for (i, case) in group.cases.iter().enumerate() {
+        let report = (case.run)(ctx);
+        for d in &report.diags {
+            let _ = k.diag(d);
+        }
+        let status = match &report.outcome {
+            Outcome::Pass => {
+                t.pass += 1;
+                Status::Pass
+            }
+            Outcome::Fail => {
+                t.fail += 1;
+                Status::Fail
+            }
+            Outcome::Skip(r) => {
+                t.skip += 1;
+                Status::Skip(r)
+            }
+        };
+        let _ = k.result(i + 1, case.name, status);
+    }
+    let status = if t.fail > 0 {
+        Status::Fail
+    } else if t.pass == 0 && t.skip > 0 {
+        Status::Skip("every case skipped")
+    } else {
+        Status::Pass
+    };
+    let _ = k.end_subtest(number, &group.name, status);
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(_: &mut u32) -> Report {
+        Report::new()
+    }
+    fn fail(n: &mut u32) -> Report {
+        let mut r = Report::new();
+        r.check(*n == 1, format_args!("expected 1, saw {n}"));
+        r
+    }
+    fn skip(_: &mut u32) -> Report {
+        let mut r = Report::new();
+        r.skip("not here");
+        r
+    }
+
+    #[test]
+    fn group_counts_and_prints_evidence() {
+        let g = Group {
+            name: "g".into(),
+            cases: alloc::vec![
+                Case {
+                    name: "a",
+                    run: pass
+                },
+                Case {
+                    name: "b",
+                    run: fail
+                },
+                Case {
+                    name: "c",
+                    run: skip
+                },
+            ],
+        };
+        let mut k = KtapWriter::new(String::new());
+        let t = run_group(&mut k, 1, &g, &mut 7);
+        assert_eq!(
+            t,
+            Totals {
+                pass: 1,
+                fail: 1,
+                skip: 1
+            }
+        );
+        let out = k.into_inner();
+        assert!(
+            out.contains("    # expected 1, saw 7\n    not ok 2 b\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("not ok 1 g\n"), "{out}");
+    }
+
+    #[test]
+    fn skip_does_not_hide_a_failure() {
+        let mut r = Report::new();
+        r.fail(format_args!("broken"));
+        r.skip("later");
+        assert_eq!(r.outcome, Outcome::Fail);
+    }
+}
