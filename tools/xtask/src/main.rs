@@ -1,5 +1,336 @@
-//! `cargo xtask` — host-side front door of iommu-bringup.
-fn main() {
-    eprintln!("xtask: not built yet");
-    std::process::exit(2);
+//! `cargo xtask` — the host-side front door of iommu-bringup.
+//!
+//! ```text
+//! cargo xtask build
+//! cargo xtask run [--iommu smmuv3|virtio|none] [--el2] [--bootargs "…"]
+//!                 [--load-addr ADDR] [--timeout SECS] [--junit FILE] [-- qemu args…]
+//! cargo xtask test [--no-lint] [--no-host] [--only NAME]… [--timeout SECS]
+//!                  [--verbose] [--junit FILE]
+//! cargo xtask bench [-- bench args…]
+//! cargo xtask install-qemu
+//! ```
+//!
+//! This file only parses arguments and dispatches; each command lives in its
+//! own module.  Runner messages go to stderr, the console/KTAP and reports
+//! to stdout.
+
+mod bench;
+mod error;
+mod image;
+mod install;
+mod junit;
+mod ktap;
+mod process;
+mod qemu;
+mod scenarios;
+mod suite;
+mod trampoline;
+
+use error::{Error, Result};
+use qemu::{Echo, Iommu, Limits, Load, Machine};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build                 build the image; prints the Image path as the last stdout line
+  run                   build and boot under QEMU virt, streaming KTAP to stdout
+      --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
+      --el2                         enter at EL2 (virtualization=on)
+      --bootargs \"...\"              extra bootargs (after iommu_bringup.exit=semihosting)
+      --load-addr ADDR              load the Image raw at ADDR behind a trampoline ELF
+      --timeout SECS                total timeout (default 300; silence limit min(60, SECS))
+      --junit FILE                  write a JUnit XML report
+      -- ARGS...                    extra qemu-system-aarch64 arguments
+  test                  lint, host tests, build, QEMU scenario matrix
+      --no-lint --no-host --only NAME --timeout SECS --verbose --junit FILE
+  bench                 cargo bench --bench pgtable [-- ARGS...]
+  install-qemu          install qemu-system-aarch64 >= 10.0 if missing
+";
+
+/// Parsed command line.
+#[derive(Debug)]
+enum Cmd {
+    Build,
+    Run {
+        machine: Machine,
+        timeout: u64,
+        junit: Option<PathBuf>,
+    },
+    Test(suite::Options),
+    Bench(Vec<String>),
+    InstallQemu,
+    Help,
+}
+
+const DEFAULT_TIMEOUT: u64 = 300;
+
+fn value(args: &mut std::slice::Iter<'_, String>, flag: &str) -> Result<String> {
+    args.next()
+        .cloned()
+        .ok_or_else(|| Error::Usage(format!("{flag} needs a value")))
+}
+
+fn parse_u64(s: &str, flag: &str) -> Result<u64> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(&h.replace('_', ""), 16),
+        None => s.replace('_', "").parse(),
+    };
+    r.map_err(|_| Error::Usage(format!("{flag}: `{s}` is not a number")))
+}
+
+fn parse(argv: &[String]) -> Result<Cmd> {
+    let Some((cmd, rest)) = argv.split_first() else {
+        return Ok(Cmd::Help);
+    };
+    let mut args = rest.iter();
+    match cmd.as_str() {
+        "build" => match args.next() {
+            None => Ok(Cmd::Build),
+            Some(a) => Err(Error::Usage(format!("build takes no options (got `{a}`)"))),
+        },
+        "run" => {
+            let mut machine = Machine::default();
+            let mut timeout = DEFAULT_TIMEOUT;
+            let mut junit = None;
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--iommu" => {
+                        let v = value(&mut args, a)?;
+                        machine.iommu = Iommu::parse(&v).ok_or_else(|| {
+                            Error::Usage(format!("--iommu: `{v}` is not smmuv3, virtio or none"))
+                        })?;
+                    }
+                    "--el2" => machine.el2 = true,
+                    "--bootargs" => machine.bootargs = value(&mut args, a)?,
+                    "--load-addr" => {
+                        let v = parse_u64(&value(&mut args, a)?, a)?;
+                        if v % (2 << 20) != 0 {
+                            return Err(Error::Usage(format!(
+                                "--load-addr {v:#x} is not 2 MiB aligned"
+                            )));
+                        }
+                        machine.load = Load::At(v);
+                    }
+                    "--timeout" => timeout = parse_u64(&value(&mut args, a)?, a)?,
+                    "--junit" => junit = Some(PathBuf::from(value(&mut args, a)?)),
+                    "--" => {
+                        machine.extra = args.by_ref().cloned().collect();
+                    }
+                    _ => return Err(Error::Usage(format!("run: unknown option `{a}`"))),
+                }
+            }
+            Ok(Cmd::Run {
+                machine,
+                timeout,
+                junit,
+            })
+        }
+        "test" => {
+            let mut o = suite::Options {
+                timeout: DEFAULT_TIMEOUT,
+                ..suite::Options::default()
+            };
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--no-lint" => o.no_lint = true,
+                    "--no-host" => o.no_host = true,
+                    "--verbose" | "-v" => o.verbose = true,
+                    "--only" => o.only.push(value(&mut args, a)?),
+                    "--timeout" => o.timeout = parse_u64(&value(&mut args, a)?, a)?,
+                    "--junit" => o.junit = Some(PathBuf::from(value(&mut args, a)?)),
+                    _ => return Err(Error::Usage(format!("test: unknown option `{a}`"))),
+                }
+            }
+            Ok(Cmd::Test(o))
+        }
+        "bench" => {
+            let extra: Vec<String> = match args.next().map(String::as_str) {
+                None => Vec::new(),
+                Some("--") => args.cloned().collect(),
+                Some(a) => return Err(Error::Usage(format!("bench: unknown option `{a}`"))),
+            };
+            Ok(Cmd::Bench(extra))
+        }
+        "install-qemu" => Ok(Cmd::InstallQemu),
+        "help" | "--help" | "-h" => Ok(Cmd::Help),
+        other => Err(Error::Usage(format!("unknown command `{other}`"))),
+    }
+}
+
+fn run_cmd(machine: &Machine, timeout: u64, junit_path: Option<&PathBuf>) -> Result<()> {
+    let art = image::build()?;
+    install::ensure()?;
+    let boot = qemu::boot(
+        machine,
+        &art.image,
+        Limits::from_total(timeout),
+        Echo::Stdout,
+    )?;
+    let judged = qemu::judge(&boot);
+    if let Some(path) = junit_path {
+        let suites = match &judged {
+            Ok(v) => junit::suites_from_cases("", &v.report.cases(), boot.elapsed),
+            Err(bad) => vec![junit::Suite {
+                name: "qemu".into(),
+                time: boot.elapsed,
+                cases: vec![junit::Case {
+                    name: "boot".into(),
+                    classname: "iommu-bringup.qemu".into(),
+                    status: ktap::Status::Fail,
+                    diagnostics: boot.console.lines().map(String::from).collect(),
+                    message: Some(bad.to_string()),
+                }],
+            }],
+        };
+        std::fs::write(path, junit::render(&suites))
+            .map_err(error::io(format!("writing {}", path.display())))?;
+        eprintln!("xtask: wrote JUnit report {}", path.display());
+    }
+    let v = judged.map_err(|bad| Error::Run(bad.to_string()))?;
+    let t = v.report.totals;
+    eprintln!(
+        "xtask: pass:{} fail:{} skip:{} total:{} in {:.1} s, QEMU exit status {}",
+        t.pass,
+        t.fail,
+        t.skip,
+        t.total,
+        boot.elapsed.as_secs_f64(),
+        v.code
+    );
+    let failed = v.report.failed();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for c in &failed {
+            eprintln!("xtask: not ok {}", c.qualified());
+            for d in &c.diagnostics {
+                eprintln!("xtask:     # {d}");
+            }
+        }
+        Err(Error::Failed(format!("{} case(s) failed", failed.len())))
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result = parse(&argv).and_then(|cmd| match cmd {
+        Cmd::Help => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Cmd::Build => image::build().map(|a| {
+            eprintln!("xtask: ELF with symbols (for gdb): {}", a.elf.display());
+            println!("{}", a.image.display());
+        }),
+        Cmd::Run {
+            machine,
+            timeout,
+            junit,
+        } => run_cmd(&machine, timeout, junit.as_ref()),
+        Cmd::Test(opts) => suite::run(&opts),
+        Cmd::Bench(extra) => bench::run(&extra),
+        Cmd::InstallQemu => install::ensure().map(|()| {
+            if let Some((a, b)) = qemu::installed_version() {
+                eprintln!("xtask: {} {a}.{b} is installed", qemu::QEMU);
+            }
+        }),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            if let Error::Usage(_) = e {
+                eprint!("{USAGE}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_run_options() {
+        let c = parse(&argv(&[
+            "run",
+            "--iommu",
+            "virtio",
+            "--el2",
+            "--bootargs",
+            "a b",
+            "--timeout",
+            "9",
+            "--load-addr",
+            "0x4be00000",
+            "--",
+            "-s",
+            "-S",
+        ]));
+        match c {
+            Ok(Cmd::Run {
+                machine, timeout, ..
+            }) => {
+                assert_eq!(machine.iommu, Iommu::Virtio);
+                assert!(machine.el2);
+                assert_eq!(machine.bootargs, "a b");
+                assert_eq!(machine.load, Load::At(0x4be0_0000));
+                assert_eq!(machine.extra, argv(&["-s", "-S"]));
+                assert_eq!(timeout, 9);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_bad_options() {
+        assert!(matches!(
+            parse(&argv(&["run", "--iommu", "smmuv2"])),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&argv(&["run", "--timeout"])),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&argv(&["run", "--load-addr", "0x4be00001"])),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&argv(&["frobnicate"])),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            parse(&argv(&["test", "--bogus"])),
+            Err(Error::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn parses_test_options() {
+        match parse(&argv(&[
+            "test",
+            "--no-lint",
+            "--only",
+            "el2",
+            "--junit",
+            "r.xml",
+        ])) {
+            Ok(Cmd::Test(o)) => {
+                assert!(o.no_lint && !o.no_host);
+                assert_eq!(o.only, argv(&["el2"]));
+                assert_eq!(o.junit, Some(PathBuf::from("r.xml")));
+                assert_eq!(o.timeout, DEFAULT_TIMEOUT);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -1,0 +1,107 @@
+//! Running child commands: echo what runs on stderr, fail with the command
+//! line when it fails, and locate the workspace and `cargo`.
+
+use crate::error::{io, Error, Result};
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    // `cargo run` sets CARGO_MANIFEST_DIR at run time too; fall back to the
+    // build-time value.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
+        .ancestors()
+        .nth(2)
+        .map(PathBuf::from)
+        .unwrap_or(manifest)
+}
+
+/// The `cargo` that runs us (so the pinned toolchain is used), or `cargo`.
+pub fn cargo() -> Command {
+    let exe = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut c = Command::new(exe);
+    c.current_dir(workspace_root());
+    c
+}
+
+/// The command line as a copy-pasteable string.
+pub fn display(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&quote(a));
+    }
+    s
+}
+
+fn quote(a: &OsStr) -> String {
+    let a = a.to_string_lossy();
+    if !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c))
+    {
+        a.into_owned()
+    } else {
+        format!("'{}'", a.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs `cmd` with inherited stdout/stderr and no stdin, announcing it on
+/// stderr; fails if it does not exit 0.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let line = display(cmd);
+    eprintln!("xtask: running {line}");
+    let status = cmd
+        .stdin(Stdio::null())
+        .status()
+        .map_err(io(format!("cannot start `{line}`")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            cmd: line,
+            status: status.to_string(),
+        })
+    }
+}
+
+/// Runs `cmd` and returns its stdout (stderr inherited); fails if it does not exit 0.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let line = display(cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(io(format!("cannot start `{line}`")))?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            cmd: line,
+            status: out.status.to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_what_needs_it() {
+        let mut c = Command::new("qemu");
+        c.args(["-M", "virt,iommu=smmuv3", "-append", "a b", "it's"]);
+        assert_eq!(
+            display(&c),
+            "qemu -M virt,iommu=smmuv3 -append 'a b' 'it'\\''s'"
+        );
+    }
+
+    #[test]
+    fn root_holds_the_workspace_manifest() {
+        assert!(workspace_root().join("tools/xtask/Cargo.toml").is_file());
+    }
+}

@@ -1,0 +1,533 @@
+//! Booting the image under `qemu-system-aarch64 -M virt`: the command line,
+//! live console streaming with hang/total timeouts, and the verdict that
+//! reconciles QEMU's exit status with the KTAP the image printed.
+
+use crate::error::{io, Error, Result};
+use crate::ktap;
+use crate::process;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-aarch64";
+
+/// Which IOMMU the machine has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Iommu {
+    /// `-M virt,iommu=smmuv3` (the only emulated IOMMU with a TLB).
+    Smmuv3,
+    /// `-device virtio-iommu-pci` at 00:03.0.
+    Virtio,
+    /// No IOMMU: DMA goes straight to memory.
+    None,
+}
+
+impl Iommu {
+    /// Parses `smmuv3`, `virtio` or `none`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "smmuv3" => Some(Iommu::Smmuv3),
+            "virtio" => Some(Iommu::Virtio),
+            "none" => Some(Iommu::None),
+            _ => None,
+        }
+    }
+}
+
+/// How the image gets into memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// `-kernel Image`: QEMU's arm64 Image loader (0x4020_0000).
+    Kernel,
+    /// Raw load at this address behind a generated trampoline ELF.
+    At(u64),
+}
+
+/// Bootargs the runner always puts first: exit through semihosting so
+/// QEMU's exit status is the image's failure count.
+pub const EXIT_SEMIHOSTING: &str = "iommu_bringup.exit=semihosting";
+
+/// Everything that shapes one QEMU boot.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// The IOMMU.
+    pub iommu: Iommu,
+    /// Enter at EL2 (`virtualization=on`).
+    pub el2: bool,
+    /// Extra `-M` options (e.g. `highmem=off`), without leading comma.
+    pub machine_opts: Vec<String>,
+    /// Bootargs after [`EXIT_SEMIHOSTING`].
+    pub bootargs: String,
+    /// Load mode.
+    pub load: Load,
+    /// Extra raw QEMU arguments.
+    pub extra: Vec<String>,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            iommu: Iommu::Smmuv3,
+            el2: false,
+            machine_opts: Vec::new(),
+            bootargs: String::new(),
+            load: Load::Kernel,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Two edu DMA engines at fixed slots (StreamIDs 0x20 and 0x28), able to
+/// address all of RAM.
+const EDU: [&str; 2] = [
+    "edu,addr=4.0,dma_mask=0xffffffffffffffff",
+    "edu,addr=5.0,dma_mask=0xffffffffffffffff",
+];
+
+impl Machine {
+    /// The full bootargs string the image sees.
+    pub fn full_bootargs(&self) -> String {
+        let extra = self.bootargs.trim();
+        if extra.is_empty() {
+            EXIT_SEMIHOSTING.to_string()
+        } else {
+            format!("{EXIT_SEMIHOSTING} {extra}")
+        }
+    }
+
+    /// QEMU arguments for `image` (and `trampoline`, needed for [`Load::At`]).
+    pub fn args(&self, image: &Path, trampoline: Option<&Path>) -> Vec<String> {
+        let mut m = String::from("virt");
+        if self.iommu == Iommu::Smmuv3 {
+            m.push_str(",iommu=smmuv3");
+        }
+        if self.el2 {
+            m.push_str(",virtualization=on");
+        }
+        for o in &self.machine_opts {
+            m.push(',');
+            m.push_str(o);
+        }
+        let mut a: Vec<String> = [
+            "-M",
+            &m,
+            "-cpu",
+            "cortex-a57",
+            "-m",
+            "256M",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-semihosting-config",
+            "enable=on,target=native",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match (self.load, trampoline) {
+            (Load::At(addr), Some(t)) => {
+                a.push("-kernel".into());
+                a.push(t.display().to_string());
+                a.push("-device".into());
+                a.push(format!(
+                    "loader,file={},addr={addr:#x},force-raw=on",
+                    image.display()
+                ));
+            }
+            _ => {
+                a.push("-kernel".into());
+                a.push(image.display().to_string());
+            }
+        }
+        a.push("-append".into());
+        a.push(self.full_bootargs());
+        if self.iommu == Iommu::Virtio {
+            a.push("-device".into());
+            a.push("virtio-iommu-pci,addr=3.0".into());
+        }
+        for d in EDU {
+            a.push("-device".into());
+            a.push(d.into());
+        }
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+}
+
+/// Time limits for one boot.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Kill QEMU when the console is silent this long.
+    pub idle: Duration,
+    /// Kill QEMU after this long in total.
+    pub total: Duration,
+}
+
+impl Limits {
+    /// Limits from a total in seconds; the silence limit is at most 60 s.
+    pub fn from_total(secs: u64) -> Self {
+        let total = Duration::from_secs(secs.max(1));
+        Limits {
+            idle: total.min(Duration::from_secs(60)),
+            total,
+        }
+    }
+}
+
+/// Why QEMU was killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hang {
+    /// No console output for this long.
+    Silent(Duration),
+    /// The run exceeded its total budget.
+    Total(Duration),
+}
+
+/// What one boot produced, before judging.
+#[derive(Debug)]
+pub struct Boot {
+    /// The whole console output.
+    pub console: String,
+    /// QEMU's exit status (None when it was killed after a hang).
+    pub status: Option<ExitStatus>,
+    /// Set when the runner killed QEMU.
+    pub hang: Option<Hang>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The command line used.
+    pub command: String,
+}
+
+/// Where the console goes while it streams.
+pub enum Echo {
+    /// Copy to our stdout as it arrives (`cargo xtask run`).
+    Stdout,
+    /// Keep it quiet (scenarios print it only on failure).
+    Quiet,
+}
+
+/// Boots `machine` with `image` and streams the console.
+pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Result<Boot> {
+    let tramp = match machine.load {
+        Load::Kernel => None,
+        Load::At(addr) => Some(write_trampoline(image, addr)?),
+    };
+    let mut cmd = Command::new(QEMU);
+    cmd.args(machine.args(image, tramp.as_deref()));
+    let command = process::display(&cmd);
+    eprintln!("xtask: running {command}");
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(io(format!("cannot start {QEMU}")))?;
+    let mut out = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::Run("QEMU stdout was not captured".into()))?;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut console = Vec::new();
+    let mut last = Instant::now();
+    let mut hang = None;
+    let stdout = std::io::stdout();
+    loop {
+        let now = Instant::now();
+        let total_left = limits.total.saturating_sub(now - start);
+        let idle_left = limits.idle.saturating_sub(now - last);
+        if total_left.is_zero() {
+            hang = Some(Hang::Total(limits.total));
+            break;
+        }
+        if idle_left.is_zero() {
+            hang = Some(Hang::Silent(limits.idle));
+            break;
+        }
+        match rx.recv_timeout(total_left.min(idle_left)) {
+            Ok(chunk) => {
+                last = Instant::now();
+                if let Echo::Stdout = echo {
+                    let mut lock = stdout.lock();
+                    // A closed stdout must not stop the run.
+                    let _ = lock.write_all(&chunk);
+                    let _ = lock.flush();
+                }
+                console.extend_from_slice(&chunk);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let status = if hang.is_some() {
+        // Ignore errors: it may have exited in the meantime.
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    } else {
+        // stdout closed: QEMU is exiting; bound the wait anyway.
+        loop {
+            match child.try_wait().map_err(io("waiting for QEMU"))? {
+                Some(s) => break Some(s),
+                None if start.elapsed() >= limits.total => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    hang = Some(Hang::Total(limits.total));
+                    break None;
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    };
+    let _ = reader.join();
+    Ok(Boot {
+        console: String::from_utf8_lossy(&console).into_owned(),
+        status,
+        hang,
+        elapsed: start.elapsed(),
+        command,
+    })
+}
+
+/// Writes the trampoline ELF for a raw load at `addr` next to the image.
+fn write_trampoline(image: &Path, addr: u64) -> Result<PathBuf> {
+    let path = image.with_file_name(format!("tramp-{addr:x}.elf"));
+    std::fs::write(&path, crate::trampoline::elf(addr))
+        .map_err(io(format!("writing {}", path.display())))?;
+    Ok(path)
+}
+
+/// The judged result of a boot with a consistent KTAP stream.
+#[derive(Debug)]
+pub struct Verdict {
+    /// The parsed report.
+    pub report: ktap::Report,
+    /// QEMU's exit code (= failed cases, capped at 250).
+    pub code: i32,
+}
+
+/// Why a boot is not acceptable regardless of expectations.
+#[derive(Debug)]
+pub enum BadBoot {
+    /// Killed by the runner.
+    Hung(Hang),
+    /// QEMU died from a signal.
+    Signal(String),
+    /// QEMU exited without any KTAP (it could not start, or the image died early).
+    NoKtap(Option<i32>),
+    /// The KTAP stream is malformed or incomplete.
+    Ktap(ktap::Error, Option<i32>),
+    /// The exit status disagrees with the failures in the KTAP.
+    StatusMismatch {
+        /// QEMU's exit code.
+        code: i32,
+        /// Failed cases in the KTAP.
+        failed: usize,
+    },
+}
+
+impl std::fmt::Display for BadBoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let code_word = |c: &Option<i32>| match c {
+            Some(254) => "exit status 254 (the image took an unexpected exception)".to_string(),
+            Some(255) => "exit status 255 (the image panicked)".to_string(),
+            Some(c) => format!("exit status {c}"),
+            None => "no exit status".to_string(),
+        };
+        match self {
+            BadBoot::Hung(Hang::Silent(d)) => {
+                write!(f, "QEMU hung: no output for {} s (killed)", d.as_secs())
+            }
+            BadBoot::Hung(Hang::Total(d)) => {
+                write!(f, "QEMU hung: total timeout of {} s (killed)", d.as_secs())
+            }
+            BadBoot::Signal(s) => write!(f, "QEMU crashed: {s}"),
+            BadBoot::NoKtap(c) => write!(f, "QEMU ended with {} and no KTAP output", code_word(c)),
+            BadBoot::Ktap(e, c) => write!(f, "{e} (QEMU {})", code_word(c)),
+            BadBoot::StatusMismatch { code, failed } => write!(
+                f,
+                "QEMU exit status {code} disagrees with the KTAP, which has {failed} failed case(s)"
+            ),
+        }
+    }
+}
+
+/// Exit status the image should produce for `failed` cases.
+pub fn expected_code(failed: usize) -> i32 {
+    failed.min(250) as i32
+}
+
+/// Reconciles exit status and KTAP.
+pub fn judge(boot: &Boot) -> std::result::Result<Verdict, BadBoot> {
+    if let Some(h) = boot.hang {
+        return Err(BadBoot::Hung(h));
+    }
+    let code = match boot.status {
+        Some(s) => match s.code() {
+            Some(c) => Some(c),
+            None => return Err(BadBoot::Signal(s.to_string())),
+        },
+        None => None,
+    };
+    let report = match ktap::parse(&boot.console) {
+        Ok(r) => r,
+        Err(ktap::Error {
+            kind: ktap::ErrorKind::NoKtap,
+            ..
+        }) => return Err(BadBoot::NoKtap(code)),
+        Err(e) => return Err(BadBoot::Ktap(e, code)),
+    };
+    let failed = report.failed().len();
+    let code = code.unwrap_or(-1);
+    if code != expected_code(failed) {
+        return Err(BadBoot::StatusMismatch { code, failed });
+    }
+    Ok(Verdict { report, code })
+}
+
+/// Parses `QEMU emulator version X.Y.Z ...` into (X, Y).
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let rest = text.split("version").nth(1)?.trim_start();
+    let v = rest.split_whitespace().next()?;
+    let mut it = v.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it
+        .next()
+        .and_then(|m| {
+            m.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    Some((major, minor))
+}
+
+/// The installed QEMU's version, or None if it is missing or unreadable.
+pub fn installed_version() -> Option<(u32, u32)> {
+    let out = Command::new(QEMU)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    const GOOD: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 a\nok 1 g\n# Totals: pass:1 fail:0 skip:0 total:1\n";
+    const ONE_FAIL: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    1..2\n    ok 1 a\n    not ok 2 injected_failure\nnot ok 1 platform\n# Totals: pass:1 fail:1 skip:0 total:2\n";
+
+    fn boot(console: &str, code: Option<i32>) -> Boot {
+        Boot {
+            console: console.into(),
+            // wait(2) encoding: exit code in bits 8..15.
+            status: code.map(|c| ExitStatus::from_raw(c << 8)),
+            hang: None,
+            elapsed: Duration::ZERO,
+            command: String::new(),
+        }
+    }
+
+    #[test]
+    fn default_command_line_matches_the_contract() {
+        let m = Machine::default();
+        let a = m.args(Path::new("Image"), None).join(" ");
+        assert_eq!(
+            a,
+            "-M virt,iommu=smmuv3 -cpu cortex-a57 -m 256M -nodefaults -display none \
+             -serial stdio -semihosting-config enable=on,target=native -kernel Image \
+             -append iommu_bringup.exit=semihosting \
+             -device edu,addr=4.0,dma_mask=0xffffffffffffffff \
+             -device edu,addr=5.0,dma_mask=0xffffffffffffffff"
+        );
+    }
+
+    #[test]
+    fn el2_trampoline_and_bootargs() {
+        let m = Machine {
+            el2: true,
+            load: Load::At(0x4BE0_0000),
+            bootargs: "iommu_bringup.inject=fail-one".into(),
+            iommu: Iommu::Virtio,
+            extra: vec!["-s".into()],
+            ..Machine::default()
+        };
+        let a = m.args(Path::new("Image"), Some(Path::new("t.elf")));
+        let s = a.join(" ");
+        assert!(s.starts_with("-M virt,virtualization=on "), "{s}");
+        assert!(s.contains("-kernel t.elf -device loader,file=Image,addr=0x4be00000,force-raw=on"));
+        assert!(a.contains(&"iommu_bringup.exit=semihosting iommu_bringup.inject=fail-one".into()));
+        assert!(s.contains("virtio-iommu-pci,addr=3.0"));
+        assert!(s.ends_with(" -s"));
+    }
+
+    #[test]
+    fn verdicts() {
+        assert!(judge(&boot(GOOD, Some(0))).is_ok());
+        let v = judge(&boot(ONE_FAIL, Some(1))).expect("consistent failure");
+        assert_eq!(v.code, 1);
+        assert!(matches!(
+            judge(&boot(ONE_FAIL, Some(0))),
+            Err(BadBoot::StatusMismatch { code: 0, failed: 1 })
+        ));
+        assert!(matches!(
+            judge(&boot(GOOD, Some(3))),
+            Err(BadBoot::StatusMismatch { .. })
+        ));
+        assert!(matches!(
+            judge(&boot("", Some(1))),
+            Err(BadBoot::NoKtap(Some(1)))
+        ));
+        assert!(matches!(
+            judge(&boot(&GOOD[..40], Some(255))),
+            Err(BadBoot::Ktap(_, Some(255)))
+        ));
+        let mut b = boot(GOOD, None);
+        b.status = Some(ExitStatus::from_raw(9)); // SIGKILL
+        assert!(matches!(judge(&b), Err(BadBoot::Signal(_))));
+        let mut b = boot("", None);
+        b.hang = Some(Hang::Silent(Duration::from_secs(30)));
+        let e = judge(&b).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(e, Err("QEMU hung: no output for 30 s (killed)".into()));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_version(
+                "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\nCopyright"
+            ),
+            Some((10, 0))
+        );
+        assert_eq!(parse_version("QEMU emulator version 7.2.15"), Some((7, 2)));
+        assert_eq!(parse_version("QEMU emulator version 9.1rc2"), Some((9, 1)));
+        assert_eq!(parse_version("garbage"), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! The QEMU scenario matrix of `cargo xtask test`, as data: how to boot, and
+//! what the KTAP must show.  Adding a scenario (granules, virtio-iommu, the
+//! skip-sync negative control) is adding a row to [`SCENARIOS`].
+
+use crate::ktap::{Report, Status};
+use crate::qemu::{Iommu, Load, Machine};
+
+/// What a scenario's cases must do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Every case `ok` (skips allowed), exit status 0.
+    AllPass,
+    /// Exactly this set of cases fails (`case` or `group.case`), and the exit
+    /// status equals their number.
+    ExpectFailures {
+        /// The failing cases.
+        cases: &'static [&'static str],
+    },
+}
+
+/// One row of the matrix.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario {
+    /// Short stable name (JUnit suite prefix).
+    pub name: &'static str,
+    /// The IOMMU.
+    pub iommu: Iommu,
+    /// Enter at EL2 (`virtualization=on`).
+    pub el2: bool,
+    /// Extra `-M` options.
+    pub machine_opts: &'static [&'static str],
+    /// Bootargs after the runner's own.
+    pub bootargs: &'static str,
+    /// Load mode.
+    pub load: Load,
+    /// Case expectations.
+    pub expect: Expect,
+    /// Substrings some KTAP diagnostic must contain (case-insensitive).
+    pub diagnostics: &'static [&'static str],
+}
+
+/// The second load address: 2 MiB aligned, far from QEMU's 0x4020_0000 and
+/// below the DTB QEMU places at 0x4800_0000+ for `-kernel Image` boots.
+pub const SECOND_LOAD_ADDR: u64 = 0x4BE0_0000;
+
+/// The matrix, in run order.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "el1",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        expect: Expect::AllPass,
+        diagnostics: &["image loaded at 0x40200000", "entered at EL1"],
+    },
+    Scenario {
+        name: "el2",
+        iommu: Iommu::Smmuv3,
+        el2: true,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        expect: Expect::AllPass,
+        diagnostics: &["entered at EL2"],
+    },
+    Scenario {
+        name: "load-addr-2",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::At(SECOND_LOAD_ADDR),
+        expect: Expect::AllPass,
+        diagnostics: &["image loaded at 0x4be00000"],
+    },
+    Scenario {
+        name: "negative-fail-one",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=fail-one",
+        load: Load::Kernel,
+        expect: Expect::ExpectFailures {
+            cases: &["platform.injected_failure"],
+        },
+        diagnostics: &[],
+    },
+];
+
+impl Scenario {
+    /// The QEMU machine for this row.
+    pub fn machine(&self) -> Machine {
+        Machine {
+            iommu: self.iommu,
+            el2: self.el2,
+            machine_opts: self.machine_opts.iter().map(|s| s.to_string()).collect(),
+            bootargs: self.bootargs.to_string(),
+            load: self.load,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Checks a consistent report against the row's expectations; returns
+    /// every problem found (empty = pass).
+    pub fn check(&self, report: &Report) -> Vec<String> {
+        let mut problems = Vec::new();
+        let failed: Vec<_> = report
+            .cases()
+            .into_iter()
+            .filter(|c| c.status == Status::Fail)
+            .collect();
+        let wanted: &[&str] = match self.expect {
+            Expect::AllPass => &[],
+            Expect::ExpectFailures { cases } => cases,
+        };
+        let matches = |w: &str, c: &crate::ktap::CaseResult| w == c.case || w == c.qualified();
+        for c in &failed {
+            if !wanted.iter().any(|w| matches(w, c)) {
+                let why = c.diagnostics.last().map(String::as_str).unwrap_or("");
+                problems.push(format!("unexpected failure: {} ({why})", c.qualified()));
+            }
+        }
+        for w in wanted {
+            if !failed.iter().any(|c| matches(w, c)) {
+                problems.push(format!("expected `{w}` to fail, but it did not"));
+            }
+        }
+        if report.cases().is_empty() {
+            problems.push("the KTAP reports no cases at all".into());
+        }
+        let diags = report.all_diagnostics();
+        for want in self.diagnostics {
+            let w = want.to_ascii_lowercase();
+            if !diags.iter().any(|d| d.to_ascii_lowercase().contains(&w)) {
+                problems.push(format!("no diagnostic contains `{want}`"));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ktap;
+
+    fn report(s: &str) -> Report {
+        match ktap::parse(s) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const PASS: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n# Totals: pass:1 fail:0 skip:0 total:1\n";
+    const FAIL_ONE: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..2\n    ok 1 relocation_applied\n    # injected on purpose\n    not ok 2 injected_failure\nnot ok 1 platform\n# Totals: pass:1 fail:1 skip:0 total:2\n";
+
+    fn row(name: &str) -> Scenario {
+        match SCENARIOS.iter().find(|s| s.name == name) {
+            Some(s) => *s,
+            None => panic!("no scenario {name}"),
+        }
+    }
+
+    #[test]
+    fn matrix_has_the_required_rows() {
+        for n in ["el1", "el2", "load-addr-2", "negative-fail-one"] {
+            row(n);
+        }
+        let mut names: Vec<_> = SCENARIOS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            SCENARIOS.len(),
+            "scenario names must be unique"
+        );
+        assert_eq!(SECOND_LOAD_ADDR % (2 << 20), 0);
+    }
+
+    #[test]
+    fn all_pass_checks() {
+        assert!(row("el1").check(&report(PASS)).is_empty());
+        let p = row("el1").check(&report(FAIL_ONE));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("unexpected failure: platform.injected_failure")),
+            "{p:?}"
+        );
+        // The wrong load address is caught.
+        let p = row("load-addr-2").check(&report(PASS));
+        assert_eq!(
+            p,
+            vec!["no diagnostic contains `image loaded at 0x4be00000`".to_string()]
+        );
+    }
+
+    #[test]
+    fn expected_failures_are_an_exact_set() {
+        assert!(row("negative-fail-one").check(&report(FAIL_ONE)).is_empty());
+        let p = row("negative-fail-one").check(&report(PASS));
+        assert_eq!(
+            p,
+            vec!["expected `platform.injected_failure` to fail, but it did not".to_string()]
+        );
+        let s = Scenario {
+            expect: Expect::ExpectFailures {
+                cases: &["injected_failure"],
+            },
+            ..row("negative-fail-one")
+        };
+        assert!(s.check(&report(FAIL_ONE)).is_empty());
+    }
+}

@@ -1,0 +1,273 @@
+//! `cargo xtask test`: lint, host unit tests, then the QEMU scenario matrix,
+//! each stage timed and summarised; the last stdout line is
+//! `xtask: N passed, M failed`.
+
+use crate::error::{Error, Result};
+use crate::image;
+use crate::install;
+use crate::junit;
+use crate::ktap::Status;
+use crate::process;
+use crate::qemu::{self, Echo, Limits};
+use crate::scenarios::{Expect, Scenario, SCENARIOS};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Options of `cargo xtask test`.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Skip fmt and clippy.
+    pub no_lint: bool,
+    /// Skip `cargo test --workspace`.
+    pub no_host: bool,
+    /// Only scenarios whose name contains one of these (all when empty).
+    pub only: Vec<String>,
+    /// Total timeout per scenario, seconds.
+    pub timeout: u64,
+    /// Stream each scenario's console to stdout.
+    pub verbose: bool,
+    /// Write a JUnit report here.
+    pub junit: Option<PathBuf>,
+}
+
+/// One line of the summary.
+struct Row {
+    name: String,
+    ok: bool,
+    time: Duration,
+    note: String,
+}
+
+fn stage(rows: &mut Vec<Row>, name: &str, f: impl FnOnce() -> Result<()>) {
+    eprintln!("xtask: == {name} ==");
+    let start = Instant::now();
+    let r = f();
+    let time = start.elapsed();
+    let (ok, note) = match r {
+        Ok(()) => (true, String::new()),
+        Err(e) => {
+            eprintln!("xtask: {name} FAILED: {e}");
+            (false, e.to_string())
+        }
+    };
+    println!(
+        "xtask: {:<28} {:<4} {:>7.1} s",
+        name,
+        if ok { "pass" } else { "FAIL" },
+        time.as_secs_f64()
+    );
+    rows.push(Row {
+        name: name.to_string(),
+        ok,
+        time,
+        note,
+    });
+}
+
+/// Runs the whole suite; Err if anything failed (after printing the summary).
+pub fn run(opts: &Options) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut suites = Vec::new();
+    if !opts.no_lint {
+        stage(&mut rows, "lint: cargo fmt --check", || {
+            process::run(process::cargo().args(["fmt", "--all", "--check"]))
+        });
+        stage(&mut rows, "lint: clippy (host)", || {
+            process::run(process::cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        });
+        stage(&mut rows, "lint: clippy (target)", || {
+            process::run(process::cargo().args([
+                "clippy",
+                "--target",
+                image::TARGET,
+                "-p",
+                image::BIN,
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        });
+    }
+    if !opts.no_host {
+        stage(&mut rows, "host: cargo test --workspace", || {
+            process::run(process::cargo().args(["test", "--workspace"]))
+        });
+    }
+    let selected: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| s.name.contains(o.as_str())))
+        .collect();
+    if selected.is_empty() {
+        return Err(Error::Usage(format!(
+            "--only {:?} matches no scenario (have: {})",
+            opts.only,
+            SCENARIOS
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    // Build once and make sure QEMU is there; if either fails every scenario fails.
+    let mut art = None;
+    stage(&mut rows, "image: build + header check", || {
+        art = Some(image::build()?);
+        Ok(())
+    });
+    let mut have_qemu = false;
+    stage(&mut rows, "qemu: installed (>= 10.0)", || {
+        install::ensure()?;
+        have_qemu = true;
+        Ok(())
+    });
+    match art {
+        Some(art) if have_qemu => {
+            for s in &selected {
+                let name = format!("qemu: {}", s.name);
+                let mut junit_suites = Vec::new();
+                stage(&mut rows, &name, || {
+                    run_scenario(s, &art.image, opts, &mut junit_suites)
+                });
+                suites.extend(junit_suites);
+            }
+        }
+        _ => {
+            for s in &selected {
+                let name = format!("qemu: {}", s.name);
+                println!("xtask: {name:<28} FAIL (not run)");
+                rows.push(Row {
+                    name,
+                    ok: false,
+                    time: Duration::ZERO,
+                    note: "not run: no image or no QEMU (see above)".into(),
+                });
+            }
+        }
+    }
+    // Summary.
+    let passed = rows.iter().filter(|r| r.ok).count();
+    let failed = rows.len() - passed;
+    println!();
+    println!("{:<34} {:<6} {:>9}", "stage / scenario", "result", "time");
+    for r in &rows {
+        println!(
+            "{:<34} {:<6} {:>7.1} s",
+            r.name,
+            if r.ok { "pass" } else { "FAIL" },
+            r.time.as_secs_f64()
+        );
+    }
+    for r in rows.iter().filter(|r| !r.ok) {
+        println!("  {}: {}", r.name, first_lines(&r.note, 6));
+    }
+    if let Some(path) = &opts.junit {
+        suites.push(junit::Suite {
+            name: "xtask".into(),
+            time: rows.iter().map(|r| r.time).sum(),
+            cases: rows
+                .iter()
+                .map(|r| junit::Case {
+                    name: r.name.clone(),
+                    classname: "iommu-bringup.xtask".into(),
+                    status: if r.ok { Status::Pass } else { Status::Fail },
+                    diagnostics: if r.ok { vec![] } else { vec![r.note.clone()] },
+                    message: (!r.ok).then(|| first_lines(&r.note, 1)),
+                })
+                .collect(),
+        });
+        match std::fs::write(path, junit::render(&suites)) {
+            Ok(()) => eprintln!("xtask: wrote JUnit report {}", path.display()),
+            Err(e) => {
+                eprintln!("xtask: cannot write {}: {e}", path.display());
+                println!("xtask: {passed} passed, {} failed", failed + 1);
+                return Err(Error::Failed("JUnit report not written".into()));
+            }
+        }
+    }
+    println!("xtask: {passed} passed, {failed} failed");
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("{failed} stage(s) failed")))
+    }
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    let mut out = lines[..lines.len().min(n)].join(" / ");
+    if lines.len() > n {
+        out.push_str(" ...");
+    }
+    out
+}
+
+fn run_scenario(
+    s: &Scenario,
+    image: &std::path::Path,
+    opts: &Options,
+    suites: &mut Vec<junit::Suite>,
+) -> Result<()> {
+    let echo = if opts.verbose {
+        Echo::Stdout
+    } else {
+        Echo::Quiet
+    };
+    let boot = qemu::boot(&s.machine(), image, Limits::from_total(opts.timeout), echo)?;
+    let dump = |why: &str| {
+        if !opts.verbose {
+            eprintln!("xtask: {}: {why}; console was:", s.name);
+            for l in boot.console.lines() {
+                eprintln!("  | {}", l.trim_end_matches('\r'));
+            }
+        }
+    };
+    let verdict = match qemu::judge(&boot) {
+        Ok(v) => v,
+        Err(bad) => {
+            dump(&bad.to_string());
+            suites.push(junit::Suite {
+                name: s.name.to_string(),
+                time: boot.elapsed,
+                cases: vec![junit::Case {
+                    name: "boot".into(),
+                    classname: format!("iommu-bringup.{}", s.name),
+                    status: Status::Fail,
+                    diagnostics: boot.console.lines().map(String::from).collect(),
+                    message: Some(bad.to_string()),
+                }],
+            });
+            return Err(Error::Run(format!("{bad}\n  command: {}", boot.command)));
+        }
+    };
+    let mut cases = verdict.report.cases();
+    if let Expect::ExpectFailures { .. } = s.expect {
+        // In the JUnit view an expected failure of a negative control is a pass.
+        for c in &mut cases {
+            if c.status == Status::Fail {
+                c.status = Status::Pass;
+                c.diagnostics
+                    .push("expected failure (negative control)".into());
+            }
+        }
+    }
+    suites.extend(junit::suites_from_cases(s.name, &cases, boot.elapsed));
+    let problems = s.check(&verdict.report);
+    if problems.is_empty() {
+        let t = verdict.report.totals;
+        eprintln!(
+            "xtask: {}: pass:{} fail:{} skip:{}, exit status {} as expected",
+            s.name, t.pass, t.fail, t.skip, verdict.code
+        );
+        Ok(())
+    } else {
+        dump("expectation not met");
+        Err(Error::Run(problems.join("\n")))
+    }
+}
