@@ -89,7 +89,7 @@ pub fn render(suites: &[Suite]) -> String {
         let _ = writeln!(
             x,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" errors=\"0\" time=\"{:.3}\">",
-            escape(&s.name),
+            escape_attr(&s.name),
             s.cases.len(),
             s.time.as_secs_f64()
         );
@@ -97,8 +97,8 @@ pub fn render(suites: &[Suite]) -> String {
             let _ = write!(
                 x,
                 "    <testcase name=\"{}\" classname=\"{}\"",
-                escape(&c.name),
-                escape(&c.classname)
+                escape_attr(&c.name),
+                escape_attr(&c.classname)
             );
             let text = c.diagnostics.join("\n");
             match &c.status {
@@ -115,7 +115,7 @@ pub fn render(suites: &[Suite]) -> String {
                     let _ = writeln!(
                         x,
                         ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                        escape(&msg),
+                        escape_attr(&msg),
                         escape(&text)
                     );
                 }
@@ -123,7 +123,7 @@ pub fn render(suites: &[Suite]) -> String {
                     let _ = writeln!(
                         x,
                         ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                        escape(reason)
+                        escape_attr(reason)
                     );
                 }
             }
@@ -132,6 +132,12 @@ pub fn render(suites: &[Suite]) -> String {
     }
     x.push_str("</testsuites>\n");
     x
+}
+
+/// Escapes an attribute value: like [`escape`], and line breaks and tabs as
+/// character references so parsers do not normalise them to spaces.
+pub fn escape_attr(s: &str) -> String {
+    escape(s).replace('\n', "&#10;").replace('\t', "&#9;")
 }
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot
@@ -176,6 +182,7 @@ mod tests {
             "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos;\\u{1}&#13;"
         );
         assert_eq!(escape("ünïcode ok"), "ünïcode ok");
+        assert_eq!(escape_attr("a\n\tb<"), "a&#10;&#9;b&lt;");
     }
 
     #[test]

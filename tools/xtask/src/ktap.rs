@@ -451,8 +451,8 @@ fn classify(text: &str) -> Result<Line<'_>, ErrorKind> {
     let mut skip = None;
     let mut other = None;
     if let Some(d) = directive {
-        if d.len() >= 4 && d[..4].eq_ignore_ascii_case("SKIP") {
-            skip = Some(d[4..].trim().to_string());
+        if d.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("SKIP")) {
+            skip = Some(d.get(4..).unwrap_or("").trim().to_string());
         } else {
             other = Some(d.to_string());
         }
@@ -1020,6 +1020,42 @@ not ok 1 platform
         assert!(matches!(kind(&s), ErrorKind::UnexpectedNesting { .. }));
         let s = format!("{}# Totals: pass:6 fail:0 skip:0 total:6\n", good());
         assert_eq!(kind(&s), ErrorKind::DuplicateTotals);
+    }
+
+    #[test]
+    fn mutated_samples_never_panic() {
+        // Deterministic xorshift mutations of the good sample: replace, delete
+        // and insert characters, including multi-byte ones.
+        let base: Vec<char> = good().chars().collect();
+        let alphabet = [
+            ' ', '\n', '\r', '#', '1', '.', 'o', 'k', 'é', '\u{2028}', 'S', '\u{0}',
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for _ in 0..2000 {
+            let mut v = base.clone();
+            for _ in 0..1 + next(4) {
+                let i = next(v.len());
+                let c = alphabet[next(alphabet.len())];
+                match next(3) {
+                    0 => v[i] = c,
+                    1 => {
+                        v.remove(i);
+                    }
+                    _ => v.insert(i, c),
+                }
+            }
+            let s: String = v.into_iter().collect();
+            let _ = parse(&s);
+        }
+        let r =
+            parse("KTAP version 1\n1..1\nok 1 a # SKé\n# Totals: pass:1 fail:0 skip:0 total:1\n");
+        assert!(r.is_ok(), "{r:?}");
     }
 
     #[test]

@@ -240,6 +240,10 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `test` has already printed its summary; its last line must stay last.
+        Err(Error::Failed(_)) if argv.first().map(String::as_str) == Some("test") => {
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("xtask: error: {e}");
             if let Error::Usage(_) = e {

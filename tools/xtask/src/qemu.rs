@@ -14,6 +14,12 @@ use std::time::{Duration, Instant};
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-aarch64";
 
+/// The QEMU program to run: `$XTASK_QEMU` if set (a self-built QEMU, or a
+/// fake in tests), else [`QEMU`] from `PATH`.
+pub fn program() -> std::ffi::OsString {
+    std::env::var_os("XTASK_QEMU").unwrap_or_else(|| QEMU.into())
+}
+
 /// Which IOMMU the machine has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Iommu {
@@ -217,8 +223,13 @@ pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Resu
         Load::Kernel => None,
         Load::At(addr) => Some(write_trampoline(image, addr)?),
     };
-    let mut cmd = Command::new(QEMU);
+    let mut cmd = Command::new(program());
     cmd.args(machine.args(image, tramp.as_deref()));
+    stream(cmd, limits, echo)
+}
+
+/// Runs `cmd` (QEMU or a stand-in), streaming its stdout under `limits`.
+pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
     let command = process::display(&cmd);
     eprintln!("xtask: running {command}");
     let start = Instant::now();
@@ -254,12 +265,12 @@ pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Resu
         let now = Instant::now();
         let total_left = limits.total.saturating_sub(now - start);
         let idle_left = limits.idle.saturating_sub(now - last);
-        if total_left.is_zero() {
-            hang = Some(Hang::Total(limits.total));
-            break;
-        }
         if idle_left.is_zero() {
             hang = Some(Hang::Silent(limits.idle));
+            break;
+        }
+        if total_left.is_zero() {
+            hang = Some(Hang::Total(limits.total));
             break;
         }
         match rx.recv_timeout(total_left.min(idle_left)) {
@@ -424,7 +435,7 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
 
 /// The installed QEMU's version, or None if it is missing or unreadable.
 pub fn installed_version() -> Option<(u32, u32)> {
-    let out = Command::new(QEMU)
+    let out = Command::new(program())
         .arg("--version")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -516,6 +527,58 @@ mod tests {
         b.hang = Some(Hang::Silent(Duration::from_secs(30)));
         let e = judge(&b).map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(e, Err("QEMU hung: no output for 30 s (killed)".into()));
+    }
+
+    fn fake(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    #[test]
+    fn streams_a_fake_qemu_and_judges_it() {
+        let script = format!("printf '%s' '{ONE_FAIL}'; exit 1");
+        let limits = Limits::from_total(20);
+        let b = stream(fake(&script), limits, Echo::Quiet).expect("fake runs");
+        assert_eq!(b.console, ONE_FAIL);
+        assert!(b.hang.is_none());
+        assert_eq!(judge(&b).map(|v| v.code).ok(), Some(1));
+        // Crash after partial output: signal, reported as such.
+        let b = stream(
+            fake("echo 'KTAP version 1'; kill -9 $$"),
+            limits,
+            Echo::Quiet,
+        )
+        .expect("fake runs");
+        assert!(matches!(judge(&b), Err(BadBoot::Signal(_))));
+    }
+
+    #[test]
+    fn kills_a_silent_fake_qemu() {
+        let limits = Limits {
+            idle: Duration::from_millis(300),
+            total: Duration::from_secs(20),
+        };
+        let b = stream(
+            fake("echo 'KTAP version 1'; exec sleep 30"),
+            limits,
+            Echo::Quiet,
+        )
+        .expect("fake runs");
+        assert_eq!(b.hang, Some(Hang::Silent(Duration::from_millis(300))));
+        assert!(b.elapsed < Duration::from_secs(10));
+        let limits = Limits {
+            idle: Duration::from_secs(20),
+            total: Duration::from_millis(500),
+        };
+        let b = stream(
+            fake("while true; do echo chatter; sleep 0.1; done"),
+            limits,
+            Echo::Quiet,
+        )
+        .expect("fake runs");
+        assert_eq!(b.hang, Some(Hang::Total(Duration::from_millis(500))));
+        assert!(b.console.starts_with("chatter"));
     }
 
     #[test]
