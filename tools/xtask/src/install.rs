@@ -285,11 +285,57 @@ fn add_backports(privilege: Privilege) -> Result<()> {
     }
 }
 
+/// Prints what [`ensure`] would do on this machine, and what it would do if
+/// QEMU were missing, without changing anything.
+pub fn dry_run() {
+    let installed = qemu::installed_version();
+    let os = OsRelease::parse(&std::fs::read_to_string("/etc/os-release").unwrap_or_default());
+    let candidate = if is_debian_family(&os) {
+        apt_candidate()
+    } else {
+        None
+    };
+    let privilege = privilege();
+    eprintln!(
+        "xtask: os {:?} {:?} (VERSION_ID {:?}), installed {installed:?}, apt candidate {candidate:?}, privilege {privilege:?}",
+        os.id, os.codename, os.version_id
+    );
+    let show = |label: &str, p: Plan| match p {
+        Plan::Nothing => eprintln!("xtask: {label}: nothing to do"),
+        Plan::Manual(m) => eprintln!("xtask: {label}: stop with:\n{m}"),
+        Plan::Install {
+            add_backports,
+            commands,
+        } => {
+            eprintln!("xtask: {label}:");
+            if add_backports {
+                eprintln!("  add `{BACKPORTS_LINE}` to {BACKPORTS_FILE} (unless already listed)");
+            }
+            for c in commands {
+                eprintln!("  DEBIAN_FRONTEND=noninteractive {}", c.join(" "));
+            }
+        }
+    };
+    show("plan", plan(&os, installed, candidate, privilege));
+    show(
+        "plan if QEMU were missing",
+        plan(&os, None, candidate, privilege),
+    );
+}
+
 /// Ensures QEMU ≥ 10.0 is installed, installing it when possible.
 pub fn ensure() -> Result<()> {
     let installed = qemu::installed_version();
     if installed.is_some_and(|v| v >= MIN_VERSION) {
         return Ok(());
+    }
+    if let Some(custom) = std::env::var_os("XTASK_QEMU") {
+        return Err(Error::Tool(format!(
+            "XTASK_QEMU={} is missing or older than 10.0 (version {installed:?}); \
+             fix it or unset XTASK_QEMU to use {} from PATH",
+            custom.to_string_lossy(),
+            qemu::QEMU
+        )));
     }
     let os = OsRelease::parse(&std::fs::read_to_string("/etc/os-release").unwrap_or_default());
     let candidate = if is_debian_family(&os) {

@@ -7,7 +7,7 @@
 //! cargo xtask test [--no-lint] [--no-host] [--only NAME]… [--timeout SECS]
 //!                  [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
-//! cargo xtask install-qemu
+//! cargo xtask install-qemu [--dry-run]
 //! ```
 //!
 //! This file only parses arguments and dispatches; each command lives in its
@@ -48,6 +48,7 @@ commands:
       --no-lint --no-host --only NAME --timeout SECS --verbose --junit FILE
   bench                 cargo bench --bench pgtable [-- ARGS...]
   install-qemu          install qemu-system-aarch64 >= 10.0 if missing
+      --dry-run                     only print what it would do
 ";
 
 /// Parsed command line.
@@ -61,7 +62,9 @@ enum Cmd {
     },
     Test(suite::Options),
     Bench(Vec<String>),
-    InstallQemu,
+    InstallQemu {
+        dry_run: bool,
+    },
     Help,
 }
 
@@ -154,7 +157,11 @@ fn parse(argv: &[String]) -> Result<Cmd> {
             };
             Ok(Cmd::Bench(extra))
         }
-        "install-qemu" => Ok(Cmd::InstallQemu),
+        "install-qemu" => match args.next().map(String::as_str) {
+            None => Ok(Cmd::InstallQemu { dry_run: false }),
+            Some("--dry-run") => Ok(Cmd::InstallQemu { dry_run: true }),
+            Some(a) => Err(Error::Usage(format!("install-qemu: unknown option `{a}`"))),
+        },
         "help" | "--help" | "-h" => Ok(Cmd::Help),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
@@ -232,7 +239,11 @@ fn main() -> ExitCode {
         } => run_cmd(&machine, timeout, junit.as_ref()),
         Cmd::Test(opts) => suite::run(&opts),
         Cmd::Bench(extra) => bench::run(&extra),
-        Cmd::InstallQemu => install::ensure().map(|()| {
+        Cmd::InstallQemu { dry_run: true } => {
+            install::dry_run();
+            Ok(())
+        }
+        Cmd::InstallQemu { dry_run: false } => install::ensure().map(|()| {
             if let Some((a, b)) = qemu::installed_version() {
                 eprintln!("xtask: {} {a}.{b} is installed", qemu::QEMU);
             }

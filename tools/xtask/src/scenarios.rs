@@ -39,8 +39,9 @@ pub struct Scenario {
     pub diagnostics: &'static [&'static str],
 }
 
-/// The second load address: 2 MiB aligned, far from QEMU's 0x4020_0000 and
-/// below the DTB QEMU places at 0x4800_0000+ for `-kernel Image` boots.
+/// The second load address: 2 MiB aligned, far from QEMU's 0x4020_0000, and
+/// clear of the DTB, which QEMU puts at RAM base (0x4000_0000) for the
+/// trampoline ELF boot.
 pub const SECOND_LOAD_ADDR: u64 = 0x4BE0_0000;
 
 /// The matrix, in run order.
