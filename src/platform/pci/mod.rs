@@ -8,6 +8,7 @@
 pub mod config;
 pub mod ecam;
 pub mod enumerate;
+pub mod host;
 
 pub use config::Bdf;
 pub use ecam::Ecam;
