@@ -46,10 +46,16 @@ impl fmt::Display for HostError {
                 "PCI host `ranges` is {len} bytes, not a multiple of its {entry}-byte entries"
             ),
             HostError::ParentCells { cells } => {
-                write!(f, "PCI host parent #address-cells = {cells}, expected 1 or 2")
+                write!(
+                    f,
+                    "PCI host parent #address-cells = {cells}, expected 1 or 2"
+                )
             }
             HostError::BusRange { first, last } => {
-                write!(f, "PCI host `bus-range` <{first:#x} {last:#x}> is not a valid bus span")
+                write!(
+                    f,
+                    "PCI host `bus-range` <{first:#x} {last:#x}> is not a valid bus span"
+                )
             }
         }
     }
@@ -70,12 +76,17 @@ fn join(hi: u32, lo: u32) -> u64 {
 /// code 0) and empty windows are skipped.
 pub fn parse_ranges(bytes: &[u8], parent_addr_cells: u32) -> Result<Vec<Window>, HostError> {
     if !(1..=2).contains(&parent_addr_cells) {
-        return Err(HostError::ParentCells { cells: parent_addr_cells });
+        return Err(HostError::ParentCells {
+            cells: parent_addr_cells,
+        });
     }
     let entry_cells = 3 + parent_addr_cells as usize + 2;
     let entry = entry_cells * 4;
     if bytes.len() % entry != 0 {
-        return Err(HostError::RangesLength { len: bytes.len(), entry });
+        return Err(HostError::RangesLength {
+            len: bytes.len(),
+            entry,
+        });
     }
     let mut out = Vec::new();
     for e in bytes.chunks_exact(entry) {
@@ -114,8 +125,14 @@ pub fn parse_bus_range(bytes: Option<&[u8]>) -> Result<(u8, u8), HostError> {
     let c: Vec<u32> = cells(b).collect();
     match c.as_slice() {
         [first, last] if first <= last && *last <= 255 => Ok((*first as u8, *last as u8)),
-        [first, last] => Err(HostError::BusRange { first: *first, last: *last }),
-        _ => Err(HostError::BusRange { first: u32::MAX, last: u32::MAX }),
+        [first, last] => Err(HostError::BusRange {
+            first: *first,
+            last: *last,
+        }),
+        _ => Err(HostError::BusRange {
+            first: u32::MAX,
+            last: u32::MAX,
+        }),
     }
 }
 
@@ -137,9 +154,18 @@ mod tests {
         ]);
         let w = parse_ranges(&r, 2).unwrap();
         assert_eq!(w.len(), 3);
-        assert_eq!((w[0].kind, w[0].cpu_base, w[0].size), (WindowKind::Io, PhysAddr(0x3eff_0000), 0x10000));
-        assert_eq!((w[1].kind, w[1].pci_base, w[1].size), (WindowKind::Mem32, 0x1000_0000, 0x2eff_0000));
-        assert_eq!((w[2].kind, w[2].cpu_base, w[2].size), (WindowKind::Mem64, PhysAddr(0x80_0000_0000), 0x80_0000_0000));
+        assert_eq!(
+            (w[0].kind, w[0].cpu_base, w[0].size),
+            (WindowKind::Io, PhysAddr(0x3eff_0000), 0x10000)
+        );
+        assert_eq!(
+            (w[1].kind, w[1].pci_base, w[1].size),
+            (WindowKind::Mem32, 0x1000_0000, 0x2eff_0000)
+        );
+        assert_eq!(
+            (w[2].kind, w[2].cpu_base, w[2].size),
+            (WindowKind::Mem64, PhysAddr(0x80_0000_0000), 0x80_0000_0000)
+        );
     }
 
     #[test]
@@ -148,7 +174,10 @@ mod tests {
             parse_ranges(&[0; 20], 2),
             Err(HostError::RangesLength { len: 20, entry: 28 })
         );
-        assert_eq!(parse_ranges(&[], 3), Err(HostError::ParentCells { cells: 3 }));
+        assert_eq!(
+            parse_ranges(&[], 3),
+            Err(HostError::ParentCells { cells: 3 })
+        );
         assert_eq!(parse_bus_range(Some(&be(&[0, 0xff]))), Ok((0, 255)));
         assert_eq!(parse_bus_range(None), Ok((0, 255)));
         assert!(parse_bus_range(Some(&be(&[5, 1]))).is_err());
