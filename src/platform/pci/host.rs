@@ -82,7 +82,7 @@ pub fn parse_ranges(bytes: &[u8], parent_addr_cells: u32) -> Result<Vec<Window>,
     }
     let entry_cells = 3 + parent_addr_cells as usize + 2;
     let entry = entry_cells * 4;
-    if bytes.len() % entry != 0 {
+    if !bytes.len().is_multiple_of(entry) {
         return Err(HostError::RangesLength {
             len: bytes.len(),
             entry,
