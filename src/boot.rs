@@ -7,7 +7,8 @@
 //! the heap needs the identity map; the console needs both the map (device
 //! mapping) and, for its `Once`, the MMU.
 
-use crate::arch::aarch64::{device, exception, mmu, park, semihosting, smccc, timer};
+use crate::arch::aarch64::{device, exception, fault, mmu, park, semihosting, smccc, timer};
+use crate::kprintln;
 use crate::mm::layout::{self, MemoryPlan};
 use crate::mm::{PhysAddr, PhysRange};
 use crate::platform::bootargs::Bootargs;
@@ -19,7 +20,6 @@ use crate::platform::exit::{self, ExitMethod, ExitReason};
 use crate::selftest::ktap::KtapWriter;
 use crate::selftest::platform::{AtProbe, ConsoleFacts, MmuFacts, PlatformCtx, PlatformFacts};
 use crate::selftest::runner::{run_group, Totals};
-use crate::{kprint, kprintln};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -190,6 +190,16 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let mut totals = Totals::default();
     totals.add(run_group(&mut k, 1, &group, &mut ctx));
     let _ = k.totals(totals.pass, totals.fail, totals.skip);
+    if args.inject.exception {
+        kprintln!(
+            "# iommu_bringup.inject=exception: reading unmapped {:#x}",
+            fault::UNMAPPED
+        );
+        fault::provoke_data_abort();
+    }
+    if args.inject.panic {
+        panic!("iommu_bringup.inject=panic: panicking on purpose");
+    }
     finish(ExitReason::Finished {
         failed: totals.fail as u32,
     })
@@ -331,7 +341,9 @@ fn format_lines(report: &exception::ExceptionReport) -> impl Iterator<Item = Str
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    kprint!("\n# PANIC: {info}\n");
+    use core::fmt::Write as _;
+    kprintln!();
+    let _ = writeln!(active::Prefixed::new("# PANIC: "), "{info}");
     kprintln!("Bail out! panic");
     finish(ExitReason::Panic)
 }

@@ -7,7 +7,7 @@
 //! | key | values | meaning |
 //! |---|---|---|
 //! | `exit` | `semihosting`, `psci`, `spin` | how the run ends (default: PSCI when the DT has `/psci`, else spin) |
-//! | `inject` | comma list: `fail-one`, `skip-sync` | fault injection for negative controls |
+//! | `inject` | comma list: `fail-one`, `skip-sync`, `exception`, `panic` | fault injection for negative controls |
 //!
 //! Unknown `iommu_bringup.*` keys and bad values are kept and reported in the
 //! KTAP output instead of being silently ignored.
@@ -34,6 +34,11 @@ pub struct Inject {
     pub fail_one: bool,
     /// Drivers withhold their invalidations: the negative control.
     pub skip_sync: bool,
+    /// Provoke a data abort after the self-test: proves the vectors report
+    /// and end the run as a failure.
+    pub exception: bool,
+    /// Panic after the self-test: proves a panic ends the run as a failure.
+    pub panic: bool,
 }
 
 /// A word we did not understand.
@@ -84,6 +89,14 @@ impl<'a> Bootargs<'a> {
                         args.inject.skip_sync = true;
                         true
                     }
+                    "exception" => {
+                        args.inject.exception = true;
+                        true
+                    }
+                    "panic" => {
+                        args.inject.panic = true;
+                        true
+                    }
                     _ => false,
                 }),
                 _ => false,
@@ -124,6 +137,9 @@ mod tests {
         );
         assert_eq!(a.exit, Some(ExitRequest::Semihosting));
         assert!(a.inject.fail_one && a.inject.skip_sync);
+        assert!(!a.inject.exception && !a.inject.panic);
+        let b = Bootargs::parse("iommu_bringup.inject=exception,panic");
+        assert!(b.inject.exception && b.inject.panic && !b.inject.fail_one);
         assert_eq!(a.bad_count(), 0);
     }
 

@@ -5,3 +5,4 @@ pub mod bootargs;
 pub mod console;
 pub mod dt;
 pub mod exit;
+pub mod pci;

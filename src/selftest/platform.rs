@@ -228,6 +228,7 @@ fn dt_memory(ctx: &mut PlatformCtx<'_>) -> Report {
     for m in &f.memory {
         r.note(format_args!("memory {m} ({} MiB)", m.size >> 20));
     }
+    r.note(format_args!("DTB {}", f.dtb));
     for m in &f.reserved {
         let tag = if f.no_map.contains(m) { " no-map" } else { "" };
         r.note(format_args!("reserved {m}{tag}"));

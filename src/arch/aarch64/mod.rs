@@ -5,6 +5,7 @@ pub mod cache;
 pub mod device;
 pub mod entry;
 pub mod exception;
+pub mod fault;
 pub mod mmu;
 pub mod semihosting;
 pub mod smccc;

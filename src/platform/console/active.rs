@@ -84,6 +84,36 @@ impl fmt::Write for Stdout {
     }
 }
 
+/// `fmt::Write` onto the console that starts every line with a prefix, so
+/// multi-line messages (panics) stay KTAP diagnostics.
+pub struct Prefixed {
+    prefix: &'static str,
+    at_line_start: bool,
+}
+
+impl Prefixed {
+    /// A writer that puts `prefix` at the start of each line.
+    pub fn new(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            at_line_start: true,
+        }
+    }
+}
+
+impl fmt::Write for Prefixed {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for piece in s.split_inclusive('\n') {
+            if self.at_line_start {
+                Stdout.write_str(self.prefix)?;
+            }
+            Stdout.write_str(piece)?;
+            self.at_line_start = piece.ends_with('\n');
+        }
+        Ok(())
+    }
+}
+
 /// Prints to the console, like `print!`.
 #[macro_export]
 macro_rules! kprint {

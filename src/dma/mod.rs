@@ -1,0 +1,3 @@
+//! DMA masters: the devices whose DMA the self-test drives through an IOMMU.
+
+pub mod edu;

@@ -1,0 +1,196 @@
+//! The DT description of a generic ECAM host bridge
+//! (`pci-host-ecam-generic`; Linux Documentation/devicetree/bindings/pci/
+//! host-generic-pci.yaml): the ECAM window (`reg`), the buses it decodes
+//! (`bus-range`) and the windows through which the CPU reaches PCI space
+//! (`ranges`, decoded per the IEEE 1275 PCI bus binding: 3 PCI address cells,
+//! the parent's address cells, 2 size cells).
+#![forbid(unsafe_code)]
+
+use super::enumerate::{Window, WindowKind};
+use crate::mm::PhysAddr;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// The `compatible` string of the generic ECAM host bridge.
+pub const COMPATIBLE: &str = "pci-host-ecam-generic";
+
+/// A malformed host-bridge property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostError {
+    /// `ranges` length is not a multiple of one entry.
+    RangesLength {
+        /// Bytes in the property.
+        len: usize,
+        /// Bytes per entry implied by the cell counts.
+        entry: usize,
+    },
+    /// Parent `#address-cells` outside 1..=2.
+    ParentCells {
+        /// The value found.
+        cells: u32,
+    },
+    /// `bus-range` is not two cells, or is reversed / above 255.
+    BusRange {
+        /// First bus as found.
+        first: u32,
+        /// Last bus as found.
+        last: u32,
+    },
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::RangesLength { len, entry } => write!(
+                f,
+                "PCI host `ranges` is {len} bytes, not a multiple of its {entry}-byte entries"
+            ),
+            HostError::ParentCells { cells } => {
+                write!(
+                    f,
+                    "PCI host parent #address-cells = {cells}, expected 1 or 2"
+                )
+            }
+            HostError::BusRange { first, last } => {
+                write!(
+                    f,
+                    "PCI host `bus-range` <{first:#x} {last:#x}> is not a valid bus span"
+                )
+            }
+        }
+    }
+}
+
+fn cells(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+fn join(hi: u32, lo: u32) -> u64 {
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+/// Decodes `ranges` of a PCI host bridge whose parent has
+/// `parent_addr_cells` address cells.  Configuration-space entries (space
+/// code 0) and empty windows are skipped.
+pub fn parse_ranges(bytes: &[u8], parent_addr_cells: u32) -> Result<Vec<Window>, HostError> {
+    if !(1..=2).contains(&parent_addr_cells) {
+        return Err(HostError::ParentCells {
+            cells: parent_addr_cells,
+        });
+    }
+    let entry_cells = 3 + parent_addr_cells as usize + 2;
+    let entry = entry_cells * 4;
+    if !bytes.len().is_multiple_of(entry) {
+        return Err(HostError::RangesLength {
+            len: bytes.len(),
+            entry,
+        });
+    }
+    let mut out = Vec::new();
+    for e in bytes.chunks_exact(entry) {
+        let c: Vec<u32> = cells(e).collect();
+        let phys_hi = c[0];
+        let pci_base = join(c[1], c[2]);
+        let (cpu_base, size_at) = if parent_addr_cells == 2 {
+            (join(c[3], c[4]), 5)
+        } else {
+            (u64::from(c[3]), 4)
+        };
+        let size = join(c[size_at], c[size_at + 1]);
+        let kind = match (phys_hi >> 24) & 3 {
+            0b01 => WindowKind::Io,
+            0b10 => WindowKind::Mem32,
+            0b11 => WindowKind::Mem64,
+            _ => continue,
+        };
+        if size == 0 {
+            continue;
+        }
+        out.push(Window {
+            kind,
+            prefetchable: phys_hi & (1 << 30) != 0,
+            pci_base,
+            cpu_base: PhysAddr(cpu_base),
+            size,
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes `bus-range`; absent means 0..=255 (binding default).
+pub fn parse_bus_range(bytes: Option<&[u8]>) -> Result<(u8, u8), HostError> {
+    let Some(b) = bytes else { return Ok((0, 255)) };
+    let c: Vec<u32> = cells(b).collect();
+    match c.as_slice() {
+        [first, last] if first <= last && *last <= 255 => Ok((*first as u8, *last as u8)),
+        [first, last] => Err(HostError::BusRange {
+            first: *first,
+            last: *last,
+        }),
+        _ => Err(HostError::BusRange {
+            first: u32::MAX,
+            last: u32::MAX,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn be(cells: &[u32]) -> Vec<u8> {
+        cells.iter().flat_map(|c| c.to_be_bytes()).collect()
+    }
+
+    #[test]
+    fn qemu_virt_ranges() {
+        // Verbatim from hw/qemu-virt.md §1.1 (QEMU 10.0.2 -M virt).
+        let r = be(&[
+            0x1000000, 0x00, 0x00, 0x00, 0x3eff0000, 0x00, 0x10000, //
+            0x2000000, 0x00, 0x10000000, 0x00, 0x10000000, 0x00, 0x2eff0000, //
+            0x3000000, 0x80, 0x00, 0x80, 0x00, 0x80, 0x00,
+        ]);
+        let w = parse_ranges(&r, 2).unwrap();
+        assert_eq!(w.len(), 3);
+        assert_eq!(
+            (w[0].kind, w[0].cpu_base, w[0].size),
+            (WindowKind::Io, PhysAddr(0x3eff_0000), 0x10000)
+        );
+        assert_eq!(
+            (w[1].kind, w[1].pci_base, w[1].size),
+            (WindowKind::Mem32, 0x1000_0000, 0x2eff_0000)
+        );
+        assert_eq!(
+            (w[2].kind, w[2].cpu_base, w[2].size),
+            (WindowKind::Mem64, PhysAddr(0x80_0000_0000), 0x80_0000_0000)
+        );
+    }
+
+    #[test]
+    fn malformed_properties_are_errors() {
+        assert_eq!(
+            parse_ranges(&[0; 20], 2),
+            Err(HostError::RangesLength { len: 20, entry: 28 })
+        );
+        assert_eq!(
+            parse_ranges(&[], 3),
+            Err(HostError::ParentCells { cells: 3 })
+        );
+        assert_eq!(parse_bus_range(Some(&be(&[0, 0xff]))), Ok((0, 255)));
+        assert_eq!(parse_bus_range(None), Ok((0, 255)));
+        assert!(parse_bus_range(Some(&be(&[5, 1]))).is_err());
+        assert!(parse_bus_range(Some(&be(&[0, 0x100]))).is_err());
+        assert!(parse_bus_range(Some(&be(&[0]))).is_err());
+    }
+
+    #[test]
+    fn one_cell_parent_and_prefetch_bit() {
+        let r = be(&[0x4200_0000, 0, 0x2000_0000, 0x2000_0000, 0, 0x100_0000]);
+        let w = parse_ranges(&r, 1).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].prefetchable);
+        assert_eq!(w[0].kind, WindowKind::Mem32);
+    }
+}
