@@ -2,12 +2,12 @@
 //! what the KTAP must show.  Adding a scenario (granules, virtio-iommu, the
 //! skip-sync negative control) is adding a row to [`SCENARIOS`].
 
-use crate::ktap::{Report, Status};
-use crate::qemu::{Iommu, Load, Machine};
+use crate::ktap::{self, Report, Status};
+use crate::qemu::{BadBoot, Iommu, Load, Machine};
 
 /// What a scenario's cases must do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
+pub enum Expectation {
     /// Every case `ok` (skips allowed), exit status 0.
     AllPass,
     /// Exactly this set of cases fails (`case` or `group.case`), and the exit
@@ -15,6 +15,14 @@ pub enum Expect {
     ExpectFailures {
         /// The failing cases.
         cases: &'static [&'static str],
+    },
+    /// The run must end on a fatal path: `Bail out!` with this reason text
+    /// and exactly this exit status (254 exception, 255 panic).
+    Fatal {
+        /// Required QEMU exit status.
+        status: i32,
+        /// Text the `Bail out!` reason must contain.
+        bail_out: &'static str,
     },
 }
 
@@ -34,7 +42,7 @@ pub struct Scenario {
     /// Load mode.
     pub load: Load,
     /// Case expectations.
-    pub expect: Expect,
+    pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
     pub diagnostics: &'static [&'static str],
 }
@@ -53,7 +61,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "",
         load: Load::Kernel,
-        expect: Expect::AllPass,
+        expect: Expectation::AllPass,
         diagnostics: &["image loaded at 0x40200000", "entered at EL1"],
     },
     Scenario {
@@ -63,7 +71,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "",
         load: Load::Kernel,
-        expect: Expect::AllPass,
+        expect: Expectation::AllPass,
         diagnostics: &["entered at EL2"],
     },
     Scenario {
@@ -73,7 +81,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "",
         load: Load::At(SECOND_LOAD_ADDR),
-        expect: Expect::AllPass,
+        expect: Expectation::AllPass,
         diagnostics: &["image loaded at 0x4be00000"],
     },
     Scenario {
@@ -83,8 +91,34 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "iommu_bringup.inject=fail-one",
         load: Load::Kernel,
-        expect: Expect::ExpectFailures {
+        expect: Expectation::ExpectFailures {
             cases: &["platform.injected_failure"],
+        },
+        diagnostics: &[],
+    },
+    Scenario {
+        name: "negative-exception",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=exception",
+        load: Load::Kernel,
+        expect: Expectation::Fatal {
+            status: 254,
+            bail_out: "unexpected exception",
+        },
+        diagnostics: &[],
+    },
+    Scenario {
+        name: "negative-panic",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=panic",
+        load: Load::Kernel,
+        expect: Expectation::Fatal {
+            status: 255,
+            bail_out: "panic",
         },
         diagnostics: &[],
     },
@@ -113,8 +147,13 @@ impl Scenario {
             .filter(|c| c.status == Status::Fail)
             .collect();
         let wanted: &[&str] = match self.expect {
-            Expect::AllPass => &[],
-            Expect::ExpectFailures { cases } => cases,
+            Expectation::AllPass => &[],
+            Expectation::ExpectFailures { cases } => cases,
+            Expectation::Fatal { status, bail_out } => {
+                return vec![format!(
+                    "the run completed normally, but `Bail out! {bail_out}` with exit status {status} was expected"
+                )];
+            }
         };
         let matches = |w: &str, c: &crate::ktap::CaseResult| w == c.case || w == c.qualified();
         for c in &failed {
@@ -139,6 +178,37 @@ impl Scenario {
             }
         }
         problems
+    }
+
+    /// Checks a boot the runner judged unacceptable: only a `Fatal`
+    /// expectation can accept it, and only with the right reason and status.
+    pub fn check_bad(&self, bad: &BadBoot) -> Vec<String> {
+        let Expectation::Fatal { status, bail_out } = self.expect else {
+            return vec![bad.to_string()];
+        };
+        match bad {
+            BadBoot::Ktap(
+                ktap::Error {
+                    kind: ktap::ErrorKind::BailOut { reason, .. },
+                    ..
+                },
+                code,
+            ) => {
+                let mut p = Vec::new();
+                if !reason.contains(bail_out) {
+                    p.push(format!(
+                        "`Bail out! {reason}` where `{bail_out}` was expected"
+                    ));
+                }
+                if *code != Some(status) {
+                    p.push(format!("exit status {code:?} where {status} was expected"));
+                }
+                p
+            }
+            other => vec![format!(
+                "expected `Bail out! {bail_out}` with exit status {status}, got: {other}"
+            )],
+        }
     }
 }
 
@@ -166,7 +236,14 @@ mod tests {
 
     #[test]
     fn matrix_has_the_required_rows() {
-        for n in ["el1", "el2", "load-addr-2", "negative-fail-one"] {
+        for n in [
+            "el1",
+            "el2",
+            "load-addr-2",
+            "negative-fail-one",
+            "negative-exception",
+            "negative-panic",
+        ] {
             row(n);
         }
         let mut names: Vec<_> = SCENARIOS.iter().map(|s| s.name).collect();
@@ -198,6 +275,33 @@ mod tests {
     }
 
     #[test]
+    fn fatal_expectations() {
+        let bail = |reason: &str, code| {
+            BadBoot::Ktap(
+                ktap::Error {
+                    line: 9,
+                    kind: ktap::ErrorKind::BailOut {
+                        reason: reason.into(),
+                        context: vec![],
+                    },
+                },
+                Some(code),
+            )
+        };
+        let exc = row("negative-exception");
+        assert!(exc.check_bad(&bail("unexpected exception", 254)).is_empty());
+        assert_eq!(exc.check_bad(&bail("unexpected exception", 255)).len(), 1);
+        assert_eq!(exc.check_bad(&bail("panic", 254)).len(), 1);
+        assert_eq!(exc.check_bad(&BadBoot::NoKtap(Some(254))).len(), 1);
+        assert_eq!(exc.check(&report(PASS)).len(), 1);
+        // Other expectations never accept a bad boot.
+        assert_eq!(row("el1").check_bad(&bail("panic", 255)).len(), 1);
+        assert!(row("negative-panic")
+            .check_bad(&bail("panic", 255))
+            .is_empty());
+    }
+
+    #[test]
     fn expected_failures_are_an_exact_set() {
         assert!(row("negative-fail-one").check(&report(FAIL_ONE)).is_empty());
         let p = row("negative-fail-one").check(&report(PASS));
@@ -206,7 +310,7 @@ mod tests {
             vec!["expected `platform.injected_failure` to fail, but it did not".to_string()]
         );
         let s = Scenario {
-            expect: Expect::ExpectFailures {
+            expect: Expectation::ExpectFailures {
                 cases: &["injected_failure"],
             },
             ..row("negative-fail-one")
