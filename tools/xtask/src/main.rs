@@ -4,7 +4,7 @@
 //! cargo xtask build
 //! cargo xtask run [--iommu smmuv3|virtio|none] [--el2] [--bootargs "…"]
 //!                 [--load-addr ADDR] [--timeout SECS] [--junit FILE] [-- qemu args…]
-//! cargo xtask test [--no-lint] [--no-host] [--only NAME]… [--timeout SECS]
+//! cargo xtask test [--no-lint] [--no-host] [--no-kunit] [--only NAME]… [--timeout SECS]
 //!                  [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
 //! cargo xtask install-qemu [--dry-run]
@@ -20,6 +20,7 @@ mod image;
 mod install;
 mod junit;
 mod ktap;
+mod kunit;
 mod process;
 mod qemu;
 mod scenarios;
@@ -45,7 +46,7 @@ commands:
       --junit FILE                  write a JUnit XML report
       -- ARGS...                    extra qemu-system-aarch64 arguments
   test                  lint, host tests, build, QEMU scenario matrix
-      --no-lint --no-host --only NAME --timeout SECS --verbose --junit FILE
+      --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
   bench                 cargo bench --bench pgtable [-- ARGS...]
   install-qemu          install qemu-system-aarch64 >= 10.0 if missing
       --dry-run                     only print what it would do
@@ -140,6 +141,7 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                 match a.as_str() {
                     "--no-lint" => o.no_lint = true,
                     "--no-host" => o.no_host = true,
+                    "--no-kunit" => o.no_kunit = true,
                     "--verbose" | "-v" => o.verbose = true,
                     "--only" => o.only.push(value(&mut args, a)?),
                     "--timeout" => o.timeout = parse_u64(&value(&mut args, a)?, a)?,

@@ -7,6 +7,7 @@ use crate::image;
 use crate::install;
 use crate::junit;
 use crate::ktap::Status;
+use crate::kunit;
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
@@ -20,6 +21,8 @@ pub struct Options {
     pub no_lint: bool,
     /// Skip `cargo test --workspace`.
     pub no_host: bool,
+    /// Skip the second opinion of the kernel's KTAP parser.
+    pub no_kunit: bool,
     /// Only scenarios whose name contains one of these (all when empty).
     pub only: Vec<String>,
     /// Total timeout per scenario, seconds.
@@ -127,13 +130,20 @@ pub fn run(opts: &Options) -> Result<()> {
         have_qemu = true;
         Ok(())
     });
+    let mut kunit_dir = None;
+    if !opts.no_kunit {
+        stage(&mut rows, "kunit: kernel KTAP parser", || {
+            kunit_dir = Some(kunit::parser_dir()?);
+            Ok(())
+        });
+    }
     match art {
         Some(art) if have_qemu => {
             for s in &selected {
                 let name = format!("qemu: {}", s.name);
                 let mut junit_suites = Vec::new();
                 stage(&mut rows, &name, || {
-                    run_scenario(s, &art.image, opts, &mut junit_suites)
+                    run_scenario(s, &art.image, opts, kunit_dir.as_deref(), &mut junit_suites)
                 });
                 suites.extend(junit_suites);
             }
@@ -227,6 +237,7 @@ fn run_scenario(
     s: &Scenario,
     image: &std::path::Path,
     opts: &Options,
+    kunit_dir: Option<&std::path::Path>,
     suites: &mut Vec<junit::Suite>,
 ) -> Result<()> {
     let echo = if opts.verbose {
@@ -243,7 +254,7 @@ fn run_scenario(
             }
         }
     };
-    save_log(s.name, &boot.console);
+    let log = save_log(s.name, &boot.console);
     let verdict = match qemu::judge(&boot) {
         Ok(v) => v,
         Err(bad) => {
@@ -286,7 +297,12 @@ fn run_scenario(
         }
     }
     suites.extend(junit::suites_from_cases(s.name, &cases, boot.elapsed));
-    let problems = s.check(&verdict.report);
+    let mut problems = s.check(&verdict.report);
+    if let (Some(dir), Some(log)) = (kunit_dir, &log) {
+        if let Err(e) = kunit::check(dir, log, s.expect == Expectation::AllPass) {
+            problems.push(e.to_string());
+        }
+    }
     if problems.is_empty() {
         let t = verdict.report.totals;
         eprintln!(
