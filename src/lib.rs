@@ -15,3 +15,4 @@ extern crate alloc;
 pub mod arch;
 pub mod mm;
 pub mod mmio;
+pub mod platform;
