@@ -12,9 +12,233 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod console;
 pub mod error;
 pub mod reader;
 
 pub use address::{node_reg, translate_address, translate_reg, Cells};
+pub use console::{find_console, ConsoleKind, ConsoleNode};
 pub use error::{DtError, DtName};
 pub use reader::{header_total_size, Fdt, Located, Node, MAX_DEPTH, MAX_DTB_SIZE};
+
+use crate::mm::addr::{PhysAddr, PhysRange};
+use core::fmt;
+
+/// Capacity of every [`RegionList`].
+pub const MAX_REGIONS: usize = 32;
+
+/// A fixed-capacity list of physical ranges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RegionList {
+    name: &'static str,
+    items: [PhysRange; MAX_REGIONS],
+    len: usize,
+}
+
+impl RegionList {
+    /// An empty list; `name` appears in the overflow error.
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            items: [PhysRange::new(PhysAddr(0), 0); MAX_REGIONS],
+            len: 0,
+        }
+    }
+
+    /// Appends `r`; [`DtError::ListFull`] naming the list when full.
+    pub fn push(&mut self, r: PhysRange) -> Result<(), DtError> {
+        let slot = self.items.get_mut(self.len).ok_or(DtError::ListFull {
+            list: self.name,
+            capacity: MAX_REGIONS,
+        })?;
+        *slot = r;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The ranges in insertion order.
+    pub fn iter(&self) -> core::slice::Iter<'_, PhysRange> {
+        self.as_slice().iter()
+    }
+
+    /// The ranges as a slice.
+    pub fn as_slice(&self) -> &[PhysRange] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Number of ranges.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The list's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl fmt::Debug for RegionList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// How PSCI calls are made (`/psci` `method`, Linux binding
+/// `arm/psci.yaml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciConduit {
+    /// `HVC #0`.
+    Hvc,
+    /// `SMC #0`.
+    Smc,
+}
+
+/// Everything discovery found.
+#[derive(Clone, Copy, Debug)]
+pub struct BootInfo<'a> {
+    /// Where the blob is (the address passed in) and its `totalsize`.
+    pub dtb: PhysRange,
+    /// Root `model` (`""` when absent or malformed: cosmetic).
+    pub model: &'a str,
+    /// First root `compatible` string (`""` when absent or malformed).
+    pub compatible: &'a str,
+    /// Every `reg` entry of every enabled `device_type = "memory"` node
+    /// (spec §3.4), translated; zero-sized entries skipped.
+    pub memory: RegionList,
+    /// `/memreserve/` entries (spec §5.3) and static `/reserved-memory`
+    /// children (`reg`), translated; zero-sized entries skipped.
+    pub reserved: RegionList,
+    /// The subset of `reserved` from `/reserved-memory` children marked
+    /// `no-map`.
+    pub no_map: RegionList,
+    /// Enabled `/reserved-memory` children without `reg` (dynamic: `size`,
+    /// `alloc-ranges`): not placed by firmware, so ignored, but counted.
+    pub dynamic_reserved: usize,
+    /// The boot console; an error here does not fail discovery.
+    pub console: Result<ConsoleNode<'a>, DtError>,
+    /// `/chosen/bootargs`, `""` when absent.
+    pub bootargs: &'a str,
+    /// `/psci` `method`, `None` when there is no `/psci` node or no method.
+    pub psci: Option<PsciConduit>,
+}
+
+/// Validates `dtb` (the blob at physical address `dtb_addr`) and reads what
+/// the image needs from it.
+pub fn discover<'a>(dtb: &'a [u8], dtb_addr: PhysAddr) -> Result<BootInfo<'a>, DtError> {
+    let fdt = Fdt::parse(dtb)?;
+    discover_fdt(&fdt, dtb_addr)
+}
+
+/// [`discover`] on an already validated blob.
+pub fn discover_fdt<'a>(fdt: &Fdt<'a>, dtb_addr: PhysAddr) -> Result<BootInfo<'a>, DtError> {
+    let root_loc = fdt.find("/")?;
+    let root = root_loc.node();
+    let model = root.prop_str("model").ok().flatten().unwrap_or("");
+    let compatible = root.prop_strs("compatible").next().unwrap_or("");
+
+    let mut info = BootInfo {
+        dtb: PhysRange::new(dtb_addr, fdt.total_size() as u64),
+        model,
+        compatible,
+        memory: RegionList::new("memory"),
+        reserved: RegionList::new("reserved memory"),
+        no_map: RegionList::new("no-map reserved memory"),
+        dynamic_reserved: 0,
+        console: Err(DtError::NoConsole),
+        bootargs: "",
+        psci: None,
+    };
+
+    // Memory (spec §3.4): root children with device_type = "memory".  Old
+    // DTs omit device_type on `memory@...`; accept those by name.
+    for child in root.children() {
+        let memory = match child.prop_str("device_type")? {
+            Some(t) => t == "memory",
+            None => child.name() == "memory" || child.name().starts_with("memory@"),
+        };
+        if !memory || !child.is_enabled() {
+            continue;
+        }
+        let loc = root_loc.with_child(child)?;
+        for i in 0..address::reg_count(&loc, "reg")? {
+            let r = translate_reg(&loc, i)?;
+            if r.size != 0 {
+                info.memory.push(r)?;
+            }
+        }
+    }
+    if info.memory.is_empty() {
+        return Err(DtError::NoMemory);
+    }
+
+    for r in fdt.mem_reservations() {
+        let (addr, size) = r?;
+        if size != 0 {
+            let range = PhysRange::new(PhysAddr(addr), size);
+            if addr.checked_add(size).is_none() {
+                return Err(DtError::AddressTooLarge {
+                    node: DtName::new("/memreserve/"),
+                    prop: "size",
+                });
+            }
+            info.reserved.push(range)?;
+        }
+    }
+
+    // Reserved memory: Linux binding `reserved-memory/reserved-memory.yaml`
+    // (dtschema).  Static regions have `reg`; dynamic ones have `size` and
+    // are placed by the OS, so nothing is there yet.
+    if let Some(rm) = root.child("reserved-memory") {
+        let rm_loc = root_loc.with_child(rm)?;
+        for child in rm.children() {
+            if !child.is_enabled() {
+                continue;
+            }
+            let loc = rm_loc.with_child(child)?;
+            let n = address::reg_count(&loc, "reg")?;
+            if n == 0 {
+                info.dynamic_reserved += 1;
+                continue;
+            }
+            let no_map = child.has_property("no-map");
+            for i in 0..n {
+                let r = translate_reg(&loc, i)?;
+                if r.size == 0 {
+                    continue;
+                }
+                info.reserved.push(r)?;
+                if no_map {
+                    info.no_map.push(r)?;
+                }
+            }
+        }
+    }
+
+    if let Some(chosen) = root.child("chosen") {
+        info.bootargs = chosen.prop_str("bootargs")?.unwrap_or("");
+    }
+
+    if let Some(psci) = root.child("psci") {
+        info.psci = match psci.prop_str("method")? {
+            None => None,
+            Some("hvc") => Some(PsciConduit::Hvc),
+            Some("smc") => Some(PsciConduit::Smc),
+            Some(_) => {
+                return Err(DtError::BadValue {
+                    node: root_loc.with_child(psci)?.path_name(),
+                    prop: "method",
+                    found: 0,
+                    expected: "\"hvc\" or \"smc\" (arm/psci.yaml)",
+                })
+            }
+        };
+    }
+
+    info.console = find_console(fdt);
+    Ok(info)
+}
