@@ -16,6 +16,11 @@ pub mod console;
 pub mod error;
 pub mod reader;
 
+#[cfg(test)]
+mod test_fdt;
+#[cfg(test)]
+mod tests;
+
 pub use address::{node_reg, translate_address, translate_reg, Cells};
 pub use console::{find_console, ConsoleKind, ConsoleNode};
 pub use error::{DtError, DtName};
