@@ -974,21 +974,21 @@ const INTERESTING: [u32; 12] = [
 fn mutate(base: &[u8], rng: &mut XorShift) -> Vec<u8> {
     let mut b = base.to_vec();
     for _ in 0..1 + rng.below(4) {
-        match rng.below(6) {
-            0 => {
+        match rng.below(12) {
+            0 | 1 => {
                 let i = rng.below(b.len());
                 b[i] ^= 1 << rng.below(8);
             }
-            1 => {
+            2 => {
                 let i = rng.below(b.len());
                 b[i] = rng.next() as u8;
             }
-            2 if b.len() >= 4 => {
+            3..=5 if b.len() >= 4 => {
                 let i = rng.below(b.len() / 4) * 4;
                 let v = INTERESTING[rng.below(INTERESTING.len())];
                 b[i..i + 4].copy_from_slice(&v.to_be_bytes());
             }
-            3 if b.len() >= 40 => {
+            6 if b.len() >= 40 => {
                 // Header fields are the most damaging: hit them often.
                 let i = rng.below(10) * 4;
                 let v = if rng.below(2) == 0 {
@@ -998,19 +998,39 @@ fn mutate(base: &[u8], rng: &mut XorShift) -> Vec<u8> {
                 };
                 b[i..i + 4].copy_from_slice(&v.to_be_bytes());
             }
-            4 => {
+            7 => {
                 let n = rng.below(b.len() + 1);
                 b.truncate(n);
             }
             _ => {
-                // Duplicate or drop a 4-byte-aligned token-sized chunk.
-                if b.len() >= 8 {
+                // Duplicate or drop a 4-byte token-sized chunk.  Inside the
+                // structure block, keep the header consistent (sizes and
+                // the strings offset, which our builder puts after it) so
+                // the mutant gets past the header checks to the tokens.
+                if b.len() >= 48 {
                     let i = rng.below(b.len() / 4) * 4;
-                    if rng.below(2) == 0 {
+                    let so = get_u32(&b, hdr::OFF_DT_STRUCT) as usize;
+                    let ss = get_u32(&b, hdr::SIZE_DT_STRUCT) as usize;
+                    let inside = i >= so && i + 4 <= so.saturating_add(ss) && i >= 40;
+                    let grow = rng.below(2) == 0;
+                    if grow {
                         let w: Vec<u8> = b[i..i + 4].to_vec();
                         b.splice(i..i, w);
                     } else {
                         b.drain(i..i + 4);
+                    }
+                    if inside {
+                        let adj = |v: u32| {
+                            if grow {
+                                v.wrapping_add(4)
+                            } else {
+                                v.wrapping_sub(4)
+                            }
+                        };
+                        for f in [hdr::TOTALSIZE, hdr::SIZE_DT_STRUCT, hdr::OFF_DT_STRINGS] {
+                            let v = adj(get_u32(&b, f));
+                            set_u32(&mut b, f, v);
+                        }
                     }
                 }
             }
@@ -1122,5 +1142,27 @@ fn real_qemu_virt_dtb() {
         pr(0x0905_0000, 0x2_0000)
     );
     assert_eq!(names_ours(&blob), names_fdt_crate(&blob));
-    fuzz("real_qemu_virt", &blob, 4, 1500);
+    fuzz("real_qemu_virt", &blob, 4, 3_000);
+}
+
+/// The mutator must not only produce header garbage: enough mutants have to
+/// pass validation for the fuzz to exercise discovery's semantic layer.
+#[test]
+fn fuzz_reaches_the_semantic_layer() {
+    let base = sunxi_h6();
+    let (mut parsed, mut structural) = (0, 0);
+    for i in 0..4000u64 {
+        let seed = 2u64.wrapping_add(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let blob = mutate(&base, &mut XorShift(seed));
+        match Fdt::parse(&blob) {
+            Ok(_) => parsed += 1,
+            Err(DtError::BadStructure { .. }) | Err(DtError::BadName { .. }) => structural += 1,
+            Err(_) => {}
+        }
+    }
+    assert!(parsed >= 200, "only {parsed} of 4000 mutants parse");
+    assert!(
+        structural >= 800,
+        "only {structural} of 4000 mutants reach the token walker"
+    );
 }
