@@ -285,6 +285,19 @@ pub enum DtError {
     NoMemory,
     /// Neither `/chosen/stdout-path` nor `/aliases/serial0` names a console.
     NoConsole,
+    /// A phandle in a property names no node, or a node that is not of
+    /// the kind the property requires (e.g. `iommus` pointing at a node
+    /// without `#iommu-cells`).
+    BadPhandle {
+        /// The node holding the reference.
+        node: DtName,
+        /// The property.
+        prop: &'static str,
+        /// The phandle value.
+        phandle: u32,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// A fixed-capacity list is full.
     ListFull {
         /// Which list.
@@ -431,6 +444,15 @@ impl fmt::Display for DtError {
             DtError::NoConsole => write!(
                 f,
                 "device tree: no console: neither /chosen/stdout-path nor /aliases/serial0 is set"
+            ),
+            DtError::BadPhandle {
+                node,
+                prop,
+                phandle,
+                problem,
+            } => write!(
+                f,
+                "device tree: node {node} property `{prop}` references phandle {phandle:#x}: {problem}"
             ),
             DtError::ListFull { list, capacity } => write!(
                 f,

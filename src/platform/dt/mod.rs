@@ -14,6 +14,7 @@
 pub mod address;
 pub mod console;
 pub mod error;
+pub mod iommus;
 pub mod reader;
 
 #[cfg(test)]

@@ -939,10 +939,10 @@ fn agrees_with_fdt_crate_on_valid_blobs() {
 
 // ---- deterministic mutation fuzzing -----------------------------------------
 
-struct XorShift(u64);
+pub(super) struct XorShift(pub(super) u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         // Marsaglia, "Xorshift RNGs" (2003), 64-bit variant 13/7/17.
         let mut x = self.0;
         x ^= x << 13;
@@ -971,7 +971,7 @@ const INTERESTING: [u32; 12] = [
     0x8000_0000,
 ];
 
-fn mutate(base: &[u8], rng: &mut XorShift) -> Vec<u8> {
+pub(super) fn mutate(base: &[u8], rng: &mut XorShift) -> Vec<u8> {
     let mut b = base.to_vec();
     for _ in 0..1 + rng.below(4) {
         match rng.below(12) {
@@ -1093,14 +1093,18 @@ fn fuzz_mutated_blobs_never_panic() {
 
 // ---- a real QEMU virt DTB ----------------------------------------------------
 
-fn qemu_dtb() -> Option<Vec<u8>> {
+/// Dumps a `virt` DTB with `machine_opts` (e.g. `iommu=smmuv3`) and extra
+/// arguments; `None` when QEMU is not installed or fails.
+pub(super) fn qemu_dtb_with(machine_opts: &str, extra: &[&str]) -> Option<Vec<u8>> {
     let qemu = "qemu-system-aarch64";
-    let dir = std::env::temp_dir().join(format!("iommu-bringup-dt-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("iommu-bringup-dt-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let file = dir.join("virt.dtb");
     let status = std::process::Command::new(qemu)
         .arg("-M")
-        .arg(format!("virt,iommu=smmuv3,dumpdtb={}", file.display()))
+        .arg(format!("virt,{machine_opts},dumpdtb={}", file.display()))
         .args([
             "-cpu",
             "cortex-a57",
@@ -1110,6 +1114,7 @@ fn qemu_dtb() -> Option<Vec<u8>> {
             "-display",
             "none",
         ])
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -1121,6 +1126,10 @@ fn qemu_dtb() -> Option<Vec<u8>> {
     } else {
         None
     }
+}
+
+fn qemu_dtb() -> Option<Vec<u8>> {
+    qemu_dtb_with("iommu=smmuv3", &[])
 }
 
 #[test]
