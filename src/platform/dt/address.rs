@@ -97,11 +97,11 @@ pub fn reg_count(loc: &Located<'_>, prop: &'static str) -> Result<usize, DtError
     };
     let cells = located_cells(loc, 1)?;
     if cells.address == 0 {
-        return Err(DtError::BadCells {
+        return Err(DtError::BadValue {
             node: parent_path(loc),
             prop: "#address-cells",
-            value: 0,
-            max: MAX_ADDRESS_CELLS,
+            found: 0,
+            expected: "at least 1 on a parent of a node with `reg`",
         });
     }
     let entry = ((cells.address + cells.size) * 4) as usize;

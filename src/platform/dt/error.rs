@@ -405,7 +405,7 @@ impl fmt::Display for DtError {
                 max,
             } => write!(
                 f,
-                "device tree: node {node} has `{prop}` = {value}, expected 1..={max}"
+                "device tree: node {node} has `{prop}` = {value}, expected at most {max}"
             ),
             DtError::BadValue {
                 node,

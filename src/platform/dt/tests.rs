@@ -578,6 +578,27 @@ fn absurd_address_cells() {
 }
 
 #[test]
+fn zero_address_cells_under_a_reg_node() {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#address-cells", 0)
+        .prop_u32("#size-cells", 1);
+    b.begin("memory@0")
+        .prop_str("device_type", "memory")
+        .prop_cells("reg", &[0x1000])
+        .end();
+    b.end();
+    assert!(matches!(
+        err_of(&b.finish()),
+        DtError::BadValue {
+            prop: "#address-cells",
+            found: 0,
+            ..
+        }
+    ));
+}
+
+#[test]
 fn reg_length_not_multiple_of_entry() {
     let mut b = FdtBuilder::new();
     b.begin("")
