@@ -50,10 +50,10 @@ fn dtb_slice(addr: u64) -> Result<(&'static [u8], PhysAddr), DtError> {
     if addr == 0 || !addr.is_multiple_of(8) {
         return Err(DtError::BadAddress { addr });
     }
-    let mut header = [0u8; 8];
+    let mut header = [0u8; 40];
     for (i, b) in header.iter_mut().enumerate() {
         // SAFETY: booting.rst guarantees x0 points at a DTB in RAM (at least
-        // its 40-byte header is readable); we read 8 bytes one at a time,
+        // its 40-byte header is readable); we read it one byte at a time,
         // which is fine with the MMU off (Device memory, no unaligned access).
         *b = unsafe { ((addr as usize + i) as *const u8).read_volatile() };
     }

@@ -1,198 +1,250 @@
-//! PROVISIONAL device-tree discovery so the boot path can be brought up; the
-//! full implementation (robust to hostile blobs, address translation through
-//! `ranges`) lands from the `dt` branch and replaces this file.
+//! Device-tree discovery: what the boot loader's DTB says about the machine.
+//!
+//! Runs on target before the MMU and the heap exist, so nothing here
+//! allocates: lists have fixed capacity ([`RegionList`]) and strings are
+//! borrowed from the blob.  Any blob, however malformed, yields a
+//! [`DtError`] naming the node, property and expectation, never a panic or
+//! a hang (see [`reader`] for why we validate the blob ourselves instead of
+//! relying on the `fdt` crate's node API).
+//!
+//! Usage on target: read 40 bytes at `x0`, call [`header_total_size`], build
+//! the slice of that length, call [`discover`].
 #![forbid(unsafe_code)]
 
-use crate::mm::{PhysAddr, PhysRange};
+pub mod address;
+pub mod console;
+pub mod error;
+pub mod iommus;
+pub mod reader;
+
+#[cfg(test)]
+mod test_fdt;
+#[cfg(test)]
+mod tests;
+
+pub use address::{node_reg, translate_address, translate_reg, Cells};
+pub use console::{find_console, ConsoleKind, ConsoleNode};
+pub use error::{DtError, DtName};
+pub use reader::{header_total_size, Fdt, Located, Node, MAX_DEPTH, MAX_DTB_SIZE};
+
+use crate::mm::addr::{PhysAddr, PhysRange};
 use core::fmt;
 
-/// Capacity of a [`RegionList`].
+/// Capacity of every [`RegionList`].
 pub const MAX_REGIONS: usize = 32;
 
-/// A fixed-capacity list of ranges.
-#[derive(Clone, Debug)]
+/// A fixed-capacity list of physical ranges.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct RegionList {
-    regions: [PhysRange; MAX_REGIONS],
+    name: &'static str,
+    items: [PhysRange; MAX_REGIONS],
     len: usize,
 }
 
-impl Default for RegionList {
-    fn default() -> Self {
+impl RegionList {
+    /// An empty list; `name` appears in the overflow error.
+    pub const fn new(name: &'static str) -> Self {
         Self {
-            regions: [PhysRange::default(); MAX_REGIONS],
+            name,
+            items: [PhysRange::new(PhysAddr(0), 0); MAX_REGIONS],
             len: 0,
         }
     }
-}
 
-impl RegionList {
-    /// Appends a range.
+    /// Appends `r`; [`DtError::ListFull`] naming the list when full.
     pub fn push(&mut self, r: PhysRange) -> Result<(), DtError> {
-        let slot = self.regions.get_mut(self.len).ok_or(DtError::TooMany)?;
+        let slot = self.items.get_mut(self.len).ok_or(DtError::ListFull {
+            list: self.name,
+            capacity: MAX_REGIONS,
+        })?;
         *slot = r;
         self.len += 1;
         Ok(())
     }
-    /// The ranges.
+
+    /// The ranges in insertion order.
+    pub fn iter(&self) -> core::slice::Iter<'_, PhysRange> {
+        self.as_slice().iter()
+    }
+
+    /// The ranges as a slice.
     pub fn as_slice(&self) -> &[PhysRange] {
-        &self.regions[..self.len]
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Number of ranges.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `true` when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The list's name.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 }
 
-/// PSCI conduit.
+impl fmt::Debug for RegionList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// How PSCI calls are made (`/psci` `method`, Linux binding
+/// `arm/psci.yaml`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciConduit {
-    /// HVC.
+    /// `HVC #0`.
     Hvc,
-    /// SMC.
+    /// `SMC #0`.
     Smc,
 }
 
-/// Console kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConsoleKind {
-    /// PL011.
-    Pl011,
-    /// 16550 family.
-    Ns16550,
-    /// Something else.
-    Unknown,
-}
-
-/// The console node.
-#[derive(Clone, Debug)]
-pub struct ConsoleNode<'a> {
-    /// Node path or name.
-    pub path: &'a str,
-    /// First compatible.
-    pub compatible: &'a str,
-    /// Kind.
-    pub kind: ConsoleKind,
-    /// Registers.
-    pub reg: PhysRange,
-    /// reg-shift.
-    pub reg_shift: u32,
-    /// reg-io-width.
-    pub reg_io_width: u32,
-    /// Options after ':'.
-    pub options: Option<&'a str>,
-}
-
-/// What discovery found.
-#[derive(Clone, Debug)]
+/// Everything discovery found.
+#[derive(Clone, Copy, Debug)]
 pub struct BootInfo<'a> {
-    /// The blob.
+    /// Where the blob is (the address passed in) and its `totalsize`.
     pub dtb: PhysRange,
-    /// Root model.
+    /// Root `model` (`""` when absent or malformed: cosmetic).
     pub model: &'a str,
-    /// Root compatible.
+    /// First root `compatible` string (`""` when absent or malformed).
     pub compatible: &'a str,
-    /// Memory.
+    /// Every `reg` entry of every enabled `device_type = "memory"` node
+    /// (spec §3.4), translated; zero-sized entries skipped.
     pub memory: RegionList,
-    /// Reserved.
+    /// `/memreserve/` entries (spec §5.3) and static `/reserved-memory`
+    /// children (`reg`), translated; zero-sized entries skipped.
     pub reserved: RegionList,
-    /// No-map subset.
+    /// The subset of `reserved` from `/reserved-memory` children marked
+    /// `no-map`.
     pub no_map: RegionList,
-    /// Console.
+    /// Enabled `/reserved-memory` children without `reg` (dynamic: `size`,
+    /// `alloc-ranges`): not placed by firmware, so ignored, but counted.
+    pub dynamic_reserved: usize,
+    /// The boot console; an error here does not fail discovery.
     pub console: Result<ConsoleNode<'a>, DtError>,
-    /// Bootargs.
+    /// `/chosen/bootargs`, `""` when absent.
     pub bootargs: &'a str,
-    /// PSCI.
+    /// `/psci` `method`, `None` when there is no `/psci` node or no method.
     pub psci: Option<PsciConduit>,
 }
 
-/// Discovery errors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DtError {
-    /// Header bad.
-    BadHeader,
-    /// x0 is not a plausible DTB address.
-    BadAddress {
-        /// The address.
-        addr: u64,
-    },
-    /// No memory.
-    NoMemory,
-    /// No console.
-    NoConsole,
-    /// List full.
-    TooMany,
+/// Validates `dtb` (the blob at physical address `dtb_addr`) and reads what
+/// the image needs from it.
+pub fn discover<'a>(dtb: &'a [u8], dtb_addr: PhysAddr) -> Result<BootInfo<'a>, DtError> {
+    let fdt = Fdt::parse(dtb)?;
+    discover_fdt(&fdt, dtb_addr)
 }
 
-impl fmt::Display for DtError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+/// [`discover`] on an already validated blob.
+pub fn discover_fdt<'a>(fdt: &Fdt<'a>, dtb_addr: PhysAddr) -> Result<BootInfo<'a>, DtError> {
+    let root_loc = fdt.find("/")?;
+    let root = root_loc.node();
+    let model = root.prop_str("model").ok().flatten().unwrap_or("");
+    let compatible = root.prop_strs("compatible").next().unwrap_or("");
 
-/// Header totalsize.
-pub fn header_total_size(b: &[u8]) -> Result<usize, DtError> {
-    if b.len() < 8 || b[0..4] != [0xd0, 0x0d, 0xfe, 0xed] {
-        return Err(DtError::BadHeader);
-    }
-    let n = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
-    if !(40..=2 << 20).contains(&n) {
-        return Err(DtError::BadHeader);
-    }
-    Ok(n)
-}
+    let mut info = BootInfo {
+        dtb: PhysRange::new(dtb_addr, fdt.total_size() as u64),
+        model,
+        compatible,
+        memory: RegionList::new("memory"),
+        reserved: RegionList::new("reserved memory"),
+        no_map: RegionList::new("no-map reserved memory"),
+        dynamic_reserved: 0,
+        console: Err(DtError::NoConsole),
+        bootargs: "",
+        psci: None,
+    };
 
-/// Discovers (provisional).
-pub fn discover(dtb: &[u8], dtb_addr: PhysAddr) -> Result<BootInfo<'_>, DtError> {
-    let fdt = fdt::Fdt::new(dtb).map_err(|_| DtError::BadHeader)?;
-    let mut memory = RegionList::default();
-    for r in fdt.memory().regions() {
-        memory.push(PhysRange::new(
-            PhysAddr(r.starting_address as u64),
-            r.size.unwrap_or(0) as u64,
-        ))?;
+    // Memory (spec §3.4): root children with device_type = "memory".  Old
+    // DTs omit device_type on `memory@...`; accept those by name.
+    for child in root.children() {
+        let memory = match child.prop_str("device_type")? {
+            Some(t) => t == "memory",
+            None => child.name() == "memory" || child.name().starts_with("memory@"),
+        };
+        if !memory || !child.is_enabled() {
+            continue;
+        }
+        let loc = root_loc.with_child(child)?;
+        for i in 0..address::reg_count(&loc, "reg")? {
+            let r = translate_reg(&loc, i)?;
+            if r.size != 0 {
+                info.memory.push(r)?;
+            }
+        }
     }
-    if memory.as_slice().is_empty() {
+    if info.memory.is_empty() {
         return Err(DtError::NoMemory);
     }
-    let console = fdt
-        .chosen()
-        .stdout()
-        .and_then(|n| {
-            let r = n.reg()?.next()?;
-            let compatible = n.compatible()?.first();
-            let kind = if compatible == "arm,pl011" {
-                ConsoleKind::Pl011
-            } else {
-                ConsoleKind::Unknown
-            };
-            Some(ConsoleNode {
-                path: n.name,
-                compatible,
-                kind,
-                reg: PhysRange::new(
-                    PhysAddr(r.starting_address as u64),
-                    r.size.unwrap_or(0x1000) as u64,
-                ),
-                reg_shift: 0,
-                reg_io_width: 1,
-                options: None,
-            })
-        })
-        .ok_or(DtError::NoConsole);
-    let psci = fdt
-        .find_node("/psci")
-        .and_then(|n| n.property("method"))
-        .and_then(|p| p.as_str())
-        .and_then(|m| match m {
-            "hvc" => Some(PsciConduit::Hvc),
-            "smc" => Some(PsciConduit::Smc),
-            _ => None,
-        });
-    Ok(BootInfo {
-        dtb: PhysRange::new(dtb_addr, dtb.len() as u64),
-        model: fdt.root().model(),
-        compatible: fdt.root().compatible().first(),
-        memory,
-        reserved: RegionList::default(),
-        no_map: RegionList::default(),
-        console,
-        bootargs: fdt.chosen().bootargs().unwrap_or(""),
-        psci,
-    })
+
+    for r in fdt.mem_reservations() {
+        let (addr, size) = r?;
+        if size != 0 {
+            let range = PhysRange::new(PhysAddr(addr), size);
+            if addr.checked_add(size).is_none() {
+                return Err(DtError::AddressTooLarge {
+                    node: DtName::new("/memreserve/"),
+                    prop: "size",
+                });
+            }
+            info.reserved.push(range)?;
+        }
+    }
+
+    // Reserved memory: Linux binding `reserved-memory/reserved-memory.yaml`
+    // (dtschema).  Static regions have `reg`; dynamic ones have `size` and
+    // are placed by the OS, so nothing is there yet.
+    if let Some(rm) = root.child("reserved-memory") {
+        let rm_loc = root_loc.with_child(rm)?;
+        for child in rm.children() {
+            if !child.is_enabled() {
+                continue;
+            }
+            let loc = rm_loc.with_child(child)?;
+            let n = address::reg_count(&loc, "reg")?;
+            if n == 0 {
+                info.dynamic_reserved += 1;
+                continue;
+            }
+            let no_map = child.has_property("no-map");
+            for i in 0..n {
+                let r = translate_reg(&loc, i)?;
+                if r.size == 0 {
+                    continue;
+                }
+                info.reserved.push(r)?;
+                if no_map {
+                    info.no_map.push(r)?;
+                }
+            }
+        }
+    }
+
+    if let Some(chosen) = root.child("chosen") {
+        info.bootargs = chosen.prop_str("bootargs")?.unwrap_or("");
+    }
+
+    if let Some(psci) = root.child("psci") {
+        info.psci = match psci.prop_str("method")? {
+            None => None,
+            Some("hvc") => Some(PsciConduit::Hvc),
+            Some("smc") => Some(PsciConduit::Smc),
+            Some(_) => {
+                return Err(DtError::BadValue {
+                    node: root_loc.with_child(psci)?.path_name(),
+                    prop: "method",
+                    found: 0,
+                    expected: "\"hvc\" or \"smc\" (arm/psci.yaml)",
+                })
+            }
+        };
+    }
+
+    info.console = find_console(fdt);
+    Ok(info)
 }
