@@ -892,6 +892,51 @@ not ok 1 platform
     }
 
     #[test]
+    fn several_groups_and_deeper_nesting() {
+        let s = r#"KTAP version 1
+1..2
+    KTAP version 1
+    # Subtest: platform
+    1..1
+    ok 1 boot_entry_el
+ok 1 platform
+    KTAP version 1
+    # Subtest: smmuv3@9050000
+    1..2
+        KTAP version 1
+        # Subtest: granule_4k
+        1..1
+        # stale translation used after unmap without sync
+        not ok 1 unmap_invalidate_blocks_dma
+    not ok 1 granule_4k
+    ok 2 default_deny # SKIP no unattached master
+not ok 2 smmuv3@9050000
+# Totals: pass:1 fail:1 skip:1 total:3
+"#;
+        let r = parse(s).expect("nested sample");
+        let c = r.cases();
+        assert_eq!(c.len(), 3);
+        assert_eq!(
+            c[1].qualified(),
+            "smmuv3@9050000.granule_4k.unmap_invalidate_blocks_dma"
+        );
+        assert_eq!(
+            c[1].diagnostics,
+            vec!["stale translation used after unmap without sync"]
+        );
+        assert_eq!(c[2].group, "smmuv3@9050000");
+        let bad = s.replace("ok 1 platform", "ok 2 platform");
+        assert!(matches!(
+            kind(&bad),
+            ErrorKind::Numbering {
+                expected: 1,
+                found: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn all_skipped_group_may_be_skip() {
         let s = "KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 a # SKIP no cache\nok 1 g # SKIP every case skipped\n# Totals: pass:0 fail:0 skip:1 total:1\n";
         let r = parse(s).expect("all skipped");
