@@ -8,6 +8,7 @@
 //! mapping) and, for its `Once`, the MMU.
 
 use crate::arch::aarch64::{device, exception, fault, mmu, park, semihosting, smccc, timer};
+use crate::dma::edu;
 use crate::kprintln;
 use crate::mm::layout::{self, MemoryPlan};
 use crate::mm::{PhysAddr, PhysRange};
@@ -15,10 +16,13 @@ use crate::platform::bootargs::Bootargs;
 use crate::platform::console::active::{self, ActiveConsole, Stdout};
 use crate::platform::console::ns16550::{IoWidth, Ns16550};
 use crate::platform::console::pl011::Pl011;
-use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError};
+use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError, Fdt};
 use crate::platform::exit::{self, ExitMethod, ExitReason};
+use crate::platform::pci;
 use crate::selftest::ktap::KtapWriter;
-use crate::selftest::platform::{AtProbe, ConsoleFacts, MmuFacts, PlatformCtx, PlatformFacts};
+use crate::selftest::platform::{
+    AtProbe, ConsoleFacts, MmuFacts, PciFunctionFacts, PciHostFacts, PlatformCtx, PlatformFacts,
+};
 use crate::selftest::runner::{run_group, Totals};
 use alloc::format;
 use alloc::string::String;
@@ -177,6 +181,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         memory_plan: plan.ok().map(|p| (p.heap(), p.dma_pool())),
         inject_fail_one: args.inject.fail_one,
         bad_bootargs: args.bad_options().map(|b| String::from(b.word)).collect(),
+        pci: probe_pci(blob),
     };
 
     let mut k = KtapWriter::new(Stdout);
@@ -203,6 +208,54 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     finish(ExitReason::Finished {
         failed: totals.fail as u32,
     })
+}
+
+/// Enumerates every ECAM host bridge in the DT and probes the devices we
+/// drive.  Device windows are mapped on demand.
+fn probe_pci(blob: &[u8]) -> Result<Vec<PciHostFacts>, String> {
+    let fdt = Fdt::parse(blob).map_err(|e| format!("{e}"))?;
+    let hosts = pci::host::find_hosts(&fdt).map_err(|e| format!("{e}"))?;
+    Ok(hosts.iter().map(probe_host).collect())
+}
+
+fn probe_host(h: &pci::host::HostBridge) -> PciHostFacts {
+    let desc = format!(
+        "{} ECAM {} buses {}..={}",
+        h.path, h.ecam, h.buses.0, h.buses.1
+    );
+    let functions = device::device_block(h.ecam)
+        .map_err(|e| format!("mapping ECAM: {e}"))
+        .and_then(|regs| {
+            let ecam = pci::Ecam::new(regs, h.buses.0, h.buses.1);
+            pci::enumerate(&ecam, &h.windows).map_err(|e| format!("{e}"))
+        })
+        .map(|funcs| funcs.iter().map(probe_function).collect());
+    PciHostFacts { desc, functions }
+}
+
+fn probe_function(f: &pci::Function) -> PciFunctionFacts {
+    let mut desc = format!(
+        "{} {:04x}:{:04x} class {:06x}",
+        f.bdf, f.vendor, f.device, f.class
+    );
+    if f.is_bridge() {
+        desc.push_str(" (bridge, not configured)");
+    }
+    for b in &f.bars {
+        desc.push_str(&format!(
+            " BAR{} {:?} {:#x}@{}",
+            b.index, b.kind, b.size, b.cpu_addr
+        ));
+    }
+    let probe = (f.vendor == edu::VENDOR && f.device == edu::DEVICE).then(|| {
+        let bar = f.bar(0).ok_or_else(|| String::from("edu without BAR0"))?;
+        let regs = device::device_block(PhysRange::new(bar.cpu_addr, bar.size))
+            .map_err(|e| format!("mapping BAR0: {e}"))?;
+        edu::Edu::probe(regs, &timer::TIMER, u64::MAX)
+            .map(|_| String::from("edu: identification and liveness registers respond"))
+            .map_err(|e| format!("{e}"))
+    });
+    PciFunctionFacts { desc, probe }
 }
 
 /// Heap and DMA pool ranges: /memory minus the image, the DTB and every

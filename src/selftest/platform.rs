@@ -64,8 +64,26 @@ impl Default for ConsoleFacts {
     }
 }
 
+/// One PCI function as enumerated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciFunctionFacts {
+    /// `bb:dd.f vvvv:dddd class cccccc` and its BARs, for the diagnostics.
+    pub desc: String,
+    /// For devices we drive (edu): the probe result, `Err` with the reason.
+    pub probe: Option<Result<String, String>>,
+}
+
+/// One host bridge as enumerated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciHostFacts {
+    /// Node path and ECAM window.
+    pub desc: String,
+    /// Functions on the root bus, or why enumeration failed.
+    pub functions: Result<Vec<PciFunctionFacts>, String>,
+}
+
 /// Everything the platform cases judge.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlatformFacts {
     /// EL at entry (from CurrentEL in boot.S).
     pub entry_el: u8,
@@ -101,6 +119,8 @@ pub struct PlatformFacts {
     pub inject_fail_one: bool,
     /// Bootargs words that were not understood.
     pub bad_bootargs: Vec<String>,
+    /// PCIe host bridges from the DT (`Err`: the DT description is broken).
+    pub pci: Result<Vec<PciHostFacts>, String>,
 }
 
 /// The context the platform cases run in.
@@ -139,6 +159,10 @@ pub fn group<'a>(inject_fail_one: bool) -> Group<PlatformCtx<'a>> {
         Case {
             name: "heap_and_dma_pool",
             run: heap_and_dma_pool
+        },
+        Case {
+            name: "pcie_enumeration",
+            run: pcie_enumeration
         },
     ];
     if inject_fail_one {
@@ -427,6 +451,41 @@ fn heap_and_dma_pool(ctx: &mut PlatformCtx<'_>) -> Report {
     r
 }
 
+fn pcie_enumeration(ctx: &mut PlatformCtx<'_>) -> Report {
+    let mut r = Report::new();
+    let hosts = match &ctx.facts.pci {
+        Ok(h) => h,
+        Err(e) => {
+            r.fail(format_args!("PCIe host bridge description: {e}"));
+            return r;
+        }
+    };
+    if hosts.is_empty() {
+        r.skip("no pci-host-ecam-generic node in the device tree");
+        return r;
+    }
+    for h in hosts {
+        r.note(format_args!("host {}", h.desc));
+        match &h.functions {
+            Err(e) => r.fail(format_args!("enumeration failed: {e}")),
+            Ok(funcs) => {
+                if funcs.is_empty() {
+                    r.note(format_args!("  no functions on the root bus"));
+                }
+                for f in funcs {
+                    r.note(format_args!("  {}", f.desc));
+                    match &f.probe {
+                        Some(Ok(s)) => r.note(format_args!("    {s}")),
+                        Some(Err(e)) => r.fail(format_args!("    probe failed: {e}")),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+    r
+}
+
 fn injected_failure(_: &mut PlatformCtx<'_>) -> Report {
     let mut r = Report::new();
     r.fail(format_args!(
@@ -490,6 +549,13 @@ mod tests {
             )),
             inject_fail_one: false,
             bad_bootargs: alloc::vec![],
+            pci: Ok(alloc::vec![PciHostFacts {
+                desc: "/pcie@10000000".into(),
+                functions: Ok(alloc::vec![PciFunctionFacts {
+                    desc: "00:04.0 1234:11e8".into(),
+                    probe: Some(Ok("edu alive".into())),
+                }]),
+            }]),
         }
     }
 
@@ -511,6 +577,7 @@ mod tests {
             "dt_memory",
             "dt_console",
             "mmu_identity_map",
+            "pcie_enumeration",
         ] {
             let r = run(good_facts(), name);
             assert_eq!(r.outcome, Outcome::Pass, "{name}: {:?}", r.diags);
@@ -559,6 +626,29 @@ mod tests {
             "no pool is a failure"
         );
         assert_eq!(run(good_facts(), "injected_failure").outcome, Outcome::Fail);
+
+        let mut f = good_facts();
+        f.pci = Ok(alloc::vec![PciHostFacts {
+            desc: "h".into(),
+            functions: Err("no window".into()),
+        }]);
+        assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
+        let mut f = good_facts();
+        if let Ok(hosts) = &mut f.pci {
+            if let Ok(funcs) = &mut hosts[0].functions {
+                funcs[0].probe = Some(Err("edu: identification register is 0xffffffff".into()));
+            }
+        }
+        assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
+        let mut f = good_facts();
+        f.pci = Err("bad ranges".into());
+        assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
+        let mut f = good_facts();
+        f.pci = Ok(alloc::vec![]);
+        assert!(matches!(
+            run(f, "pcie_enumeration").outcome,
+            Outcome::Skip(_)
+        ));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod reader;
 #[cfg(test)]
 mod test_fdt;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use address::{node_reg, translate_address, translate_reg, Cells};
 pub use console::{find_console, ConsoleKind, ConsoleNode};

@@ -1116,7 +1116,7 @@ fn fuzz_mutated_blobs_never_panic() {
 
 /// Dumps a `virt` DTB with `machine_opts` (e.g. `iommu=smmuv3`) and extra
 /// arguments; `None` when QEMU is not installed or fails.
-pub(super) fn qemu_dtb_with(machine_opts: &str, extra: &[&str]) -> Option<Vec<u8>> {
+pub(crate) fn qemu_dtb_with(machine_opts: &str, extra: &[&str]) -> Option<Vec<u8>> {
     let qemu = "qemu-system-aarch64";
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

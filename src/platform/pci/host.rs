@@ -7,7 +7,11 @@
 #![forbid(unsafe_code)]
 
 use super::enumerate::{Window, WindowKind};
-use crate::mm::PhysAddr;
+use crate::mm::{PhysAddr, PhysRange};
+use crate::platform::dt::address::{translate_address, translate_reg, Cells};
+use crate::platform::dt::reader::Fdt;
+use crate::platform::dt::DtError;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -17,6 +21,8 @@ pub const COMPATIBLE: &str = "pci-host-ecam-generic";
 /// A malformed host-bridge property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostError {
+    /// The generic device-tree layer refused a property.
+    Dt(DtError),
     /// `ranges` length is not a multiple of one entry.
     RangesLength {
         /// Bytes in the property.
@@ -41,6 +47,7 @@ pub enum HostError {
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            HostError::Dt(e) => write!(f, "{e}"),
             HostError::RangesLength { len, entry } => write!(
                 f,
                 "PCI host `ranges` is {len} bytes, not a multiple of its {entry}-byte entries"
@@ -136,6 +143,76 @@ pub fn parse_bus_range(bytes: Option<&[u8]>) -> Result<(u8, u8), HostError> {
     }
 }
 
+impl From<DtError> for HostError {
+    fn from(e: DtError) -> Self {
+        HostError::Dt(e)
+    }
+}
+
+/// A generic ECAM host bridge as the DT describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostBridge {
+    /// Node path.
+    pub path: String,
+    /// The ECAM window (CPU physical).
+    pub ecam: PhysRange,
+    /// Buses decoded (`bus-range`).
+    pub buses: (u8, u8),
+    /// Windows, with CPU addresses translated to the root.
+    pub windows: Vec<Window>,
+    /// `dma-coherent` is present.
+    pub dma_coherent: bool,
+}
+
+/// Finds every enabled `pci-host-ecam-generic` node.
+pub fn find_hosts(fdt: &Fdt<'_>) -> Result<Vec<HostBridge>, HostError> {
+    let mut hosts = Vec::new();
+    let mut err = None;
+    fdt.walk(|loc| {
+        let node = loc.node();
+        if !node.is_compatible(COMPATIBLE) || !node.is_enabled() {
+            return Ok(true);
+        }
+        match host_from(loc) {
+            Ok(h) => hosts.push(h),
+            Err(e) => {
+                err = Some(e);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(hosts),
+    }
+}
+
+fn host_from(loc: &crate::platform::dt::reader::Located<'_>) -> Result<HostBridge, HostError> {
+    let node = loc.node();
+    let path = String::from(loc.path_name().as_str());
+    let ecam = translate_reg(loc, 0)?;
+    let buses = parse_bus_range(node.property("bus-range").map(|p| p.value))?;
+    let parent = loc.parent_located().ok_or(DtError::NotFound {
+        what: "parent of PCI host",
+        path: loc.path_name(),
+    })?;
+    let parent_cells = Cells::of(&parent.node(), || parent.path_name())?;
+    let raw = node.property("ranges").map(|p| p.value).unwrap_or(&[]);
+    let mut windows = parse_ranges(raw, parent_cells.address)?;
+    for w in &mut windows {
+        // ranges' parent addresses are in the host's parent bus space.
+        w.cpu_base = translate_address(loc, u128::from(w.cpu_base.as_u64()))?;
+    }
+    Ok(HostBridge {
+        path,
+        ecam,
+        buses,
+        windows,
+        dma_coherent: node.has_property("dma-coherent"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +269,35 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].prefetchable);
         assert_eq!(w[0].kind, WindowKind::Mem32);
+    }
+}
+
+#[cfg(test)]
+mod qemu_tests {
+    use super::*;
+    use crate::platform::dt::tests::qemu_dtb_with;
+
+    #[test]
+    fn finds_qemu_virt_host_bridge() {
+        let Some(blob) = qemu_dtb_with("iommu=smmuv3", &["-device", "edu,addr=4.0"]) else {
+            std::eprintln!("SKIP finds_qemu_virt_host_bridge: qemu-system-aarch64 not available");
+            return;
+        };
+        let fdt = Fdt::parse(&blob).unwrap();
+        let hosts = find_hosts(&fdt).unwrap();
+        assert_eq!(hosts.len(), 1);
+        let h = &hosts[0];
+        assert_eq!(h.path, "/pcie@10000000");
+        // High ECAM (hw/qemu-virt.md §6): 256 MiB at 0x40_1000_0000.
+        assert_eq!(
+            h.ecam,
+            PhysRange::new(PhysAddr(0x40_1000_0000), 0x1000_0000)
+        );
+        assert_eq!(h.buses, (0, 255));
+        assert!(h.dma_coherent);
+        assert!(h
+            .windows
+            .iter()
+            .any(|w| w.kind == WindowKind::Mem32 && w.cpu_base == PhysAddr(0x1000_0000)));
     }
 }
