@@ -45,6 +45,8 @@ pub struct EntryFacts {
     pub image_size: u64,
     /// CurrentEL at entry.
     pub entry_el: u8,
+    /// Entered at EL2 with HCR_EL2.E2H set (VHE; Apple cores under m1n1).
+    pub entry_e2h: bool,
     /// Relocation entries in the image.
     pub relocs_total: u64,
     /// Entries that were not R_AARCH64_RELATIVE (not applied).
@@ -160,6 +162,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
 
     let facts = PlatformFacts {
         entry_el: entry.entry_el,
+        entry_e2h: entry.entry_e2h,
         current_el: current_el(),
         load_base: entry.load_base,
         image_size: entry.image_size,

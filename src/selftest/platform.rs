@@ -87,6 +87,8 @@ pub struct PciHostFacts {
 pub struct PlatformFacts {
     /// EL at entry (from CurrentEL in boot.S).
     pub entry_el: u8,
+    /// HCR_EL2.E2H was set at entry (VHE host mode, as m1n1 leaves Apple cores).
+    pub entry_e2h: bool,
     /// EL the image runs at now.
     pub current_el: u8,
     /// Where the loader put the image.
@@ -184,6 +186,11 @@ fn boot_entry_el(ctx: &mut PlatformCtx<'_>) -> Report {
         "entered at EL{}, running at EL{}",
         f.entry_el, f.current_el
     ));
+    if f.entry_e2h {
+        r.note(format_args!(
+            "HCR_EL2.E2H=1 at entry (VHE): EL1 registers were set through their *_EL12 aliases"
+        ));
+    }
     r.check(
         f.entry_el == 1 || f.entry_el == 2,
         format_args!(
@@ -504,6 +511,7 @@ mod tests {
     fn good_facts() -> PlatformFacts {
         PlatformFacts {
             entry_el: 2,
+            entry_e2h: false,
             current_el: 1,
             load_base: PhysAddr(0x4020_0000),
             image_size: 0x10_0000,

@@ -16,7 +16,7 @@
  *   5. zero BSS (m1n1 copies image_size bytes, so BSS holds whatever
  *      followed the payload);
  *   6. set up the boot stack and call rust_entry(dtb, load_base, entry_el,
- *      bad_relocs).
+ *      bad_relocs, entry_e2h).
  */
 
     .section .text.head, "ax"
@@ -39,6 +39,7 @@ primary_entry:
     adrp    x20, __image_start      /* runtime load address (linked at 0) */
     add     x20, x20, :lo12:__image_start
     mov     x22, #0                 /* count of relocations we could not apply */
+    mov     x23, #0                 /* 1 when entered at EL2 with HCR_EL2.E2H set */
 
     mrs     x9, CurrentEL
     ubfx    x21, x9, #2, #2         /* x21 = entry EL, reported by the self-test */
@@ -55,6 +56,7 @@ from_el2:
      */
     mrs     x9, hcr_el2
     and     x9, x9, #(1 << 34)
+    lsr     x23, x9, #34
     orr     x9, x9, #(1 << 31)
     msr     hcr_el2, x9
     isb
@@ -134,6 +136,7 @@ bss_done:
     mov     x1, x20
     mov     x2, x21
     mov     x3, x22
+    mov     x4, x23
     bl      rust_entry
 
 park:

@@ -23,7 +23,13 @@ static RELOC_PROBE: &u8 = &RELOC_MARKER;
 const RELA_SIZE: u64 = 24;
 
 #[no_mangle]
-extern "C" fn rust_entry(dtb: u64, load_base: u64, entry_el: u64, bad_relocs: u64) -> ! {
+extern "C" fn rust_entry(
+    dtb: u64,
+    load_base: u64,
+    entry_el: u64,
+    bad_relocs: u64,
+    entry_e2h: u64,
+) -> ! {
     super::exception::install_vectors();
     // Addresses of linker symbols are PC-relative here (adrp), so they are
     // runtime addresses whether or not relocation worked.
@@ -37,6 +43,7 @@ extern "C" fn rust_entry(dtb: u64, load_base: u64, entry_el: u64, bad_relocs: u6
         load_base: PhysAddr(load_base),
         image_size: end - start,
         entry_el: entry_el as u8,
+        entry_e2h: entry_e2h != 0,
         relocs_total: rela / RELA_SIZE,
         relocs_unknown: bad_relocs,
         reloc_probe_stored: stored,

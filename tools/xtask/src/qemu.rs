@@ -50,6 +50,20 @@ pub enum Load {
     Kernel,
     /// Raw load at this address behind a generated trampoline ELF.
     At(u64),
+    /// Like [`Load::At`], and the trampoline enters with HCR_EL2.E2H and TGE
+    /// set, as m1n1 does on Apple cores (needs EL2; uses `-cpu max`).
+    AtVhe(u64),
+}
+
+impl Load {
+    /// The CPU model the load mode needs.
+    pub fn cpu(self) -> &'static str {
+        match self {
+            // FEAT_VHE: Cortex-A57 (ARMv8.0) has no E2H.
+            Load::AtVhe(_) => "max",
+            Load::Kernel | Load::At(_) => "cortex-a57",
+        }
+    }
 }
 
 /// Bootargs the runner always puts first: exit through semihosting so
@@ -121,7 +135,7 @@ impl Machine {
             "-M",
             &m,
             "-cpu",
-            "cortex-a57",
+            self.load.cpu(),
             "-m",
             "256M",
             "-nodefaults",
@@ -136,7 +150,7 @@ impl Machine {
         .map(|s| s.to_string())
         .collect();
         match (self.load, trampoline) {
-            (Load::At(addr), Some(t)) => {
+            (Load::At(addr) | Load::AtVhe(addr), Some(t)) => {
                 a.push("-kernel".into());
                 a.push(t.display().to_string());
                 a.push("-device".into());
@@ -221,7 +235,8 @@ pub enum Echo {
 pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Result<Boot> {
     let tramp = match machine.load {
         Load::Kernel => None,
-        Load::At(addr) => Some(write_trampoline(image, addr)?),
+        Load::At(addr) => Some(write_trampoline(image, addr, false)?),
+        Load::AtVhe(addr) => Some(write_trampoline(image, addr, true)?),
     };
     let mut cmd = Command::new(program());
     cmd.args(machine.args(image, tramp.as_deref()));
@@ -319,9 +334,10 @@ pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
 }
 
 /// Writes the trampoline ELF for a raw load at `addr` next to the image.
-fn write_trampoline(image: &Path, addr: u64) -> Result<PathBuf> {
-    let path = image.with_file_name(format!("tramp-{addr:x}.elf"));
-    std::fs::write(&path, crate::trampoline::elf(addr))
+fn write_trampoline(image: &Path, addr: u64, vhe: bool) -> Result<PathBuf> {
+    let tag = if vhe { "-vhe" } else { "" };
+    let path = image.with_file_name(format!("tramp-{addr:x}{tag}.elf"));
+    std::fs::write(&path, crate::trampoline::elf(addr, vhe))
         .map_err(io(format!("writing {}", path.display())))?;
     Ok(path)
 }

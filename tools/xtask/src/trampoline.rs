@@ -8,6 +8,11 @@
 //! puts the DTB at 0x4000_0000 and enters with x0 = 0, so the trampoline
 //! recreates the Linux boot contract: x0 = DTB, x1..x3 = 0, jump to the Image.
 //!
+//! With `vhe` the trampoline first sets HCR_EL2.E2H and TGE, the state m1n1
+//! leaves Apple cores in ("VHE mode (forced)", hw/boards.md §1.2), so the
+//! image's EL2 entry path for E2H=1 runs under QEMU too (needs EL2 and a CPU
+//! with FEAT_VHE: `virtualization=on`, `-cpu max`).
+//!
 //! The ELF64 bytes and the A64 instructions are written by hand here; the
 //! encoders are unit-tested against known encodings.
 
@@ -31,6 +36,17 @@ pub fn br(rn: u32) -> u32 {
     0xD61F_0000 | ((rn & 31) << 5)
 }
 
+/// `MRS X5, HCR_EL2` (op0=3, op1=4, CRn=1, CRm=1, op2=0; Arm ARM C6.2.194).
+pub const MRS_X5_HCR_EL2: u32 = 0xD53C_1105;
+/// `MSR HCR_EL2, X5`.
+pub const MSR_HCR_EL2_X5: u32 = 0xD51C_1105;
+/// `ORR X5, X5, X6` (shifted register, shift 0).
+pub const ORR_X5_X5_X6: u32 = 0xAA06_00A5;
+/// `ISB`.
+pub const ISB: u32 = 0xD503_3FDF;
+/// HCR_EL2.E2H (bit 34) | HCR_EL2.TGE (bit 27).
+pub const HCR_E2H_TGE: u64 = (1 << 34) | (1 << 27);
+
 /// Instructions that load the 64-bit `value` into `Xd` (MOVZ then MOVKs for
 /// the non-zero halfwords; a single MOVZ #0 for zero).
 pub fn mov_imm64(rd: u32, value: u64) -> Vec<u32> {
@@ -48,9 +64,18 @@ pub fn mov_imm64(rd: u32, value: u64) -> Vec<u32> {
     }
 }
 
-/// The trampoline code: x0 = `dtb`, x1..x3 = 0, branch to `target` via x4.
-pub fn code(dtb: u64, target: u64) -> Vec<u32> {
-    let mut c = mov_imm64(0, dtb);
+/// The trampoline code: (with `vhe`: HCR_EL2 |= E2H | TGE; ISB), then
+/// x0 = `dtb`, x1..x3 = 0, branch to `target` via x4.
+pub fn code(dtb: u64, target: u64, vhe: bool) -> Vec<u32> {
+    let mut c = Vec::new();
+    if vhe {
+        c.push(MRS_X5_HCR_EL2);
+        c.extend(mov_imm64(6, HCR_E2H_TGE));
+        c.push(ORR_X5_X5_X6);
+        c.push(MSR_HCR_EL2_X5);
+        c.push(ISB);
+    }
+    c.extend(mov_imm64(0, dtb));
     for r in 1..=3 {
         c.push(movz(r, 0, 0));
     }
@@ -66,8 +91,8 @@ const CODE_OFFSET: usize = 128;
 
 /// A complete ELF64 little-endian AArch64 executable with one PT_LOAD segment
 /// at [`TRAMPOLINE_ADDR`] that enters the Image at `target`.
-pub fn elf(target: u64) -> Vec<u8> {
-    let code: Vec<u8> = code(DTB_ADDR, target)
+pub fn elf(target: u64, vhe: bool) -> Vec<u8> {
+    let code: Vec<u8> = code(DTB_ADDR, target, vhe)
         .into_iter()
         .flat_map(u32::to_le_bytes)
         .collect();
@@ -132,7 +157,7 @@ mod tests {
 
     #[test]
     fn code_sets_the_boot_contract() {
-        let c = code(DTB_ADDR, 0x4BE0_0000);
+        let c = code(DTB_ADDR, 0x4BE0_0000, false);
         assert_eq!(
             c,
             vec![
@@ -148,7 +173,7 @@ mod tests {
 
     #[test]
     fn elf_is_well_formed() {
-        let f = elf(0x4BE0_0000);
+        let f = elf(0x4BE0_0000, false);
         assert_eq!(&f[..4], b"\x7fELF");
         assert_eq!(f[4], 2); // 64-bit
         assert_eq!(u16::from_le_bytes([f[18], f[19]]), 183);
@@ -164,5 +189,16 @@ mod tests {
         let first =
             u32::from_le_bytes(f[CODE_OFFSET..CODE_OFFSET + 4].try_into().unwrap_or([0; 4]));
         assert_eq!(first, 0xD2A8_0000);
+    }
+
+    #[test]
+    fn vhe_prefix_sets_e2h_and_tge_before_the_contract() {
+        let c = code(DTB_ADDR, 0x4BE0_0000, true);
+        assert_eq!(c[0], MRS_X5_HCR_EL2);
+        // movz x6, #0x0800, lsl #16 ; movk x6, #0x4, lsl #32
+        assert_eq!(&c[1..3], &[movz(6, 0x0800, 1), movk(6, 0x4, 2)]);
+        assert_eq!(&c[3..6], &[ORR_X5_X5_X6, MSR_HCR_EL2_X5, ISB]);
+        assert_eq!(&c[6..], &code(DTB_ADDR, 0x4BE0_0000, false)[..]);
+        assert!(elf(0x4BE0_0000, true).len() > elf(0x4BE0_0000, false).len());
     }
 }
