@@ -13,5 +13,6 @@ extern crate alloc;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod arch;
+pub mod iommu;
 pub mod mm;
 pub mod mmio;

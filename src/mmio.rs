@@ -77,7 +77,7 @@ impl VolatileMmio {
     fn ptr<T>(&self, off: usize) -> *mut T {
         let size = core::mem::size_of::<T>();
         assert!(
-            off % size == 0 && off.checked_add(size).is_some_and(|end| end <= self.len),
+            off.is_multiple_of(size) && off.checked_add(size).is_some_and(|end| end <= self.len),
             "MMIO access of {size} bytes at offset {off:#x} outside a {:#x}-byte block at {:p}",
             self.len,
             self.base
