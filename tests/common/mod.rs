@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a seeded xorshift PRNG.
 #![allow(dead_code)]
 
+pub mod toy;
+
 /// xorshift64* (Marsaglia 2003, "Xorshift RNGs", J. Stat. Softw. 8(14); the
 /// `*` output multiplier from Vigna 2016).  Deterministic for a seed.
 pub struct XorShift(u64);
