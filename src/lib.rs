@@ -16,6 +16,7 @@ pub mod arch;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod boot;
 pub mod dma;
+pub mod iommu;
 pub mod mm;
 pub mod mmio;
 pub mod platform;

@@ -5,12 +5,20 @@
 //! against a device base address (safe under a hypervisor that emulates MMIO by
 //! decoding the faulting instruction, and it never creates Rust references to
 //! device memory).  On the host, a model implements the same trait so drivers
-//! are tested against behavioural models of hardware we cannot run.
+//! are tested against behavioural models of hardware we cannot run
+//! ([`ModelMmio`] + [`RegisterModel`]).  Register fields are defined with
+//! `tock-registers` and accessed through this trait with [`Reg32`]/[`Reg64`].
 //!
 //! Offsets are byte offsets from the block's base.  A driver that asks for an
 //! offset outside its block is a driver bug; [`VolatileMmio`] checks it.
 
 use core::ptr::NonNull;
+
+mod field;
+mod model;
+
+pub use field::{Reg32, Reg64};
+pub use model::{ModelMmio, RegisterModel, Width};
 
 /// Register access to one device block.
 pub trait Mmio {

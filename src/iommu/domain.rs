@@ -1,0 +1,274 @@
+//! A domain: one page table, one ASID, an IOVA allocator and the streams
+//! attached to it — and the sync contract.
+//!
+//! Every operation that can remove a translation (unmap, and a map that
+//! failed half way and rolled back) ends with the driver's
+//! [`sync`](super::Iommu::sync) whenever the gather is not empty, and the
+//! gather is filled by the walker, never by the driver.  There is no switch
+//! to skip it (DESIGN.md, "The sync contract"; the Linux regression it
+//! prevents is reproduced in `tests/sync_regression.rs`).  Table pages removed
+//! by an unmap are freed only after that sync succeeded (smmu.md C.6.2).
+#![forbid(unsafe_code)]
+
+use super::pgtable::{Codec, PageTable, Prot, TableMemory, TranslateError, Translation};
+use super::{Asid, Context, Gather, Iommu, IommuError, IovaAllocator, StreamId, SyncRequest};
+use crate::mm::{Iova, PhysAddr};
+use alloc::vec::Vec;
+
+/// One translation context.
+#[derive(Debug)]
+pub struct Domain<C: Codec, M: TableMemory> {
+    asid: Asid,
+    pt: PageTable<C, M>,
+    iova: IovaAllocator,
+    streams: Vec<StreamId>,
+    syncs: u64,
+}
+
+impl<C: Codec, M: TableMemory> Domain<C, M> {
+    /// A domain with tables of format `codec` in `mem`, tagged `asid`, whose
+    /// IOVA allocator hands out `[aperture_base, aperture_base + aperture_size)`.
+    pub fn new(
+        codec: C,
+        mem: M,
+        asid: Asid,
+        aperture_base: Iova,
+        aperture_size: u64,
+    ) -> Result<Self, IommuError> {
+        let granule = codec.granule();
+        let pt = PageTable::new(codec, mem)?;
+        Ok(Self {
+            asid,
+            pt,
+            iova: IovaAllocator::new(aperture_base, aperture_size, granule),
+            streams: Vec::new(),
+            syncs: 0,
+        })
+    }
+
+    /// The ASID.
+    pub fn asid(&self) -> Asid {
+        self.asid
+    }
+
+    /// Streams currently attached.
+    pub fn streams(&self) -> &[StreamId] {
+        &self.streams
+    }
+
+    /// The page table (read-only: changes go through the domain so the sync
+    /// contract holds).
+    pub fn page_table(&self) -> &PageTable<C, M> {
+        &self.pt
+    }
+
+    /// The IOVA allocator.
+    pub fn iova_allocator(&self) -> &IovaAllocator {
+        &self.iova
+    }
+
+    /// Number of driver syncs this domain has issued (tests count them).
+    pub fn syncs_issued(&self) -> u64 {
+        self.syncs
+    }
+
+    /// What a driver needs to program this domain into a context.
+    pub fn context(&self) -> Context {
+        Context {
+            asid: self.asid,
+            root: self.pt.root(),
+            format: self.pt.codec().table_format(),
+            coherent_walk: self.pt.memory().walker_coherent(),
+        }
+    }
+
+    /// Attaches `stream`.
+    pub fn attach<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        stream: StreamId,
+    ) -> Result<(), IommuError> {
+        if self.streams.contains(&stream) {
+            return Err(IommuError::AlreadyAttached {
+                stream,
+                asid: self.asid,
+            });
+        }
+        iommu.attach(stream, &self.context())?;
+        self.streams.push(stream);
+        Ok(())
+    }
+
+    /// Detaches `stream`; its DMA is blocked afterwards.
+    pub fn detach<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        stream: StreamId,
+    ) -> Result<(), IommuError> {
+        let Some(pos) = self.streams.iter().position(|&s| s == stream) else {
+            return Err(IommuError::NotAttached { stream });
+        };
+        iommu.detach(stream, &self.context())?;
+        self.streams.remove(pos);
+        Ok(())
+    }
+
+    /// Maps `[iova, iova + size)` to `phys` with the largest leaves possible.
+    pub fn map<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        iova: Iova,
+        phys: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), IommuError> {
+        let mut gather = Gather::new();
+        let r = self.pt.map(iova, phys, size, prot, &mut gather);
+        self.finish_map(iommu, r, gather, iova, size)
+    }
+
+    /// Maps `count` leaves of exactly `page_size` bytes.
+    pub fn map_pages<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        iova: Iova,
+        phys: PhysAddr,
+        page_size: u64,
+        count: u64,
+        prot: Prot,
+    ) -> Result<(), IommuError> {
+        let mut gather = Gather::new();
+        let r = self
+            .pt
+            .map_pages(iova, phys, page_size, count, prot, &mut gather);
+        self.finish_map(iommu, r, gather, iova, page_size.saturating_mul(count))
+    }
+
+    /// Allocates an IOVA range for `size` bytes and maps it to `phys`.
+    pub fn map_alloc<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        phys: PhysAddr,
+        size: u64,
+        prot: Prot,
+    ) -> Result<Iova, IommuError> {
+        let iova = self.iova.alloc(size, 0)?;
+        if let Err(e) = self.map(iommu, iova, phys, size, prot) {
+            let _ = self.iova.free(iova, size);
+            return Err(e);
+        }
+        Ok(iova)
+    }
+
+    /// Unmaps `[iova, iova + size)` and returns the bytes that were mapped.
+    /// Always ends with the driver's sync when anything was unmapped, even if
+    /// the unmap stopped with an error part way.
+    pub fn unmap<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        iova: Iova,
+        size: u64,
+    ) -> Result<u64, IommuError> {
+        let mut gather = Gather::new();
+        let policy = iommu.sync_policy();
+        let asid = self.asid;
+        let streams = &self.streams;
+        let mut break_syncs = 0u64;
+        let mut break_err = None;
+        let r = {
+            // Break-before-make: the broken block must be invalidated before
+            // the replacement table is installed.
+            let mut flush = |at: Iova, bytes: u64, _level: u8| {
+                let mut g = Gather::new();
+                g.add_break(at.0, bytes);
+                let req = SyncRequest {
+                    policy,
+                    asid,
+                    streams,
+                    iova: at,
+                    size: bytes,
+                    granule: bytes,
+                    leaf_only: false,
+                    gather: &g,
+                };
+                break_syncs += 1;
+                match iommu.sync(&req) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        break_err = Some(e);
+                        false
+                    }
+                }
+            };
+            self.pt.unmap(iova, size, &mut gather, &mut flush)
+        };
+        self.syncs += break_syncs;
+        let synced = self.sync_gather(iommu, &mut gather);
+        if let Some(e) = break_err {
+            return Err(e);
+        }
+        let n = r?;
+        synced?;
+        Ok(n)
+    }
+
+    /// Unmaps a range obtained from [`map_alloc`](Self::map_alloc) and gives
+    /// the IOVA back.
+    pub fn unmap_free<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        iova: Iova,
+        size: u64,
+    ) -> Result<u64, IommuError> {
+        let n = self.unmap(iommu, iova, size)?;
+        self.iova.free(iova, size)?;
+        Ok(n)
+    }
+
+    /// Software walk of this domain's tables.
+    pub fn translate(&self, iova: Iova) -> Result<Translation, TranslateError> {
+        self.pt.translate(iova)
+    }
+
+    fn finish_map<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        r: Result<(), super::pgtable::PgTableError>,
+        mut gather: Gather,
+        iova: Iova,
+        size: u64,
+    ) -> Result<(), IommuError> {
+        // A failed map rolled back what it wrote: that is an unmap too.
+        let synced = self.sync_gather(iommu, &mut gather);
+        r?;
+        synced?;
+        iommu.sync_map(&self.context(), iova, size)
+    }
+
+    /// The contract: a non-empty gather is always synced before its table
+    /// pages are released.
+    fn sync_gather<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        gather: &mut Gather,
+    ) -> Result<(), IommuError> {
+        let Some((iova, size)) = gather.range() else {
+            return Ok(());
+        };
+        let req = SyncRequest {
+            policy: iommu.sync_policy(),
+            asid: self.asid,
+            streams: &self.streams,
+            iova,
+            size,
+            granule: gather.min_leaf_size().unwrap_or(self.pt.codec().granule()),
+            leaf_only: gather.leaf_only(),
+            gather,
+        };
+        self.syncs += 1;
+        iommu.sync(&req)?;
+        // Only now can no walker reach the removed tables.
+        self.pt.release(gather);
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! The record of what one unmap removed.
+//!
+//! The page-table walker fills it while it clears entries (the driver cannot:
+//! its mutators are crate-private), and the core turns it into the driver's
+//! sync.  "Empty" means exactly "nothing was unmapped": no leaf cleared, no
+//! table freed.  That is the project's answer to the 2026 Linux regression,
+//! where drivers that never filled the gather lost their `iotlb_sync`
+//! (DESIGN.md, "The sync contract").
+//!
+//! Table pages removed from the tree are parked here, not freed: walk caches
+//! may still point into them until the non-leaf invalidation has completed
+//! (smmu.md C.6.2 step 3), so the core frees them only after the sync.
+#![forbid(unsafe_code)]
+
+use super::pgtable::TablePage;
+use crate::mm::Iova;
+use alloc::vec::Vec;
+
+/// What an unmap removed: the IOVA span to invalidate, the leaf sizes seen,
+/// freed tables and block splits.
+#[derive(Debug, Default)]
+pub struct Gather {
+    start: u64,
+    end: u64,
+    leaf_sizes: u64,
+    leaves: u64,
+    unmapped: u64,
+    tables_freed: u32,
+    bbm_breaks: u32,
+    freed: Vec<TablePage>,
+}
+
+impl Gather {
+    /// An empty gather.
+    pub const fn new() -> Self {
+        Self {
+            start: 0,
+            end: 0,
+            leaf_sizes: 0,
+            leaves: 0,
+            unmapped: 0,
+            tables_freed: 0,
+            bbm_breaks: 0,
+            freed: Vec::new(),
+        }
+    }
+
+    /// `true` when nothing was unmapped (no leaf cleared, no table freed).
+    pub fn is_empty(&self) -> bool {
+        self.leaves == 0 && self.tables_freed == 0
+    }
+
+    /// The IOVA span that needs invalidating, as `(start, size)`.
+    pub fn range(&self) -> Option<(Iova, u64)> {
+        (!self.is_empty()).then(|| (Iova(self.start), self.end - self.start))
+    }
+
+    /// Bit mask of the leaf sizes cleared: bit `n` set when a leaf of `1 << n`
+    /// bytes was removed (the TTL/granule hint of range invalidations).
+    pub fn leaf_sizes(&self) -> u64 {
+        self.leaf_sizes
+    }
+
+    /// The smallest leaf size cleared, if any.
+    pub fn min_leaf_size(&self) -> Option<u64> {
+        (self.leaf_sizes != 0).then(|| 1u64 << self.leaf_sizes.trailing_zeros())
+    }
+
+    /// Number of leaf descriptors cleared.
+    pub fn leaves(&self) -> u64 {
+        self.leaves
+    }
+
+    /// Bytes of IOVA space that were mapped and no longer are.
+    pub fn unmapped_bytes(&self) -> u64 {
+        self.unmapped
+    }
+
+    /// Number of table pages removed from the tree; non-zero means the
+    /// invalidation must include walk caches (non-leaf).
+    pub fn tables_freed(&self) -> u32 {
+        self.tables_freed
+    }
+
+    /// `true` when only leaf entries changed (a leaf-only invalidation is enough).
+    pub fn leaf_only(&self) -> bool {
+        self.tables_freed == 0 && self.bbm_breaks == 0
+    }
+
+    /// Number of blocks broken (replaced by an invalid entry, invalidated,
+    /// then replaced by a table) to unmap part of them.
+    pub fn bbm_breaks(&self) -> u32 {
+        self.bbm_breaks
+    }
+
+    /// Table pages waiting for the sync before they may be reused.
+    pub fn pending_frees(&self) -> &[TablePage] {
+        &self.freed
+    }
+
+    fn widen(&mut self, iova: u64, size: u64) {
+        let end = iova.saturating_add(size);
+        if self.start == self.end {
+            self.start = iova;
+            self.end = end;
+        } else {
+            self.start = self.start.min(iova);
+            self.end = self.end.max(end);
+        }
+    }
+
+    /// Records a cleared leaf of `size` bytes at `iova`.
+    pub(crate) fn add_leaf(&mut self, iova: u64, size: u64) {
+        self.widen(iova, size);
+        self.leaf_sizes |= size;
+        self.leaves += 1;
+        self.unmapped += size;
+    }
+
+    /// Records that `[iova, iova + size)` stopped being mapped as part of a
+    /// broken block (the block itself is recorded with [`Self::add_break`]).
+    pub(crate) fn add_unmapped(&mut self, size: u64) {
+        self.unmapped += size;
+    }
+
+    /// Records a block of `size` bytes at `iova` that was broken for a split.
+    pub(crate) fn add_break(&mut self, iova: u64, size: u64) {
+        self.widen(iova, size);
+        self.leaf_sizes |= size;
+        self.leaves += 1;
+        self.bbm_breaks += 1;
+    }
+
+    /// Records a table spanning `[iova, iova + span)` removed from the tree.
+    pub(crate) fn add_freed_table(&mut self, iova: u64, span: u64, page: TablePage) {
+        self.widen(iova, span);
+        self.tables_freed += 1;
+        self.freed.push(page);
+    }
+
+    /// Takes the parked table pages (after the sync).
+    pub(crate) fn take_frees(&mut self) -> Vec<TablePage> {
+        core::mem::take(&mut self.freed)
+    }
+}

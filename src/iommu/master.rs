@@ -1,0 +1,86 @@
+//! The trait every DMA master implements (QEMU edu, virtio-blk, board
+//! engines, host models), so the self-test is written once against
+//! [`Iommu`](super::Iommu) + [`DmaMaster`].
+#![forbid(unsafe_code)]
+
+use super::StreamId;
+use crate::mm::Iova;
+use core::time::Duration;
+
+/// What the device reported for a transfer that completed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DmaReport {
+    /// Bytes the device says it transferred.
+    pub bytes: usize,
+    /// The device's raw status register (or completion record) at the end.
+    pub status: u64,
+}
+
+/// Why a transfer did not complete.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DmaError {
+    /// The device saw a bus error / abort (what an IOMMU fault looks like
+    /// from the master's side).
+    Aborted {
+        /// The master's stream.
+        stream: StreamId,
+        /// The IOVA it was accessing when it stopped.
+        iova: Iova,
+        /// `true` for a write to memory.
+        write: bool,
+        /// Bytes done before the abort.
+        bytes: usize,
+        /// The device's raw status.
+        status: u64,
+    },
+    /// The device did not finish in time.
+    Timeout {
+        /// The master's stream.
+        stream: StreamId,
+        /// The first IOVA of the transfer.
+        iova: Iova,
+        /// How long we waited.
+        waited: Duration,
+        /// The device's raw status when we gave up.
+        status: u64,
+    },
+    /// The transfer is larger than the device supports.
+    TooLong {
+        /// Bytes asked for.
+        len: usize,
+        /// The device's limit.
+        max: usize,
+    },
+}
+
+/// A device that can move bytes through its IOMMU.
+pub trait DmaMaster {
+    /// A short name for reports ("edu@0000:00:02.0").
+    fn name(&self) -> &str;
+
+    /// The stream ID its transactions carry.
+    fn stream(&self) -> StreamId;
+
+    /// Largest single transfer.
+    fn max_transfer(&self) -> usize;
+
+    /// Device writes `data` to memory at `iova`.
+    fn write(&mut self, iova: Iova, data: &[u8], timeout: Duration) -> Result<DmaReport, DmaError>;
+
+    /// Device reads `buf.len()` bytes from memory at `iova`.
+    fn read(
+        &mut self,
+        iova: Iova,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<DmaReport, DmaError>;
+
+    /// Device copies `len` bytes from `src` to `dst` (both IOVAs).
+    fn copy(
+        &mut self,
+        src: Iova,
+        dst: Iova,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<DmaReport, DmaError>;
+}

@@ -1,0 +1,26 @@
+//! The IOMMU core: domains, the gather and the sync contract, the IOVA
+//! allocator, and the traits drivers ([`Iommu`]) and DMA masters
+//! ([`DmaMaster`]) implement.  Page tables live in [`pgtable`].
+//!
+//! No `unsafe` in this layer (DESIGN.md, "Layers").
+#![forbid(unsafe_code)]
+
+pub mod pgtable;
+
+mod domain;
+mod driver;
+mod error;
+mod gather;
+mod ids;
+mod iova;
+mod master;
+mod sync;
+
+pub use domain::Domain;
+pub use driver::{Context, Iommu};
+pub use error::IommuError;
+pub use gather::Gather;
+pub use ids::{Asid, StreamId};
+pub use iova::{IovaAllocator, IovaError};
+pub use master::{DmaError, DmaMaster, DmaReport};
+pub use sync::{SyncPolicy, SyncRequest};

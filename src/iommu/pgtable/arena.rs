@@ -1,0 +1,303 @@
+//! A simulated RAM arena: the host-side [`TableMemory`].
+//!
+//! Memory is a `Vec<u64>` of little-endian words that stands for a window of
+//! bus addresses starting at `bus_base`.  Page tables live in it as plain
+//! bytes, so a behavioural IOMMU model can walk them exactly like hardware
+//! would (by bus address), and DMA master models can read and write buffers
+//! allocated from the same arena.  The CPU side uses a *different* address
+//! (`virt_base`) so mixing up CPU and bus addresses fails loudly in tests.
+//!
+//! Allocation: power-of-two size classes from 64 B to 64 KiB, each block
+//! aligned to its size, with per-class free lists (no coalescing — the engine
+//! only ever uses a handful of table sizes).  It is plain safe code, so it also
+//! builds on target, but the real target memory is the DMA frame pool.
+#![forbid(unsafe_code)]
+
+use super::{TableMemory, TablePage, TableRef};
+use crate::mm::{BusAddr, VirtAddr};
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+const MIN_SHIFT: u32 = 6;
+const MAX_SHIFT: u32 = 16;
+const CLASSES: usize = (MAX_SHIFT - MIN_SHIFT + 1) as usize;
+
+/// A Vec-backed stand-in for RAM that page tables and DMA buffers live in.
+#[derive(Debug)]
+pub struct RamArena {
+    bus_base: u64,
+    virt_base: u64,
+    words: Vec<u64>,
+    bump: u64,
+    free: [Vec<u64>; CLASSES],
+    coherent: bool,
+    live_tables: usize,
+    cleans: u64,
+}
+
+impl RamArena {
+    /// An arena of `size` bytes (rounded up to 64 KiB) seen by devices at
+    /// `bus_base` (64 KiB aligned) and by the CPU at `virt_base`.
+    pub fn new(bus_base: BusAddr, virt_base: VirtAddr, size: usize, coherent: bool) -> Self {
+        let size = size.next_multiple_of(1 << MAX_SHIFT);
+        Self {
+            bus_base: bus_base.0,
+            virt_base: virt_base.0,
+            words: vec![0; size / 8],
+            bump: 0,
+            free: Default::default(),
+            coherent,
+            live_tables: 0,
+            cleans: 0,
+        }
+    }
+
+    /// An arena with conventional test addresses: bus 0x8000_0000, CPU
+    /// 0xffff_0000_0000_0000 + the same offset, coherent walker.
+    pub fn with_size(size: usize) -> Self {
+        Self::new(
+            BusAddr(0x8000_0000),
+            VirtAddr(0xffff_0000_8000_0000),
+            size,
+            true,
+        )
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> usize {
+        self.words.len() * 8
+    }
+
+    /// The first bus address of the arena.
+    pub fn bus_base(&self) -> BusAddr {
+        BusAddr(self.bus_base)
+    }
+
+    /// Table pages currently allocated (allocations minus frees).
+    pub fn live_tables(&self) -> usize {
+        self.live_tables
+    }
+
+    /// How many times [`TableMemory::clean`] was called.
+    pub fn cleans(&self) -> u64 {
+        self.cleans
+    }
+
+    /// Allocates a zeroed block for any use (DMA buffers in tests); same
+    /// allocator as tables.  Returns its CPU and bus addresses.
+    pub fn alloc_block(&mut self, bytes: usize, align: usize) -> Option<(VirtAddr, BusAddr)> {
+        let class = class_of(bytes.max(align))?;
+        let off = match self.free[class].pop() {
+            Some(off) => {
+                let w = (off / 8) as usize;
+                self.words[w..w + (1usize << (class as u32 + MIN_SHIFT)) / 8].fill(0);
+                off
+            }
+            None => {
+                let sz = 1u64 << (class as u32 + MIN_SHIFT);
+                let off = self.bump.next_multiple_of(sz);
+                let end = off.checked_add(sz)?;
+                if end > self.size() as u64 {
+                    return None;
+                }
+                // Fill the alignment hole with smaller blocks.
+                let mut hole = self.bump;
+                while hole < off {
+                    let c = (hole.trailing_zeros().min(MAX_SHIFT) - MIN_SHIFT) as usize;
+                    let c = largest_fitting(c, off - hole);
+                    self.free[c].push(hole);
+                    hole += 1u64 << (c as u32 + MIN_SHIFT);
+                }
+                self.bump = end;
+                off
+            }
+        };
+        Some((VirtAddr(self.virt_base + off), BusAddr(self.bus_base + off)))
+    }
+
+    /// Returns a block from [`alloc_block`](Self::alloc_block).
+    pub fn free_block(&mut self, bus: BusAddr, bytes: usize, align: usize) {
+        if let (Some(class), Some(off)) = (class_of(bytes.max(align)), self.offset_of_bus(bus, 1)) {
+            self.free[class].push(off);
+        }
+    }
+
+    /// Converts a bus address inside the arena to the CPU address.
+    pub fn bus_to_virt(&self, bus: BusAddr) -> Option<VirtAddr> {
+        self.offset_of_bus(bus, 1)
+            .map(|off| VirtAddr(self.virt_base + off))
+    }
+
+    /// Reads a 64-bit little-endian word at a bus address, as a device or a
+    /// table walker would.  `None` outside the arena or unaligned.
+    pub fn read_bus_u64(&self, bus: BusAddr) -> Option<u64> {
+        let off = self.offset_of_bus(bus, 8)?;
+        (off % 8 == 0).then(|| self.words[(off / 8) as usize])
+    }
+
+    /// Reads a 32-bit little-endian word at a bus address.
+    pub fn read_bus_u32(&self, bus: BusAddr) -> Option<u32> {
+        let off = self.offset_of_bus(bus, 4)?;
+        (off % 4 == 0).then(|| self.read32_at(off))
+    }
+
+    /// Reads bytes at a bus address; `false` (nothing read) if the range is
+    /// not entirely inside the arena.
+    pub fn read_bus(&self, bus: BusAddr, buf: &mut [u8]) -> bool {
+        let Some(off) = self.offset_of_bus(bus, buf.len() as u64) else {
+            return false;
+        };
+        for (i, b) in buf.iter_mut().enumerate() {
+            let o = off + i as u64;
+            *b = (self.words[(o / 8) as usize] >> ((o % 8) * 8)) as u8;
+        }
+        true
+    }
+
+    /// Writes bytes at a bus address; `false` (nothing written) if the range
+    /// is not entirely inside the arena.
+    pub fn write_bus(&mut self, bus: BusAddr, data: &[u8]) -> bool {
+        let Some(off) = self.offset_of_bus(bus, data.len() as u64) else {
+            return false;
+        };
+        for (i, b) in data.iter().enumerate() {
+            let o = off + i as u64;
+            let w = &mut self.words[(o / 8) as usize];
+            let sh = (o % 8) * 8;
+            *w = (*w & !(0xff << sh)) | (u64::from(*b) << sh);
+        }
+        true
+    }
+
+    fn offset_of_bus(&self, bus: BusAddr, len: u64) -> Option<u64> {
+        let off = bus.0.checked_sub(self.bus_base)?;
+        (off.checked_add(len)? <= self.size() as u64).then_some(off)
+    }
+
+    #[inline]
+    fn word_index(&self, at: VirtAddr) -> usize {
+        (at.0.wrapping_sub(self.virt_base) / 8) as usize
+    }
+
+    fn read32_at(&self, off: u64) -> u32 {
+        (self.words[(off / 8) as usize] >> ((off % 8) * 8)) as u32
+    }
+}
+
+fn class_of(bytes: usize) -> Option<usize> {
+    let shift = bytes
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .max(MIN_SHIFT);
+    (shift <= MAX_SHIFT).then(|| (shift - MIN_SHIFT) as usize)
+}
+
+fn largest_fitting(c: usize, room: u64) -> usize {
+    let mut c = c;
+    while c > 0 && (1u64 << (c as u32 + MIN_SHIFT)) > room {
+        c -= 1;
+    }
+    c
+}
+
+impl TableMemory for RamArena {
+    fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
+        let (virt, bus) = self.alloc_block(bytes, align)?;
+        self.live_tables += 1;
+        Some(TablePage {
+            virt,
+            bus,
+            bytes: bytes.max(align).next_power_of_two(),
+            id: ((bus.0 - self.bus_base) >> MIN_SHIFT) as usize,
+        })
+    }
+
+    fn free_table(&mut self, page: TablePage) {
+        self.live_tables -= 1;
+        self.free_block(page.bus, page.bytes, page.bytes);
+    }
+
+    #[inline]
+    fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
+        let off = bus.0.wrapping_sub(self.bus_base);
+        (off < self.size() as u64).then_some(TableRef {
+            virt: VirtAddr(self.virt_base + off),
+            id: (off >> MIN_SHIFT) as usize,
+        })
+    }
+
+    #[inline]
+    fn read_u64(&self, at: VirtAddr) -> u64 {
+        self.words.get(self.word_index(at)).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn write_u64(&mut self, at: VirtAddr, val: u64) {
+        let i = self.word_index(at);
+        if let Some(w) = self.words.get_mut(i) {
+            *w = val;
+        }
+    }
+
+    fn read_u32(&self, at: VirtAddr) -> u32 {
+        let off = at.0.wrapping_sub(self.virt_base);
+        if off + 4 > self.size() as u64 {
+            return 0;
+        }
+        self.read32_at(off)
+    }
+
+    fn write_u32(&mut self, at: VirtAddr, val: u32) {
+        let off = at.0.wrapping_sub(self.virt_base);
+        if off + 4 > self.size() as u64 {
+            return;
+        }
+        let w = &mut self.words[(off / 8) as usize];
+        let sh = (off % 8) * 8;
+        *w = (*w & !(0xffff_ffff << sh)) | (u64::from(val) << sh);
+    }
+
+    fn walker_coherent(&self) -> bool {
+        self.coherent
+    }
+
+    fn clean(&mut self, _at: VirtAddr, _len: usize) {
+        // Host memory is what the models read: nothing to clean, only count.
+        self.cleans += 1;
+    }
+}
+
+/// A shared arena: the page table writes it while models (an IOMMU's walker,
+/// a DMA master) read and write the same bytes by bus address.
+impl TableMemory for Rc<RefCell<RamArena>> {
+    fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
+        self.borrow_mut().alloc_table(bytes, align)
+    }
+    fn free_table(&mut self, page: TablePage) {
+        self.borrow_mut().free_table(page);
+    }
+    fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
+        self.borrow().lookup(bus)
+    }
+    fn read_u64(&self, at: VirtAddr) -> u64 {
+        self.borrow().read_u64(at)
+    }
+    fn write_u64(&mut self, at: VirtAddr, val: u64) {
+        self.borrow_mut().write_u64(at, val);
+    }
+    fn read_u32(&self, at: VirtAddr) -> u32 {
+        self.borrow().read_u32(at)
+    }
+    fn write_u32(&mut self, at: VirtAddr, val: u32) {
+        self.borrow_mut().write_u32(at, val);
+    }
+    fn walker_coherent(&self) -> bool {
+        self.borrow().walker_coherent()
+    }
+    fn clean(&mut self, at: VirtAddr, len: usize) {
+        self.borrow_mut().clean(at, len);
+    }
+}

@@ -1,0 +1,291 @@
+//! The ARM VMSAv8-64 ("LPAE") stage-1 descriptor codec used by SMMUv2 and
+//! SMMUv3 contexts.
+//!
+//! Sources: Arm ARM DDI0487, chapter D8 "The AArch64 Virtual Memory System
+//! Architecture" (sections on translation granules, the starting level of a
+//! stage 1 walk derived from TnSZ, and the VMSAv8-64 descriptor formats), as
+//! summarised in `shared/hw/smmu.md` part C; Linux
+//! `drivers/iommu/io-pgtable-arm.c` for the attribute recipe IOMMU drivers use.
+//! The code is written from those descriptions, not copied.
+#![forbid(unsafe_code)]
+
+mod context;
+
+pub use context::{LpaeContext, TcrFields, MAIR_DEVICE_IDX, MAIR_NC_IDX, MAIR_WB_IDX};
+
+use super::{Codec, MemAttr, Prot, Pte, TableFormat};
+use crate::mm::{BusAddr, PhysAddr};
+use core::fmt;
+
+/// Translation granule (the page size and the size of every non-top table).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Granule {
+    /// 4 KiB pages, 9 index bits per level.
+    K4,
+    /// 16 KiB pages, 11 index bits per level.
+    K16,
+    /// 64 KiB pages, 13 index bits per level.
+    K64,
+}
+
+impl Granule {
+    /// log2 of the granule size.
+    pub const fn shift(self) -> u32 {
+        match self {
+            Self::K4 => 12,
+            Self::K16 => 14,
+            Self::K64 => 16,
+        }
+    }
+
+    /// Granule size in bytes.
+    pub const fn size(self) -> u64 {
+        1 << self.shift()
+    }
+
+    /// Index bits resolved per level: a table is one granule of 8-byte
+    /// entries (smmu.md C.1).
+    pub const fn bits_per_level(self) -> u32 {
+        self.shift() - 3
+    }
+
+    /// All three granules.
+    pub const ALL: [Granule; 3] = [Self::K4, Self::K16, Self::K64];
+}
+
+/// Why an LPAE configuration was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LpaeConfigError {
+    /// Input address size outside 32..=48 bits.
+    InputBits {
+        /// The size asked for.
+        bits: u32,
+    },
+    /// Output address size not one of 32, 36, 40, 42, 44, 48.
+    OutputBits {
+        /// The size asked for.
+        bits: u32,
+    },
+}
+
+impl fmt::Display for LpaeConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InputBits { bits } => write!(f, "input size {bits} not in 32..=48"),
+            Self::OutputBits { bits } => write!(f, "output size {bits} has no IPS encoding"),
+        }
+    }
+}
+
+// Descriptor bits, Arm ARM D8.3 (VMSAv8-64 descriptor formats); smmu.md C.2.
+const TYPE_MASK: u64 = 0b11;
+const TYPE_BLOCK: u64 = 0b01;
+const TYPE_TABLE_OR_PAGE: u64 = 0b11;
+const ATTR_INDX_SHIFT: u32 = 2;
+const AP_UNPRIV: u64 = 1 << 6; // AP[1]
+const AP_RDONLY: u64 = 1 << 7; // AP[2]
+const SH_SHIFT: u32 = 8;
+const SH_OUTER: u64 = 2;
+const SH_INNER: u64 = 3;
+const AF: u64 = 1 << 10;
+const NG: u64 = 1 << 11;
+const PXN: u64 = 1 << 53;
+const UXN: u64 = 1 << 54;
+/// Output-address field: bits [47:12] (48-bit OA, no FEAT_LPA).
+const OA_MASK: u64 = 0x0000_FFFF_FFFF_F000;
+
+/// An LPAE stage-1 table configuration: granule, input and output sizes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Lpae {
+    granule: Granule,
+    ias: u32,
+    oas: u32,
+    start: u8,
+    coherent_walk: bool,
+}
+
+impl Lpae {
+    /// A configuration with `ias` input bits (32..=48, so T0SZ = 64 − ias)
+    /// and `oas` output bits (32, 36, 40, 42, 44 or 48).  `coherent_walk`
+    /// selects the TCR cacheability/shareability of walks (smmu.md C.5).
+    pub fn new(
+        granule: Granule,
+        ias: u32,
+        oas: u32,
+        coherent_walk: bool,
+    ) -> Result<Self, LpaeConfigError> {
+        if !(32..=48).contains(&ias) {
+            return Err(LpaeConfigError::InputBits { bits: ias });
+        }
+        if context::ips_encoding(oas).is_none() {
+            return Err(LpaeConfigError::OutputBits { bits: oas });
+        }
+        // Stage 1 has no SL0: the walk starts at the level that leaves exactly
+        // `levels` levels of `bits_per_level` bits above the page offset
+        // (Arm ARM D8.2, "starting level"; smmu.md C.1.1).
+        let va_bits = ias - granule.shift();
+        let levels = va_bits.div_ceil(granule.bits_per_level());
+        let start = (4 - levels) as u8;
+        Ok(Self {
+            granule,
+            ias,
+            oas,
+            start,
+            coherent_walk,
+        })
+    }
+
+    /// The granule.
+    pub const fn granule_kind(&self) -> Granule {
+        self.granule
+    }
+
+    /// T0SZ for this input size.
+    pub const fn t0sz(&self) -> u32 {
+        64 - self.ias
+    }
+
+    /// The TCR/MAIR values a context using these tables needs.
+    pub fn context(&self) -> LpaeContext {
+        LpaeContext::new(self.granule, self.ias, self.oas, self.coherent_walk)
+    }
+}
+
+impl Codec for Lpae {
+    const ENTRY_BYTES: usize = 8;
+
+    #[inline]
+    fn start_level(&self) -> u8 {
+        self.start
+    }
+
+    #[inline]
+    fn last_level(&self) -> u8 {
+        3
+    }
+
+    #[inline]
+    fn input_bits(&self) -> u32 {
+        self.ias
+    }
+
+    #[inline]
+    fn output_bits(&self) -> u32 {
+        self.oas
+    }
+
+    #[inline]
+    fn level_shift(&self, level: u8) -> u32 {
+        self.granule.shift() + self.granule.bits_per_level() * (3 - u32::from(level))
+    }
+
+    #[inline]
+    fn level_entries(&self, level: u8) -> usize {
+        if level == self.start {
+            // The top table only resolves the bits that are left.
+            1usize << (self.ias - self.level_shift(level))
+        } else {
+            1usize << self.granule.bits_per_level()
+        }
+    }
+
+    fn table_bytes(&self, level: u8) -> usize {
+        // A small top table still needs 64-byte alignment; keep it at least
+        // that big (smmu.md C.1.1).
+        (self.level_entries(level) * 8).max(64)
+    }
+
+    fn table_align(&self, _level: u8) -> usize {
+        // Tables below the top are one granule by construction; the top is
+        // page aligned too, as Linux does (smmu.md C.1.1).
+        self.granule.size() as usize
+    }
+
+    #[inline]
+    fn leaf_allowed(&self, level: u8) -> bool {
+        // Pages at level 3; blocks at level 2 for every granule and at level 1
+        // for 4K only (level-1 16K blocks and level-0 4K blocks need
+        // FEAT_LPA2, 64K level-1 blocks need 52-bit OA; smmu.md C.1, C.2).
+        match level {
+            3 | 2 => true,
+            1 => self.granule == Granule::K4,
+            _ => false,
+        }
+    }
+
+    fn prot_supported(&self, prot: Prot) -> bool {
+        // VMSAv8-64 cannot express "no read": write-only is mapped read-write
+        // (as Linux does); no access at all is refused.
+        prot.read || prot.write
+    }
+
+    #[inline]
+    fn decode(&self, level: u8, raw: u64) -> Pte {
+        match raw & TYPE_MASK {
+            TYPE_TABLE_OR_PAGE if level == 3 => Pte::Leaf(PhysAddr(raw & OA_MASK)),
+            TYPE_TABLE_OR_PAGE => Pte::Table(BusAddr(raw & OA_MASK)),
+            TYPE_BLOCK if level != 3 && self.leaf_allowed(level) => {
+                let span = (1u64 << self.level_shift(level)) - 1;
+                Pte::Leaf(PhysAddr(raw & OA_MASK & !span))
+            }
+            // 0bx0 is invalid; 0b01 at level 3 or where blocks are not
+            // supported is reserved and faults like an invalid entry.
+            _ => Pte::Invalid,
+        }
+    }
+
+    #[inline]
+    fn encode_table(&self, _level: u8, next: BusAddr) -> u64 {
+        // NSTable/APTable/XNTable left zero (smmu.md C.2.2).
+        (next.0 & OA_MASK) | TYPE_TABLE_OR_PAGE
+    }
+
+    #[inline]
+    fn encode_leaf(&self, level: u8, oa: PhysAddr, prot: Prot) -> u64 {
+        // Linux io-pgtable-arm leaf recipe (smmu.md C.2.4): nG so per-ASID
+        // invalidation works, AF set (no hardware AF update), AP[1] unless
+        // privileged, AP[2] when read-only, AttrIndx from the MAIR layout in
+        // `context`, SH inner for cacheable and outer otherwise, both XN bits
+        // for no-exec.
+        let ty = if level == 3 {
+            TYPE_TABLE_OR_PAGE
+        } else {
+            TYPE_BLOCK
+        };
+        let (idx, sh) = match prot.attr {
+            MemAttr::Cacheable => (MAIR_WB_IDX, SH_INNER),
+            MemAttr::NonCacheable => (MAIR_NC_IDX, SH_OUTER),
+            MemAttr::Device => (MAIR_DEVICE_IDX, SH_OUTER),
+        };
+        let mut d = (oa.0 & OA_MASK) | ty | AF | NG | (idx << ATTR_INDX_SHIFT) | (sh << SH_SHIFT);
+        if !prot.privileged {
+            d |= AP_UNPRIV;
+        }
+        if !prot.write {
+            d |= AP_RDONLY;
+        }
+        if !prot.exec {
+            d |= PXN | UXN;
+        }
+        d
+    }
+
+    fn leaf_prot(&self, _level: u8, raw: u64) -> Prot {
+        let attr = match (raw >> ATTR_INDX_SHIFT) & 0b111 {
+            MAIR_WB_IDX => MemAttr::Cacheable,
+            MAIR_DEVICE_IDX => MemAttr::Device,
+            _ => MemAttr::NonCacheable,
+        };
+        Prot {
+            read: true,
+            write: raw & AP_RDONLY == 0,
+            exec: raw & (PXN | UXN) == 0,
+            privileged: raw & AP_UNPRIV == 0,
+            attr,
+        }
+    }
+
+    fn table_format(&self) -> TableFormat {
+        TableFormat::Lpae(self.context())
+    }
+}

@@ -1,0 +1,73 @@
+//! Where page-table pages come from, and how the engine reads and writes them.
+//!
+//! The engine never dereferences a pointer: it asks a [`TableMemory`] to
+//! allocate a table page (getting the CPU address it writes through and the bus
+//! address the IOMMU walker uses), to read and write entries, and to clean the
+//! cache lines it wrote when the walker does not snoop CPU caches
+//! (DESIGN.md, "Seams → Memory"; smmu.md C.6.1 step 4 for why every PTE write is
+//! cleaned on a non-coherent walker).
+//!
+//! On target the DMA frame pool implements this trait (that is where the
+//! `unsafe` pointer accesses and `DC CVAC` live); on the host
+//! [`RamArena`](super::RamArena) does, with the tables stored as bytes a model
+//! can walk.
+#![forbid(unsafe_code)]
+
+use crate::mm::{BusAddr, VirtAddr};
+
+/// One allocated table page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TablePage {
+    /// Where the CPU reads and writes the table.
+    pub virt: VirtAddr,
+    /// Where the IOMMU walker finds the table.
+    pub bus: BusAddr,
+    /// Size in bytes (a power of two, the allocation is aligned to it).
+    pub bytes: usize,
+    /// Small dense number the allocator assigns (for example the page's index
+    /// in its pool); the walker uses it to keep per-table bookkeeping.
+    pub id: usize,
+}
+
+/// A table found by following a descriptor: its CPU address and its id.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TableRef {
+    /// Where the CPU reads and writes the table.
+    pub virt: VirtAddr,
+    /// The id the allocator gave the page (see [`TablePage::id`]).
+    pub id: usize,
+}
+
+/// Allocation of, and access to, page-table memory.
+pub trait TableMemory {
+    /// Allocates a zeroed table of `bytes` bytes aligned to `align` (both
+    /// powers of two).  `None` when memory is exhausted.
+    fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage>;
+
+    /// Returns a table page.  The engine only calls this once no walker can
+    /// reach the page any more (after the invalidation that followed its
+    /// removal).
+    fn free_table(&mut self, page: TablePage);
+
+    /// Resolves a bus address found in a table descriptor back to the table.
+    /// `None` if the address is not a table this memory handed out.
+    fn lookup(&self, bus: BusAddr) -> Option<TableRef>;
+
+    /// Reads a 64-bit little-endian entry.
+    fn read_u64(&self, at: VirtAddr) -> u64;
+    /// Writes a 64-bit little-endian entry (a single-copy-atomic store on target).
+    fn write_u64(&mut self, at: VirtAddr, val: u64);
+    /// Reads a 32-bit little-endian entry.
+    fn read_u32(&self, at: VirtAddr) -> u32;
+    /// Writes a 32-bit little-endian entry.
+    fn write_u32(&mut self, at: VirtAddr, val: u32);
+
+    /// `true` when the IOMMU's table walker snoops CPU caches
+    /// (`dma-coherent` in the device tree); then [`clean`](Self::clean) is
+    /// never called.
+    fn walker_coherent(&self) -> bool;
+
+    /// Cleans `[at, at + len)` from the CPU caches to the point of coherency
+    /// and orders it before later accesses (on target `DC CVAC` + `DSB`).
+    fn clean(&mut self, at: VirtAddr, len: usize);
+}

@@ -1,0 +1,33 @@
+//! The page-table engine: one walker ([`PageTable`]) over per-format
+//! descriptor codecs ([`Codec`]), with table pages from a [`TableMemory`].
+//!
+//! Formats: [`Lpae`] (ARM VMSAv8-64 stage 1, 4K/16K/64K granules, 32..48-bit
+//! input).  The sun50i and DART codecs fit the same [`Codec`] trait.
+//!
+//! Nothing here uses `unsafe`: entries are read and written through
+//! [`TableMemory`], which on target is the DMA frame pool and on the host the
+//! [`RamArena`].
+#![forbid(unsafe_code)]
+
+mod arena;
+mod bbm;
+mod codec;
+mod error;
+mod format;
+mod lpae;
+mod memory;
+mod prot;
+mod walker;
+
+pub use arena::RamArena;
+pub use bbm::{BreakFlush, NotLive};
+pub use codec::{Codec, Pte};
+pub use error::{PgTableError, TranslateError};
+pub use format::TableFormat;
+pub use lpae::{
+    Granule, Lpae, LpaeConfigError, LpaeContext, TcrFields, MAIR_DEVICE_IDX, MAIR_NC_IDX,
+    MAIR_WB_IDX,
+};
+pub use memory::{TableMemory, TablePage, TableRef};
+pub use prot::{MemAttr, Prot};
+pub use walker::{PageTable, Translation};

@@ -1,0 +1,708 @@
+//! The one page-table walker, generic over a descriptor [`Codec`] and a
+//! [`TableMemory`].
+//!
+//! It maps ranges with the largest leaves alignment allows (or exactly the
+//! page size asked for), unmaps into a [`Gather`], frees tables whose last
+//! entry went away, splits blocks with break-before-make when an unmap covers
+//! only part of one, and walks in software for `translate`.
+//!
+//! Bookkeeping: a count of live entries per table (indexed by
+//! [`TablePage::id`]) so "this table is now empty" costs nothing.  Ordering
+//! rules follow smmu.md C.6: a new table is zeroed and made visible before the
+//! descriptor pointing at it is written; cleared tables are parked in the
+//! gather until the invalidation has completed.
+#![forbid(unsafe_code)]
+
+use super::{BreakFlush, Codec, NotLive, PgTableError, Prot, Pte, TableMemory, TablePage};
+use super::{TableRef, TranslateError};
+use crate::iommu::Gather;
+use crate::mm::{BusAddr, Iova, PhysAddr, VirtAddr};
+use alloc::vec::Vec;
+
+/// The result of a software walk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Translation {
+    /// Output address of the IOVA.
+    pub phys: PhysAddr,
+    /// Level of the leaf that mapped it.
+    pub level: u8,
+    /// Size of that leaf (page or block).
+    pub leaf_size: u64,
+    /// Its permissions.
+    pub prot: Prot,
+}
+
+/// A page table of format `C` whose pages live in `M`.
+#[derive(Debug)]
+pub struct PageTable<C: Codec, M: TableMemory> {
+    codec: C,
+    mem: M,
+    root: TablePage,
+    counts: Vec<u32>,
+    tables: usize,
+}
+
+/// A failure inside the recursive map, with how far the map had got.
+struct MapStop {
+    err: PgTableError,
+    at: u64,
+}
+
+impl<C: Codec, M: TableMemory> PageTable<C, M> {
+    /// Allocates the top table.
+    pub fn new(codec: C, mut mem: M) -> Result<Self, PgTableError> {
+        let level = codec.start_level();
+        let bytes = codec.table_bytes(level);
+        let root = mem
+            .alloc_table(bytes, codec.table_align(level))
+            .ok_or(PgTableError::OutOfMemory { level, bytes })?;
+        if !mem.walker_coherent() {
+            mem.clean(root.virt, bytes);
+        }
+        let mut pt = Self {
+            codec,
+            mem,
+            root,
+            counts: Vec::new(),
+            tables: 1,
+        };
+        pt.reset_count(root.id);
+        Ok(pt)
+    }
+
+    /// The format.
+    pub fn codec(&self) -> &C {
+        &self.codec
+    }
+
+    /// The table memory (for models that walk it).
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// Mutable access to the table memory.
+    pub fn memory_mut(&mut self) -> &mut M {
+        &mut self.mem
+    }
+
+    /// Bus address of the top table (what TTBR/TTB0 is programmed with).
+    pub fn root(&self) -> BusAddr {
+        self.root.bus
+    }
+
+    /// Table pages in the tree, the top table included.
+    pub fn table_pages(&self) -> usize {
+        self.tables
+    }
+
+    /// Maps `[iova, iova + size)` to `[phys, phys + size)` using the largest
+    /// leaves the alignment of both allows.
+    ///
+    /// On failure nothing of this call stays mapped: entries already written
+    /// are cleared again and recorded in `gather`, which the caller must sync
+    /// like any unmap.  On success `gather` is untouched.
+    pub fn map(
+        &mut self,
+        iova: Iova,
+        phys: PhysAddr,
+        size: u64,
+        prot: Prot,
+        gather: &mut Gather,
+    ) -> Result<(), PgTableError> {
+        let g = self.codec.granule();
+        self.check_map(iova, phys, size, g, prot)?;
+        self.map_checked(iova.0, phys.0, size, prot, u64::MAX, gather)
+    }
+
+    /// Maps `count` leaves of exactly `page_size` bytes (a page or block size
+    /// of the format), like Linux's `map_pages`.
+    pub fn map_pages(
+        &mut self,
+        iova: Iova,
+        phys: PhysAddr,
+        page_size: u64,
+        count: u64,
+        prot: Prot,
+        gather: &mut Gather,
+    ) -> Result<(), PgTableError> {
+        if !self.is_leaf_size(page_size) {
+            return Err(PgTableError::UnsupportedPageSize { page_size });
+        }
+        let size = page_size
+            .checked_mul(count)
+            .ok_or(PgTableError::IovaOutOfRange {
+                iova,
+                size: u64::MAX,
+                input_bits: self.codec.input_bits(),
+            })?;
+        self.check_map(iova, phys, size, page_size, prot)?;
+        self.map_checked(iova.0, phys.0, size, prot, page_size, gather)
+    }
+
+    /// Unmaps whatever is mapped in `[iova, iova + size)` and returns the
+    /// number of bytes that stopped being mapped.  Holes are skipped.
+    ///
+    /// Cleared leaves and removed tables are recorded in `gather`; removed
+    /// table pages stay parked there until [`release`](Self::release).  A
+    /// block only partly inside the range is split with break-before-make,
+    /// calling `flush` between the break and the make.
+    pub fn unmap(
+        &mut self,
+        iova: Iova,
+        size: u64,
+        gather: &mut Gather,
+        flush: &mut impl BreakFlush,
+    ) -> Result<u64, PgTableError> {
+        let g = self.codec.granule();
+        if size == 0 {
+            return Err(PgTableError::ZeroSize { iova });
+        }
+        if !iova.0.is_multiple_of(g) || !size.is_multiple_of(g) {
+            return Err(PgTableError::Unaligned {
+                iova,
+                phys: PhysAddr(0),
+                size,
+                align: g,
+            });
+        }
+        let end = self.check_iova(iova, size)?;
+        let before = gather.unmapped_bytes();
+        let level = self.codec.start_level();
+        let root = self.root_ref();
+        self.unmap_level(level, root, iova.0, end, gather, flush)?;
+        Ok(gather.unmapped_bytes() - before)
+    }
+
+    /// Returns the table pages parked in `gather` to the memory.  Call only
+    /// after the invalidation for that gather has completed.
+    pub fn release(&mut self, gather: &mut Gather) {
+        for page in gather.take_frees() {
+            self.mem.free_table(page);
+        }
+    }
+
+    /// Walks the tables for `iova` like the hardware would.
+    pub fn translate(&self, iova: Iova) -> Result<Translation, TranslateError> {
+        if iova.0 >> self.codec.input_bits() != 0 {
+            return Err(TranslateError::OutOfRange { iova });
+        }
+        let mut t = self.root_ref();
+        let mut level = self.codec.start_level();
+        loop {
+            let shift = self.codec.level_shift(level);
+            let raw = self.rd(t.virt, self.index(level, iova.0));
+            match self.codec.decode(level, raw) {
+                Pte::Invalid => return Err(TranslateError::NotMapped { iova, level }),
+                Pte::Leaf(oa) => {
+                    let span = 1u64 << shift;
+                    return Ok(Translation {
+                        phys: PhysAddr(oa.0 + (iova.0 & (span - 1))),
+                        level,
+                        leaf_size: span,
+                        prot: self.codec.leaf_prot(level, raw),
+                    });
+                }
+                Pte::Table(next) => {
+                    if level >= self.codec.last_level() {
+                        return Err(TranslateError::CorruptTable { level, next });
+                    }
+                    t = self
+                        .mem
+                        .lookup(next)
+                        .ok_or(TranslateError::CorruptTable { level, next })?;
+                    level += 1;
+                }
+            }
+        }
+    }
+
+    /// Frees every table (the caller has made sure no walker uses them any
+    /// more) and gives the memory back.
+    pub fn destroy(mut self) -> M {
+        let level = self.codec.start_level();
+        let root = self.root;
+        self.free_subtree(level, root);
+        self.mem
+    }
+
+    // ----- validation -------------------------------------------------------
+
+    fn is_leaf_size(&self, size: u64) -> bool {
+        (self.codec.start_level()..=self.codec.last_level())
+            .any(|l| self.codec.leaf_allowed(l) && size == 1u64 << self.codec.level_shift(l))
+    }
+
+    fn check_iova(&self, iova: Iova, size: u64) -> Result<u64, PgTableError> {
+        let input_bits = self.codec.input_bits();
+        match iova.0.checked_add(size) {
+            Some(end) if end <= 1u64 << input_bits => Ok(end),
+            _ => Err(PgTableError::IovaOutOfRange {
+                iova,
+                size,
+                input_bits,
+            }),
+        }
+    }
+
+    fn check_map(
+        &self,
+        iova: Iova,
+        phys: PhysAddr,
+        size: u64,
+        align: u64,
+        prot: Prot,
+    ) -> Result<(), PgTableError> {
+        if size == 0 {
+            return Err(PgTableError::ZeroSize { iova });
+        }
+        if (iova.0 | phys.0 | size) & (align - 1) != 0 {
+            return Err(PgTableError::Unaligned {
+                iova,
+                phys,
+                size,
+                align,
+            });
+        }
+        self.check_iova(iova, size)?;
+        let output_bits = self.codec.output_bits();
+        match phys.0.checked_add(size) {
+            Some(end) if end <= 1u64 << output_bits => {}
+            _ => {
+                return Err(PgTableError::PhysOutOfRange {
+                    phys,
+                    size,
+                    output_bits,
+                })
+            }
+        }
+        if !self.codec.prot_supported(prot) {
+            return Err(PgTableError::UnsupportedProt { iova });
+        }
+        Ok(())
+    }
+
+    // ----- entry access -----------------------------------------------------
+
+    #[inline]
+    fn root_ref(&self) -> TableRef {
+        TableRef {
+            virt: self.root.virt,
+            id: self.root.id,
+        }
+    }
+
+    #[inline]
+    fn index(&self, level: u8, va: u64) -> usize {
+        ((va >> self.codec.level_shift(level)) as usize) & (self.codec.level_entries(level) - 1)
+    }
+
+    #[inline]
+    fn entry_at(t: VirtAddr, i: usize) -> VirtAddr {
+        VirtAddr(t.0 + (i * C::ENTRY_BYTES) as u64)
+    }
+
+    #[inline]
+    fn rd(&self, t: VirtAddr, i: usize) -> u64 {
+        let at = Self::entry_at(t, i);
+        if C::ENTRY_BYTES == 8 {
+            self.mem.read_u64(at)
+        } else {
+            u64::from(self.mem.read_u32(at))
+        }
+    }
+
+    #[inline]
+    fn wr(&mut self, t: VirtAddr, i: usize, val: u64) {
+        let at = Self::entry_at(t, i);
+        if C::ENTRY_BYTES == 8 {
+            self.mem.write_u64(at, val);
+        } else {
+            self.mem.write_u32(at, val as u32);
+        }
+    }
+
+    /// Cleans entries `first..=last` of a table if the walker is not coherent.
+    fn clean_entries(&mut self, t: VirtAddr, first: usize, last: usize) {
+        if first <= last && !self.mem.walker_coherent() {
+            let len = (last - first + 1) * C::ENTRY_BYTES;
+            self.mem.clean(Self::entry_at(t, first), len);
+        }
+    }
+
+    fn reset_count(&mut self, id: usize) {
+        if id >= self.counts.len() {
+            self.counts.resize(id + 1, 0);
+        }
+        self.counts[id] = 0;
+    }
+
+    #[inline]
+    fn count(&self, id: usize) -> u32 {
+        self.counts.get(id).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn adjust_count(&mut self, id: usize, added: u32, removed: u32) {
+        if id >= self.counts.len() {
+            self.counts.resize(id + 1, 0);
+        }
+        let c = &mut self.counts[id];
+        *c = (*c + added).saturating_sub(removed);
+    }
+
+    fn alloc_table(&mut self, level: u8) -> Result<TablePage, PgTableError> {
+        let bytes = self.codec.table_bytes(level);
+        let page = self
+            .mem
+            .alloc_table(bytes, self.codec.table_align(level))
+            .ok_or(PgTableError::OutOfMemory { level, bytes })?;
+        // The walker must see the zeroed table before any descriptor points
+        // at it (smmu.md C.6.1 step 2).
+        if !self.mem.walker_coherent() {
+            self.mem.clean(page.virt, bytes);
+        }
+        self.reset_count(page.id);
+        self.tables += 1;
+        Ok(page)
+    }
+
+    fn free_table_now(&mut self, page: TablePage) {
+        self.tables -= 1;
+        self.mem.free_table(page);
+    }
+
+    /// Frees a table and everything below it, without touching any parent.
+    fn free_subtree(&mut self, level: u8, page: TablePage) {
+        if level < self.codec.last_level() {
+            let child_bytes = self.codec.table_bytes(level + 1);
+            for i in 0..self.codec.level_entries(level) {
+                if let Pte::Table(next) = self.codec.decode(level, self.rd(page.virt, i)) {
+                    if let Some(r) = self.mem.lookup(next) {
+                        let child = TablePage {
+                            virt: r.virt,
+                            bus: next,
+                            bytes: child_bytes,
+                            id: r.id,
+                        };
+                        self.free_subtree(level + 1, child);
+                    }
+                }
+            }
+        }
+        self.free_table_now(page);
+    }
+
+    // ----- map --------------------------------------------------------------
+
+    fn map_checked(
+        &mut self,
+        iova: u64,
+        phys: u64,
+        size: u64,
+        prot: Prot,
+        max_leaf: u64,
+        gather: &mut Gather,
+    ) -> Result<(), PgTableError> {
+        let level = self.codec.start_level();
+        let root = self.root_ref();
+        match self.map_level(level, root, iova, iova + size, phys, prot, max_leaf, gather) {
+            Ok(()) => Ok(()),
+            Err(stop) => {
+                // Undo exactly what this call wrote: everything before the
+                // failure point (no block of ours straddles it, so no split).
+                if stop.at > iova {
+                    let root = self.root_ref();
+                    let _ = self.unmap_level(level, root, iova, stop.at, gather, &mut NotLive);
+                }
+                Err(stop.err)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn map_level(
+        &mut self,
+        level: u8,
+        t: TableRef,
+        mut va: u64,
+        end: u64,
+        mut pa: u64,
+        prot: Prot,
+        max_leaf: u64,
+        gather: &mut Gather,
+    ) -> Result<(), MapStop> {
+        let shift = self.codec.level_shift(level);
+        let span = 1u64 << shift;
+        let leaf_ok = self.codec.leaf_allowed(level) && span <= max_leaf;
+        let mut idx = self.index(level, va);
+        let mut added = 0u32;
+        let mut removed = 0u32;
+        let (mut first, mut last) = (usize::MAX, 0usize);
+        let mut result = Ok(());
+        while va < end {
+            let next = (va | (span - 1)) + 1;
+            let stop = next.min(end);
+            let raw = self.rd(t.virt, idx);
+            let whole = va & (span - 1) == 0 && stop == next;
+            match self.codec.decode(level, raw) {
+                Pte::Invalid if leaf_ok && whole && pa & (span - 1) == 0 => {
+                    let d = self.codec.encode_leaf(level, PhysAddr(pa), prot);
+                    self.wr(t.virt, idx, d);
+                    added += 1;
+                    first = first.min(idx);
+                    last = idx;
+                }
+                Pte::Invalid if level < self.codec.last_level() => {
+                    let child = match self.alloc_table(level + 1) {
+                        Ok(c) => c,
+                        Err(err) => {
+                            result = Err(MapStop { err, at: va });
+                            break;
+                        }
+                    };
+                    let d = self.codec.encode_table(level, child.bus);
+                    self.wr(t.virt, idx, d);
+                    added += 1;
+                    first = first.min(idx);
+                    last = idx;
+                    let cref = TableRef {
+                        virt: child.virt,
+                        id: child.id,
+                    };
+                    let r = self.map_level(level + 1, cref, va, stop, pa, prot, max_leaf, gather);
+                    if let Err(e) = r {
+                        if self.count(child.id) == 0 {
+                            // Nothing landed in the new table: take it out
+                            // again (parked; a walker may have seen it).
+                            self.wr(t.virt, idx, 0);
+                            removed += 1;
+                            self.tables -= 1;
+                            gather.add_freed_table(va & !(span - 1), span, child);
+                        }
+                        result = Err(e);
+                        break;
+                    }
+                }
+                Pte::Invalid => {
+                    // Unreachable with checked input: the last level always
+                    // takes granule-aligned leaves.
+                    result = Err(MapStop {
+                        err: PgTableError::UnsupportedPageSize { page_size: span },
+                        at: va,
+                    });
+                    break;
+                }
+                Pte::Table(next) if !(leaf_ok && whole) && level < self.codec.last_level() => {
+                    let Some(cref) = self.mem.lookup(next) else {
+                        result = Err(MapStop {
+                            err: PgTableError::CorruptTable { level, next },
+                            at: va,
+                        });
+                        break;
+                    };
+                    let r = self.map_level(level + 1, cref, va, stop, pa, prot, max_leaf, gather);
+                    if let Err(e) = r {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                Pte::Table(_) | Pte::Leaf(_) => {
+                    result = Err(MapStop {
+                        err: PgTableError::Overlap {
+                            iova: Iova(va & !(span - 1)),
+                            level,
+                        },
+                        at: va,
+                    });
+                    break;
+                }
+            }
+            pa += stop - va;
+            va = stop;
+            idx += 1;
+        }
+        self.adjust_count(t.id, added, removed);
+        self.clean_entries(t.virt, first, last);
+        result
+    }
+
+    // ----- unmap ------------------------------------------------------------
+
+    fn unmap_level(
+        &mut self,
+        level: u8,
+        t: TableRef,
+        mut va: u64,
+        end: u64,
+        gather: &mut Gather,
+        flush: &mut impl BreakFlush,
+    ) -> Result<(), PgTableError> {
+        let shift = self.codec.level_shift(level);
+        let span = 1u64 << shift;
+        let mut idx = self.index(level, va);
+        let mut removed = 0u32;
+        let (mut first, mut last) = (usize::MAX, 0usize);
+        let mut result = Ok(());
+        while va < end {
+            let next = (va | (span - 1)) + 1;
+            let stop = next.min(end);
+            let raw = self.rd(t.virt, idx);
+            let base = va & !(span - 1);
+            match self.codec.decode(level, raw) {
+                Pte::Invalid => {}
+                Pte::Leaf(_) if va == base && stop == next => {
+                    self.wr(t.virt, idx, 0);
+                    removed += 1;
+                    first = first.min(idx);
+                    last = idx;
+                    gather.add_leaf(base, span);
+                }
+                Pte::Leaf(oa) => {
+                    let r = self.split(level, t, idx, raw, base, oa.0, va, stop, gather, flush);
+                    match r {
+                        Ok(()) => {}
+                        Err(e) => {
+                            if matches!(e, PgTableError::BreakFlushFailed { .. }) {
+                                removed += 1;
+                            }
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+                Pte::Table(next_bus) => {
+                    let Some(cref) = self
+                        .mem
+                        .lookup(next_bus)
+                        .filter(|_| level < self.codec.last_level())
+                    else {
+                        result = Err(PgTableError::CorruptTable {
+                            level,
+                            next: next_bus,
+                        });
+                        break;
+                    };
+                    let r = self.unmap_level(level + 1, cref, va, stop, gather, flush);
+                    if self.count(cref.id) == 0 {
+                        self.wr(t.virt, idx, 0);
+                        removed += 1;
+                        first = first.min(idx);
+                        last = idx;
+                        self.tables -= 1;
+                        let page = TablePage {
+                            virt: cref.virt,
+                            bus: next_bus,
+                            bytes: self.codec.table_bytes(level + 1),
+                            id: cref.id,
+                        };
+                        gather.add_freed_table(base, span, page);
+                    }
+                    if let Err(e) = r {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            va = stop;
+            idx += 1;
+        }
+        self.adjust_count(t.id, 0, removed);
+        self.clean_entries(t.virt, first, last);
+        result
+    }
+
+    /// Unmaps `[va, stop)` out of the leaf at `t[idx]` (spanning
+    /// `[base, base + span)`), keeping the rest mapped: build the replacement
+    /// subtree off-line, break (write invalid), flush, make (point at the new
+    /// table).  Arm ARM DDI0487 D8 "break-before-make"; smmu.md C.6.3.
+    #[allow(clippy::too_many_arguments)]
+    fn split(
+        &mut self,
+        level: u8,
+        t: TableRef,
+        idx: usize,
+        raw: u64,
+        base: u64,
+        oa: u64,
+        va: u64,
+        stop: u64,
+        gather: &mut Gather,
+        flush: &mut impl BreakFlush,
+    ) -> Result<(), PgTableError> {
+        let span = 1u64 << self.codec.level_shift(level);
+        let prot = self.codec.leaf_prot(level, raw);
+        let child = self.build_split(level + 1, base, oa, prot, va, stop)?;
+        // Break.
+        self.wr(t.virt, idx, 0);
+        self.clean_entries(t.virt, idx, idx);
+        gather.add_break(base, span);
+        gather.add_unmapped(stop - va);
+        if !flush.flush_break(Iova(base), span, level) {
+            // Never published: free it directly.  The whole block stays
+            // unmapped.
+            self.free_subtree(level + 1, child);
+            gather.add_unmapped(span - (stop - va));
+            return Err(PgTableError::BreakFlushFailed {
+                iova: Iova(base),
+                size: span,
+            });
+        }
+        // Make.
+        let d = self.codec.encode_table(level, child.bus);
+        self.wr(t.virt, idx, d);
+        self.clean_entries(t.virt, idx, idx);
+        Ok(())
+    }
+
+    /// Builds a table at `level` that maps `[base, base + span(level - 1))` to
+    /// `oa..` with `prot`, except the hole `[hole, hole_end)`.
+    fn build_split(
+        &mut self,
+        level: u8,
+        base: u64,
+        oa: u64,
+        prot: Prot,
+        hole: u64,
+        hole_end: u64,
+    ) -> Result<TablePage, PgTableError> {
+        let page = self.alloc_table(level)?;
+        let span = 1u64 << self.codec.level_shift(level);
+        let entries = self.codec.level_entries(level);
+        let mut live = 0u32;
+        for i in 0..entries {
+            let s = base + i as u64 * span;
+            let e = s + span;
+            let o = oa + i as u64 * span;
+            let d = if e <= hole || s >= hole_end {
+                if self.codec.leaf_allowed(level) {
+                    self.codec.encode_leaf(level, PhysAddr(o), prot)
+                } else {
+                    match self.build_split(level + 1, s, o, prot, 0, 0) {
+                        Ok(c) => self.codec.encode_table(level, c.bus),
+                        Err(err) => {
+                            self.free_subtree(level, page);
+                            return Err(err);
+                        }
+                    }
+                }
+            } else if (s >= hole && e <= hole_end) || level >= self.codec.last_level() {
+                // Inside the hole.  (A last-level entry is never partly in a
+                // granule-aligned hole.)
+                continue;
+            } else {
+                match self.build_split(level + 1, s, o, prot, hole, hole_end) {
+                    Ok(c) => self.codec.encode_table(level, c.bus),
+                    Err(err) => {
+                        self.free_subtree(level, page);
+                        return Err(err);
+                    }
+                }
+            };
+            self.wr(page.virt, i, d);
+            live += 1;
+        }
+        self.adjust_count(page.id, live, 0);
+        self.clean_entries(page.virt, 0, entries - 1);
+        Ok(page)
+    }
+}

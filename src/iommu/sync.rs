@@ -1,0 +1,45 @@
+//! How a driver invalidates, and the request the core hands it after every
+//! unmap that removed something.
+//!
+//! The three policies are the three shapes real IOMMUs have (DESIGN.md, "The
+//! sync contract"): SMMUv3 invalidates by address range (leaf or non-leaf,
+//! smmu.md A.13), SMMUv2 and sun50i flush a whole context (smmu.md B.12,
+//! sun50i-dart.md A.7), DART flushes whole streams (sun50i-dart.md B.7).
+#![forbid(unsafe_code)]
+
+use super::{Asid, Gather, StreamId};
+use crate::mm::Iova;
+
+/// The invalidation granularity a driver implements.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SyncPolicy {
+    /// Invalidate the gathered IOVA range (leaf-only unless tables were freed
+    /// or a block was broken).
+    Range,
+    /// Invalidate everything tagged with the domain's ASID / context.
+    WholeContext,
+    /// Invalidate everything cached for the domain's streams.
+    WholeStream,
+}
+
+/// What the core asks a driver to invalidate, then wait for.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncRequest<'a> {
+    /// The driver's own policy, echoed so a driver can assert on it.
+    pub policy: SyncPolicy,
+    /// The domain's ASID.
+    pub asid: Asid,
+    /// The streams attached to the domain.
+    pub streams: &'a [StreamId],
+    /// First IOVA to invalidate.
+    pub iova: Iova,
+    /// Bytes to invalidate.
+    pub size: u64,
+    /// Smallest leaf size removed (range invalidation step / TTL hint).
+    pub granule: u64,
+    /// `true` when only leaf entries changed; `false` means walk caches must
+    /// be invalidated too (tables freed or a block broken).
+    pub leaf_only: bool,
+    /// The full gather, for drivers that want more detail.
+    pub gather: &'a Gather,
+}
