@@ -14,6 +14,7 @@ mod gather;
 mod ids;
 mod iova;
 mod master;
+mod observe;
 mod sync;
 
 pub use domain::Domain;
@@ -23,4 +24,5 @@ pub use gather::Gather;
 pub use ids::{Asid, StreamId};
 pub use iova::{IovaAllocator, IovaError};
 pub use master::{DmaError, DmaMaster, DmaReport};
+pub use observe::{Access, Caching, Fault, FaultKind, Observe};
 pub use sync::{SyncPolicy, SyncRequest};
