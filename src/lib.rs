@@ -15,6 +15,7 @@ extern crate alloc;
 pub mod arch;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod boot;
+pub mod iommu;
 pub mod mm;
 pub mod mmio;
 pub mod platform;

@@ -1,0 +1,3 @@
+//! IOMMU drivers and (later) the IOMMU core; see DESIGN.md "Layers".
+
+pub mod smmuv3;
