@@ -9,10 +9,16 @@
 //! `arm-smmu-v3.[ch]`, FreeBSD `smmureg.h`, QEMU `smmuv3-internal.h`) and
 //! `shared/hw/qemu-virt.md` §1 (what QEMU 10.0.2 really does).
 
+pub mod cd;
+pub mod coherency;
 pub mod command;
 pub mod error;
+pub mod event;
 pub mod features;
+pub mod queue;
 pub mod regs;
+pub mod ste;
+pub mod strtab;
 
 pub use command::{Command, TlbiForm, TlbiPolicy, TlbiRequest};
 pub use error::{CommandError, CommandErrorKind, Smmuv3Error};
