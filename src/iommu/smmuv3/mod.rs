@@ -12,6 +12,7 @@
 pub mod cd;
 pub mod coherency;
 pub mod command;
+pub mod driver;
 pub mod error;
 pub mod event;
 pub mod features;
@@ -21,5 +22,11 @@ pub mod ste;
 pub mod strtab;
 
 pub use command::{Command, TlbiForm, TlbiPolicy, TlbiRequest};
+pub use driver::{Smmuv3, Smmuv3Config, VaRange};
 pub use error::{CommandError, CommandErrorKind, Smmuv3Error};
 pub use features::{Features, Granule, StallModel};
+
+#[cfg(test)]
+pub(crate) mod model;
+#[cfg(test)]
+mod tests;
