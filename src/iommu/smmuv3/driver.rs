@@ -9,7 +9,7 @@
 //! [`crate::time::poll_until`].
 #![forbid(unsafe_code)]
 
-use super::cd::{Cd, CD_BYTES, CD_DWORDS};
+use super::cd::{Cd, Stage1Cd, CD_BYTES, CD_DWORDS};
 use super::coherency::{CacheOps, DmaSync};
 use super::command::{plan_tlbi, Command, TlbiForm, TlbiPolicy, TlbiRequest};
 use super::error::Smmuv3Error;
@@ -430,10 +430,14 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     }
 
     /// Writes the STE of `sid` in memory with the ordering the spec needs,
-    /// *without* the final CFGI_STE: a live entry whose dwords 1..7 change
-    /// is first made abort (dword0, one store; CFGI_STE + SYNC when
-    /// `invalidate_breaking`), then dwords 1..7 are written, then dword0
-    /// last (smmu.md §A.9).  Returns the commands issued.
+    /// *without* the final CFGI_STE (smmu.md §A.9):
+    ///
+    /// * to abort/invalid: dword0 first (one 64-bit store), then dwords 1..7;
+    /// * otherwise, a live entry whose dwords 1..7 change is first made abort
+    ///   (dword0; CFGI_STE + SYNC when `invalidate_breaking`), then dwords
+    ///   1..7 are written, then dword0 last.
+    ///
+    /// Returns the commands issued.
     ///
     /// Used on its own by tests that must observe a stale STE
     /// (`config_invalidate`, the skip-sync negative control); everyone else
@@ -450,30 +454,29 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
             issued += self.submit(&[Command::CfgiSte { sid, leaf: false }], true)?;
         }
         let old = self.strtab.read(sid)?;
+        if !ste.uses_upper_dwords() {
+            // Going to abort/invalid: dword0 first (one store) stops the SMMU
+            // using dwords 1..7, which can then be cleared at leisure.
+            let slot = self.strtab.existing_slot(sid)?;
+            slot.buf.write_u64(slot.offset, ste.0[0]);
+            self.sync.cpu_wrote(slot.buf, slot.offset, 8);
+            self.sync.barrier();
+            for i in 1..STE_DWORDS {
+                slot.buf.write_u64(slot.offset + 8 * i, ste.0[i]);
+            }
+            self.sync.cpu_wrote(slot.buf, slot.offset, 64);
+            return Ok(issued);
+        }
         let needs_break = old.uses_upper_dwords() && old.0[1..] != ste.0[1..];
-        {
-            let slot = self
-                .strtab
-                .slot(sid)?
-                .ok_or(Smmuv3Error::StreamIdOutOfRange {
-                    sid,
-                    table_bits: self.strtab.layout().sid_bits(),
-                })?;
-            if needs_break {
-                slot.buf.write_u64(slot.offset, Ste::abort().0[0]);
-                self.sync.cpu_wrote(slot.buf, slot.offset, 8);
+        if needs_break {
+            let slot = self.strtab.existing_slot(sid)?;
+            slot.buf.write_u64(slot.offset, Ste::abort().0[0]);
+            self.sync.cpu_wrote(slot.buf, slot.offset, 8);
+            if invalidate_breaking && self.enabled {
+                issued += self.submit(&[Command::CfgiSte { sid, leaf: true }], true)?;
             }
         }
-        if needs_break && invalidate_breaking && self.enabled {
-            issued += self.submit(&[Command::CfgiSte { sid, leaf: true }], true)?;
-        }
-        let slot = self
-            .strtab
-            .slot(sid)?
-            .ok_or(Smmuv3Error::StreamIdOutOfRange {
-                sid,
-                table_bits: self.strtab.layout().sid_bits(),
-            })?;
+        let slot = self.strtab.existing_slot(sid)?;
         for i in 1..STE_DWORDS {
             slot.buf.write_u64(slot.offset + 8 * i, ste.0[i]);
         }
@@ -630,6 +633,16 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         let issued = self.set_abort(sid)?;
         self.cds.remove(&sid);
         Ok(issued)
+    }
+
+    /// IR0/OR0/SH0 for CDs on this SMMU: WB-WA/WB-WA/ISH when coherent,
+    /// NC/NC/OSH otherwise (what Linux's io-pgtable picks, smmu.md §A.12).
+    pub fn walk_attrs(&self) -> (u8, u8, u8) {
+        if self.sync.coherent {
+            Stage1Cd::WALK_COHERENT
+        } else {
+            Stage1Cd::WALK_NON_COHERENT
+        }
     }
 
     // ---- TLB invalidation ----------------------------------------------

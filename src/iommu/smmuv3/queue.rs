@@ -200,6 +200,9 @@ pub struct CommandQueue<'a> {
     errors: Vec<CommandError>,
 }
 
+/// Most commands between two CMD_SYNCs (MMU-700 erratum 2812531).
+pub const MAX_BETWEEN_SYNCS: u32 = 63;
+
 /// How many recovered command errors are remembered for diagnostics.
 const ERROR_LOG: usize = 16;
 
@@ -348,13 +351,29 @@ impl<'a> CommandQueue<'a> {
         })
     }
 
+    /// Writes one entry at PROD (waiting for space) and returns its position.
+    fn push<M: Mmio>(
+        &mut self,
+        hw: &Hw<'_, M>,
+        cmd: &Command,
+        first_err: &mut Option<CommandError>,
+    ) -> Result<u32, Smmuv3Error> {
+        self.wait_space(hw, first_err)?;
+        let pos = self.prod;
+        self.ring.write(pos, &cmd.encode(), hw.sync);
+        self.prod = self.ring.ptr.next(pos);
+        Ok(pos)
+    }
+
     /// Puts `cmds` on the queue, followed by a CMD_SYNC when `sync`, publishes
     /// them and, when `sync`, waits (bounded) until the SMMU has consumed the
     /// CMD_SYNC — i.e. every command before it has completed.
     ///
     /// A command the SMMU rejects is recovered from (the queue keeps running)
     /// and reported as [`Smmuv3Error::Command`] with its opcode and index
-    /// once the batch has drained.
+    /// once the batch has drained.  Long batches get an extra CMD_SYNC
+    /// after every 63 commands (MMU-700 erratum 2812531, which Linux works
+    /// around the same way for every SMMU; smmu.md §A.10.5).
     pub fn submit<M: Mmio>(
         &mut self,
         hw: &Hw<'_, M>,
@@ -363,18 +382,26 @@ impl<'a> CommandQueue<'a> {
     ) -> Result<Issued, Smmuv3Error> {
         let mut first_err = None;
         let mut issued = Issued::default();
-        let tail = if sync { Some(Command::Sync) } else { None };
-        let mut sync_pos = None;
-        for cmd in cmds.iter().chain(tail.iter()) {
-            self.wait_space(hw, &mut first_err)?;
+        let mut since_sync = 0;
+        for cmd in cmds {
             if matches!(cmd, Command::Sync) {
+                since_sync = 0;
                 issued.syncs += 1;
-                sync_pos = Some(self.prod);
             } else {
+                if since_sync == MAX_BETWEEN_SYNCS {
+                    self.push(hw, &Command::Sync, &mut first_err)?;
+                    issued.syncs += 1;
+                    since_sync = 0;
+                }
+                since_sync += 1;
                 issued.commands += 1;
             }
-            self.ring.write(self.prod, &cmd.encode(), hw.sync);
-            self.prod = self.ring.ptr.next(self.prod);
+            self.push(hw, cmd, &mut first_err)?;
+        }
+        let mut sync_pos = None;
+        if sync {
+            sync_pos = Some(self.push(hw, &Command::Sync, &mut first_err)?);
+            issued.syncs += 1;
         }
         self.total += issued;
         self.publish(hw);

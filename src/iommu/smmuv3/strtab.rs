@@ -231,6 +231,15 @@ impl<'a> StreamTable<'a> {
         })
     }
 
+    /// Where the STE of `sid` is; an error if it does not exist in memory
+    /// (call [`Self::ensure`] first).
+    pub fn existing_slot(&self, sid: u32) -> Result<SteSlot<'_, 'a>, Smmuv3Error> {
+        self.slot(sid)?.ok_or(Smmuv3Error::StreamIdOutOfRange {
+            sid,
+            table_bits: self.layout.sid_bits(),
+        })
+    }
+
     /// The STE of `sid` as in memory (abort when its L2 table does not exist
     /// yet, which is how the SMMU treats it too).
     pub fn read(&self, sid: u32) -> Result<Ste, Smmuv3Error> {

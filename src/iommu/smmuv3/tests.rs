@@ -247,6 +247,29 @@ fn fetch_abort_is_retried_once_then_reported() {
 }
 
 #[test]
+fn long_batches_get_a_sync_every_63_commands() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, cfg());
+    let cmds: Vec<Command> = (0..130)
+        .map(|a| Command::TlbiNhAsid { vmid: 0, asid: a })
+        .collect();
+    let issued = smmu.submit(&cmds, true).unwrap();
+    assert_eq!((issued.commands, issued.syncs), (130, 3));
+    let ops = opcodes(&model);
+    assert_eq!(ops.len(), 133);
+    let syncs: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o == 0x46)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(syncs, [63, 127, 132]);
+}
+
+#[test]
 fn cmd_sync_that_never_completes_times_out() {
     let mem = TestMem::new(4 << 20);
     let pool = mem.pool();
@@ -334,9 +357,11 @@ fn stage1_attach_is_seen_by_the_smmu_and_cd_changes_need_cfgi() {
         matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[0] >> 48 == 6)
     );
 
-    // Detach: abort STE through the breaking sequence.
+    // Detach: to abort, dword0 goes first, so one CFGI_STE + SYNC suffices.
     model.st.borrow_mut().executed.clear();
     smmu.detach(0x20).unwrap();
+    assert_eq!(opcodes(&model), [0x03, 0x46]);
+    assert_eq!(smmu.read_ste(0x20).unwrap(), Ste::abort());
     assert_eq!(model.stream_config(0x20), StreamConfig::Abort);
     assert_eq!(smmu.cd_addr(0x20), None);
 }
@@ -578,6 +603,7 @@ fn non_coherent_smmu_gets_cache_maintenance() {
     };
     let mut smmu = enabled(&model, &clk, &pool, config);
     assert!(!smmu.coherent());
+    assert_eq!(smmu.walk_attrs(), Stage1Cd::WALK_NON_COHERENT);
     assert_eq!(model.st.borrow().cr1, 0x820, "NC, outer shareable");
     let before = CLEANS.load(Ordering::Relaxed);
     smmu.attach_stage1(0x20, &cd(5, 0x4000_0000)).unwrap();
