@@ -3,7 +3,7 @@
 //!
 //! Layout: IHI0070 §5.4 as restated in `shared/hw/smmu.md` §A.8 (dword0
 //! T0SZ, TG0, IR0, OR0, SH0, EPD0, EPD1, V, IPS, AFFD, AA64, R, A, ASET, ASID;
-//! dword1 TTB0 [51:4]; dword3 MAIR).  The values come from the page-table
+//! dword1 TTB0 `[51:4]`; dword3 MAIR).  The values come from the page-table
 //! engine as plain numbers so this file knows nothing about page tables.
 //! QEMU 10.0.2 rejects a CD (C_BAD_CD) unless V, AA64 and A are set, S/HA/HD
 //! clear and 16 ≤ T0SZ ≤ 39 (`shared/hw/qemu-virt.md` §1.8).
@@ -28,7 +28,7 @@ const R: u64 = 1 << 45;
 const A: u64 = 1 << 46;
 const ASET: u64 = 1 << 47;
 const ASID_SHIFT: u32 = 48;
-/// dword1 TTB0 [51:4].
+/// dword1 TTB0 `[51:4]`.
 const TTB_MASK: u64 = ((1 << 52) - 1) & !0xf;
 
 /// Number of dwords in a CD.

@@ -3,7 +3,7 @@
 //! commands the SMMU allows.
 //!
 //! Layouts: IHI0070 §4 as tabulated in `shared/hw/smmu.md` §A.10.2 (each
-//! command is two little-endian dwords, opcode in dword0[7:0]).  QEMU 10.0.2
+//! command is two little-endian dwords, opcode in `dword0[7:0]`).  QEMU 10.0.2
 //! specifics from `shared/hw/qemu-virt.md` §1.4: opcode 0x07 is illegal
 //! (CFGI_ALL is CFGI_STE_RANGE with Range = 31), TLBI_S12_VMALL is illegal on
 //! a stage-1-only SMMU, and on the nested-capable `-M virt` the IOTLB is tagged
@@ -103,7 +103,7 @@ pub struct TlbiVa {
     pub asid: Option<u16>,
     /// VMID; must equal the STE's S2VMID on a stage-2-capable SMMU.
     pub vmid: u16,
-    /// Input address (bits [11:0] ignored).
+    /// Input address (bits `[11:0]` ignored).
     pub addr: u64,
     /// Leaf = 1: only last-level entries need invalidating (walk caches may
     /// keep table entries).  Use `false` after a table was removed.

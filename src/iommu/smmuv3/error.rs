@@ -51,7 +51,7 @@ pub struct CommandError {
     pub kind: CommandErrorKind,
     /// Queue index (without the wrap bit) of the offending command.
     pub index: u32,
-    /// Its opcode (dword0[7:0]).
+    /// Its opcode (`dword0[7:0]`).
     pub opcode: u8,
     /// The command as it was in the queue.
     pub dwords: [u64; 2],
@@ -61,10 +61,10 @@ impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} on command {} (opcode {:#04x}) at CMDQ index {} [{:#018x} {:#018x}]",
+            "{} on opcode {:#04x} ({}) at CMDQ index {} [{:#018x} {:#018x}]",
             self.kind,
-            opcode_name(self.opcode),
             self.opcode,
+            opcode_name(self.opcode),
             self.index,
             self.dwords[0],
             self.dwords[1]

@@ -11,7 +11,7 @@
 use super::regs::GERROR_MASK;
 use core::fmt;
 
-/// Event types (EventType, dword0[7:0]).
+/// Event types (EventType, `dword0[7:0]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// 0x01 F_UUT: unsupported upstream transaction.
@@ -151,7 +151,7 @@ impl EventKind {
         )
     }
 
-    /// Records that carry a fetch address in dword3 [51:3].
+    /// Records that carry a fetch address in dword3 `[51:3]`.
     pub const fn has_fetch_address(&self) -> bool {
         matches!(
             self,
@@ -160,7 +160,7 @@ impl EventKind {
     }
 }
 
-/// What the SMMU was doing when the fault arose (dword1 CLASS [41:40]).
+/// What the SMMU was doing when the fault arose (dword1 CLASS `[41:40]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultClass {
     /// 0: fetching a CD.
@@ -190,28 +190,28 @@ impl FaultClass {
 pub struct FaultRecord {
     /// Event type.
     pub kind: EventKind,
-    /// StreamID (dword0[63:32]).
+    /// StreamID (`dword0[63:32]`).
     pub stream_id: u32,
     /// SubstreamID when SSV = 1.
     pub ssid: Option<u32>,
     /// InputAddr: the IOVA of the transaction (dword2).
     pub iova: u64,
-    /// RnW: `true` for a read, `false` for a write (dword1[35]).
+    /// RnW: `true` for a read, `false` for a write (`dword1[35]`).
     pub read: bool,
-    /// InD: instruction fetch (dword1[34]).
+    /// InD: instruction fetch (`dword1[34]`).
     pub instruction: bool,
-    /// PnU: privileged (dword1[33]).
+    /// PnU: privileged (`dword1[33]`).
     pub privileged: bool,
-    /// S2: the fault arose at stage 2 (dword1[39]).
+    /// S2: the fault arose at stage 2 (`dword1[39]`).
     pub stage2: bool,
-    /// Stall: the transaction is held and needs CMD_RESUME (dword1[31]).
+    /// Stall: the transaction is held and needs CMD_RESUME (`dword1[31]`).
     pub stalled: bool,
-    /// STAG (dword1[15:0]).
+    /// STAG (`dword1[15:0]`).
     pub stag: u16,
-    /// CLASS (dword1[41:40]).
+    /// CLASS (`dword1[41:40]`).
     pub class: FaultClass,
-    /// dword3 [51:3]: fetch address (F_STE_FETCH/F_CD_FETCH/F_WALK_EABT) or
-    /// IPA (stage-2 faults, [51:12]).
+    /// dword3 `[51:3]`: fetch address (F_STE_FETCH/F_CD_FETCH/F_WALK_EABT) or
+    /// IPA (stage-2 faults, `[51:12]`).
     pub addr2: u64,
     /// The record as read.
     pub raw: [u64; 4],

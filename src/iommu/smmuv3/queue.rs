@@ -2,8 +2,8 @@
 //! produces, SMMU consumes) and the event queue (SMMU produces, software
 //! consumes).
 //!
-//! PROD/CONS encoding (smmu.md §A.4.2): bits [LOG2SIZE-1:0] index, bit
-//! [LOG2SIZE] wrap; empty when index and wrap are equal, full when the
+//! PROD/CONS encoding (smmu.md §A.4.2): bits `[LOG2SIZE-1:0]` index, bit
+//! `[LOG2SIZE]` wrap; empty when index and wrap are equal, full when the
 //! indices are equal and the wraps differ.  Producer protocol and error
 //! recovery (smmu.md §A.10.5): write the entries, barrier (+ clean when not
 //! coherent), then publish PROD; on CMDQ_CONS.ERR the SMMU stops at the bad

@@ -239,7 +239,7 @@ pub mod bits {
     register_bitfields! [u64,
         /// STRTAB_BASE (0x080).
         pub STRTAB_BASE [
-            /// Physical address [51:6].
+            /// Physical address `[51:6]`.
             ADDR OFFSET(6) NUMBITS(46) [],
             /// Read-allocate hint.
             RA OFFSET(62) NUMBITS(1) []
@@ -248,7 +248,7 @@ pub mod bits {
         pub Q_BASE [
             /// log2 of the number of entries.
             LOG2SIZE OFFSET(0) NUMBITS(5) [],
-            /// Physical address [51:5].
+            /// Physical address `[51:5]`.
             ADDR OFFSET(5) NUMBITS(47) [],
             /// Read-allocate (CMDQ) / write-allocate (EVTQ, PRIQ) hint.
             ALLOC OFFSET(62) NUMBITS(1) []

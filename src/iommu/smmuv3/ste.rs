@@ -21,7 +21,7 @@ const CONFIG_SHIFT: u32 = 1;
 const CONFIG_ABORT: u64 = 0b000;
 const CONFIG_BYPASS: u64 = 0b100;
 const CONFIG_S1_TRANS: u64 = 0b101;
-/// dword0 S1ContextPtr [51:6].
+/// dword0 S1ContextPtr `[51:6]`.
 const CTXPTR_MASK: u64 = ((1 << 52) - 1) & !0x3f;
 /// dword1 fields.
 const S1CIR_SHIFT: u32 = 2;

@@ -3,7 +3,7 @@
 //!
 //! Formats (IHI0070 §3.3.2, restated in smmu.md §A.6): linear = 2^LOG2SIZE
 //! STEs of 64 bytes; two-level = 2^(LOG2SIZE−SPLIT) level-1 descriptors of 8
-//! bytes (SPAN [4:0], L2Ptr [51:6]) each pointing at 2^SPLIT STEs.  Like
+//! bytes (SPAN `[4:0]`, L2Ptr `[51:6]`) each pointing at 2^SPLIT STEs.  Like
 //! Linux we use SPLIT = 8 (16 KiB level-2 tables) and fill level-2 tables
 //! lazily, with abort STEs, before publishing the level-1 descriptor with a
 //! single 64-bit store.  Every STE reachable through the table is a valid
