@@ -136,6 +136,18 @@ impl<'a, const DW: usize> Ring<'a, DW> {
         sync.cpu_wrote(&self.buf, off, DW * 8);
     }
 
+    /// Reads back an entry the CPU wrote itself (the command queue: the SMMU
+    /// only reads it, since this driver never uses MSI-to-memory CMD_SYNC
+    /// completion), so no cache maintenance is needed.
+    pub fn read_own(&self, p: u32) -> [u64; DW] {
+        let off = self.offset(p);
+        let mut e = [0; DW];
+        for (i, d) in e.iter_mut().enumerate() {
+            *d = self.buf.read_u64(off + 8 * i);
+        }
+        e
+    }
+
     /// Reads the entry at position `p` (after invalidating it when the SMMU
     /// is not coherent).
     pub fn read(&self, p: u32, sync: &DmaSync) -> [u64; DW] {
@@ -276,7 +288,7 @@ impl<'a> CommandQueue<'a> {
         let cons = hw.regs.read(R_CMDQ_CONS);
         let pos = cons.read(QPTR::WR) & self.ring.ptr.wrap_mask();
         let kind = CommandErrorKind::from_code(cons.read(QPTR::ERR));
-        let dwords = self.ring.read(pos, hw.sync);
+        let dwords = self.ring.read_own(pos);
         let index = self.ring.ptr.index(pos);
         let replace = match kind {
             // Retrying an illegal command fails forever: make it a no-op.

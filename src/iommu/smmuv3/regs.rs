@@ -451,6 +451,54 @@ mod tests {
         assert_eq!(idr0.read(IDR0::ST_LEVEL), 1);
     }
 
+    struct Offsets(core::cell::RefCell<std::vec::Vec<(usize, u8)>>);
+    impl Mmio for Offsets {
+        fn read8(&self, _: usize) -> u8 {
+            unreachable!()
+        }
+        fn write8(&self, _: usize, _: u8) {
+            unreachable!()
+        }
+        fn read16(&self, _: usize) -> u16 {
+            unreachable!()
+        }
+        fn write16(&self, _: usize, _: u16) {
+            unreachable!()
+        }
+        fn read32(&self, off: usize) -> u32 {
+            self.0.borrow_mut().push((off, 4));
+            0
+        }
+        fn write32(&self, off: usize, _: u32) {
+            self.0.borrow_mut().push((off, 4));
+        }
+        fn read64(&self, off: usize) -> u64 {
+            self.0.borrow_mut().push((off, 8));
+            0
+        }
+        fn write64(&self, off: usize, _: u64) {
+            self.0.borrow_mut().push((off, 8));
+        }
+    }
+
+    #[test]
+    fn page1_registers_and_access_widths() {
+        let r = Regs::new(Offsets(Default::default()));
+        r.read(R_EVTQ_PROD);
+        r.write_raw(R_EVTQ_CONS, 0);
+        r.write_raw(R_CMDQ_PROD, 0);
+        r.write64(R_STRTAB_BASE, 0);
+        assert_eq!(
+            *r.mmio().0.borrow(),
+            [(0x100A8, 4), (0x100AC, 4), (0x98, 4), (0x80, 8)]
+        );
+        // Cavium CN99xx: Page 1 registers at their Page 0 offsets.
+        let c = Regs::new_page0_only(Offsets(Default::default()));
+        c.read(R_EVTQ_PROD);
+        c.read(R_CR0);
+        assert_eq!(*c.mmio().0.borrow(), [(0xA8, 4), (0x20, 4)]);
+    }
+
     #[test]
     fn field_values_compose() {
         assert_eq!((CR0::SMMUEN::SET + CR0::CMDQEN::SET).value, 0x9);
