@@ -158,7 +158,10 @@ fn run_theirs(work: Work) -> (Duration, Duration) {
                 for i in 0..SCATTER {
                     let a = scattered(i) as usize;
                     idmap
-                        .map_range(&MemoryRegion::new(a, a + PAGE as usize), El1Attributes::empty())
+                        .map_range(
+                            &MemoryRegion::new(a, a + PAGE as usize),
+                            El1Attributes::empty(),
+                        )
                         .unwrap();
                 }
             });
@@ -188,7 +191,10 @@ fn main() {
         "| {:<27} | {:<5} | {:>10} | {:>14} | {:>12} |",
         "workload", "op", "ours ns", "aarch64-paging", "ours/theirs"
     );
-    println!("|{:-<29}|{:-<7}|{:-<12}|{:-<16}|{:-<14}|", "", "", "", "", "");
+    println!(
+        "|{:-<29}|{:-<7}|{:-<12}|{:-<16}|{:-<14}|",
+        "", "", "", "", ""
+    );
     let mut worst: f64 = 0.0;
     for (work, name, leaves) in works {
         let (mut a, mut b) = (Best::default(), Best::default());

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod pgtable;
+pub mod smmuv3;
 
 mod domain;
 mod driver;

@@ -203,6 +203,37 @@ impl DmaBuf<'_> {
         self.read(off, &mut b);
         b[0]
     }
+
+    fn check_u64(&self, off: usize) {
+        assert!(
+            off.is_multiple_of(8) && off.checked_add(8).is_some_and(|e| e <= self.len()),
+            "DmaBuf u64 access at {off:#x} misaligned or out of bounds"
+        );
+    }
+
+    /// Reads the little-endian 64-bit word at `off` (8-byte aligned) with a
+    /// single 64-bit load.  Panics if misaligned or out of bounds.
+    pub fn read_u64(&self, off: usize) -> u64 {
+        self.check_u64(off);
+        // SAFETY: aligned and in bounds (checked) of memory this buffer owns
+        // (DmaPool::new's contract); volatile because a device may write it.
+        u64::from_le(unsafe { self.ptr().add(off).cast::<u64>().read_volatile() })
+    }
+
+    /// Writes the 64-bit word at `off` (8-byte aligned) little-endian with a
+    /// single 64-bit store, so a device reading with 64-bit single-copy
+    /// atomicity (an SMMU fetching an STE/CD dword, IHI0070 §3.21.3) never
+    /// sees a torn value.  Panics if misaligned or out of bounds.
+    pub fn write_u64(&self, off: usize, val: u64) {
+        self.check_u64(off);
+        // SAFETY: as in `read_u64`.
+        unsafe {
+            self.ptr()
+                .add(off)
+                .cast::<u64>()
+                .write_volatile(val.to_le())
+        };
+    }
 }
 
 impl Drop for DmaBuf<'_> {

@@ -5,6 +5,8 @@ pub mod addr;
 pub mod dma_pool;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod heap;
+#[cfg(test)]
+pub mod host_ram;
 pub mod layout;
 
 pub use addr::{BusAddr, Iova, PhysAddr, PhysRange, VirtAddr};

@@ -1,0 +1,91 @@
+//! Making CPU writes to tables and queues visible to the SMMU, and the SMMU's
+//! writes visible to the CPU, on coherent and non-coherent systems.
+//!
+//! The SMMU is treated as coherent only when IDR0.COHACC = 1 *and* the
+//! firmware says so (DT `dma-coherent`); smmu.md §A.12 notes firmware is
+//! authoritative.  When not coherent, every structure the CPU writes is
+//! cleaned to the point of coherency and every event record is invalidated
+//! before it is read, using routines the caller passes in (the arch cache
+//! functions on target, no-ops on the host).  This keeps `unsafe` and inline
+//! assembly out of the driver.
+#![forbid(unsafe_code)]
+
+use crate::mm::dma_pool::DmaBuf;
+use core::fmt;
+use core::sync::atomic::{fence, Ordering};
+
+/// The platform routines the driver needs.  Addresses are CPU virtual
+/// addresses (identity mapped), lengths in bytes.
+#[derive(Clone, Copy)]
+pub struct CacheOps {
+    /// Clean `[addr, addr+len)` to the point of coherency and wait for it
+    /// (DC CVAC + DSB on aarch64: `arch::aarch64::cache::clean_range`).
+    pub clean: fn(usize, usize),
+    /// Invalidate `[addr, addr+len)` so the next read comes from memory
+    /// (`arch::aarch64::cache::invalidate_range`).
+    pub invalidate: fn(usize, usize),
+    /// Order earlier normal-memory writes before a later MMIO write that
+    /// hands them to the SMMU (Linux uses a DMA write barrier here, smmu.md
+    /// §A.10.5).  On target pass a `dmb oshst`/`dsb st` routine; the default
+    /// is a sequentially consistent fence.
+    pub barrier: fn(),
+}
+
+fn nop(_: usize, _: usize) {}
+
+fn full_fence() {
+    fence(Ordering::SeqCst);
+}
+
+impl CacheOps {
+    /// No cache maintenance, a compiler+CPU fence as barrier: for coherent
+    /// systems and the host.
+    pub const COHERENT: Self = Self {
+        clean: nop,
+        invalidate: nop,
+        barrier: full_fence,
+    };
+}
+
+impl Default for CacheOps {
+    fn default() -> Self {
+        Self::COHERENT
+    }
+}
+
+impl fmt::Debug for CacheOps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CacheOps")
+    }
+}
+
+/// The coherence decision plus the routines to honour it.
+#[derive(Clone, Copy, Debug)]
+pub struct DmaSync {
+    /// `true`: no cache maintenance needed, barriers only.
+    pub coherent: bool,
+    /// The routines.
+    pub ops: CacheOps,
+}
+
+impl DmaSync {
+    /// After the CPU wrote `[off, off+len)` of `buf`: make it visible to the
+    /// SMMU.
+    pub fn cpu_wrote(&self, buf: &DmaBuf<'_>, off: usize, len: usize) {
+        if !self.coherent {
+            (self.ops.clean)(buf.cpu_addr().as_u64() as usize + off, len);
+        }
+    }
+
+    /// Before the CPU reads `[off, off+len)` of `buf` that the SMMU wrote.
+    pub fn cpu_will_read(&self, buf: &DmaBuf<'_>, off: usize, len: usize) {
+        if !self.coherent {
+            (self.ops.invalidate)(buf.cpu_addr().as_u64() as usize + off, len);
+        }
+    }
+
+    /// Order memory writes before the next MMIO write.
+    pub fn barrier(&self) {
+        (self.ops.barrier)();
+    }
+}

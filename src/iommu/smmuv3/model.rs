@@ -1,0 +1,459 @@
+//! A behavioural SMMUv3 model for host tests, implementing [`Mmio`].
+//!
+//! It models what the driver relies on, with QEMU 10.0.2's behaviour as the
+//! reference (`shared/hw/qemu-virt.md` §1.3–1.7): ID registers; CR0ACK and
+//! IRQ_CTRLACK mirroring (or never acknowledging, to test timeouts); the
+//! GBPA update handshake; GERROR/GERRORN toggles; a command queue consumed
+//! from the driver's DMA memory either during the CMDQ_PROD store (QEMU) or
+//! lazily on CMDQ_CONS reads, stopping with CERROR_ILL on unknown opcodes
+//! (and on TLBI_S12_VMALL without stage 2) and resuming on GERRORN; an event
+//! queue it can write records into (full queue → GERROR.EVTQ_ABT_ERR like
+//! QEMU, or OVFLG like the spec); a stream-table walker with a config cache
+//! that only CFGI_* commands flush, so stale STEs/CDs are observable.
+//!
+//! The queues and tables live in a host allocation standing in for RAM
+//! ([`TestMem`], `crate::mm::host_ram`); the model reads and writes them by
+//! address through that module's checked accessors, so this layer has no
+//! `unsafe` of its own.
+
+use crate::mm::PhysRange;
+use crate::mmio::Mmio;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::vec::Vec;
+
+pub use crate::mm::host_ram::HostRam as TestMem;
+
+/// What the model's stream lookup decided for a StreamID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamConfig {
+    /// STE abort: silent abort.
+    Abort,
+    /// STE bypass.
+    Bypass,
+    /// Stage 1 through this CD (dwords), with the STE's S2VMID.
+    Stage1 {
+        /// The CD.
+        cd: [u64; 8],
+        /// S2VMID.
+        vmid: u16,
+    },
+    /// A configuration fault (event type).
+    Fault(u8),
+    /// SMMUEN = 0 and GBPA.ABORT = 1.
+    GlobalAbort,
+    /// SMMUEN = 0 and GBPA.ABORT = 0.
+    GlobalBypass,
+}
+
+/// The model's registers, knobs and observations.
+#[derive(Debug, Default)]
+pub struct State {
+    /// IDR0..IDR5 by index.
+    pub idr: [u32; 6],
+    /// CR0.
+    pub cr0: u32,
+    /// CR0ACK.
+    pub cr0ack: u32,
+    /// CR1.
+    pub cr1: u32,
+    /// CR2.
+    pub cr2: u32,
+    /// GBPA.
+    pub gbpa: u32,
+    /// IRQ_CTRL.
+    pub irq_ctrl: u32,
+    /// IRQ_CTRLACK.
+    pub irq_ctrlack: u32,
+    /// GERROR.
+    pub gerror: u32,
+    /// GERRORN.
+    pub gerrorn: u32,
+    /// STRTAB_BASE.
+    pub strtab_base: u64,
+    /// STRTAB_BASE_CFG.
+    pub strtab_cfg: u32,
+    /// CMDQ_BASE.
+    pub cmdq_base: u64,
+    /// CMDQ_PROD.
+    pub cmdq_prod: u32,
+    /// CMDQ_CONS (with ERR).
+    pub cmdq_cons: u32,
+    /// EVTQ_BASE.
+    pub evtq_base: u64,
+    /// EVTQ_PROD (with OVFLG).
+    pub evtq_prod: u32,
+    /// EVTQ_CONS (with OVACKFLG).
+    pub evtq_cons: u32,
+
+    /// Knob: CR0ACK follows CR0 (false: never acknowledges).
+    pub ack_cr0: bool,
+    /// Knob: GBPA.UPDATE never clears.
+    pub gbpa_stuck: bool,
+    /// Knob: commands are never consumed.
+    pub frozen: bool,
+    /// Knob: consume on CMDQ_CONS reads instead of during the PROD store.
+    pub lazy: bool,
+    /// Knob: report a fetch abort (CERROR_ABT) once at this queue index.
+    pub abort_once_at: Option<u32>,
+    /// Knob: a full event queue sets EVTQ_PROD.OVFLG (spec) instead of
+    /// GERROR.EVTQ_ABT_ERR (QEMU 10.0.2).
+    pub overflow_flag: bool,
+
+    /// Every command executed, in order (CMD_SYNC included).
+    pub executed: Vec<[u64; 2]>,
+    /// Every register write: (offset, width, value), in order.
+    pub writes: Vec<(usize, u8, u64)>,
+    /// 64-bit accesses to registers QEMU only accepts 32-bit accesses on.
+    pub bad_64bit: Vec<usize>,
+    /// Config cache: StreamID → (STE, CD).
+    pub config_cache: BTreeMap<u32, ([u64; 8], [u64; 8])>,
+    /// Records dropped because the event queue was full.
+    pub events_lost: usize,
+}
+
+/// The model.
+pub struct SmmuModel {
+    arena: PhysRange,
+    /// State (tests inspect and tweak it).
+    pub st: RefCell<State>,
+}
+
+const OFF_MASK: usize = !0x1_0000; // Page 1 aliases Page 0 (qemu-virt.md §1.5).
+
+impl SmmuModel {
+    /// A model with `idrs` = [IDR0, IDR1, IDR3, IDR5] that may access
+    /// `arena`.  Reset values as QEMU: GBPA = 0x1000 (bypass).
+    pub fn new(arena: PhysRange, idrs: [u32; 4]) -> Self {
+        let st = State {
+            idr: [idrs[0], idrs[1], 0, idrs[2], 0, idrs[3]],
+            gbpa: 0x1000,
+            ack_cr0: true,
+            ..State::default()
+        };
+        Self {
+            arena,
+            st: RefCell::new(st),
+        }
+    }
+
+    fn check(&self, addr: u64, len: u64) {
+        assert!(
+            addr >= self.arena.base.as_u64()
+                && addr
+                    .checked_add(len)
+                    .is_some_and(|e| e <= self.arena.end().as_u64()),
+            "model: SMMU access at {addr:#x}+{len} outside the test arena {}",
+            self.arena
+        );
+        assert!(
+            addr.is_multiple_of(8),
+            "model: unaligned access at {addr:#x}"
+        );
+    }
+
+    /// Reads guest memory.
+    pub fn mem_read(&self, addr: u64) -> u64 {
+        self.check(addr, 8);
+        crate::mm::host_ram::read_u64(addr)
+    }
+
+    /// Writes guest memory.
+    pub fn mem_write(&self, addr: u64, v: u64) {
+        self.check(addr, 8);
+        crate::mm::host_ram::write_u64(addr, v)
+    }
+
+    fn qlog2(base: u64) -> u32 {
+        (base & 0x1f) as u32
+    }
+
+    fn qaddr(base: u64) -> u64 {
+        base & (((1 << 52) - 1) & !0x1f)
+    }
+
+    /// Executes commands from CONS to PROD, as QEMU does during the PROD
+    /// store.
+    fn consume(&self, st: &mut State) {
+        if st.frozen || st.cr0 & 8 == 0 {
+            return;
+        }
+        let log2 = Self::qlog2(st.cmdq_base);
+        let wmask = (1u32 << (log2 + 1)) - 1;
+        let imask = (1u32 << log2) - 1;
+        loop {
+            if (st.gerror ^ st.gerrorn) & 1 != 0 {
+                return; // stopped on an unacknowledged error
+            }
+            let cons = st.cmdq_cons & wmask;
+            if cons == st.cmdq_prod & wmask {
+                return;
+            }
+            let idx = cons & imask;
+            if st.abort_once_at == Some(idx) {
+                st.abort_once_at = None;
+                st.cmdq_cons = cons | (2 << 24);
+                st.gerror ^= 1;
+                return;
+            }
+            let a = Self::qaddr(st.cmdq_base) + 16 * u64::from(idx);
+            let cmd = [self.mem_read(a), self.mem_read(a + 8)];
+            if !self.execute(st, cmd) {
+                st.cmdq_cons = cons | (1 << 24);
+                st.gerror ^= 1;
+                return;
+            }
+            st.executed.push(cmd);
+            st.cmdq_cons = (cons + 1) & wmask;
+        }
+    }
+
+    /// Executes one command; `false` = CERROR_ILL.
+    fn execute(&self, st: &mut State, cmd: [u64; 2]) -> bool {
+        let sid = (cmd[0] >> 32) as u32;
+        match cmd[0] & 0xff {
+            0x01 | 0x02 | 0x10..=0x13 | 0x20 | 0x30 | 0x46 => true,
+            0x03 | 0x05 | 0x06 => {
+                st.config_cache.remove(&sid);
+                true
+            }
+            0x04 => {
+                let range = (cmd[1] & 0x1f) as u32;
+                let mask = if range >= 31 {
+                    u32::MAX
+                } else {
+                    (1u32 << (range + 1)) - 1
+                };
+                let lo = sid & !mask;
+                let hi = lo | mask;
+                st.config_cache.retain(|s, _| *s < lo || *s > hi);
+                true
+            }
+            // S12_VMALL needs stage 2 (qemu-virt.md §1.4).
+            0x28 => st.idr[0] & 1 != 0,
+            _ => false,
+        }
+    }
+
+    /// Writes an event record as the SMMU would.  Returns `false` if it was
+    /// lost (EVENTQEN = 0 or queue full).
+    pub fn inject_event(&self, rec: [u64; 4]) -> bool {
+        let mut st = self.st.borrow_mut();
+        if st.cr0 & 4 == 0 {
+            return false;
+        }
+        let log2 = Self::qlog2(st.evtq_base);
+        let wmask = (1u32 << (log2 + 1)) - 1;
+        let imask = (1u32 << log2) - 1;
+        let prod = st.evtq_prod & wmask;
+        let cons = st.evtq_cons & wmask;
+        if prod & imask == cons & imask && prod != cons {
+            st.events_lost += 1;
+            if st.overflow_flag {
+                st.evtq_prod ^= 1 << 31;
+            } else {
+                st.gerror ^= 1 << 2;
+            }
+            return false;
+        }
+        let a = Self::qaddr(st.evtq_base) + 32 * u64::from(prod & imask);
+        for (i, d) in rec.iter().enumerate() {
+            self.mem_write(a + 8 * i as u64, *d);
+        }
+        st.evtq_prod = (st.evtq_prod & (1 << 31)) | ((prod + 1) & wmask);
+        true
+    }
+
+    fn read_ste(&self, st: &State, sid: u32) -> Result<[u64; 8], u8> {
+        let base = st.strtab_base & (((1 << 52) - 1) & !0x3f);
+        let log2 = st.strtab_cfg & 0x3f;
+        if u64::from(sid) >> log2 != 0 {
+            return Err(0x02); // C_BAD_STREAMID
+        }
+        let ste_addr = if (st.strtab_cfg >> 16) & 3 == 1 {
+            let split = (st.strtab_cfg >> 6) & 0x1f;
+            let desc = self.mem_read(base + 8 * u64::from(sid >> split));
+            let span = (desc & 0x1f) as u32;
+            let l2 = desc & (((1 << 52) - 1) & !0x3f);
+            let idx = sid & ((1 << split) - 1);
+            if span == 0 || u64::from(idx) >= 1u64 << (span - 1) {
+                return Err(0x02);
+            }
+            l2 + 64 * u64::from(idx)
+        } else {
+            base + 64 * u64::from(sid)
+        };
+        let mut ste = [0; 8];
+        for (i, d) in ste.iter_mut().enumerate() {
+            *d = self.mem_read(ste_addr + 8 * i as u64);
+        }
+        Ok(ste)
+    }
+
+    /// What the SMMU would do with a transaction from `sid`, through the
+    /// config cache (filled on a successful decode, like QEMU's).
+    pub fn stream_config(&self, sid: u32) -> StreamConfig {
+        let mut st = self.st.borrow_mut();
+        if st.cr0 & 1 == 0 {
+            return if st.gbpa & (1 << 20) != 0 {
+                StreamConfig::GlobalAbort
+            } else {
+                StreamConfig::GlobalBypass
+            };
+        }
+        let (ste, cd) = match st.config_cache.get(&sid) {
+            Some(c) => *c,
+            None => {
+                let ste = match self.read_ste(&st, sid) {
+                    Ok(s) => s,
+                    Err(e) => return StreamConfig::Fault(e),
+                };
+                let mut cd = [0; 8];
+                if ste[0] & 1 != 0 && (ste[0] >> 1) & 7 == 0b101 {
+                    let a = ste[0] & (((1 << 52) - 1) & !0x3f);
+                    for (i, d) in cd.iter_mut().enumerate() {
+                        *d = self.mem_read(a + 8 * i as u64);
+                    }
+                    if cd[0] & (1 << 31) == 0 {
+                        return StreamConfig::Fault(0x0a); // C_BAD_CD
+                    }
+                }
+                if ste[0] & 1 == 0 {
+                    return StreamConfig::Fault(0x04); // C_BAD_STE
+                }
+                st.config_cache.insert(sid, (ste, cd));
+                (ste, cd)
+            }
+        };
+        match (ste[0] >> 1) & 7 {
+            0b100 => StreamConfig::Bypass,
+            0b101 => StreamConfig::Stage1 {
+                cd,
+                vmid: (ste[2] & 0xffff) as u16,
+            },
+            _ => StreamConfig::Abort,
+        }
+    }
+
+    fn rd(&self, off: usize, width: u8) -> u64 {
+        let mut st = self.st.borrow_mut();
+        let off = off & OFF_MASK;
+        if width == 8 && !matches!(off, 0x80 | 0x90 | 0xA0) {
+            st.bad_64bit.push(off);
+            return 0;
+        }
+        if off == 0x9C && st.lazy {
+            st.lazy = false;
+            self.consume(&mut st);
+            st.lazy = true;
+        }
+        match off {
+            0x00..=0x14 => u64::from(st.idr[off / 4]),
+            0x18 => 0,
+            0x1C => 1,
+            0x20 => u64::from(st.cr0),
+            0x24 => u64::from(st.cr0ack),
+            0x28 => u64::from(st.cr1),
+            0x2C => u64::from(st.cr2),
+            0x44 => u64::from(st.gbpa),
+            0x50 => u64::from(st.irq_ctrl),
+            0x54 => u64::from(st.irq_ctrlack),
+            0x60 => u64::from(st.gerror),
+            0x64 => u64::from(st.gerrorn),
+            0x80 => st.strtab_base,
+            0x88 => u64::from(st.strtab_cfg),
+            0x90 => st.cmdq_base,
+            0x98 => u64::from(st.cmdq_prod),
+            0x9C => u64::from(st.cmdq_cons),
+            0xA0 => st.evtq_base,
+            0xA8 => u64::from(st.evtq_prod),
+            0xAC => u64::from(st.evtq_cons),
+            _ => 0,
+        }
+    }
+
+    fn wr(&self, off: usize, width: u8, v: u64) {
+        let mut st = self.st.borrow_mut();
+        let off = off & OFF_MASK;
+        st.writes.push((off, width, v));
+        if width == 8 && !matches!(off, 0x80 | 0x90 | 0xA0) {
+            st.bad_64bit.push(off);
+            return;
+        }
+        let v32 = v as u32;
+        match off {
+            0x20 => {
+                st.cr0 = v32;
+                if st.ack_cr0 {
+                    st.cr0ack = v32;
+                }
+                if !st.lazy {
+                    self.consume(&mut st);
+                }
+            }
+            0x28 => st.cr1 = v32,
+            0x2C => st.cr2 = v32,
+            0x44 => {
+                if st.gbpa_stuck {
+                    st.gbpa = v32;
+                } else if v32 & (1 << 31) != 0 {
+                    st.gbpa = v32 & !(1 << 31);
+                }
+            }
+            0x50 => {
+                st.irq_ctrl = v32;
+                st.irq_ctrlack = v32;
+            }
+            0x64 => {
+                st.gerrorn = v32;
+                if (st.gerror ^ st.gerrorn) & 1 == 0 {
+                    st.cmdq_cons &= !(0x7f << 24);
+                }
+                if !st.lazy {
+                    self.consume(&mut st);
+                }
+            }
+            0x80 => st.strtab_base = v,
+            0x88 => st.strtab_cfg = v32,
+            0x90 => st.cmdq_base = v,
+            0x98 => {
+                st.cmdq_prod = v32;
+                if !st.lazy {
+                    self.consume(&mut st);
+                }
+            }
+            0x9C => st.cmdq_cons = v32,
+            0xA0 => st.evtq_base = v,
+            0xA8 => st.evtq_prod = v32,
+            0xAC => st.evtq_cons = v32,
+            _ => {}
+        }
+    }
+}
+
+impl Mmio for &SmmuModel {
+    fn read8(&self, off: usize) -> u8 {
+        panic!("model: 8-bit read at {off:#x}")
+    }
+    fn write8(&self, off: usize, _: u8) {
+        panic!("model: 8-bit write at {off:#x}")
+    }
+    fn read16(&self, off: usize) -> u16 {
+        panic!("model: 16-bit read at {off:#x}")
+    }
+    fn write16(&self, off: usize, _: u16) {
+        panic!("model: 16-bit write at {off:#x}")
+    }
+    fn read32(&self, off: usize) -> u32 {
+        self.rd(off, 4) as u32
+    }
+    fn write32(&self, off: usize, val: u32) {
+        self.wr(off, 4, u64::from(val))
+    }
+    fn read64(&self, off: usize) -> u64 {
+        self.rd(off, 8)
+    }
+    fn write64(&self, off: usize, val: u64) {
+        self.wr(off, 8, val)
+    }
+}

@@ -1,0 +1,324 @@
+//! The stream table: linear, or two-level when IDR0.ST_LEVEL allows and the
+//! StreamID space makes a linear table wasteful.
+//!
+//! Formats (IHI0070 §3.3.2, restated in smmu.md §A.6): linear = 2^LOG2SIZE
+//! STEs of 64 bytes; two-level = 2^(LOG2SIZE−SPLIT) level-1 descriptors of 8
+//! bytes (SPAN `[4:0]`, L2Ptr `[51:6]`) each pointing at 2^SPLIT STEs.  Like
+//! Linux we use SPLIT = 8 (16 KiB level-2 tables) and fill level-2 tables
+//! lazily, with abort STEs, before publishing the level-1 descriptor with a
+//! single 64-bit store.  Every STE reachable through the table is a valid
+//! abort STE from the start, so an unattached stream is blocked, not
+//! bypassed (DESIGN.md `default_deny`).
+#![forbid(unsafe_code)]
+
+use super::coherency::DmaSync;
+use super::error::Smmuv3Error;
+use super::features::Features;
+use super::regs::{STRTAB_BASE, STRTAB_BASE_CFG};
+use super::ste::{Ste, STE_BYTES, STE_DWORDS};
+use crate::mm::dma_pool::{DmaBuf, DmaPool};
+use alloc::collections::BTreeMap;
+
+/// SPLIT for two-level tables (Linux's choice, smmu.md §A.6.3).
+pub const SPLIT: u8 = 8;
+/// Largest StreamID width this driver covers with a two-level table (L1 array
+/// of 2^(20−8) × 8 B = 32 KiB).
+pub const MAX_TWO_LEVEL_BITS: u8 = 20;
+/// Largest linear table chosen automatically: 2^12 STEs = 256 KiB.
+pub const MAX_AUTO_LINEAR_BITS: u8 = 12;
+
+/// Which format to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StrtabChoice {
+    /// Linear when the needed StreamIDs fit in [`MAX_AUTO_LINEAR_BITS`] or
+    /// two-level is unsupported; two-level otherwise.
+    #[default]
+    Auto,
+    /// Always linear.
+    Linear,
+    /// Two-level (fails if IDR0.ST_LEVEL = 0).
+    TwoLevel,
+}
+
+/// The format in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrtabLayout {
+    /// 2^log2size STEs.
+    Linear {
+        /// StreamID bits covered.
+        log2size: u8,
+    },
+    /// 2^(log2size−split) L1 descriptors × 2^split STEs.
+    TwoLevel {
+        /// StreamID bits covered.
+        log2size: u8,
+        /// STEs per L2 table = 2^split.
+        split: u8,
+    },
+}
+
+impl StrtabLayout {
+    /// StreamID bits covered.
+    pub fn sid_bits(&self) -> u8 {
+        match *self {
+            Self::Linear { log2size } | Self::TwoLevel { log2size, .. } => log2size,
+        }
+    }
+}
+
+/// Bits needed to represent `max_sid` (at least 1).
+pub fn sid_bits_for(max_sid: u32) -> u8 {
+    (32 - max_sid.leading_zeros()).max(1) as u8
+}
+
+/// Chooses the layout for StreamIDs `0..=max_sid`.
+pub fn choose_layout(
+    f: &Features,
+    max_sid: u32,
+    choice: StrtabChoice,
+) -> Result<StrtabLayout, Smmuv3Error> {
+    let need = sid_bits_for(max_sid);
+    if need > f.sid_bits {
+        return Err(Smmuv3Error::StreamIdOutOfRange {
+            sid: max_sid,
+            table_bits: f.sid_bits,
+        });
+    }
+    let two_level_ok = f.two_level_strtab && f.sid_bits > SPLIT;
+    let two_level = match choice {
+        StrtabChoice::Linear => false,
+        StrtabChoice::TwoLevel if !two_level_ok => {
+            return Err(Smmuv3Error::Unsupported {
+                register: "IDR0",
+                value: f.idr0,
+                reason: "two-level stream table requested but ST_LEVEL=0 or SIDSIZE <= 8",
+            })
+        }
+        StrtabChoice::TwoLevel => true,
+        StrtabChoice::Auto => two_level_ok && need > MAX_AUTO_LINEAR_BITS,
+    };
+    Ok(if two_level {
+        StrtabLayout::TwoLevel {
+            log2size: f.sid_bits.min(MAX_TWO_LEVEL_BITS).max(need),
+            split: SPLIT,
+        }
+    } else {
+        StrtabLayout::Linear { log2size: need }
+    })
+}
+
+/// Where an STE lives in memory.
+pub struct SteSlot<'t, 'a> {
+    /// The buffer holding it.
+    pub buf: &'t DmaBuf<'a>,
+    /// Byte offset of dword0.
+    pub offset: usize,
+}
+
+/// The stream table in DMA memory.
+pub struct StreamTable<'a> {
+    pool: &'a DmaPool,
+    layout: StrtabLayout,
+    /// The linear table, or the L1 descriptor array.
+    base: DmaBuf<'a>,
+    /// Level-2 tables by L1 index.
+    l2: BTreeMap<u32, DmaBuf<'a>>,
+}
+
+impl<'a> StreamTable<'a> {
+    /// Allocates the table; a linear table is filled with abort STEs, a
+    /// two-level one starts with every L1 descriptor invalid (SPAN = 0:
+    /// StreamIDs in that span are reported C_BAD_STREAMID and aborted).
+    pub fn new(
+        pool: &'a DmaPool,
+        layout: StrtabLayout,
+        sync: &DmaSync,
+    ) -> Result<Self, Smmuv3Error> {
+        let base = match layout {
+            StrtabLayout::Linear { log2size } => {
+                let buf = pool.alloc((STE_BYTES as u64) << log2size)?;
+                fill_abort(&buf, 1usize << log2size, sync);
+                buf
+            }
+            StrtabLayout::TwoLevel { log2size, split } => {
+                pool.alloc(8u64 << (log2size.saturating_sub(split)))?
+            }
+        };
+        Ok(Self {
+            pool,
+            layout,
+            base,
+            l2: BTreeMap::new(),
+        })
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> StrtabLayout {
+        self.layout
+    }
+
+    /// STRTAB_BASE value: address | RA.
+    pub fn base_reg(&self) -> u64 {
+        (STRTAB_BASE::ADDR.val(self.base.bus_addr().as_u64() >> 6) + STRTAB_BASE::RA::SET).value
+    }
+
+    /// STRTAB_BASE_CFG value.
+    pub fn cfg_reg(&self) -> u32 {
+        match self.layout {
+            StrtabLayout::Linear { log2size } => {
+                (STRTAB_BASE_CFG::FMT::Linear + STRTAB_BASE_CFG::LOG2SIZE.val(u32::from(log2size)))
+                    .value
+            }
+            StrtabLayout::TwoLevel { log2size, split } => {
+                (STRTAB_BASE_CFG::FMT::TwoLevel
+                    + STRTAB_BASE_CFG::LOG2SIZE.val(u32::from(log2size))
+                    + STRTAB_BASE_CFG::SPLIT.val(u32::from(split)))
+                .value
+            }
+        }
+    }
+
+    fn check(&self, sid: u32) -> Result<(), Smmuv3Error> {
+        let bits = self.layout.sid_bits();
+        if u64::from(sid) >> bits != 0 {
+            return Err(Smmuv3Error::StreamIdOutOfRange {
+                sid,
+                table_bits: bits,
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes sure the STE of `sid` exists in memory.  Returns `true` when a
+    /// level-2 table was just published (the caller should then invalidate
+    /// with CFGI_STE Leaf = 0, smmu.md §A.6.3).
+    pub fn ensure(&mut self, sid: u32, sync: &DmaSync) -> Result<bool, Smmuv3Error> {
+        self.check(sid)?;
+        let StrtabLayout::TwoLevel { split, .. } = self.layout else {
+            return Ok(false);
+        };
+        let l1 = sid >> split;
+        if self.l2.contains_key(&l1) {
+            return Ok(false);
+        }
+        let table = self.pool.alloc((STE_BYTES as u64) << split)?;
+        fill_abort(&table, 1usize << split, sync);
+        // SPAN = split + 1: the L2 table holds 2^(SPAN-1) STEs.
+        let desc = (table.bus_addr().as_u64() & (((1 << 52) - 1) & !0x3f)) | u64::from(split + 1);
+        // The L2 contents must be visible before the descriptor that
+        // points at them.
+        sync.barrier();
+        self.base.write_u64(8 * l1 as usize, desc);
+        sync.cpu_wrote(&self.base, 8 * l1 as usize, 8);
+        self.l2.insert(l1, table);
+        Ok(true)
+    }
+
+    /// Where the STE of `sid` is, if it exists in memory.
+    pub fn slot(&self, sid: u32) -> Result<Option<SteSlot<'_, 'a>>, Smmuv3Error> {
+        self.check(sid)?;
+        Ok(match self.layout {
+            StrtabLayout::Linear { .. } => Some(SteSlot {
+                buf: &self.base,
+                offset: sid as usize * STE_BYTES,
+            }),
+            StrtabLayout::TwoLevel { split, .. } => {
+                self.l2.get(&(sid >> split)).map(|buf| SteSlot {
+                    buf,
+                    offset: (sid & ((1 << split) - 1)) as usize * STE_BYTES,
+                })
+            }
+        })
+    }
+
+    /// Where the STE of `sid` is; an error if it does not exist in memory
+    /// (call [`Self::ensure`] first).
+    pub fn existing_slot(&self, sid: u32) -> Result<SteSlot<'_, 'a>, Smmuv3Error> {
+        self.slot(sid)?.ok_or(Smmuv3Error::StreamIdOutOfRange {
+            sid,
+            table_bits: self.layout.sid_bits(),
+        })
+    }
+
+    /// The STE of `sid` as in memory (abort when its L2 table does not exist
+    /// yet, which is how the SMMU treats it too).
+    pub fn read(&self, sid: u32) -> Result<Ste, Smmuv3Error> {
+        Ok(match self.slot(sid)? {
+            Some(s) => {
+                let mut d = [0; STE_DWORDS];
+                for (i, w) in d.iter_mut().enumerate() {
+                    *w = s.buf.read_u64(s.offset + 8 * i);
+                }
+                Ste(d)
+            }
+            None => Ste::abort(),
+        })
+    }
+
+    /// Number of level-2 tables allocated.
+    pub fn l2_tables(&self) -> usize {
+        self.l2.len()
+    }
+}
+
+fn fill_abort(buf: &DmaBuf<'_>, count: usize, sync: &DmaSync) {
+    let abort = Ste::abort();
+    for i in 0..count {
+        buf.write_u64(i * STE_BYTES, abort.0[0]);
+    }
+    sync.cpu_wrote(buf, 0, count * STE_BYTES);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iommu::smmuv3::features::QEMU_VIRT_IDRS;
+
+    fn qemu() -> Features {
+        let [a, b, c, d] = QEMU_VIRT_IDRS;
+        Features::from_idrs(a, b, c, d).unwrap()
+    }
+
+    #[test]
+    fn layout_choice() {
+        let f = qemu();
+        assert_eq!(sid_bits_for(0), 1);
+        assert_eq!(sid_bits_for(0x20), 6);
+        assert_eq!(sid_bits_for(0xff), 8);
+        assert_eq!(
+            choose_layout(&f, 0x20, StrtabChoice::Auto).unwrap(),
+            StrtabLayout::Linear { log2size: 6 }
+        );
+        assert_eq!(
+            choose_layout(&f, 0xffff, StrtabChoice::Auto).unwrap(),
+            StrtabLayout::TwoLevel {
+                log2size: 16,
+                split: 8
+            }
+        );
+        assert_eq!(
+            choose_layout(&f, 0x20, StrtabChoice::TwoLevel).unwrap(),
+            StrtabLayout::TwoLevel {
+                log2size: 16,
+                split: 8
+            }
+        );
+        assert!(matches!(
+            choose_layout(&f, 0x1_0000, StrtabChoice::Auto),
+            Err(Smmuv3Error::StreamIdOutOfRange {
+                sid: 0x1_0000,
+                table_bits: 16
+            })
+        ));
+        let [a, b, c, d] = QEMU_VIRT_IDRS;
+        let linear_only = Features::from_idrs(a & !(3 << 27), b, c, d).unwrap();
+        assert!(matches!(
+            choose_layout(&linear_only, 0x20, StrtabChoice::TwoLevel),
+            Err(Smmuv3Error::Unsupported { .. })
+        ));
+        assert_eq!(
+            choose_layout(&linear_only, 0xffff, StrtabChoice::Auto).unwrap(),
+            StrtabLayout::Linear { log2size: 16 }
+        );
+    }
+}
