@@ -109,4 +109,10 @@ pub trait Observe: Iommu {
 
     /// `true` when `inject=skip-sync` is in force.
     fn skipping_syncs(&self) -> bool;
+
+    /// Invalidates every cached translation tagged with `asid` (SMMUv3
+    /// TLBI_NH_ASID) and waits.  Runs at once even while invalidations are
+    /// held — `asid_invalidate` holds the unmaps' syncs of two contexts and
+    /// invalidates one of them this way; dropped under `inject=skip-sync`.
+    fn invalidate_context(&mut self, asid: super::Asid) -> Result<(), IommuError>;
 }

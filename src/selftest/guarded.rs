@@ -1,0 +1,117 @@
+//! DMA buffers with guard pages full of canaries on both sides, so a DMA that
+//! lands one byte outside the buffer it was meant for is caught
+//! (`no_collateral_writes`).
+#![forbid(unsafe_code)]
+
+use crate::mm::dma_pool::{DmaBuf, DmaError, DmaPool};
+use crate::mm::PhysAddr;
+use alloc::format;
+use alloc::string::String;
+
+/// The canary byte at offset `i` of a guard area (varies, so a shifted copy
+/// of the guard is not mistaken for an intact one).
+fn canary(i: usize) -> u8 {
+    0xc5 ^ (i as u8).wrapping_mul(31)
+}
+
+/// A buffer of `len` bytes with `guard` bytes of canaries before and after.
+pub struct GuardedBuf<'p> {
+    buf: DmaBuf<'p>,
+    guard: usize,
+    len: usize,
+}
+
+impl<'p> GuardedBuf<'p> {
+    /// Allocates from `pool`: the data area is `len` bytes (rounded up to
+    /// `guard`), zeroed; both guard areas (one `guard` each, normally one
+    /// IOMMU page) are filled with canaries.
+    pub fn new(pool: &'p DmaPool, len: usize, guard: usize) -> Result<Self, DmaError> {
+        let len = len.div_ceil(guard) * guard;
+        let buf = pool.alloc((len + 2 * guard) as u64)?;
+        let g = Self { buf, guard, len };
+        g.fill_guards();
+        Ok(g)
+    }
+
+    fn fill_guards(&self) {
+        let mut c = alloc::vec![0u8; self.guard];
+        for (i, b) in c.iter_mut().enumerate() {
+            *b = canary(i);
+        }
+        self.buf.write(0, &c);
+        self.buf.write(self.guard + self.len, &c);
+    }
+
+    /// Physical address of the data area (aligned to `guard`).
+    pub fn phys(&self) -> PhysAddr {
+        self.buf.phys() + self.guard as u64
+    }
+
+    /// Data length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always `false`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Reads data bytes.
+    pub fn read(&self, off: usize, out: &mut [u8]) {
+        self.buf.read(self.guard + off, out);
+    }
+
+    /// Writes data bytes.
+    pub fn write(&self, off: usize, data: &[u8]) {
+        self.buf.write(self.guard + off, data);
+    }
+
+    /// `n` data bytes at `off`.
+    pub fn bytes(&self, off: usize, n: usize) -> alloc::vec::Vec<u8> {
+        let mut v = alloc::vec![0u8; n];
+        self.read(off, &mut v);
+        v
+    }
+
+    /// The first damaged canary, as text naming the physical address.
+    pub fn check_guards(&self) -> Result<(), String> {
+        for (area, start) in [("below", 0), ("above", self.guard + self.len)] {
+            let mut seen = alloc::vec![0u8; self.guard];
+            self.buf.read(start, &mut seen);
+            if let Some(i) = (0..self.guard).find(|&i| seen[i] != canary(i)) {
+                let pa = self.buf.phys() + (start + i) as u64;
+                return Err(format!(
+                    "guard {area} buffer {}: byte at {pa} is {:#04x}, canary {:#04x}",
+                    self.phys(),
+                    seen[i],
+                    canary(i)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::host_ram::HostRam;
+
+    #[test]
+    fn guards_catch_a_write_one_byte_outside() {
+        let ram = HostRam::new(1 << 20);
+        let pool = ram.pool();
+        let g = GuardedBuf::new(&pool, 100, 4096).unwrap();
+        assert_eq!(g.len(), 4096);
+        assert!(g.phys().is_aligned(4096));
+        g.write(0, &[1; 4096]);
+        assert!(g.check_guards().is_ok());
+        crate::mm::host_ram::write_bytes(g.phys().as_u64() + 4096, &[0]);
+        let e = g.check_guards().unwrap_err();
+        assert!(e.contains("above"), "{e}");
+        let g2 = GuardedBuf::new(&pool, 4096, 4096).unwrap();
+        crate::mm::host_ram::write_bytes(g2.phys().as_u64() - 1, &[0xff]);
+        assert!(g2.check_guards().unwrap_err().contains("below"));
+    }
+}

@@ -1,0 +1,688 @@
+//! The IOMMU case catalogue (DESIGN.md, "The case catalogue"), written once
+//! against [`Observe`] (an [`Iommu`](crate::iommu::Iommu) driver the self-test
+//! can look into) and [`DmaMaster`], so it runs unchanged on every IOMMU and
+//! every DMA master, on QEMU, on boards and on the host against models.
+//!
+//! Every case sets up and tears down its own mappings with fresh IOVAs, so a
+//! stale entry one case leaves (which is what the negative control does) does
+//! not decide another case.  Transfers are short (64 bytes): an SMMUv3 writes
+//! one event per faulting 4 bytes (hw/qemu-virt.md §1.4).
+#![forbid(unsafe_code)]
+
+use super::guarded::GuardedBuf;
+use super::runner::{Case, Group, Report};
+use crate::iommu::pgtable::{Codec, Prot, TableMemory};
+use crate::iommu::{Access, Asid, DmaMaster, Domain, Fault, FaultKind, IommuError, Observe};
+use crate::mm::dma_pool::DmaPool;
+use crate::mm::{Iova, PhysAddr};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+/// Bytes moved by one test DMA.
+pub const XFER: usize = 64;
+/// Pages unmapped at once by `range_invalidate`.
+pub const RANGE_PAGES: u64 = 4;
+
+/// A mapping every domain must have at a fixed IOVA (a master's staging
+/// buffer), so re-attaching a master to another domain keeps it working.
+#[derive(Clone, Copy, Debug)]
+pub struct FixedMapping {
+    /// Output address.
+    pub phys: PhysAddr,
+    /// Input address, outside every domain's IOVA aperture.
+    pub iova: Iova,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Everything the IOMMU cases run against.
+pub struct IommuTest<'a, I: Observe, C: Codec, M: TableMemory> {
+    /// The driver.
+    pub iommu: &'a mut I,
+    /// Masters; `masters[i]` starts attached to `domains[i]`.  Two are needed
+    /// for `isolation` and `asid_invalidate`.
+    pub masters: Vec<&'a mut dyn DmaMaster>,
+    /// Domains (ASIDs 1, 2, ...), with disjoint IOVA apertures.
+    pub domains: Vec<Domain<C, M>>,
+    /// Where test buffers come from.
+    pub pool: &'a DmaPool,
+    /// IOMMU page size (the granule): mappings and guards use it.
+    pub page: u64,
+    /// Every buffer a case allocated, kept for `no_collateral_writes`.
+    pub buffers: Vec<GuardedBuf<'a>>,
+    /// Per-DMA timeout handed to the masters.
+    pub timeout: Duration,
+}
+
+/// Why the test context could not be built.
+pub type SetupError = String;
+
+impl<'a, I: Observe, C: Codec, M: TableMemory> IommuTest<'a, I, C, M> {
+    /// Maps `fixed` in every domain and attaches `masters[i]` to
+    /// `domains[i]`.
+    pub fn setup(
+        iommu: &'a mut I,
+        masters: Vec<&'a mut dyn DmaMaster>,
+        mut domains: Vec<Domain<C, M>>,
+        fixed: &[FixedMapping],
+        pool: &'a DmaPool,
+        page: u64,
+    ) -> Result<Self, SetupError> {
+        if masters.is_empty() || domains.len() < masters.len() {
+            return Err(format!(
+                "need one domain per master: {} masters, {} domains",
+                masters.len(),
+                domains.len()
+            ));
+        }
+        for d in domains.iter_mut() {
+            for f in fixed {
+                d.map(iommu, f.iova, f.phys, f.size, Prot::rw())
+                    .map_err(|e| format!("mapping staging IOVA {} in {:?}: {e}", f.iova, d.asid()))?;
+            }
+        }
+        for (m, d) in masters.iter().zip(domains.iter_mut()) {
+            d.attach(iommu, m.stream())
+                .map_err(|e| format!("attaching {} to {:?}: {e}", m.name(), d.asid()))?;
+        }
+        let _ = iommu.drain_faults();
+        let _ = iommu.take_invalidation_cost();
+        Ok(Self {
+            iommu,
+            masters,
+            domains,
+            pool,
+            page,
+            buffers: Vec::new(),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// Allocates a guarded buffer of `bytes`; returns its index.
+    fn buf(&mut self, r: &mut Report, bytes: u64) -> Option<usize> {
+        match GuardedBuf::new(self.pool, bytes as usize, self.page as usize) {
+            Ok(b) => {
+                self.buffers.push(b);
+                Some(self.buffers.len() - 1)
+            }
+            Err(e) => {
+                r.fail(format_args!("allocating a {bytes}-byte test buffer: {e}"));
+                None
+            }
+        }
+    }
+
+    fn phys(&self, b: usize) -> PhysAddr {
+        self.buffers[b].phys()
+    }
+
+    /// Maps `bytes` of buffer `b` in domain `d` at a fresh IOVA.
+    fn map(&mut self, r: &mut Report, d: usize, b: usize, bytes: u64, prot: Prot) -> Option<Iova> {
+        let phys = self.phys(b);
+        match self.domains[d].map_alloc(self.iommu, phys, bytes, prot) {
+            Ok(iova) => Some(iova),
+            Err(e) => {
+                r.fail(format_args!("map {bytes:#x} bytes at {phys} in domain {d}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn unmap(&mut self, r: &mut Report, d: usize, iova: Iova, bytes: u64) -> bool {
+        match self.domains[d].unmap(self.iommu, iova, bytes) {
+            Ok(_) => true,
+            Err(e) => {
+                r.fail(format_args!("unmap {iova}+{bytes:#x} in domain {d}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Unmaps (if still mapped) and returns the IOVA range to the allocator.
+    fn release(&mut self, d: usize, iova: Iova, bytes: u64) {
+        let _ = self.domains[d].unmap_free(self.iommu, iova, bytes);
+    }
+
+    /// Master `m` writes `data` at `iova`; a transport error is reported.
+    fn dma_write(&mut self, r: &mut Report, m: usize, iova: Iova, data: &[u8]) -> bool {
+        let t = self.timeout;
+        match self.masters[m].write(iova, data, t) {
+            Ok(_) => true,
+            Err(e) => {
+                r.fail(format_args!("{} write of {} bytes to {iova}: {e:?}", self.masters[m].name(), data.len()));
+                false
+            }
+        }
+    }
+
+    fn faults(&mut self) -> Vec<Fault> {
+        self.iommu.drain_faults()
+    }
+
+    fn hold(&mut self, on: bool) {
+        self.iommu.hold_invalidations(on);
+    }
+
+    fn release_held(&mut self, r: &mut Report) {
+        self.iommu.hold_invalidations(false);
+        if let Err(e) = self.iommu.release_held() {
+            r.fail(format_args!("running the held invalidations: {e}"));
+        }
+    }
+}
+
+/// A distinct 64-byte pattern per (case, step).
+fn pattern(seed: u8) -> [u8; XFER] {
+    let mut p = [0u8; XFER];
+    for (i, b) in p.iter_mut().enumerate() {
+        *b = seed.wrapping_mul(37).wrapping_add((i as u8).wrapping_mul(11)) | 1;
+    }
+    p
+}
+
+/// Checks the first bytes of buffer `b` and reports expected vs seen.
+fn expect_bytes<I: Observe, C: Codec, M: TableMemory>(
+    t: &IommuTest<'_, I, C, M>,
+    r: &mut Report,
+    b: usize,
+    off: usize,
+    expected: &[u8],
+    what: &str,
+) -> bool {
+    let seen = t.buffers[b].bytes(off, expected.len());
+    if seen == expected {
+        return true;
+    }
+    r.fail(format_args!(
+        "{what}: at {} expected {:02x?}... seen {:02x?}...",
+        t.buffers[b].phys() + off as u64,
+        &expected[..8.min(expected.len())],
+        &seen[..8.min(seen.len())]
+    ));
+    false
+}
+
+fn same_bytes<I: Observe, C: Codec, M: TableMemory>(
+    t: &IommuTest<'_, I, C, M>,
+    b: usize,
+    off: usize,
+    data: &[u8],
+) -> bool {
+    t.buffers[b].bytes(off, data.len()) == data
+}
+
+/// The catalogue, in the order DESIGN.md lists it (no_collateral_writes last).
+pub fn group<'a, I: Observe + 'a, C: Codec + 'a, M: TableMemory + 'a>(name: String) -> Group<IommuTest<'a, I, C, M>> {
+    let cases: Vec<Case<IommuTest<'a, I, C, M>>> = alloc::vec![
+        Case { name: "map_dma_roundtrip", run: map_dma_roundtrip },
+        Case { name: "unmap_stale_window", run: unmap_stale_window },
+        Case { name: "unmap_invalidate_blocks_dma", run: unmap_invalidate_blocks_dma },
+        Case { name: "remap_stale_window", run: remap_stale_window },
+        Case { name: "remap_invalidate_new_page", run: remap_invalidate_new_page },
+        Case { name: "range_invalidate", run: range_invalidate },
+        Case { name: "asid_invalidate", run: asid_invalidate },
+        Case { name: "config_invalidate", run: config_invalidate },
+        Case { name: "walk_cache_invalidate", run: walk_cache_invalidate },
+        Case { name: "default_deny", run: default_deny },
+        Case { name: "isolation", run: isolation },
+        Case { name: "readonly_blocks_write", run: readonly_blocks_write },
+        Case { name: "fault_record", run: fault_record },
+        Case { name: "empty_gather_still_syncs", run: empty_gather_still_syncs },
+        Case { name: "no_collateral_writes", run: no_collateral_writes },
+    ];
+    Group { name, cases }
+}
+
+fn map_dma_roundtrip<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, page) else { return r };
+    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else { return r };
+    r.note(format_args!("{} at IOVA {iova} -> {}", t.masters[0].name(), t.phys(b)));
+    let p1 = pattern(1);
+    if t.dma_write(&mut r, 0, iova, &p1) {
+        expect_bytes(t, &mut r, b, 0, &p1, "device write through the mapping");
+    }
+    let p2 = pattern(2);
+    t.buffers[b].write(XFER, &p2);
+    let mut back = [0u8; XFER];
+    let tmo = t.timeout;
+    match t.masters[0].read(iova + XFER as u64, &mut back, tmo) {
+        Ok(_) if back == p2 => {}
+        Ok(_) => r.fail(format_args!("device read through the mapping saw {:02x?}..., expected {:02x?}...", &back[..8], &p2[..8])),
+        Err(e) => r.fail(format_args!("device read: {e:?}")),
+    }
+    for f in t.faults() {
+        r.fail(format_args!("unexpected fault: {f}"));
+    }
+    t.release(0, iova, page);
+    r
+}
+
+fn unmap_stale_window<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    if let Some(reason) = t.iommu.caching().tlb {
+        r.skip(reason);
+        return r;
+    }
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, page) else { return r };
+    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else { return r };
+    let p1 = pattern(3);
+    if !t.dma_write(&mut r, 0, iova, &p1) || !expect_bytes(t, &mut r, b, 0, &p1, "DMA before unmap") {
+        t.release(0, iova, page);
+        return r;
+    }
+    t.hold(true);
+    t.unmap(&mut r, 0, iova, page);
+    let p2 = pattern(4);
+    t.dma_write(&mut r, 0, iova, &p2);
+    let stale = same_bytes(t, b, 0, &p2);
+    t.release_held(&mut r);
+    let _ = t.faults();
+    if stale {
+        r.note(format_args!(
+            "DMA to {iova} after unmap, invalidation held: reached {} through the cached translation",
+            t.phys(b)
+        ));
+    } else {
+        r.fail(format_args!(
+            "DMA to {iova} after unmap with the invalidation held did not reach {}: no cached translation was used, so the invalidation cases cannot fail on this IOMMU",
+            t.phys(b)
+        ));
+    }
+    t.release(0, iova, page);
+    r
+}
+
+fn unmap_invalidate_blocks_dma<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, page) else { return r };
+    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else { return r };
+    let p1 = pattern(5);
+    t.dma_write(&mut r, 0, iova, &p1);
+    let _ = t.iommu.take_invalidation_cost();
+    if t.unmap(&mut r, 0, iova, page) {
+        r.note(format_args!("unmap of 1 page cost {} invalidation commands", t.iommu.take_invalidation_cost()));
+    }
+    let p2 = pattern(6);
+    t.dma_write(&mut r, 0, iova, &p2);
+    expect_bytes(t, &mut r, b, 0, &p1, "DMA after unmap + invalidation must be blocked; the page");
+    let faults = t.faults();
+    r.note(format_args!("{} fault records after the blocked DMA", faults.len()));
+    if let Some(f) = faults.first() {
+        r.note(format_args!("first: {f}"));
+    }
+    t.release(0, iova, page);
+    r
+}
+
+fn remap_stale_window<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    if let Some(reason) = t.iommu.caching().tlb {
+        r.skip(reason);
+        return r;
+    }
+    let page = t.page;
+    let (Some(a), Some(b)) = (t.buf(&mut r, page), t.buf(&mut r, page)) else { return r };
+    let Some(iova) = t.map(&mut r, 0, a, page, Prot::rw()) else { return r };
+    let p1 = pattern(7);
+    t.dma_write(&mut r, 0, iova, &p1);
+    t.hold(true);
+    t.unmap(&mut r, 0, iova, page);
+    let pb = t.phys(b);
+    if let Err(e) = t.domains[0].map(t.iommu, iova, pb, page, Prot::rw()) {
+        r.fail(format_args!("remap {iova} -> {pb}: {e}"));
+    }
+    let p2 = pattern(8);
+    t.dma_write(&mut r, 0, iova, &p2);
+    let stale = same_bytes(t, a, 0, &p2);
+    t.release_held(&mut r);
+    let _ = t.faults();
+    if stale {
+        r.note(format_args!("after re-pointing {iova} to {pb} with the invalidation held, DMA still reached the old page {}", t.phys(a)));
+    } else {
+        r.fail(format_args!("re-pointed {iova} with the invalidation held, but DMA did not reach the old page {}: no stale translation to observe", t.phys(a)));
+    }
+    t.release(0, iova, page);
+    r
+}
+
+fn remap_invalidate_new_page<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let (Some(a), Some(b)) = (t.buf(&mut r, page), t.buf(&mut r, page)) else { return r };
+    let Some(iova) = t.map(&mut r, 0, a, page, Prot::rw()) else { return r };
+    let p1 = pattern(9);
+    t.dma_write(&mut r, 0, iova, &p1);
+    t.unmap(&mut r, 0, iova, page);
+    let pb = t.phys(b);
+    if let Err(e) = t.domains[0].map(t.iommu, iova, pb, page, Prot::rw()) {
+        r.fail(format_args!("remap {iova} -> {pb}: {e}"));
+    }
+    let p2 = pattern(10);
+    t.dma_write(&mut r, 0, iova, &p2);
+    expect_bytes(t, &mut r, b, 0, &p2, "after remap + invalidation the new page");
+    expect_bytes(t, &mut r, a, 0, &p1, "after remap + invalidation the old page");
+    for f in t.faults() {
+        r.fail(format_args!("unexpected fault: {f}"));
+    }
+    t.release(0, iova, page);
+    r
+}
+
+fn range_invalidate<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let n = RANGE_PAGES;
+    let total = (n + 2) * page;
+    let Some(b) = t.buf(&mut r, total) else { return r };
+    let Some(iova) = t.map(&mut r, 0, b, total, Prot::rw()) else { return r };
+    let first = pattern(11);
+    for k in 0..n + 2 {
+        t.dma_write(&mut r, 0, iova + k * page, &first);
+    }
+    let _ = t.iommu.take_invalidation_cost();
+    t.unmap(&mut r, 0, iova + page, n * page);
+    let cost = t.iommu.take_invalidation_cost();
+    r.note(format_args!("unmapped {n} contiguous pages with one unmap: {cost} invalidation commands"));
+    let second = pattern(12);
+    for k in 0..n + 2 {
+        t.dma_write(&mut r, 0, iova + k * page, &second);
+        let off = (k * page) as usize;
+        if k == 0 || k == n + 1 {
+            expect_bytes(t, &mut r, b, off, &second, &format!("neighbour page {k} (still mapped)"));
+        } else {
+            expect_bytes(t, &mut r, b, off, &first, &format!("unmapped page {k} must be blocked"));
+        }
+    }
+    let _ = t.faults();
+    t.release(0, iova, total);
+    r
+}
+
+fn asid_invalidate<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    if t.masters.len() < 2 || t.domains.len() < 2 {
+        r.skip("needs two DMA masters in two domains");
+        return r;
+    }
+    if let Some(reason) = t.iommu.caching().tlb {
+        r.skip(reason);
+        return r;
+    }
+    let page = t.page;
+    let (Some(a), Some(b)) = (t.buf(&mut r, page), t.buf(&mut r, page)) else { return r };
+    let (Some(ia), Some(ib)) = (t.map(&mut r, 0, a, page, Prot::rw()), t.map(&mut r, 1, b, page, Prot::rw())) else {
+        return r;
+    };
+    let p1 = pattern(13);
+    t.dma_write(&mut r, 0, ia, &p1);
+    t.dma_write(&mut r, 1, ib, &p1);
+    // Both unmaps' invalidations held: both contexts keep stale entries.
+    t.hold(true);
+    t.unmap(&mut r, 0, ia, page);
+    t.unmap(&mut r, 1, ib, page);
+    let asid0 = t.domains[0].asid();
+    if let Err(e) = t.iommu.invalidate_context(asid0) {
+        r.fail(format_args!("invalidating {asid0:?}: {e}"));
+    }
+    let p2 = pattern(14);
+    t.dma_write(&mut r, 0, ia, &p2);
+    t.dma_write(&mut r, 1, ib, &p2);
+    expect_bytes(t, &mut r, a, 0, &p1, &format!("after invalidating {asid0:?}, its unmapped page"));
+    let other_stale = same_bytes(t, b, 0, &p2);
+    t.release_held(&mut r);
+    if other_stale {
+        r.note(format_args!("the other context ({:?}) kept its entry, as it should", t.domains[1].asid()));
+    } else {
+        r.fail(format_args!(
+            "invalidating {asid0:?} also dropped {:?}'s cached entry (or it was never cached)",
+            t.domains[1].asid()
+        ));
+    }
+    let _ = t.faults();
+    t.release(0, ia, page);
+    t.release(1, ib, page);
+    r
+}
+
+fn config_invalidate<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    if t.domains.len() < 2 {
+        r.skip("needs two domains");
+        return r;
+    }
+    let page = t.page;
+    let (Some(a), Some(b)) = (t.buf(&mut r, page), t.buf(&mut r, page)) else { return r };
+    let Some(iova) = t.map(&mut r, 0, a, page, Prot::rw()) else { return r };
+    // The same IOVA in domain 1 points at b (domain 1's aperture is disjoint,
+    // so its allocator never hands this IOVA out).
+    let pb = t.phys(b);
+    if let Err(e) = t.domains[1].map(t.iommu, iova, pb, page, Prot::rw()) {
+        r.fail(format_args!("mapping {iova} -> {pb} in domain 1: {e}"));
+        t.release(0, iova, page);
+        return r;
+    }
+    let p1 = pattern(15);
+    t.dma_write(&mut r, 0, iova, &p1);
+    let stream = t.masters[0].stream();
+    let observable = t.iommu.caching().config.is_none();
+    t.hold(true);
+    let moved = t.domains[0].detach(t.iommu, stream).and_then(|()| t.domains[1].attach(t.iommu, stream));
+    if let Err(e) = moved {
+        r.fail(format_args!("moving {stream} from domain 0 to domain 1: {e}"));
+    }
+    let p2 = pattern(16);
+    t.dma_write(&mut r, 0, iova, &p2);
+    let stale = same_bytes(t, a, 0, &p2);
+    t.release_held(&mut r);
+    if observable {
+        if stale {
+            r.note(format_args!("with the configuration invalidation held, {stream} still used domain 0's configuration"));
+        } else {
+            r.fail(format_args!("with the configuration invalidation held, {stream} already used the new configuration: nothing cached to observe"));
+        }
+    }
+    let p3 = pattern(17);
+    t.dma_write(&mut r, 0, iova, &p3);
+    expect_bytes(t, &mut r, b, 0, &p3, "after the configuration invalidation, domain 1's page");
+    // Back to the starting state.
+    let back = t.domains[1].detach(t.iommu, stream).and_then(|()| t.domains[0].attach(t.iommu, stream));
+    if let Err(e) = back {
+        r.fail(format_args!("moving {stream} back to domain 0: {e}"));
+    }
+    let _ = t.faults();
+    let _ = t.domains[1].unmap(t.iommu, iova, page);
+    t.release(0, iova, page);
+    r
+}
+
+fn walk_cache_invalidate<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    if let Some(reason) = t.iommu.caching().walk {
+        r.skip(reason);
+        return r;
+    }
+    // One last-level table's worth of pages: unmapping all of them frees the
+    // table, and the core must ask for a non-leaf invalidation.
+    let entries = t.page / 8;
+    let span = entries * t.page;
+    if span > t.pool.range().size / 4 {
+        r.skip("a last-level table spans more than a quarter of the DMA pool at this granule");
+        return r;
+    }
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, span) else { return r };
+    let Some(iova) = t.map(&mut r, 0, b, span, Prot::rw()) else { return r };
+    let p1 = pattern(18);
+    t.dma_write(&mut r, 0, iova, &p1);
+    t.unmap(&mut r, 0, iova, span);
+    let p2 = pattern(19);
+    t.dma_write(&mut r, 0, iova, &p2);
+    expect_bytes(t, &mut r, b, 0, &p1, "after freeing the table the page");
+    let _ = t.faults();
+    t.release(0, iova, span);
+    let _ = page;
+    r
+}
+
+fn default_deny<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let m = t.masters.len() - 1;
+    let d = m;
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, page) else { return r };
+    let stream = t.masters[m].stream();
+    if let Err(e) = t.domains[d].detach(t.iommu, stream) {
+        r.fail(format_args!("detaching {stream}: {e}"));
+        return r;
+    }
+    // If the stream bypassed translation, this IOVA would be b's address.
+    let target = Iova(t.phys(b).as_u64());
+    let p = pattern(20);
+    let _ = t.masters[m].write(target, &p, t.timeout);
+    expect_bytes(t, &mut r, b, 0, &[0u8; XFER], &format!("DMA from unattached {stream} to {target} (= the page's physical address)"));
+    if let Err(e) = t.domains[d].attach(t.iommu, stream) {
+        r.fail(format_args!("re-attaching {stream}: {e}"));
+    }
+    let _ = t.faults();
+    r
+}
+
+fn isolation<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    if t.masters.len() < 2 {
+        r.skip("needs two DMA masters");
+        return r;
+    }
+    let page = t.page;
+    let Some(a) = t.buf(&mut r, page) else { return r };
+    let Some(iova) = t.map(&mut r, 0, a, page, Prot::rw()) else { return r };
+    let p1 = pattern(21);
+    t.dma_write(&mut r, 0, iova, &p1);
+    expect_bytes(t, &mut r, a, 0, &p1, "domain 0's own DMA");
+    let p2 = pattern(22);
+    let s1 = t.masters[1].stream();
+    let _ = t.masters[1].write(iova, &p2, t.timeout);
+    expect_bytes(t, &mut r, a, 0, &p1, &format!("{s1} (domain 1) writing domain 0's IOVA {iova}"));
+    let phys = Iova(t.phys(a).as_u64());
+    let _ = t.masters[1].write(phys, &p2, t.timeout);
+    expect_bytes(t, &mut r, a, 0, &p1, &format!("{s1} writing the page's physical address as IOVA"));
+    let _ = t.faults();
+    t.release(0, iova, page);
+    r
+}
+
+fn readonly_blocks_write<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, page) else { return r };
+    let p0 = pattern(23);
+    t.buffers[b].write(0, &p0);
+    let Some(iova) = t.map(&mut r, 0, b, page, Prot::ro()) else { return r };
+    let _ = t.faults();
+    let p1 = pattern(24);
+    let _ = t.masters[0].write(iova, &p1, t.timeout);
+    expect_bytes(t, &mut r, b, 0, &p0, "device write to a read-only mapping must be blocked; the page");
+    let stream = t.masters[0].stream();
+    let faults = t.faults();
+    match faults.iter().find(|f| f.stream == stream) {
+        Some(f) => {
+            r.note(format_args!("{f}"));
+            r.check(f.kind == FaultKind::Permission, format_args!("expected a permission fault, got {:?}", f.kind));
+            if let Some(acc) = f.access {
+                r.check(acc == Access::Write, format_args!("expected a write fault, got {acc:?}"));
+            }
+        }
+        None => r.note(format_args!("no fault record for {stream} (the IOMMU did not report one)")),
+    }
+    let mut back = [0u8; XFER];
+    match t.masters[0].read(iova, &mut back, t.timeout) {
+        Ok(_) if back == p0 => {}
+        Ok(_) => r.fail(format_args!("device read of the read-only page saw {:02x?}...", &back[..8])),
+        Err(e) => r.fail(format_args!("device read of the read-only page: {e:?}")),
+    }
+    t.release(0, iova, page);
+    r
+}
+
+fn fault_record<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, page) else { return r };
+    // A fresh IOVA that is allocated but never mapped.
+    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else { return r };
+    t.unmap(&mut r, 0, iova, page);
+    let _ = t.faults();
+    let target = iova + 0x40;
+    let _ = t.masters[0].write(target, &[0x5a; 16], t.timeout);
+    let stream = t.masters[0].stream();
+    let faults = t.faults();
+    r.note(format_args!("{} fault records", faults.len()));
+    match faults.first() {
+        None => r.fail(format_args!("no fault recorded for {stream} writing unmapped {target}")),
+        Some(f) => {
+            r.note(format_args!("first: {f}"));
+            r.check(f.stream == stream, format_args!("record names {} not {stream}", f.stream));
+            r.check(f.kind == FaultKind::Translation, format_args!("kind {:?}, expected Translation", f.kind));
+            match f.iova {
+                Some(v) => r.check(v.align_down(4) == target, format_args!("record IOVA {v}, expected {target}")),
+                None => r.fail(format_args!("record carries no IOVA")),
+            }
+            match f.access {
+                Some(a) => r.check(a == Access::Write, format_args!("record says {a:?}, expected Write")),
+                None => r.fail(format_args!("record carries no direction")),
+            }
+        }
+    }
+    t.release(0, iova, page);
+    r
+}
+
+fn empty_gather_still_syncs<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let Some(b) = t.buf(&mut r, page) else { return r };
+    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else { return r };
+    let p1 = pattern(25);
+    t.dma_write(&mut r, 0, iova, &p1);
+    let before = t.domains[0].syncs_issued();
+    let _ = t.iommu.take_invalidation_cost();
+    t.unmap(&mut r, 0, iova, page);
+    let syncs = t.domains[0].syncs_issued() - before;
+    let cost = t.iommu.take_invalidation_cost();
+    r.note(format_args!("unmap through the core: {syncs} driver sync(s), {cost} invalidation commands"));
+    r.check(syncs >= 1, format_args!("the core did not call the driver's sync after an unmap that removed a page"));
+    r.check(cost >= 1, format_args!("the driver's sync issued no invalidation"));
+    let p2 = pattern(26);
+    t.dma_write(&mut r, 0, iova, &p2);
+    expect_bytes(t, &mut r, b, 0, &p1, "DMA after the synced unmap; the page");
+    let _ = t.faults();
+    t.release(0, iova, page);
+    r
+}
+
+fn no_collateral_writes<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M>) -> Report {
+    let mut r = Report::new();
+    r.note(format_args!("{} buffers checked", t.buffers.len()));
+    for b in &t.buffers {
+        if let Err(e) = b.check_guards() {
+            r.fail(format_args!("{e}"));
+        }
+    }
+    r
+}
+
+/// ASIDs the self-test gives its domains.
+pub fn asid(index: usize) -> Asid {
+    Asid(index as u16 + 1)
+}
+
+/// Maps an [`IommuError`] for setup reports.
+pub fn setup_error(what: &str, e: IommuError) -> SetupError {
+    format!("{what}: {e}")
+}
