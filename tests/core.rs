@@ -253,3 +253,29 @@ fn block_split_syncs_between_break_and_make() {
         PhysAddr(0x8000_4000)
     );
 }
+
+#[test]
+fn destroy_detaches_and_frees_every_table() {
+    let mut r = rig(SyncPolicy::WholeStream);
+    let before = r.arena.borrow().live_tables();
+    let mut d = domain(&r, 8);
+    d.attach(&mut r.driver, StreamId(1)).unwrap();
+    d.attach(&mut r.driver, StreamId(2)).unwrap();
+    d.map(
+        &mut r.driver,
+        Iova(0x100_0000),
+        PhysAddr(0x8000_0000),
+        0x40_3000,
+        Prot::rw(),
+    )
+    .unwrap();
+    assert!(r.arena.borrow().live_tables() > before + 1);
+    let mut m = ToyMaster {
+        sid: StreamId(2),
+        hw: r.hw.clone(),
+    };
+    m.read(Iova(0x100_0000), &mut [0u8; 4], T).unwrap();
+    let arena = d.destroy(&mut r.driver).unwrap();
+    assert_eq!(arena.borrow().live_tables(), before);
+    assert!(m.read(Iova(0x100_0000), &mut [0u8; 4], T).is_err());
+}

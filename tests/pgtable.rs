@@ -650,3 +650,37 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
     assert_eq!(pt.memory().live_tables(), 1);
     ops
 }
+
+/// A descriptor pointing outside the table memory is reported, not followed.
+#[test]
+fn corrupt_table_pointer_is_an_error_not_a_panic() {
+    let arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
+    let codec = Lpae::new(Granule::K4, 39, 48, true).unwrap();
+    let mut pt = PageTable::new(codec, arena.clone()).unwrap();
+    let mut g = Gather::new();
+    pt.map(Iova(0x1000), PhysAddr(0x1000), 0x1000, Prot::rw(), &mut g)
+        .unwrap();
+    // Point the root's entry 0 at a table far outside the arena.
+    let root = pt.root();
+    let root_virt = arena.borrow().bus_to_virt(root).unwrap();
+    arena.borrow_mut().write_u64(root_virt, 0x7_0000_0000 | 3);
+    let bad = BusAddr(0x7_0000_0000);
+    assert_eq!(
+        pt.translate(Iova(0x1000)),
+        Err(TranslateError::CorruptTable {
+            level: 1,
+            next: bad
+        })
+    );
+    assert_eq!(
+        pt.unmap(Iova(0), 0x10000, &mut g, &mut NotLive),
+        Err(PgTableError::CorruptTable {
+            level: 1,
+            next: bad
+        })
+    );
+    assert!(matches!(
+        pt.map(Iova(0x2000), PhysAddr(0x2000), 0x1000, Prot::rw(), &mut g),
+        Err(PgTableError::CorruptTable { level: 1, .. })
+    ));
+}
