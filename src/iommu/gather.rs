@@ -7,6 +7,14 @@
 //! where drivers that never filled the gather lost their `iotlb_sync`
 //! (DESIGN.md, "The sync contract").
 //!
+//! Nothing outside the crate can add to a gather (or reset one), so no driver
+//! can decide what the core syncs:
+//!
+//! ```compile_fail
+//! let mut g = iommu_bringup::iommu::Gather::new();
+//! g.add_leaves(0x1000, 0x1000, 0x1000, 1); // crate-private
+//! ```
+//!
 //! Table pages removed from the tree are parked here, not freed: walk caches
 //! may still point into them until the non-leaf invalidation has completed
 //! (smmu.md C.6.2 step 3), so the core frees them only after the sync.
