@@ -570,10 +570,18 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
     let mut pt = PageTable::new(codec, RamArena::with_size(64 << 20)).unwrap();
     let mut shadow: Vec<Option<u64>> = vec![None; window_pages];
     let ctx = |op: usize| format!("{granule:?} ias {ias} seed {seed:#x} op {op}");
+    let (mut breaks, mut freed, mut overlaps) = (0, 0, 0);
     for op in 0..ops {
-        let start = rng.below(window_pages as u64) as usize;
-        let max_len = (window_pages - start).min(if rng.chance(1, 4) { window_pages } else { 64 });
-        let len = 1 + rng.below(max_len as u64) as usize;
+        let block_pages = (block / gs) as usize;
+        let (start, len) = if rng.chance(1, 8) {
+            // Exactly one aligned block, so blocks exist to be split.
+            (block_pages * rng.below(4) as usize, block_pages)
+        } else {
+            let start = rng.below(window_pages as u64) as usize;
+            let max_len =
+                (window_pages - start).min(if rng.chance(1, 4) { window_pages } else { 64 });
+            (start, 1 + rng.below(max_len as u64) as usize)
+        };
         let iova = base + start as u64 * gs;
         let size = len as u64 * gs;
         if rng.chance(1, 2) {
@@ -592,6 +600,7 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
                     "{}: {r:?}",
                     ctx(op)
                 );
+                overlaps += 1;
             } else {
                 assert_eq!(r, Ok(()), "{}", ctx(op));
                 for (i, s) in shadow[start..start + len].iter_mut().enumerate() {
@@ -618,6 +627,8 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
                 assert!(gs_start.0 + gsize >= iova + gs, "{}", ctx(op));
             }
             shadow[start..start + len].fill(None);
+            breaks += g.bbm_breaks();
+            freed += g.tables_freed();
             pt.release(&mut g);
         }
         // Spot checks every op, a full sweep now and then.
@@ -643,6 +654,12 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
             }
         }
     }
+    // The sequence exercised block splits, table freeing and overlaps.
+    assert!(
+        breaks > 0 && freed > 0 && overlaps > 0,
+        "{} splits {breaks} freed {freed} overlaps {overlaps}",
+        ctx(ops)
+    );
     // Everything unmapped: every table but the top one is gone.
     let (_, mut g) = unmap(&mut pt, 0, 1 << ias);
     pt.release(&mut g);
