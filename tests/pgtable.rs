@@ -361,7 +361,7 @@ fn freed_tables_are_recorded_and_parked_until_release() {
         .unwrap();
     assert_eq!((g.leaves(), g.tables_freed()), (1, 3));
     assert!(!g.leaf_only());
-    assert_eq!(g.pending_frees().len(), 3);
+    assert_eq!(g.pending_frees().count(), 3);
     // The gather spans the largest freed table (the L1 table, 512 GiB).
     let (start, size) = g.range().unwrap();
     assert_eq!((start, size), (Iova(0), 512 * GIB));
@@ -369,7 +369,7 @@ fn freed_tables_are_recorded_and_parked_until_release() {
     assert_eq!(pt.memory().live_tables(), 4, "still parked");
     pt.release(&mut g);
     assert_eq!(pt.memory().live_tables(), 1);
-    assert!(g.pending_frees().is_empty());
+    assert_eq!(g.pending_frees().count(), 0);
     // Unmapping nothing leaves an empty gather.
     let mut g = Gather::new();
     assert_eq!(pt.unmap(Iova(0), GIB, &mut g, &mut NotLive), Ok(0));
@@ -570,10 +570,18 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
     let mut pt = PageTable::new(codec, RamArena::with_size(64 << 20)).unwrap();
     let mut shadow: Vec<Option<u64>> = vec![None; window_pages];
     let ctx = |op: usize| format!("{granule:?} ias {ias} seed {seed:#x} op {op}");
+    let (mut breaks, mut freed, mut overlaps) = (0, 0, 0);
     for op in 0..ops {
-        let start = rng.below(window_pages as u64) as usize;
-        let max_len = (window_pages - start).min(if rng.chance(1, 4) { window_pages } else { 64 });
-        let len = 1 + rng.below(max_len as u64) as usize;
+        let block_pages = (block / gs) as usize;
+        let (start, len) = if rng.chance(1, 8) {
+            // Exactly one aligned block, so blocks exist to be split.
+            (block_pages * rng.below(4) as usize, block_pages)
+        } else {
+            let start = rng.below(window_pages as u64) as usize;
+            let max_len =
+                (window_pages - start).min(if rng.chance(1, 4) { window_pages } else { 64 });
+            (start, 1 + rng.below(max_len as u64) as usize)
+        };
         let iova = base + start as u64 * gs;
         let size = len as u64 * gs;
         if rng.chance(1, 2) {
@@ -592,6 +600,7 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
                     "{}: {r:?}",
                     ctx(op)
                 );
+                overlaps += 1;
             } else {
                 assert_eq!(r, Ok(()), "{}", ctx(op));
                 for (i, s) in shadow[start..start + len].iter_mut().enumerate() {
@@ -618,6 +627,8 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
                 assert!(gs_start.0 + gsize >= iova + gs, "{}", ctx(op));
             }
             shadow[start..start + len].fill(None);
+            breaks += g.bbm_breaks();
+            freed += g.tables_freed();
             pt.release(&mut g);
         }
         // Spot checks every op, a full sweep now and then.
@@ -643,10 +654,50 @@ fn random_run(granule: Granule, ias: u32, seed: u64, ops: usize) -> usize {
             }
         }
     }
+    // The sequence exercised block splits, table freeing and overlaps.
+    assert!(
+        breaks > 0 && freed > 0 && overlaps > 0,
+        "{} splits {breaks} freed {freed} overlaps {overlaps}",
+        ctx(ops)
+    );
     // Everything unmapped: every table but the top one is gone.
     let (_, mut g) = unmap(&mut pt, 0, 1 << ias);
     pt.release(&mut g);
     assert_eq!(pt.table_pages(), 1);
     assert_eq!(pt.memory().live_tables(), 1);
     ops
+}
+
+/// A descriptor pointing outside the table memory is reported, not followed.
+#[test]
+fn corrupt_table_pointer_is_an_error_not_a_panic() {
+    let arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
+    let codec = Lpae::new(Granule::K4, 39, 48, true).unwrap();
+    let mut pt = PageTable::new(codec, arena.clone()).unwrap();
+    let mut g = Gather::new();
+    pt.map(Iova(0x1000), PhysAddr(0x1000), 0x1000, Prot::rw(), &mut g)
+        .unwrap();
+    // Point the root's entry 0 at a table far outside the arena.
+    let root = pt.root();
+    let root_virt = arena.borrow().bus_to_virt(root).unwrap();
+    arena.borrow_mut().write_u64(root_virt, 0x7_0000_0000 | 3);
+    let bad = BusAddr(0x7_0000_0000);
+    assert_eq!(
+        pt.translate(Iova(0x1000)),
+        Err(TranslateError::CorruptTable {
+            level: 1,
+            next: bad
+        })
+    );
+    assert_eq!(
+        pt.unmap(Iova(0), 0x10000, &mut g, &mut NotLive),
+        Err(PgTableError::CorruptTable {
+            level: 1,
+            next: bad
+        })
+    );
+    assert!(matches!(
+        pt.map(Iova(0x2000), PhysAddr(0x2000), 0x1000, Prot::rw(), &mut g),
+        Err(PgTableError::CorruptTable { level: 1, .. })
+    ));
 }

@@ -225,6 +225,17 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         Ok(n)
     }
 
+    /// Detaches every stream (each detach leaves nothing of this context
+    /// cached, per [`Iommu::detach`]), then frees all table pages and gives
+    /// the memory back.  If a detach fails the table pages are leaked, never
+    /// freed, because a walker may still use them.
+    pub fn destroy<I: Iommu + ?Sized>(mut self, iommu: &mut I) -> Result<M, IommuError> {
+        while let Some(&stream) = self.streams.last() {
+            self.detach(iommu, stream)?;
+        }
+        Ok(self.pt.destroy())
+    }
+
     /// Software walk of this domain's tables.
     pub fn translate(&self, iova: Iova) -> Result<Translation, TranslateError> {
         self.pt.translate(iova)

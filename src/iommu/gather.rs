@@ -7,6 +7,14 @@
 //! where drivers that never filled the gather lost their `iotlb_sync`
 //! (DESIGN.md, "The sync contract").
 //!
+//! Nothing outside the crate can add to a gather (or reset one), so no driver
+//! can decide what the core syncs:
+//!
+//! ```compile_fail
+//! let mut g = iommu_bringup::iommu::Gather::new();
+//! g.add_leaves(0x1000, 0x1000, 0x1000, 1); // crate-private
+//! ```
+//!
 //! Table pages removed from the tree are parked here, not freed: walk caches
 //! may still point into them until the non-leaf invalidation has completed
 //! (smmu.md C.6.2 step 3), so the core frees them only after the sync.
@@ -27,8 +35,13 @@ pub struct Gather {
     unmapped: u64,
     tables_freed: u32,
     bbm_breaks: u32,
+    /// The first few parked pages live inline so a typical unmap does not
+    /// allocate; more spill to `freed`.
+    inline: [Option<TablePage>; INLINE],
     freed: Vec<TablePage>,
 }
+
+const INLINE: usize = 4;
 
 impl Gather {
     /// An empty gather.
@@ -41,6 +54,7 @@ impl Gather {
             unmapped: 0,
             tables_freed: 0,
             bbm_breaks: 0,
+            inline: [None; INLINE],
             freed: Vec::new(),
         }
     }
@@ -94,8 +108,8 @@ impl Gather {
     }
 
     /// Table pages waiting for the sync before they may be reused.
-    pub fn pending_frees(&self) -> &[TablePage] {
-        &self.freed
+    pub fn pending_frees(&self) -> impl Iterator<Item = &TablePage> + '_ {
+        self.inline.iter().flatten().chain(self.freed.iter())
     }
 
     fn widen(&mut self, iova: u64, size: u64) {
@@ -109,12 +123,15 @@ impl Gather {
         }
     }
 
-    /// Records a cleared leaf of `size` bytes at `iova`.
-    pub(crate) fn add_leaf(&mut self, iova: u64, size: u64) {
-        self.widen(iova, size);
-        self.leaf_sizes |= size;
-        self.leaves += 1;
-        self.unmapped += size;
+    /// Records `count` leaves of `leaf` bytes cleared inside `[iova, iova + span)`.
+    pub(crate) fn add_leaves(&mut self, iova: u64, span: u64, leaf: u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.widen(iova, span);
+        self.leaf_sizes |= leaf;
+        self.leaves += count;
+        self.unmapped += count * leaf;
     }
 
     /// Records that `[iova, iova + size)` stopped being mapped as part of a
@@ -135,11 +152,18 @@ impl Gather {
     pub(crate) fn add_freed_table(&mut self, iova: u64, span: u64, page: TablePage) {
         self.widen(iova, span);
         self.tables_freed += 1;
-        self.freed.push(page);
+        match self.inline.iter_mut().find(|p| p.is_none()) {
+            Some(slot) => *slot = Some(page),
+            None => self.freed.push(page),
+        }
     }
 
     /// Takes the parked table pages (after the sync).
-    pub(crate) fn take_frees(&mut self) -> Vec<TablePage> {
-        core::mem::take(&mut self.freed)
+    pub(crate) fn take_frees(&mut self) -> impl Iterator<Item = TablePage> {
+        let inline = core::mem::replace(&mut self.inline, [None; INLINE]);
+        inline
+            .into_iter()
+            .flatten()
+            .chain(core::mem::take(&mut self.freed))
     }
 }

@@ -176,6 +176,18 @@ impl RamArena {
         (off.checked_add(len)? <= self.size() as u64).then_some(off)
     }
 
+    /// Dense table ids: a 4 KiB-aligned block is numbered by its 4 KiB page
+    /// (so the walker's per-table counters stay small and cache friendly);
+    /// smaller blocks at other offsets get numbers above every page number.
+    #[inline]
+    fn id_of(&self, off: u64) -> usize {
+        if off & 0xfff == 0 {
+            (off >> 12) as usize
+        } else {
+            (self.size() >> 12) + (off >> MIN_SHIFT) as usize
+        }
+    }
+
     #[inline]
     fn word_index(&self, at: VirtAddr) -> usize {
         (at.0.wrapping_sub(self.virt_base) / 8) as usize
@@ -211,7 +223,7 @@ impl TableMemory for RamArena {
             virt,
             bus,
             bytes: bytes.max(align).next_power_of_two(),
-            id: ((bus.0 - self.bus_base) >> MIN_SHIFT) as usize,
+            id: self.id_of(bus.0 - self.bus_base),
         })
     }
 
@@ -225,7 +237,7 @@ impl TableMemory for RamArena {
         let off = bus.0.wrapping_sub(self.bus_base);
         (off < self.size() as u64).then_some(TableRef {
             virt: VirtAddr(self.virt_base + off),
-            id: (off >> MIN_SHIFT) as usize,
+            id: self.id_of(off),
         })
     }
 

@@ -54,7 +54,8 @@ pub enum PgTableError {
     },
     /// Part of the range is already mapped.
     Overlap {
-        /// First IOVA found mapped (the start of the existing entry's span).
+        /// Start of the span of the existing entry (leaf, or table with
+        /// mappings) that the request ran into.
         iova: Iova,
         /// Table level holding the existing entry.
         level: u8,

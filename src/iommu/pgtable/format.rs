@@ -11,4 +11,13 @@ use super::LpaeContext;
 pub enum TableFormat {
     /// ARM VMSAv8-64 stage 1.
     Lpae(LpaeContext),
+    /// Allwinner sun50i: nothing beyond the root table, which goes to
+    /// IOMMU_TTB_REG (sun50i-dart.md A.3, A.4).
+    Sun50i,
+    /// Apple DART: the granule (PARAMS1) the tables were built for; the root
+    /// goes to the stream's TTBR (sun50i-dart.md B.5).
+    Dart {
+        /// Page size in bytes (16 KiB on Apple silicon).
+        granule: u64,
+    },
 }

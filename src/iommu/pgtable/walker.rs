@@ -542,6 +542,7 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
         let mut idx = self.index(level, va);
         let mut removed = 0u32;
         let (mut first, mut last) = (usize::MAX, 0usize);
+        let (mut leaf_lo, mut leaf_hi, mut leaves) = (u64::MAX, 0u64, 0u64);
         let mut result = Ok(());
         while va < end {
             let next = (va | (span - 1)) + 1;
@@ -551,11 +552,27 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
             match self.codec.decode(level, raw) {
                 Pte::Invalid => {}
                 Pte::Leaf(_) if va == base && stop == next => {
-                    self.wr(t.virt, idx, 0);
-                    removed += 1;
+                    // Clear this and the whole leaves that follow it in one
+                    // tight run; gathered in one go below.
+                    let whole = ((end - base) >> shift) as usize;
+                    let run_end = idx + whole.min(self.codec.level_entries(level) - idx);
+                    let mut j = idx;
+                    while j < run_end
+                        && matches!(self.codec.decode(level, self.rd(t.virt, j)), Pte::Leaf(_))
+                    {
+                        self.wr(t.virt, j, 0);
+                        j += 1;
+                    }
+                    let n = j - idx;
+                    removed += n as u32;
                     first = first.min(idx);
-                    last = idx;
-                    gather.add_leaf(base, span);
+                    last = j - 1;
+                    leaf_lo = leaf_lo.min(base);
+                    leaf_hi = base + n as u64 * span;
+                    leaves += n as u64;
+                    va = leaf_hi;
+                    idx = j;
+                    continue;
                 }
                 Pte::Leaf(oa) => {
                     let r = self.split(level, t, idx, raw, base, oa.0, va, stop, gather, flush);
@@ -582,6 +599,30 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
                         });
                         break;
                     };
+                    if va == base && stop == next && level + 1 == self.codec.last_level() {
+                        // The whole last-level table goes: its live entries
+                        // are exactly its count, so detach it without
+                        // visiting them (as Linux frees a fully covered
+                        // table).  Walkers may still see its old contents
+                        // until the sync, which covers its span non-leaf.
+                        let leaf = 1u64 << self.codec.level_shift(level + 1);
+                        gather.add_leaves(base, span, leaf, u64::from(self.count(cref.id)));
+                        self.wr(t.virt, idx, 0);
+                        removed += 1;
+                        first = first.min(idx);
+                        last = idx;
+                        self.tables -= 1;
+                        let page = TablePage {
+                            virt: cref.virt,
+                            bus: next_bus,
+                            bytes: self.codec.table_bytes(level + 1),
+                            id: cref.id,
+                        };
+                        gather.add_freed_table(base, span, page);
+                        va = stop;
+                        idx += 1;
+                        continue;
+                    }
                     let r = self.unmap_level(level + 1, cref, va, stop, gather, flush);
                     if self.count(cref.id) == 0 {
                         self.wr(t.virt, idx, 0);
@@ -605,6 +646,9 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
             }
             va = stop;
             idx += 1;
+        }
+        if leaves != 0 {
+            gather.add_leaves(leaf_lo, leaf_hi - leaf_lo, span, leaves);
         }
         self.adjust_count(t.id, 0, removed);
         self.clean_entries(t.virt, first, last);

@@ -1,7 +1,7 @@
 //! The MAIR and TCR values an SMMU context needs for LPAE stage-1 tables.
 //!
-//! Field encodings: Arm ARM DDI0487 D19 (TCR_EL1, MAIR_EL1 register
-//! descriptions) as the SMMUs reuse them, summarised in smmu.md C.4 and C.5;
+//! Field encodings: Arm ARM DDI0487, the TCR_EL1 and MAIR_EL1 register
+//! descriptions, as the SMMUs reuse them, summarised in smmu.md C.4 and C.5;
 //! the attribute layout is the one Linux `io-pgtable-arm.c` uses for stage 1
 //! (smmu.md C.4), so AttrIndx values match what other drivers expect.
 #![forbid(unsafe_code)]

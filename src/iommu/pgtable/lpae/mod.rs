@@ -77,7 +77,8 @@ impl fmt::Display for LpaeConfigError {
     }
 }
 
-// Descriptor bits, Arm ARM D8.3 (VMSAv8-64 descriptor formats); smmu.md C.2.
+// Descriptor bits: Arm ARM DDI0487 chapter D8, VMSAv8-64 translation table
+// descriptor formats; smmu.md C.2.
 const TYPE_MASK: u64 = 0b11;
 const TYPE_BLOCK: u64 = 0b01;
 const TYPE_TABLE_OR_PAGE: u64 = 0b11;
@@ -122,7 +123,8 @@ impl Lpae {
         }
         // Stage 1 has no SL0: the walk starts at the level that leaves exactly
         // `levels` levels of `bits_per_level` bits above the page offset
-        // (Arm ARM D8.2, "starting level"; smmu.md C.1.1).
+        // (Arm ARM DDI0487 chapter D8, the initial lookup level of a stage 1
+        // walk; smmu.md C.1.1).
         let va_bits = ias - granule.shift();
         let levels = va_bits.div_ceil(granule.bits_per_level());
         let start = (4 - levels) as u8;
