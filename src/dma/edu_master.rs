@@ -28,7 +28,13 @@ pub struct EduMaster<'p, M: Mmio> {
 impl<'p, M: Mmio> EduMaster<'p, M> {
     /// Wraps a probed edu with its stream ID, a staging buffer of at least
     /// 4 KiB and the IOVA the staging buffer is mapped at.
-    pub fn new(edu: Edu<M>, name: String, stream: StreamId, staging: DmaBuf<'p>, staging_iova: Iova) -> Self {
+    pub fn new(
+        edu: Edu<M>,
+        name: String,
+        stream: StreamId,
+        staging: DmaBuf<'p>,
+        staging_iova: Iova,
+    ) -> Self {
         Self {
             edu,
             name,
@@ -97,7 +103,12 @@ impl<M: Mmio> DmaMaster for EduMaster<'_, M> {
         BUFFER_SIZE as usize
     }
 
-    fn write(&mut self, iova: Iova, data: &[u8], _timeout: Duration) -> Result<DmaReport, DmaError> {
+    fn write(
+        &mut self,
+        iova: Iova,
+        data: &[u8],
+        _timeout: Duration,
+    ) -> Result<DmaReport, DmaError> {
         self.check_len(data.len())?;
         let len = data.len() as u64;
         self.staging.write(0, data);
@@ -113,7 +124,12 @@ impl<M: Mmio> DmaMaster for EduMaster<'_, M> {
         })
     }
 
-    fn read(&mut self, iova: Iova, buf: &mut [u8], _timeout: Duration) -> Result<DmaReport, DmaError> {
+    fn read(
+        &mut self,
+        iova: Iova,
+        buf: &mut [u8],
+        _timeout: Duration,
+    ) -> Result<DmaReport, DmaError> {
         self.check_len(buf.len())?;
         let len = buf.len() as u64;
         self.edu
@@ -129,7 +145,13 @@ impl<M: Mmio> DmaMaster for EduMaster<'_, M> {
         })
     }
 
-    fn copy(&mut self, src: Iova, dst: Iova, len: usize, _timeout: Duration) -> Result<DmaReport, DmaError> {
+    fn copy(
+        &mut self,
+        src: Iova,
+        dst: Iova,
+        len: usize,
+        _timeout: Duration,
+    ) -> Result<DmaReport, DmaError> {
         self.check_len(len)?;
         self.edu
             .transfer(Direction::FromMemory, src, 0, len as u64)
@@ -137,6 +159,9 @@ impl<M: Mmio> DmaMaster for EduMaster<'_, M> {
         self.edu
             .transfer(Direction::ToMemory, dst, 0, len as u64)
             .map_err(|e| self.err(dst, e))?;
-        Ok(DmaReport { bytes: len, status: 0 })
+        Ok(DmaReport {
+            bytes: len,
+            status: 0,
+        })
     }
 }

@@ -8,6 +8,8 @@
 pub mod guarded;
 pub mod iommu_cases;
 pub mod ktap;
+#[cfg(test)]
+mod model;
 pub mod platform;
 pub mod runner;
 
