@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `exit` | `semihosting`, `psci`, `spin` | how the run ends (default: PSCI when the DT has `/psci`, else spin) |
 //! | `inject` | comma list: `fail-one`, `skip-sync`, `exception`, `panic` | fault injection for negative controls |
+//! | `granule` | `4k`, `16k`, `64k` | stage-1 page size of the IOMMU self-test's page tables (default 4k) |
 //!
 //! Unknown `iommu_bringup.*` keys and bad values are kept and reported in the
 //! KTAP output instead of being silently ignored.
@@ -41,6 +42,29 @@ pub struct Inject {
     pub panic: bool,
 }
 
+/// Stage-1 granule for the IOMMU self-test.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GranuleArg {
+    /// 4 KiB pages.
+    #[default]
+    K4,
+    /// 16 KiB pages.
+    K16,
+    /// 64 KiB pages.
+    K64,
+}
+
+impl GranuleArg {
+    /// Page size in bytes.
+    pub fn bytes(self) -> u64 {
+        match self {
+            GranuleArg::K4 => 4 << 10,
+            GranuleArg::K16 => 16 << 10,
+            GranuleArg::K64 => 64 << 10,
+        }
+    }
+}
+
 /// A word we did not understand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadOption<'a> {
@@ -58,6 +82,8 @@ pub struct Bootargs<'a> {
     pub exit: Option<ExitRequest>,
     /// `iommu_bringup.inject`.
     pub inject: Inject,
+    /// `iommu_bringup.granule`.
+    pub granule: GranuleArg,
     bad: [Option<BadOption<'a>>; MAX_BAD],
     bad_count: usize,
 }
@@ -79,6 +105,14 @@ impl<'a> Bootargs<'a> {
                     _ => None,
                 }
                 .map(|e| args.exit = Some(e))
+                .is_some(),
+                "granule" => match value {
+                    "4k" => Some(GranuleArg::K4),
+                    "16k" => Some(GranuleArg::K16),
+                    "64k" => Some(GranuleArg::K64),
+                    _ => None,
+                }
+                .map(|g| args.granule = g)
                 .is_some(),
                 "inject" => value.split(',').all(|v| match v {
                     "fail-one" => {
@@ -158,6 +192,14 @@ mod tests {
                 "iommu_bringup.inject=everything"
             ]
         );
+    }
+
+    #[test]
+    fn granule_option() {
+        assert_eq!(Bootargs::parse("").granule, GranuleArg::K4);
+        assert_eq!(Bootargs::parse("iommu_bringup.granule=16k").granule.bytes(), 16384);
+        assert_eq!(Bootargs::parse("iommu_bringup.granule=64k").granule, GranuleArg::K64);
+        assert_eq!(Bootargs::parse("iommu_bringup.granule=8k").bad_count(), 1);
     }
 
     #[test]
