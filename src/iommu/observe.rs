@@ -14,7 +14,7 @@
 //! [`Iommu::sync`]: super::Iommu::sync
 #![forbid(unsafe_code)]
 
-use super::{Iommu, IommuError, StreamId};
+use super::{Asid, Iommu, IommuError, StreamId};
 use crate::mm::Iova;
 use alloc::vec::Vec;
 use core::fmt;
@@ -109,4 +109,9 @@ pub trait Observe: Iommu {
 
     /// `true` when `inject=skip-sync` is in force.
     fn skipping_syncs(&self) -> bool;
+
+    /// Invalidates everything cached for `asid` (the `asid_invalidate`
+    /// case: SMMUv3 TLBI_NH_ASID, SMMUv2 TLBIASID) and waits for it; held or
+    /// dropped like every other invalidation.
+    fn invalidate_context(&mut self, asid: Asid) -> Result<(), IommuError>;
 }
