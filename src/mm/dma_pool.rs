@@ -236,6 +236,39 @@ impl DmaBuf<'_> {
     }
 }
 
+impl DmaBuf<'_> {
+    fn check_u32(&self, off: usize) {
+        assert!(
+            off.is_multiple_of(4) && off.checked_add(4).is_some_and(|e| e <= self.len()),
+            "DmaBuf u32 access at {off:#x} misaligned or out of bounds"
+        );
+    }
+
+    /// Reads the little-endian 32-bit word at `off` (4-byte aligned) with a
+    /// single 32-bit load (32-bit descriptor formats: sun50i, DART).  Panics
+    /// if misaligned or out of bounds.
+    pub fn read_u32(&self, off: usize) -> u32 {
+        self.check_u32(off);
+        // SAFETY: aligned and in bounds (checked) of memory this buffer owns
+        // (DmaPool::new's contract); volatile because a device may write it.
+        u32::from_le(unsafe { self.ptr().add(off).cast::<u32>().read_volatile() })
+    }
+
+    /// Writes the 32-bit word at `off` (4-byte aligned) little-endian with a
+    /// single 32-bit store, so a walker reading 32-bit descriptors never sees
+    /// a torn value.  Panics if misaligned or out of bounds.
+    pub fn write_u32(&self, off: usize, val: u32) {
+        self.check_u32(off);
+        // SAFETY: as in `read_u32`.
+        unsafe {
+            self.ptr()
+                .add(off)
+                .cast::<u32>()
+                .write_volatile(val.to_le())
+        };
+    }
+}
+
 impl Drop for DmaBuf<'_> {
     fn drop(&mut self) {
         let mut f = self.pool.frames.lock();

@@ -1,5 +1,5 @@
-//! Memory: typed addresses, the memory layout plan, the heap, and the DMA
-//! frame pool.
+//! Memory: typed addresses, the memory layout plan, the heap, the DMA
+//! frame pool, and page-table memory over that pool.
 
 pub mod addr;
 pub mod dma_pool;
@@ -8,5 +8,6 @@ pub mod heap;
 #[cfg(test)]
 pub mod host_ram;
 pub mod layout;
+pub mod table_memory;
 
 pub use addr::{BusAddr, Iova, PhysAddr, PhysRange, VirtAddr};

@@ -22,6 +22,7 @@
 //! | `event.rs` | [`event::FaultRecord`], [`event::GlobalErrors`] |
 //! | `coherency.rs` | cache maintenance hooks for a non-coherent SMMU |
 //! | `driver.rs` | [`Smmuv3`]: probe, reset_and_enable, install STE/CD, TLBI, events |
+//! | `adapter.rs` | [`Smmuv3Iommu`]: the core's `Iommu` + `Observe` over [`Smmuv3`] (hold, skip-sync, faults) |
 //!
 //! Typical use (what the core and the self-test will do):
 //!
@@ -45,6 +46,7 @@
 //! CFGI_STE, C_BAD_STE for an invalid STE; linear and two-level stream tables,
 //! coherent and non-coherent (clean/invalidate) paths.
 
+pub mod adapter;
 pub mod cd;
 pub mod coherency;
 pub mod command;
@@ -57,6 +59,7 @@ pub mod regs;
 pub mod ste;
 pub mod strtab;
 
+pub use adapter::{Invalidation, Smmuv3Iommu, QEMU_VIRT_CACHING};
 pub use command::{Command, TlbiForm, TlbiPolicy, TlbiRequest};
 pub use driver::{Smmuv3, Smmuv3Config, VaRange};
 pub use error::{CommandError, CommandErrorKind, Smmuv3Error};

@@ -1,0 +1,341 @@
+//! Page-table memory from the DMA frame pool: the target-side
+//! [`TableMemory`] (DESIGN.md, "Seams → Memory").
+//!
+//! Every table page is a [`DmaBuf`], so the walker gets both the CPU address
+//! it writes through and the bus address the IOMMU walks, and every entry
+//! access is one [`DmaBuf::read_u64`]/[`DmaBuf::write_u64`] (or the 32-bit
+//! forms): a single-copy-atomic load or store, never torn, which is what a
+//! walker reading descriptors concurrently needs (smmu.md C.6.1).  No
+//! `unsafe` here: the buffers do the accesses.
+//!
+//! When the IOMMU's walker does not snoop CPU caches (`dma-coherent` absent),
+//! [`TableMemory::clean`] calls the cache-clean hook given at construction
+//! (on target `arch::aarch64::cache::clean_range`, `DC CVAC` + `DSB`; on the
+//! host a no-op or a counter).
+//!
+//! Addresses this memory did not hand out are refused without panicking:
+//! [`TableMemory::lookup`] returns `None`, reads return 0 (an invalid
+//! descriptor in every format we support), writes and frees are ignored, and
+//! each refused write, clean or free is counted in [`PoolTables::refused`]
+//! so tests and the self-test can tell (reads cannot count: the trait gives
+//! them `&self`).
+#![forbid(unsafe_code)]
+
+use super::dma_pool::{DmaBuf, DmaPool};
+use super::{BusAddr, VirtAddr};
+use crate::iommu::pgtable::{TableMemory, TablePage, TableRef};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Page tables allocated from a [`DmaPool`].
+pub struct PoolTables<'p> {
+    pool: &'p DmaPool,
+    /// Live tables by [`TablePage::id`]; `None` = free slot.
+    tables: Vec<Option<DmaBuf<'p>>>,
+    /// Free ids, reused first so ids stay dense.
+    free_ids: Vec<usize>,
+    /// Bus address of a table's first byte → id.
+    by_bus: BTreeMap<u64, usize>,
+    /// CPU address of a table's first byte → id.
+    by_cpu: BTreeMap<u64, usize>,
+    coherent: bool,
+    clean_hook: fn(usize, usize),
+    cleans: u64,
+    refused: u64,
+}
+
+impl fmt::Debug for PoolTables<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolTables")
+            .field("pool", &self.pool.range())
+            .field("live", &self.by_bus.len())
+            .field("coherent", &self.coherent)
+            .field("cleans", &self.cleans)
+            .field("refused", &self.refused)
+            .finish()
+    }
+}
+
+impl<'p> PoolTables<'p> {
+    /// Tables from `pool`.  `walker_coherent`: the IOMMU's table walker
+    /// snoops CPU caches (DT `dma-coherent`), so [`TableMemory::clean`] is
+    /// never needed; otherwise every written range is passed to
+    /// `clean_hook(cpu_address, len)` — on target
+    /// `arch::aarch64::cache::clean_range`.
+    pub fn new(pool: &'p DmaPool, walker_coherent: bool, clean_hook: fn(usize, usize)) -> Self {
+        Self {
+            pool,
+            tables: Vec::new(),
+            free_ids: Vec::new(),
+            by_bus: BTreeMap::new(),
+            by_cpu: BTreeMap::new(),
+            coherent: walker_coherent,
+            clean_hook,
+            cleans: 0,
+            refused: 0,
+        }
+    }
+
+    /// Table pages currently allocated.
+    pub fn live_tables(&self) -> usize {
+        self.by_bus.len()
+    }
+
+    /// How many times [`TableMemory::clean`] ran the hook.
+    pub fn cleans(&self) -> u64 {
+        self.cleans
+    }
+
+    /// Writes, cleans and frees refused because the address was not in a
+    /// table this memory handed out (should stay 0).
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// The pool the tables come from.
+    pub fn pool(&self) -> &'p DmaPool {
+        self.pool
+    }
+
+    /// The table holding `[at, at + len)` and the offset of `at` in it.
+    fn locate(&self, at: VirtAddr, len: usize) -> Option<(&DmaBuf<'p>, usize)> {
+        let (&base, &id) = self.by_cpu.range(..=at.as_u64()).next_back()?;
+        let buf = self.tables.get(id)?.as_ref()?;
+        let off = usize::try_from(at.as_u64() - base).ok()?;
+        (off.checked_add(len)? <= buf.len()).then_some((buf, off))
+    }
+
+    fn note_refused(&mut self) {
+        self.refused = self.refused.saturating_add(1);
+    }
+}
+
+impl TableMemory for PoolTables<'_> {
+    fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
+        // The pool's blocks are whole frames naturally aligned to their
+        // power-of-two size, so asking for max(bytes, align) rounded up to a
+        // power of two gives both.
+        let want = bytes.max(align).max(1).checked_next_power_of_two()?;
+        let buf = self.pool.alloc(want as u64).ok()?;
+        let bus = buf.bus_addr();
+        let virt = buf.cpu_addr();
+        if !bus.is_aligned(align.max(1) as u64) || !virt.is_aligned(align.max(1) as u64) {
+            // A bus offset that breaks the alignment: refuse rather than
+            // hand the walker a misaligned table.
+            return None;
+        }
+        let page_bytes = buf.len();
+        let id = match self.free_ids.pop() {
+            Some(id) => id,
+            None => {
+                self.tables.push(None);
+                self.tables.len() - 1
+            }
+        };
+        self.tables[id] = Some(buf);
+        self.by_bus.insert(bus.as_u64(), id);
+        self.by_cpu.insert(virt.as_u64(), id);
+        Some(TablePage {
+            virt,
+            bus,
+            bytes: page_bytes,
+            id,
+        })
+    }
+
+    fn free_table(&mut self, page: TablePage) {
+        let ours = self.by_bus.get(&page.bus.as_u64()) == Some(&page.id)
+            && self.by_cpu.get(&page.virt.as_u64()) == Some(&page.id);
+        if !ours {
+            self.note_refused();
+            return;
+        }
+        self.by_bus.remove(&page.bus.as_u64());
+        self.by_cpu.remove(&page.virt.as_u64());
+        if let Some(slot) = self.tables.get_mut(page.id) {
+            // Dropping the DmaBuf returns its frames to the pool.
+            *slot = None;
+            self.free_ids.push(page.id);
+        }
+    }
+
+    fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
+        let id = *self.by_bus.get(&bus.as_u64())?;
+        let buf = self.tables.get(id)?.as_ref()?;
+        Some(TableRef {
+            virt: buf.cpu_addr(),
+            id,
+        })
+    }
+
+    fn read_u64(&self, at: VirtAddr) -> u64 {
+        match self.locate(at, 8) {
+            Some((buf, off)) if off.is_multiple_of(8) => buf.read_u64(off),
+            _ => 0,
+        }
+    }
+
+    fn write_u64(&mut self, at: VirtAddr, val: u64) {
+        match self.locate(at, 8) {
+            Some((buf, off)) if off.is_multiple_of(8) => buf.write_u64(off, val),
+            _ => self.note_refused(),
+        }
+    }
+
+    fn read_u32(&self, at: VirtAddr) -> u32 {
+        match self.locate(at, 4) {
+            Some((buf, off)) if off.is_multiple_of(4) => buf.read_u32(off),
+            _ => 0,
+        }
+    }
+
+    fn write_u32(&mut self, at: VirtAddr, val: u32) {
+        match self.locate(at, 4) {
+            Some((buf, off)) if off.is_multiple_of(4) => buf.write_u32(off, val),
+            _ => self.note_refused(),
+        }
+    }
+
+    fn walker_coherent(&self) -> bool {
+        self.coherent
+    }
+
+    fn clean(&mut self, at: VirtAddr, len: usize) {
+        if self.coherent || len == 0 {
+            return;
+        }
+        // Only clean memory we own: cache maintenance by VA on someone
+        // else's range is at best useless.
+        if self.locate(at, len).is_none() {
+            self.note_refused();
+            return;
+        }
+        let Ok(addr) = usize::try_from(at.as_u64()) else {
+            self.note_refused();
+            return;
+        };
+        (self.clean_hook)(addr, len);
+        self.cleans += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iommu::pgtable::{Granule, Lpae, PageTable, Prot};
+    use crate::iommu::Gather;
+    use crate::mm::host_ram::{self, HostRam};
+    use crate::mm::{Iova, PhysAddr};
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    fn no_clean(_: usize, _: usize) {}
+
+    #[test]
+    fn tables_are_zeroed_aligned_and_resolvable_by_bus_address() {
+        let ram = HostRam::new(1 << 20);
+        let pool = ram.pool();
+        let mut t = PoolTables::new(&pool, true, no_clean);
+        let free0 = pool.free_bytes();
+        let a = t.alloc_table(4096, 4096).unwrap();
+        let b = t.alloc_table(64, 16384).unwrap();
+        assert!(a.bus.is_aligned(4096) && b.bus.is_aligned(16384));
+        assert_eq!(b.bytes, 16384);
+        assert_ne!(a.id, b.id);
+        assert_eq!(t.read_u64(a.virt + 8), 0);
+        t.write_u64(a.virt + 8, 0x1122_3344_5566_7788);
+        // The model side (by bus address) sees the same bytes.
+        assert_eq!(
+            host_ram::read_u64(a.bus.as_u64() + 8),
+            0x1122_3344_5566_7788
+        );
+        assert_eq!(t.read_u32(a.virt + 12), 0x1122_3344);
+        t.write_u32(a.virt + 16, 0xdead_beef);
+        assert_eq!(host_ram::read_u64(a.bus.as_u64() + 16), 0xdead_beef);
+        assert_eq!(t.read_u32(a.virt + 16), 0xdead_beef);
+        assert_eq!(
+            t.lookup(b.bus),
+            Some(TableRef {
+                virt: b.virt,
+                id: b.id
+            })
+        );
+        assert_eq!(t.live_tables(), 2);
+        t.free_table(a);
+        assert_eq!(t.lookup(a.bus), None);
+        // Ids are reused (dense).
+        let c = t.alloc_table(4096, 4096).unwrap();
+        assert_eq!(c.id, a.id);
+        assert_eq!(t.read_u64(c.virt + 8), 0, "a reused table is zeroed");
+        t.free_table(b);
+        t.free_table(c);
+        assert_eq!(pool.free_bytes(), free0, "frames returned to the pool");
+        assert_eq!(t.refused(), 0);
+    }
+
+    #[test]
+    fn foreign_addresses_are_refused_without_panicking() {
+        let ram = HostRam::new(1 << 20);
+        let pool = ram.pool();
+        let mut t = PoolTables::new(&pool, false, no_clean);
+        let a = t.alloc_table(4096, 4096).unwrap();
+        // Not a table base, outside every table, misaligned, past the end.
+        assert_eq!(t.lookup(BusAddr(a.bus.as_u64() + 8)), None);
+        assert_eq!(t.lookup(BusAddr(0x1234_5000)), None);
+        assert_eq!(t.read_u64(VirtAddr(0x10)), 0);
+        assert_eq!(t.read_u64(a.virt + 4), 0);
+        assert_eq!(t.read_u64(a.virt + 4096), 0);
+        assert_eq!(t.read_u32(a.virt + 2), 0);
+        t.write_u64(VirtAddr(0x10), 1);
+        t.write_u64(a.virt + 4092, 1);
+        t.write_u32(a.virt + 4096, 1);
+        t.clean(a.virt + 4000, 200);
+        t.free_table(TablePage {
+            bus: BusAddr(a.bus.as_u64() + 4096),
+            ..a
+        });
+        assert_eq!(t.refused(), 5);
+        assert_eq!(t.live_tables(), 1);
+        let mut all_zero = true;
+        for i in 0..512 {
+            all_zero &= t.read_u64(a.virt + 8 * i) == 0;
+        }
+        assert!(all_zero, "refused writes did not land in the table");
+    }
+
+    static CLEANED: AtomicUsize = AtomicUsize::new(0);
+    fn count_clean(_: usize, len: usize) {
+        CLEANED.fetch_add(len, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn clean_hook_runs_only_for_a_non_coherent_walker() {
+        let ram = HostRam::new(2 << 20);
+        let pool = ram.pool();
+        let mut coherent = PoolTables::new(&pool, true, count_clean);
+        let a = coherent.alloc_table(4096, 4096).unwrap();
+        coherent.clean(a.virt, 64);
+        assert_eq!(coherent.cleans(), 0);
+        let before = CLEANED.load(Ordering::Relaxed);
+        // A real page table over non-coherent pool memory cleans what it writes.
+        let mut pt = PageTable::new(
+            Lpae::new(Granule::K4, 32, 40, false).unwrap(),
+            PoolTables::new(&pool, false, count_clean),
+        )
+        .unwrap();
+        let mut g = Gather::new();
+        pt.map(
+            Iova(0x10_0000),
+            PhysAddr(0x4000_0000),
+            0x2000,
+            Prot::rw(),
+            &mut g,
+        )
+        .unwrap();
+        assert!(pt.memory().cleans() > 0);
+        assert!(CLEANED.load(Ordering::Relaxed) > before);
+        let t = pt.translate(Iova(0x10_1008)).unwrap();
+        assert_eq!(t.phys, PhysAddr(0x4000_1008));
+        assert_eq!(pt.memory().refused(), 0);
+    }
+}
