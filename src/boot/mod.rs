@@ -8,7 +8,6 @@
 //! mapping) and, for its `Once`, the MMU.
 
 use crate::arch::aarch64::{device, exception, fault, mmu, park, semihosting, smccc, timer};
-use crate::dma::edu;
 use crate::kprintln;
 use crate::mm::layout::{self, MemoryPlan};
 use crate::mm::{PhysAddr, PhysRange};
@@ -16,18 +15,18 @@ use crate::platform::bootargs::Bootargs;
 use crate::platform::console::active::{self, ActiveConsole, Stdout};
 use crate::platform::console::ns16550::{IoWidth, Ns16550};
 use crate::platform::console::pl011::Pl011;
-use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError, Fdt};
+use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError};
 use crate::platform::exit::{self, ExitMethod, ExitReason};
-use crate::platform::pci;
 use crate::selftest::ktap::KtapWriter;
-use crate::selftest::platform::{
-    AtProbe, ConsoleFacts, MmuFacts, PciFunctionFacts, PciHostFacts, PlatformCtx, PlatformFacts,
-};
-use crate::selftest::runner::{run_group, Totals};
+use crate::selftest::platform::{AtProbe, ConsoleFacts, MmuFacts, PlatformCtx, PlatformFacts};
+use crate::selftest::runner::{report_setup_failure, run_group, Totals};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use mmu::{IdentityMap, MemType, MmuError};
+
+mod iommu_suite;
+mod pci_probe;
 
 /// Heap size cap.
 const HEAP_MAX: u64 = 8 << 20;
@@ -160,6 +159,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         mapping_errors.push(format!("memory plan: {e}"));
     }
 
+    let pci_hosts = pci_probe::enumerate_all(blob);
     let facts = PlatformFacts {
         entry_el: entry.entry_el,
         entry_e2h: entry.entry_e2h,
@@ -184,11 +184,16 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         memory_plan: plan.ok().map(|p| (p.heap(), p.dma_pool())),
         inject_fail_one: args.inject.fail_one,
         bad_bootargs: args.bad_options().map(|b| String::from(b.word)).collect(),
-        pci: probe_pci(blob),
+        pci: pci_probe::facts(&pci_hosts),
     };
+    let on_qemu = info.compatible == "linux,dummy-virt";
+    let (planned, notes) = iommu_suite::plan(blob, &pci_hosts);
 
     let mut k = KtapWriter::new(Stdout);
-    let _ = k.start(1);
+    let _ = k.start(1 + planned.len());
+    for n in &notes {
+        let _ = k.diag(n);
+    }
     let group = crate::selftest::platform::group(args.inject.fail_one);
     let mut ctx = PlatformCtx {
         facts,
@@ -197,6 +202,12 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     };
     let mut totals = Totals::default();
     totals.add(run_group(&mut k, 1, &group, &mut ctx));
+    for (i, p) in planned.iter().enumerate() {
+        match pool {
+            Some(pool) => totals.add(iommu_suite::run(&mut k, 2 + i, p, pool, &args, on_qemu)),
+            None => totals.add(report_setup_failure(&mut k, 2 + i, &p.name, "no DMA pool")),
+        }
+    }
     let _ = k.totals(totals.pass, totals.fail, totals.skip);
     if args.inject.exception {
         kprintln!(
@@ -211,54 +222,6 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     finish(ExitReason::Finished {
         failed: totals.fail as u32,
     })
-}
-
-/// Enumerates every ECAM host bridge in the DT and probes the devices we
-/// drive.  Device windows are mapped on demand.
-fn probe_pci(blob: &[u8]) -> Result<Vec<PciHostFacts>, String> {
-    let fdt = Fdt::parse(blob).map_err(|e| format!("{e}"))?;
-    let hosts = pci::host::find_hosts(&fdt).map_err(|e| format!("{e}"))?;
-    Ok(hosts.iter().map(probe_host).collect())
-}
-
-fn probe_host(h: &pci::host::HostBridge) -> PciHostFacts {
-    let desc = format!(
-        "{} ECAM {} buses {}..={}",
-        h.path, h.ecam, h.buses.0, h.buses.1
-    );
-    let functions = device::device_block(h.ecam)
-        .map_err(|e| format!("mapping ECAM: {e}"))
-        .and_then(|regs| {
-            let ecam = pci::Ecam::new(regs, h.buses.0, h.buses.1);
-            pci::enumerate(&ecam, &h.windows).map_err(|e| format!("{e}"))
-        })
-        .map(|funcs| funcs.iter().map(probe_function).collect());
-    PciHostFacts { desc, functions }
-}
-
-fn probe_function(f: &pci::Function) -> PciFunctionFacts {
-    let mut desc = format!(
-        "{} {:04x}:{:04x} class {:06x}",
-        f.bdf, f.vendor, f.device, f.class
-    );
-    if f.is_bridge() {
-        desc.push_str(" (bridge, not configured)");
-    }
-    for b in &f.bars {
-        desc.push_str(&format!(
-            " BAR{} {:?} {:#x}@{}",
-            b.index, b.kind, b.size, b.cpu_addr
-        ));
-    }
-    let probe = (f.vendor == edu::VENDOR && f.device == edu::DEVICE).then(|| {
-        let bar = f.bar(0).ok_or_else(|| String::from("edu without BAR0"))?;
-        let regs = device::device_block(PhysRange::new(bar.cpu_addr, bar.size))
-            .map_err(|e| format!("mapping BAR0: {e}"))?;
-        edu::Edu::probe(regs, &timer::TIMER, u64::MAX)
-            .map(|_| String::from("edu: identification and liveness registers respond"))
-            .map_err(|e| format!("{e}"))
-    });
-    PciFunctionFacts { desc, probe }
 }
 
 /// Heap and DMA pool ranges: /memory minus the image, the DTB and every

@@ -197,8 +197,14 @@ mod tests {
     #[test]
     fn granule_option() {
         assert_eq!(Bootargs::parse("").granule, GranuleArg::K4);
-        assert_eq!(Bootargs::parse("iommu_bringup.granule=16k").granule.bytes(), 16384);
-        assert_eq!(Bootargs::parse("iommu_bringup.granule=64k").granule, GranuleArg::K64);
+        assert_eq!(
+            Bootargs::parse("iommu_bringup.granule=16k").granule.bytes(),
+            16384
+        );
+        assert_eq!(
+            Bootargs::parse("iommu_bringup.granule=64k").granule,
+            GranuleArg::K64
+        );
         assert_eq!(Bootargs::parse("iommu_bringup.granule=8k").bad_count(), 1);
     }
 

@@ -148,6 +148,25 @@ pub fn run_group<C, W: Write>(
     t
 }
 
+/// Reports a group whose setup failed as a subtest with one failing case
+/// `setup` carrying the error, so the lab sees it and the exit status counts it.
+pub fn report_setup_failure<W: Write>(
+    k: &mut KtapWriter<W>,
+    number: usize,
+    name: &str,
+    error: &str,
+) -> Totals {
+    let _ = k.begin_subtest(name, 1);
+    let _ = k.diag(error);
+    let _ = k.result(1, "setup", Status::Fail);
+    let _ = k.end_subtest(number, name, Status::Fail);
+    Totals {
+        pass: 0,
+        fail: 1,
+        skip: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

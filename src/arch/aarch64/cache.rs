@@ -60,6 +60,14 @@ dc_range!(
     "ivac"
 );
 
+/// Orders earlier normal-memory writes (tables, queue entries) before a later
+/// MMIO write that hands them to a device (`DSB ST`; Linux uses a DMA write
+/// barrier at this point, smmu.md §A.10.5).
+pub fn dma_write_barrier() {
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb st", options(nostack, preserves_flags)) };
+}
+
 /// Invalidates the whole instruction cache to PoU.
 pub fn invalidate_icache_all() {
     // SAFETY: IC IALLU only drops instruction cache contents; instructions are
