@@ -62,7 +62,14 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         expect: Expectation::AllPass,
-        diagnostics: &["image loaded at 0x40200000", "entered at EL1"],
+        diagnostics: &[
+            "image loaded at 0x40200000",
+            "entered at EL1",
+            // unmap_stale_window saw the cached translation: the SMMUv3
+            // group ran and the invalidation cases had teeth.
+            "reached 0x",
+            "through the cached translation",
+        ],
     },
     Scenario {
         name: "el2",
@@ -72,7 +79,48 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         expect: Expectation::AllPass,
-        diagnostics: &["entered at EL2"],
+        diagnostics: &["entered at EL2", "through the cached translation"],
+    },
+    Scenario {
+        name: "smmuv3-16k",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.granule=16k",
+        load: Load::Kernel,
+        expect: Expectation::AllPass,
+        diagnostics: &["through the cached translation"],
+    },
+    Scenario {
+        name: "smmuv3-64k",
+        iommu: Iommu::Smmuv3,
+        el2: true,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.granule=64k",
+        load: Load::Kernel,
+        expect: Expectation::AllPass,
+        diagnostics: &["through the cached translation"],
+    },
+    Scenario {
+        name: "negative-skip-sync",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=skip-sync",
+        load: Load::Kernel,
+        // The negative control: with every invalidation dropped, exactly the
+        // cases that prove an invalidation works must fail.
+        expect: Expectation::ExpectFailures {
+            cases: &[
+                "smmuv3@9050000.unmap_invalidate_blocks_dma",
+                "smmuv3@9050000.remap_invalidate_new_page",
+                "smmuv3@9050000.range_invalidate",
+                "smmuv3@9050000.asid_invalidate",
+                "smmuv3@9050000.config_invalidate",
+                "smmuv3@9050000.empty_gather_still_syncs",
+            ],
+        },
+        diagnostics: &["drops every invalidation"],
     },
     Scenario {
         name: "load-addr-2",
@@ -234,7 +282,7 @@ mod tests {
         }
     }
 
-    const PASS: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n# Totals: pass:1 fail:0 skip:0 total:1\n";
+    const PASS: &str = "KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    # DMA to 0x10001000 after unmap, invalidation held: reached 0x48a29000 through the cached translation\n    ok 1 unmap_stale_window\nok 2 smmuv3@9050000\n# Totals: pass:2 fail:0 skip:0 total:2\n";
     const FAIL_ONE: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..2\n    ok 1 relocation_applied\n    # injected on purpose\n    not ok 2 injected_failure\nnot ok 1 platform\n# Totals: pass:1 fail:1 skip:0 total:2\n";
 
     fn row(name: &str) -> Scenario {
@@ -251,6 +299,9 @@ mod tests {
             "el2",
             "load-addr-2",
             "el2-vhe",
+            "smmuv3-16k",
+            "smmuv3-64k",
+            "negative-skip-sync",
             "negative-fail-one",
             "negative-exception",
             "negative-panic",
@@ -271,6 +322,10 @@ mod tests {
     #[test]
     fn all_pass_checks() {
         assert!(row("el1").check(&report(PASS)).is_empty());
+        // A run where the SMMUv3 group did not run (or saw no cached
+        // translation) is not a pass for el1.
+        let p = row("el1").check(&report(FAIL_ONE.replace("not ok 2 injected_failure", "ok 2 injected_failure").replace("not ok 1 platform", "ok 1 platform").replace("fail:1", "fail:0").replace("pass:1 ", "pass:2 ").as_str()));
+        assert!(p.iter().any(|m| m.contains("through the cached translation")), "{p:?}");
         let p = row("el1").check(&report(FAIL_ONE));
         assert!(
             p.iter()
