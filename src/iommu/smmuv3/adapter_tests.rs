@@ -271,6 +271,66 @@ fn freeing_a_table_makes_the_invalidation_non_leaf() {
 }
 
 #[test]
+fn mixed_leaf_sizes_drop_the_ttl_hint() {
+    let mem = TestMem::new(8 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = adapter(&model, &clk, &pool, false);
+    let mut dom = domain(&pool, 5);
+    dom.attach(&mut smmu, StreamId(SID)).unwrap();
+    // A 2 MiB block followed by two 4K pages; unmap the block and one page
+    // (the L3 table keeps the other page, so no table is freed).
+    let two_m = 2 << 20;
+    dom.map(
+        &mut smmu,
+        Iova(two_m),
+        PhysAddr(0x8000_0000),
+        two_m + 0x2000,
+        Prot::rw(),
+    )
+    .unwrap();
+    clear(&model);
+    dom.unmap(&mut smmu, Iova(two_m), two_m + 0x1000).unwrap();
+    let tlbis = tlbi_vas(&model);
+    assert!(!tlbis.is_empty());
+    assert!(tlbis.iter().all(|t| !t.4), "Leaf = 0: {tlbis:x?}");
+    assert!(executed(&model)
+        .iter()
+        .filter(|c| c[0] & 0xff == u64::from(op::TLBI_NH_VA))
+        .all(|c| (c[1] >> 8) & 3 == 0));
+    assert_eq!(tlbis[0].2, two_m);
+    assert!(tlbis.last().unwrap().3 >= 2 * two_m + 0x1000);
+}
+
+#[test]
+fn moving_a_stream_to_another_context_drops_the_old_asid() {
+    let mem = TestMem::new(8 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = adapter(&model, &clk, &pool, false);
+    let mut a = domain(&pool, 5);
+    let mut b = domain(&pool, 6);
+    a.attach(&mut smmu, StreamId(SID)).unwrap();
+    clear(&model);
+    // Straight to B without detaching from A: the live STE's CD changes.
+    b.attach(&mut smmu, StreamId(SID)).unwrap();
+    let ops = opcodes(&model);
+    assert!(ops.ends_with(&[op::CFGI_CD, op::CMD_SYNC, op::TLBI_NH_ASID, op::CMD_SYNC]));
+    assert_eq!(
+        executed(&model).iter().rev().nth(1).unwrap()[0] >> 48,
+        5,
+        "ASID 5 dropped"
+    );
+    let StreamConfig::Stage1 { cd, .. } = model.stream_config(SID) else {
+        panic!("not stage 1");
+    };
+    assert_eq!(cd[0] >> 48, 6);
+    assert_eq!(cd[1], b.page_table().root().as_u64());
+}
+
+#[test]
 fn held_invalidation_leaves_a_stale_translation_until_release() {
     let mem = TestMem::new(8 << 20);
     let pool = mem.pool();
