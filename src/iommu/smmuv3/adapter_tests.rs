@@ -732,6 +732,13 @@ fn errors_keep_the_stream_and_register() {
             value: 0
         })
     );
+    // A command queue that never advances: a bounded wait naming CMDQ_CONS.
+    model.st.borrow_mut().frozen = true;
+    assert!(matches!(
+        smmu.invalidate_context(Asid(5)),
+        Err(IommuError::RegisterTimeout { offset: 0x9c, .. })
+    ));
+    model.st.borrow_mut().frozen = false;
     // A TTB0 the CD encoder refuses (not 16-byte aligned): the value is kept.
     let ttb = dom.page_table().root().as_u64() + 8;
     let bad = crate::iommu::Context {
