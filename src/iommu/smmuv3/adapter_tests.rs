@@ -60,6 +60,21 @@ fn adapter<'a>(
     Smmuv3Iommu::new(smmu, "smmuv3@test", skip_sync, QEMU_VIRT_CACHING)
 }
 
+/// `rig!(model, pool, smmu, skip_sync = b [, idrs])`: host RAM, its pool,
+/// the model (QEMU `virt` ID registers unless given) and the adapter.
+macro_rules! rig {
+    ($model:ident, $pool:ident, $smmu:ident, skip_sync = $skip:expr) => {
+        rig!($model, $pool, $smmu, skip_sync = $skip, QEMU_VIRT_IDRS)
+    };
+    ($model:ident, $pool:ident, $smmu:ident, skip_sync = $skip:expr, $idrs:expr) => {
+        let mem = TestMem::new(8 << 20);
+        let $pool = mem.pool();
+        let $model = SmmuModel::new(mem.range(), $idrs);
+        let clk = clock();
+        let mut $smmu = adapter(&$model, &clk, &$pool, $skip);
+    };
+}
+
 /// A 4K-granule, 32-bit IAS, 48-bit OAS domain in pool memory (host
 /// addresses, which stand for physical ones here, need up to 47 bits).
 fn domain<'a>(pool: &'a DmaPool, asid: u16) -> Dom<'a> {
@@ -111,11 +126,7 @@ fn tlbi_vas(model: &SmmuModel) -> Vec<(u16, u16, u64, u64, bool)> {
 
 #[test]
 fn attach_points_the_ste_and_cd_at_the_domain() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     assert_eq!(smmu.name(), "smmuv3@test");
     assert_eq!(smmu.sync_policy(), crate::iommu::SyncPolicy::Range);
@@ -161,11 +172,7 @@ fn attach_points_the_ste_and_cd_at_the_domain() {
 
 #[test]
 fn ips_is_clamped_to_the_smmu_output_size() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     // 48-bit OAS tables on a 44-bit SMMU: IPS = 44 bits (4).
     let mut dom = Domain::new(
         Lpae::new(Granule::K4, 39, 48, true).unwrap(),
@@ -183,11 +190,7 @@ fn ips_is_clamped_to_the_smmu_output_size() {
 
 #[test]
 fn unmap_sends_a_range_tlbi_with_asid_and_vmid_and_the_stale_entry_goes() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     let buf = pool.alloc(0x8000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
@@ -241,11 +244,7 @@ fn unmap_sends_a_range_tlbi_with_asid_and_vmid_and_the_stale_entry_goes() {
 
 #[test]
 fn freeing_a_table_makes_the_invalidation_non_leaf() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     // A whole 2 MiB of 4K pages: one L3 table, freed by the unmap.
@@ -272,11 +271,7 @@ fn freeing_a_table_makes_the_invalidation_non_leaf() {
 
 #[test]
 fn mixed_leaf_sizes_drop_the_ttl_hint() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     // A 2 MiB block followed by two 4K pages; unmap the block and one page
@@ -305,11 +300,7 @@ fn mixed_leaf_sizes_drop_the_ttl_hint() {
 
 #[test]
 fn moving_a_stream_to_another_context_drops_the_old_asid() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut a = domain(&pool, 5);
     let mut b = domain(&pool, 6);
     a.attach(&mut smmu, StreamId(SID)).unwrap();
@@ -332,11 +323,7 @@ fn moving_a_stream_to_another_context_drops_the_old_asid() {
 
 #[test]
 fn held_invalidation_leaves_a_stale_translation_until_release() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
@@ -368,11 +355,7 @@ fn held_invalidation_leaves_a_stale_translation_until_release() {
 
 #[test]
 fn skip_sync_drops_every_invalidation_but_still_writes_the_config() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, true);
+    rig!(model, pool, smmu, skip_sync = true);
     assert!(smmu.skipping_syncs());
     let mut dom = domain(&pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
@@ -412,11 +395,7 @@ fn skip_sync_drops_every_invalidation_but_still_writes_the_config() {
 
 #[test]
 fn detach_installs_an_abort_ste_with_cfgi_and_drops_the_asid() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
@@ -466,11 +445,7 @@ fn detach_installs_an_abort_ste_with_cfgi_and_drops_the_asid() {
 
 #[test]
 fn held_config_invalidation_keeps_the_old_ste_until_release() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
@@ -507,11 +482,7 @@ fn held_config_invalidation_keeps_the_old_ste_until_release() {
 
 #[test]
 fn context_invalidation_drops_one_asid_only() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut a = domain(&pool, 5);
     let mut b = domain(&pool, 6);
     let buf = pool.alloc(0x2000).unwrap();
@@ -548,11 +519,7 @@ fn context_invalidation_drops_one_asid_only() {
 #[test]
 fn a_tlbi_with_the_wrong_vmid_would_miss_on_the_nested_model() {
     // Why the adapter always sends the driver's VMID (qemu-virt.md §1.9 T5).
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     dom.map(
@@ -576,11 +543,7 @@ fn a_tlbi_with_the_wrong_vmid_would_miss_on_the_nested_model() {
 
 #[test]
 fn read_only_mapping_faults_writes_with_a_permission_record() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT91_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false, QEMU_VIRT91_IDRS);
     let mut dom = domain(&pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     dom.map(
@@ -642,11 +605,7 @@ fn fault_records_convert_to_core_faults() {
 
 #[test]
 fn faults_are_drained_from_the_event_queue() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     // A stream nobody attached: its STE is abort (default_deny, silent);
     // an invalid STE records C_BAD_STE.
     assert_eq!(model.translate(0x30, IOVA, false), Err(0));
@@ -663,11 +622,7 @@ fn faults_are_drained_from_the_event_queue() {
 
 #[test]
 fn unknown_asid_gets_a_context_wide_invalidation() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     // Never attached: the adapter does not know the granule.
     let mut dom = domain(&pool, 9);
     dom.map(
@@ -684,11 +639,7 @@ fn unknown_asid_gets_a_context_wide_invalidation() {
 
 #[test]
 fn errors_keep_the_stream_and_register() {
-    let mem = TestMem::new(8 << 20);
-    let pool = mem.pool();
-    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
-    let clk = clock();
-    let mut smmu = adapter(&model, &clk, &pool, false);
+    rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&pool, 5);
     // The linear stream table covers SIDs 0..=0xff (max_stream_id default).
     assert_eq!(
@@ -698,10 +649,11 @@ fn errors_keep_the_stream_and_register() {
         })
     );
     // Tables written for a coherent walker on a non-coherent SMMU.
-    let nc_model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let nc_model = SmmuModel::new(pool.range(), QEMU_VIRT_IDRS);
+    let nc_clk = clock();
     let nc = Smmuv3::probe(
         Regs::new(&nc_model),
-        &clk,
+        &nc_clk,
         &pool,
         Smmuv3Config {
             dt_dma_coherent: false,
