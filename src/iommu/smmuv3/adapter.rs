@@ -368,9 +368,17 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
             asid: ctx.asid.0,
             granule,
         };
-        self.streams.insert(sid, attached);
+        let previous = self.streams.insert(sid, attached);
         self.granules.insert(ctx.asid.0, granule);
-        self.invalidate(inv)
+        self.invalidate(inv)?;
+        // Moved from another context nobody else uses: its entries would
+        // outlive it (see `detach`).
+        if let Some(old) = previous.filter(|p| p.asid != ctx.asid.0) {
+            if !self.asid_in_use(old.asid) {
+                self.invalidate(Invalidation::Context(old.asid))?;
+            }
+        }
+        Ok(())
     }
 
     /// Abort STE (dword0 first), CFGI_STE + CMD_SYNC: blocked, never
@@ -394,9 +402,16 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
     }
 
     /// TLBI_NH_VA over `[iova, iova + size)` (range form when IDR3.RIL),
-    /// Leaf = `req.leaf_only`, TTL from the smallest removed leaf, then
+    /// Leaf = `req.leaf_only`, TTL from the removed leaf size, then
     /// CMD_SYNC.  An ASID this adapter never attached gets TLBI_NH_ASID
     /// (its granule is unknown; over-invalidating is always correct).
+    ///
+    /// A gather holding leaves of several sizes (a block and pages) has no
+    /// single right TTL, and a TTL naming the wrong level may leave the
+    /// other entries cached (smmu.md §A.10.3); Linux never mixes sizes in
+    /// one gather, our walker does.  Such a request is sent with Leaf = 0,
+    /// which carries TTL = 0 and matches every level — over-invalidation,
+    /// never under.
     fn sync(&mut self, req: &SyncRequest<'_>) -> Result<(), IommuError> {
         let asid = req.asid.0;
         let inv = match self.granules.get(&asid) {
@@ -412,7 +427,7 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
                     size: req.size,
                     granule,
                     leaf_shift,
-                    leaf: req.leaf_only,
+                    leaf: req.leaf_only && req.gather.leaf_sizes().count_ones() <= 1,
                 })
             }
             None => Invalidation::Context(asid),

@@ -66,6 +66,8 @@ pub use error::{CommandError, CommandErrorKind, Smmuv3Error};
 pub use features::{Features, Granule, StallModel};
 
 #[cfg(test)]
+mod adapter_tests;
+#[cfg(test)]
 pub(crate) mod model;
 #[cfg(test)]
 mod tests;

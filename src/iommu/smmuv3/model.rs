@@ -9,7 +9,11 @@
 //! (and on TLBI_S12_VMALL without stage 2) and resuming on GERRORN; an event
 //! queue it can write records into (full queue → GERROR.EVTQ_ABT_ERR like
 //! QEMU, or OVFLG like the spec); a stream-table walker with a config cache
-//! that only CFGI_* commands flush, so stale STEs/CDs are observable.
+//! that only CFGI_* commands flush, so stale STEs/CDs are observable; and a
+//! stage-1 translation ([`SmmuModel::translate`]) with an IOTLB keyed like
+//! QEMU's — ASID, VMID (only with stage 2), leaf span; no StreamID, no walk
+//! cache, no negative caching (qemu-virt.md §1.4) — that only TLBI_* commands
+//! flush, so a stale translation after an unmap is observable too.
 //!
 //! The queues and tables live in a host allocation standing in for RAM
 //! ([`TestMem`], `crate::mm::host_ram`); the model reads and writes them by
@@ -110,6 +114,26 @@ pub struct State {
     pub config_cache: BTreeMap<u32, ([u64; 8], [u64; 8])>,
     /// Records dropped because the event queue was full.
     pub events_lost: usize,
+    /// IOTLB: leaf entries filled by [`SmmuModel::translate`].
+    pub iotlb: Vec<IotlbEntry>,
+}
+
+/// One cached leaf translation, tagged like QEMU's IOTLB key
+/// (qemu-virt.md §1.4: ASID, VMID, IOVA aligned to the entry size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IotlbEntry {
+    /// ASID of the CD that filled it.
+    pub asid: u16,
+    /// STE.S2VMID (ignored for matching without stage 2).
+    pub vmid: u16,
+    /// First IOVA of the leaf.
+    pub iova: u64,
+    /// Leaf size in bytes.
+    pub size: u64,
+    /// Output address of the leaf.
+    pub out: u64,
+    /// AP[2] = 0.
+    pub writable: bool,
 }
 
 /// The model.
@@ -211,8 +235,41 @@ impl SmmuModel {
     /// Executes one command; `false` = CERROR_ILL.
     fn execute(&self, st: &mut State, cmd: [u64; 2]) -> bool {
         let sid = (cmd[0] >> 32) as u32;
+        let s2 = st.idr[0] & 1 != 0;
+        let vmid = (cmd[0] >> 32) as u16;
+        let asid = (cmd[0] >> 48) as u16;
+        // VMID only tags entries on a stage-2-capable SMMU (qemu-virt.md §1.4).
+        let vmid_hit = |e: &IotlbEntry| !s2 || e.vmid == vmid;
         match cmd[0] & 0xff {
-            0x01 | 0x02 | 0x10..=0x13 | 0x20 | 0x30 | 0x46 => true,
+            0x10 => {
+                if s2 {
+                    st.iotlb.retain(|e| !vmid_hit(e));
+                } else {
+                    st.iotlb.clear();
+                }
+                true
+            }
+            0x11 => {
+                st.iotlb.retain(|e| !(vmid_hit(e) && e.asid == asid));
+                true
+            }
+            0x12 | 0x13 => {
+                let (lo, hi) = tlbi_span(cmd);
+                let by_asid = cmd[0] & 0xff == 0x12;
+                st.iotlb.retain(|e| {
+                    let hit = vmid_hit(e)
+                        && (!by_asid || e.asid == asid)
+                        && e.iova < hi
+                        && lo < e.iova + e.size;
+                    !hit
+                });
+                true
+            }
+            0x30 => {
+                st.iotlb.clear();
+                true
+            }
+            0x01 | 0x02 | 0x20 | 0x46 => true,
             0x03 | 0x05 | 0x06 => {
                 st.config_cache.remove(&sid);
                 true
@@ -230,7 +287,10 @@ impl SmmuModel {
                 true
             }
             // S12_VMALL needs stage 2 (qemu-virt.md §1.4).
-            0x28 => st.idr[0] & 1 != 0,
+            0x28 => {
+                st.iotlb.retain(|e| e.vmid != vmid);
+                s2
+            }
             _ => false,
         }
     }
@@ -335,6 +395,108 @@ impl SmmuModel {
         }
     }
 
+    /// A device access from `sid` to `iova`, as QEMU's stage-1 path does it
+    /// (qemu-virt.md §1.4, §1.8): IOTLB hit (writes re-checked against the
+    /// cached AP[2]), else a walk of the CD's TTB0 tables in guest memory
+    /// whose leaf is cached.  Returns the output address, or the event type
+    /// of the fault; translation/permission/access faults are written to the
+    /// event queue only when CD.R = 1, configuration faults always, an
+    /// abort STE silently (§1.6).
+    pub fn translate(&self, sid: u32, iova: u64, write: bool) -> Result<u64, u8> {
+        let (cd, vmid) = match self.stream_config(sid) {
+            StreamConfig::Stage1 { cd, vmid } => (cd, vmid),
+            StreamConfig::Bypass | StreamConfig::GlobalBypass => return Ok(iova),
+            StreamConfig::Abort | StreamConfig::GlobalAbort => return Err(0),
+            StreamConfig::Fault(t) => {
+                self.inject_event([u64::from(t) | u64::from(sid) << 32, 0, iova, 0]);
+                return Err(t);
+            }
+        };
+        let s2 = self.st.borrow().idr[0] & 1 != 0;
+        let asid = (cd[0] >> 48) as u16;
+        let hit = self.st.borrow().iotlb.iter().copied().find(|e| {
+            e.asid == asid && (!s2 || e.vmid == vmid) && e.iova <= iova && iova < e.iova + e.size
+        });
+        let entry = match hit {
+            Some(e) => Ok(e),
+            None => self.walk(&cd, iova).map(|(base, size, out, writable)| {
+                let e = IotlbEntry {
+                    asid,
+                    vmid,
+                    iova: base,
+                    size,
+                    out,
+                    writable,
+                };
+                self.st.borrow_mut().iotlb.push(e);
+                e
+            }),
+        };
+        let result = entry.and_then(|e| {
+            if write && !e.writable {
+                Err(0x13) // F_PERMISSION
+            } else {
+                Ok(e.out + (iova - e.iova))
+            }
+        });
+        if let Err(t) = result {
+            if cd[0] & (1 << 45) != 0 {
+                // dword1: RnW [35], CLASS = TT [41:40] (qemu-virt.md §1.6).
+                let rnw = u64::from(!write) << 35;
+                self.inject_event([u64::from(t) | u64::from(sid) << 32, rnw | 1 << 40, iova, 0]);
+            }
+        }
+        result
+    }
+
+    /// Walks the stage-1 tables of `cd` for `iova`: `(leaf IOVA, leaf size,
+    /// output base, writable)` or the fault type.
+    fn walk(&self, cd: &[u64; 8], iova: u64) -> Result<(u64, u64, u64, bool), u8> {
+        let t0sz = (cd[0] & 0x3f) as u32;
+        let g: u32 = match (cd[0] >> 6) & 3 {
+            0 => 12,
+            1 => 16,
+            2 => 14,
+            _ => return Err(0x0a),
+        };
+        if !(16..=39).contains(&t0sz) {
+            return Err(0x0a); // C_BAD_CD (qemu-virt.md §1.8)
+        }
+        let ias = 64 - t0sz;
+        if iova >> ias != 0 {
+            return Err(0x10);
+        }
+        let stride = g - 3;
+        let levels = (ias - g).div_ceil(stride);
+        let mut level = 4 - levels;
+        let oa_mask = ((1u64 << 48) - 1) & !((1u64 << g) - 1);
+        let mut table = cd[1] & (((1 << 52) - 1) & !0xf);
+        loop {
+            let shift = g + (3 - level) * stride;
+            let idx = (iova >> shift) & ((1 << stride) - 1);
+            let desc = self.mem_read(table + 8 * idx);
+            if desc & 1 == 0 {
+                return Err(0x10);
+            }
+            let is_table = desc & 2 != 0;
+            if level < 3 && is_table {
+                table = desc & oa_mask;
+                level += 1;
+                continue;
+            }
+            if level == 3 && !is_table {
+                return Err(0x10); // L3 type 0b01 is reserved
+            }
+            if desc & (1 << 10) == 0 && cd[0] & (1 << 35) == 0 {
+                return Err(0x12); // F_ACCESS unless AFFD
+            }
+            let size = 1u64 << shift;
+            let base = iova & !(size - 1);
+            let out = desc & oa_mask & !(size - 1);
+            return Ok((base, size, out, desc & (1 << 7) == 0));
+        }
+    }
+
     fn rd(&self, off: usize, width: u8) -> u64 {
         let mut st = self.st.borrow_mut();
         let off = off & OFF_MASK;
@@ -429,6 +591,24 @@ impl SmmuModel {
             _ => {}
         }
     }
+}
+
+/// The IOVA span `[lo, hi)` a TLBI_NH_VA(A) covers, as QEMU's
+/// `smmuv3_range_inval` (qemu-virt.md §1.4): TG = 0 is one 4 KiB page (that
+/// also hits any larger entry covering it), otherwise `(NUM+1) << SCALE`
+/// granules from the address.
+fn tlbi_span(cmd: [u64; 2]) -> (u64, u64) {
+    let addr = cmd[1] & !0xfff;
+    let tg_shift = match (cmd[1] >> 10) & 3 {
+        1 => 12,
+        2 => 14,
+        3 => 16,
+        _ => return (addr, addr + 0x1000),
+    };
+    let num = (cmd[0] >> 12) & 0x1f;
+    let scale = (cmd[0] >> 20) & 0x1f;
+    let bytes = ((num + 1) << scale) << tg_shift;
+    (addr, addr.saturating_add(bytes))
 }
 
 impl Mmio for &SmmuModel {
