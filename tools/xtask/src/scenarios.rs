@@ -324,8 +324,19 @@ mod tests {
         assert!(row("el1").check(&report(PASS)).is_empty());
         // A run where the SMMUv3 group did not run (or saw no cached
         // translation) is not a pass for el1.
-        let p = row("el1").check(&report(FAIL_ONE.replace("not ok 2 injected_failure", "ok 2 injected_failure").replace("not ok 1 platform", "ok 1 platform").replace("fail:1", "fail:0").replace("pass:1 ", "pass:2 ").as_str()));
-        assert!(p.iter().any(|m| m.contains("through the cached translation")), "{p:?}");
+        let p = row("el1").check(&report(
+            FAIL_ONE
+                .replace("not ok 2 injected_failure", "ok 2 injected_failure")
+                .replace("not ok 1 platform", "ok 1 platform")
+                .replace("fail:1", "fail:0")
+                .replace("pass:1 ", "pass:2 ")
+                .as_str(),
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("through the cached translation")),
+            "{p:?}"
+        );
         let p = row("el1").check(&report(FAIL_ONE));
         assert!(
             p.iter()
