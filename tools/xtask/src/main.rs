@@ -40,6 +40,7 @@ commands:
   run                   build and boot under QEMU virt, streaming KTAP to stdout
       --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
       --el2                         enter at EL2 (virtualization=on)
+      --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8)
       --bootargs \"...\"              extra bootargs (after iommu_bringup.exit=semihosting)
       --load-addr ADDR              load the Image raw at ADDR behind a trampoline ELF
       --timeout SECS                total timeout (default 300; silence limit min(60, SECS))
@@ -108,6 +109,7 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                         })?;
                     }
                     "--el2" => machine.el2 = true,
+                    "--no-icount" => machine.icount = false,
                     "--bootargs" => machine.bootargs = value(&mut args, a)?,
                     "--load-addr" => {
                         let v = parse_u64(&value(&mut args, a)?, a)?;

@@ -41,6 +41,9 @@ pub struct Scenario {
     pub bootargs: &'static str,
     /// Load mode.
     pub load: Load,
+    /// `-icount` virtual time (see `qemu::ICOUNT_SHIFT`); `false` runs
+    /// virtual time at wall-clock speed.
+    pub icount: bool,
     /// Case expectations.
     pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
@@ -61,6 +64,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "",
         load: Load::Kernel,
+        icount: true,
         expect: Expectation::AllPass,
         diagnostics: &[
             "image loaded at 0x40200000",
@@ -78,8 +82,22 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "",
         load: Load::Kernel,
+        icount: true,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "through the cached translation"],
+    },
+    Scenario {
+        name: "el1-realtime",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        // Once without -icount, so the real-time waits (edu's 100 ms DMAs,
+        // generic-timer timeouts against wall-clock virtual time) stay tested.
+        icount: false,
+        expect: Expectation::AllPass,
+        diagnostics: &["through the cached translation"],
     },
     Scenario {
         name: "smmuv3-16k",
@@ -88,6 +106,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "iommu_bringup.granule=16k",
         load: Load::Kernel,
+        icount: true,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -98,6 +117,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "iommu_bringup.granule=64k",
         load: Load::Kernel,
+        icount: true,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -108,6 +128,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
+        icount: true,
         // The negative control: with every invalidation dropped, exactly the
         // cases that prove an invalidation works must fail.
         expect: Expectation::ExpectFailures {
@@ -129,6 +150,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "",
         load: Load::At(SECOND_LOAD_ADDR),
+        icount: true,
         expect: Expectation::AllPass,
         diagnostics: &["image loaded at 0x4be00000"],
     },
@@ -139,6 +161,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "",
         load: Load::AtVhe(SECOND_LOAD_ADDR),
+        icount: true,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "HCR_EL2.E2H=1 at entry"],
     },
@@ -149,6 +172,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "iommu_bringup.inject=fail-one",
         load: Load::Kernel,
+        icount: true,
         expect: Expectation::ExpectFailures {
             cases: &["platform.injected_failure"],
         },
@@ -161,6 +185,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "iommu_bringup.inject=exception",
         load: Load::Kernel,
+        icount: true,
         expect: Expectation::Fatal {
             status: 254,
             bail_out: "unexpected exception",
@@ -174,6 +199,7 @@ pub const SCENARIOS: &[Scenario] = &[
         machine_opts: &[],
         bootargs: "iommu_bringup.inject=panic",
         load: Load::Kernel,
+        icount: true,
         expect: Expectation::Fatal {
             status: 255,
             bail_out: "panic",
@@ -192,6 +218,7 @@ impl Scenario {
             bootargs: self.bootargs.to_string(),
             load: self.load,
             extra: Vec::new(),
+            icount: self.icount,
         }
     }
 
@@ -299,6 +326,7 @@ mod tests {
             "el2",
             "load-addr-2",
             "el2-vhe",
+            "el1-realtime",
             "smmuv3-16k",
             "smmuv3-64k",
             "negative-skip-sync",
