@@ -110,6 +110,13 @@ pub trait Observe: Iommu {
     /// `true` when `inject=skip-sync` is in force.
     fn skipping_syncs(&self) -> bool;
 
+    /// `true` when one command invalidates a whole IOVA range (SMMUv3 with
+    /// IDR3.RIL): then unmapping N contiguous pages must cost O(1)
+    /// invalidation commands, and `range_invalidate` checks it.
+    fn ranged_invalidation(&self) -> bool {
+        false
+    }
+
     /// Invalidates every cached translation tagged with `asid` (SMMUv3
     /// TLBI_NH_ASID) and waits.  Runs at once even while invalidations are
     /// held — `asid_invalidate` holds the unmaps' syncs of two contexts and

@@ -135,6 +135,9 @@ pub struct ToyIommu {
     held: Vec<Held>,
     skip_sync: bool,
     cost: u64,
+    /// Charge one command per page of a range (an IOMMU without range
+    /// invalidation that still claims it has one).
+    pub per_page_cost: bool,
 }
 
 impl ToyIommu {
@@ -152,6 +155,7 @@ impl ToyIommu {
             held: Vec::new(),
             skip_sync,
             cost: 0,
+            per_page_cost: false,
         }
     }
 
@@ -163,7 +167,10 @@ impl ToyIommu {
             self.held.push(h);
             return;
         }
-        self.cost += 1;
+        self.cost += match h {
+            Held::Range { size, .. } if self.per_page_cost => size.div_ceil(4096),
+            _ => 1,
+        };
         let mut hw = self.hw.borrow_mut();
         match h {
             Held::Range { asid, iova, size } => {
@@ -242,6 +249,9 @@ impl Observe for ToyIommu {
     }
     fn skipping_syncs(&self) -> bool {
         self.skip_sync
+    }
+    fn ranged_invalidation(&self) -> bool {
+        true
     }
     fn invalidate_context(&mut self, asid: Asid) -> Result<(), IommuError> {
         if !self.skip_sync {
@@ -335,10 +345,18 @@ mod tests {
 
     /// Runs the catalogue on the model; returns (case, outcome, diags).
     fn run_catalogue(skip_sync: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
+        run_catalogue_with(skip_sync, false)
+    }
+
+    fn run_catalogue_with(
+        skip_sync: bool,
+        per_page_cost: bool,
+    ) -> Vec<(&'static str, Outcome, Vec<String>)> {
         let ram = HostRam::new(8 << 20);
         let pool = ram.pool();
         let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
         let mut iommu = ToyIommu::new(arena.clone(), skip_sync);
+        iommu.per_page_cost = per_page_cost;
         let hw = iommu.hw.clone();
         let mut m0 = ToyMaster {
             sid: StreamId(0x20),
@@ -394,6 +412,14 @@ mod tests {
                 _ => panic!("{name}: {outcome:?} {diags:?}"),
             }
         }
+    }
+
+    #[test]
+    fn per_page_invalidation_fails_the_o1_range_check() {
+        let r = run_catalogue_with(false, true);
+        let (_, outcome, diags) = r.iter().find(|(n, _, _)| *n == "range_invalidate").unwrap();
+        assert_eq!(*outcome, Outcome::Fail, "{diags:?}");
+        assert!(diags.iter().any(|d| d.contains("want O(1)")), "{diags:?}");
     }
 
     #[test]

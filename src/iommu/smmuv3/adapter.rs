@@ -480,6 +480,11 @@ impl<M: Mmio> Observe for Smmuv3Iommu<'_, M> {
         self.skip_sync
     }
 
+    /// IDR3.RIL: one TLBI covers a range (smmu.md §A.10.3).
+    fn ranged_invalidation(&self) -> bool {
+        self.smmu.features().ril
+    }
+
     /// TLBI_NH_ASID(VMID, asid) + CMD_SYNC, run at once even while other
     /// invalidations are held (the `Observe` contract: `asid_invalidate`
     /// holds two contexts' unmaps and invalidates one); dropped under
