@@ -121,13 +121,16 @@ impl fmt::Display for MmuError {
 #[repr(C, align(4096))]
 struct TablePage([u64; ENTRIES]);
 
+/// The whole pool of table pages.
+type TablePages = [TablePage; TABLE_POOL_PAGES];
+
 /// Backing store for the identity map's tables.
 struct TablePool {
     pages: UnsafeCell<[TablePage; TABLE_POOL_PAGES]>,
     taken: AtomicBool,
 }
 
-// SAFETY: the pool is handed out at most once (`take`) as a `&'static mut`,
+// SAFETY: the pool is handed out at most once (`take`) as an exclusive reference,
 // after which only the owner of that reference touches it.
 unsafe impl Sync for TablePool {}
 
@@ -141,7 +144,7 @@ impl TablePool {
     /// accesses may not work on Device memory, so this uses a plain load and
     /// store: the boot CPU is the only one running and interrupts are masked.
     #[allow(clippy::mut_from_ref)] // handed out once, guarded by `taken`
-    fn take(&'static self) -> Option<&'static mut [TablePage; TABLE_POOL_PAGES]> {
+    fn take<'pool>(&'pool self) -> Option<&'pool mut TablePages> {
         if self.taken.load(Ordering::Relaxed) {
             return None;
         }
@@ -153,13 +156,13 @@ impl TablePool {
 }
 
 /// The identity map under construction or in use.
-pub struct IdentityMap {
-    pages: &'static mut [TablePage; TABLE_POOL_PAGES],
+pub struct IdentityMap<'pool> {
+    pages: &'pool mut TablePages,
     used: usize,
     enabled: bool,
 }
 
-impl IdentityMap {
+impl IdentityMap<'static> {
     /// Claims the table pool; fails if called twice.
     pub fn new() -> Result<Self, MmuError> {
         let pages = POOL.take().ok_or(MmuError::AlreadyBuilt)?;
@@ -361,10 +364,10 @@ pub fn sctlr() -> u64 {
 }
 
 /// The live identity map, for device mappings added after boot.
-static LIVE: spin::Mutex<Option<IdentityMap>> = spin::Mutex::new(None);
+static LIVE: spin::Mutex<Option<IdentityMap<'static>>> = spin::Mutex::new(None);
 
 /// Hands the enabled map over so later [`map_device`] calls can extend it.
-pub fn install(map: IdentityMap) {
+pub fn install(map: IdentityMap<'static>) {
     *LIVE.lock() = Some(map);
 }
 
