@@ -144,7 +144,7 @@ impl TablePool {
     /// accesses may not work on Device memory, so this uses a plain load and
     /// store: the boot CPU is the only one running and interrupts are masked.
     #[allow(clippy::mut_from_ref)] // handed out once, guarded by `taken`
-    fn take<'pool>(&'pool self) -> Option<&'pool mut TablePages> {
+    fn take(&self) -> Option<&mut TablePages> {
         if self.taken.load(Ordering::Relaxed) {
             return None;
         }
