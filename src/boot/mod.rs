@@ -256,7 +256,7 @@ fn install_console(
         Err(e) => {
             let c = active::install(fallback);
             let facts = ConsoleFacts {
-                found: Err(format_dt_error(e)),
+                found: Err(format!("{e}")),
                 supported: false,
                 status_read: None,
             };
@@ -296,10 +296,6 @@ fn install_console(
             status_read: status,
         },
     )
-}
-
-fn format_dt_error(e: &DtError) -> String {
-    format!("{e}")
 }
 
 fn at_probe(what: &'static str, va: u64, ty: MemType) -> AtProbe {

@@ -12,7 +12,7 @@
 use super::guarded::GuardedBuf;
 use super::runner::{Case, Group, Report};
 use crate::iommu::pgtable::{Codec, Prot, TableMemory};
-use crate::iommu::{Access, Asid, DmaMaster, Domain, Fault, FaultKind, IommuError, Observe};
+use crate::iommu::{Access, Asid, DmaMaster, Domain, Fault, FaultKind, Observe};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{Iova, PhysAddr};
 use alloc::format;
@@ -975,9 +975,4 @@ fn no_collateral_writes<I: Observe, C: Codec, M: TableMemory>(
 /// ASIDs the self-test gives its domains.
 pub fn asid(index: usize) -> Asid {
     Asid(index as u16 + 1)
-}
-
-/// Maps an [`IommuError`] for setup reports.
-pub fn setup_error(what: &str, e: IommuError) -> SetupError {
-    format!("{what}: {e}")
 }
