@@ -182,6 +182,7 @@ pub fn iommu_kind_name(k: IommuKind) -> &'static str {
 pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
     match kind {
         IommuKind::SmmuV3 => "smmuv3".to_string(),
+        IommuKind::Unknown if compatible.is_empty() => "unsupported: (no compatible)".to_string(),
         IommuKind::Unknown => format!("unsupported: {compatible}"),
         _ => "no driver yet".to_string(),
     }

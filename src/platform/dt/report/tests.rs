@@ -235,6 +235,26 @@ fn loader_filled_memory_is_reported_not_fatal() {
     assert!(json_well_formed(&r.to_json()));
 }
 
+#[test]
+fn missing_console_and_nameless_provider_are_reported() {
+    let blob = with(|b| {
+        b.begin("iommu@a000000")
+            .prop_cells("reg", &[0, 0x0a00_0000, 0, 0x1000])
+            .prop_u32("#iommu-cells", 0)
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    assert_eq!(r.boot_error, None);
+    assert!(r.console.is_err());
+    assert_eq!(r.iommus[0].driver, "unsupported: (no compatible)");
+    let t = r.to_text();
+    assert!(t.contains("console: none usable: device tree: "), "{t}");
+    assert!(t.contains("psci: none (no /psci node or no method)"), "{t}");
+    assert!(r
+        .to_json()
+        .contains("\"console\":{\"error\":\"device tree: "));
+}
+
 // ---- hostile blobs (issue 6) ----------------------------------------------
 
 fn probe_err(blob: &[u8]) -> DtError {
