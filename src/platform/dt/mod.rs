@@ -16,6 +16,7 @@ pub mod console;
 pub mod error;
 pub mod iommus;
 pub mod reader;
+pub mod report;
 
 #[cfg(test)]
 mod test_fdt;
@@ -140,8 +141,47 @@ pub fn discover<'a>(dtb: &'a [u8], dtb_addr: PhysAddr) -> Result<BootInfo<'a>, D
     discover_fdt(&fdt, dtb_addr)
 }
 
-/// [`discover`] on an already validated blob.
+/// [`discover`] on an already validated blob: the first error of
+/// [`discover_sections`], in the order memory, reserved memory, `/chosen`,
+/// `/psci`.
 pub fn discover_fdt<'a>(fdt: &Fdt<'a>, dtb_addr: PhysAddr) -> Result<BootInfo<'a>, DtError> {
+    let (info, errors) = discover_sections(fdt, dtb_addr)?;
+    match errors.first() {
+        Some(e) => Err(e),
+        None => Ok(info),
+    }
+}
+
+/// Which sections of [`discover_sections`] failed, and how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SectionErrors {
+    /// Memory nodes (including [`DtError::NoMemory`]).
+    pub memory: Option<DtError>,
+    /// `/memreserve/` and `/reserved-memory`.
+    pub reserved: Option<DtError>,
+    /// `/chosen` (`bootargs`).
+    pub chosen: Option<DtError>,
+    /// `/psci`.
+    pub psci: Option<DtError>,
+}
+
+impl SectionErrors {
+    /// The first error in section order (what [`discover_fdt`] returns).
+    pub fn first(&self) -> Option<DtError> {
+        self.memory.or(self.reserved).or(self.chosen).or(self.psci)
+    }
+}
+
+/// Discovery section by section: a failing section leaves its fields as
+/// far as they got and is recorded in [`SectionErrors`] while the others
+/// still run.  The image uses [`discover_fdt`] (any error stops the boot);
+/// `cargo xtask dt-probe` uses this to show the whole picture, e.g. of a
+/// Qualcomm DTB whose `/memory` ABL fills in only at boot (`hw/boards.md`
+/// §1.5).  Fails only when the root node cannot be read.
+pub fn discover_sections<'a>(
+    fdt: &Fdt<'a>,
+    dtb_addr: PhysAddr,
+) -> Result<(BootInfo<'a>, SectionErrors), DtError> {
     let root_loc = fdt.find("/")?;
     let root = root_loc.node();
     let model = root.prop_str("model").ok().flatten().unwrap_or("");
@@ -159,7 +199,18 @@ pub fn discover_fdt<'a>(fdt: &Fdt<'a>, dtb_addr: PhysAddr) -> Result<BootInfo<'a
         bootargs: "",
         psci: None,
     };
+    let errors = SectionErrors {
+        memory: read_memory(&root_loc, &mut info).err(),
+        reserved: read_reserved(fdt, &root_loc, &mut info).err(),
+        chosen: read_chosen(&root_loc, &mut info).err(),
+        psci: read_psci(&root_loc, &mut info).err(),
+    };
+    info.console = find_console(fdt);
+    Ok((info, errors))
+}
 
+fn read_memory<'a>(root_loc: &Located<'a>, info: &mut BootInfo<'a>) -> Result<(), DtError> {
+    let root = root_loc.node();
     // Memory (spec §3.4): root children with device_type = "memory".  Old
     // DTs omit device_type on `memory@...`; accept those by name.
     for child in root.children() {
@@ -181,7 +232,15 @@ pub fn discover_fdt<'a>(fdt: &Fdt<'a>, dtb_addr: PhysAddr) -> Result<BootInfo<'a
     if info.memory.is_empty() {
         return Err(DtError::NoMemory);
     }
+    Ok(())
+}
 
+fn read_reserved<'a>(
+    fdt: &Fdt<'a>,
+    root_loc: &Located<'a>,
+    info: &mut BootInfo<'a>,
+) -> Result<(), DtError> {
+    let root = root_loc.node();
     for r in fdt.mem_reservations() {
         let (addr, size) = r?;
         if size != 0 {
@@ -224,12 +283,18 @@ pub fn discover_fdt<'a>(fdt: &Fdt<'a>, dtb_addr: PhysAddr) -> Result<BootInfo<'a
             }
         }
     }
+    Ok(())
+}
 
-    if let Some(chosen) = root.child("chosen") {
+fn read_chosen<'a>(root_loc: &Located<'a>, info: &mut BootInfo<'a>) -> Result<(), DtError> {
+    if let Some(chosen) = root_loc.node().child("chosen") {
         info.bootargs = chosen.prop_str("bootargs")?.unwrap_or("");
     }
+    Ok(())
+}
 
-    if let Some(psci) = root.child("psci") {
+fn read_psci<'a>(root_loc: &Located<'a>, info: &mut BootInfo<'a>) -> Result<(), DtError> {
+    if let Some(psci) = root_loc.node().child("psci") {
         info.psci = match psci.prop_str("method")? {
             None => None,
             Some("hvc") => Some(PsciConduit::Hvc),
@@ -244,7 +309,5 @@ pub fn discover_fdt<'a>(fdt: &Fdt<'a>, dtb_addr: PhysAddr) -> Result<BootInfo<'a
             }
         };
     }
-
-    info.console = find_console(fdt);
-    Ok(info)
+    Ok(())
 }

@@ -960,10 +960,10 @@ fn agrees_with_fdt_crate_on_valid_blobs() {
 
 // ---- deterministic mutation fuzzing -----------------------------------------
 
-pub(super) struct XorShift(pub(super) u64);
+pub(crate) struct XorShift(pub(super) u64);
 
 impl XorShift {
-    pub(super) fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         // Marsaglia, "Xorshift RNGs" (2003), 64-bit variant 13/7/17.
         let mut x = self.0;
         x ^= x << 13;
@@ -992,7 +992,7 @@ const INTERESTING: [u32; 12] = [
     0x8000_0000,
 ];
 
-pub(super) fn mutate(base: &[u8], rng: &mut XorShift) -> Vec<u8> {
+pub(crate) fn mutate(base: &[u8], rng: &mut XorShift) -> Vec<u8> {
     let mut b = base.to_vec();
     for _ in 0..1 + rng.below(4) {
         match rng.below(12) {

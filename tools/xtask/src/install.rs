@@ -199,7 +199,8 @@ pub fn plan(
     Plan::Manual(format!("{have}; {how}"))
 }
 
-fn privilege() -> Privilege {
+/// How this process can run commands as root.
+pub fn privilege() -> Privilege {
     let uid = Command::new("id")
         .arg("-u")
         .output()
@@ -232,7 +233,9 @@ fn apt_candidate() -> Option<(u32, u32)> {
     candidate_from_policy(&String::from_utf8_lossy(&out.stdout))
 }
 
-fn add_backports(privilege: Privilege) -> Result<()> {
+/// Adds [`BACKPORTS_LINE`] to the apt sources unless bookworm-backports is
+/// already listed.
+pub fn add_backports(privilege: Privilege) -> Result<()> {
     let listed = std::fs::read_dir("/etc/apt/sources.list.d")
         .into_iter()
         .flatten()

@@ -8,6 +8,8 @@
 //!                  [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
 //! cargo xtask install-qemu [--dry-run]
+//! cargo xtask dt-probe FILE.dtb [--json]
+//! cargo xtask fetch-dtbs
 //! ```
 //!
 //! This file only parses arguments and dispatches; each command lives in its
@@ -15,6 +17,8 @@
 //! to stdout.
 
 mod bench;
+mod dtbs;
+mod dtprobe;
 mod error;
 mod image;
 mod install;
@@ -51,6 +55,8 @@ commands:
   bench                 cargo bench --bench pgtable [-- ARGS...]
   install-qemu          install qemu-system-aarch64 >= 10.0 if missing
       --dry-run                     only print what it would do
+  dt-probe FILE.dtb     print what the image's discovery sees in a DTB [--json]
+  fetch-dtbs            fetch + verify the board DTB fixtures into target/dtbs/
 ";
 
 /// Parsed command line.
@@ -67,6 +73,8 @@ enum Cmd {
     InstallQemu {
         dry_run: bool,
     },
+    DtProbe(dtprobe::Args),
+    FetchDtbs,
     Help,
 }
 
@@ -166,6 +174,8 @@ fn parse(argv: &[String]) -> Result<Cmd> {
             Some("--dry-run") => Ok(Cmd::InstallQemu { dry_run: true }),
             Some(a) => Err(Error::Usage(format!("install-qemu: unknown option `{a}`"))),
         },
+        "dt-probe" => Ok(Cmd::DtProbe(dtprobe::parse(rest)?)),
+        "fetch-dtbs" => Ok(Cmd::FetchDtbs),
         "help" | "--help" | "-h" => Ok(Cmd::Help),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
@@ -243,6 +253,8 @@ fn main() -> ExitCode {
         } => run_cmd(&machine, timeout, junit.as_ref()),
         Cmd::Test(opts) => suite::run(&opts),
         Cmd::Bench(extra) => bench::run(&extra),
+        Cmd::DtProbe(a) => dtprobe::run(&a),
+        Cmd::FetchDtbs => dtbs::run(),
         Cmd::InstallQemu { dry_run: true } => {
             install::dry_run();
             Ok(())

@@ -99,8 +99,15 @@ pub fn run(opts: &Options) -> Result<()> {
         });
     }
     if !opts.no_host {
+        // Board DTB fixtures first, so tests/dt_boards.rs really runs (it
+        // fails instead of skipping when IOMMU_BRINGUP_REQUIRE_DTBS is set).
+        stage(&mut rows, "fixtures: board DTBs + dtc", crate::dtbs::run);
         stage(&mut rows, "host: cargo test --workspace", || {
-            process::run(process::cargo().args(["test", "--workspace"]))
+            process::run(
+                process::cargo()
+                    .args(["test", "--workspace"])
+                    .env("IOMMU_BRINGUP_REQUIRE_DTBS", "1"),
+            )
         });
     }
     let selected: Vec<&Scenario> = SCENARIOS

@@ -1,0 +1,733 @@
+//! Discovery on the boards' real device trees (issue 6): Debian's arm64
+//! kernel DTBs for the Allwinner and Qualcomm boards, fetched and
+//! sha256-verified into `target/dtbs/` by `cargo xtask fetch-dtbs`
+//! (`tools/xtask/src/dtbs.rs`, list in `tests/fixtures/dtbs.sha256`), and a
+//! trimmed Apple t8103 DTS compiled with `dtc`.
+//!
+//! Each test asserts what the image's discovery finds (console, memory,
+//! IOMMU nodes with kind and base, masters and their stream IDs, PCI maps,
+//! disabled nodes) against `hw/boards.md` §2–§3, and pins the whole
+//! `cargo xtask dt-probe` text against `tests/fixtures/dtprobe/*.txt` when
+//! the DTBs are the pinned, verified ones.  Regenerate the pictures with
+//! `IOMMU_BRINGUP_BLESS=1 cargo test --test dt_boards` and review the diff.
+//!
+//! Without the fixtures (no `cargo xtask fetch-dtbs`, no `dtc`) the tests
+//! skip with a message, unless `IOMMU_BRINGUP_REQUIRE_DTBS` is set, as
+//! `cargo xtask test` does: then a missing fixture fails.
+
+use iommu_bringup::platform::dt::report::{probe, IommuReport, Report};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn dtb_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("dtbs")
+}
+
+fn required() -> bool {
+    std::env::var_os("IOMMU_BRINGUP_REQUIRE_DTBS").is_some()
+}
+
+fn skip(why: &str) {
+    assert!(
+        !required(),
+        "fixture missing and IOMMU_BRINGUP_REQUIRE_DTBS is set: {why}"
+    );
+    eprintln!("SKIP: {why}; run `cargo xtask fetch-dtbs` (or `cargo xtask test`) first");
+}
+
+/// `target/dtbs/SOURCE`: which package the DTBs came from.
+fn source() -> Option<String> {
+    std::fs::read_to_string(dtb_dir().join("SOURCE")).ok()
+}
+
+/// `rel` is byte-identical to the pinned DTB (its sha256 matched the
+/// manifest, as `target/dtbs/SOURCE` records), so its picture is
+/// comparable.  On a fallback package the fetch step lists the files that
+/// differ (`sha256-verified=no (N differ: a b c)`); the others still match.
+fn picture_comparable(rel: &str) -> bool {
+    match source() {
+        Some(s) if s.contains("sha256-verified=yes") => true,
+        Some(s) => s.split_once("differ:").is_some_and(|(_, list)| {
+            !list
+                .split(|c: char| c.is_whitespace() || c == ')')
+                .any(|f| f == rel)
+        }),
+        None => false,
+    }
+}
+
+fn board(rel: &str) -> Option<Report> {
+    let path = dtb_dir().join(rel);
+    let Ok(blob) = std::fs::read(&path) else {
+        skip(&format!("{} not found", path.display()));
+        return None;
+    };
+    eprintln!(
+        "{rel}: from {}",
+        source().unwrap_or_else(|| "unknown source".into()).trim()
+    );
+    match probe(&blob) {
+        Ok(r) => Some(r),
+        Err(e) => panic!("{rel}: probe failed: {e}"),
+    }
+}
+
+fn dtc_available() -> bool {
+    Command::new("dtc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `dtc -I dts -O dtb` of `src` (text); `None` (skipped) without dtc.
+fn compile(src: &str, what: &str) -> Option<Vec<u8>> {
+    if !dtc_available() {
+        skip(&format!(
+            "dtc not installed (Debian device-tree-compiler), needed for {what}"
+        ));
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("dt-boards-{}-{what}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dts = dir.join("in.dts");
+    let dtb = dir.join("out.dtb");
+    std::fs::write(&dts, src).unwrap();
+    let out = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+        .arg(&dtb)
+        .arg(&dts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dtc failed on {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blob = std::fs::read(&dtb).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(blob)
+}
+
+/// `dtc -I dtb -O dts` of a fixture DTB.
+fn decompile(rel: &str) -> Option<String> {
+    if !dtc_available() {
+        skip("dtc not installed (Debian device-tree-compiler)");
+        return None;
+    }
+    let out = Command::new("dtc")
+        .args(["-q", "-I", "dtb", "-O", "dts"])
+        .arg(dtb_dir().join(rel))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dtc -I dtb {rel}");
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// Compares the dt-probe text with the pinned picture (or writes it with
+/// `IOMMU_BRINGUP_BLESS=1`).  Only for DTBs identical to the pinned ones: a
+/// fallback package may legitimately move a reserved range or a node.
+fn pin_picture(r: &Report, name: &str, from_pinned_package: bool) {
+    let path = root()
+        .join("tests/fixtures/dtprobe")
+        .join(format!("{name}.txt"));
+    let text = r.to_text();
+    if std::env::var_os("IOMMU_BRINGUP_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    if !from_pinned_package {
+        eprintln!(
+            "{name}: this DTB differs from the pinned one (fallback package): picture not compared"
+        );
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (bless with IOMMU_BRINGUP_BLESS=1)", path.display()));
+    if want != text {
+        for (i, (a, b)) in want.lines().zip(text.lines()).enumerate() {
+            if a != b {
+                panic!(
+                    "{name}: dt-probe picture differs from {} at line {}:\n  want: {a}\n  got:  {b}",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+        panic!(
+            "{name}: dt-probe picture differs from {} in length ({} vs {} lines)",
+            path.display(),
+            want.lines().count(),
+            text.lines().count()
+        );
+    }
+}
+
+fn iommu<'r>(r: &'r Report, path: &str) -> &'r IommuReport {
+    r.iommus
+        .iter()
+        .find(|i| i.path == path)
+        .unwrap_or_else(|| panic!("no IOMMU {path} in {:#?}", r.iommus))
+}
+
+/// The master's stream-ID words (`sid=0x6c3 mask=0x0`, `utlb=3`) and
+/// whether it is enabled.
+fn master(r: &Report, path: &str) -> (Vec<String>, bool) {
+    let m = r
+        .masters
+        .iter()
+        .find(|m| m.path == path)
+        .unwrap_or_else(|| panic!("no master {path}"));
+    (
+        m.refs.iter().map(|x| r.describe_args(x)).collect(),
+        m.enabled,
+    )
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn assert_iommu(r: &Report, path: &str, kind: &str, base: u64, size: u64, cells: u32) {
+    let i = iommu(r, path);
+    assert_eq!(i.kind, kind, "{path}");
+    let reg = i.reg.unwrap_or_else(|| panic!("{path}: no reg"));
+    assert_eq!((reg.base.0, reg.size), (base, size), "{path}");
+    assert_eq!(i.iommu_cells, cells, "{path}");
+    assert!(i.enabled, "{path} enabled");
+}
+
+fn assert_console(
+    r: &Report,
+    path: &str,
+    compat: &str,
+    kind: &str,
+    base: u64,
+    shift: u32,
+    width: u32,
+) {
+    let c = r.console.as_ref().expect("console");
+    assert_eq!(
+        (
+            c.path.as_str(),
+            c.compatible.as_str(),
+            c.kind,
+            c.reg.base.0,
+            c.reg_shift,
+            c.reg_io_width
+        ),
+        (path, compat, kind, base, shift, width)
+    );
+    assert!(c.enabled);
+    assert_eq!(c.options.as_deref(), Some("115200n8"));
+}
+
+/// The shipped DTB has no usable `/memory`: the loader writes it
+/// (U-Boot on sunxi, ABL on Qualcomm; hw/boards.md §1.4, §1.5).
+fn assert_memory_left_to_the_loader(r: &Report) {
+    assert!(r.memory.is_empty());
+    let e = r.boot_error.as_deref().expect("boot error");
+    assert!(e.contains("no /memory"), "{e}");
+    assert_eq!(r.section_errors.len(), 1, "{:?}", r.section_errors);
+}
+
+// ---- Allwinner (hw/boards.md §2, §3.1, §3.2) --------------------------------
+
+fn sunxi(rel: &str, name: &str, h6: bool) {
+    let Some(r) = board(rel) else { return };
+    assert_console(
+        &r,
+        "/soc/serial@5000000",
+        "snps,dw-apb-uart",
+        "ns16550",
+        0x0500_0000,
+        2,
+        4,
+    );
+    assert_eq!(r.console.as_ref().unwrap().reg.size, 0x400);
+    assert_eq!(r.psci, Some("smc"));
+    assert_memory_left_to_the_loader(&r);
+    assert_eq!(r.iommus.len(), 1);
+    assert_iommu(&r, "/soc/iommu@30f0000", "sun50i", 0x030f_0000, 0x1_0000, 1);
+    let i = iommu(&r, "/soc/iommu@30f0000");
+    assert_eq!(
+        i.compatible,
+        if h6 {
+            "allwinner,sun50i-h6-iommu"
+        } else {
+            "allwinner,sun50i-h616-iommu"
+        }
+    );
+    assert_eq!(i.driver, "no driver yet");
+    if h6 {
+        // DE3 mixer 0 -> 0, Cedrus -> 3, Hantro G2 -> 5.
+        assert_eq!(
+            master(&r, "/soc/bus@1000000/mixer@100000"),
+            (ids(&["utlb=0"]), true)
+        );
+        assert_eq!(
+            master(&r, "/soc/video-codec@1c0e000"),
+            (ids(&["utlb=3"]), true)
+        );
+        assert_eq!(
+            master(&r, "/soc/video-codec-g2@1c00000"),
+            (ids(&["utlb=5"]), true)
+        );
+        assert_eq!(r.masters.len(), 3);
+    } else {
+        // "No master references exist in the Debian 6.12 DTBs" (§3.2).
+        assert!(r.masters.is_empty());
+    }
+    assert!(r.pci_maps.is_empty());
+    pin_picture(&r, name, picture_comparable(rel));
+}
+
+#[test]
+fn pine_h64() {
+    sunxi(
+        "allwinner/sun50i-h6-pine-h64.dtb",
+        "sun50i-h6-pine-h64",
+        true,
+    );
+}
+
+#[test]
+fn orangepi_3() {
+    sunxi(
+        "allwinner/sun50i-h6-orangepi-3.dtb",
+        "sun50i-h6-orangepi-3",
+        true,
+    );
+}
+
+#[test]
+fn orangepi_one_plus() {
+    sunxi(
+        "allwinner/sun50i-h6-orangepi-one-plus.dtb",
+        "sun50i-h6-orangepi-one-plus",
+        true,
+    );
+}
+
+#[test]
+fn orangepi_zero2() {
+    sunxi(
+        "allwinner/sun50i-h616-orangepi-zero2.dtb",
+        "sun50i-h616-orangepi-zero2",
+        false,
+    );
+}
+
+#[test]
+fn orangepi_zero3() {
+    sunxi(
+        "allwinner/sun50i-h618-orangepi-zero3.dtb",
+        "sun50i-h618-orangepi-zero3",
+        false,
+    );
+}
+
+#[test]
+fn orangepi_zero2w() {
+    sunxi(
+        "allwinner/sun50i-h618-orangepi-zero2w.dtb",
+        "sun50i-h618-orangepi-zero2w",
+        false,
+    );
+}
+
+// ---- Qualcomm (hw/boards.md §2, §3.3–§3.5) ---------------------------------
+
+fn qcom_common(r: &Report, uart: &str, uart_base: u64) {
+    assert_console(r, uart, "qcom,geni-debug-uart", "unknown", uart_base, 0, 1);
+    assert_eq!(r.console.as_ref().unwrap().reg.size, 0x4000);
+    assert_eq!(r.psci, Some("smc"));
+    assert_memory_left_to_the_loader(r);
+    assert!(!r.reserved.is_empty() && r.reserved.len() == r.no_map.len());
+    for i in &r.iommus {
+        assert_eq!(i.driver, "no driver yet", "{}", i.path);
+    }
+}
+
+#[test]
+fn db845c() {
+    let Some(r) = board("qcom/sdm845-db845c.dtb") else {
+        return;
+    };
+    qcom_common(&r, "/soc@0/geniqup@ac0000/serial@a84000", 0x00a8_4000);
+    assert_eq!(r.iommus.len(), 2);
+    assert_iommu(
+        &r,
+        "/soc@0/iommu@15000000",
+        "mmu-500",
+        0x1500_0000,
+        0x8_0000,
+        2,
+    );
+    assert_eq!(
+        iommu(&r, "/soc@0/iommu@15000000").compatible,
+        "qcom,sdm845-smmu-500"
+    );
+    assert!(!iommu(&r, "/soc@0/iommu@15000000").dma_coherent);
+    assert_iommu(
+        &r,
+        "/soc@0/iommu@5040000",
+        "smmuv2",
+        0x0504_0000,
+        0x1_0000,
+        1,
+    );
+    let m = |p| master(&r, p);
+    assert_eq!(
+        m("/soc@0/geniqup@ac0000"),
+        (ids(&["sid=0x6c3 mask=0x0"]), true)
+    );
+    assert_eq!(
+        m("/soc@0/ufshc@1d84000"),
+        (ids(&["sid=0x100 mask=0xf"]), true)
+    );
+    assert_eq!(m("/soc@0/mmc@8804000"), (ids(&["sid=0xa0 mask=0xf"]), true));
+    assert_eq!(
+        m("/soc@0/usb@a6f8800/usb@a600000"),
+        (ids(&["sid=0x740 mask=0x0"]), true)
+    );
+    assert_eq!(m("/soc@0/gpu@5000000"), (ids(&["sid=0x0"]), true));
+    assert_eq!(m("/soc@0/gmu@506a000"), (ids(&["sid=0x5"]), true));
+    assert_eq!(
+        m("/soc@0/dma-controller@1dc4000"),
+        (
+            ids(&[
+                "sid=0x704 mask=0x1",
+                "sid=0x706 mask=0x1",
+                "sid=0x714 mask=0x1",
+                "sid=0x716 mask=0x1"
+            ]),
+            true
+        )
+    );
+    assert_eq!(
+        m("/soc@0/spi@88df000"),
+        (ids(&["sid=0x160 mask=0x0"]), false)
+    );
+    assert!(!m("/soc@0/ipa@1e40000").1);
+    // PCIe0: RID n<<8 -> 0x1c10 + n; PCIe1: -> 0x1c00 + n (16 entries each).
+    assert_eq!(r.pci_maps.len(), 2);
+    for (host, sid0) in [
+        ("/soc@0/pcie@1c00000", 0x1c10),
+        ("/soc@0/pcie@1c08000", 0x1c00),
+    ] {
+        let p = r.pci_maps.iter().find(|p| p.path == host).expect(host);
+        assert_eq!(p.entries.len(), 16);
+        for (n, e) in p.entries.iter().enumerate() {
+            assert_eq!(
+                (e.rid_base, e.sid_base, e.length),
+                ((n as u32) << 8, sid0 + n as u32, 1)
+            );
+            assert_eq!(r.iommus[e.iommu].path, "/soc@0/iommu@15000000");
+        }
+    }
+    pin_picture(
+        &r,
+        "sdm845-db845c",
+        picture_comparable("qcom/sdm845-db845c.dtb"),
+    );
+}
+
+fn sm8250(rel: &str, name: &str, rb5: bool) {
+    let Some(r) = board(rel) else { return };
+    qcom_common(&r, "/soc@0/geniqup@ac0000/serial@a90000", 0x00a9_0000);
+    assert_eq!(r.iommus.len(), 2);
+    assert_iommu(
+        &r,
+        "/soc@0/iommu@15000000",
+        "mmu-500",
+        0x1500_0000,
+        0x10_0000,
+        2,
+    );
+    assert_iommu(
+        &r,
+        "/soc@0/iommu@3da0000",
+        "mmu-500",
+        0x03da_0000,
+        0x1_0000,
+        2,
+    );
+    assert!(iommu(&r, "/soc@0/iommu@15000000").dma_coherent);
+    let m = |p| master(&r, p);
+    assert_eq!(
+        m("/soc@0/geniqup@ac0000"),
+        (ids(&["sid=0x43 mask=0x0"]), true)
+    );
+    assert_eq!(
+        m("/soc@0/ufshc@1d84000"),
+        (ids(&["sid=0xe0 mask=0x0", "sid=0x4e0 mask=0x0"]), true)
+    );
+    assert_eq!(
+        m("/soc@0/usb@a6f8800/usb@a600000"),
+        (ids(&["sid=0x0 mask=0x0"]), true)
+    );
+    assert_eq!(
+        m("/soc@0/usb@a8f8800/usb@a800000"),
+        (ids(&["sid=0x20 mask=0x0"]), true)
+    );
+    assert_eq!(
+        m("/soc@0/gpu@3d00000"),
+        (ids(&["sid=0x0 mask=0x401"]), true)
+    );
+    assert_eq!(
+        m("/soc@0/gmu@3d6a000"),
+        (ids(&["sid=0x5 mask=0x400"]), true)
+    );
+    // GPI DMA disabled on both; SDHC2 okay on RB5, disabled on the HDK.
+    assert_eq!(
+        m("/soc@0/dma-controller@800000"),
+        (ids(&["sid=0x76 mask=0x0"]), false)
+    );
+    assert_eq!(m("/soc@0/mmc@8804000"), (ids(&["sid=0x4a0 mask=0x0"]), rb5));
+    assert!(!m("/soc@0/camss@ac6a000").1);
+    assert_eq!(r.pci_maps.len(), 3);
+    for (host, sid0) in [
+        ("/soc@0/pcie@1c00000", 0x1c00),
+        ("/soc@0/pcie@1c08000", 0x1c80),
+        ("/soc@0/pcie@1c10000", 0x1d00),
+    ] {
+        let p = r.pci_maps.iter().find(|p| p.path == host).expect(host);
+        assert_eq!(p.enabled, rb5, "{host}");
+        let got: Vec<_> = p
+            .entries
+            .iter()
+            .map(|e| (e.rid_base, e.sid_base, e.length))
+            .collect();
+        assert_eq!(got, vec![(0, sid0, 1), (0x100, sid0 + 1, 1)], "{host}");
+    }
+    // The 6.12.117 RB5/HDK DTBs differ slightly (hw/boards.md §4): the
+    // picture is only compared for the pinned package.
+    pin_picture(&r, name, picture_comparable(rel));
+}
+
+#[test]
+fn rb5() {
+    sm8250("qcom/qrb5165-rb5.dtb", "qrb5165-rb5", true);
+}
+
+#[test]
+fn sm8250_hdk() {
+    sm8250("qcom/sm8250-hdk.dtb", "sm8250-hdk", false);
+}
+
+fn rb12(rel: &str, name: &str, compat: &str) {
+    let Some(r) = board(rel) else { return };
+    qcom_common(&r, "/soc@0/geniqup@4ac0000/serial@4a90000", 0x04a9_0000);
+    assert_iommu(
+        &r,
+        "/soc@0/iommu@c600000",
+        "mmu-500",
+        0x0c60_0000,
+        0x8_0000,
+        2,
+    );
+    assert_eq!(iommu(&r, "/soc@0/iommu@c600000").compatible, compat);
+    let m = |p| master(&r, p);
+    assert_eq!(
+        m("/soc@0/geniqup@4ac0000"),
+        (ids(&["sid=0xe3 mask=0x0"]), true)
+    );
+    assert_eq!(m("/soc@0/mmc@4744000"), (ids(&["sid=0xc0 mask=0x0"]), true));
+    assert_eq!(m("/soc@0/mmc@4784000"), (ids(&["sid=0xa0 mask=0x0"]), true));
+    assert_eq!(
+        m("/soc@0/usb@4ef8800/usb@4e00000"),
+        (ids(&["sid=0x120 mask=0x0"]), true)
+    );
+    assert_eq!(
+        m("/soc@0/dma-controller@4a00000"),
+        (ids(&["sid=0xf6 mask=0x0"]), true)
+    );
+    assert!(r.pci_maps.is_empty());
+    pin_picture(&r, name, picture_comparable(rel));
+}
+
+#[test]
+fn rb1() {
+    rb12(
+        "qcom/qrb2210-rb1.dtb",
+        "qrb2210-rb1",
+        "qcom,qcm2290-smmu-500",
+    );
+}
+
+#[test]
+fn rb2() {
+    rb12(
+        "qcom/qrb4210-rb2.dtb",
+        "qrb4210-rb2",
+        "qcom,sm6115-smmu-500",
+    );
+    if let Some(r) = board("qcom/qrb4210-rb2.dtb") {
+        // UFS 0x100 is described but disabled on RB2 in this DTB.
+        assert_eq!(
+            master(&r, "/soc@0/ufs@4804000"),
+            (ids(&["sid=0x100 mask=0x0"]), false)
+        );
+    }
+}
+
+// ---- the loader's /memory, patched in with dtc -------------------------------
+
+/// Adds the `/memory` reg a loader writes, by merging a node into the
+/// decompiled DTS (dtc merges repeated `/ { }` blocks).
+fn with_memory(rel: &str, node: &str, reg: &str) -> Option<Report> {
+    let dts = decompile(rel)?;
+    let patched =
+        format!("{dts}\n/ {{ {node} {{ device_type = \"memory\"; reg = <{reg}>; }}; }};\n");
+    let blob = compile(&patched, rel.rsplit('/').next().unwrap())?;
+    Some(probe(&blob).unwrap())
+}
+
+#[test]
+fn discovery_succeeds_once_the_loader_fills_memory() {
+    if !dtb_dir().join("SOURCE").is_file() {
+        return skip("board DTBs not fetched");
+    }
+    // U-Boot on a 2 GiB Pine H64: DRAM at 0x4000_0000 (hw/boards.md §1.4);
+    // the H6 root has #address-cells = #size-cells = 1.
+    if let Some(r) = with_memory(
+        "allwinner/sun50i-h6-pine-h64.dtb",
+        "memory@40000000",
+        "0x40000000 0x80000000",
+    ) {
+        assert_eq!(r.boot_error, None, "{:?}", r.section_errors);
+        assert_eq!(r.memory.len(), 1);
+        assert_eq!(
+            (r.memory[0].base.0, r.memory[0].size),
+            (0x4000_0000, 0x8000_0000)
+        );
+    }
+    // ABL filling db845c's memory@80000000 (size 0 in the DTB, §1.5).
+    if let Some(r) = with_memory(
+        "qcom/sdm845-db845c.dtb",
+        "memory@80000000",
+        "0 0x80000000 1 0",
+    ) {
+        assert_eq!(r.boot_error, None, "{:?}", r.section_errors);
+        assert_eq!(
+            (r.memory[0].base.0, r.memory[0].size),
+            (0x8000_0000, 0x1_0000_0000)
+        );
+        assert!(r.reserved.len() > 10);
+    }
+}
+
+// ---- Apple t8103 (hand-written from hw/boards.md §3.6) -----------------------
+
+#[test]
+fn apple_t8103_trimmed() {
+    let src = std::fs::read_to_string(root().join("tests/fixtures/t8103-trimmed.dts")).unwrap();
+    let Some(blob) = compile(&src, "t8103") else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    assert_eq!(r.boot_error, None, "{:?}", r.section_errors);
+    assert_eq!(r.compatible, "apple,j274");
+    assert_eq!(r.memory.len(), 1);
+    assert_eq!(r.memory[0].base.0, 0x8_0000_0000);
+    // The s5l UART: no driver in this crate's console kinds yet (the s5l
+    // driver is another branch's work), so kind "unknown".
+    let c = r.console.as_ref().unwrap();
+    assert_eq!(
+        (
+            c.path.as_str(),
+            c.compatible.as_str(),
+            c.kind,
+            c.reg.base.0,
+            c.reg_io_width
+        ),
+        (
+            "/soc/serial@235200000",
+            "apple,s5l-uart",
+            "unknown",
+            0x2_3520_0000,
+            4
+        )
+    );
+    assert_eq!(c.options, None);
+    // m1n1 boots secondaries with spin-table: no /psci.
+    assert_eq!(r.psci, None);
+    // 8 DARTs, all apple-dart; the SART has no #iommu-cells and is not one.
+    assert_eq!(r.iommus.len(), 8);
+    assert!(r
+        .iommus
+        .iter()
+        .all(|i| i.kind == "apple-dart" && i.iommu_cells == 1));
+    assert!(r.iommus.iter().all(|i| i.driver == "no driver yet"));
+    assert!(!r.iommus.iter().any(|i| i.path.contains("27bc50000")));
+    for (path, base) in [
+        ("/soc/iommu@235004000", 0x2_3500_4000u64),
+        ("/soc/iommu@23130c000", 0x2_3130_c000),
+        ("/soc/iommu@382f00000", 0x3_82f0_0000),
+        ("/soc/iommu@681008000", 0x6_8100_8000),
+        ("/soc/iommu@683008000", 0x6_8300_8000),
+    ] {
+        assert_iommu(&r, path, "apple-dart", base, 0x4000, 1);
+    }
+    assert!(
+        !iommu(&r, "/soc/iommu@231304000").enabled,
+        "disp0_dart disabled until m1n1"
+    );
+    assert_eq!(
+        master(&r, "/soc/dma-controller@238200000"),
+        (ids(&["sid=0x2"]), true)
+    );
+    assert_eq!(
+        master(&r, "/soc/usb@382280000"),
+        (ids(&["sid=0x0", "sid=0x1"]), true)
+    );
+    assert_eq!(
+        master(&r, "/soc/display-subsystem"),
+        (ids(&["sid=0x0"]), false)
+    );
+    let p = &r.pci_maps[0];
+    assert_eq!(p.mask, 0xff00);
+    let got: Vec<_> = p
+        .entries
+        .iter()
+        .map(|e| (e.rid_base, r.iommus[e.iommu].path.as_str(), e.sid_base))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0x100, "/soc/iommu@681008000", 1),
+            (0x200, "/soc/iommu@682008000", 1),
+            (0x300, "/soc/iommu@683008000", 1),
+        ]
+    );
+    pin_picture(&r, "t8103-trimmed", true);
+}
+
+/// The JSON form parses as far as a bracket/quote balance check goes, for
+/// every board (the report module's own tests check its fields).
+#[test]
+fn json_for_every_board_is_balanced() {
+    let Ok(text) = std::fs::read_to_string(root().join("tests/fixtures/dtbs.sha256")) else {
+        panic!("manifest missing")
+    };
+    for rel in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().nth(1))
+    {
+        let Some(r) = board(rel) else { return };
+        let j = r.to_json();
+        let opens = j.matches(['{', '[']).count();
+        let closes = j.matches(['}', ']']).count();
+        assert_eq!(opens, closes, "{rel}");
+        assert!(j.starts_with("{\"model\":") && j.ends_with("]}"), "{rel}");
+    }
+}
