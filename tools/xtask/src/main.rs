@@ -8,6 +8,7 @@
 //!                  [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
 //! cargo xtask install-qemu [--dry-run]
+//! cargo xtask image --board NAME [--dtb FILE] | --list
 //! ```
 //!
 //! This file only parses arguments and dispatches; each command lives in its
@@ -15,6 +16,9 @@
 //! to stdout.
 
 mod bench;
+mod boards;
+mod bootfmt;
+mod checksum;
 mod error;
 mod image;
 mod install;
@@ -49,6 +53,8 @@ commands:
   test                  lint, host tests, build, QEMU scenario matrix
       --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
   bench                 cargo bench --bench pgtable [-- ARGS...]
+  image --board NAME [--dtb FILE]   package the Image for a board's loader
+                        into target/boards/NAME/ (--list: the boards)
   install-qemu          install qemu-system-aarch64 >= 10.0 if missing
       --dry-run                     only print what it would do
 ";
@@ -67,6 +73,7 @@ enum Cmd {
     InstallQemu {
         dry_run: bool,
     },
+    Image(boards::Options),
     Help,
 }
 
@@ -166,6 +173,7 @@ fn parse(argv: &[String]) -> Result<Cmd> {
             Some("--dry-run") => Ok(Cmd::InstallQemu { dry_run: true }),
             Some(a) => Err(Error::Usage(format!("install-qemu: unknown option `{a}`"))),
         },
+        "image" => boards::parse(&mut args).map(Cmd::Image),
         "help" | "--help" | "-h" => Ok(Cmd::Help),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
@@ -243,6 +251,7 @@ fn main() -> ExitCode {
         } => run_cmd(&machine, timeout, junit.as_ref()),
         Cmd::Test(opts) => suite::run(&opts),
         Cmd::Bench(extra) => bench::run(&extra),
+        Cmd::Image(o) => boards::run(&o),
         Cmd::InstallQemu { dry_run: true } => {
             install::dry_run();
             Ok(())
