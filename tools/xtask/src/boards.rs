@@ -197,6 +197,14 @@ pub fn run(o: &Options) -> Result<()> {
     } else {
         None
     };
+    // Check the inputs before spending a build on them.
+    match &dtb {
+        Some(d) => check_dtb(board, d, &dtb_path)?,
+        None if board.loader != Loader::UBoot => {
+            return Err(missing_dtb(board, &dtb_path));
+        }
+        None => {}
+    }
     let art = image::build()?;
     let kernel = read(&art.image)?;
     let out = root.join("target").join("boards").join(board.name);
@@ -224,6 +232,16 @@ fn bad(board: &Board, what: &str, e: bootfmt::FormatError) -> Error {
         board: board.name.to_string(),
         what: what.to_string(),
         detail: e.to_string(),
+    }
+}
+
+fn missing_dtb(board: &Board, dtb_path: &Path) -> Error {
+    Error::Package {
+        board: board.name.to_string(),
+        what: dtb_path.display().to_string(),
+        detail: "no DTB: pass --dtb FILE or place the board's DTB there (boards.md §4 says where \
+                 Debian ships it)"
+            .into(),
     }
 }
 
@@ -288,13 +306,7 @@ pub fn package(
     }
     std::fs::create_dir_all(out).map_err(io(format!("creating {}", out.display())))?;
     let mut files = Vec::new();
-    let need_dtb = || Error::Package {
-        board: board.name.to_string(),
-        what: dtb_path.display().to_string(),
-        detail: "no DTB: pass --dtb FILE or place the board's DTB there (boards.md §4 says where \
-                 Debian ships it)"
-            .into(),
-    };
+    let need_dtb = || missing_dtb(board, dtb_path);
     match board.loader {
         Loader::UBoot => {
             files.push(write(out, "Image", kernel)?);

@@ -25,10 +25,17 @@
 //!    `dtb_addr` (u64) (v2) — 1660 bytes.  Sections follow the header page,
 //!    each padded to `page_size`: kernel, ramdisk, second, recovery DTBO,
 //!    DTB.  Load addresses are `mkbootimg`'s defaults from `--base`:
-//!    kernel +0x8000, ramdisk +0x0100_0000, second +0x00f0_0000, tags
-//!    +0x100, DTB +0x01f0_0000.  `id` is `mkbootimg`'s SHA-1 over each
+//!    kernel +0x8000, ramdisk +0x0100_0000, tags +0x100, DTB +0x01f0_0000
+//!    (`second_addr` is 0: there is no second stage).  `id` is `mkbootimg`'s SHA-1 over each
 //!    section followed by its size as a little-endian u32 (a size of 0 for
 //!    an absent one).
+//!
+//! Cross-checked once by hand (not in CI, which needs no extra tools): for
+//! the same inputs, `boot.scr` is byte-identical to Debian `u-boot-tools`'
+//! `SOURCE_DATE_EPOCH=0 mkimage -A arm64 -O linux -T script -C none -n NAME
+//! -d boot.cmd`, and `boot.img` to Debian `mkbootimg` 1:29.0.6's
+//! `--header_version 2 --base 0x80000000 --pagesize 2048 --board NAME
+//! --kernel Image --ramdisk R --dtb D`.
 //! 3. **m1n1 payload** (m1n1 `src/payload.c`, boards.md §1.6): blobs
 //!    concatenated with no padding; an FDT (`d0 0d fe ed`) is skipped by its
 //!    `totalsize`, an uncompressed arm64 Image ("ARM\x64" at +0x38) ends the
@@ -233,8 +240,6 @@ const EXTRA_ARGS_LEN: usize = 1024;
 pub const KERNEL_OFFSET: u32 = 0x0000_8000;
 /// Ramdisk offset.
 pub const RAMDISK_OFFSET: u32 = 0x0100_0000;
-/// Second-stage offset.
-pub const SECOND_OFFSET: u32 = 0x00f0_0000;
 /// Tags offset.
 pub const TAGS_OFFSET: u32 = 0x0000_0100;
 /// DTB offset.
@@ -310,7 +315,7 @@ pub fn android_boot_v2(i: &BootImgInput<'_>) -> Result<Vec<u8>, FormatError> {
         i.ramdisk.len() as u32,
         i.base.wrapping_add(RAMDISK_OFFSET),
         0,
-        i.base.wrapping_add(SECOND_OFFSET),
+        0, // second_addr: mkbootimg writes 0 when there is no second stage
         i.base.wrapping_add(TAGS_OFFSET),
         i.page_size,
         2, // header_version
@@ -738,6 +743,11 @@ pub mod tests {
         assert_eq!(p.kernel_addr, 0x8000_8000);
         assert_eq!(p.ramdisk_addr, 0x8100_0000);
         assert_eq!(p.tags_addr, 0x8000_0100);
+        assert_eq!(
+            &img[28..32],
+            &[0; 4],
+            "second_addr is 0 without a second stage"
+        );
         assert_eq!(p.dtb_addr, 0x81f0_0000);
         assert_eq!(p.name, "db845c");
         assert_eq!(p.cmdline, "iommu_bringup.exit=psci");
