@@ -29,9 +29,11 @@
 //! `M_CMD_ABORT_EN` (bit 5) in 0x610, clear it (boards.md §2 "Extras").  The
 //! TX packing is set as Linux earlycon does for 8-bit words, one byte per FIFO
 //! word (boards.md §2): `SE_GENI_TX_PACKING_CFG0` (0x260) = 0xf,
-//! `SE_GENI_TX_PACKING_CFG1` (0x264) = 0 — Linux `geni_se_config_packing`
-//! with bpw 8, one word per FIFO entry: vector 0 = (start bit 0 << 5) |
-//! (msb_to_lsb 0 << 4) | ((8 - 1) << 1) | stop bit 1 = 0xf.
+//! `SE_GENI_TX_PACKING_CFG1` (0x264) = 0 — what Linux
+//! `qcom_geni_serial_earlycon_setup` gets from
+//! `geni_se_config_packing(se, 8, 1, false, true, false)`
+//! (`drivers/soc/qcom/qcom-geni-se.c`): one vector, start 0 << 5 |
+//! msb_to_lsb 0 << 4 | (8 - 1) << 1 | stop bit 1 = 0xf.
 //!
 //! Every wait is bounded; a timeout aborts the command (so the SE is left
 //! idle for whoever comes next) and marks the UART stalled: later output is
