@@ -553,6 +553,75 @@ mod tests {
         assert!(e.contains("header"), "{e}");
     }
 
+    /// When Debian's `u-boot-tools` / `mkbootimg` happen to be installed,
+    /// the outputs must be byte-identical to theirs for the same inputs.
+    /// Neither is required (CI needs nothing new): absent tools skip.
+    #[test]
+    fn byte_identical_to_mkimage_and_mkbootimg_when_installed() {
+        use std::process::Command;
+        let have = |t: &str| {
+            Command::new(t)
+                .arg("--help")
+                .output()
+                .map(|_| true)
+                .unwrap_or(false)
+        };
+        let dir = scratch("crosscheck");
+        std::fs::create_dir_all(&dir).unwrap();
+        if have("mkimage") {
+            let cmd = boot_cmd(board("pine-h64"), Some("sun50i-h6-pine-h64.dtb"));
+            std::fs::write(dir.join("boot.cmd"), &cmd).unwrap();
+            let st = Command::new("mkimage")
+                .env("SOURCE_DATE_EPOCH", "0")
+                .args(["-A", "arm64", "-O", "linux", "-T", "script", "-C", "none"])
+                .args(["-n", "iommu-bringup pine-h64", "-d"])
+                .arg(dir.join("boot.cmd"))
+                .arg(dir.join("ref.scr"))
+                .output()
+                .unwrap();
+            assert!(st.status.success(), "{st:?}");
+            let ours = bootfmt::uboot_script(cmd.as_bytes(), "iommu-bringup pine-h64");
+            assert_eq!(std::fs::read(dir.join("ref.scr")).unwrap(), ours);
+        } else {
+            eprintln!("mkimage not installed: cross-check skipped");
+        }
+        if have("mkbootimg") {
+            let k = fake_image(7000);
+            let d = tiny_fdt(&["qcom,qrb5165-rb5"]);
+            let rd = bootfmt::empty_cpio();
+            for (f, b) in [("k", &k), ("d", &d), ("r", &rd)] {
+                std::fs::write(dir.join(f), b).unwrap();
+            }
+            let st = Command::new("mkbootimg")
+                .args(["--header_version", "2", "--base", "0x80000000"])
+                .args(["--pagesize", "4096", "--board", "rb5", "--kernel"])
+                .arg(dir.join("k"))
+                .arg("--ramdisk")
+                .arg(dir.join("r"))
+                .arg("--dtb")
+                .arg(dir.join("d"))
+                .arg("-o")
+                .arg(dir.join("ref.img"))
+                .output()
+                .unwrap();
+            assert!(st.status.success(), "{st:?}");
+            let ours = bootfmt::android_boot_v2(&BootImgInput {
+                base: ABL_BASE,
+                page_size: 4096,
+                name: "rb5",
+                cmdline: "",
+                kernel: &k,
+                ramdisk: &rd,
+                dtb: &d,
+            })
+            .unwrap();
+            assert!(std::fs::read(dir.join("ref.img")).unwrap() == ours);
+        } else {
+            eprintln!("mkbootimg not installed: cross-check skipped");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn parses_image_options() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();

@@ -30,8 +30,8 @@
 //!    section followed by its size as a little-endian u32 (a size of 0 for
 //!    an absent one).
 //!
-//! Cross-checked once by hand (not in CI, which needs no extra tools): for
-//! the same inputs, `boot.scr` is byte-identical to Debian `u-boot-tools`'
+//! Cross-checked (by `boards::tests::byte_identical_to_mkimage_and_mkbootimg_when_installed`
+//! whenever the tools are on PATH; CI needs neither): for the same inputs, `boot.scr` is byte-identical to Debian `u-boot-tools`'
 //! `SOURCE_DATE_EPOCH=0 mkimage -A arm64 -O linux -T script -C none -n NAME
 //! -d boot.cmd`, and `boot.img` to Debian `mkbootimg` 1:29.0.6's
 //! `--header_version 2 --base 0x80000000 --pagesize 2048 --board NAME
