@@ -199,7 +199,7 @@ pub fn run(o: &Options) -> Result<()> {
     };
     // Check the inputs before spending a build on them.
     match &dtb {
-        Some(d) => check_dtb(board, d, &dtb_path)?,
+        Some(d) => check_dtb(board, d, &dtb_path, true)?,
         None if board.loader != Loader::UBoot => {
             return Err(missing_dtb(board, &dtb_path));
         }
@@ -246,9 +246,21 @@ fn missing_dtb(board: &Board, dtb_path: &Path) -> Error {
 }
 
 /// Checks a DTB for `board`: one FDT, the right root compatible.
-fn check_dtb(board: &Board, dtb: &[u8], path: &Path) -> Result<()> {
+fn check_dtb(board: &Board, dtb: &[u8], path: &Path, warn: bool) -> Result<()> {
     let what = path.display().to_string();
-    let compat = bootfmt::fdt_root_compatible(dtb).map_err(|e| bad(board, &what, e))?;
+    let root = bootfmt::fdt_root(dtb).map_err(|e| bad(board, &what, e))?;
+    let compat = root.compatible;
+    if let (Loader::Abl { .. }, true) = (board.loader, warn) {
+        for p in ["qcom,msm-id", "qcom,board-id"] {
+            if !root.props.iter().any(|x| x == p) {
+                eprintln!(
+                    "xtask: warning: {what} has no root `{p}`: ABL selects the DTB by it \
+                     (boards.md §1.5) and may refuse this one; see boards/{}/README.md",
+                    board.name
+                );
+            }
+        }
+    }
     if !compat.iter().any(|c| c == board.compatible) {
         return Err(Error::Package {
             board: board.name.to_string(),
@@ -299,7 +311,7 @@ pub fn package(
 ) -> Result<Vec<PathBuf>> {
     image::validate(Path::new("Image"), kernel)?;
     if let Some(d) = dtb {
-        check_dtb(board, d, dtb_path)?;
+        check_dtb(board, d, dtb_path, false)?;
     }
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(io(format!("clearing {}", out.display())))?;

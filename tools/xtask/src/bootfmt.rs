@@ -494,10 +494,21 @@ pub const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Offset of "ARM\x64" in an arm64 Image.
 pub const IMAGE_MAGIC_AT: usize = 0x38;
 
+/// The root node's properties we look at.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FdtRoot {
+    /// `compatible` strings.
+    pub compatible: Vec<String>,
+    /// Names of every root property, in order.
+    pub props: Vec<String>,
+}
+
 /// Checks that `b` is exactly one flattened device tree (devicetree spec
 /// v0.4 §5.2: `magic` at 0, `totalsize` at 4, both big-endian) and returns
-/// its root node's `compatible` strings.
-pub fn fdt_root_compatible(b: &[u8]) -> Result<Vec<String>, FormatError> {
+/// its root node's `compatible` strings and property names (ABL selects a
+/// DTB by `qcom,msm-id` / `qcom,board-id`, boards.md §1.5).
+pub fn fdt_root(b: &[u8]) -> Result<FdtRoot, FormatError> {
+    let mut root = FdtRoot::default();
     let magic = be32(b, 0, "fdt magic")?;
     if magic != FDT_MAGIC {
         return Err(err(
@@ -544,16 +555,17 @@ pub fn fdt_root_compatible(b: &[u8]) -> Result<Vec<String>, FormatError> {
                     .and_then(|s| s.split(|&c| c == 0).next())
                     .ok_or_else(|| err("fdt prop nameoff", at + 8, "outside the strings"))?;
                 if pname == b"compatible" {
-                    return Ok(value
+                    root.compatible = value
                         .split(|&c| c == 0)
                         .filter(|s| !s.is_empty())
                         .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect());
+                        .collect();
                 }
+                root.props.push(String::from_utf8_lossy(pname).into_owned());
                 at += 12 + len.div_ceil(4) * 4;
             }
-            4 => at += 4,               // FDT_NOP
-            _ => return Ok(Vec::new()), // a child node or the end: no root compatible
+            4 => at += 4,         // FDT_NOP
+            _ => return Ok(root), // a child node or the end of the root's properties
         }
     }
 }
@@ -798,20 +810,15 @@ pub mod tests {
     fn fdt_root_compatible_reads_the_list() {
         let d = tiny_fdt(&["apple,j274", "apple,t8103", "apple,arm-platform"]);
         assert_eq!(
-            fdt_root_compatible(&d).unwrap(),
+            fdt_root(&d).unwrap().compatible,
             ["apple,j274", "apple,t8103", "apple,arm-platform"]
         );
+        assert_eq!(fdt_root(&d).unwrap().props, ["model", "compatible"]);
         let mut longer = d.clone();
         longer.push(0);
-        assert_eq!(
-            fdt_root_compatible(&longer).unwrap_err().field,
-            "fdt totalsize"
-        );
-        assert_eq!(
-            fdt_root_compatible(b"not a dtb").unwrap_err().field,
-            "fdt magic"
-        );
-        assert_eq!(fdt_root_compatible(&d[..3]).unwrap_err().field, "fdt magic");
+        assert_eq!(fdt_root(&longer).unwrap_err().field, "fdt totalsize");
+        assert_eq!(fdt_root(b"not a dtb").unwrap_err().field, "fdt magic");
+        assert_eq!(fdt_root(&d[..3]).unwrap_err().field, "fdt magic");
     }
 
     #[test]
