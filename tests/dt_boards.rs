@@ -346,7 +346,7 @@ fn orangepi_zero2w() {
 // ---- Qualcomm (hw/boards.md §2, §3.3–§3.5) ---------------------------------
 
 fn qcom_common(r: &Report, uart: &str, uart_base: u64) {
-    assert_console(r, uart, "qcom,geni-debug-uart", "unknown", uart_base, 0, 1);
+    assert_console(r, uart, "qcom,geni-debug-uart", "geni", uart_base, 0, 1);
     assert_eq!(r.console.as_ref().unwrap().reg.size, 0x4000);
     assert_eq!(r.psci, Some("smc"));
     assert_memory_left_to_the_loader(r);
@@ -638,8 +638,7 @@ fn apple_t8103_trimmed() {
     assert_eq!(r.compatible, "apple,j274");
     assert_eq!(r.memory.len(), 1);
     assert_eq!(r.memory[0].base.0, 0x8_0000_0000);
-    // The s5l UART: no driver in this crate's console kinds yet (the s5l
-    // driver is another branch's work), so kind "unknown".
+    // The s5l UART, driven by src/platform/console/s5l.rs.
     let c = r.console.as_ref().unwrap();
     assert_eq!(
         (
@@ -652,7 +651,7 @@ fn apple_t8103_trimmed() {
         (
             "/soc/serial@235200000",
             "apple,s5l-uart",
-            "unknown",
+            "s5l",
             0x2_3520_0000,
             4
         )

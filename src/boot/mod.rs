@@ -13,8 +13,10 @@ use crate::mm::layout::{self, MemoryPlan};
 use crate::mm::{PhysAddr, PhysRange};
 use crate::platform::bootargs::Bootargs;
 use crate::platform::console::active::{self, ActiveConsole, Stdout};
+use crate::platform::console::geni::Geni;
 use crate::platform::console::ns16550::{IoWidth, Ns16550};
 use crate::platform::console::pl011::Pl011;
+use crate::platform::console::s5l::S5l;
 use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError};
 use crate::platform::exit::{self, ExitMethod, ExitReason};
 use crate::selftest::ktap::KtapWriter;
@@ -284,6 +286,18 @@ fn install_console(
             }
             None => (fallback, None),
         },
+        (ConsoleKind::Geni, Ok(regs)) => {
+            let u = Geni::new(regs, &timer::TIMER);
+            let st = u.status();
+            (ActiveConsole::Geni(u), Some(st))
+        }
+        // The Apple S5L registers are 32-bit (`reg-io-width = <4>` in
+        // t8103.dtsi, boards.md §2); the driver always accesses them so.
+        (ConsoleKind::S5l, Ok(regs)) => {
+            let u = S5l::new(regs, &timer::TIMER);
+            let st = u.status();
+            (ActiveConsole::S5l(u), Some(st))
+        }
         _ => (fallback, None),
     };
     let supported = status.is_some();
@@ -320,17 +334,16 @@ fn current_el() -> u8 {
 pub fn finish(reason: ExitReason) -> ! {
     let status = reason.status();
     let method = EXIT.get().copied().unwrap_or(ExitMethod::Spin);
-    let how = match method {
-        ExitMethod::Semihosting => "semihosting SYS_EXIT",
-        ExitMethod::Psci(_) => "PSCI SYSTEM_OFF",
-        ExitMethod::Spin => "spinning (no power-off method)",
-    };
+    let how = method.describe();
     kprintln!("# iommu-bringup: exit status {status} ({reason:?}) via {how}");
     match method {
         ExitMethod::Semihosting => semihosting::exit(status),
         ExitMethod::Psci(conduit) => {
             let ret = smccc::call0(conduit, smccc::PSCI_SYSTEM_OFF) as i64;
-            kprintln!("# PSCI SYSTEM_OFF returned {ret}; parking");
+            kprintln!(
+                "# PSCI SYSTEM_OFF returned {ret}; {}",
+                ExitMethod::Spin.describe()
+            );
             park()
         }
         ExitMethod::Spin => park(),

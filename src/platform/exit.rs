@@ -16,6 +16,25 @@ pub enum ExitMethod {
     Spin,
 }
 
+impl ExitMethod {
+    /// How the final status line names the method.  For [`ExitMethod::Spin`]
+    /// it says plainly that the run is over and the board now waits, so an
+    /// operator or a LAVA job knows it can power-cycle it: Apple machines
+    /// under m1n1 have no PSCI (CPUs are released by spin-table, boards.md
+    /// §1.1), and m1n1 offers no power-off call to a payload, so spinning with
+    /// this line is the documented end of a run there.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExitMethod::Semihosting => "semihosting SYS_EXIT",
+            ExitMethod::Psci(_) => "PSCI SYSTEM_OFF",
+            ExitMethod::Spin => {
+                "spinning: no power-off method (no /psci in the DT, e.g. Apple under m1n1); \
+                 the run is over, waiting for the operator or a board reset"
+            }
+        }
+    }
+}
+
 /// Why the run is ending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitReason {
@@ -64,6 +83,20 @@ mod tests {
         assert_eq!(ExitReason::Finished { failed: 100_000 }.status(), 250);
         assert_ne!(ExitReason::Panic.status(), 0);
         assert_ne!(ExitReason::Exception.status(), 0);
+    }
+
+    #[test]
+    fn spin_line_tells_the_operator_what_to_do() {
+        let d = ExitMethod::Spin.describe();
+        assert!(
+            d.contains("waiting for the operator or a board reset"),
+            "{d}"
+        );
+        assert!(!d.contains("  "), "continuation whitespace leaked: {d}");
+        assert_eq!(
+            ExitMethod::Psci(PsciConduit::Smc).describe(),
+            "PSCI SYSTEM_OFF"
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! meaningful status).
 #![forbid(unsafe_code)]
 
+use super::geni::Geni;
 use super::ns16550::Ns16550;
 use super::pl011::Pl011;
+use super::s5l::S5l;
 use super::{write_str, Uart};
 use crate::mmio::VolatileMmio;
 use core::fmt;
@@ -19,6 +21,10 @@ pub enum ActiveConsole {
     Pl011(Pl011<VolatileMmio>),
     /// A 16550-family UART.
     Ns16550(Ns16550<VolatileMmio>),
+    /// A Qualcomm GENI debug UART.
+    Geni(Geni<VolatileMmio>),
+    /// An Apple S5L UART.
+    S5l(S5l<VolatileMmio>),
     /// No UART of ours: a byte sink provided by the platform (semihosting).
     Fallback(fn(&[u8])),
     /// Nothing at all.
@@ -49,6 +55,8 @@ impl ActiveConsole {
         let uart: &dyn Uart = match self {
             ActiveConsole::Pl011(u) => u,
             ActiveConsole::Ns16550(u) => u,
+            ActiveConsole::Geni(u) => u,
+            ActiveConsole::S5l(u) => u,
             ActiveConsole::Fallback(sink) => {
                 sink(s.as_bytes());
                 return;
@@ -65,6 +73,8 @@ impl ActiveConsole {
         match self {
             ActiveConsole::Pl011(_) => "pl011",
             ActiveConsole::Ns16550(_) => "16550",
+            ActiveConsole::Geni(_) => "geni",
+            ActiveConsole::S5l(_) => "s5l",
             ActiveConsole::Fallback(_) => "semihosting",
             ActiveConsole::Silent => "none",
         }

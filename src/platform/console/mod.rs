@@ -7,8 +7,10 @@
 //! further output is dropped rather than hanging the run.
 
 pub mod active;
+pub mod geni;
 pub mod ns16550;
 pub mod pl011;
+pub mod s5l;
 
 use crate::time::Timeout;
 

@@ -29,8 +29,13 @@ pub enum ConsoleKind {
     /// `serial/snps-dw-apb-uart.yaml`).  Registers are `reg-shift` apart
     /// and accessed `reg-io-width` bytes wide.
     Ns16550,
-    /// Anything else (e.g. `qcom,geni-debug-uart`, `apple,s5l-uart`): see
-    /// [`ConsoleNode::compatible`].
+    /// Qualcomm GENI serial engine used as a debug UART
+    /// (`qcom,geni-debug-uart`; Linux binding `serial/qcom,serial-geni-qcom.yaml`).
+    Geni,
+    /// Apple/Samsung S5L UART (`apple,s5l-uart`; Linux binding
+    /// `serial/samsung_uart.yaml`).
+    S5l,
+    /// Anything else: see [`ConsoleNode::compatible`].
     Unknown,
 }
 
@@ -52,6 +57,10 @@ impl ConsoleKind {
             Some(ConsoleKind::Pl011)
         } else if NS16550_COMPATIBLES.contains(&c) {
             Some(ConsoleKind::Ns16550)
+        } else if c == "qcom,geni-debug-uart" {
+            Some(ConsoleKind::Geni)
+        } else if c == "apple,s5l-uart" {
+            Some(ConsoleKind::S5l)
         } else {
             None
         }

@@ -158,6 +158,8 @@ pub fn kind_name(k: ConsoleKind) -> &'static str {
     match k {
         ConsoleKind::Pl011 => "pl011",
         ConsoleKind::Ns16550 => "ns16550",
+        ConsoleKind::Geni => "geni",
+        ConsoleKind::S5l => "s5l",
         _ => "unknown",
     }
 }

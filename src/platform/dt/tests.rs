@@ -383,7 +383,7 @@ fn unknown_console_is_reported_not_fatal() {
     let blob = b.finish();
     let info = discover(&blob, DTB_ADDR).unwrap();
     let c = info.console.unwrap();
-    assert_eq!(c.kind, ConsoleKind::Unknown);
+    assert_eq!(c.kind, ConsoleKind::Geni);
     assert_eq!(c.compatible, "qcom,geni-debug-uart");
     assert_eq!(c.path, "/serial@a84000");
 }

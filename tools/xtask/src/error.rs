@@ -33,6 +33,15 @@ pub enum Error {
         /// What was wrong with it.
         detail: String,
     },
+    /// `image --board` could not package or verify an output.
+    Package {
+        /// The board.
+        board: String,
+        /// The file concerned.
+        what: String,
+        /// What was wrong (names the field and offset).
+        detail: String,
+    },
     /// A required tool is missing and could not be installed.
     Tool(String),
     /// A QEMU run did not produce an acceptable result.
@@ -56,6 +65,11 @@ impl fmt::Display for Error {
                 "{}: bad arm64 Image header field `{field}`: {detail}",
                 path.display()
             ),
+            Error::Package {
+                board,
+                what,
+                detail,
+            } => write!(f, "board {board}: {what}: {detail}"),
             Error::Tool(m) | Error::Run(m) | Error::Failed(m) => write!(f, "{m}"),
         }
     }

@@ -10,6 +10,7 @@
 //! cargo xtask install-qemu [--dry-run]
 //! cargo xtask dt-probe FILE.dtb [--json]
 //! cargo xtask fetch-dtbs
+//! cargo xtask image --board NAME [--dtb FILE] | --list
 //! ```
 //!
 //! This file only parses arguments and dispatches; each command lives in its
@@ -17,6 +18,9 @@
 //! to stdout.
 
 mod bench;
+mod boards;
+mod bootfmt;
+mod checksum;
 mod dtbs;
 mod dtprobe;
 mod error;
@@ -53,6 +57,8 @@ commands:
   test                  lint, host tests, build, QEMU scenario matrix
       --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
   bench                 cargo bench --bench pgtable [-- ARGS...]
+  image --board NAME [--dtb FILE]   package the Image for a board's loader
+                        into target/boards/NAME/ (--list: the boards)
   install-qemu          install qemu-system-aarch64 >= 10.0 if missing
       --dry-run                     only print what it would do
   dt-probe FILE.dtb     print what the image's discovery sees in a DTB [--json]
@@ -75,6 +81,7 @@ enum Cmd {
     },
     DtProbe(dtprobe::Args),
     FetchDtbs,
+    Image(boards::Options),
     Help,
 }
 
@@ -176,6 +183,7 @@ fn parse(argv: &[String]) -> Result<Cmd> {
         },
         "dt-probe" => Ok(Cmd::DtProbe(dtprobe::parse(rest)?)),
         "fetch-dtbs" => Ok(Cmd::FetchDtbs),
+        "image" => boards::parse(&mut args).map(Cmd::Image),
         "help" | "--help" | "-h" => Ok(Cmd::Help),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
     }
@@ -255,6 +263,7 @@ fn main() -> ExitCode {
         Cmd::Bench(extra) => bench::run(&extra),
         Cmd::DtProbe(a) => dtprobe::run(&a),
         Cmd::FetchDtbs => dtbs::run(),
+        Cmd::Image(o) => boards::run(&o),
         Cmd::InstallQemu { dry_run: true } => {
             install::dry_run();
             Ok(())
