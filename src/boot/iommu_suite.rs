@@ -10,6 +10,7 @@
 use super::pci_probe::{self, PciHost};
 use crate::arch::aarch64::{cache, device, timer};
 use crate::dma::edu_master::EduMaster;
+use crate::dma::virtio_blk::VirtioBlkMaster;
 use crate::iommu::pgtable::{Granule, Lpae};
 use crate::iommu::smmuv3::adapter::{Smmuv3Iommu, QEMU_VIRT_CACHING};
 use crate::iommu::smmuv3::coherency::CacheOps;
@@ -28,7 +29,6 @@ use crate::platform::pci::Function;
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest};
 use crate::selftest::ktap::KtapWriter;
 use crate::selftest::runner::{report_setup_failure, run_group, Totals};
-use crate::virtio;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -99,7 +99,10 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             let path = loc.path_name();
             for h in hosts.iter().filter(|h| h.bridge.path == path.as_str()) {
                 let Ok(funcs) = &h.functions else { continue };
-                for f in funcs.iter().filter(|f| pci_probe::is_edu(f)) {
+                let masters = funcs
+                    .iter()
+                    .filter(|f| pci_probe::is_edu(f) || pci_probe::is_virtio_blk(f));
+                for f in masters {
                     if let Some((idx, sid)) = map.map_rid(u32::from(f.bdf.rid())) {
                         if let Some(p) = planned.get_mut(idx) {
                             p.masters.push((f.clone(), sid));
@@ -109,6 +112,11 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             }
             Ok(true)
         });
+    }
+    // virtio-blk masters first when present: fast, and they move data in
+    // both directions through the IOMMU themselves (stable: BDF order kept).
+    for p in planned.iter_mut() {
+        p.masters.sort_by_key(|(f, _)| !pci_probe::is_virtio_blk(f));
     }
     let mut out = Vec::new();
     for (p, n) in planned.into_iter().zip(list.iter()) {
@@ -249,10 +257,11 @@ fn run_smmuv3(
 }
 
 /// The fixed IOVA ranges and apertures the catalogue will use, for the
-/// reserved-region check.
+/// reserved-region check (two pages per master: edu's staging buffer, or
+/// virtio-blk's queue and request memory).
 fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
     let mut v: Vec<(u64, u64)> = (0..masters)
-        .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, page.max(4096)))
+        .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
         .collect();
     v.extend((0..MAX_MASTERS).map(|i| (APERTURE * (i as u64 + 1), APERTURE)));
     v
@@ -270,15 +279,7 @@ fn run_virtio(
         .as_ref()
         .ok_or_else(|| format!("{}: no PCI function", p.name))?;
     let what = |e: &dyn core::fmt::Display| format!("{} ({}): {e}", p.name, f.bdf);
-    let layout = virtio::parse_layout(&f.caps).map_err(|e| what(&e))?;
-    let bar = f.bar(layout.common.bar).ok_or_else(|| {
-        what(&virtio::VirtioError::BarNotAssigned {
-            bar: layout.common.bar,
-        })
-    })?;
-    layout.check_one_bar(bar.size).map_err(|e| what(&e))?;
-    let mmio = device::device_block(PhysRange::new(bar.cpu_addr, bar.size))
-        .map_err(|e| format!("mapping {} BAR{}: {e}", p.name, bar.index))?;
+    let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| what(&e))?;
     let dev = VirtioIommuDevice::bring_up(mmio, layout, &timer::TIMER, pool, dma_barrier)
         .map_err(|e| what(&e))?;
     let _ = k.diag(&format!(
@@ -370,27 +371,60 @@ fn run_catalogue<I: Observe>(
     }
 
     let page = g.bytes();
+    let bytes = page.max(4096);
     let mut edus = Vec::new();
+    let mut blks = Vec::new();
     let mut fixed = Vec::new();
     for (i, (f, sid)) in masters_used.iter().enumerate() {
-        let e = pci_probe::open_edu(f).map_err(|e| format!("edu {}: {e}", f.bdf))?;
-        let staging = pool
-            .alloc(page.max(4096))
-            .map_err(|e| format!("staging buffer: {e}"))?;
         let iova = Iova(STAGING_IOVA + i as u64 * STAGING_STRIDE);
-        fixed.push(FixedMapping {
-            phys: staging.phys(),
-            iova,
-            size: page.max(4096),
-        });
-        let name = format!("edu@{}", f.bdf);
-        let _ = k.diag(&format!(
-            "{name}: stream {sid:#x}, staging buffer at IOVA {iova}"
-        ));
-        edus.push(EduMaster::new(e, name, StreamId(*sid), staging, iova));
+        if pci_probe::is_virtio_blk(f) {
+            let name = format!("virtio-blk@{}", f.bdf);
+            let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| format!("{name}: {e}"))?;
+            let m = VirtioBlkMaster::bring_up(
+                mmio,
+                layout,
+                &timer::TIMER,
+                pool,
+                dma_barrier,
+                name.clone(),
+                StreamId(*sid),
+                iova,
+                iova + bytes,
+                page,
+            )
+            .map_err(|e| format!("{name}: {e}"))?;
+            for (phys, iova, size) in m.fixed() {
+                fixed.push(FixedMapping { phys, iova, size });
+            }
+            let _ = k.diag(&format!(
+                "{name}: stream {sid:#x}, queue at IOVA {iova}, request memory at IOVA {}, {} sectors",
+                iova + bytes,
+                m.capacity()
+            ));
+            blks.push(m);
+        } else {
+            let e = pci_probe::open_edu(f).map_err(|e| format!("edu {}: {e}", f.bdf))?;
+            let staging = pool
+                .alloc(bytes)
+                .map_err(|e| format!("staging buffer: {e}"))?;
+            fixed.push(FixedMapping {
+                phys: staging.phys(),
+                iova,
+                size: bytes,
+            });
+            let name = format!("edu@{}", f.bdf);
+            let _ = k.diag(&format!(
+                "{name}: stream {sid:#x}, staging buffer at IOVA {iova}"
+            ));
+            edus.push(EduMaster::new(e, name, StreamId(*sid), staging, iova));
+        }
     }
-    let masters: Vec<&mut dyn DmaMaster> =
-        edus.iter_mut().map(|m| m as &mut dyn DmaMaster).collect();
+    // Same order as `masters_used`: virtio-blk first (see `plan`).
+    let masters: Vec<&mut dyn DmaMaster> = blks
+        .iter_mut()
+        .map(|m| m as &mut dyn DmaMaster)
+        .chain(edus.iter_mut().map(|m| m as &mut dyn DmaMaster))
+        .collect();
     let mut t = IommuTest::setup(iommu, masters, domains, &fixed, pool, page)?;
     let group = iommu_cases::group(p.name.clone());
     Ok(run_group(k, number, &group, &mut t))

@@ -44,6 +44,8 @@ pub struct Scenario {
     /// `-icount` virtual time (see `qemu::ICOUNT_SHIFT`); `false` runs
     /// virtual time at wall-clock speed.
     pub icount: bool,
+    /// Two virtio-blk masters (`qemu::Machine::blk`).
+    pub blk: bool,
     /// Case expectations.
     pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
@@ -65,6 +67,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &[
             "image loaded at 0x40200000",
@@ -83,6 +86,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "through the cached translation"],
     },
@@ -96,6 +100,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // Once without -icount, so the real-time waits (edu's 100 ms DMAs,
         // generic-timer timeouts against wall-clock virtual time) stay tested.
         icount: false,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -107,6 +112,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=16k",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -118,6 +124,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=64k",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -129,6 +136,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         // The negative control: with every invalidation dropped, exactly the
         // cases that prove an invalidation works must fail.
         expect: Expectation::ExpectFailures {
@@ -151,6 +159,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::At(SECOND_LOAD_ADDR),
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["image loaded at 0x4be00000"],
     },
@@ -162,6 +171,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::AtVhe(SECOND_LOAD_ADDR),
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "HCR_EL2.E2H=1 at entry"],
     },
@@ -173,6 +183,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=fail-one",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::ExpectFailures {
             cases: &["platform.injected_failure"],
         },
@@ -186,6 +197,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=exception",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::Fatal {
             status: 254,
             bail_out: "unexpected exception",
@@ -200,6 +212,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=panic",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::Fatal {
             status: 255,
             bail_out: "panic",
@@ -219,6 +232,7 @@ impl Scenario {
             load: self.load,
             extra: Vec::new(),
             icount: self.icount,
+            blk: self.blk,
         }
     }
 
