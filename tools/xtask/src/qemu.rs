@@ -568,6 +568,32 @@ mod tests {
     }
 
     #[test]
+    fn blk_adds_two_translated_virtio_blk_devices() {
+        let m = Machine {
+            iommu: Iommu::Virtio,
+            blk: true,
+            ..Machine::default()
+        };
+        let a = m.args(Path::new("Image"), None).join(" ");
+        assert!(a.contains("-device virtio-iommu-pci,addr=3.0"), "{a}");
+        for i in 0..BLK_DEVICES {
+            assert!(
+                a.contains(&format!(
+                    "virtio-blk-pci,drive=blk{i},addr={}.0,iommu_platform=on,disable-legacy=on",
+                    6 + i
+                )),
+                "{a}"
+            );
+            assert!(
+                a.contains(&format!("disk{i}.img,if=none,format=raw,id=blk{i}")),
+                "{a}"
+            );
+        }
+        let plain = Machine::default().args(Path::new("Image"), None).join(" ");
+        assert!(!plain.contains("virtio-blk"), "{plain}");
+    }
+
+    #[test]
     fn el2_trampoline_and_bootargs() {
         let m = Machine {
             el2: true,
