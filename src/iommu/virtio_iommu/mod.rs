@@ -13,3 +13,8 @@ pub use device::{DeviceInfo, ViommuError, VirtioIommuDevice};
 
 /// Modern virtio-pci device ID of virtio-iommu (0x1040 + 23).
 pub const PCI_DEVICE: u16 = 0x1057;
+
+#[cfg(test)]
+pub mod model;
+#[cfg(test)]
+mod tests;
