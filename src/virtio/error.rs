@@ -34,6 +34,24 @@ pub enum VirtioError {
         /// BAR size.
         bar_size: u64,
     },
+    /// A structure's offset is not 4-byte aligned (§4.1.4.1: offsets are
+    /// 4-byte aligned), so register accesses to it would be misaligned.
+    Misaligned {
+        /// `cfg_type`.
+        cfg_type: u8,
+        /// Offset in the BAR.
+        offset: u32,
+    },
+    /// A queue's notify address (`queue_notify_off` × multiplier) falls
+    /// outside the notification structure or is misaligned.
+    NotifyOutside {
+        /// Queue index.
+        queue: u16,
+        /// `queue_notify_off` as read.
+        notify_off: u16,
+        /// The resulting BAR offset.
+        at: usize,
+    },
     /// The BAR the capabilities name is not assigned.
     BarNotAssigned {
         /// BAR index.
@@ -151,6 +169,17 @@ impl fmt::Display for VirtioError {
             } => write!(
                 f,
                 "cfg_type {cfg_type} at {offset:#x}+{length:#x} outside its {bar_size:#x}-byte BAR"
+            ),
+            Self::Misaligned { cfg_type, offset } => {
+                write!(f, "cfg_type {cfg_type} at misaligned offset {offset:#x}")
+            }
+            Self::NotifyOutside {
+                queue,
+                notify_off,
+                at,
+            } => write!(
+                f,
+                "queue {queue}: queue_notify_off {notify_off} puts the notify register at {at:#x}, outside the notify structure"
             ),
             Self::BarNotAssigned { bar } => write!(f, "BAR{bar} not assigned"),
             Self::ResetTimeout { status } => {

@@ -102,8 +102,9 @@ pub fn parse_layout(caps: &[Capability]) -> Result<Layout, VirtioError> {
 }
 
 impl Layout {
-    /// Checks that every structure is in the common configuration's BAR
-    /// and inside its `bar_size` bytes (this transport maps one BAR).
+    /// Checks that every structure is in the common configuration's BAR,
+    /// 4-byte aligned and inside its `bar_size` bytes (this transport maps
+    /// one BAR; [`Transport`](super::Transport) relies on this check).
     pub fn check_one_bar(&self, bar_size: u64) -> Result<(), VirtioError> {
         let all = [
             (CFG_COMMON, Some(self.common)),
@@ -113,6 +114,12 @@ impl Layout {
         ];
         for (cfg_type, r) in all {
             let Some(r) = r else { continue };
+            if !r.offset.is_multiple_of(4) {
+                return Err(VirtioError::Misaligned {
+                    cfg_type,
+                    offset: r.offset,
+                });
+            }
             if r.bar != self.common.bar {
                 return Err(VirtioError::RegionsInSeveralBars {
                     common_bar: self.common.bar,

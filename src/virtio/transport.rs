@@ -67,8 +67,9 @@ pub struct Transport<'c, M: Mmio> {
 }
 
 impl<'c, M: Mmio> Transport<'c, M> {
-    /// A transport over `bar` (the BAR every structure of `layout` is in;
-    /// see [`Layout::check_one_bar`]).
+    /// A transport over `bar` (the BAR every structure of `layout` is in,
+    /// which [`Layout::check_one_bar`] must have accepted: register
+    /// accesses rely on its alignment and bounds).
     pub fn new(bar: M, layout: Layout, clock: &'c dyn Clock) -> Self {
         Self {
             bar,
@@ -182,12 +183,28 @@ impl<'c, M: Mmio> Transport<'c, M> {
         }
         self.bar.write16(c + QUEUE_SIZE, q.size());
         self.bar.write16(c + QUEUE_MSIX_VECTOR, NO_VECTOR);
-        self.bar.write64(c + QUEUE_DESC, q.desc_addr());
-        self.bar.write64(c + QUEUE_DRIVER, q.driver_addr());
-        self.bar.write64(c + QUEUE_DEVICE, q.device_addr());
+        // 64-bit fields as two 32-bit halves (§4.1.3.1 allows it), so a
+        // 4-byte aligned structure never needs an 8-byte aligned access.
+        for (reg, addr) in [
+            (QUEUE_DESC, q.desc_addr()),
+            (QUEUE_DRIVER, q.driver_addr()),
+            (QUEUE_DEVICE, q.device_addr()),
+        ] {
+            self.bar.write32(c + reg, addr as u32);
+            self.bar.write32(c + reg + 4, (addr >> 32) as u32);
+        }
         let off = self.bar.read16(c + QUEUE_NOTIFY_OFF);
-        let at = self.layout.notify.offset as usize
-            + usize::from(off) * self.layout.notify_multiplier as usize;
+        let n = self.layout.notify;
+        // u16 × u32 + u32 cannot overflow a u64.
+        let raw = u64::from(off) * u64::from(self.layout.notify_multiplier) + u64::from(n.offset);
+        if !raw.is_multiple_of(2) || raw + 2 > u64::from(n.offset) + u64::from(n.length) {
+            return Err(VirtioError::NotifyOutside {
+                queue: index,
+                notify_off: off,
+                at: raw as usize,
+            });
+        }
+        let at = raw as usize;
         self.notify.retain(|(i, _)| *i != index);
         self.notify.push((index, at));
         self.bar.write16(c + QUEUE_ENABLE, 1);

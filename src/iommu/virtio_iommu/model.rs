@@ -451,9 +451,19 @@ impl ViommuModel {
             0x16 => st.qsel = val as u16,
             0x18 => st.queues[qi].size = val as u16,
             0x1c => st.queues[qi].enabled = val != 0,
-            0x20 => st.queues[qi].desc = val,
-            0x28 => st.queues[qi].driver = val,
-            0x30 => st.queues[qi].device = val,
+            0x20..=0x37 => {
+                let q = &mut st.queues[qi];
+                let field = match (off - COMMON - 0x20) / 8 {
+                    0 => &mut q.desc,
+                    1 => &mut q.driver,
+                    _ => &mut q.device,
+                };
+                if (off - COMMON).is_multiple_of(8) {
+                    *field = (*field & !0xffff_ffff) | (val & 0xffff_ffff);
+                } else {
+                    *field = (*field & 0xffff_ffff) | val << 32;
+                }
+            }
             _ => {}
         }
     }
