@@ -342,3 +342,6 @@ impl<M: Mmio> DmaMaster for VirtioBlkMaster<'_, '_, M> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+#[cfg(test)]
+pub mod model;
 pub mod pci;
 pub mod queue;
 pub mod transport;

@@ -54,9 +54,9 @@ fn bring_up<'p>(
 fn bring_up_clears_bypass_and_probe_reports_the_msi_page() {
     let ram = HostRam::new(4 << 20);
     let pool = ram.pool();
-    let model = ViommuModel::new();
+    let model = ViommuModel::viommu();
     let mut v = bring_up(&model, &pool, false);
-    assert_eq!(model.0.borrow().bypass, 0);
+    assert_eq!(model.0.borrow().backend.bypass, 0);
     let info = *v.device_mut().info();
     assert_eq!(info.probe_size, 512);
     assert_eq!(info.input_range, (0, 0xffff_ffff_ffff));
@@ -70,15 +70,15 @@ fn bring_up_clears_bypass_and_probe_reports_the_msi_page() {
 fn missing_features_fail_negotiation_by_name() {
     let ram = HostRam::new(4 << 20);
     let pool = ram.pool();
-    let model = ViommuModel::new();
-    model.0.borrow_mut().offered &= !(1 << 32);
+    let model = ViommuModel::viommu();
+    model.0.borrow_mut().backend.offered &= !(1 << 32);
     let e = VirtioIommuDevice::bring_up(model.clone(), layout(), clock(), &pool, nop).err();
     assert!(matches!(
         e,
         Some(ViommuError::Transport(VirtioError::NoVersion1 { .. }))
     ));
-    let model = ViommuModel::new();
-    model.0.borrow_mut().offered &= !super::proto::F_BYPASS_CONFIG;
+    let model = ViommuModel::viommu();
+    model.0.borrow_mut().backend.offered &= !super::proto::F_BYPASS_CONFIG;
     let e = VirtioIommuDevice::bring_up(model.clone(), layout(), clock(), &pool, nop).err();
     assert_eq!(
         e,
@@ -93,7 +93,7 @@ fn partial_unmap_is_mirrored_as_unmap_whole_and_map_back() {
     let ram = HostRam::new(4 << 20);
     let pool = ram.pool();
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
-    let model = ViommuModel::new();
+    let model = ViommuModel::viommu();
     let mut v = bring_up(&model, &pool, false);
     let mut d = domain(&arena, 0);
     d.attach(&mut v, StreamId(0x20)).unwrap();
@@ -125,7 +125,7 @@ fn mappings_made_before_attach_are_replayed_and_survive_detach() {
     let ram = HostRam::new(4 << 20);
     let pool = ram.pool();
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
-    let model = ViommuModel::new();
+    let model = ViommuModel::viommu();
     let mut v = bring_up(&model, &pool, false);
     let mut d = domain(&arena, 1);
     // No endpoint yet: the device has no domain 2 (a MAP would be S_NOENT).
@@ -162,7 +162,7 @@ fn run_catalogue(skip: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
     let ram = HostRam::new(8 << 20);
     let pool = ram.pool();
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
-    let model = ViommuModel::new();
+    let model = ViommuModel::viommu();
     let mut iommu = bring_up(&model, &pool, skip);
     let mut m0 = ModelMaster {
         sid: StreamId(0x20),
@@ -238,7 +238,7 @@ fn skip_sync_fails_exactly_the_unmap_cases() {
 fn iommu_name_and_policy() {
     let ram = HostRam::new(4 << 20);
     let pool = ram.pool();
-    let model = ViommuModel::new();
+    let model = ViommuModel::viommu();
     let v = bring_up(&model, &pool, false);
     assert_eq!(v.name(), "viommu");
 }
