@@ -228,6 +228,27 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["drops every UNMAP"],
     },
     Scenario {
+        name: "negative-skip-sync-virtio-blk",
+        iommu: Iommu::Virtio,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=skip-sync",
+        load: Load::Kernel,
+        icount: true,
+        blk: true,
+        // The same control with virtio-blk masters: the same five cases.
+        expect: Expectation::ExpectFailures {
+            cases: &[
+                "virtio_iommu@3,0.unmap_invalidate_blocks_dma",
+                "virtio_iommu@3,0.remap_invalidate_new_page",
+                "virtio_iommu@3,0.range_invalidate",
+                "virtio_iommu@3,0.fault_record",
+                "virtio_iommu@3,0.empty_gather_still_syncs",
+            ],
+        },
+        diagnostics: &["drops every UNMAP", "virtio-blk@00:06.0 at IOVA"],
+    },
+    Scenario {
         name: "load-addr-2",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -424,6 +445,7 @@ mod tests {
             "virtio-iommu-blk",
             "smmuv3-blk",
             "negative-skip-sync-virtio",
+            "negative-skip-sync-virtio-blk",
             "negative-fail-one",
             "negative-exception",
             "negative-panic",
