@@ -10,7 +10,7 @@
 use super::pci_probe::{self, PciHost};
 use crate::arch::aarch64::{cache, device, timer};
 use crate::dma::edu_master::EduMaster;
-use crate::dma::virtio_blk::VirtioBlkMaster;
+use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
 use crate::iommu::pgtable::{Granule, Lpae};
 use crate::iommu::smmuv3::adapter::{Smmuv3Iommu, QEMU_VIRT_CACHING};
 use crate::iommu::smmuv3::coherency::CacheOps;
@@ -386,11 +386,13 @@ fn run_catalogue<I: Observe>(
                 &timer::TIMER,
                 pool,
                 dma_barrier,
-                name.clone(),
-                StreamId(*sid),
-                iova,
-                iova + bytes,
-                page,
+                Placement {
+                    name: name.clone(),
+                    stream: StreamId(*sid),
+                    queue_iova: iova,
+                    req_iova: iova + bytes,
+                    page,
+                },
             )
             .map_err(|e| format!("{name}: {e}"))?;
             for (phys, iova, size) in m.fixed() {

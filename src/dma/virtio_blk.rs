@@ -78,6 +78,21 @@ impl core::fmt::Display for BlkError {
     }
 }
 
+/// Who the master is and where its fixed memory sits in IOVA space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Name for reports (`virtio-blk@00:06.0`).
+    pub name: String,
+    /// Stream ID its DMA carries.
+    pub stream: StreamId,
+    /// IOVA of the virtqueue.
+    pub queue_iova: Iova,
+    /// IOVA of the request memory.
+    pub req_iova: Iova,
+    /// Bytes of each (the IOMMU page size, at least 4 KiB).
+    pub page: u64,
+}
+
 /// A virtio-blk device driving DMA through its stream.
 pub struct VirtioBlkMaster<'p, 'c, M: Mmio> {
     t: Transport<'c, M>,
@@ -91,23 +106,24 @@ pub struct VirtioBlkMaster<'p, 'c, M: Mmio> {
 }
 
 impl<'p, 'c, M: Mmio> VirtioBlkMaster<'p, 'c, M> {
-    /// Brings the device up with its queue at `queue_iova` and request
-    /// memory at `req_iova`, each `page` bytes (≥ 4 KiB) from `pool`.
-    /// VIRTIO_F_ACCESS_PLATFORM is required: without it the device's DMA
-    /// would bypass the IOMMU under test.
-    #[allow(clippy::too_many_arguments)]
+    /// Brings the device up with its queue and request memory from `pool`
+    /// at the IOVAs `at` names.  VIRTIO_F_ACCESS_PLATFORM is required:
+    /// without it the device's DMA would bypass the IOMMU under test.
     pub fn bring_up(
         bar: M,
         layout: Layout,
         clock: &'c dyn Clock,
         pool: &'p DmaPool,
         barrier: fn(),
-        name: String,
-        stream: StreamId,
-        queue_iova: Iova,
-        req_iova: Iova,
-        page: u64,
+        at: Placement,
     ) -> Result<Self, BlkError> {
+        let Placement {
+            name,
+            stream,
+            queue_iova,
+            req_iova,
+            page,
+        } = at;
         let bytes = page.max(4096);
         let alloc = |b: u64| {
             pool.alloc(b)

@@ -114,11 +114,13 @@ fn master<'p>(
         clock(),
         pool,
         nop,
-        "blk".into(),
-        StreamId(0x30),
-        Iova(base),
-        Iova(base + 4096),
-        4096,
+        Placement {
+            name: "blk".into(),
+            stream: StreamId(0x30),
+            queue_iova: Iova(base),
+            req_iova: Iova(base + 4096),
+            page: 4096,
+        },
     )
     .unwrap();
     for (phys, iova, _) in v.fixed() {
@@ -197,11 +199,13 @@ fn access_platform_is_required() {
         clock(),
         &pool,
         nop,
-        "blk".into(),
-        StreamId(0x30),
-        Iova(base),
-        Iova(base + 4096),
-        4096,
+        Placement {
+            name: "blk".into(),
+            stream: StreamId(0x30),
+            queue_iova: Iova(base),
+            req_iova: Iova(base + 4096),
+            page: 4096,
+        },
     );
     assert!(matches!(
         r.err(),
