@@ -22,3 +22,4 @@ pub mod mmio;
 pub mod platform;
 pub mod selftest;
 pub mod time;
+pub mod virtio;

@@ -2,18 +2,22 @@
 //! the DMA masters behind it, bring it up, and run the case catalogue on it
 //! as one KTAP subtest named after the IOMMU node.
 //!
-//! Today that is SMMUv3 with edu masters on PCIe (QEMU `virt`); other IOMMU
-//! kinds are listed with the reason they are not tested.
+//! Today that is SMMUv3 (MMIO) and virtio-iommu (a PCI function found
+//! through the `virtio,pci-iommu` node), with edu masters on PCIe (QEMU
+//! `virt`); other IOMMU kinds are listed with the reason they are not
+//! tested.
 
 use super::pci_probe::{self, PciHost};
 use crate::arch::aarch64::{cache, device, timer};
 use crate::dma::edu_master::EduMaster;
+use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
 use crate::iommu::pgtable::{Granule, Lpae};
 use crate::iommu::smmuv3::adapter::{Smmuv3Iommu, QEMU_VIRT_CACHING};
 use crate::iommu::smmuv3::coherency::CacheOps;
 use crate::iommu::smmuv3::driver::{Smmuv3, Smmuv3Config};
 use crate::iommu::smmuv3::regs::Regs;
-use crate::iommu::{Caching, DmaMaster, Domain, StreamId};
+use crate::iommu::virtio_iommu::{VirtioIommu, VirtioIommuDevice};
+use crate::iommu::{Caching, DmaMaster, Domain, Observe, StreamId};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::table_memory::PoolTables;
 use crate::mm::{Iova, PhysRange};
@@ -48,6 +52,8 @@ pub struct Planned {
     kind: IommuKind,
     reg: Option<PhysRange>,
     dma_coherent: bool,
+    /// virtio-iommu: its own PCI function (found by the BDF in its `reg`).
+    function: Option<Function>,
     /// (PCI function, stream ID) of each master behind it.
     masters: Vec<(Function, u32)>,
 }
@@ -70,9 +76,22 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             kind: n.kind,
             reg: n.reg,
             dma_coherent: n.dma_coherent,
+            function: None,
             masters: Vec::new(),
         })
         .collect();
+    // A virtio-iommu is itself a PCI function: find it by its BDF.
+    if let Ok(hosts) = pci {
+        for (p, n) in planned.iter_mut().zip(list.iter()) {
+            let Some(bdf) = n.pci_bdf else { continue };
+            p.function = hosts
+                .iter()
+                .filter_map(|h| h.functions.as_ref().ok())
+                .flatten()
+                .find(|f| f.bdf.rid() == bdf)
+                .cloned();
+        }
+    }
     // PCI masters: each edu behind a host bridge whose iommu-map routes its
     // requester ID to one of the IOMMUs.
     if let Ok(hosts) = pci {
@@ -80,7 +99,10 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             let path = loc.path_name();
             for h in hosts.iter().filter(|h| h.bridge.path == path.as_str()) {
                 let Ok(funcs) = &h.functions else { continue };
-                for f in funcs.iter().filter(|f| pci_probe::is_edu(f)) {
+                let masters = funcs
+                    .iter()
+                    .filter(|f| pci_probe::is_edu(f) || pci_probe::is_virtio_blk(f));
+                for f in masters {
                     if let Some((idx, sid)) = map.map_rid(u32::from(f.bdf.rid())) {
                         if let Some(p) = planned.get_mut(idx) {
                             p.masters.push((f.clone(), sid));
@@ -91,6 +113,11 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             Ok(true)
         });
     }
+    // virtio-blk masters first when present: fast, and they move data in
+    // both directions through the IOMMU themselves (stable: BDF order kept).
+    for p in planned.iter_mut() {
+        p.masters.sort_by_key(|(f, _)| !pci_probe::is_virtio_blk(f));
+    }
     let mut out = Vec::new();
     for (p, n) in planned.into_iter().zip(list.iter()) {
         if !n.enabled {
@@ -98,10 +125,15 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
                 "{} ({}) is disabled in the DT: not tested",
                 p.name, n.compatible
             ));
-        } else if p.kind != IommuKind::SmmuV3 {
+        } else if p.kind != IommuKind::SmmuV3 && p.kind != IommuKind::VirtioIommu {
             notes.push(format!(
                 "{} ({}, {:?}): no driver in this image yet, not tested",
                 p.name, n.compatible, p.kind
+            ));
+        } else if p.kind == IommuKind::VirtioIommu && p.function.is_none() {
+            notes.push(format!(
+                "{} ({}): no PCI function at its BDF {:?}, not tested",
+                p.name, n.compatible, n.pci_bdf
             ));
         } else if p.masters.is_empty() {
             notes.push(format!(
@@ -143,6 +175,20 @@ fn dma_barrier() {
 }
 
 fn run_inner(
+    k: &mut KtapWriter<Stdout>,
+    number: usize,
+    p: &Planned,
+    pool: &DmaPool,
+    args: &Bootargs<'_>,
+    on_qemu: bool,
+) -> Result<Totals, String> {
+    match p.kind {
+        IommuKind::VirtioIommu => run_virtio(k, number, p, pool, args),
+        _ => run_smmuv3(k, number, p, pool, args, on_qemu),
+    }
+}
+
+fn run_smmuv3(
     k: &mut KtapWriter<Stdout>,
     number: usize,
     p: &Planned,
@@ -206,8 +252,108 @@ fn run_inner(
         let _ = k.diag("iommu_bringup.inject=skip-sync: the driver drops every invalidation (negative control)");
     }
     let mut iommu = Smmuv3Iommu::new(smmu, &p.name, skip, caching);
-
     let oas = u32::from(features.oas_bits).min(48);
+    run_catalogue(k, number, p, pool, g, coherent, oas, &mut iommu)
+}
+
+/// The fixed IOVA ranges and apertures the catalogue will use, for the
+/// reserved-region check (two pages per master: edu's staging buffer, or
+/// virtio-blk's queue and request memory).
+fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = (0..masters)
+        .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
+        .collect();
+    v.extend((0..MAX_MASTERS).map(|i| (APERTURE * (i as u64 + 1), APERTURE)));
+    v
+}
+
+fn run_virtio(
+    k: &mut KtapWriter<Stdout>,
+    number: usize,
+    p: &Planned,
+    pool: &DmaPool,
+    args: &Bootargs<'_>,
+) -> Result<Totals, String> {
+    let f = p
+        .function
+        .as_ref()
+        .ok_or_else(|| format!("{}: no PCI function", p.name))?;
+    let what = |e: &dyn core::fmt::Display| format!("{} ({}): {e}", p.name, f.bdf);
+    let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| what(&e))?;
+    let dev = VirtioIommuDevice::bring_up(mmio, layout, &timer::TIMER, pool, dma_barrier)
+        .map_err(|e| what(&e))?;
+    let _ = k.diag(&format!(
+        "{}: virtio-iommu at {}: {}",
+        p.name,
+        f.bdf,
+        dev.info()
+    ));
+    let g = args.granule;
+    let page = g.bytes();
+    let mask = dev.info().page_size_mask;
+    if mask == 0 || !page.is_multiple_of(1u64 << mask.trailing_zeros()) {
+        return Err(format!(
+            "{}: page_size_mask {mask:#x} has no page size dividing the {} KiB granule",
+            p.name,
+            page >> 10
+        ));
+    }
+    let skip = args.inject.skip_sync;
+    if skip {
+        let _ = k.diag(
+            "iommu_bringup.inject=skip-sync: the driver drops every UNMAP (negative control)",
+        );
+    }
+    let mut iommu = VirtioIommu::new(dev, &p.name, skip);
+    // PROBE every master for reserved regions; the catalogue's IOVAs must
+    // stay out of them (hw/qemu-virt.md §4: the MSI doorbell page).
+    let used = p.masters.len().min(MAX_MASTERS);
+    let ranges = test_iova_ranges(page, used);
+    let (lo, hi) = iommu.device_mut().info().input_range;
+    for &(start, size) in &ranges {
+        if start < lo || start + size - 1 > hi {
+            return Err(format!(
+                "{}: test IOVAs {start:#x}+{size:#x} outside the input range {lo:#x}..={hi:#x}",
+                p.name
+            ));
+        }
+    }
+    for (_, sid) in p.masters.iter().take(MAX_MASTERS) {
+        let regions = iommu
+            .device_mut()
+            .probe_endpoint(*sid)
+            .map_err(|e| what(&e))?;
+        for r in &regions {
+            let _ = k.diag(&format!(
+                "{}: endpoint {sid:#x} reserved {:?} [{:#x}..={:#x}]",
+                p.name, r.kind, r.start, r.end
+            ));
+            if let Some(&(s, n)) = ranges.iter().find(|&&(s, n)| r.overlaps(s, n)) {
+                return Err(format!(
+                    "{}: test IOVAs {s:#x}+{n:#x} collide with endpoint {sid:#x}'s reserved region {:#x}..={:#x}",
+                    p.name, r.start, r.end
+                ));
+            }
+        }
+    }
+    // The device walks no tables: the LPAE tables are the core's record
+    // only, written as for a coherent walker, with a 48-bit output.
+    run_catalogue(k, number, p, pool, g, true, 48, &mut iommu)
+}
+
+/// Builds the domains and masters and runs the catalogue on `iommu`.
+#[allow(clippy::too_many_arguments)]
+fn run_catalogue<I: Observe>(
+    k: &mut KtapWriter<Stdout>,
+    number: usize,
+    p: &Planned,
+    pool: &DmaPool,
+    g: GranuleArg,
+    coherent: bool,
+    oas: u32,
+    iommu: &mut I,
+) -> Result<Totals, String> {
+    let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
     let lpae = Lpae::new(granule(g), IAS, oas, coherent)
         .map_err(|e| format!("LPAE configuration: {e:?}"))?;
     let mut domains = Vec::new();
@@ -225,28 +371,63 @@ fn run_inner(
     }
 
     let page = g.bytes();
+    let bytes = page.max(4096);
     let mut edus = Vec::new();
+    let mut blks = Vec::new();
     let mut fixed = Vec::new();
     for (i, (f, sid)) in masters_used.iter().enumerate() {
-        let e = pci_probe::open_edu(f).map_err(|e| format!("edu {}: {e}", f.bdf))?;
-        let staging = pool
-            .alloc(page.max(4096))
-            .map_err(|e| format!("staging buffer: {e}"))?;
         let iova = Iova(STAGING_IOVA + i as u64 * STAGING_STRIDE);
-        fixed.push(FixedMapping {
-            phys: staging.phys(),
-            iova,
-            size: page.max(4096),
-        });
-        let name = format!("edu@{}", f.bdf);
-        let _ = k.diag(&format!(
-            "{name}: stream {sid:#x}, staging buffer at IOVA {iova}"
-        ));
-        edus.push(EduMaster::new(e, name, StreamId(*sid), staging, iova));
+        if pci_probe::is_virtio_blk(f) {
+            let name = format!("virtio-blk@{}", f.bdf);
+            let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| format!("{name}: {e}"))?;
+            let m = VirtioBlkMaster::bring_up(
+                mmio,
+                layout,
+                &timer::TIMER,
+                pool,
+                dma_barrier,
+                Placement {
+                    name: name.clone(),
+                    stream: StreamId(*sid),
+                    queue_iova: iova,
+                    req_iova: iova + bytes,
+                    page,
+                },
+            )
+            .map_err(|e| format!("{name}: {e}"))?;
+            for (phys, iova, size) in m.fixed() {
+                fixed.push(FixedMapping { phys, iova, size });
+            }
+            let _ = k.diag(&format!(
+                "{name}: stream {sid:#x}, queue at IOVA {iova}, request memory at IOVA {}, {} sectors",
+                iova + bytes,
+                m.capacity()
+            ));
+            blks.push(m);
+        } else {
+            let e = pci_probe::open_edu(f).map_err(|e| format!("edu {}: {e}", f.bdf))?;
+            let staging = pool
+                .alloc(bytes)
+                .map_err(|e| format!("staging buffer: {e}"))?;
+            fixed.push(FixedMapping {
+                phys: staging.phys(),
+                iova,
+                size: bytes,
+            });
+            let name = format!("edu@{}", f.bdf);
+            let _ = k.diag(&format!(
+                "{name}: stream {sid:#x}, staging buffer at IOVA {iova}"
+            ));
+            edus.push(EduMaster::new(e, name, StreamId(*sid), staging, iova));
+        }
     }
-    let masters: Vec<&mut dyn DmaMaster> =
-        edus.iter_mut().map(|m| m as &mut dyn DmaMaster).collect();
-    let mut t = IommuTest::setup(&mut iommu, masters, domains, &fixed, pool, page)?;
+    // Same order as `masters_used`: virtio-blk first (see `plan`).
+    let masters: Vec<&mut dyn DmaMaster> = blks
+        .iter_mut()
+        .map(|m| m as &mut dyn DmaMaster)
+        .chain(edus.iter_mut().map(|m| m as &mut dyn DmaMaster))
+        .collect();
+    let mut t = IommuTest::setup(iommu, masters, domains, &fixed, pool, page)?;
     let group = iommu_cases::group(p.name.clone());
     Ok(run_group(k, number, &group, &mut t))
 }

@@ -2,11 +2,12 @@
 //! probe the devices we drive, and describe it all for `pcie_enumeration`.
 
 use crate::arch::aarch64::{device, timer};
-use crate::dma::edu;
+use crate::dma::{edu, virtio_blk};
 use crate::mm::PhysRange;
 use crate::platform::dt::Fdt;
 use crate::platform::pci;
 use crate::selftest::platform::{PciFunctionFacts, PciHostFacts};
+use crate::virtio;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -41,6 +42,32 @@ pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, String> {
 /// `true` for QEMU's edu device.
 pub fn is_edu(f: &pci::Function) -> bool {
     f.vendor == edu::VENDOR && f.device == edu::DEVICE
+}
+
+/// `true` for a virtio-blk PCI function (modern or transitional).
+pub fn is_virtio_blk(f: &pci::Function) -> bool {
+    f.vendor == virtio::pci::VENDOR
+        && (f.device == virtio_blk::PCI_DEVICE || f.device == virtio_blk::PCI_DEVICE_TRANSITIONAL)
+}
+
+/// Finds the virtio structures of `f` (virtio 1.2 §4.1.4) and maps the one
+/// BAR holding them.
+pub fn open_virtio(
+    f: &pci::Function,
+) -> Result<(virtio::Layout, crate::mmio::VolatileMmio), String> {
+    let layout = virtio::parse_layout(&f.caps).map_err(|e| format!("{e}"))?;
+    let bar = f.bar(layout.common.bar).ok_or_else(|| {
+        format!(
+            "{}",
+            virtio::VirtioError::BarNotAssigned {
+                bar: layout.common.bar
+            }
+        )
+    })?;
+    layout.check_one_bar(bar.size).map_err(|e| format!("{e}"))?;
+    let regs = device::device_block(PhysRange::new(bar.cpu_addr, bar.size))
+        .map_err(|e| format!("mapping BAR{}: {e}", bar.index))?;
+    Ok((layout, regs))
 }
 
 /// Maps an edu's BAR0 and checks it answers.
@@ -89,8 +116,23 @@ fn function_facts(f: &pci::Function) -> PciFunctionFacts {
             b.index, b.kind, b.size, b.cpu_addr
         ));
     }
-    let probe = is_edu(f).then(|| {
-        open_edu(f).map(|_| String::from("edu: identification and liveness registers respond"))
-    });
+    let probe = if is_edu(f) {
+        Some(
+            open_edu(f).map(|_| String::from("edu: identification and liveness registers respond")),
+        )
+    } else if f.vendor == virtio::pci::VENDOR {
+        Some(
+            virtio::parse_layout(&f.caps)
+                .map_err(|e| format!("{e}"))
+                .map(|l| {
+                    format!(
+                "virtio: common, notify and device structures in BAR{} (notify multiplier {})",
+                l.common.bar, l.notify_multiplier
+            )
+                }),
+        )
+    } else {
+        None
+    };
     PciFunctionFacts { desc, probe }
 }

@@ -11,7 +11,9 @@
 #![forbid(unsafe_code)]
 
 use super::pgtable::{Codec, PageTable, Prot, TableMemory, TranslateError, Translation};
-use super::{Asid, Context, Gather, Iommu, IommuError, IovaAllocator, StreamId, SyncRequest};
+use super::{
+    Asid, Context, Gather, Iommu, IommuError, IovaAllocator, MapRequest, StreamId, SyncRequest,
+};
 use crate::mm::{Iova, PhysAddr};
 use alloc::vec::Vec;
 
@@ -124,7 +126,13 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     ) -> Result<(), IommuError> {
         let mut gather = Gather::new();
         let r = self.pt.map(iova, phys, size, prot, &mut gather);
-        self.finish_map(iommu, r, gather, iova, size)
+        let done = MapRequest {
+            iova,
+            phys,
+            size,
+            prot,
+        };
+        self.finish_map(iommu, r, gather, &done)
     }
 
     /// Maps `count` leaves of exactly `page_size` bytes.
@@ -141,7 +149,13 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         let r = self
             .pt
             .map_pages(iova, phys, page_size, count, prot, &mut gather);
-        self.finish_map(iommu, r, gather, iova, page_size.saturating_mul(count))
+        let done = MapRequest {
+            iova,
+            phys,
+            size: page_size.saturating_mul(count),
+            prot,
+        };
+        self.finish_map(iommu, r, gather, &done)
     }
 
     /// Allocates an IOVA range for `size` bytes and maps it to `phys`.
@@ -246,14 +260,13 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         iommu: &mut I,
         r: Result<(), super::pgtable::PgTableError>,
         mut gather: Gather,
-        iova: Iova,
-        size: u64,
+        done: &MapRequest,
     ) -> Result<(), IommuError> {
         // A failed map rolled back what it wrote: that is an unmap too.
         let synced = self.sync_gather(iommu, &mut gather);
         r?;
         synced?;
-        iommu.sync_map(&self.context(), iova, size)
+        iommu.sync_map(&self.context(), done)
     }
 
     /// The contract: a non-empty gather is always synced before its table

@@ -9,9 +9,9 @@
 //! here.
 #![forbid(unsafe_code)]
 
-use super::pgtable::TableFormat;
+use super::pgtable::{Prot, TableFormat};
 use super::{Asid, IommuError, StreamId, SyncPolicy, SyncRequest};
-use crate::mm::{BusAddr, Iova};
+use crate::mm::{BusAddr, Iova, PhysAddr};
 
 /// What a driver needs to point a stream at a domain.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -24,6 +24,23 @@ pub struct Context {
     pub format: TableFormat,
     /// `true` when the tables were written for a walker that snoops caches.
     pub coherent_walk: bool,
+}
+
+/// What a successful map installed: `[iova, iova + size)` now translates
+/// linearly to `[phys, phys + size)` with `prot`.  Handed to
+/// [`Iommu::sync_map`] so an IOMMU that keeps mappings itself instead of
+/// walking our tables (virtio-iommu: MAP requests, virtio 1.2 §5.13.6.6)
+/// can mirror the page table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MapRequest {
+    /// First IOVA.
+    pub iova: Iova,
+    /// Output address of `iova`.
+    pub phys: PhysAddr,
+    /// Bytes.
+    pub size: u64,
+    /// Permissions.
+    pub prot: Prot,
 }
 
 /// An IOMMU driver.
@@ -48,10 +65,11 @@ pub trait Iommu {
     /// the middle of a block split.
     fn sync(&mut self, req: &SyncRequest<'_>) -> Result<(), IommuError>;
 
-    /// Called after a map.  IOMMUs that may cache invalid entries (DART)
-    /// flush here; the default does nothing, as Linux does for the SMMUs
-    /// (smmu.md C.6.1 step 3).
-    fn sync_map(&mut self, _ctx: &Context, _iova: Iova, _size: u64) -> Result<(), IommuError> {
+    /// Called after every successful map with what it installed.  IOMMUs
+    /// that may cache invalid entries (DART) flush here; an IOMMU without
+    /// page tables (virtio-iommu) sends its MAP here; the default does
+    /// nothing, as Linux does for the SMMUs (smmu.md C.6.1 step 3).
+    fn sync_map(&mut self, _ctx: &Context, _map: &MapRequest) -> Result<(), IommuError> {
         Ok(())
     }
 }

@@ -62,6 +62,18 @@ pub enum IommuError {
         /// A driver-defined code (e.g. the ID register value that said no).
         value: u64,
     },
+    /// A request-based IOMMU (virtio-iommu) completed a request with an
+    /// error status.
+    RequestStatus {
+        /// Request type (virtio-iommu: 1 ATTACH .. 5 PROBE).
+        request: u8,
+        /// Status the device returned (virtio-iommu: 1 IOERR .. 8 NOMEM).
+        status: u8,
+        /// The IOVA or endpoint the request was about.
+        subject: u64,
+    },
+    /// The transport of a paravirtual IOMMU failed.
+    Virtio(crate::virtio::VirtioError),
 }
 
 impl From<PgTableError> for IommuError {
@@ -102,6 +114,15 @@ impl fmt::Display for IommuError {
                 write!(f, "invalidation of {iova:?}+{size:#x} failed")
             }
             Self::Unsupported { value } => write!(f, "unsupported ({value:#x})"),
+            Self::RequestStatus {
+                request,
+                status,
+                subject,
+            } => write!(
+                f,
+                "request type {request} for {subject:#x} completed with status {status}"
+            ),
+            Self::Virtio(e) => write!(f, "virtio transport: {e}"),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod pgtable;
 pub mod smmuv3;
+pub mod virtio_iommu;
 
 mod domain;
 mod driver;
@@ -19,7 +20,7 @@ mod observe;
 mod sync;
 
 pub use domain::Domain;
-pub use driver::{Context, Iommu};
+pub use driver::{Context, Iommu, MapRequest};
 pub use error::IommuError;
 pub use gather::Gather;
 pub use ids::{Asid, StreamId};

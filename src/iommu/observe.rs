@@ -117,6 +117,14 @@ pub trait Observe: Iommu {
         false
     }
 
+    /// `None` when a translation-fault record says whether the access was
+    /// a read or a write; `Some(reason)` when this IOMMU's record format
+    /// leaves it out (then `fault_record` notes the reason instead of
+    /// failing).
+    fn translation_fault_direction(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Invalidates every cached translation tagged with `asid` (SMMUv3
     /// TLBI_NH_ASID) and waits.  Runs at once even while invalidations are
     /// held — `asid_invalidate` holds the unmaps' syncs of two contexts and

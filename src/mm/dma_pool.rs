@@ -269,6 +269,39 @@ impl DmaBuf<'_> {
     }
 }
 
+impl DmaBuf<'_> {
+    fn check_u16(&self, off: usize) {
+        assert!(
+            off.is_multiple_of(2) && off.checked_add(2).is_some_and(|e| e <= self.len()),
+            "DmaBuf u16 access at {off:#x} misaligned or out of bounds"
+        );
+    }
+
+    /// Reads the little-endian 16-bit word at `off` (2-byte aligned) with a
+    /// single 16-bit load (virtqueue ring indexes, virtio 1.2 §2.7).  Panics
+    /// if misaligned or out of bounds.
+    pub fn read_u16(&self, off: usize) -> u16 {
+        self.check_u16(off);
+        // SAFETY: aligned and in bounds (checked) of memory this buffer owns
+        // (DmaPool::new's contract); volatile because a device may write it.
+        u16::from_le(unsafe { self.ptr().add(off).cast::<u16>().read_volatile() })
+    }
+
+    /// Writes the 16-bit word at `off` (2-byte aligned) little-endian with a
+    /// single 16-bit store, so a device never sees half of a ring index.
+    /// Panics if misaligned or out of bounds.
+    pub fn write_u16(&self, off: usize, val: u16) {
+        self.check_u16(off);
+        // SAFETY: as in `read_u16`.
+        unsafe {
+            self.ptr()
+                .add(off)
+                .cast::<u16>()
+                .write_volatile(val.to_le())
+        };
+    }
+}
+
 impl Drop for DmaBuf<'_> {
     fn drop(&mut self) {
         let mut f = self.pool.frames.lock();

@@ -909,12 +909,13 @@ fn fault_record<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C
                 ),
                 None => r.fail(format_args!("record carries no IOVA")),
             }
-            match f.access {
-                Some(a) => r.check(
+            match (f.access, t.iommu.translation_fault_direction()) {
+                (Some(a), _) => r.check(
                     a == Access::Write,
                     format_args!("record says {a:?}, expected Write"),
                 ),
-                None => r.fail(format_args!("record carries no direction")),
+                (None, Some(why)) => r.note(format_args!("no direction in the record: {why}")),
+                (None, None) => r.fail(format_args!("record carries no direction")),
             }
         }
     }

@@ -6,6 +6,7 @@
 //! stream-ID collisions).
 #![forbid(unsafe_code)]
 
+use super::caps::{read_capabilities, Capability};
 use super::config::{self, Bdf};
 use super::ecam::Ecam;
 use crate::mm::PhysAddr;
@@ -86,6 +87,8 @@ pub struct Function {
     pub header_type: u8,
     /// Assigned memory/I/O BARs.
     pub bars: Vec<Bar>,
+    /// The capability list (type-0 functions; empty for bridges).
+    pub caps: Vec<Capability>,
 }
 
 impl Function {
@@ -210,9 +213,11 @@ pub fn enumerate<M: Mmio>(ecam: &Ecam<M>, windows: &[Window]) -> Result<Vec<Func
                 revision: class_rev as u8,
                 header_type: header & 0x7f,
                 bars: Vec::new(),
+                caps: Vec::new(),
             };
             if f.header_type == 0 {
                 configure(ecam, &mut f, &mut alloc)?;
+                f.caps = read_capabilities(ecam, bdf);
             }
             found.push(f);
             if func == 0 && header & 0x80 == 0 {

@@ -5,11 +5,13 @@
 //! Nobody enumerates PCI before us on QEMU `-kernel` boots (all BARs read 0,
 //! COMMAND = 0; hw/qemu-virt.md §6), so the image does it itself.
 
+pub mod caps;
 pub mod config;
 pub mod ecam;
 pub mod enumerate;
 pub mod host;
 
+pub use caps::{Capability, CAP_VENDOR};
 pub use config::Bdf;
 pub use ecam::Ecam;
 pub use enumerate::{enumerate, Bar, BarKind, Function, PciError, Window, WindowKind};

@@ -47,6 +47,8 @@ commands:
   build                 build the image; prints the Image path as the last stdout line
   run                   build and boot under QEMU virt, streaming KTAP to stdout
       --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
+      --blk                         add two virtio-blk DMA masters (00:06.0, 00:07.0, iommu_platform=on);
+                                    the image then runs the catalogue on them instead of the edus
       --el2                         enter at EL2 (virtualization=on)
       --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8)
       --bootargs \"...\"              extra bootargs (after iommu_bringup.exit=semihosting)
@@ -124,6 +126,7 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                         })?;
                     }
                     "--el2" => machine.el2 = true,
+                    "--blk" => machine.blk = true,
                     "--no-icount" => machine.icount = false,
                     "--bootargs" => machine.bootargs = value(&mut args, a)?,
                     "--load-addr" => {

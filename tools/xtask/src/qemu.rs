@@ -88,6 +88,33 @@ pub struct Machine {
     /// Run with `-icount shift=ICOUNT_SHIFT` (virtual time advances per
     /// instruction) instead of wall-clock virtual time.
     pub icount: bool,
+    /// Add two virtio-blk DMA masters (00:06.0, 00:07.0) behind the IOMMU,
+    /// each on its own small raw disk image ([`disk_path`]).
+    pub blk: bool,
+}
+
+/// Number of virtio-blk devices `blk` adds.
+pub const BLK_DEVICES: usize = 2;
+/// Size of each disk image: the image only uses sector 0 as scratch.
+pub const DISK_BYTES: u64 = 1 << 20;
+
+/// The raw disk image of virtio-blk `i` (created by [`boot`]).
+pub fn disk_path(i: usize) -> PathBuf {
+    crate::process::workspace_root().join(format!("target/xtask/disk{i}.img"))
+}
+
+/// Creates (or truncates to zeros) the disk images for a `blk` machine.
+pub fn create_disks() -> Result<()> {
+    for i in 0..BLK_DEVICES {
+        let p = disk_path(i);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        }
+        let f = std::fs::File::create(&p).map_err(io(format!("creating {}", p.display())))?;
+        f.set_len(DISK_BYTES)
+            .map_err(io(format!("sizing {}", p.display())))?;
+    }
+    Ok(())
 }
 
 /// `-icount shift`: every instruction advances virtual time by 2^8 ns.
@@ -108,6 +135,7 @@ impl Default for Machine {
             load: Load::Kernel,
             extra: Vec::new(),
             icount: true,
+            blk: false,
         }
     }
 }
@@ -186,6 +214,22 @@ impl Machine {
             a.push("-device".into());
             a.push(d.into());
         }
+        if self.blk {
+            // iommu_platform=on: the device's DMA (queues included) goes
+            // through the IOMMU; disable-legacy=on: modern-only 1af4:1042.
+            for i in 0..BLK_DEVICES {
+                a.push("-drive".into());
+                a.push(format!(
+                    "file={},if=none,format=raw,id=blk{i}",
+                    disk_path(i).display()
+                ));
+                a.push("-device".into());
+                a.push(format!(
+                    "virtio-blk-pci,drive=blk{i},addr={}.0,iommu_platform=on,disable-legacy=on",
+                    6 + i
+                ));
+            }
+        }
         if self.icount {
             a.push("-icount".into());
             a.push(format!("shift={ICOUNT_SHIFT}"));
@@ -254,6 +298,9 @@ pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Resu
         Load::At(addr) => Some(write_trampoline(image, addr, false)?),
         Load::AtVhe(addr) => Some(write_trampoline(image, addr, true)?),
     };
+    if machine.blk {
+        create_disks()?;
+    }
     let mut cmd = Command::new(program());
     cmd.args(machine.args(image, tramp.as_deref()));
     stream(cmd, limits, echo)
@@ -518,6 +565,32 @@ mod tests {
             .args(Path::new("Image"), None)
             .join(" ")
             .contains("icount"));
+    }
+
+    #[test]
+    fn blk_adds_two_translated_virtio_blk_devices() {
+        let m = Machine {
+            iommu: Iommu::Virtio,
+            blk: true,
+            ..Machine::default()
+        };
+        let a = m.args(Path::new("Image"), None).join(" ");
+        assert!(a.contains("-device virtio-iommu-pci,addr=3.0"), "{a}");
+        for i in 0..BLK_DEVICES {
+            assert!(
+                a.contains(&format!(
+                    "virtio-blk-pci,drive=blk{i},addr={}.0,iommu_platform=on,disable-legacy=on",
+                    6 + i
+                )),
+                "{a}"
+            );
+            assert!(
+                a.contains(&format!("disk{i}.img,if=none,format=raw,id=blk{i}")),
+                "{a}"
+            );
+        }
+        let plain = Machine::default().args(Path::new("Image"), None).join(" ");
+        assert!(!plain.contains("virtio-blk"), "{plain}");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Scenario {
     /// `-icount` virtual time (see `qemu::ICOUNT_SHIFT`); `false` runs
     /// virtual time at wall-clock speed.
     pub icount: bool,
+    /// Two virtio-blk masters (`qemu::Machine::blk`).
+    pub blk: bool,
     /// Case expectations.
     pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
@@ -65,6 +67,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &[
             "image loaded at 0x40200000",
@@ -83,6 +86,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "through the cached translation"],
     },
@@ -96,6 +100,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // Once without -icount, so the real-time waits (edu's 100 ms DMAs,
         // generic-timer timeouts against wall-clock virtual time) stay tested.
         icount: false,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -107,6 +112,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=16k",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -118,6 +124,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=64k",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -129,6 +136,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         // The negative control: with every invalidation dropped, exactly the
         // cases that prove an invalidation works must fail.
         expect: Expectation::ExpectFailures {
@@ -144,6 +152,103 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["drops every invalidation"],
     },
     Scenario {
+        name: "virtio-iommu",
+        iommu: Iommu::Virtio,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        blk: false,
+        // The full catalogue on virtio-iommu with the edus: the stale-window
+        // cases SKIP (no translation cache, hw/qemu-virt.md §4), the rest pass.
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "bypass off",
+            "reserved Msi [0x8020000..=0x8020fff]",
+            "edu@00:04.0 at IOVA",
+            // the UNMAP the core's sync became
+            "unmap of 1 page cost 1 invalidation commands",
+        ],
+    },
+    Scenario {
+        name: "virtio-iommu-blk",
+        iommu: Iommu::Virtio,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        blk: true,
+        expect: Expectation::AllPass,
+        diagnostics: &["bypass off", "virtio-blk@00:06.0 at IOVA"],
+    },
+    Scenario {
+        name: "smmuv3-blk",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        blk: true,
+        // virtio-blk's DMA through SMMUv3's IOTLB: the stale windows show.
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "virtio-blk@00:06.0 at IOVA",
+            "through the cached translation",
+        ],
+    },
+    Scenario {
+        name: "negative-skip-sync-virtio",
+        iommu: Iommu::Virtio,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=skip-sync",
+        load: Load::Kernel,
+        icount: true,
+        blk: false,
+        // virtio-iommu's negative control: every UNMAP dropped, so the
+        // mapping stays valid in the device.  Fails: the unmapped page is
+        // still written (unmap_invalidate_blocks_dma, range_invalidate,
+        // empty_gather_still_syncs, which also sees 0 UNMAPs), no fault is
+        // recorded for the "unmapped" IOVA (fault_record), and the remap's
+        // MAP overlaps the stale mapping (S_INVAL, remap_invalidate_new_page).
+        // asid_invalidate, config_invalidate and the stale windows SKIP or
+        // pass: nothing is cached, and ATTACH/DETACH are never dropped.
+        expect: Expectation::ExpectFailures {
+            cases: &[
+                "virtio_iommu@3,0.unmap_invalidate_blocks_dma",
+                "virtio_iommu@3,0.remap_invalidate_new_page",
+                "virtio_iommu@3,0.range_invalidate",
+                "virtio_iommu@3,0.fault_record",
+                "virtio_iommu@3,0.empty_gather_still_syncs",
+            ],
+        },
+        diagnostics: &["drops every UNMAP"],
+    },
+    Scenario {
+        name: "negative-skip-sync-virtio-blk",
+        iommu: Iommu::Virtio,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=skip-sync",
+        load: Load::Kernel,
+        icount: true,
+        blk: true,
+        // The same control with virtio-blk masters: the same five cases.
+        expect: Expectation::ExpectFailures {
+            cases: &[
+                "virtio_iommu@3,0.unmap_invalidate_blocks_dma",
+                "virtio_iommu@3,0.remap_invalidate_new_page",
+                "virtio_iommu@3,0.range_invalidate",
+                "virtio_iommu@3,0.fault_record",
+                "virtio_iommu@3,0.empty_gather_still_syncs",
+            ],
+        },
+        diagnostics: &["drops every UNMAP", "virtio-blk@00:06.0 at IOVA"],
+    },
+    Scenario {
         name: "load-addr-2",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -151,6 +256,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::At(SECOND_LOAD_ADDR),
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["image loaded at 0x4be00000"],
     },
@@ -162,6 +268,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::AtVhe(SECOND_LOAD_ADDR),
         icount: true,
+        blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "HCR_EL2.E2H=1 at entry"],
     },
@@ -173,6 +280,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=fail-one",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::ExpectFailures {
             cases: &["platform.injected_failure"],
         },
@@ -186,6 +294,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=exception",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::Fatal {
             status: 254,
             bail_out: "unexpected exception",
@@ -200,6 +309,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=panic",
         load: Load::Kernel,
         icount: true,
+        blk: false,
         expect: Expectation::Fatal {
             status: 255,
             bail_out: "panic",
@@ -219,6 +329,7 @@ impl Scenario {
             load: self.load,
             extra: Vec::new(),
             icount: self.icount,
+            blk: self.blk,
         }
     }
 
@@ -330,6 +441,11 @@ mod tests {
             "smmuv3-16k",
             "smmuv3-64k",
             "negative-skip-sync",
+            "virtio-iommu",
+            "virtio-iommu-blk",
+            "smmuv3-blk",
+            "negative-skip-sync-virtio",
+            "negative-skip-sync-virtio-blk",
             "negative-fail-one",
             "negative-exception",
             "negative-panic",
