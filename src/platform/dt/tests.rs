@@ -1116,7 +1116,7 @@ fn fuzz_mutated_blobs_never_panic() {
 
 /// Dumps a `virt` DTB with `machine_opts` (e.g. `iommu=smmuv3`) and extra
 /// arguments; `None` when QEMU is not installed or fails.
-pub(crate) fn qemu_dtb_with(machine_opts: &str, extra: &[&str]) -> Option<Vec<u8>> {
+fn qemu_dtb_raw(machine_opts: &str, extra: &[&str]) -> Option<Vec<u8>> {
     let qemu = "qemu-system-aarch64";
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1147,6 +1147,17 @@ pub(crate) fn qemu_dtb_with(machine_opts: &str, extra: &[&str]) -> Option<Vec<u8
     } else {
         None
     }
+}
+
+/// Dumps a `virt` DTB (see `qemu_dtb_raw`); when `IOMMU_BRINGUP_REQUIRE_QEMU` is set (as
+/// `cargo xtask test` does once it has installed QEMU) a missing or failing
+/// QEMU is a test failure instead of a skip.
+pub(crate) fn qemu_dtb_with(machine_opts: &str, extra: &[&str]) -> Option<Vec<u8>> {
+    let blob = qemu_dtb_raw(machine_opts, extra);
+    if blob.is_none() && std::env::var_os("IOMMU_BRINGUP_REQUIRE_QEMU").is_some() {
+        panic!("IOMMU_BRINGUP_REQUIRE_QEMU is set but qemu-system-aarch64 -M virt,{machine_opts},dumpdtb=... failed");
+    }
+    blob
 }
 
 fn qemu_dtb() -> Option<Vec<u8>> {

@@ -98,16 +98,26 @@ pub fn run(opts: &Options) -> Result<()> {
             ]))
         });
     }
+    // QEMU before the host tests: some of them dump real virt DTBs with it
+    // (and fail instead of skipping when IOMMU_BRINGUP_REQUIRE_QEMU is set).
+    let mut have_qemu = false;
+    stage(&mut rows, "qemu: installed (>= 10.0)", || {
+        install::ensure()?;
+        have_qemu = true;
+        Ok(())
+    });
     if !opts.no_host {
         // Board DTB fixtures first, so tests/dt_boards.rs really runs (it
         // fails instead of skipping when IOMMU_BRINGUP_REQUIRE_DTBS is set).
         stage(&mut rows, "fixtures: board DTBs + dtc", crate::dtbs::run);
         stage(&mut rows, "host: cargo test --workspace", || {
-            process::run(
-                process::cargo()
-                    .args(["test", "--workspace"])
-                    .env("IOMMU_BRINGUP_REQUIRE_DTBS", "1"),
-            )
+            let mut cmd = process::cargo();
+            cmd.args(["test", "--workspace"])
+                .env("IOMMU_BRINGUP_REQUIRE_DTBS", "1");
+            if have_qemu {
+                cmd.env("IOMMU_BRINGUP_REQUIRE_QEMU", "1");
+            }
+            process::run(&mut cmd)
         });
     }
     let selected: Vec<&Scenario> = SCENARIOS
@@ -129,12 +139,6 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut art = None;
     stage(&mut rows, "image: build + header check", || {
         art = Some(image::build()?);
-        Ok(())
-    });
-    let mut have_qemu = false;
-    stage(&mut rows, "qemu: installed (>= 10.0)", || {
-        install::ensure()?;
-        have_qemu = true;
         Ok(())
     });
     let mut kunit_dir = None;
