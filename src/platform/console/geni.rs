@@ -184,16 +184,7 @@ mod tests {
     use std::cell::RefCell;
     use std::vec::Vec;
 
-    struct Ticker(core::sync::atomic::AtomicU64);
-    impl Clock for Ticker {
-        fn ticks(&self) -> u64 {
-            self.0.fetch_add(1000, Ordering::Relaxed)
-        }
-        fn freq_hz(&self) -> u64 {
-            1_000_000
-        }
-    }
-    static CLOCK: Ticker = Ticker(core::sync::atomic::AtomicU64::new(0));
+    use crate::platform::console::fake::clock;
 
     fn w(off: usize, v: u32) -> Access {
         Access::Write(off, 4, u64::from(v))
@@ -281,7 +272,7 @@ mod tests {
                 delay,
                 ..SeModel::default()
             });
-            let uart = Geni::new(regs, &CLOCK);
+            let uart = Geni::new(regs, clock());
             write_str(&uart, "ok 1 geni\n").unwrap();
             let m = uart.regs.model();
             assert_eq!(m.wire, b"ok 1 geni\r\n");
@@ -297,7 +288,7 @@ mod tests {
             log: RefCell::new(Vec::new()),
             read_value: ready,
         };
-        let uart = Geni::new(regs, &CLOCK);
+        let uart = Geni::new(regs, clock());
         uart.put(b'A').unwrap();
         let irq = M_TX_FIFO_WATERMARK_EN | M_CMD_DONE_EN;
         assert_eq!(
@@ -329,7 +320,7 @@ mod tests {
                 _ => 0,
             },
         };
-        let uart = Geni::new(regs, &CLOCK);
+        let uart = Geni::new(regs, clock());
         write_str(&uart, "\n").unwrap();
         assert_eq!(
             uart.regs.writes_to(SE_GENI_TX_FIFO),
@@ -358,7 +349,7 @@ mod tests {
                 _ => 0,
             },
         };
-        let uart = Geni::new(regs, &CLOCK);
+        let uart = Geni::new(regs, clock());
         assert_eq!(
             uart.regs.log.borrow()[..4],
             [
@@ -376,7 +367,7 @@ mod tests {
             log: RefCell::new(Vec::new()),
             read_value: |_, _, _| 0,
         };
-        let uart = Geni::new(regs, &CLOCK);
+        let uart = Geni::new(regs, clock());
         let e = uart.put(b'x').unwrap_err();
         assert!(e.what.contains("WATERMARK"), "{e}");
         assert!(uart.regs.writes_to(SE_GENI_TX_FIFO).is_empty());
@@ -398,7 +389,7 @@ mod tests {
                 _ => 0,
             },
         };
-        let uart = Geni::new(regs, &CLOCK);
+        let uart = Geni::new(regs, clock());
         let e = uart.put(b'x').unwrap_err();
         assert!(e.what.contains("M_CMD_DONE_EN"), "{e}");
         assert_eq!(uart.regs.writes_to(SE_GENI_TX_FIFO), [u64::from(b'x')]);

@@ -47,6 +47,28 @@ pub(crate) mod fake {
         Write(usize, u8, u64),
     }
 
+    /// A 1 MHz test clock that advances 1 ms on every read, so bounded waits
+    /// in the drivers time out after a few polls.
+    pub struct Ticker(core::sync::atomic::AtomicU64);
+
+    impl crate::time::Clock for Ticker {
+        fn ticks(&self) -> u64 {
+            self.0
+                .fetch_add(1000, core::sync::atomic::Ordering::Relaxed)
+        }
+        fn freq_hz(&self) -> u64 {
+            1_000_000
+        }
+    }
+
+    /// A fresh test clock per call (leaked: drivers keep `&'static` clocks),
+    /// so tests running in parallel never advance each other's time.
+    pub fn clock() -> &'static Ticker {
+        std::boxed::Box::leak(std::boxed::Box::new(Ticker(
+            core::sync::atomic::AtomicU64::new(0),
+        )))
+    }
+
     /// A register block whose reads come from `read_value` and whose accesses are logged.
     pub struct Recorder {
         /// Log of accesses.

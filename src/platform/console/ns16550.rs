@@ -116,16 +116,7 @@ mod tests {
     use std::cell::RefCell;
     use std::vec::Vec;
 
-    struct Ticker(core::sync::atomic::AtomicU64);
-    impl Clock for Ticker {
-        fn ticks(&self) -> u64 {
-            self.0.fetch_add(1000, Ordering::Relaxed)
-        }
-        fn freq_hz(&self) -> u64 {
-            1_000_000
-        }
-    }
-    static CLOCK: Ticker = Ticker(core::sync::atomic::AtomicU64::new(0));
+    use crate::platform::console::fake::clock;
 
     #[test]
     fn dw_apb_uart_uses_shift_2_and_32_bit_accesses() {
@@ -133,7 +124,7 @@ mod tests {
             log: RefCell::new(Vec::new()),
             read_value: |_, _, _| u64::from(LSR_THRE),
         };
-        let uart = Ns16550::new(regs, 2, IoWidth::Word, &CLOCK);
+        let uart = Ns16550::new(regs, 2, IoWidth::Word, clock());
         write_str(&uart, "A").unwrap();
         let log = uart.regs.log.borrow();
         assert_eq!(
@@ -151,7 +142,7 @@ mod tests {
             log: RefCell::new(Vec::new()),
             read_value: |_, _, n| if n == 0 { 0 } else { u64::from(LSR_THRE) },
         };
-        let uart = Ns16550::new(regs, 0, IoWidth::Byte, &CLOCK);
+        let uart = Ns16550::new(regs, 0, IoWidth::Byte, clock());
         uart.put(b'Z').unwrap();
         let log = uart.regs.log.borrow();
         assert_eq!(log[0], Access::Read(5, 1, 0));
@@ -165,7 +156,7 @@ mod tests {
             log: RefCell::new(Vec::new()),
             read_value: |_, _, _| 0,
         };
-        let uart = Ns16550::new(regs, 2, IoWidth::Word, &CLOCK);
+        let uart = Ns16550::new(regs, 2, IoWidth::Word, clock());
         assert_eq!(uart.put(b'x').unwrap_err().what, "16550 LSR.THRE");
         assert!(uart.put(b'y').is_err());
     }

@@ -75,20 +75,10 @@ mod tests {
     use super::*;
     use crate::platform::console::fake::{Access, Recorder};
     use crate::platform::console::write_str;
-    use crate::time::Clock;
     use std::cell::RefCell;
     use std::vec::Vec;
 
-    struct Ticker(core::sync::atomic::AtomicU64);
-    impl Clock for Ticker {
-        fn ticks(&self) -> u64 {
-            self.0.fetch_add(1000, Ordering::Relaxed)
-        }
-        fn freq_hz(&self) -> u64 {
-            1_000_000
-        }
-    }
-    static CLOCK: Ticker = Ticker(core::sync::atomic::AtomicU64::new(0));
+    use crate::platform::console::fake::clock;
 
     #[test]
     fn enables_uart_and_waits_for_fifo_space() {
@@ -101,7 +91,7 @@ mod tests {
                 _ => 0,
             },
         };
-        let uart = Pl011::new(regs, &CLOCK);
+        let uart = Pl011::new(regs, clock());
         write_str(&uart, "ok\n").unwrap();
         assert_eq!(uart.regs.writes_to(UARTCR), [u64::from(CR_UARTEN | CR_TXE)]);
         assert_eq!(
@@ -129,7 +119,7 @@ mod tests {
                 }
             },
         };
-        let uart = Pl011::new(regs, &CLOCK);
+        let uart = Pl011::new(regs, clock());
         let err = uart.put(b'x').unwrap_err();
         assert!(err.what.contains("TXFF"));
         let reads_before = uart.regs.log.borrow().len();

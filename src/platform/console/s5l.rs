@@ -86,16 +86,7 @@ mod tests {
     use std::cell::RefCell;
     use std::vec::Vec;
 
-    struct Ticker(core::sync::atomic::AtomicU64);
-    impl Clock for Ticker {
-        fn ticks(&self) -> u64 {
-            self.0.fetch_add(1000, Ordering::Relaxed)
-        }
-        fn freq_hz(&self) -> u64 {
-            1_000_000
-        }
-    }
-    static CLOCK: Ticker = Ticker(core::sync::atomic::AtomicU64::new(0));
+    use crate::platform::console::fake::clock;
 
     /// A transmitter whose holding register drains `drain` status reads
     /// after each write; writing while it is full is an overrun.
@@ -136,7 +127,7 @@ mod tests {
             drain: 3,
             ..TxModel::default()
         });
-        let uart = S5l::new(regs, &CLOCK);
+        let uart = S5l::new(regs, clock());
         write_str(&uart, "not ok 2 dart\n").unwrap();
         let m = uart.regs.model();
         assert_eq!(m.wire, b"not ok 2 dart\r\n");
@@ -150,7 +141,7 @@ mod tests {
             log: RefCell::new(Vec::new()),
             read_value: |_, _, n| if n % 2 == 0 { 0 } else { 0x6 },
         };
-        let uart = S5l::new(regs, &CLOCK);
+        let uart = S5l::new(regs, clock());
         write_str(&uart, "a\n").unwrap();
         let w = |b: u8| Access::Write(UTXH, 4, u64::from(b));
         let rd = |v: u64| Access::Read(UTRSTAT, 4, v);
@@ -180,7 +171,7 @@ mod tests {
                 _ => 0xdead,
             },
         };
-        let uart = S5l::new(regs, &CLOCK);
+        let uart = S5l::new(regs, clock());
         assert!(uart.regs.log.borrow().is_empty());
         assert_eq!(uart.status(), 0x0200_0006);
     }
@@ -191,7 +182,7 @@ mod tests {
             log: RefCell::new(Vec::new()),
             read_value: |_, _, _| 0,
         };
-        let uart = S5l::new(regs, &CLOCK);
+        let uart = S5l::new(regs, clock());
         let e = uart.put(b'x').unwrap_err();
         assert!(e.what.contains("TXBE"));
         let n = uart.regs.log.borrow().len();
