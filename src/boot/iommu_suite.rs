@@ -28,7 +28,7 @@ use crate::platform::dt::Fdt;
 use crate::platform::pci::Function;
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest};
 use crate::selftest::ktap::KtapWriter;
-use crate::selftest::runner::{report_setup_failure, run_group, Totals};
+use crate::selftest::runner::{report_setup_failure, report_setup_skip, run_group, Totals};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -42,13 +42,28 @@ const APERTURE: u64 = 0x1000_0000;
 /// every aperture, clear of the virt GICv2m MSI page (0x0802_0000).
 const STAGING_IOVA: u64 = 0x0800_0000;
 const STAGING_STRIDE: u64 = 0x10_0000;
+/// Bytes of an SMMUv3 register frame: Page 0 + Page 1.
+const SMMUV3_FRAME: u64 = 0x2_0000;
 /// Masters used per IOMMU (isolation and asid_invalidate need two).
 const MAX_MASTERS: usize = 2;
 
-/// One IOMMU instance the suite will test.
+/// What the suite will do with one planned IOMMU.
+pub enum PlanState {
+    /// Bring it up and run the catalogue.
+    Run,
+    /// Report the group skipped with this reason (nothing we can drive).
+    Skip(String),
+    /// Report the group failed with this reason (something that should
+    /// work did not: a silent pass would hide it from the lab).
+    Fail(String),
+}
+
+/// One IOMMU instance the suite will report on.
 pub struct Planned {
     /// KTAP subtest name: the DT node name.
     pub name: String,
+    /// Run, skip or fail.
+    pub state: PlanState,
     kind: IommuKind,
     reg: Option<PhysRange>,
     dma_coherent: bool,
@@ -61,18 +76,28 @@ pub struct Planned {
 /// The IOMMUs to test, and notes on the ones that will not be.
 pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, Vec<String>) {
     let mut notes = Vec::new();
+    let broken = |why: String| Planned {
+        name: String::from("iommu_discovery"),
+        state: PlanState::Fail(why),
+        kind: IommuKind::Unknown,
+        reg: None,
+        dma_coherent: false,
+        function: None,
+        masters: Vec::new(),
+    };
     let fdt = match Fdt::parse(blob) {
         Ok(f) => f,
-        Err(e) => return (Vec::new(), alloc::vec![format!("device tree: {e}")]),
+        Err(e) => return (alloc::vec![broken(format!("device tree: {e}"))], notes),
     };
     let list = match find_iommus(&fdt) {
         Ok(l) => l,
-        Err(e) => return (Vec::new(), alloc::vec![format!("IOMMU discovery: {e}")]),
+        Err(e) => return (alloc::vec![broken(format!("IOMMU discovery: {e}"))], notes),
     };
     let mut planned: Vec<Planned> = list
         .iter()
         .map(|n| Planned {
             name: String::from(n.name),
+            state: PlanState::Run,
             kind: n.kind,
             reg: n.reg,
             dma_coherent: n.dma_coherent,
@@ -94,8 +119,9 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
     }
     // PCI masters: each edu behind a host bridge whose iommu-map routes its
     // requester ID to one of the IOMMUs.
+    let mut map_error = None;
     if let Ok(hosts) = pci {
-        let _ = for_each_pci_iommu_map(&fdt, &list, |loc, map| {
+        let walked = for_each_pci_iommu_map(&fdt, &list, |loc, map| {
             let path = loc.path_name();
             for h in hosts.iter().filter(|h| h.bridge.path == path.as_str()) {
                 let Ok(funcs) = &h.functions else { continue };
@@ -112,6 +138,7 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             }
             Ok(true)
         });
+        map_error = walked.err().map(|e| format!("PCI iommu-map: {e}"));
     }
     // virtio-blk masters first when present: fast, and they move data in
     // both directions through the IOMMU themselves (stable: BDF order kept).
@@ -131,15 +158,34 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
                 p.name, n.compatible, p.kind
             ));
         } else if p.kind == IommuKind::VirtioIommu && p.function.is_none() {
-            notes.push(format!(
-                "{} ({}): no PCI function at its BDF {:?}, not tested",
+            let why = format!(
+                "{} ({}): no PCI function at its BDF {:?}",
                 p.name, n.compatible, n.pci_bdf
-            ));
+            );
+            out.push(Planned {
+                state: PlanState::Fail(why),
+                ..p
+            });
+        } else if let Some(e) = &map_error {
+            out.push(Planned {
+                state: PlanState::Fail(e.clone()),
+                ..p
+            });
+        } else if let Err(e) = pci {
+            let why = format!("PCIe discovery failed, so no DMA master could be found: {e}");
+            out.push(Planned {
+                state: PlanState::Fail(why),
+                ..p
+            });
         } else if p.masters.is_empty() {
-            notes.push(format!(
-                "{} ({}): no DMA master we can drive behind it, not tested",
+            let why = format!(
+                "{} ({}): no DMA master this image can drive sits behind it",
                 p.name, n.compatible
-            ));
+            );
+            out.push(Planned {
+                state: PlanState::Skip(why),
+                ..p
+            });
         } else {
             out.push(p);
         }
@@ -156,6 +202,11 @@ pub fn run(
     args: &Bootargs<'_>,
     on_qemu: bool,
 ) -> Totals {
+    match &p.state {
+        PlanState::Skip(why) => return report_setup_skip(k, number, &p.name, why),
+        PlanState::Fail(why) => return report_setup_failure(k, number, &p.name, why),
+        PlanState::Run => {}
+    }
     match run_inner(k, number, p, pool, args, on_qemu) {
         Ok(t) => t,
         Err(e) => report_setup_failure(k, number, &p.name, &e),
@@ -197,6 +248,15 @@ fn run_smmuv3(
     on_qemu: bool,
 ) -> Result<Totals, String> {
     let reg = p.reg.ok_or_else(|| format!("{}: no usable reg", p.name))?;
+    // Page 0 and Page 1 (at +64 KiB) of the SMMUv3 register frame
+    // (smmu.md §A.1): a smaller `reg` would make the register accessor trip
+    // its bounds check, so refuse it here with the node's numbers.
+    if p.kind == IommuKind::SmmuV3 && reg.size < SMMUV3_FRAME {
+        return Err(format!(
+            "{}: reg {reg} is {:#x} bytes, smaller than the {SMMUV3_FRAME:#x}-byte SMMUv3 frame (Page 0 + Page 1)",
+            p.name, reg.size
+        ));
+    }
     let mmio =
         device::device_block(reg).map_err(|e| format!("mapping {} at {reg}: {e}", p.name))?;
     let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();

@@ -54,7 +54,16 @@ pub struct IommuTest<'a, I: Observe, C: Codec, M: TableMemory> {
     pub buffers: Vec<GuardedBuf<'a>>,
     /// Per-DMA timeout handed to the masters.
     pub timeout: Duration,
+    /// Per master: a buffer mapped at a fixed IOVA in every domain.  After
+    /// every DMA that should be blocked the master writes it, so "blocked"
+    /// is never confused with "the device did nothing".
+    heartbeats: Vec<(usize, Iova)>,
+    beats: u8,
 }
+
+/// First heartbeat IOVA (master `i` at `+ i * 0x10_0000`): below every
+/// aperture, above the staging IOVAs, clear of the virt MSI page.
+pub const HEARTBEAT_IOVA: u64 = 0x0c00_0000;
 
 /// Why the test context could not be built.
 pub type SetupError = String;
@@ -89,9 +98,7 @@ impl<'a, I: Observe, C: Codec, M: TableMemory> IommuTest<'a, I, C, M> {
             d.attach(iommu, m.stream())
                 .map_err(|e| format!("attaching {} to {:?}: {e}", m.name(), d.asid()))?;
         }
-        let _ = iommu.drain_faults();
-        let _ = iommu.take_invalidation_cost();
-        Ok(Self {
+        let mut t = Self {
             iommu,
             masters,
             domains,
@@ -99,7 +106,24 @@ impl<'a, I: Observe, C: Codec, M: TableMemory> IommuTest<'a, I, C, M> {
             page,
             buffers: Vec::new(),
             timeout: Duration::from_secs(5),
-        })
+            heartbeats: Vec::new(),
+            beats: 0,
+        };
+        for m in 0..t.masters.len() {
+            let iova = Iova(HEARTBEAT_IOVA + m as u64 * 0x10_0000);
+            let b = GuardedBuf::new(t.pool, page as usize, page as usize)
+                .map_err(|e| format!("heartbeat buffer: {e}"))?;
+            let phys = b.phys();
+            t.buffers.push(b);
+            for d in t.domains.iter_mut() {
+                d.map(t.iommu, iova, phys, page, Prot::rw())
+                    .map_err(|e| format!("mapping heartbeat IOVA {iova} in {:?}: {e}", d.asid()))?;
+            }
+            t.heartbeats.push((t.buffers.len() - 1, iova));
+        }
+        let _ = t.iommu.drain_faults();
+        let _ = t.iommu.take_invalidation_cost();
+        Ok(t)
     }
 
     /// Allocates a guarded buffer of `bytes`; returns its index.
@@ -150,12 +174,45 @@ impl<'a, I: Observe, C: Codec, M: TableMemory> IommuTest<'a, I, C, M> {
         let _ = self.domains[d].unmap(self.iommu, iova, bytes);
     }
 
-    /// Master `m` tries to write `data` at `iova` where the IOMMU should
-    /// block it: a transport error is expected and not a failure (edu does
+    /// Master `m` tries to write `data` at `iova` where the IOMMU may block
+    /// it: a transport error is expected and not itself a failure (edu does
     /// not report one; other masters abort) — the bytes in memory decide.
-    fn dma_attempt(&mut self, m: usize, iova: Iova, data: &[u8]) {
+    /// The error is noted, and the master must then complete a DMA to its
+    /// heartbeat page, so a dead or wedged device cannot pass as "blocked".
+    fn dma_attempt(&mut self, r: &mut Report, m: usize, iova: Iova, data: &[u8]) {
+        self.dma_attempt_unchecked(r, m, iova, data);
+        self.alive(r, m);
+    }
+
+    /// [`Self::dma_attempt`] without the heartbeat (the caller checks
+    /// liveness itself, e.g. once a detached master is attached again).
+    fn dma_attempt_unchecked(&mut self, r: &mut Report, m: usize, iova: Iova, data: &[u8]) {
         let t = self.timeout;
-        let _ = self.masters[m].write(iova, data, t);
+        if let Err(e) = self.masters[m].write(iova, data, t) {
+            r.note(format_args!(
+                "{} write to {iova} ended with {e:?}",
+                self.masters[m].name()
+            ));
+        }
+    }
+
+    /// Master `m` writes a fresh pattern to its heartbeat page (mapped in
+    /// every domain, never unmapped) and it must land.
+    fn alive(&mut self, r: &mut Report, m: usize) {
+        let Some(&(b, iova)) = self.heartbeats.get(m) else {
+            return;
+        };
+        self.beats = self.beats.wrapping_add(1);
+        let p = pattern(0x80 | self.beats);
+        let t = self.timeout;
+        let landed = self.masters[m].write(iova, &p, t).is_ok() && same_bytes(self, b, 0, &p);
+        if !landed {
+            r.fail(format_args!(
+                "{} could not complete a DMA to its mapped heartbeat page {iova} after the attempt: \
+                 'blocked' cannot be told from 'device did nothing'",
+                self.masters[m].name()
+            ));
+        }
     }
 
     /// Master `m` writes `data` at `iova`; a transport error is reported.
@@ -366,7 +423,7 @@ fn unmap_stale_window<I: Observe, C: Codec, M: TableMemory>(
     t.hold(true);
     t.unmap(&mut r, 0, iova, page);
     let p2 = pattern(4);
-    t.dma_attempt(0, iova, &p2);
+    t.dma_attempt(&mut r, 0, iova, &p2);
     let stale = same_bytes(t, b, 0, &p2);
     t.release_held(&mut r);
     let _ = t.faults();
@@ -406,7 +463,7 @@ fn unmap_invalidate_blocks_dma<I: Observe, C: Codec, M: TableMemory>(
         ));
     }
     let p2 = pattern(6);
-    t.dma_attempt(0, iova, &p2);
+    t.dma_attempt(&mut r, 0, iova, &p2);
     expect_bytes(
         t,
         &mut r,
@@ -451,7 +508,7 @@ fn remap_stale_window<I: Observe, C: Codec, M: TableMemory>(
         r.fail(format_args!("remap {iova} -> {pb}: {e}"));
     }
     let p2 = pattern(8);
-    t.dma_attempt(0, iova, &p2);
+    t.dma_attempt(&mut r, 0, iova, &p2);
     let stale = same_bytes(t, a, 0, &p2);
     t.release_held(&mut r);
     let _ = t.faults();
@@ -524,8 +581,29 @@ fn range_invalidate<I: Observe, C: Codec, M: TableMemory>(
     for k in 0..n + 2 {
         t.dma_write(&mut r, 0, iova + k * page, &first);
     }
+    // Where the IOMMU caches, first show every page of the range is cached:
+    // unmap with the invalidation held and DMA each page — it must still
+    // land.  Otherwise "blocked" below could come from an evicted entry.
+    let cached_proof = t.iommu.caching().tlb.is_none();
+    let stale = pattern(13);
+    let mut expect_unmapped = first;
     let _ = t.iommu.take_invalidation_cost();
+    if cached_proof {
+        t.hold(true);
+    }
     t.unmap(&mut r, 0, iova + page, n * page);
+    if cached_proof {
+        for k in 1..=n {
+            t.dma_attempt(&mut r, 0, iova + k * page, &stale);
+            if !same_bytes(t, b, (k * page) as usize, &stale) {
+                r.fail(format_args!(
+                    "page {k} of the range was not cached (DMA after unmap with the invalidation held did not land): the blocked check below would prove nothing"
+                ));
+            }
+        }
+        expect_unmapped = stale;
+        t.release_held(&mut r);
+    }
     let cost = t.iommu.take_invalidation_cost();
     r.note(format_args!(
         "unmapped {n} contiguous pages with one unmap: {cost} invalidation commands"
@@ -546,7 +624,7 @@ fn range_invalidate<I: Observe, C: Codec, M: TableMemory>(
         if neighbour {
             t.dma_write(&mut r, 0, iova + k * page, &second);
         } else {
-            t.dma_attempt(0, iova + k * page, &second);
+            t.dma_attempt(&mut r, 0, iova + k * page, &second);
         }
         let off = (k * page) as usize;
         if neighbour {
@@ -564,7 +642,7 @@ fn range_invalidate<I: Observe, C: Codec, M: TableMemory>(
                 &mut r,
                 b,
                 off,
-                &first,
+                &expect_unmapped,
                 &format!("unmapped page {k} must be blocked"),
             );
         }
@@ -601,19 +679,29 @@ fn asid_invalidate<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I
     t.hold(true);
     t.unmap(&mut r, 0, ia, page);
     t.unmap(&mut r, 1, ib, page);
+    // Context 0's page must be cached before the context invalidation, or
+    // the blocked check after it proves nothing.
+    let p_cached = pattern(27);
+    t.dma_attempt(&mut r, 0, ia, &p_cached);
+    if !same_bytes(t, a, 0, &p_cached) {
+        r.fail(format_args!(
+            "{ia} was not cached in {:?} before the context invalidation (DMA after unmap, invalidation held, did not land)",
+            t.domains[0].asid()
+        ));
+    }
     let asid0 = t.domains[0].asid();
     if let Err(e) = t.iommu.invalidate_context(asid0) {
         r.fail(format_args!("invalidating {asid0:?}: {e}"));
     }
     let p2 = pattern(14);
-    t.dma_attempt(0, ia, &p2);
-    t.dma_attempt(1, ib, &p2);
+    t.dma_attempt(&mut r, 0, ia, &p2);
+    t.dma_attempt(&mut r, 1, ib, &p2);
     expect_bytes(
         t,
         &mut r,
         a,
         0,
-        &p1,
+        &p_cached,
         &format!("after invalidating {asid0:?}, its unmapped page"),
     );
     let other_stale = same_bytes(t, b, 0, &p2);
@@ -672,7 +760,7 @@ fn config_invalidate<I: Observe, C: Codec, M: TableMemory>(
         ));
     }
     let p2 = pattern(16);
-    t.dma_attempt(0, iova, &p2);
+    t.dma_attempt(&mut r, 0, iova, &p2);
     let stale = same_bytes(t, a, 0, &p2);
     t.release_held(&mut r);
     if observable {
@@ -732,7 +820,7 @@ fn walk_cache_invalidate<I: Observe, C: Codec, M: TableMemory>(
     t.dma_write(&mut r, 0, iova, &p1);
     t.unmap(&mut r, 0, iova, span);
     let p2 = pattern(19);
-    t.dma_attempt(0, iova, &p2);
+    t.dma_attempt(&mut r, 0, iova, &p2);
     expect_bytes(t, &mut r, b, 0, &p1, "after freeing the table the page");
     let _ = t.faults();
     t.release(0, iova, span);
@@ -756,7 +844,7 @@ fn default_deny<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C
     // If the stream bypassed translation, this IOVA would be b's address.
     let target = Iova(t.phys(b).as_u64());
     let p = pattern(20);
-    t.dma_attempt(m, target, &p);
+    t.dma_attempt_unchecked(&mut r, m, target, &p);
     expect_bytes(
         t,
         &mut r,
@@ -768,6 +856,9 @@ fn default_deny<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C
     if let Err(e) = t.domains[d].attach(t.iommu, stream) {
         r.fail(format_args!("re-attaching {stream}: {e}"));
     }
+    // Attached again, the master must work: its silence while detached was
+    // the IOMMU blocking it, not a dead device.
+    t.alive(&mut r, m);
     let _ = t.faults();
     r
 }
@@ -790,7 +881,7 @@ fn isolation<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M
     expect_bytes(t, &mut r, a, 0, &p1, "domain 0's own DMA");
     let p2 = pattern(22);
     let s1 = t.masters[1].stream();
-    t.dma_attempt(1, iova, &p2);
+    t.dma_attempt(&mut r, 1, iova, &p2);
     expect_bytes(
         t,
         &mut r,
@@ -800,7 +891,7 @@ fn isolation<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M
         &format!("{s1} (domain 1) writing domain 0's IOVA {iova}"),
     );
     let phys = Iova(t.phys(a).as_u64());
-    t.dma_attempt(1, phys, &p2);
+    t.dma_attempt(&mut r, 1, phys, &p2);
     expect_bytes(
         t,
         &mut r,
@@ -829,7 +920,7 @@ fn readonly_blocks_write<I: Observe, C: Codec, M: TableMemory>(
     };
     let _ = t.faults();
     let p1 = pattern(24);
-    t.dma_attempt(0, iova, &p1);
+    t.dma_attempt(&mut r, 0, iova, &p1);
     expect_bytes(
         t,
         &mut r,
@@ -853,9 +944,15 @@ fn readonly_blocks_write<I: Observe, C: Codec, M: TableMemory>(
                     format_args!("expected a write fault, got {acc:?}"),
                 );
             }
+            if let Some(v) = f.iova {
+                r.check(
+                    v >= iova && v < iova + XFER as u64,
+                    format_args!("record IOVA {v} is outside the blocked write {iova}+{XFER:#x}"),
+                );
+            }
         }
-        None => r.note(format_args!(
-            "no fault record for {stream} (the IOMMU did not report one)"
+        None => r.fail(format_args!(
+            "no fault record for {stream} after a write to a read-only mapping"
         )),
     }
     let mut back = [0u8; XFER];
@@ -884,7 +981,7 @@ fn fault_record<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C
     t.unmap(&mut r, 0, iova, page);
     let _ = t.faults();
     let target = iova + 0x40;
-    t.dma_attempt(0, target, &[0x5a; 16]);
+    t.dma_attempt(&mut r, 0, target, &[0x5a; 16]);
     let stream = t.masters[0].stream();
     let faults = t.faults();
     r.note(format_args!("{} fault records", faults.len()));
@@ -953,7 +1050,7 @@ fn empty_gather_still_syncs<I: Observe, C: Codec, M: TableMemory>(
         format_args!("the driver's sync issued no invalidation"),
     );
     let p2 = pattern(26);
-    t.dma_attempt(0, iova, &p2);
+    t.dma_attempt(&mut r, 0, iova, &p2);
     expect_bytes(t, &mut r, b, 0, &p1, "DMA after the synced unmap; the page");
     let _ = t.faults();
     t.release(0, iova, page);

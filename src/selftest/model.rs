@@ -270,6 +270,8 @@ pub struct ToyMaster {
     pub name: String,
     /// The hardware it masters through.
     pub hw: Rc<RefCell<Hw>>,
+    /// A dead device: accepts every transfer and moves nothing.
+    pub dead: bool,
 }
 
 impl ToyMaster {
@@ -298,6 +300,12 @@ impl DmaMaster for ToyMaster {
         4096
     }
     fn write(&mut self, iova: Iova, data: &[u8], _t: Duration) -> Result<DmaReport, DmaError> {
+        if self.dead {
+            return Ok(DmaReport {
+                bytes: data.len(),
+                status: 0,
+            });
+        }
         // Word by word, like QEMU's per-4-byte SMMU accesses: a fault stops
         // the transfer.
         for (i, chunk) in data.chunks(4).enumerate() {
@@ -345,12 +353,13 @@ mod tests {
 
     /// Runs the catalogue on the model; returns (case, outcome, diags).
     fn run_catalogue(skip_sync: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
-        run_catalogue_with(skip_sync, false)
+        run_catalogue_with(skip_sync, false, false)
     }
 
     fn run_catalogue_with(
         skip_sync: bool,
         per_page_cost: bool,
+        dead: bool,
     ) -> Vec<(&'static str, Outcome, Vec<String>)> {
         let ram = HostRam::new(8 << 20);
         let pool = ram.pool();
@@ -362,11 +371,13 @@ mod tests {
             sid: StreamId(0x20),
             name: "toy0".into(),
             hw: hw.clone(),
+            dead,
         };
         let mut m1 = ToyMaster {
             sid: StreamId(0x28),
             name: "toy1".into(),
             hw,
+            dead: false,
         };
         let lpae = Lpae::new(Granule::K4, 40, 48, true).unwrap();
         let domains = (0..2)
@@ -416,10 +427,29 @@ mod tests {
 
     #[test]
     fn per_page_invalidation_fails_the_o1_range_check() {
-        let r = run_catalogue_with(false, true);
+        let r = run_catalogue_with(false, true, false);
         let (_, outcome, diags) = r.iter().find(|(n, _, _)| *n == "range_invalidate").unwrap();
         assert_eq!(*outcome, Outcome::Fail, "{diags:?}");
         assert!(diags.iter().any(|d| d.contains("want O(1)")), "{diags:?}");
+    }
+
+    #[test]
+    fn a_dead_master_cannot_pass_as_blocked() {
+        // The device accepts every transfer and moves nothing: memory looks
+        // exactly as if the IOMMU blocked it.  The heartbeat must catch it.
+        let r = run_catalogue_with(false, false, true);
+        for case in [
+            "unmap_invalidate_blocks_dma",
+            "range_invalidate",
+            "readonly_blocks_write",
+        ] {
+            let (_, outcome, diags) = r.iter().find(|(n, _, _)| *n == case).unwrap();
+            assert_eq!(*outcome, Outcome::Fail, "{case}: {diags:?}");
+            assert!(
+                diags.iter().any(|d| d.contains("heartbeat")),
+                "{case}: {diags:?}"
+            );
+        }
     }
 
     #[test]

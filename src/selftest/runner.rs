@@ -167,6 +167,24 @@ pub fn report_setup_failure<W: Write>(
     }
 }
 
+/// Reports a group that cannot run here as a subtest with one skipped case
+/// `setup` carrying the reason.
+pub fn report_setup_skip<W: Write>(
+    k: &mut KtapWriter<W>,
+    number: usize,
+    name: &str,
+    reason: &str,
+) -> Totals {
+    let _ = k.begin_subtest(name, 1);
+    let _ = k.result(1, "setup", Status::Skip(reason));
+    let _ = k.end_subtest(number, name, Status::Skip("every case skipped"));
+    Totals {
+        pass: 0,
+        fail: 0,
+        skip: 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
