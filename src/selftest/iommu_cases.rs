@@ -836,22 +836,41 @@ fn default_deny<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C
     let Some(b) = t.buf(&mut r, page) else {
         return r;
     };
+    // A canary no device write of ours produces: any write that lands on
+    // the page, whatever its data, shows.
+    let canary = [0xa5u8; XFER];
+    t.buffers[b].write(0, &canary);
+    // Mapped in the master's own domain but never used before the detach,
+    // so no TLB entry exists: after the detach only a configuration that is
+    // still cached (the detach's invalidation missing) could translate it.
+    let Some(x) = t.map(&mut r, d, b, page, Prot::rw()) else {
+        return r;
+    };
     let stream = t.masters[m].stream();
     if let Err(e) = t.domains[d].detach(t.iommu, stream) {
         r.fail(format_args!("detaching {stream}: {e}"));
         return r;
     }
+    let p = pattern(20);
+    t.dma_attempt_unchecked(&mut r, m, x, &p);
+    expect_bytes(
+        t,
+        &mut r,
+        b,
+        0,
+        &canary,
+        &format!("DMA from detached {stream} to {x}, still mapped in its old domain"),
+    );
     // If the stream bypassed translation, this IOVA would be b's address.
     let target = Iova(t.phys(b).as_u64());
-    let p = pattern(20);
     t.dma_attempt_unchecked(&mut r, m, target, &p);
     expect_bytes(
         t,
         &mut r,
         b,
         0,
-        &[0u8; XFER],
-        &format!("DMA from unattached {stream} to {target} (= the page's physical address)"),
+        &canary,
+        &format!("DMA from detached {stream} to {target} (= the page's physical address)"),
     );
     if let Err(e) = t.domains[d].attach(t.iommu, stream) {
         r.fail(format_args!("re-attaching {stream}: {e}"));
@@ -860,6 +879,7 @@ fn default_deny<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C
     // the IOMMU blocking it, not a dead device.
     t.alive(&mut r, m);
     let _ = t.faults();
+    t.release(d, x, page);
     r
 }
 

@@ -467,6 +467,7 @@ mod tests {
                 "range_invalidate",
                 "asid_invalidate",
                 "config_invalidate",
+                "default_deny",
                 "empty_gather_still_syncs",
             ]
         );
