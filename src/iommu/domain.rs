@@ -25,6 +25,9 @@ pub struct Domain<C: Codec, M: TableMemory> {
     iova: IovaAllocator,
     streams: Vec<StreamId>,
     syncs: u64,
+    /// Table pages removed while the driver's syncs were deferred: never
+    /// freed during the run (see [`Iommu::sync_is_deferred`]).
+    parked: Vec<super::pgtable::TablePage>,
 }
 
 impl<C: Codec, M: TableMemory> Domain<C, M> {
@@ -45,6 +48,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
             iova: IovaAllocator::new(aperture_base, aperture_size, granule),
             streams: Vec::new(),
             syncs: 0,
+            parked: Vec::new(),
         })
     }
 
@@ -67,6 +71,12 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     /// The IOVA allocator.
     pub fn iova_allocator(&self) -> &IovaAllocator {
         &self.iova
+    }
+
+    /// Table pages kept out of the allocator because they were removed while
+    /// the driver's syncs were deferred.
+    pub fn parked_tables(&self) -> usize {
+        self.parked.len()
     }
 
     /// Number of driver syncs this domain has issued (tests count them).
@@ -291,6 +301,12 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         };
         self.syncs += 1;
         iommu.sync(&req)?;
+        if iommu.sync_is_deferred() {
+            // The invalidation has not run: a walker may still reach the
+            // removed tables.  Keep them out of the allocator for good.
+            self.parked.extend(gather.take_frees());
+            return Ok(());
+        }
         // Only now can no walker reach the removed tables.
         self.pt.release(gather);
         Ok(())

@@ -72,4 +72,14 @@ pub trait Iommu {
     fn sync_map(&mut self, _ctx: &Context, _map: &MapRequest) -> Result<(), IommuError> {
         Ok(())
     }
+
+    /// `true` while [`sync`](Self::sync) only queues or drops the
+    /// invalidation instead of completing it (the self-test holding
+    /// invalidations, or the `skip-sync` negative control).  The core then
+    /// keeps the table pages an unmap removed instead of freeing them: a
+    /// walk cache may still point at them, and a freed page reused as a
+    /// data buffer would be walked as descriptors (smmu.md C.6.2).
+    fn sync_is_deferred(&self) -> bool {
+        false
+    }
 }

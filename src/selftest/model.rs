@@ -189,6 +189,9 @@ impl Iommu for ToyIommu {
     fn name(&self) -> &str {
         "toy-iommu"
     }
+    fn sync_is_deferred(&self) -> bool {
+        self.hold || self.skip_sync
+    }
     fn sync_policy(&self) -> SyncPolicy {
         SyncPolicy::Range
     }
@@ -431,6 +434,64 @@ mod tests {
         let (_, outcome, diags) = r.iter().find(|(n, _, _)| *n == "range_invalidate").unwrap();
         assert_eq!(*outcome, Outcome::Fail, "{diags:?}");
         assert!(diags.iter().any(|d| d.contains("want O(1)")), "{diags:?}");
+    }
+
+    #[test]
+    fn tables_removed_under_a_deferred_sync_are_not_freed() {
+        use crate::iommu::pgtable::Prot;
+        let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
+        let lpae = Lpae::new(Granule::K4, 40, 48, true).unwrap();
+        let mut iommu = ToyIommu::new(arena.clone(), false);
+        let mut d = Domain::new(
+            lpae,
+            arena.clone(),
+            iommu_cases::asid(0),
+            Iova(0x1000_0000),
+            0x1000_0000,
+        )
+        .unwrap();
+        let map_unmap = |d: &mut Domain<Lpae, Arena>, iommu: &mut ToyIommu, at: u64| {
+            // A lone 4K page in its own 2 MiB region: unmapping it frees the
+            // last-level table.
+            d.map(
+                iommu,
+                Iova(at),
+                crate::mm::PhysAddr(0x4000_0000),
+                4096,
+                Prot::rw(),
+            )
+            .unwrap();
+            let live = arena.borrow().live_tables();
+            d.unmap(iommu, Iova(at), 4096).unwrap();
+            live - arena.borrow().live_tables()
+        };
+        assert!(
+            map_unmap(&mut d, &mut iommu, 0x1000_0000) >= 1,
+            "a completed sync frees the table"
+        );
+        assert_eq!(d.parked_tables(), 0);
+        iommu.hold_invalidations(true);
+        assert_eq!(
+            map_unmap(&mut d, &mut iommu, 0x1040_0000),
+            0,
+            "held: nothing freed"
+        );
+        assert!(d.parked_tables() >= 1);
+        iommu.hold_invalidations(false);
+        let mut skip = ToyIommu::new(arena.clone(), true);
+        let mut d2 = Domain::new(
+            lpae,
+            arena.clone(),
+            iommu_cases::asid(1),
+            Iova(0x2000_0000),
+            0x1000_0000,
+        )
+        .unwrap();
+        assert_eq!(
+            map_unmap(&mut d2, &mut skip, 0x2000_0000),
+            0,
+            "skip-sync: nothing freed"
+        );
     }
 
     #[test]

@@ -334,6 +334,12 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
         &self.name
     }
 
+    /// Held or skip-sync invalidations have not run: the SMMU's walk caches
+    /// may still reference removed tables.
+    fn sync_is_deferred(&self) -> bool {
+        self.holding || self.skip_sync
+    }
+
     fn sync_policy(&self) -> SyncPolicy {
         SyncPolicy::Range
     }
