@@ -117,6 +117,13 @@ pub trait Observe: Iommu {
         false
     }
 
+    /// Problems reported outside fault records since the last call: lost
+    /// fault records (queue overflow), global errors.  The self-test fails
+    /// the running case with each.
+    fn health(&mut self) -> Vec<alloc::string::String> {
+        Vec::new()
+    }
+
     /// `None` when a translation-fault record says whether the access was
     /// a read or a write; `Some(reason)` when this IOMMU's record format
     /// leaves it out (then `fault_record` notes the reason instead of

@@ -356,7 +356,22 @@ pub fn group<'a, I: Observe + 'a, C: Codec + 'a, M: TableMemory + 'a>(
             run: no_collateral_writes
         },
     ];
-    Group { name, cases }
+    Group {
+        name,
+        cases,
+        after_each: Some(check_health::<I, C, M>),
+    }
+}
+
+/// After every case: anything the IOMMU reported outside fault records
+/// (lost events, global errors) fails the case that was running.
+fn check_health<I: Observe, C: Codec, M: TableMemory>(
+    t: &mut IommuTest<'_, I, C, M>,
+    r: &mut Report,
+) {
+    for problem in t.iommu.health() {
+        r.fail(format_args!("{}: {problem}", t.iommu.name()));
+    }
 }
 
 fn map_dma_roundtrip<I: Observe, C: Codec, M: TableMemory>(

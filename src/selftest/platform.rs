@@ -174,6 +174,7 @@ pub fn group<'a>(inject_fail_one: bool) -> Group<PlatformCtx<'a>> {
         });
     }
     Group {
+        after_each: None,
         name: String::from("platform"),
         cases,
     }

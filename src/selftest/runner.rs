@@ -84,6 +84,9 @@ pub struct Group<C> {
     pub name: String,
     /// The cases, in order.
     pub cases: Vec<Case<C>>,
+    /// Run after every case with its report, e.g. to fail it on errors the
+    /// hardware reported outside the case's own checks.
+    pub after_each: Option<fn(&mut C, &mut Report)>,
 }
 
 /// Counts over a whole run.
@@ -117,7 +120,10 @@ pub fn run_group<C, W: Write>(
     let mut t = Totals::default();
     let _ = k.begin_subtest(&group.name, group.cases.len());
     for (i, case) in group.cases.iter().enumerate() {
-        let report = (case.run)(ctx);
+        let mut report = (case.run)(ctx);
+        if let Some(after) = group.after_each {
+            after(ctx, &mut report);
+        }
         for d in &report.diags {
             let _ = k.diag(d);
         }
@@ -206,6 +212,7 @@ mod tests {
     #[test]
     fn group_counts_and_prints_evidence() {
         let g = Group {
+            after_each: None,
             name: "g".into(),
             cases: alloc::vec![
                 Case {

@@ -87,6 +87,8 @@ pub struct Smmuv3Iommu<'a, M: Mmio> {
     /// Granule of every ASID ever attached (kept after detach: its IOTLB
     /// entries may outlive the stream, qemu-virt.md §1.4).
     granules: BTreeMap<u16, Granule>,
+    /// A drain saw the event queue overflow since the last `health` call.
+    lost_events: bool,
 }
 
 impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
@@ -110,6 +112,7 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
             cost: 0,
             streams: BTreeMap::new(),
             granules: BTreeMap::new(),
+            lost_events: false,
         }
     }
 
@@ -466,11 +469,32 @@ impl<M: Mmio> Observe for Smmuv3Iommu<'_, M> {
     }
 
     fn drain_faults(&mut self) -> Vec<Fault> {
-        self.smmu
-            .drain_events()
-            .iter()
-            .map(fault_from_record)
-            .collect()
+        // Bounded even if a device keeps faulting while we drain: the
+        // largest event queue is 2^19 records (IDR1.EVENTQS).
+        let drain = self.smmu.drain_events_max(1 << 19);
+        self.lost_events |= drain.overflowed;
+        drain.records.iter().map(fault_from_record).collect()
+    }
+
+    /// Event-queue overflow seen by a drain (records lost: EVTQ_PROD.OVFLG,
+    /// smmu.md §A.11) and active GERROR bits (acknowledged here).
+    fn health(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if core::mem::take(&mut self.lost_events) {
+            problems.push(String::from(
+                "event queue overflowed: fault records were lost (EVTQ_PROD.OVFLG)",
+            ));
+        }
+        match self.smmu.check_gerror() {
+            Ok(g) if g.active.0 != 0 => problems.push(alloc::format!(
+                "global errors active: {} (GERROR {:#x})",
+                g.active,
+                g.gerror
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(alloc::format!("reading GERROR: {e}")),
+        }
+        problems
     }
 
     /// Commands issued (TLBI and CFGI; CMD_SYNC not counted).

@@ -705,3 +705,26 @@ fn errors_keep_the_stream_and_register() {
         Err(IommuError::Unsupported { value: ttb })
     );
 }
+
+#[test]
+fn lost_events_and_global_errors_are_health_problems() {
+    rig!(model, pool, smmu, skip_sync = false);
+    assert!(smmu.health().is_empty());
+    // QEMU-style loss: a full queue drops records and raises
+    // GERROR.EVTQ_ABT_ERR (qemu-virt.md §1.6).
+    for _ in 0..5000 {
+        model.inject_event([0x04 | (7 << 32), 0, 0, 0]);
+    }
+    let _ = smmu.drain_faults();
+    let h = smmu.health();
+    assert!(h.iter().any(|p| p.contains("global errors")), "{h:?}");
+    assert!(smmu.health().is_empty(), "acknowledged once reported");
+    // Spec-style loss: EVTQ_PROD.OVFLG.
+    model.st.borrow_mut().overflow_flag = true;
+    for _ in 0..5000 {
+        model.inject_event([0x04 | (7 << 32), 0, 0, 0]);
+    }
+    let _ = smmu.drain_faults();
+    let h = smmu.health();
+    assert!(h.iter().any(|p| p.contains("overflowed")), "{h:?}");
+}

@@ -310,8 +310,16 @@ impl SmmuModel {
         if prod & imask == cons & imask && prod != cons {
             st.events_lost += 1;
             if st.overflow_flag {
-                st.evtq_prod ^= 1 << 31;
-            } else {
+                // OVFLG toggles on an overflow only while the previous one
+                // is acknowledged (OVFLG == CONS.OVACKFLG; SMMUv3 spec,
+                // EVENTQ_PROD).
+                if (st.evtq_prod ^ st.evtq_cons) & (1 << 31) == 0 {
+                    st.evtq_prod ^= 1 << 31;
+                }
+            } else if (st.gerror ^ st.gerrorn) & (1 << 2) == 0 {
+                // An error is active while GERROR.x != GERRORN.x; a second
+                // one of the same kind while active does not toggle it back
+                // (SMMUv3 spec, GERROR; smmu.md §A.3).
                 st.gerror ^= 1 << 2;
             }
             return false;
