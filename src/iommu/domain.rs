@@ -176,7 +176,21 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         size: u64,
         prot: Prot,
     ) -> Result<Iova, IommuError> {
-        let iova = self.iova.alloc(size, 0)?;
+        self.map_alloc_aligned(iommu, phys, size, prot, 0)
+    }
+
+    /// Like [`map_alloc`](Self::map_alloc), with the IOVA aligned to
+    /// `align` (a power of two; 0 = the granule), e.g. to cover exactly one
+    /// last-level table.
+    pub fn map_alloc_aligned<I: Iommu + ?Sized>(
+        &mut self,
+        iommu: &mut I,
+        phys: PhysAddr,
+        size: u64,
+        prot: Prot,
+        align: u64,
+    ) -> Result<Iova, IommuError> {
+        let iova = self.iova.alloc(size, align)?;
         if let Err(e) = self.map(iommu, iova, phys, size, prot) {
             let _ = self.iova.free(iova, size);
             return Err(e);

@@ -828,8 +828,20 @@ fn walk_cache_invalidate<I: Observe, C: Codec, M: TableMemory>(
     let Some(b) = t.buf(&mut r, span) else {
         return r;
     };
-    let Some(iova) = t.map(&mut r, 0, b, span, Prot::rw()) else {
-        return r;
+    // The IOVA covers exactly one last-level table (aligned to its span), so
+    // the unmap frees that table whole, leaving its old entries in the freed
+    // page: a walk cache still pointing at it would translate, and the check
+    // below would see the DMA land.  The buffer's physical address is only
+    // page aligned, so the map uses pages, not a block.
+    let phys = t.phys(b);
+    let iova = match t.domains[0].map_alloc_aligned(t.iommu, phys, span, Prot::rw(), span) {
+        Ok(v) => v,
+        Err(e) => {
+            r.fail(format_args!(
+                "map {span:#x} bytes at {phys}, IOVA aligned to {span:#x}: {e}"
+            ));
+            return r;
+        }
     };
     let p1 = pattern(18);
     t.dma_write(&mut r, 0, iova, &p1);
@@ -839,7 +851,10 @@ fn walk_cache_invalidate<I: Observe, C: Codec, M: TableMemory>(
     expect_bytes(t, &mut r, b, 0, &p1, "after freeing the table the page");
     let _ = t.faults();
     t.release(0, iova, span);
-    let _ = page;
+    r.note(format_args!(
+        "one {}-page last-level table at {iova} freed by the unmap",
+        span / page
+    ));
     r
 }
 

@@ -33,7 +33,12 @@ struct Cfg {
 
 #[derive(Clone, Copy, Debug)]
 enum Held {
-    Range { asid: u16, iova: u64, size: u64 },
+    Range {
+        asid: u16,
+        iova: u64,
+        size: u64,
+        leaf_only: bool,
+    },
     Config(u32),
 }
 
@@ -46,6 +51,8 @@ pub struct Hw {
     config_cache: BTreeMap<u32, Option<Cfg>>,
     tlb: Vec<(u16, u64, u64, bool)>,
     faults: Vec<Fault>,
+    /// Walk cache, when modelled: (ASID, IOVA >> 21) → last-level table.
+    walk_cache: Option<Vec<(u16, u64, u64)>>,
 }
 
 impl Hw {
@@ -99,16 +106,31 @@ impl Hw {
         });
     }
 
-    /// 4K-granule VMSAv8-64 stage-1 walk (smmu.md C.1, C.2).
-    fn walk(&self, cfg: Cfg, iova: u64) -> Option<(u64, bool)> {
+    /// 4K-granule VMSAv8-64 stage-1 walk (smmu.md C.1, C.2), starting at a
+    /// cached last-level table when the walk cache has one.
+    fn walk(&mut self, cfg: Cfg, iova: u64) -> Option<(u64, bool)> {
         if iova >> cfg.ias != 0 {
             return None;
         }
         let levels = (cfg.ias - 12).div_ceil(9);
         let mut level = 4 - levels;
         let mut table = cfg.root;
+        let region = iova >> 21;
+        if let Some(wc) = &self.walk_cache {
+            if let Some(&(_, _, l3)) = wc.iter().find(|e| e.0 == cfg.asid && e.1 == region) {
+                level = 3;
+                table = l3;
+            }
+        }
         let arena = self.arena.borrow();
         loop {
+            if level == 3 {
+                if let Some(wc) = &mut self.walk_cache {
+                    if !wc.iter().any(|e| e.0 == cfg.asid && e.1 == region) {
+                        wc.push((cfg.asid, region, table));
+                    }
+                }
+            }
             let shift = 12 + 9 * (3 - level);
             let d = arena.read_bus_u64(BusAddr(table + 8 * ((iova >> shift) & 0x1ff)))?;
             let oa = d & 0x0000_ffff_ffff_f000;
@@ -138,9 +160,19 @@ pub struct ToyIommu {
     /// Charge one command per page of a range (an IOMMU without range
     /// invalidation that still claims it has one).
     pub per_page_cost: bool,
+    /// With a walk cache: a broken driver that invalidates only leaves,
+    /// even when the core asks for a non-leaf invalidation.
+    pub leaf_only_driver: bool,
 }
 
 impl ToyIommu {
+    /// Gives the model a walk cache (last-level table pointers per 2 MiB),
+    /// flushed only by non-leaf range invalidation or a context flush.
+    pub fn with_walk_cache(self) -> Self {
+        self.hw.borrow_mut().walk_cache = Some(Vec::new());
+        self
+    }
+
     /// A model over `arena`; `skip_sync` is the negative control.
     pub fn new(arena: Arena, skip_sync: bool) -> Self {
         Self {
@@ -150,12 +182,14 @@ impl ToyIommu {
                 config_cache: BTreeMap::new(),
                 tlb: Vec::new(),
                 faults: Vec::new(),
+                walk_cache: None,
             })),
             hold: false,
             held: Vec::new(),
             skip_sync,
             cost: 0,
             per_page_cost: false,
+            leaf_only_driver: false,
         }
     }
 
@@ -173,10 +207,21 @@ impl ToyIommu {
         };
         let mut hw = self.hw.borrow_mut();
         match h {
-            Held::Range { asid, iova, size } => {
+            Held::Range {
+                asid,
+                iova,
+                size,
+                leaf_only,
+            } => {
                 let (first, last) = (iova >> 12, (iova + size - 1) >> 12);
                 hw.tlb
                     .retain(|e| !(e.0 == asid && e.1 >= first && e.1 <= last));
+                if !leaf_only && !self.leaf_only_driver {
+                    let (r0, r1) = (iova >> 21, (iova + size - 1) >> 21);
+                    if let Some(wc) = &mut hw.walk_cache {
+                        wc.retain(|e| !(e.0 == asid && e.1 >= r0 && e.1 <= r1));
+                    }
+                }
             }
             Held::Config(sid) => {
                 hw.config_cache.remove(&sid);
@@ -218,6 +263,7 @@ impl Iommu for ToyIommu {
             asid: req.asid.0,
             iova: req.iova.0,
             size: req.size,
+            leaf_only: req.leaf_only,
         });
         Ok(())
     }
@@ -247,7 +293,11 @@ impl Observe for ToyIommu {
         Caching {
             tlb: None,
             config: None,
-            walk: Some("the model caches no walks"),
+            walk: if self.hw.borrow().walk_cache.is_some() {
+                None
+            } else {
+                Some("the model caches no walks")
+            },
         }
     }
     fn skipping_syncs(&self) -> bool {
@@ -259,7 +309,11 @@ impl Observe for ToyIommu {
     fn invalidate_context(&mut self, asid: Asid) -> Result<(), IommuError> {
         if !self.skip_sync {
             self.cost += 1;
-            self.hw.borrow_mut().tlb.retain(|e| e.0 != asid.0);
+            let mut hw = self.hw.borrow_mut();
+            hw.tlb.retain(|e| e.0 != asid.0);
+            if let Some(wc) = &mut hw.walk_cache {
+                wc.retain(|e| e.0 != asid.0);
+            }
         }
         Ok(())
     }
@@ -355,20 +409,39 @@ mod tests {
     use alloc::string::ToString;
 
     /// Runs the catalogue on the model; returns (case, outcome, diags).
-    fn run_catalogue(skip_sync: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
-        run_catalogue_with(skip_sync, false, false)
-    }
-
-    fn run_catalogue_with(
+    #[derive(Default)]
+    struct Opts {
         skip_sync: bool,
         per_page_cost: bool,
         dead: bool,
-    ) -> Vec<(&'static str, Outcome, Vec<String>)> {
-        let ram = HostRam::new(8 << 20);
+        walk_cache: bool,
+        leaf_only_driver: bool,
+    }
+
+    fn run_catalogue(skip_sync: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
+        run_catalogue_with(Opts {
+            skip_sync,
+            ..Opts::default()
+        })
+    }
+
+    fn run_catalogue_with(o: Opts) -> Vec<(&'static str, Outcome, Vec<String>)> {
+        let Opts {
+            skip_sync,
+            per_page_cost,
+            dead,
+            walk_cache,
+            leaf_only_driver,
+        } = o;
+        let ram = HostRam::new(32 << 20);
         let pool = ram.pool();
         let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
         let mut iommu = ToyIommu::new(arena.clone(), skip_sync);
+        if walk_cache {
+            iommu = iommu.with_walk_cache();
+        }
         iommu.per_page_cost = per_page_cost;
+        iommu.leaf_only_driver = leaf_only_driver;
         let hw = iommu.hw.clone();
         let mut m0 = ToyMaster {
             sid: StreamId(0x20),
@@ -430,7 +503,10 @@ mod tests {
 
     #[test]
     fn per_page_invalidation_fails_the_o1_range_check() {
-        let r = run_catalogue_with(false, true, false);
+        let r = run_catalogue_with(Opts {
+            per_page_cost: true,
+            ..Opts::default()
+        });
         let (_, outcome, diags) = r.iter().find(|(n, _, _)| *n == "range_invalidate").unwrap();
         assert_eq!(*outcome, Outcome::Fail, "{diags:?}");
         assert!(diags.iter().any(|d| d.contains("want O(1)")), "{diags:?}");
@@ -495,10 +571,44 @@ mod tests {
     }
 
     #[test]
+    fn walk_cache_case_runs_and_catches_a_leaf_only_driver() {
+        let find = |r: &[(&'static str, Outcome, Vec<String>)]| {
+            let (_, o, d) = r
+                .iter()
+                .find(|(n, _, _)| *n == "walk_cache_invalidate")
+                .unwrap();
+            (o.clone(), d.clone())
+        };
+        // A model with a walk cache and a driver that honours non-leaf
+        // invalidation: the case runs (no skip) and passes, as do the rest.
+        let good = run_catalogue_with(Opts {
+            walk_cache: true,
+            ..Opts::default()
+        });
+        let (o, d) = find(&good);
+        assert_eq!(o, Outcome::Pass, "{d:?}");
+        for (name, outcome, diags) in &good {
+            assert_ne!(*outcome, Outcome::Fail, "{name}: {diags:?}");
+        }
+        // The same with a driver that only ever invalidates leaves: the
+        // freed table is still walked and the DMA lands.
+        let bad = run_catalogue_with(Opts {
+            walk_cache: true,
+            leaf_only_driver: true,
+            ..Opts::default()
+        });
+        let (o, d) = find(&bad);
+        assert_eq!(o, Outcome::Fail, "{d:?}");
+    }
+
+    #[test]
     fn a_dead_master_cannot_pass_as_blocked() {
         // The device accepts every transfer and moves nothing: memory looks
         // exactly as if the IOMMU blocked it.  The heartbeat must catch it.
-        let r = run_catalogue_with(false, false, true);
+        let r = run_catalogue_with(Opts {
+            dead: true,
+            ..Opts::default()
+        });
         for case in [
             "unmap_invalidate_blocks_dma",
             "range_invalidate",
