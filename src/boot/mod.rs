@@ -93,10 +93,28 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let Ok(mut map) = IdentityMap::new() else {
         park()
     };
+    // Heap and DMA pool are planned before the map is built (pure logic, no
+    // allocation), so the pool can be mapped Normal non-cacheable: DMA
+    // buffers, page tables and queues then need no CPU cache maintenance for
+    // a master or walker that does not snoop (boards without `dma-coherent`),
+    // and a coherent one simply finds nothing in the caches.
+    let plan = free_ram_plan(&info, image);
+    let pool_range = plan.as_ref().ok().map(MemoryPlan::dma_pool);
+    let mut not_wb = [PhysRange::default(); dt::MAX_REGIONS + 1];
+    let mut h = 0;
+    for r in info.no_map.as_slice().iter().chain(pool_range.iter()) {
+        not_wb[h] = *r;
+        h += 1;
+    }
     let mut ram = [PhysRange::default(); MAX_FREE];
-    let n = layout::subtract(info.memory.as_slice(), info.no_map.as_slice(), &mut ram).unwrap_or(0);
+    let n = layout::subtract(info.memory.as_slice(), &not_wb[..h], &mut ram).unwrap_or(0);
     for r in &ram[..n] {
         if let Err(e) = map.map(*r, MemType::Normal) {
+            errors.push(e);
+        }
+    }
+    if let Some(r) = pool_range {
+        if let Err(e) = map.map(r, MemType::NormalNonCacheable) {
             errors.push(e);
         }
     }
@@ -113,7 +131,6 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let args = Bootargs::parse(info.bootargs);
     let method = *EXIT.call_once(|| exit::choose(args.exit, info.psci));
     // The heap first: everything after this may allocate.
-    let plan = free_ram_plan(&info, image);
     let pool = plan
         .as_ref()
         .ok()
@@ -137,7 +154,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         probes.push(at_probe(
             "DMA pool",
             p.range().base.as_u64(),
-            MemType::Normal,
+            MemType::NormalNonCacheable,
         ));
     }
     if let Ok(c) = &info.console {
