@@ -17,9 +17,9 @@ use crate::platform::console::geni::Geni;
 use crate::platform::console::ns16550::{IoWidth, Ns16550};
 use crate::platform::console::pl011::Pl011;
 use crate::platform::console::s5l::S5l;
-use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError};
+use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError, Fdt};
 use crate::platform::exit::{self, ExitMethod, ExitReason};
-use crate::selftest::ktap::KtapWriter;
+use crate::selftest::ktap::{KtapWriter, Status};
 use crate::selftest::platform::{AtProbe, ConsoleFacts, MmuFacts, PlatformCtx, PlatformFacts};
 use crate::selftest::runner::{report_setup_failure, run_group, Totals};
 use alloc::format;
@@ -81,9 +81,13 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     // Without a readable DTB there is no console and no known way to power
     // off: park.  The host runner's timeout reports the silence.
     let Ok((blob, dtb_addr)) = dtb else { park() };
-    let Ok(info) = dt::discover(blob, dtb_addr) else {
+    let Ok(fdt) = Fdt::parse(blob) else { park() };
+    let Ok((info, section_errors)) = dt::discover_sections(&fdt, dtb_addr) else {
         park()
     };
+    if section_errors.first().is_some() {
+        degraded(entry, &info, section_errors)
+    }
 
     let image = PhysRange::new(entry.load_base, entry.image_size);
     let mut errors = EarlyErrors {
@@ -241,6 +245,57 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     finish(ExitReason::Finished {
         failed: totals.fail as u32,
     })
+}
+
+/// The device tree could be read only in part: report it as a failing
+/// `dt_discovery` case through whatever console and exit method the sections
+/// that did parse describe, instead of parking in silence.  The identity map
+/// covers only the image and the DTB; the heap is the image's own emergency
+/// heap.
+fn degraded(entry: EntryFacts, info: &BootInfo<'_>, errors: dt::SectionErrors) -> ! {
+    let image = PhysRange::new(entry.load_base, entry.image_size);
+    let Ok(mut map) = IdentityMap::new() else {
+        park()
+    };
+    for r in [image, info.dtb] {
+        let _ = map.map(r, MemType::Normal);
+    }
+    map.enable(&[image]);
+    mmu::install(map);
+    exception::set_fatal_hook(fatal_exception);
+    if crate::mm::heap::init_emergency().is_err() {
+        park()
+    }
+    let args = Bootargs::parse(info.bootargs);
+    let method = *EXIT.call_once(|| exit::choose(args.exit, info.psci));
+    let (console, _) = install_console(info, method);
+    kprintln!();
+    kprintln!(
+        "iommu-bringup {} on \"{}\" ({}), console {}: the device tree is only partly readable",
+        env!("CARGO_PKG_VERSION"),
+        info.model,
+        info.compatible,
+        console.name()
+    );
+    let mut k = KtapWriter::new(Stdout);
+    let _ = k.start(1);
+    let _ = k.begin_subtest("platform", 1);
+    for (section, e) in [
+        ("memory", errors.memory),
+        ("reserved memory", errors.reserved),
+        ("/chosen", errors.chosen),
+        ("/psci", errors.psci),
+    ] {
+        if let Some(e) = e {
+            let _ = k.diag(&format!("{section}: {e}"));
+        }
+    }
+    let _ =
+        k.diag("nothing else can run without it: no RAM map, no heap or DMA pool beyond the image");
+    let _ = k.result(1, "dt_discovery", Status::Fail);
+    let _ = k.end_subtest(1, "platform", Status::Fail);
+    let _ = k.totals(0, 1, 0);
+    finish(ExitReason::Finished { failed: 1 })
 }
 
 /// Heap and DMA pool ranges: /memory minus the image, the DTB and every

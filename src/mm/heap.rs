@@ -46,3 +46,31 @@ pub fn stats() -> (usize, usize) {
     let h = HEAP.lock();
     (h.stats_alloc_actual(), h.stats_total_bytes())
 }
+
+/// Bytes of the emergency heap.
+pub const EMERGENCY_HEAP: usize = 64 << 10;
+
+/// Backing store of the emergency heap: part of the image's BSS, so it is
+/// inside the identity map whenever the image is.
+#[repr(C, align(4096))]
+struct EmergencyArena(core::cell::UnsafeCell<[u8; EMERGENCY_HEAP]>);
+
+// SAFETY: the arena is handed to the allocator at most once (guarded by
+// DONE) and only the allocator touches it afterwards.
+unsafe impl Sync for EmergencyArena {}
+
+static EMERGENCY: EmergencyArena = EmergencyArena(core::cell::UnsafeCell::new([0; EMERGENCY_HEAP]));
+
+/// A small heap inside the image, for when no memory plan exists (the
+/// device tree's `/memory` could not be read) but the run must still print
+/// and end cleanly.  No DMA pool.  Call once, after the MMU is on.
+pub fn init_emergency() -> Result<(), SetupError> {
+    if DONE.swap(true, Ordering::AcqRel) {
+        return Err(SetupError::AlreadyInitialised);
+    }
+    let start = EMERGENCY.0.get() as usize;
+    // SAFETY: the arena is a static BSS buffer no other code references;
+    // DONE guarantees it is given to the allocator once.
+    unsafe { HEAP.lock().init(start, EMERGENCY_HEAP) };
+    Ok(())
+}

@@ -17,6 +17,7 @@
 //! own module.  Runner messages go to stderr, the console/KTAP and reports
 //! to stdout.
 
+mod baddtb;
 mod bench;
 mod boards;
 mod bootfmt;

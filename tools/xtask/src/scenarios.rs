@@ -46,6 +46,9 @@ pub struct Scenario {
     pub icount: bool,
     /// Two virtio-blk masters (`qemu::Machine::blk`).
     pub blk: bool,
+    /// Boot with a device tree the image can only partly read
+    /// (`baddtb.rs`) instead of QEMU's own.
+    pub broken_dtb: bool,
     /// Case expectations.
     pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
@@ -67,6 +70,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
         diagnostics: &[
@@ -86,6 +90,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "through the cached translation"],
@@ -100,6 +105,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // Once without -icount, so the real-time waits (edu's 100 ms DMAs,
         // generic-timer timeouts against wall-clock virtual time) stay tested.
         icount: false,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
@@ -112,6 +118,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=16k",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
@@ -124,6 +131,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=64k",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
@@ -136,6 +144,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         // The negative control: with every invalidation dropped, exactly the
         // cases that prove an invalidation works must fail.
@@ -162,6 +171,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         // The full catalogue on virtio-iommu with the edus: the stale-window
         // cases SKIP (no translation cache, hw/qemu-virt.md §4), the rest pass.
@@ -182,6 +192,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: true,
         expect: Expectation::AllPass,
         diagnostics: &["bypass off", "virtio-blk@00:06.0 at IOVA"],
@@ -194,6 +205,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: true,
         // virtio-blk's DMA through SMMUv3's IOTLB: the stale windows show.
         expect: Expectation::AllPass,
@@ -210,6 +222,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         // virtio-iommu's negative control: every UNMAP dropped, so the
         // mapping stays valid in the device.  Fails: the unmapped page is
@@ -238,6 +251,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: true,
         // The same control with virtio-blk masters: the same five cases.
         expect: Expectation::ExpectFailures {
@@ -259,6 +273,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::At(SECOND_LOAD_ADDR),
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["image loaded at 0x4be00000"],
@@ -271,9 +286,27 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::AtVhe(SECOND_LOAD_ADDR),
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "HCR_EL2.E2H=1 at entry"],
+    },
+    Scenario {
+        name: "negative-bad-dtb",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: true,
+        blk: false,
+        // A DTB the image reads only in part must still give a KTAP
+        // failure through the console and a non-zero exit, never silence.
+        expect: Expectation::ExpectFailures {
+            cases: &["platform.dt_discovery"],
+        },
+        diagnostics: &["has no `ranges` property"],
     },
     Scenario {
         name: "negative-fail-one",
@@ -283,6 +316,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=fail-one",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::ExpectFailures {
             cases: &["platform.injected_failure"],
@@ -297,6 +331,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=exception",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::Fatal {
             status: 254,
@@ -312,6 +347,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=panic",
         load: Load::Kernel,
         icount: true,
+        broken_dtb: false,
         blk: false,
         expect: Expectation::Fatal {
             status: 255,
@@ -449,6 +485,7 @@ mod tests {
             "smmuv3-blk",
             "negative-skip-sync-virtio",
             "negative-skip-sync-virtio-blk",
+            "negative-bad-dtb",
             "negative-fail-one",
             "negative-exception",
             "negative-panic",

@@ -256,7 +256,13 @@ fn run_scenario(
     } else {
         Echo::Quiet
     };
-    let boot = qemu::boot(&s.machine(), image, Limits::from_total(opts.timeout), echo)?;
+    let mut machine = s.machine();
+    if s.broken_dtb {
+        let dtb = crate::baddtb::make(&machine, image)?;
+        machine.extra.push("-dtb".into());
+        machine.extra.push(dtb.display().to_string());
+    }
+    let boot = qemu::boot(&machine, image, Limits::from_total(opts.timeout), echo)?;
     let dump = |why: &str| {
         if !opts.verbose {
             eprintln!("xtask: {}: {why}; console was:", s.name);
