@@ -309,11 +309,11 @@ fn run_smmuv3(
     };
     let skip = args.inject.skip_sync;
     if skip {
-        let _ = k.diag("iommu_bringup.inject=skip-sync: the driver drops every invalidation (negative control)");
+        let _ = k.diag("iommu_bringup.inject=skip-sync: from the first case on, the driver drops every invalidation (negative control)");
     }
-    let mut iommu = Smmuv3Iommu::new(smmu, &p.name, skip, caching);
+    let mut iommu = Smmuv3Iommu::new(smmu, &p.name, false, caching);
     let oas = u32::from(features.oas_bits).min(48);
-    run_catalogue(k, number, p, pool, g, coherent, oas, &mut iommu)
+    run_catalogue(k, number, p, pool, g, coherent, oas, &mut iommu, skip)
 }
 
 /// The fixed IOVA ranges and apertures the catalogue will use, for the
@@ -361,10 +361,10 @@ fn run_virtio(
     let skip = args.inject.skip_sync;
     if skip {
         let _ = k.diag(
-            "iommu_bringup.inject=skip-sync: the driver drops every UNMAP (negative control)",
+            "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every UNMAP (negative control)",
         );
     }
-    let mut iommu = VirtioIommu::new(dev, &p.name, skip);
+    let mut iommu = VirtioIommu::new(dev, &p.name, false);
     // PROBE every master for reserved regions; the catalogue's IOVAs must
     // stay out of them (hw/qemu-virt.md §4: the MSI doorbell page).
     let used = p.masters.len().min(MAX_MASTERS);
@@ -398,7 +398,7 @@ fn run_virtio(
     }
     // The device walks no tables: the LPAE tables are the core's record
     // only, written as for a coherent walker, with a 48-bit output.
-    run_catalogue(k, number, p, pool, g, true, 48, &mut iommu)
+    run_catalogue(k, number, p, pool, g, true, 48, &mut iommu, skip)
 }
 
 /// Builds the domains and masters and runs the catalogue on `iommu`.
@@ -412,6 +412,7 @@ fn run_catalogue<I: Observe>(
     coherent: bool,
     oas: u32,
     iommu: &mut I,
+    skip: bool,
 ) -> Result<Totals, String> {
     let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
     let lpae = Lpae::new(granule(g), IAS, oas, coherent)
@@ -488,6 +489,8 @@ fn run_catalogue<I: Observe>(
         .chain(edus.iter_mut().map(|m| m as &mut dyn DmaMaster))
         .collect();
     let mut t = IommuTest::setup(iommu, masters, domains, &fixed, pool, page)?;
+    // The negative control starts with the cases, not with the setup.
+    t.iommu.set_skip_sync(skip);
     let group = iommu_cases::group(p.name.clone());
     Ok(run_group(k, number, &group, &mut t))
 }

@@ -110,6 +110,13 @@ pub trait Observe: Iommu {
     /// `true` when `inject=skip-sync` is in force.
     fn skipping_syncs(&self) -> bool;
 
+    /// Turns the `inject=skip-sync` negative control on or off.  The
+    /// self-test turns it on once its setup (mappings, first attaches) is
+    /// done, so the control hits the cases, not the setup: a master that
+    /// touched its stream before it was attached would otherwise keep a
+    /// stale "abort" configuration and fail every case.
+    fn set_skip_sync(&mut self, on: bool);
+
     /// `true` when one command invalidates a whole IOVA range (SMMUv3 with
     /// IDR3.RIL): then unmapping N contiguous pages must cost O(1)
     /// invalidation commands, and `range_invalidate` checks it.

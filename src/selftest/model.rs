@@ -300,6 +300,9 @@ impl Observe for ToyIommu {
             },
         }
     }
+    fn set_skip_sync(&mut self, on: bool) {
+        self.skip_sync = on;
+    }
     fn skipping_syncs(&self) -> bool {
         self.skip_sync
     }
@@ -436,7 +439,7 @@ mod tests {
         let ram = HostRam::new(32 << 20);
         let pool = ram.pool();
         let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
-        let mut iommu = ToyIommu::new(arena.clone(), skip_sync);
+        let mut iommu = ToyIommu::new(arena.clone(), false);
         if walk_cache {
             iommu = iommu.with_walk_cache();
         }
@@ -476,6 +479,7 @@ mod tests {
         }];
         let masters: Vec<&mut dyn DmaMaster> = alloc::vec![&mut m0, &mut m1];
         let mut t = IommuTest::setup(&mut iommu, masters, domains, &fixed, &pool, 4096).unwrap();
+        t.iommu.set_skip_sync(skip_sync);
         let g = iommu_cases::group("toy".to_string());
         let mut out = Vec::new();
         for c in &g.cases {

@@ -506,6 +506,10 @@ impl<M: Mmio> Observe for Smmuv3Iommu<'_, M> {
         self.caching
     }
 
+    fn set_skip_sync(&mut self, on: bool) {
+        self.skip_sync = on;
+    }
+
     fn skipping_syncs(&self) -> bool {
         self.skip_sync
     }

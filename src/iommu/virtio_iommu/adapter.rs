@@ -360,6 +360,10 @@ impl<M: Mmio> Observe for VirtioIommu<'_, '_, M> {
         VIRTIO_IOMMU_CACHING
     }
 
+    fn set_skip_sync(&mut self, on: bool) {
+        self.skip_sync = on;
+    }
+
     fn skipping_syncs(&self) -> bool {
         self.skip_sync
     }

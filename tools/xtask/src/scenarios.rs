@@ -244,6 +244,31 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["drops every UNMAP"],
     },
     Scenario {
+        name: "negative-skip-sync-blk",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=skip-sync",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        blk: true,
+        // The SMMUv3 negative control with virtio-blk masters: the same
+        // seven cases as with edu (skip-sync starts after the setup).
+        expect: Expectation::ExpectFailures {
+            cases: &[
+                "smmuv3@9050000.unmap_invalidate_blocks_dma",
+                "smmuv3@9050000.remap_invalidate_new_page",
+                "smmuv3@9050000.range_invalidate",
+                "smmuv3@9050000.asid_invalidate",
+                "smmuv3@9050000.config_invalidate",
+                "smmuv3@9050000.default_deny",
+                "smmuv3@9050000.empty_gather_still_syncs",
+            ],
+        },
+        diagnostics: &["drops every invalidation"],
+    },
+    Scenario {
         name: "negative-skip-sync-virtio-blk",
         iommu: Iommu::Virtio,
         el2: false,
@@ -485,6 +510,7 @@ mod tests {
             "smmuv3-blk",
             "negative-skip-sync-virtio",
             "negative-skip-sync-virtio-blk",
+            "negative-skip-sync-blk",
             "negative-bad-dtb",
             "negative-fail-one",
             "negative-exception",
