@@ -140,6 +140,20 @@ impl<'a, I: Observe, C: Codec, M: TableMemory> IommuTest<'a, I, C, M> {
         }
     }
 
+    /// A fresh guarded buffer of `bytes`, mapped in domain `d` at a fresh
+    /// IOVA: the start of most cases.
+    fn mapped(
+        &mut self,
+        r: &mut Report,
+        d: usize,
+        bytes: u64,
+        prot: Prot,
+    ) -> Option<(usize, Iova)> {
+        let b = self.buf(r, bytes)?;
+        let iova = self.map(r, d, b, bytes, prot)?;
+        Some((b, iova))
+    }
+
     fn phys(&self, b: usize) -> PhysAddr {
         self.buffers[b].phys()
     }
@@ -379,10 +393,7 @@ fn map_dma_roundtrip<I: Observe, C: Codec, M: TableMemory>(
 ) -> Report {
     let mut r = Report::new();
     let page = t.page;
-    let Some(b) = t.buf(&mut r, page) else {
-        return r;
-    };
-    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else {
+    let Some((b, iova)) = t.mapped(&mut r, 0, page, Prot::rw()) else {
         return r;
     };
     r.note(format_args!(
@@ -423,10 +434,7 @@ fn unmap_stale_window<I: Observe, C: Codec, M: TableMemory>(
         return r;
     }
     let page = t.page;
-    let Some(b) = t.buf(&mut r, page) else {
-        return r;
-    };
-    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else {
+    let Some((b, iova)) = t.mapped(&mut r, 0, page, Prot::rw()) else {
         return r;
     };
     let p1 = pattern(3);
@@ -462,10 +470,7 @@ fn unmap_invalidate_blocks_dma<I: Observe, C: Codec, M: TableMemory>(
 ) -> Report {
     let mut r = Report::new();
     let page = t.page;
-    let Some(b) = t.buf(&mut r, page) else {
-        return r;
-    };
-    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else {
+    let Some((b, iova)) = t.mapped(&mut r, 0, page, Prot::rw()) else {
         return r;
     };
     let p1 = pattern(5);
@@ -586,10 +591,7 @@ fn range_invalidate<I: Observe, C: Codec, M: TableMemory>(
     let page = t.page;
     let n = RANGE_PAGES;
     let total = (n + 2) * page;
-    let Some(b) = t.buf(&mut r, total) else {
-        return r;
-    };
-    let Some(iova) = t.map(&mut r, 0, b, total, Prot::rw()) else {
+    let Some((b, iova)) = t.mapped(&mut r, 0, total, Prot::rw()) else {
         return r;
     };
     let first = pattern(11);
@@ -920,10 +922,7 @@ fn isolation<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I, C, M
         return r;
     }
     let page = t.page;
-    let Some(a) = t.buf(&mut r, page) else {
-        return r;
-    };
-    let Some(iova) = t.map(&mut r, 0, a, page, Prot::rw()) else {
+    let Some((a, iova)) = t.mapped(&mut r, 0, page, Prot::rw()) else {
         return r;
     };
     let p1 = pattern(21);
@@ -1075,10 +1074,7 @@ fn empty_gather_still_syncs<I: Observe, C: Codec, M: TableMemory>(
 ) -> Report {
     let mut r = Report::new();
     let page = t.page;
-    let Some(b) = t.buf(&mut r, page) else {
-        return r;
-    };
-    let Some(iova) = t.map(&mut r, 0, b, page, Prot::rw()) else {
+    let Some((b, iova)) = t.mapped(&mut r, 0, page, Prot::rw()) else {
         return r;
     };
     let p1 = pattern(25);
