@@ -140,6 +140,18 @@ impl<'a, I: Observe, C: Codec, M: TableMemory> IommuTest<'a, I, C, M> {
         }
     }
 
+    /// Skips the case (with the IOMMU's reason) when it keeps no translation
+    /// cache to observe; `true` when skipped.
+    fn skip_without_tlb(&self, r: &mut Report) -> bool {
+        match self.iommu.caching().tlb {
+            Some(reason) => {
+                r.skip(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A fresh guarded buffer of `bytes`, mapped in domain `d` at a fresh
     /// IOVA: the start of most cases.
     fn mapped(
@@ -429,8 +441,7 @@ fn unmap_stale_window<I: Observe, C: Codec, M: TableMemory>(
     t: &mut IommuTest<'_, I, C, M>,
 ) -> Report {
     let mut r = Report::new();
-    if let Some(reason) = t.iommu.caching().tlb {
-        r.skip(reason);
+    if t.skip_without_tlb(&mut r) {
         return r;
     }
     let page = t.page;
@@ -508,8 +519,7 @@ fn remap_stale_window<I: Observe, C: Codec, M: TableMemory>(
     t: &mut IommuTest<'_, I, C, M>,
 ) -> Report {
     let mut r = Report::new();
-    if let Some(reason) = t.iommu.caching().tlb {
-        r.skip(reason);
+    if t.skip_without_tlb(&mut r) {
         return r;
     }
     let page = t.page;
@@ -675,8 +685,7 @@ fn asid_invalidate<I: Observe, C: Codec, M: TableMemory>(t: &mut IommuTest<'_, I
         r.skip("needs two DMA masters in two domains");
         return r;
     }
-    if let Some(reason) = t.iommu.caching().tlb {
-        r.skip(reason);
+    if t.skip_without_tlb(&mut r) {
         return r;
     }
     let page = t.page;
