@@ -6,7 +6,7 @@
 //! is not tied to the CPU builds and is unit tested on the host; `arch` only
 //! exists on `aarch64-unknown-none`.  See `docs/architecture.md` for the
 //! layering.
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "testkit")), no_std)]
 #![deny(missing_docs)]
 
 extern crate alloc;
@@ -21,5 +21,7 @@ pub mod mm;
 pub mod mmio;
 pub mod platform;
 pub mod selftest;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod time;
 pub mod virtio;

@@ -8,12 +8,13 @@ mod common;
 
 use common::XorShift;
 use iommu_bringup::iommu::pgtable::{
-    Codec, NotLive, PageTable, PgTableError, Prot, Pte, RamArena, TableFormat, TranslateError,
+    Codec, NotLive, PageTable, PgTableError, Prot, Pte, RamArena, TranslateError,
 };
 use iommu_bringup::iommu::Gather;
 use iommu_bringup::mm::{BusAddr, Iova, PhysAddr};
 
 /// sun50i-shaped: IOVA[31:20] → 4096 DTEs, IOVA[19:12] → 256 PTEs, 4K pages only.
+#[derive(Debug)]
 struct Sun50iShape;
 
 impl Codec for Sun50iShape {
@@ -66,13 +67,11 @@ impl Codec for Sun50iShape {
     fn leaf_prot(&self, _level: u8, _raw: u64) -> Prot {
         Prot::rw()
     }
-    fn table_format(&self) -> TableFormat {
-        TableFormat::Sun50i
-    }
 }
 
 /// DART2-shaped: 16K pages, IAS 32 → 128-entry level 1, 2048-entry level 2;
 /// PA[41:14] stored at [37:10]; SP_END = 0xFFF so the whole page is allowed.
+#[derive(Debug)]
 struct DartShape;
 
 const DART_VALID: u64 = 1;
@@ -145,9 +144,6 @@ impl Codec for DartShape {
             write: raw & (1 << 2) == 0,
             ..Prot::rw()
         }
-    }
-    fn table_format(&self) -> TableFormat {
-        TableFormat::Dart { granule: 16384 }
     }
 }
 

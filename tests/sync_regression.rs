@@ -18,7 +18,7 @@ mod common;
 use common::toy::{peek, Arena, ToyDriver, ToyIommu, ToyMaster};
 use core::cell::RefCell;
 use core::time::Duration;
-use iommu_bringup::iommu::pgtable::{Codec, Granule, Lpae, NotLive, PageTable, Prot, RamArena};
+use iommu_bringup::iommu::pgtable::{Granule, Lpae, NotLive, PageTable, Prot, RamArena};
 use iommu_bringup::iommu::{
     Asid, Context, DmaError, DmaMaster, Domain, Gather, Iommu, StreamId, SyncPolicy,
 };
@@ -114,9 +114,9 @@ fn regressed_core_lets_dma_through_an_unmapped_iova() {
         .map(IOVA, PhysAddr(buf.0), 4096, Prot::rw(), &mut g)
         .unwrap();
     let ctx = Context {
-        asid,
+        tag: asid,
         root: drv.pt.root(),
-        format: drv.pt.codec().table_format(),
+        format: drv.pt.codec(),
         coherent_walk: true,
     };
     drv.driver.attach(SID, &ctx).unwrap();
@@ -149,7 +149,7 @@ struct Rig {
     arena: Arena,
     buf: BusAddr,
     driver: ToyDriver,
-    domain: Domain<Lpae, Arena>,
+    domain: Domain<Lpae, Arena, Asid>,
     dev: ToyMaster,
 }
 
@@ -158,7 +158,8 @@ fn rig(policy: SyncPolicy) -> Rig {
     let hw = ToyIommu::new(arena.clone());
     let buf = buffer(&arena);
     let mut driver = ToyDriver::new(hw.clone(), policy);
-    let mut domain = Domain::new(codec(), arena.clone(), Asid(3), Iova(0), 1 << 32).unwrap();
+    driver.next_asid = 3;
+    let mut domain = Domain::new(&mut driver, codec(), arena.clone(), Iova(0), 1 << 32).unwrap();
     domain.attach(&mut driver, SID).unwrap();
     Rig {
         arena,

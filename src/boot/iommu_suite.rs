@@ -12,12 +12,12 @@ use crate::arch::aarch64::{cache, device, timer};
 use crate::dma::edu_master::EduMaster;
 use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
 use crate::iommu::pgtable::{Granule, Lpae};
-use crate::iommu::smmuv3::adapter::{Smmuv3Iommu, QEMU_VIRT_CACHING};
+use crate::iommu::smmuv3::adapter::{Smmuv3Iommu, QEMU_VIRT_CACHING, SILICON_CACHING};
 use crate::iommu::smmuv3::coherency::CacheOps;
 use crate::iommu::smmuv3::driver::{Smmuv3, Smmuv3Config};
 use crate::iommu::smmuv3::regs::Regs;
 use crate::iommu::virtio_iommu::{VirtioIommu, VirtioIommuDevice};
-use crate::iommu::{Caching, DmaMaster, Domain, Observe, StreamId};
+use crate::iommu::{Contexts, DmaMaster, Domain, Observe, StreamId};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::table_memory::PoolTables;
 use crate::mm::{Iova, PhysRange};
@@ -301,11 +301,7 @@ fn run_smmuv3(
     let caching = if on_qemu {
         QEMU_VIRT_CACHING
     } else {
-        Caching {
-            tlb: None,
-            config: None,
-            walk: None,
-        }
+        SILICON_CACHING
     };
     let skip = args.inject.skip_sync;
     if skip {
@@ -403,7 +399,7 @@ fn run_virtio(
 
 /// Builds the domains and masters and runs the catalogue on `iommu`.
 #[allow(clippy::too_many_arguments)]
-fn run_catalogue<I: Observe>(
+fn run_catalogue<I: Observe<Format = Lpae>>(
     k: &mut KtapWriter<Stdout>,
     number: usize,
     p: &Planned,
@@ -417,13 +413,19 @@ fn run_catalogue<I: Observe>(
     let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
     let lpae = Lpae::new(granule(g), IAS, oas, coherent)
         .map_err(|e| format!("LPAE configuration: {e:?}"))?;
+    // One domain per master, or the one context every stream shares; the
+    // driver checks the format against its hardware and tags each domain.
+    let contexts = match iommu.capabilities().contexts {
+        Contexts::PerStream => MAX_MASTERS,
+        Contexts::Shared(_) => 1,
+    };
     let mut domains = Vec::new();
-    for i in 0..MAX_MASTERS {
+    for i in 0..contexts {
         let tables = PoolTables::new(pool, coherent, cache::clean_range);
         let d = Domain::new(
+            iommu,
             lpae,
             tables,
-            iommu_cases::asid(i),
             Iova(APERTURE * (i as u64 + 1)),
             APERTURE,
         )

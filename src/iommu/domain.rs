@@ -1,5 +1,5 @@
-//! A domain: one page table, one ASID, an IOVA allocator and the streams
-//! attached to it — and the sync contract.
+//! A domain: one page table, the context tag its driver gave it, an IOVA
+//! allocator and the streams attached to it — and the sync contract.
 //!
 //! Every operation that can remove a translation (unmap, and a map that
 //! failed half way and rolled back) ends with the driver's
@@ -7,20 +7,19 @@
 //! gather is filled by the walker, never by the driver.  There is no switch
 //! to skip it (DESIGN.md, "The sync contract"; the Linux regression it
 //! prevents is reproduced in `tests/sync_regression.rs`).  Table pages removed
-//! by an unmap are freed only after that sync succeeded (smmu.md C.6.2).
+//! by an unmap are freed only after that sync succeeded (Arm's break-before-make and TLB-maintenance rules for freed tables, Arm ARM DDI0487 D8.16).
 #![forbid(unsafe_code)]
 
 use super::pgtable::{Codec, PageTable, Prot, TableMemory, TranslateError, Translation};
-use super::{
-    Asid, Context, Gather, Iommu, IommuError, IovaAllocator, MapRequest, StreamId, SyncRequest,
-};
+use super::{Context, Gather, Iommu, IommuError, IovaAllocator, MapRequest, StreamId, SyncRequest};
 use crate::mm::{Iova, PhysAddr};
 use alloc::vec::Vec;
 
-/// One translation context.
+/// One translation context, in the format `C` of the driver whose tag `T`
+/// it carries.
 #[derive(Debug)]
-pub struct Domain<C: Codec, M: TableMemory> {
-    asid: Asid,
+pub struct Domain<C: Codec, M: TableMemory, T> {
+    tag: T,
     pt: PageTable<C, M>,
     iova: IovaAllocator,
     streams: Vec<StreamId>,
@@ -30,20 +29,29 @@ pub struct Domain<C: Codec, M: TableMemory> {
     parked: Vec<super::pgtable::TablePage>,
 }
 
-impl<C: Codec, M: TableMemory> Domain<C, M> {
-    /// A domain with tables of format `codec` in `mem`, tagged `asid`, whose
-    /// IOVA allocator hands out `[aperture_base, aperture_base + aperture_size)`.
-    pub fn new(
+impl<C: Codec, M: TableMemory, T: Copy + Eq + core::fmt::Debug> Domain<C, M, T> {
+    /// A domain on `iommu` with tables of format `codec` in `mem`, whose IOVA
+    /// allocator hands out `[aperture_base, aperture_base + aperture_size)`.
+    /// The driver checks the format against its hardware and gives the
+    /// domain its tag.
+    pub fn new<I: Iommu<Format = C, Tag = T> + ?Sized>(
+        iommu: &mut I,
         codec: C,
         mem: M,
-        asid: Asid,
         aperture_base: Iova,
         aperture_size: u64,
     ) -> Result<Self, IommuError> {
+        let tag = iommu.new_context(&codec)?;
         let granule = codec.granule();
-        let pt = PageTable::new(codec, mem)?;
+        let pt = match PageTable::new(codec, mem) {
+            Ok(pt) => pt,
+            Err(e) => {
+                iommu.release_context(tag);
+                return Err(e.into());
+            }
+        };
         Ok(Self {
-            asid,
+            tag,
             pt,
             iova: IovaAllocator::new(aperture_base, aperture_size, granule),
             streams: Vec::new(),
@@ -52,9 +60,9 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         })
     }
 
-    /// The ASID.
-    pub fn asid(&self) -> Asid {
-        self.asid
+    /// The context tag the driver gave this domain.
+    pub fn tag(&self) -> T {
+        self.tag
     }
 
     /// Streams currently attached.
@@ -85,26 +93,23 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     }
 
     /// What a driver needs to program this domain into a context.
-    pub fn context(&self) -> Context {
+    pub fn context(&self) -> Context<'_, C, T> {
         Context {
-            asid: self.asid,
+            tag: self.tag,
             root: self.pt.root(),
-            format: self.pt.codec().table_format(),
+            format: self.pt.codec(),
             coherent_walk: self.pt.memory().walker_coherent(),
         }
     }
 
     /// Attaches `stream`.
-    pub fn attach<I: Iommu + ?Sized>(
+    pub fn attach<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         stream: StreamId,
     ) -> Result<(), IommuError> {
         if self.streams.contains(&stream) {
-            return Err(IommuError::AlreadyAttached {
-                stream,
-                asid: self.asid,
-            });
+            return Err(IommuError::AlreadyAttached { stream });
         }
         iommu.attach(stream, &self.context())?;
         self.streams.push(stream);
@@ -112,7 +117,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     }
 
     /// Detaches `stream`; its DMA is blocked afterwards.
-    pub fn detach<I: Iommu + ?Sized>(
+    pub fn detach<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         stream: StreamId,
@@ -126,7 +131,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     }
 
     /// Maps `[iova, iova + size)` to `phys` with the largest leaves possible.
-    pub fn map<I: Iommu + ?Sized>(
+    pub fn map<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         iova: Iova,
@@ -146,7 +151,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     }
 
     /// Maps `count` leaves of exactly `page_size` bytes.
-    pub fn map_pages<I: Iommu + ?Sized>(
+    pub fn map_pages<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         iova: Iova,
@@ -169,7 +174,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     }
 
     /// Allocates an IOVA range for `size` bytes and maps it to `phys`.
-    pub fn map_alloc<I: Iommu + ?Sized>(
+    pub fn map_alloc<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         phys: PhysAddr,
@@ -182,7 +187,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     /// Like [`map_alloc`](Self::map_alloc), with the IOVA aligned to
     /// `align` (a power of two; 0 = the granule), e.g. to cover exactly one
     /// last-level table.
-    pub fn map_alloc_aligned<I: Iommu + ?Sized>(
+    pub fn map_alloc_aligned<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         phys: PhysAddr,
@@ -201,7 +206,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     /// Unmaps `[iova, iova + size)` and returns the bytes that were mapped.
     /// Always ends with the driver's sync when anything was unmapped, even if
     /// the unmap stopped with an error part way.
-    pub fn unmap<I: Iommu + ?Sized>(
+    pub fn unmap<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         iova: Iova,
@@ -209,7 +214,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     ) -> Result<u64, IommuError> {
         let mut gather = Gather::new();
         let policy = iommu.sync_policy();
-        let asid = self.asid;
+        let tag = self.tag;
         let streams = &self.streams;
         let mut break_syncs = 0u64;
         let mut break_err = None;
@@ -221,7 +226,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
                 g.add_break(at.0, bytes);
                 let req = SyncRequest {
                     policy,
-                    asid,
+                    tag,
                     streams,
                     iova: at,
                     size: bytes,
@@ -252,7 +257,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
 
     /// Unmaps a range obtained from [`map_alloc`](Self::map_alloc) and gives
     /// the IOVA back.
-    pub fn unmap_free<I: Iommu + ?Sized>(
+    pub fn unmap_free<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         iova: Iova,
@@ -267,10 +272,14 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
     /// cached, per [`Iommu::detach`]), then frees all table pages and gives
     /// the memory back.  If a detach fails the table pages are leaked, never
     /// freed, because a walker may still use them.
-    pub fn destroy<I: Iommu + ?Sized>(mut self, iommu: &mut I) -> Result<M, IommuError> {
+    pub fn destroy<I: Iommu<Format = C, Tag = T> + ?Sized>(
+        mut self,
+        iommu: &mut I,
+    ) -> Result<M, IommuError> {
         while let Some(&stream) = self.streams.last() {
             self.detach(iommu, stream)?;
         }
+        iommu.release_context(self.tag);
         Ok(self.pt.destroy())
     }
 
@@ -279,7 +288,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         self.pt.translate(iova)
     }
 
-    fn finish_map<I: Iommu + ?Sized>(
+    fn finish_map<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         r: Result<(), super::pgtable::PgTableError>,
@@ -295,7 +304,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
 
     /// The contract: a non-empty gather is always synced before its table
     /// pages are released.
-    fn sync_gather<I: Iommu + ?Sized>(
+    fn sync_gather<I: Iommu<Format = C, Tag = T> + ?Sized>(
         &mut self,
         iommu: &mut I,
         gather: &mut Gather,
@@ -305,7 +314,7 @@ impl<C: Codec, M: TableMemory> Domain<C, M> {
         };
         let req = SyncRequest {
             policy: iommu.sync_policy(),
-            asid: self.asid,
+            tag: self.tag,
             streams: &self.streams,
             iova,
             size,

@@ -9,22 +9,36 @@
 //! here.
 #![forbid(unsafe_code)]
 
-use super::pgtable::{Prot, TableFormat};
-use super::{Asid, IommuError, StreamId, SyncPolicy, SyncRequest};
+use super::pgtable::{Codec, Prot};
+use super::{Capabilities, IommuError, StreamId, SyncPolicy, SyncRequest};
 use crate::mm::{BusAddr, Iova, PhysAddr};
+use core::fmt;
 
-/// What a driver needs to point a stream at a domain.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Context {
-    /// The domain's ASID.
-    pub asid: Asid,
+/// What a driver needs to point a stream at a domain: the domain's context
+/// tag (which the driver itself handed out), its root table and the codec
+/// the tables were written with.
+#[derive(Debug)]
+pub struct Context<'a, F, T> {
+    /// The tag the driver gave this domain ([`Iommu::new_context`]).
+    pub tag: T,
     /// Bus address of the top-level table.
     pub root: BusAddr,
-    /// Format-specific values (TCR, MAIR, ...).
-    pub format: TableFormat,
+    /// The table format (numbers only; the driver packs its registers).
+    pub format: &'a F,
     /// `true` when the tables were written for a walker that snoops caches.
     pub coherent_walk: bool,
 }
+
+impl<F, T: Copy> Clone for Context<'_, F, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F, T: Copy> Copy for Context<'_, F, T> {}
+
+/// The [`Context`] type of driver `I`.
+pub type ContextOf<'a, I> = Context<'a, <I as Iommu>::Format, <I as Iommu>::Tag>;
 
 /// What a successful map installed: `[iova, iova + size)` now translates
 /// linearly to `[phys, phys + size)` with `prot`.  Handed to
@@ -44,32 +58,70 @@ pub struct MapRequest {
 }
 
 /// An IOMMU driver.
+///
+/// The driver owns its table format and its context tags: a domain is
+/// created through [`new_context`](Self::new_context), which checks the
+/// format's geometry against what the hardware reports and hands out the
+/// tag (ASID, context bank, domain id, or `()` where the hardware has
+/// none).  A domain whose codec is not the driver's `Format` cannot be
+/// attached to it: that is a type error.
 pub trait Iommu {
+    /// The page-table codec this IOMMU walks.
+    type Format: Codec;
+    /// What tags a context's cached entries (`()` when nothing does).
+    type Tag: Copy + Eq + fmt::Debug;
+
     /// A short name for reports ("smmuv3@9050000").
     fn name(&self) -> &str;
 
     /// The invalidation granularity this IOMMU implements.
     fn sync_policy(&self) -> SyncPolicy;
 
+    /// What this instance caches and how it is organised (read by the
+    /// self-test to decide which cases can say anything here).
+    fn capabilities(&self) -> Capabilities;
+
+    /// Checks that tables of `format` can be walked here (granule, input and
+    /// output sizes against the ID registers, coherency) and allocates a
+    /// context tag for a new domain.
+    fn new_context(&mut self, format: &Self::Format) -> Result<Self::Tag, IommuError>;
+
+    /// The domain tagged `tag` was destroyed (all its streams detached):
+    /// the tag may be handed out again.
+    fn release_context(&mut self, _tag: Self::Tag) {}
+
     /// Makes `stream` translate through `ctx` (program STE/CD, SMR/S2CR/CB,
     /// TTB, ...), including whatever configuration-cache invalidation that
     /// needs.
-    fn attach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError>;
+    fn attach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Self::Format, Self::Tag>,
+    ) -> Result<(), IommuError>;
 
     /// Stops `stream` translating through `ctx`; afterwards its DMA is blocked
     /// (never bypassed), and nothing of `ctx` is cached for it.
-    fn detach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError>;
+    fn detach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Self::Format, Self::Tag>,
+    ) -> Result<(), IommuError>;
 
     /// Runs the invalidation `req` describes and waits for it to complete.
     /// Called by the core after every unmap that removed something, and in
     /// the middle of a block split.
-    fn sync(&mut self, req: &SyncRequest<'_>) -> Result<(), IommuError>;
+    fn sync(&mut self, req: &SyncRequest<'_, Self::Tag>) -> Result<(), IommuError>;
 
     /// Called after every successful map with what it installed.  IOMMUs
     /// that may cache invalid entries (DART) flush here; an IOMMU without
     /// page tables (virtio-iommu) sends its MAP here; the default does
-    /// nothing, as Linux does for the SMMUs (smmu.md C.6.1 step 3).
-    fn sync_map(&mut self, _ctx: &Context, _map: &MapRequest) -> Result<(), IommuError> {
+    /// nothing, as Linux does for the SMMUs (`io-pgtable-arm.c`: a new
+    /// valid entry needs no TLB maintenance).
+    fn sync_map(
+        &mut self,
+        _ctx: &Context<'_, Self::Format, Self::Tag>,
+        _map: &MapRequest,
+    ) -> Result<(), IommuError> {
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use super::pgtable::PgTableError;
-use super::{Asid, IovaError, StreamId};
+use super::{IovaError, StreamId};
 use crate::mm::Iova;
 use core::fmt;
 
@@ -14,12 +14,10 @@ pub enum IommuError {
     PageTable(PgTableError),
     /// The IOVA allocator refused.
     Iova(IovaError),
-    /// The stream is already attached to a domain.
+    /// The stream is already attached to this domain.
     AlreadyAttached {
         /// The stream.
         stream: StreamId,
-        /// ASID of the domain it is attached to.
-        asid: Asid,
     },
     /// The stream is not attached to this domain.
     NotAttached {
@@ -93,9 +91,7 @@ impl fmt::Display for IommuError {
         match self {
             Self::PageTable(e) => write!(f, "page table: {e}"),
             Self::Iova(e) => write!(f, "iova allocator: {e:?}"),
-            Self::AlreadyAttached { stream, asid } => {
-                write!(f, "{stream} already attached to {asid}")
-            }
+            Self::AlreadyAttached { stream } => write!(f, "{stream} already attached"),
             Self::NotAttached { stream } => write!(f, "{stream} not attached"),
             Self::NoSuchStream { stream } => write!(f, "{stream} not available"),
             Self::RegisterTimeout {

@@ -9,9 +9,11 @@ pub mod pgtable;
 pub mod smmuv3;
 pub mod virtio_iommu;
 
+mod caps;
 mod domain;
 mod driver;
 mod error;
+mod gate;
 mod gather;
 mod ids;
 mod iova;
@@ -19,12 +21,16 @@ mod master;
 mod observe;
 mod sync;
 
+pub use caps::{
+    Capabilities, ContextInvalidation, Contexts, Detach, FaultDelivery, FaultShape, Observable,
+};
 pub use domain::Domain;
-pub use driver::{Context, Iommu, MapRequest};
+pub use driver::{Context, ContextOf, Iommu, MapRequest};
 pub use error::IommuError;
+pub use gate::InvalidationGate;
 pub use gather::Gather;
 pub use ids::{Asid, StreamId};
 pub use iova::{IovaAllocator, IovaError};
 pub use master::{DmaError, DmaMaster, DmaReport};
-pub use observe::{Access, Caching, Fault, FaultKind, Observe};
+pub use observe::{Access, Fault, FaultKind, Observe, RawRecord};
 pub use sync::{SyncPolicy, SyncRequest};

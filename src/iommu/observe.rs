@@ -14,7 +14,7 @@
 //! [`Iommu::sync`]: super::Iommu::sync
 #![forbid(unsafe_code)]
 
-use super::{Iommu, IommuError, StreamId};
+use super::{InvalidationGate, Iommu, IommuError, StreamId};
 use crate::mm::Iova;
 use alloc::vec::Vec;
 use core::fmt;
@@ -57,8 +57,47 @@ pub struct Fault {
     pub access: Option<Access>,
     /// Kind.
     pub kind: FaultKind,
-    /// The raw record (first two 64-bit words), for diagnostics.
-    pub raw: [u64; 2],
+    /// The raw record as the IOMMU wrote it, for diagnostics.
+    pub raw: RawRecord,
+}
+
+/// A fault record's raw words (up to four; an SMMUv3 event is four 64-bit
+/// words of which the first two are printed, a latched-register IOMMU has
+/// one or two registers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawRecord {
+    words: [u64; 4],
+    len: u8,
+}
+
+impl RawRecord {
+    /// The first (up to four) of `words`.
+    pub fn new(words: &[u64]) -> Self {
+        let mut w = [0; 4];
+        let len = words.len().min(4);
+        w[..len].copy_from_slice(&words[..len]);
+        Self {
+            words: w,
+            len: len as u8,
+        }
+    }
+
+    /// The words.
+    pub fn words(&self) -> &[u64] {
+        &self.words[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Display for RawRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, w) in self.words().iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{w:#018x}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Fault {
@@ -70,59 +109,70 @@ impl fmt::Display for Fault {
         if let Some(a) = self.access {
             write!(f, ", {a:?}")?;
         }
-        write!(f, " (raw {:#018x} {:#018x})", self.raw[0], self.raw[1])
+        write!(f, " (raw {})", self.raw)
     }
 }
 
-/// What a cache of this IOMMU can show the self-test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Caching {
-    /// `None`: leaf translations are cached and a stale one is observable.
-    /// `Some(reason)`: they are not (virtio-iommu), and the stale-window
-    /// cases are skipped with this reason.
-    pub tlb: Option<&'static str>,
-    /// Same for the stream/context configuration cache.
-    pub config: Option<&'static str>,
-    /// Same for walk (non-leaf) caches.
-    pub walk: Option<&'static str>,
-}
-
 /// Self-test access to a driver.
+///
+/// Holding, the skip-sync negative control and the invalidation cost are
+/// provided once here over the driver's [`InvalidationGate`]; a driver only
+/// says how to run one of its invalidations.
 pub trait Observe: Iommu {
+    /// One invalidation as the driver queues it (replayable later).
+    type Invalidation: Copy;
+
+    /// The driver's gate.
+    fn gate(&self) -> &InvalidationGate<Self::Invalidation>;
+
+    /// The driver's gate, mutable.
+    fn gate_mut(&mut self) -> &mut InvalidationGate<Self::Invalidation>;
+
+    /// Issues `inv` now and waits for it; counts its commands on the gate.
+    fn run_invalidation(&mut self, inv: Self::Invalidation) -> Result<(), IommuError>;
+
     /// While `true`, [`Iommu::sync`](super::Iommu::sync) and configuration
     /// invalidations are queued instead of run.
-    fn hold_invalidations(&mut self, hold: bool);
+    fn hold_invalidations(&mut self, hold: bool) {
+        self.gate_mut().hold(hold);
+    }
 
-    /// Runs (and waits for) every queued invalidation; returns how many
-    /// were run.  With `inject=skip-sync` the queue is dropped instead and 0
-    /// is returned.
-    fn release_held(&mut self) -> Result<usize, IommuError>;
-
-    /// Fault records reported since the last call (bounded by the driver).
-    fn drain_faults(&mut self) -> Vec<Fault>;
+    /// Runs (and waits for) every queued invalidation, oldest first; returns
+    /// how many were run.  With `inject=skip-sync` the queue is dropped
+    /// instead and 0 is returned.  On an error the failed invalidation and
+    /// the ones after it stay queued.
+    fn release_held(&mut self) -> Result<usize, IommuError> {
+        let queue = self.gate_mut().take_queue();
+        for (i, inv) in queue.iter().enumerate() {
+            if let Err(e) = self.run_invalidation(*inv) {
+                self.gate_mut().requeue_front(&queue[i..]);
+                return Err(e);
+            }
+        }
+        Ok(queue.len())
+    }
 
     /// Invalidation commands (or requests) issued since the last call.
-    fn take_invalidation_cost(&mut self) -> u64;
-
-    /// Which caches the self-test can observe on this IOMMU.
-    fn caching(&self) -> Caching;
+    fn take_invalidation_cost(&mut self) -> u64 {
+        self.gate_mut().take_cost()
+    }
 
     /// `true` when `inject=skip-sync` is in force.
-    fn skipping_syncs(&self) -> bool;
+    fn skipping_syncs(&self) -> bool {
+        self.gate().skipping()
+    }
 
     /// Turns the `inject=skip-sync` negative control on or off.  The
     /// self-test turns it on once its setup (mappings, first attaches) is
     /// done, so the control hits the cases, not the setup: a master that
     /// touched its stream before it was attached would otherwise keep a
     /// stale "abort" configuration and fail every case.
-    fn set_skip_sync(&mut self, on: bool);
-
-    /// `true` when one command invalidates a whole IOVA range (SMMUv3 with
-    /// IDR3.RIL): then unmapping N contiguous pages must cost O(1)
-    /// invalidation commands, and `range_invalidate` checks it.
-    fn ranged_invalidation(&self) -> bool {
-        false
+    fn set_skip_sync(&mut self, on: bool) {
+        self.gate_mut().set_skipping(on);
     }
+
+    /// Fault records reported since the last call (bounded by the driver).
+    fn drain_faults(&mut self) -> Vec<Fault>;
 
     /// Problems reported outside fault records since the last call: lost
     /// fault records (queue overflow), global errors.  The self-test fails
@@ -131,17 +181,14 @@ pub trait Observe: Iommu {
         Vec::new()
     }
 
-    /// `None` when a translation-fault record says whether the access was
-    /// a read or a write; `Some(reason)` when this IOMMU's record format
-    /// leaves it out (then `fault_record` notes the reason instead of
-    /// failing).
-    fn translation_fault_direction(&self) -> Option<&'static str> {
-        None
-    }
-
-    /// Invalidates every cached translation tagged with `asid` (SMMUv3
-    /// TLBI_NH_ASID) and waits.  Runs at once even while invalidations are
-    /// held — `asid_invalidate` holds the unmaps' syncs of two contexts and
+    /// Invalidates every cached translation of the context tagged `tag` and
+    /// waits.  Runs at once even while invalidations are held —
+    /// `asid_invalidate` holds the unmaps' syncs of two contexts and
     /// invalidates one of them this way; dropped under `inject=skip-sync`.
-    fn invalidate_context(&mut self, asid: super::Asid) -> Result<(), IommuError>;
+    fn invalidate_context(&mut self, tag: Self::Tag) -> Result<(), IommuError>;
+
+    /// The cases this driver's negative control (`inject=skip-sync`) must
+    /// fail, in catalogue order — stated once, in the driver, and read by
+    /// the host model tests, the QEMU scenarios and the board READMEs.
+    fn skip_sync_failures(&self) -> &'static [&'static str];
 }

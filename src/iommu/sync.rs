@@ -7,7 +7,7 @@
 //! sun50i-dart.md A.7), DART flushes whole streams (sun50i-dart.md B.7).
 #![forbid(unsafe_code)]
 
-use super::{Asid, Gather, StreamId};
+use super::{Gather, StreamId};
 use crate::mm::Iova;
 
 /// The invalidation granularity a driver implements.
@@ -24,11 +24,11 @@ pub enum SyncPolicy {
 
 /// What the core asks a driver to invalidate, then wait for.
 #[derive(Clone, Copy, Debug)]
-pub struct SyncRequest<'a> {
+pub struct SyncRequest<'a, T> {
     /// The driver's own policy, echoed so a driver can assert on it.
     pub policy: SyncPolicy,
-    /// The domain's ASID.
-    pub asid: Asid,
+    /// The domain's context tag (the driver's own type).
+    pub tag: T,
     /// The streams attached to the domain.
     pub streams: &'a [StreamId],
     /// First IOVA to invalidate.

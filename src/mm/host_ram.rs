@@ -6,7 +6,6 @@
 //! allowed inside an arena that is alive now: arenas register their range in
 //! a thread-local list on creation and remove it on drop, and every access
 //! checks that list first.
-#![cfg(test)]
 
 use super::addr::{PhysAddr, PhysRange};
 use super::dma_pool::DmaPool;

@@ -5,7 +5,7 @@ pub mod addr;
 pub mod dma_pool;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod heap;
-#[cfg(test)]
+#[cfg(any(test, feature = "testkit"))]
 pub mod host_ram;
 pub mod layout;
 pub mod table_memory;

@@ -8,8 +8,7 @@
 pub mod guarded;
 pub mod iommu_cases;
 pub mod ktap;
-#[cfg(test)]
-mod model;
+pub mod needs;
 pub mod platform;
 pub mod runner;
 

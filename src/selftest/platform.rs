@@ -140,41 +140,50 @@ pub fn group<'a>(inject_fail_one: bool) -> Group<PlatformCtx<'a>> {
     let mut cases: Vec<Case<PlatformCtx<'a>>> = alloc::vec![
         Case {
             name: "boot_entry_el",
+            needs: &[],
             run: boot_entry_el
         },
         Case {
             name: "relocation_applied",
+            needs: &[],
             run: relocation_applied
         },
         Case {
             name: "dt_memory",
+            needs: &[],
             run: dt_memory
         },
         Case {
             name: "dt_console",
+            needs: &[],
             run: dt_console
         },
         Case {
             name: "mmu_identity_map",
+            needs: &[],
             run: mmu_identity_map
         },
         Case {
             name: "heap_and_dma_pool",
+            needs: &[],
             run: heap_and_dma_pool
         },
         Case {
             name: "pcie_enumeration",
+            needs: &[],
             run: pcie_enumeration
         },
     ];
     if inject_fail_one {
         cases.push(Case {
             name: "injected_failure",
+            needs: &[],
             run: injected_failure,
         });
     }
     Group {
         after_each: None,
+        unmet: None,
         name: String::from("platform"),
         cases,
     }

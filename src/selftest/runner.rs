@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 use super::ktap::{KtapWriter, Status};
+use super::needs::Need;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -74,6 +75,8 @@ impl Default for Report {
 pub struct Case<C> {
     /// Stable name (the same on every board and IOMMU).
     pub name: &'static str,
+    /// What it needs from the context before it can say anything.
+    pub needs: &'static [Need],
     /// The check.
     pub run: fn(&mut C) -> Report,
 }
@@ -87,6 +90,10 @@ pub struct Group<C> {
     /// Run after every case with its report, e.g. to fail it on errors the
     /// hardware reported outside the case's own checks.
     pub after_each: Option<fn(&mut C, &mut Report)>,
+    /// Says why `ctx` cannot meet a need (`None`: met).  A case with an
+    /// unmet need is skipped with that reason without running.  Groups
+    /// whose cases declare no needs leave it `None`.
+    pub unmet: Option<fn(&C, Need) -> Option<String>>,
 }
 
 /// Counts over a whole run.
@@ -109,6 +116,29 @@ impl Totals {
     }
 }
 
+/// Runs case `index` of `group` against `ctx`: skipped with the reason when
+/// a need is unmet, otherwise run and followed by the group's `after_each`.
+pub fn run_case<C>(group: &Group<C>, index: usize, ctx: &mut C) -> Report {
+    let case = &group.cases[index];
+    let unmet = group
+        .unmet
+        .and_then(|why| case.needs.iter().find_map(|&n| why(ctx, n)));
+    match unmet {
+        Some(reason) => {
+            let mut r = Report::new();
+            r.skip(&reason);
+            r
+        }
+        None => {
+            let mut r = (case.run)(ctx);
+            if let Some(after) = group.after_each {
+                after(ctx, &mut r);
+            }
+            r
+        }
+    }
+}
+
 /// Runs every case of `group` against `ctx`, writing the subtest numbered
 /// `number` to `k`.  Returns the group's counts.
 pub fn run_group<C, W: Write>(
@@ -120,10 +150,7 @@ pub fn run_group<C, W: Write>(
     let mut t = Totals::default();
     let _ = k.begin_subtest(&group.name, group.cases.len());
     for (i, case) in group.cases.iter().enumerate() {
-        let mut report = (case.run)(ctx);
-        if let Some(after) = group.after_each {
-            after(ctx, &mut report);
-        }
+        let report = run_case(group, i, ctx);
         for d in &report.diags {
             let _ = k.diag(d);
         }
@@ -213,18 +240,22 @@ mod tests {
     fn group_counts_and_prints_evidence() {
         let g = Group {
             after_each: None,
+            unmet: None,
             name: "g".into(),
             cases: alloc::vec![
                 Case {
                     name: "a",
+                    needs: &[],
                     run: pass
                 },
                 Case {
                     name: "b",
+                    needs: &[],
                     run: fail
                 },
                 Case {
                     name: "c",
+                    needs: &[],
                     run: skip
                 },
             ],

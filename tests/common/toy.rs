@@ -3,18 +3,24 @@
 //! a TLB whose entries live until invalidated; a driver for it with a
 //! selectable invalidation policy; and a DMA master behind it.
 //!
-//! The model walker decodes descriptors itself (from smmu.md C.2), not with
-//! the crate's codec, so it cross-checks what the engine wrote.
+//! The model walks with the host-model kit's reference walker
+//! (`testkit::walk`, written from the architecture, not with the crate's
+//! codec), so it cross-checks what the engine wrote, and keeps its TLB in
+//! the kit's stale-until-invalidated cache.  Its master differs from the
+//! kit's `ModelMaster` on purpose: it moves bytes in the page-table arena
+//! one byte at a time, so a fault part way is exact to the byte.
 #![allow(dead_code)]
 
 use core::cell::RefCell;
 use core::time::Duration;
-use iommu_bringup::iommu::pgtable::{RamArena, TableFormat};
+use iommu_bringup::iommu::pgtable::{Codec, Granule, Lpae, RamArena};
 use iommu_bringup::iommu::{
-    Asid, Context, DmaError, DmaMaster, DmaReport, Iommu, IommuError, StreamId, SyncPolicy,
-    SyncRequest,
+    Asid, Capabilities, Context, DmaError, DmaMaster, DmaReport, Iommu, IommuError, StreamId,
+    SyncPolicy, SyncRequest,
 };
 use iommu_bringup::mm::{BusAddr, Iova};
+use iommu_bringup::testkit::cache::StaleCache;
+use iommu_bringup::testkit::walk::{LpaeWalk, WalkFault};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -22,7 +28,6 @@ pub type Arena = Rc<RefCell<RamArena>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct TlbEntry {
-    asid: u16,
     va_page: u64,
     pa_page: u64,
     writable: bool,
@@ -50,7 +55,8 @@ struct Ctx {
 pub struct ToyIommu {
     pub arena: Arena,
     contexts: BTreeMap<u32, Ctx>,
-    tlb: Vec<TlbEntry>,
+    /// Keyed by ASID.
+    tlb: StaleCache<u16, TlbEntry>,
     pub walks: u64,
     pub tlb_hits: u64,
 }
@@ -60,7 +66,7 @@ impl ToyIommu {
         Rc::new(RefCell::new(Self {
             arena,
             contexts: BTreeMap::new(),
-            tlb: Vec::new(),
+            tlb: StaleCache::new(),
             walks: 0,
             tlb_hits: 0,
         }))
@@ -74,11 +80,7 @@ impl ToyIommu {
     pub fn translate(&mut self, sid: u32, iova: u64, write: bool) -> Result<u64, Fault> {
         let ctx = *self.contexts.get(&sid).ok_or(Fault::NoContext)?;
         let va_page = iova >> 12;
-        if let Some(e) = self
-            .tlb
-            .iter()
-            .find(|e| e.asid == ctx.asid && e.va_page == va_page)
-        {
+        if let Some((_, e)) = self.tlb.find(|a, e| *a == ctx.asid && e.va_page == va_page) {
             self.tlb_hits += 1;
             if write && !e.writable {
                 return Err(Fault::Permission);
@@ -86,59 +88,41 @@ impl ToyIommu {
             return Ok(e.pa_page << 12 | (iova & 0xfff));
         }
         self.walks += 1;
-        let (pa, writable) = self.walk(ctx, iova)?;
-        self.tlb.push(TlbEntry {
-            asid: ctx.asid,
-            va_page,
-            pa_page: pa >> 12,
-            writable,
-        });
-        if write && !writable {
+        let w = LpaeWalk {
+            root: ctx.root.0,
+            ias: ctx.ias,
+            granule_shift: 12,
+        };
+        let arena = self.arena.clone();
+        let done = w
+            .walk(|at| arena.borrow().read_bus_u64(BusAddr(at)), iova, None)
+            .map_err(|f| match f {
+                WalkFault::AddressSize => Fault::Translation(0),
+                WalkFault::Translation { level } => Fault::Translation(level),
+                WalkFault::External { .. } => Fault::Translation(w.start_level()),
+            })?;
+        self.tlb.insert(
+            ctx.asid,
+            TlbEntry {
+                va_page,
+                pa_page: done.pa >> 12,
+                writable: done.writable,
+            },
+        );
+        if write && !done.writable {
             return Err(Fault::Permission);
         }
-        Ok(pa)
-    }
-
-    /// VMSAv8-64 4K-granule stage-1 walk over the arena (smmu.md C.1, C.2).
-    fn walk(&self, ctx: Ctx, iova: u64) -> Result<(u64, bool), Fault> {
-        if iova >> ctx.ias != 0 {
-            return Err(Fault::Translation(0));
-        }
-        let levels = (ctx.ias - 12).div_ceil(9);
-        let mut level = 4 - levels;
-        let mut table = ctx.root.0;
-        let arena = self.arena.borrow();
-        loop {
-            let shift = 12 + 9 * (3 - level);
-            let idx = (iova >> shift) & 0x1ff;
-            let d = arena
-                .read_bus_u64(BusAddr(table + 8 * idx))
-                .ok_or(Fault::Translation(level as u8))?;
-            let oa = d & 0x0000_FFFF_FFFF_F000;
-            match (d & 3, level) {
-                (3, 3) | (1, 1) | (1, 2) => {
-                    let span = 1u64 << shift;
-                    let pa = (oa & !(span - 1)) | (iova & (span - 1));
-                    let writable = d & (1 << 7) == 0;
-                    return Ok((pa, writable));
-                }
-                (3, _) => {
-                    table = oa;
-                    level += 1;
-                }
-                _ => return Err(Fault::Translation(level as u8)),
-            }
-        }
+        Ok(done.pa)
     }
 
     pub fn invalidate_asid(&mut self, asid: u16) {
-        self.tlb.retain(|e| e.asid != asid);
+        self.tlb.invalidate(|a, _| *a == asid);
     }
 
     pub fn invalidate_range(&mut self, asid: u16, iova: u64, size: u64) {
         let (s, e) = (iova >> 12, (iova + size).div_ceil(4096));
         self.tlb
-            .retain(|t| t.asid != asid || t.va_page < s || t.va_page >= e);
+            .invalidate(|a, t| *a == asid && t.va_page >= s && t.va_page < e);
     }
 
     pub fn invalidate_streams(&mut self, sids: &[StreamId]) {
@@ -146,7 +130,7 @@ impl ToyIommu {
             .iter()
             .filter_map(|s| self.contexts.get(&s.0).map(|c| c.asid))
             .collect();
-        self.tlb.retain(|e| !asids.contains(&e.asid));
+        self.tlb.invalidate(|a, _| asids.contains(a));
     }
 }
 
@@ -159,6 +143,8 @@ pub struct ToyDriver {
     /// Fault injection: accept syncs but do not invalidate (negative control).
     pub withhold_invalidation: bool,
     pub syncs: Vec<(Iova, u64, bool)>,
+    /// The ASID the next domain gets.
+    pub next_asid: u16,
 }
 
 impl ToyDriver {
@@ -168,11 +154,15 @@ impl ToyDriver {
             policy,
             withhold_invalidation: false,
             syncs: Vec::new(),
+            next_asid: 1,
         }
     }
 }
 
 impl Iommu for ToyDriver {
+    type Format = Lpae;
+    type Tag = Asid;
+
     fn name(&self) -> &str {
         "toy-iommu"
     }
@@ -181,32 +171,53 @@ impl Iommu for ToyDriver {
         self.policy
     }
 
-    fn attach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError> {
-        let TableFormat::Lpae(l) = ctx.format else {
-            return Err(IommuError::Unsupported { value: 0 });
-        };
-        if l.tcr.tg0 != 0 {
-            return Err(IommuError::Unsupported { value: l.tcr.tg0 });
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            invalidation: self.policy,
+            ..Capabilities::FULL
         }
+    }
+
+    /// 4K tables only; ASIDs in order from `next_asid`.
+    fn new_context(&mut self, format: &Lpae) -> Result<Asid, IommuError> {
+        if format.granule_kind() != Granule::K4 {
+            return Err(IommuError::Unsupported {
+                value: format.granule(),
+            });
+        }
+        let a = self.next_asid;
+        self.next_asid += 1;
+        Ok(Asid(a))
+    }
+
+    fn attach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Lpae, Asid>,
+    ) -> Result<(), IommuError> {
         let c = Ctx {
-            asid: ctx.asid.0,
+            asid: ctx.tag.0,
             root: ctx.root,
-            ias: 64 - l.tcr.t0sz as u32,
+            ias: ctx.format.input_bits(),
         };
         let mut hw = self.hw.borrow_mut();
         hw.contexts.insert(stream.0, c);
-        hw.invalidate_asid(ctx.asid.0);
+        hw.invalidate_asid(ctx.tag.0);
         Ok(())
     }
 
-    fn detach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError> {
+    fn detach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Lpae, Asid>,
+    ) -> Result<(), IommuError> {
         let mut hw = self.hw.borrow_mut();
         hw.contexts.remove(&stream.0);
-        hw.invalidate_asid(ctx.asid.0);
+        hw.invalidate_asid(ctx.tag.0);
         Ok(())
     }
 
-    fn sync(&mut self, req: &SyncRequest<'_>) -> Result<(), IommuError> {
+    fn sync(&mut self, req: &SyncRequest<'_, Asid>) -> Result<(), IommuError> {
         assert_eq!(req.policy, self.policy);
         self.syncs.push((req.iova, req.size, req.leaf_only));
         if self.withhold_invalidation {
@@ -214,8 +225,8 @@ impl Iommu for ToyDriver {
         }
         let mut hw = self.hw.borrow_mut();
         match self.policy {
-            SyncPolicy::Range => hw.invalidate_range(req.asid.0, req.iova.0, req.size),
-            SyncPolicy::WholeContext => hw.invalidate_asid(req.asid.0),
+            SyncPolicy::Range => hw.invalidate_range(req.tag.0, req.iova.0, req.size),
+            SyncPolicy::WholeContext => hw.invalidate_asid(req.tag.0),
             SyncPolicy::WholeStream => hw.invalidate_streams(req.streams),
         }
         Ok(())

@@ -23,7 +23,7 @@
 //! hardware's language.
 #![forbid(unsafe_code)]
 
-use super::{Prot, TableFormat};
+use super::Prot;
 use crate::mm::{BusAddr, PhysAddr};
 
 /// A descriptor as the walker sees it.
@@ -37,8 +37,10 @@ pub enum Pte {
     Leaf(PhysAddr),
 }
 
-/// A page-table format.
-pub trait Codec {
+/// A page-table format.  The codec holds numbers only (shape, descriptor
+/// encodings); packing a context register for tables of this format is the
+/// driver's job, which names the codec as its `Iommu::Format`.
+pub trait Codec: core::fmt::Debug {
     /// Bytes per descriptor: 8 (LPAE, DART) or 4 (sun50i).
     const ENTRY_BYTES: usize;
 
@@ -77,9 +79,6 @@ pub trait Codec {
     fn encode_leaf(&self, level: u8, oa: PhysAddr, prot: Prot) -> u64;
     /// Recovers the permissions of a leaf descriptor.
     fn leaf_prot(&self, level: u8, raw: u64) -> Prot;
-
-    /// What a driver needs to program a context for tables of this format.
-    fn table_format(&self) -> TableFormat;
 
     /// The smallest page size (the granule).
     fn granule(&self) -> u64 {

@@ -13,7 +13,6 @@ mod arena;
 mod bbm;
 mod codec;
 mod error;
-mod format;
 mod lpae;
 mod memory;
 mod prot;
@@ -23,10 +22,8 @@ pub use arena::RamArena;
 pub use bbm::{BreakFlush, NotLive};
 pub use codec::{Codec, Pte};
 pub use error::{PgTableError, TranslateError};
-pub use format::TableFormat;
 pub use lpae::{
-    Granule, Lpae, LpaeConfigError, LpaeContext, TcrFields, MAIR_DEVICE_IDX, MAIR_NC_IDX,
-    MAIR_WB_IDX,
+    Granule, Lpae, LpaeConfigError, MAIR, MAIR_DEVICE_IDX, MAIR_NC_IDX, MAIR_WB_IDX, OUTPUT_SIZES,
 };
 pub use memory::{TableMemory, TablePage, TableRef};
 pub use prot::{MemAttr, Prot};

@@ -29,10 +29,11 @@ use super::features::Granule;
 use super::queue::Issued;
 use super::regs::{R_CMDQ_CONS, R_CR0, R_CR0ACK, R_GBPA, R_GERROR, R_IRQ_CTRLACK};
 use super::ste::Ste;
-use crate::iommu::pgtable::{LpaeContext, TableFormat};
+use crate::iommu::pgtable::{Codec, Granule as LpaeGranule, Lpae};
 use crate::iommu::{
-    Access, Asid, Caching, Context, Fault, FaultKind, Iommu, IommuError, Observe, StreamId,
-    SyncPolicy, SyncRequest,
+    Access, Asid, Capabilities, Context, ContextInvalidation, Contexts, Detach, Fault,
+    FaultDelivery, FaultKind, FaultShape, InvalidationGate, Iommu, IommuError, Observable, Observe,
+    RawRecord, StreamId, SyncPolicy, SyncRequest,
 };
 use crate::mm::Iova;
 use crate::mmio::Mmio;
@@ -40,15 +41,51 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// Which of an SMMUv3's caches the self-test can observe.  Software cannot
+/// read this from the ID registers, so the platform states it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Caching {
+    /// The IOTLB.
+    pub tlb: Observable,
+    /// The STE/CD configuration cache.
+    pub config: Observable,
+    /// The walk cache.
+    pub walk: Observable,
+}
+
 /// What QEMU 10.0.2's SMMUv3 lets the self-test observe: a real IOTLB and a
 /// config cache, both stale until invalidated, but no walk cache
 /// (qemu-virt.md §1.4).  Use it when the platform is QEMU `virt`; real
-/// SMMUs (MMU-600/700) cache walks too and want [`Caching`] with all `None`.
+/// SMMUs (MMU-600/700) cache walks too and want [`SILICON_CACHING`].
 pub const QEMU_VIRT_CACHING: Caching = Caching {
-    tlb: None,
-    config: None,
-    walk: Some("QEMU's SMMUv3 models no walk cache (hw/qemu-virt.md §1.4)"),
+    tlb: Observable::Yes,
+    config: Observable::Yes,
+    walk: Observable::No("QEMU's SMMUv3 models no walk cache (hw/qemu-virt.md §1.4)"),
 };
+
+/// An SMMUv3 in silicon (MMU-600/700): every cache the architecture
+/// allows may hold entries until invalidated.
+pub const SILICON_CACHING: Caching = Caching {
+    tlb: Observable::Yes,
+    config: Observable::Yes,
+    walk: Observable::Yes,
+};
+
+/// The cases the SMMUv3 negative control (`inject=skip-sync`) must fail,
+/// whatever the DMA master: exactly the cases that prove an invalidation
+/// works.  `default_deny` is among them because the detach's configuration
+/// invalidation is dropped too, so the detached stream keeps translating
+/// through its old domain.  The one definition: the host model tests, the
+/// QEMU scenarios and the board READMEs read this list.
+pub const SKIP_SYNC_FAILURES: &[&str] = &[
+    "unmap_invalidate_blocks_dma",
+    "remap_invalidate_new_page",
+    "range_invalidate",
+    "asid_invalidate",
+    "config_invalidate",
+    "default_deny",
+    "empty_gather_still_syncs",
+];
 
 /// One invalidation, as the core or the self-test asked for it: enough to
 /// replay it later when held.
@@ -76,12 +113,10 @@ pub struct Smmuv3Iommu<'a, M: Mmio> {
     smmu: Smmuv3<'a, M>,
     name: String,
     caching: Caching,
-    skip_sync: bool,
-    holding: bool,
-    held: Vec<Invalidation>,
-    /// Commands (CMD_SYNC excluded) issued since the last
-    /// `take_invalidation_cost`.
-    cost: u64,
+    /// Hold / skip-sync / cost (commands, CMD_SYNC excluded).
+    gate: InvalidationGate<Invalidation>,
+    /// ASIDs handed out to live domains.
+    asids: alloc::collections::BTreeSet<u16>,
     /// Streams attached through this adapter.
     streams: BTreeMap<u32, Attached>,
     /// Granule of every ASID ever attached (kept after detach: its IOTLB
@@ -106,10 +141,8 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
             smmu,
             name: String::from(name),
             caching,
-            skip_sync,
-            holding: false,
-            held: Vec::new(),
-            cost: 0,
+            gate: InvalidationGate::new(skip_sync),
+            asids: alloc::collections::BTreeSet::new(),
             streams: BTreeMap::new(),
             granules: BTreeMap::new(),
             lost_events: false,
@@ -133,21 +166,24 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
         self.smmu
     }
 
+    /// Marks ASIDs 1..`asid` taken, so the next domain gets `asid` (tests
+    /// that assert on ASID values in commands).
+    #[cfg(test)]
+    pub(crate) fn take_asids_below(&mut self, asid: u16) {
+        self.asids.extend(1..asid);
+    }
+
     /// Invalidations queued while holding, oldest first.
     pub fn held(&self) -> &[Invalidation] {
-        &self.held
+        self.gate.held()
     }
 
     /// Runs `inv` now, queues it (holding) or drops it (`skip_sync`).
     fn invalidate(&mut self, inv: Invalidation) -> Result<(), IommuError> {
-        if self.skip_sync {
-            return Ok(());
+        match self.gate.admit(inv) {
+            Some(inv) => self.run(inv),
+            None => Ok(()),
         }
-        if self.holding {
-            self.held.push(inv);
-            return Ok(());
-        }
-        self.run(inv)
     }
 
     /// Issues `inv` and its CMD_SYNC, and counts its commands.
@@ -167,7 +203,7 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
     }
 
     fn count(&mut self, issued: Issued) {
-        self.cost = self.cost.saturating_add(u64::from(issued.commands));
+        self.gate.count(u64::from(issued.commands));
     }
 
     /// Converts a hardware-layer error, keeping the register offset, value
@@ -232,49 +268,61 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
         }
     }
 
-    /// The CD for `ctx` on this SMMU.
-    fn stage1_cd(&self, ctx: &Context) -> Result<(Cd, Granule), IommuError> {
-        #[allow(unreachable_patterns)] // other formats belong to other IOMMUs
-        let lpae: LpaeContext = match ctx.format {
-            TableFormat::Lpae(l) => l,
-            _ => return Err(IommuError::Unsupported { value: 0 }),
-        };
-        let t = lpae.tcr;
-        // TG0 encoding, as TCR_EL1 (smmu.md §A.8.1).
-        let granule = match t.tg0 {
-            0 => Granule::Size4K,
-            1 => Granule::Size64K,
-            2 => Granule::Size16K,
-            other => return Err(IommuError::Unsupported { value: other }),
-        };
+    /// The SMMU's granule for an LPAE codec's.
+    fn granule_of(lpae: &Lpae) -> Granule {
+        match lpae.granule_kind() {
+            LpaeGranule::K4 => Granule::Size4K,
+            LpaeGranule::K16 => Granule::Size16K,
+            LpaeGranule::K64 => Granule::Size64K,
+        }
+    }
+
+    /// Checks tables of `lpae` can be walked by this SMMU.
+    fn check_format(&self, lpae: &Lpae, coherent_walk: bool) -> Result<Granule, IommuError> {
+        let granule = Self::granule_of(lpae);
         let f = self.smmu.features();
         if !f.supports(granule) {
             return Err(IommuError::Unsupported {
                 value: u64::from(f.idr5),
             });
         }
-        if ctx.coherent_walk && !self.smmu.coherent() {
+        if coherent_walk && !self.smmu.coherent() {
             // Tables written without cache cleaning, but this walker does
             // not snoop: it would read stale memory.
             return Err(IommuError::Unsupported {
                 value: u64::from(f.idr0),
             });
         }
-        let small = |v: u64| u8::try_from(v).map_err(|_| IommuError::Unsupported { value: v });
+        Ok(granule)
+    }
+
+    /// The CD for `ctx` on this SMMU: the LPAE codec's numbers packed into
+    /// CD dword0's translation-control fields (IHI0070 §5.4, smmu.md §A.8).
+    fn stage1_cd(&self, ctx: &Context<'_, Lpae, Asid>) -> Result<(Cd, Granule), IommuError> {
+        let lpae = ctx.format;
+        let granule = self.check_format(lpae, ctx.coherent_walk)?;
+        let f = self.smmu.features();
+        // Linux's choice: cacheable inner-shareable walks when the walker is
+        // coherent, otherwise non-cacheable outer-shareable (smmu.md §A.8.2).
+        let (irgn, orgn, sh) = if ctx.coherent_walk {
+            Stage1Cd::WALK_COHERENT
+        } else {
+            Stage1Cd::WALK_NON_COHERENT
+        };
         let cd = Cd::stage1(&Stage1Cd {
             // QEMU takes T0SZ 16..=39 (qemu-virt.md §1.8); the LPAE codec
             // gives 16..=32 (IAS 32..=48).
-            t0sz: small(t.t0sz)?,
+            t0sz: (64 - lpae.input_bits()) as u8,
             granule,
-            irgn: small(t.irgn0)?,
-            orgn: small(t.orgn0)?,
-            sh: small(t.sh0)?,
+            irgn,
+            orgn,
+            sh,
             // IPS no larger than what IDR5.OAS reports (the encodings are
             // ordered; QEMU clamps to 44 bits anyway, qemu-virt.md §1.8).
-            ips: small(t.ips)?.min(f.oas_code),
-            asid: ctx.asid.0,
+            ips: ips_code(lpae.output_bits()).min(f.oas_code),
+            asid: ctx.tag.0,
             ttb0: ctx.root,
-            mair: lpae.mair,
+            mair: lpae.mair(),
             // R = 1: translation faults are recorded (QEMU records nothing
             // otherwise, qemu-virt.md §1.6).  A = 1 and AA64 = 1 come with
             // `Cd::stage1`.
@@ -288,6 +336,20 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
     /// `true` when another stream attached here still uses `asid`.
     fn asid_in_use(&self, asid: u16) -> bool {
         self.streams.values().any(|a| a.asid == asid)
+    }
+}
+
+/// The CD.IPS / TCR.IPS encoding of an output size in bits (IHI0070 §5.4;
+/// the TCR_EL1.IPS encoding of Arm ARM DDI0487).  The LPAE codec only
+/// accepts sizes that have one.
+fn ips_code(oas: u32) -> u8 {
+    match oas {
+        32 => 0,
+        36 => 1,
+        40 => 2,
+        42 => 3,
+        44 => 4,
+        _ => 5,
     }
 }
 
@@ -328,11 +390,14 @@ pub fn fault_from_record(r: &FaultRecord) -> Fault {
         iova: transaction.then_some(Iova(r.iova)),
         access: transaction.then_some(if r.read { Access::Read } else { Access::Write }),
         kind,
-        raw: [r.raw[0], r.raw[1]],
+        raw: RawRecord::new(&r.raw[..2]),
     }
 }
 
 impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
+    type Format = Lpae;
+    type Tag = Asid;
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -340,22 +405,70 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
     /// Held or skip-sync invalidations have not run: the SMMU's walk caches
     /// may still reference removed tables.
     fn sync_is_deferred(&self) -> bool {
-        self.holding || self.skip_sync
+        self.gate.deferred()
     }
 
     fn sync_policy(&self) -> SyncPolicy {
         SyncPolicy::Range
     }
 
+    /// Per-stream STEs, ASID-tagged TLB entries, abort STE on detach,
+    /// queued events with RnW and the input address; range invalidation in
+    /// one command when IDR3.RIL (smmu.md §A.10.3).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            tlb: self.caching.tlb,
+            config_cache: self.caching.config,
+            walk_cache: self.caching.walk,
+            contexts: Contexts::PerStream,
+            context_invalidation: ContextInvalidation::Tagged,
+            detach: Detach::Blocks,
+            invalidation: SyncPolicy::Range,
+            ranged: self.smmu.features().ril,
+            fault: FaultShape {
+                direction: Observable::Yes,
+                iova_granule: 4,
+                delivery: FaultDelivery::Queue,
+            },
+        }
+    }
+
+    /// Checks granule and coherency against IDR0/IDR5 and hands out the
+    /// lowest free ASID from 1 (ASID 0 is left unused; 8-bit ASIDs unless
+    /// IDR0.ASID16).
+    fn new_context(&mut self, format: &Lpae) -> Result<Asid, IommuError> {
+        self.check_format(format, format.coherent_walk())?;
+        let max: u16 = if self.smmu.features().asid16 {
+            u16::MAX
+        } else {
+            u8::MAX.into()
+        };
+        let asid = (1..=max)
+            .find(|a| !self.asids.contains(a))
+            .ok_or(IommuError::Unsupported {
+                value: u64::from(self.smmu.features().idr0),
+            })?;
+        self.asids.insert(asid);
+        Ok(Asid(asid))
+    }
+
+    fn release_context(&mut self, tag: Asid) {
+        self.asids.remove(&tag.0);
+    }
+
     /// Writes the CD (breaking update if it was valid), then a stage-1 STE
     /// pointing at it (S2VMID = the driver's VMID), then CFGI_STE (or
     /// CFGI_CD when the STE was already live) + CMD_SYNC — smmu.md §A.9.
-    fn attach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError> {
+    fn attach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Lpae, Asid>,
+    ) -> Result<(), IommuError> {
         let sid = stream.0;
         let (cd, granule) = self.stage1_cd(ctx)?;
         // The break-before-make CFGI inside a breaking CD/STE update is an
         // invalidation too: held or dropped like the final one.
-        let now = !self.holding && !self.skip_sync;
+        let now = self.gate.runs_now();
         let (addr, issued) = self
             .smmu
             .write_cd(sid, &cd, now)
@@ -374,15 +487,15 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
             Invalidation::Ste(sid)
         };
         let attached = Attached {
-            asid: ctx.asid.0,
+            asid: ctx.tag.0,
             granule,
         };
         let previous = self.streams.insert(sid, attached);
-        self.granules.insert(ctx.asid.0, granule);
+        self.granules.insert(ctx.tag.0, granule);
         self.invalidate(inv)?;
         // Moved from another context nobody else uses: its entries would
         // outlive it (see `detach`).
-        if let Some(old) = previous.filter(|p| p.asid != ctx.asid.0) {
+        if let Some(old) = previous.filter(|p| p.asid != ctx.tag.0) {
             if !self.asid_in_use(old.asid) {
                 self.invalidate(Invalidation::Context(old.asid))?;
             }
@@ -395,7 +508,11 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
     /// stream here uses the context's ASID, also TLBI_NH_ASID: QEMU's IOTLB
     /// has no StreamID in its key (qemu-virt.md §1.4), so the entries would
     /// outlive the stream and serve a later attach that reuses the ASID.
-    fn detach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError> {
+    fn detach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Lpae, Asid>,
+    ) -> Result<(), IommuError> {
         let sid = stream.0;
         let issued = self
             .smmu
@@ -404,8 +521,8 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
         self.count(issued);
         self.streams.remove(&sid);
         self.invalidate(Invalidation::Ste(sid))?;
-        if !self.asid_in_use(ctx.asid.0) {
-            self.invalidate(Invalidation::Context(ctx.asid.0))?;
+        if !self.asid_in_use(ctx.tag.0) {
+            self.invalidate(Invalidation::Context(ctx.tag.0))?;
         }
         Ok(())
     }
@@ -421,8 +538,8 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
     /// one gather, our walker does.  Such a request is sent with Leaf = 0,
     /// which carries TTL = 0 and matches every level — over-invalidation,
     /// never under.
-    fn sync(&mut self, req: &SyncRequest<'_>) -> Result<(), IommuError> {
-        let asid = req.asid.0;
+    fn sync(&mut self, req: &SyncRequest<'_, Asid>) -> Result<(), IommuError> {
+        let asid = req.tag.0;
         let inv = match self.granules.get(&asid) {
             Some(&granule) => {
                 let leaf_shift = if req.granule.is_power_of_two() {
@@ -446,26 +563,23 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
 }
 
 impl<M: Mmio> Observe for Smmuv3Iommu<'_, M> {
-    fn hold_invalidations(&mut self, hold: bool) {
-        self.holding = hold;
+    type Invalidation = Invalidation;
+
+    fn gate(&self) -> &InvalidationGate<Invalidation> {
+        &self.gate
     }
 
-    /// Runs the queue in order (each with its CMD_SYNC).  On an error the
-    /// failed invalidation and the ones after it stay queued.
-    fn release_held(&mut self) -> Result<usize, IommuError> {
-        let queue = core::mem::take(&mut self.held);
-        if self.skip_sync {
-            return Ok(0);
-        }
-        for (i, inv) in queue.iter().enumerate() {
-            if let Err(e) = self.run(*inv) {
-                let mut rest = queue[i..].to_vec();
-                rest.append(&mut self.held);
-                self.held = rest;
-                return Err(e);
-            }
-        }
-        Ok(queue.len())
+    fn gate_mut(&mut self) -> &mut InvalidationGate<Invalidation> {
+        &mut self.gate
+    }
+
+    /// Issues the commands and their CMD_SYNC.
+    fn run_invalidation(&mut self, inv: Invalidation) -> Result<(), IommuError> {
+        self.run(inv)
+    }
+
+    fn skip_sync_failures(&self) -> &'static [&'static str] {
+        SKIP_SYNC_FAILURES
     }
 
     fn drain_faults(&mut self) -> Vec<Fault> {
@@ -497,36 +611,14 @@ impl<M: Mmio> Observe for Smmuv3Iommu<'_, M> {
         problems
     }
 
-    /// Commands issued (TLBI and CFGI; CMD_SYNC not counted).
-    fn take_invalidation_cost(&mut self) -> u64 {
-        core::mem::take(&mut self.cost)
-    }
-
-    fn caching(&self) -> Caching {
-        self.caching
-    }
-
-    fn set_skip_sync(&mut self, on: bool) {
-        self.skip_sync = on;
-    }
-
-    fn skipping_syncs(&self) -> bool {
-        self.skip_sync
-    }
-
-    /// IDR3.RIL: one TLBI covers a range (smmu.md §A.10.3).
-    fn ranged_invalidation(&self) -> bool {
-        self.smmu.features().ril
-    }
-
     /// TLBI_NH_ASID(VMID, asid) + CMD_SYNC, run at once even while other
     /// invalidations are held (the `Observe` contract: `asid_invalidate`
     /// holds two contexts' unmaps and invalidates one); dropped under
     /// skip-sync like every other invalidation.
     fn invalidate_context(&mut self, asid: Asid) -> Result<(), IommuError> {
-        let holding = core::mem::replace(&mut self.holding, false);
-        let r = self.invalidate(Invalidation::Context(asid.0));
-        self.holding = holding;
-        r
+        match self.gate.admit_unheld(Invalidation::Context(asid.0)) {
+            Some(inv) => self.run(inv),
+            None => Ok(()),
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! saw — the STE/CD it decodes, the commands it executed, its IOTLB (stale
 //! until a matching TLBI, qemu-virt.md §1.4, §1.9) and its event queue.
 
-use super::adapter::{fault_from_record, Invalidation, Smmuv3Iommu, QEMU_VIRT_CACHING};
+use super::adapter::{fault_from_record, Caching, Invalidation, Smmuv3Iommu, QEMU_VIRT_CACHING};
 use super::command::op;
 use super::driver::{Smmuv3, Smmuv3Config};
 use super::event::FaultRecord;
@@ -12,9 +12,9 @@ use super::features::{QEMU_VIRT91_IDRS, QEMU_VIRT_IDRS};
 use super::model::{SmmuModel, StreamConfig, TestMem};
 use super::regs::Regs;
 use super::ste::SteKind;
-use crate::iommu::pgtable::{Granule, Lpae, Prot, TableFormat};
+use crate::iommu::pgtable::{Codec, Granule, Lpae, Prot};
 use crate::iommu::{
-    Access, Asid, Caching, Domain, Fault, FaultKind, Iommu, IommuError, Observe, StreamId,
+    Access, Asid, Domain, Fault, FaultKind, Iommu, IommuError, Observable, Observe, StreamId,
 };
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::table_memory::PoolTables;
@@ -29,7 +29,7 @@ const VMID: u16 = 3;
 const IOVA: u64 = 0x10_0000;
 
 type Adapter<'a> = Smmuv3Iommu<'a, &'a SmmuModel>;
-type Dom<'a> = Domain<Lpae, PoolTables<'a>>;
+type Dom<'a> = Domain<Lpae, PoolTables<'a>, Asid>;
 
 fn clock() -> SteppingClock {
     SteppingClock {
@@ -77,15 +77,20 @@ macro_rules! rig {
 
 /// A 4K-granule, 32-bit IAS, 48-bit OAS domain in pool memory (host
 /// addresses, which stand for physical ones here, need up to 47 bits).
-fn domain<'a>(pool: &'a DmaPool, asid: u16) -> Dom<'a> {
-    Domain::new(
+/// The driver hands out ASIDs itself (lowest free from 1); `asid` makes it
+/// hand out that one by taking the ones below it first.
+fn domain<'a>(smmu: &mut Adapter<'a>, pool: &'a DmaPool, asid: u16) -> Dom<'a> {
+    smmu.take_asids_below(asid);
+    let d = Domain::new(
+        smmu,
         Lpae::new(Granule::K4, 32, 48, true).unwrap(),
         PoolTables::new(pool, true, no_clean),
-        Asid(asid),
         Iova(IOVA),
         1 << 30,
     )
-    .unwrap()
+    .unwrap();
+    assert_eq!(d.tag(), Asid(asid));
+    d
 }
 
 fn executed(model: &SmmuModel) -> Vec<[u64; 2]> {
@@ -127,7 +132,7 @@ fn tlbi_vas(model: &SmmuModel) -> Vec<(u16, u16, u64, u64, bool)> {
 #[test]
 fn attach_points_the_ste_and_cd_at_the_domain() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     assert_eq!(smmu.name(), "smmuv3@test");
     assert_eq!(smmu.sync_policy(), crate::iommu::SyncPolicy::Range);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
@@ -142,20 +147,20 @@ fn attach_points_the_ste_and_cd_at_the_domain() {
         "TTB0 = domain root"
     );
     assert_eq!(cd[0] >> 48, 5, "ASID");
-    let TableFormat::Lpae(lpae) = dom.context().format else {
-        panic!("LPAE domain expected");
-    };
-    // T0SZ, TG0, IR0, OR0, SH0, EPD1 exactly as the codec computed them;
-    // IPS clamped from the tables' 48 bits to IDR5.OAS = 44 bits on QEMU.
+    let lpae = *dom.context().format;
+    // The driver packs the codec's numbers (IHI0070 §5.4): T0SZ = 64 − 32,
+    // TG0 = 0 (4K), IR0 = OR0 = 1 (WB-WA) and SH0 = 3 (inner) for a
+    // coherent walker, EPD1 = 1; IPS clamped from the tables' 48 bits to
+    // IDR5.OAS = 44 bits on QEMU.
     let tcr_mask = 0x3f | 3 << 6 | 3 << 8 | 3 << 10 | 3 << 12 | 1 << 30;
-    assert_eq!(cd[0] & tcr_mask, lpae.smmuv3_cd_tcr() & tcr_mask);
-    assert_eq!(cd[0] & 0x3f, 32);
-    assert_eq!((lpae.smmuv3_cd_tcr() >> 32) & 7, 5);
+    let want = 32 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 30;
+    assert_eq!(cd[0] & tcr_mask, want);
+    assert_eq!(u64::from(64 - lpae.input_bits()), cd[0] & 0x3f);
     assert_eq!((cd[0] >> 32) & 7, 4);
     for (bit, name) in [(31, "V"), (41, "AA64"), (45, "R"), (46, "A")] {
         assert_ne!(cd[0] & (1 << bit), 0, "CD.{name}");
     }
-    assert_eq!(cd[3], lpae.mair);
+    assert_eq!(cd[3], lpae.mair());
     assert_eq!(
         executed(&model),
         [
@@ -177,9 +182,9 @@ fn ips_is_clamped_to_the_smmu_output_size() {
     rig!(model, pool, smmu, skip_sync = false);
     // 48-bit OAS tables on a 44-bit SMMU: IPS = 44 bits (4).
     let mut dom = Domain::new(
+        &mut smmu,
         Lpae::new(Granule::K4, 39, 48, true).unwrap(),
         PoolTables::new(&pool, true, no_clean),
-        Asid(1),
         Iova(IOVA),
         1 << 30,
     )
@@ -193,7 +198,7 @@ fn ips_is_clamped_to_the_smmu_output_size() {
 #[test]
 fn unmap_sends_a_range_tlbi_with_asid_and_vmid_and_the_stale_entry_goes() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     let buf = pool.alloc(0x8000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     // Eight pages, four unmapped: the L3 table stays (leaf-only).
@@ -247,7 +252,7 @@ fn unmap_sends_a_range_tlbi_with_asid_and_vmid_and_the_stale_entry_goes() {
 #[test]
 fn freeing_a_table_makes_the_invalidation_non_leaf() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     // A whole 2 MiB of 4K pages: one L3 table, freed by the unmap.
     let two_m = 2 << 20;
@@ -274,7 +279,7 @@ fn freeing_a_table_makes_the_invalidation_non_leaf() {
 #[test]
 fn mixed_leaf_sizes_drop_the_ttl_hint() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     // A 2 MiB block followed by two 4K pages; unmap the block and one page
     // (the L3 table keeps the other page, so no table is freed).
@@ -303,8 +308,8 @@ fn mixed_leaf_sizes_drop_the_ttl_hint() {
 #[test]
 fn moving_a_stream_to_another_context_drops_the_old_asid() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut a = domain(&pool, 5);
-    let mut b = domain(&pool, 6);
+    let mut a = domain(&mut smmu, &pool, 5);
+    let mut b = domain(&mut smmu, &pool, 6);
     a.attach(&mut smmu, StreamId(SID)).unwrap();
     clear(&model);
     // Straight to B without detaching from A: the live STE's CD changes.
@@ -326,7 +331,7 @@ fn moving_a_stream_to_another_context_drops_the_old_asid() {
 #[test]
 fn held_invalidation_leaves_a_stale_translation_until_release() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     dom.map(&mut smmu, Iova(IOVA), buf.phys(), 0x1000, Prot::rw())
@@ -359,7 +364,7 @@ fn held_invalidation_leaves_a_stale_translation_until_release() {
 fn skip_sync_drops_every_invalidation_but_still_writes_the_config() {
     rig!(model, pool, smmu, skip_sync = true);
     assert!(smmu.skipping_syncs());
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     assert!(executed(&model).is_empty(), "no CFGI on attach");
@@ -398,7 +403,7 @@ fn skip_sync_drops_every_invalidation_but_still_writes_the_config() {
 #[test]
 fn detach_installs_an_abort_ste_with_cfgi_and_drops_the_asid() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     dom.attach(&mut smmu, StreamId(SID + 1)).unwrap();
@@ -448,7 +453,7 @@ fn detach_installs_an_abort_ste_with_cfgi_and_drops_the_asid() {
 #[test]
 fn held_config_invalidation_keeps_the_old_ste_until_release() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     let buf = pool.alloc(0x1000).unwrap();
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     dom.map(&mut smmu, Iova(IOVA), buf.phys(), 0x1000, Prot::rw())
@@ -485,8 +490,8 @@ fn held_config_invalidation_keeps_the_old_ste_until_release() {
 #[test]
 fn context_invalidation_drops_one_asid_only() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut a = domain(&pool, 5);
-    let mut b = domain(&pool, 6);
+    let mut a = domain(&mut smmu, &pool, 5);
+    let mut b = domain(&mut smmu, &pool, 6);
     let buf = pool.alloc(0x2000).unwrap();
     a.attach(&mut smmu, StreamId(SID)).unwrap();
     b.attach(&mut smmu, StreamId(SID + 8)).unwrap();
@@ -523,7 +528,7 @@ fn context_invalidation_drops_one_asid_only() {
 fn a_tlbi_with_the_wrong_vmid_would_miss_on_the_nested_model() {
     // Why the adapter always sends the driver's VMID (qemu-virt.md §1.9 T5).
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     dom.map(
         &mut smmu,
@@ -547,7 +552,7 @@ fn a_tlbi_with_the_wrong_vmid_would_miss_on_the_nested_model() {
 #[test]
 fn read_only_mapping_faults_writes_with_a_permission_record() {
     rig!(model, pool, smmu, skip_sync = false, QEMU_VIRT91_IDRS);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
     dom.map(
         &mut smmu,
@@ -591,7 +596,7 @@ fn fault_records_convert_to_core_faults() {
         let f = fault_from_record(&r);
         assert_eq!(f.kind, kind, "type {t:#x}");
         assert_eq!(f.stream, StreamId(0x20));
-        assert_eq!(f.raw, [r.raw[0], r.raw[1]], "raw dwords kept");
+        assert_eq!(f.raw.words(), &r.raw[..2], "raw dwords kept");
         if transaction {
             assert_eq!(f.iova, Some(Iova(0x12_3450)));
             let access = if d1 & read != 0 {
@@ -627,7 +632,7 @@ fn faults_are_drained_from_the_event_queue() {
 fn unknown_asid_gets_a_context_wide_invalidation() {
     rig!(model, pool, smmu, skip_sync = false);
     // Never attached: the adapter does not know the granule.
-    let mut dom = domain(&pool, 9);
+    let mut dom = domain(&mut smmu, &pool, 9);
     dom.map(
         &mut smmu,
         Iova(IOVA),
@@ -643,7 +648,7 @@ fn unknown_asid_gets_a_context_wide_invalidation() {
 #[test]
 fn errors_keep_the_stream_and_register() {
     rig!(model, pool, smmu, skip_sync = false);
-    let mut dom = domain(&pool, 5);
+    let mut dom = domain(&mut smmu, &pool, 5);
     // The linear stream table covers SIDs 0..=0xff (max_stream_id default).
     assert_eq!(
         dom.attach(&mut smmu, StreamId(0x1_0000)),
@@ -669,9 +674,9 @@ fn errors_keep_the_stream_and_register() {
         "nc",
         false,
         Caching {
-            tlb: None,
-            config: None,
-            walk: None,
+            tlb: Observable::Yes,
+            config: Observable::Yes,
+            walk: Observable::Yes,
         },
     );
     assert!(matches!(

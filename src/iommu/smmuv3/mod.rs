@@ -59,7 +59,9 @@ pub mod regs;
 pub mod ste;
 pub mod strtab;
 
-pub use adapter::{Invalidation, Smmuv3Iommu, QEMU_VIRT_CACHING};
+pub use adapter::{
+    Caching, Invalidation, Smmuv3Iommu, QEMU_VIRT_CACHING, SILICON_CACHING, SKIP_SYNC_FAILURES,
+};
 pub use command::{Command, TlbiForm, TlbiPolicy, TlbiRequest};
 pub use driver::{Smmuv3, Smmuv3Config, VaRange};
 pub use error::{CommandError, CommandErrorKind, Smmuv3Error};

@@ -31,29 +31,71 @@
 //! `inject=skip-sync` the UNMAPs are dropped: the mapping stays valid in the
 //! device, and the cases that prove unmap blocks DMA fail — the negative
 //! control.  There is no IOTLB, so a stale window can never be observed and
-//! [`Observe::caching`] says so for all three caches.
+//! [`Iommu::capabilities`] says so for all three caches.
 #![forbid(unsafe_code)]
 
 use super::device::{ViommuError, VirtioIommuDevice};
 use super::proto::{self, FaultEvent, ReqType, MAP_READ, MAP_WRITE};
-use crate::iommu::pgtable::Prot;
+use crate::iommu::pgtable::{Lpae, Prot};
 use crate::iommu::{
-    Access, Asid, Caching, Context, Fault, FaultKind, Iommu, IommuError, MapRequest, Observe,
-    StreamId, SyncPolicy, SyncRequest,
+    Access, Capabilities, Context, ContextInvalidation, Contexts, Detach, Fault, FaultDelivery,
+    FaultKind, FaultShape, InvalidationGate, Iommu, IommuError, MapRequest, Observable, Observe,
+    RawRecord, StreamId, SyncPolicy, SyncRequest,
 };
 use crate::mm::Iova;
 use crate::mmio::Mmio;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 
-/// What virtio-iommu lets the self-test observe: nothing is cached
-/// (hw/qemu-virt.md §4: the translation looks the domain's mapping tree up
-/// on every access).
-pub const VIRTIO_IOMMU_CACHING: Caching = Caching {
-    tlb: Some("virtio-iommu keeps no translation cache (hw/qemu-virt.md §4)"),
-    config: Some("virtio-iommu applies ATTACH/DETACH when the request completes: no configuration cache (hw/qemu-virt.md §4)"),
-    walk: Some("virtio-iommu walks no page tables (hw/qemu-virt.md §4)"),
+/// A virtio-iommu domain number (virtio 1.2 §5.13.6.3), the context tag of
+/// this driver.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct DomainId(pub u32);
+
+impl fmt::Display for DomainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "domain {}", self.0)
+    }
+}
+
+/// The cases the virtio-iommu negative control (`inject=skip-sync`: every
+/// UNMAP dropped, so the mapping stays valid in the device) must fail: the
+/// unmapped page is still written (`unmap_invalidate_blocks_dma`,
+/// `range_invalidate`, `empty_gather_still_syncs`, which also sees 0
+/// UNMAPs), no fault is recorded for the "unmapped" IOVA (`fault_record`),
+/// and the remap's MAP overlaps the stale mapping (S_INVAL,
+/// `remap_invalidate_new_page`).  `asid_invalidate`, `config_invalidate`
+/// and the stale windows skip or pass: nothing is cached, and ATTACH/DETACH
+/// are never dropped.  The one definition: the host model tests, the QEMU
+/// scenarios and the docs read this list.
+pub const SKIP_SYNC_FAILURES: &[&str] = &[
+    "unmap_invalidate_blocks_dma",
+    "remap_invalidate_new_page",
+    "range_invalidate",
+    "fault_record",
+    "empty_gather_still_syncs",
+];
+
+/// What virtio-iommu is: nothing is cached (hw/qemu-virt.md §4: the
+/// translation looks the domain's mapping tree up on every access), one
+/// UNMAP covers any range, and a fault for an unmapped address carries no
+/// direction on QEMU 10.0.2 (measured: raw flags 0x100).
+pub const VIRTIO_IOMMU_CAPABILITIES: Capabilities = Capabilities {
+    tlb: Observable::No("virtio-iommu keeps no translation cache (hw/qemu-virt.md §4)"),
+    config_cache: Observable::No("virtio-iommu applies ATTACH/DETACH when the request completes: no configuration cache (hw/qemu-virt.md §4)"),
+    walk_cache: Observable::No("virtio-iommu walks no page tables (hw/qemu-virt.md §4)"),
+    contexts: Contexts::PerStream,
+    context_invalidation: ContextInvalidation::Tagged,
+    detach: Detach::Blocks,
+    invalidation: SyncPolicy::Range,
+    ranged: true,
+    fault: FaultShape {
+        direction: Observable::No("QEMU's virtio-iommu sets only F_ADDRESS in a fault for an unmapped address (measured on 10.0.2)"),
+        iova_granule: 4,
+        delivery: FaultDelivery::Queue,
+    },
 };
 
 /// Fault records kept between two drains.
@@ -70,7 +112,7 @@ struct Mirrored {
 
 /// An unmap the core asked for, as a range in a domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Unmap {
+pub struct Unmap {
     domain: u32,
     start: u64,
     end: u64,
@@ -80,10 +122,10 @@ struct Unmap {
 pub struct VirtioIommu<'p, 'c, M: Mmio> {
     dev: VirtioIommuDevice<'p, 'c, M>,
     name: String,
-    skip_sync: bool,
-    holding: bool,
-    held: Vec<Unmap>,
-    cost: u64,
+    /// Hold / skip-sync / cost (requests sent).
+    gate: InvalidationGate<Unmap>,
+    /// Domain numbers handed out to live domains.
+    domains: alloc::collections::BTreeSet<u32>,
     /// Per domain: start → mapping.
     mirror: BTreeMap<u32, BTreeMap<u64, Mirrored>>,
     /// Endpoint → domain it is attached to.
@@ -95,8 +137,8 @@ fn flags(prot: Prot) -> u32 {
     (if prot.read { MAP_READ } else { 0 }) | (if prot.write { MAP_WRITE } else { 0 })
 }
 
-fn domain_of(asid: Asid) -> u32 {
-    u32::from(asid.0)
+fn domain_of(tag: DomainId) -> u32 {
+    tag.0
 }
 
 impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
@@ -105,14 +147,18 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
         Self {
             dev,
             name: String::from(name),
-            skip_sync,
-            holding: false,
-            held: Vec::new(),
-            cost: 0,
+            gate: InvalidationGate::new(skip_sync),
+            domains: alloc::collections::BTreeSet::new(),
             mirror: BTreeMap::new(),
             endpoints: BTreeMap::new(),
             faults: Vec::new(),
         }
+    }
+
+    /// Marks domain numbers 1..`d` taken, so the next domain gets `d`.
+    #[cfg(test)]
+    pub(crate) fn take_domains_below(&mut self, d: u32) {
+        self.domains.extend(1..d);
     }
 
     /// The device layer (for PROBE at bring-up).
@@ -152,7 +198,7 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
                 self.dev
                     .send(&proto::unmap(u.domain, s, m.end - 1), s)
                     .map_err(IommuError::from)?;
-                self.cost += 1;
+                self.gate.count(1);
             }
             let tree = self.mirror.entry(u.domain).or_default();
             tree.remove(&s);
@@ -218,10 +264,10 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
             iova: (e.flags & proto::FAULT_F_ADDRESS != 0).then_some(Iova(e.address)),
             access,
             kind,
-            raw: [
+            raw: RawRecord::new(&[
                 u64::from(e.reason) | u64::from(e.flags) << 32,
                 u64::from(e.endpoint),
-            ],
+            ]),
         }
     }
 
@@ -238,6 +284,10 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
 }
 
 impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
+    /// The LPAE tables are the software record the mirror is kept from.
+    type Format = Lpae;
+    type Tag = DomainId;
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -246,8 +296,35 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
         SyncPolicy::Range
     }
 
-    fn attach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError> {
-        let domain = domain_of(ctx.asid);
+    fn capabilities(&self) -> Capabilities {
+        VIRTIO_IOMMU_CAPABILITIES
+    }
+
+    /// The lowest free domain number from 1 inside the device's
+    /// DOMAIN_RANGE.  The device walks no tables, so any LPAE geometry
+    /// serves as the record.
+    fn new_context(&mut self, _format: &Lpae) -> Result<DomainId, IommuError> {
+        let mut d = 1u32;
+        while self.domains.contains(&d) {
+            d = d
+                .checked_add(1)
+                .ok_or(IommuError::Unsupported { value: 0 })?;
+        }
+        self.dev.check_domain(d)?;
+        self.domains.insert(d);
+        Ok(DomainId(d))
+    }
+
+    fn release_context(&mut self, tag: DomainId) {
+        self.domains.remove(&tag.0);
+    }
+
+    fn attach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Lpae, DomainId>,
+    ) -> Result<(), IommuError> {
+        let domain = domain_of(ctx.tag);
         self.dev.check_domain(domain)?;
         let was_live = self.live(domain);
         self.dev
@@ -267,15 +344,19 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
         Ok(())
     }
 
-    fn detach(&mut self, stream: StreamId, ctx: &Context) -> Result<(), IommuError> {
-        let domain = domain_of(ctx.asid);
+    fn detach(
+        &mut self,
+        stream: StreamId,
+        ctx: &Context<'_, Lpae, DomainId>,
+    ) -> Result<(), IommuError> {
+        let domain = domain_of(ctx.tag);
         self.dev
             .send(&proto::detach(domain, stream.0), u64::from(stream.0))?;
         self.endpoints.remove(&stream.0);
         Ok(())
     }
 
-    fn sync(&mut self, req: &SyncRequest<'_>) -> Result<(), IommuError> {
+    fn sync(&mut self, req: &SyncRequest<'_, DomainId>) -> Result<(), IommuError> {
         if req.gather.bbm_breaks() > 0 {
             return Err(IommuError::SyncFailed {
                 iova: req.iova,
@@ -283,22 +364,22 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
             });
         }
         let u = Unmap {
-            domain: domain_of(req.asid),
+            domain: domain_of(req.tag),
             start: req.iova.0,
             end: req.iova.0.saturating_add(req.size),
         };
-        if self.holding {
-            self.held.push(u);
-            return Ok(());
+        match self.gate.admit(u) {
+            Some(u) => self.unmap_range(u),
+            None => Ok(()),
         }
-        if self.skip_sync {
-            return Ok(());
-        }
-        self.unmap_range(u)
     }
 
-    fn sync_map(&mut self, ctx: &Context, map: &MapRequest) -> Result<(), IommuError> {
-        let domain = domain_of(ctx.asid);
+    fn sync_map(
+        &mut self,
+        ctx: &Context<'_, Lpae, DomainId>,
+        map: &MapRequest,
+    ) -> Result<(), IommuError> {
+        let domain = domain_of(ctx.tag);
         let start = map.iova.0;
         if map.size == 0 {
             return Ok(());
@@ -331,20 +412,22 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
 }
 
 impl<M: Mmio> Observe for VirtioIommu<'_, '_, M> {
-    fn hold_invalidations(&mut self, hold: bool) {
-        self.holding = hold;
+    type Invalidation = Unmap;
+
+    fn gate(&self) -> &InvalidationGate<Unmap> {
+        &self.gate
     }
 
-    fn release_held(&mut self) -> Result<usize, IommuError> {
-        let held = core::mem::take(&mut self.held);
-        if self.skip_sync {
-            return Ok(0);
-        }
-        let n = held.len();
-        for u in held {
-            self.unmap_range(u)?;
-        }
-        Ok(n)
+    fn gate_mut(&mut self) -> &mut InvalidationGate<Unmap> {
+        &mut self.gate
+    }
+
+    fn run_invalidation(&mut self, u: Unmap) -> Result<(), IommuError> {
+        self.unmap_range(u)
+    }
+
+    fn skip_sync_failures(&self) -> &'static [&'static str] {
+        SKIP_SYNC_FAILURES
     }
 
     fn drain_faults(&mut self) -> Vec<Fault> {
@@ -352,36 +435,8 @@ impl<M: Mmio> Observe for VirtioIommu<'_, '_, M> {
         core::mem::take(&mut self.faults)
     }
 
-    fn take_invalidation_cost(&mut self) -> u64 {
-        core::mem::take(&mut self.cost)
-    }
-
-    fn caching(&self) -> Caching {
-        VIRTIO_IOMMU_CACHING
-    }
-
-    fn set_skip_sync(&mut self, on: bool) {
-        self.skip_sync = on;
-    }
-
-    fn skipping_syncs(&self) -> bool {
-        self.skip_sync
-    }
-
-    /// One UNMAP request covers any IOVA range.
-    fn ranged_invalidation(&self) -> bool {
-        true
-    }
-
-    /// QEMU 10.0.2 reports a fault at an address with no mapping with
-    /// `flags = F_ADDRESS` only (measured: raw flags 0x100), while a
-    /// permission fault carries READ/WRITE.
-    fn translation_fault_direction(&self) -> Option<&'static str> {
-        Some("QEMU's virtio-iommu sets only F_ADDRESS in a fault for an unmapped address (measured on 10.0.2)")
-    }
-
     /// Nothing is cached per domain: there is nothing to invalidate.
-    fn invalidate_context(&mut self, _asid: Asid) -> Result<(), IommuError> {
+    fn invalidate_context(&mut self, _tag: DomainId) -> Result<(), IommuError> {
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ pub mod adapter;
 pub mod device;
 pub mod proto;
 
-pub use adapter::{VirtioIommu, VIRTIO_IOMMU_CACHING};
+pub use adapter::{DomainId, Unmap, VirtioIommu, SKIP_SYNC_FAILURES, VIRTIO_IOMMU_CAPABILITIES};
 pub use device::{DeviceInfo, ViommuError, VirtioIommuDevice};
 
 /// Modern virtio-pci device ID of virtio-iommu (0x1040 + 23).

@@ -5,19 +5,16 @@
 //! `virtio_iommu_attach/detach/map/unmap` (a domain dies with its last
 //! endpoint, MAP into a missing domain is S_NOENT, overlapping MAP is
 //! S_INVAL, a splitting UNMAP is S_RANGE), PROBE answering the GICv2m MSI
-//! page, no translation cache, and fault events on the event queue.
+//! page, no translation cache, and fault events on the event queue.  Its
+//! masters are the host-model kit's `ModelMaster`.
 #![cfg(test)]
 
 use super::proto;
-use crate::iommu::{DmaError, DmaMaster, DmaReport, StreamId};
 use crate::mm::host_ram;
-use crate::mm::Iova;
 pub use crate::virtio::model::layout;
 use crate::virtio::model::{Backend, PciModel, Queue};
 use alloc::collections::{BTreeMap, BTreeSet};
-use alloc::string::String;
 use alloc::vec::Vec;
-use core::time::Duration;
 
 #[derive(Debug, Default)]
 struct Domain {
@@ -318,65 +315,8 @@ impl PciModel<Viommu> {
     }
 }
 
-/// A DMA master behind the model; bytes land in host RAM.
-pub struct ModelMaster {
-    /// Endpoint / stream.
-    pub sid: StreamId,
-    /// Name.
-    pub name: String,
-    /// The IOMMU.
-    pub iommu: ViommuModel,
-}
-
-impl ModelMaster {
-    fn xlate(&self, iova: u64, write: bool, done: usize) -> Result<u64, DmaError> {
-        self.iommu
-            .translate(self.sid.0, iova, write)
-            .ok_or(DmaError::Aborted {
-                stream: self.sid,
-                iova: Iova(iova),
-                write,
-                bytes: done,
-                status: 0,
-            })
-    }
-}
-
-impl DmaMaster for ModelMaster {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn stream(&self) -> StreamId {
-        self.sid
-    }
-    fn max_transfer(&self) -> usize {
-        4096
-    }
-    fn write(&mut self, iova: Iova, data: &[u8], _t: Duration) -> Result<DmaReport, DmaError> {
-        let pa = self.xlate(iova.0, true, 0)?;
-        host_ram::write_bytes(pa, data);
-        Ok(DmaReport {
-            bytes: data.len(),
-            status: 0,
-        })
-    }
-    fn read(&mut self, iova: Iova, buf: &mut [u8], _t: Duration) -> Result<DmaReport, DmaError> {
-        let pa = self.xlate(iova.0, false, 0)?;
-        host_ram::read_bytes(pa, buf);
-        Ok(DmaReport {
-            bytes: buf.len(),
-            status: 0,
-        })
-    }
-    fn copy(
-        &mut self,
-        src: Iova,
-        dst: Iova,
-        len: usize,
-        t: Duration,
-    ) -> Result<DmaReport, DmaError> {
-        let mut tmp = alloc::vec![0u8; len];
-        self.read(src, &mut tmp, t)?;
-        self.write(dst, &tmp, t)
+impl crate::testkit::master::Translate for ViommuModel {
+    fn translate(&self, stream: u32, iova: u64, write: bool) -> Option<u64> {
+        ViommuModel::translate(self, stream, iova, write)
     }
 }

@@ -2,15 +2,16 @@
 //! adapter against the QEMU-like model (`model.rs`), including the whole
 //! case catalogue and its skip-sync negative control.
 
-use super::model::{layout, ModelMaster, ViommuModel};
-use super::{ViommuError, VirtioIommu, VirtioIommuDevice};
+use super::model::{layout, ViommuModel};
+use super::{DomainId, ViommuError, VirtioIommu, VirtioIommuDevice};
 use crate::iommu::pgtable::{Granule, Lpae, Prot, RamArena};
 use crate::iommu::{DmaMaster, Domain, Iommu, StreamId};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::host_ram::HostRam;
 use crate::mm::{Iova, PhysAddr};
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest};
-use crate::selftest::runner::Outcome;
+use crate::selftest::runner::{run_case, Outcome};
+use crate::testkit::master::ModelMaster;
 use crate::time::fake::SteppingClock;
 use crate::virtio::VirtioError;
 use alloc::string::{String, ToString};
@@ -29,16 +30,25 @@ fn clock() -> &'static SteppingClock {
 
 type Arena = Rc<RefCell<RamArena>>;
 
-fn domain(arena: &Arena, i: usize) -> Domain<Lpae, Arena> {
+/// Domain `i` of the tests: virtio-iommu domain `i + 1` (the driver hands
+/// out the lowest free number from 1; the ones below are taken first).
+fn domain(
+    v: &mut VirtioIommu<'_, 'static, ViommuModel>,
+    arena: &Arena,
+    i: usize,
+) -> Domain<Lpae, Arena, DomainId> {
     let lpae = Lpae::new(Granule::K4, 40, 48, true).unwrap();
-    Domain::new(
+    v.take_domains_below(i as u32 + 1);
+    let d = Domain::new(
+        v,
         lpae,
         arena.clone(),
-        iommu_cases::asid(i),
         Iova(0x1000_0000 * (i as u64 + 1)),
         0x1000_0000,
     )
-    .unwrap()
+    .unwrap();
+    assert_eq!(d.tag(), DomainId(i as u32 + 1));
+    d
 }
 
 fn bring_up<'p>(
@@ -95,7 +105,7 @@ fn partial_unmap_is_mirrored_as_unmap_whole_and_map_back() {
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
     let model = ViommuModel::viommu();
     let mut v = bring_up(&model, &pool, false);
-    let mut d = domain(&arena, 0);
+    let mut d = domain(&mut v, &arena, 0);
     d.attach(&mut v, StreamId(0x20)).unwrap();
     let buf = pool.alloc(6 * 4096).unwrap();
     let iova = d
@@ -127,7 +137,7 @@ fn mappings_made_before_attach_are_replayed_and_survive_detach() {
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
     let model = ViommuModel::viommu();
     let mut v = bring_up(&model, &pool, false);
-    let mut d = domain(&arena, 1);
+    let mut d = domain(&mut v, &arena, 1);
     // No endpoint yet: the device has no domain 2 (a MAP would be S_NOENT).
     d.map(
         &mut v,
@@ -164,17 +174,12 @@ fn run_catalogue(skip: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
     let model = ViommuModel::viommu();
     let mut iommu = bring_up(&model, &pool, skip);
-    let mut m0 = ModelMaster {
-        sid: StreamId(0x20),
-        name: "m0".into(),
-        iommu: model.clone(),
-    };
-    let mut m1 = ModelMaster {
-        sid: StreamId(0x28),
-        name: "m1".into(),
-        iommu: model.clone(),
-    };
-    let domains = (0..2).map(|i| domain(&arena, i)).collect();
+    // virtio-iommu translates a whole transfer at once.
+    let mut m0 = ModelMaster::new(0x20, "m0", model.clone());
+    m0.beat = usize::MAX;
+    let mut m1 = ModelMaster::new(0x28, "m1", model.clone());
+    m1.beat = usize::MAX;
+    let domains = (0..2).map(|i| domain(&mut iommu, &arena, i)).collect();
     let staging = pool.alloc(4096).unwrap();
     let fixed = [FixedMapping {
         phys: staging.phys(),
@@ -184,12 +189,10 @@ fn run_catalogue(skip: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
     let masters: Vec<&mut dyn DmaMaster> = alloc::vec![&mut m0, &mut m1];
     let mut t = IommuTest::setup(&mut iommu, masters, domains, &fixed, &pool, 4096).unwrap();
     let g = iommu_cases::group("viommu".to_string());
-    let out = g
-        .cases
-        .iter()
-        .map(|c| {
-            let r = (c.run)(&mut t);
-            (c.name, r.outcome, r.diags)
+    let out = (0..g.cases.len())
+        .map(|i| {
+            let r = run_case(&g, i, &mut t);
+            (g.cases[i].name, r.outcome, r.diags)
         })
         .collect();
     drop(t);
@@ -253,7 +256,7 @@ fn a_block_split_is_refused_not_mirrored_wrongly() {
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
     let model = ViommuModel::viommu();
     let mut v = bring_up(&model, &pool, false);
-    let mut d = domain(&arena, 0);
+    let mut d = domain(&mut v, &arena, 0);
     d.attach(&mut v, StreamId(0x20)).unwrap();
     let pa = PhysAddr((ram.range().base.as_u64() + (2 << 20)) & !((2 << 20) - 1));
     d.map(&mut v, Iova(0x1020_0000), pa, 2 << 20, Prot::rw())

@@ -11,9 +11,9 @@
 
 mod context;
 
-pub use context::{LpaeContext, TcrFields, MAIR_DEVICE_IDX, MAIR_NC_IDX, MAIR_WB_IDX};
+pub use context::{MAIR, MAIR_DEVICE_IDX, MAIR_NC_IDX, MAIR_WB_IDX, OUTPUT_SIZES};
 
-use super::{Codec, MemAttr, Prot, Pte, TableFormat};
+use super::{Codec, MemAttr, Prot, Pte};
 use crate::mm::{BusAddr, PhysAddr};
 use core::fmt;
 
@@ -118,7 +118,7 @@ impl Lpae {
         if !(32..=48).contains(&ias) {
             return Err(LpaeConfigError::InputBits { bits: ias });
         }
-        if context::ips_encoding(oas).is_none() {
+        if !OUTPUT_SIZES.contains(&oas) {
             return Err(LpaeConfigError::OutputBits { bits: oas });
         }
         // Stage 1 has no SL0: the walk starts at the level that leaves exactly
@@ -147,9 +147,15 @@ impl Lpae {
         64 - self.ias
     }
 
-    /// The TCR/MAIR values a context using these tables needs.
-    pub fn context(&self) -> LpaeContext {
-        LpaeContext::new(self.granule, self.ias, self.oas, self.coherent_walk)
+    /// `true` when the tables are written for a walker that snoops the CPU
+    /// caches (the driver then programs cacheable, inner-shareable walks).
+    pub const fn coherent_walk(&self) -> bool {
+        self.coherent_walk
+    }
+
+    /// The MAIR value the descriptors' AttrIndx fields refer to.
+    pub const fn mair(&self) -> u64 {
+        MAIR
     }
 }
 
@@ -285,9 +291,5 @@ impl Codec for Lpae {
             privileged: raw & AP_UNPRIV == 0,
             attr,
         }
-    }
-
-    fn table_format(&self) -> TableFormat {
-        TableFormat::Lpae(self.context())
     }
 }

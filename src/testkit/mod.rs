@@ -1,0 +1,29 @@
+//! The host-model kit: everything a family's behavioural model and its
+//! host tests share, so no model carries its own copy (DESIGN.md, "The
+//! shape for five families", item 5).
+//!
+//! * [`ram`] — host memory standing in for RAM and the page-table arena;
+//! * [`walk`] — reference table walkers, written from the architecture
+//!   text independently of the crate's codecs, so a model cross-checks what
+//!   the page-table engine wrote instead of agreeing with it by
+//!   construction;
+//! * [`cache`] — a cache whose entries stay until invalidated (TLB, walk
+//!   cache, configuration cache), with configurable keying;
+//! * [`master`] — one model DMA master over any model's translation;
+//! * [`toy`] — a toy IOMMU built from the pieces above whose shape
+//!   (contexts, caches, invalidation scope, detach behaviour) is chosen per
+//!   test, so the catalogue can be run against every combination of
+//!   capabilities.
+//!
+//! Built for unit tests and, with the `testkit` cargo feature, for `tests/`
+//! and `benches/`; never part of the image.
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod master;
+pub mod ram;
+pub mod toy;
+pub mod walk;
+
+#[cfg(test)]
+mod tests;
