@@ -74,11 +74,7 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut suites = Vec::new();
     // Before anything builds: without the target every later stage fails
     // with "can't find crate for `core`" (rustup does not always add it).
-    stage(
-        &mut rows,
-        "toolchain: target + components",
-        toolchain::ensure,
-    );
+    stage(&mut rows, "rustup: target + components", toolchain::ensure);
     if !opts.no_lint {
         stage(&mut rows, "lint: cargo fmt --check", || {
             process::run(process::cargo().args(["fmt", "--all", "--check"]))
