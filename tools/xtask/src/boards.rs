@@ -6,19 +6,23 @@
 //!
 //! | loader | output | facts |
 //! |---|---|---|
-//! | U-Boot `booti` (Allwinner) | `Image`, `boot.cmd`, `boot.scr`, the DTB if given | boards.md §1.4 |
-//! | Qualcomm ABL | `boot.img` (Android boot image v2, DTB section) | boards.md §1.5 |
-//! | m1n1 (Apple) | `m1n1-payload.bin` = DTB then `Image` | boards.md §1.6 |
+//! | U-Boot `booti` (Allwinner) | `Image`, `boot.cmd`, `boot.scr`, the DTB if given | `boards/pine-h64/README.md` |
+//! | Qualcomm ABL | `boot.img` (Android boot image v2, DTB section) | `boards/db845c/README.md` |
+//! | m1n1 (Apple) | `m1n1-payload.bin` = DTB then `Image` | `boards/j274/README.md` |
 //!
-//! The DTB comes from `--dtb FILE`, else from `target/dtbs/<dtb path>`
-//! (the board's path inside Debian's `linux-image-*-arm64`, boards.md §4,
-//! e.g. `target/dtbs/qcom/sdm845-db845c.dtb`).  ABL and m1n1 need one; U-Boot
-//! can do without (the script then boots with U-Boot's own control DTB,
-//! `${fdtcontroladdr}`, boards.md §1.4).
+//! The DTB comes from `--dtb FILE`, else from the DTB cache of
+//! [`crate::dtbs`] (`target/dtbs/<dtb path>`, the board's path inside
+//! Debian's `linux-image-*-arm64`, e.g. `target/dtbs/qcom/sdm845-db845c.dtb`),
+//! which is fetched first when the board's DTB is one of its fixtures.  ABL
+//! and m1n1 need one; U-Boot can do without (the script then boots with
+//! U-Boot's own control DTB, `${fdtcontroladdr}`), so a failed fetch is only
+//! a warning there.  Debian ships no Apple DTBs: for j274 the error says
+//! where to get one ([`dtb_origin`]).
 //!
 //! Every output is parsed back and checked before the command succeeds.
 
 use crate::bootfmt::{self, BootImgInput};
+use crate::dtbs;
 use crate::error::{io, Error, Result};
 use crate::image;
 use crate::process;
@@ -31,7 +35,7 @@ pub enum Loader {
     UBoot,
     /// Qualcomm ABL, fastboot boot image with this page size.
     Abl {
-        /// `--pagesize` (boards.md §1.5: 2048 or 4096).
+        /// `--pagesize` (2048 or 4096).
         page_size: u32,
     },
     /// m1n1 stage 2 payload (Apple).
@@ -55,12 +59,12 @@ pub struct Board {
     pub compatible: &'static str,
 }
 
-/// Physical base for ABL boot images (boards.md §1.5: `--base 0x80000000`).
+/// Physical base for ABL boot images (`mkbootimg --base 0x80000000`).
 pub const ABL_BASE: u32 = 0x8000_0000;
 
 /// Every board `image --board` knows.  Page sizes: db845c 2048 (Linaro's
-/// RB3 instructions), RB5 / RB1 / RB2 4096 (Linaro's); boards.md §1.5 allows
-/// either — ABL reads `page_size` from the header.
+/// RB3 instructions), RB5 / RB1 / RB2 4096 (Linaro's); ABL accepts either
+/// — it reads `page_size` from the header.
 pub const BOARDS: &[Board] = &[
     Board {
         name: "pine-h64",
@@ -183,19 +187,12 @@ pub fn run(o: &Options) -> Result<()> {
     let board = find(&o.board)
         .ok_or_else(|| Error::Usage(format!("--board `{}` is not one of: {}", o.board, names())))?;
     let root = process::workspace_root();
-    let dtb_path = o
-        .dtb
-        .clone()
-        .unwrap_or_else(|| root.join("target").join("dtbs").join(board.dtb));
-    let dtb = if dtb_path.is_file() {
-        Some(read(&dtb_path)?)
-    } else if o.dtb.is_some() {
-        return Err(Error::Usage(format!(
-            "--dtb {}: no such file",
-            dtb_path.display()
-        )));
-    } else {
-        None
+    let (dtb_path, dtb) = match &o.dtb {
+        Some(p) if p.is_file() => (p.clone(), Some(read(p)?)),
+        Some(p) => {
+            return Err(Error::Usage(format!("--dtb {}: no such file", p.display())));
+        }
+        None => default_dtb(board)?,
     };
     // Check the inputs before spending a build on them.
     match &dtb {
@@ -215,6 +212,84 @@ pub fn run(o: &Options) -> Result<()> {
     }
     println!("{}", out.display());
     Ok(())
+}
+
+/// The board's DTB without `--dtb`: from the [`dtbs`] cache, fetched first
+/// when the board's DTB is one of the fixtures; else whatever the user put at
+/// the cache path.  `None` only for U-Boot boards, which can do without.
+fn default_dtb(board: &Board) -> Result<(PathBuf, Option<Vec<u8>>)> {
+    let cached = dtbs::cache_dir().join(board.dtb);
+    let fetchable = dtbs::manifest()?.files.iter().any(|(_, p)| p == board.dtb);
+    if !fetchable {
+        return if cached.is_file() {
+            eprintln!("xtask: using {} (no --dtb given)", cached.display());
+            Ok((cached.clone(), Some(read(&cached)?)))
+        } else if board.loader == Loader::UBoot {
+            Ok((cached, None))
+        } else {
+            Err(missing_dtb(board, &cached))
+        };
+    }
+    eprintln!(
+        "xtask: board {} needs {} from Debian's arm64 kernel package (no --dtb given); \
+         making sure the DTB cache has it, as `cargo xtask fetch-dtbs` does",
+        board.name, board.dtb
+    );
+    match dtbs::fetch() {
+        Ok(dir) => {
+            let p = dir.join(board.dtb);
+            let d = read(&p)?;
+            Ok((p, Some(d)))
+        }
+        Err(e) if board.loader == Loader::UBoot => {
+            eprintln!(
+                "xtask: warning: could not fetch {} ({e}); packaging without a DTB, so \
+                 boot.scr boots with U-Boot's own control DTB (pass --dtb FILE to ship one)",
+                board.dtb
+            );
+            Ok((cached, None))
+        }
+        Err(e) => Err(Error::Package {
+            board: board.name.to_string(),
+            what: board.dtb.to_string(),
+            detail: format!(
+                "no --dtb given and fetching it failed: {e}\n{}",
+                dtb_origin(board)
+            ),
+        }),
+    }
+}
+
+/// Where `board`'s DTB comes from and how to hand it to `image`.
+pub fn dtb_origin(board: &Board) -> String {
+    let pass = format!(
+        "then run `cargo xtask image --board {} --dtb PATH` (or copy it to {})",
+        board.name,
+        dtbs::cache_dir().join(board.dtb).display()
+    );
+    match board.loader {
+        Loader::M1n1 => format!(
+            "Debian ships no Apple DTBs, so xtask cannot fetch {dtb}.  Get it either\n  \
+             - from a kernel tree with Apple support (Asahi Linux, \
+             https://github.com/AsahiLinux/linux, or mainline): \
+             `make ARCH=arm64 defconfig && make ARCH=arm64 {dtb}` (add \
+             CROSS_COMPILE=aarch64-linux-gnu- on a non-arm64 host) writes \
+             arch/arm64/boot/dts/{dtb}; or\n  \
+             - from the machine itself: on its running Linux system (e.g. Asahi Linux \
+             booted by m1n1) the DTB m1n1 handed over at boot is /sys/firmware/fdt \
+             (`sudo cat /sys/firmware/fdt > {file}`);\n\
+             {pass}",
+            dtb = board.dtb,
+            file = board.dtb.rsplit('/').next().unwrap_or(board.dtb),
+        ),
+        _ => format!(
+            "it is {dtb} in Debian's arm64 kernel package (/usr/lib/linux-image-<abi>/{dtb}), \
+             which `cargo xtask fetch-dtbs` fetches into {cache}; or use the board's own \
+             DTB from your kernel build;\n{pass}",
+            dtb = board.dtb,
+            cache = dtbs::cache_dir().display(),
+        ),
+    }
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {
@@ -239,9 +314,7 @@ fn missing_dtb(board: &Board, dtb_path: &Path) -> Error {
     Error::Package {
         board: board.name.to_string(),
         what: dtb_path.display().to_string(),
-        detail: "no DTB: pass --dtb FILE or place the board's DTB there (boards.md §4 says where \
-                 Debian ships it)"
-            .into(),
+        detail: format!("no DTB.  {}", dtb_origin(board)),
     }
 }
 
@@ -255,7 +328,7 @@ fn check_dtb(board: &Board, dtb: &[u8], path: &Path, warn: bool) -> Result<()> {
             if !root.props.iter().any(|x| x == p) {
                 eprintln!(
                     "xtask: warning: {what} has no root `{p}`: ABL selects the DTB by it \
-                     (boards.md §1.5) and may refuse this one; see boards/{}/README.md",
+                     and may refuse this one; see boards/{}/README.md",
                     board.name
                 );
             }
@@ -276,16 +349,17 @@ fn check_dtb(board: &Board, dtb: &[u8], path: &Path, warn: bool) -> Result<()> {
 
 /// The U-Boot script: load the Image (and the DTB when we ship one) from
 /// the partition distro boot found `boot.scr` on, then `booti`
-/// (boards.md §1.4: `kernel_addr_r` 0x40080000, `fdt_addr_r` 0x4FA00000).
+/// (`kernel_addr_r` 0x40080000, `fdt_addr_r` 0x4FA00000 on these boards; see
+/// `boards/<name>/README.md`).
 pub fn boot_cmd(board: &Board, dtb_file: Option<&str>) -> String {
     let mut s = format!(
-        "# iommu-bringup for {} ({}), U-Boot booti (boards.md §1.4).\n\
+        "# iommu-bringup for {} ({}), U-Boot booti (see boards/{}/README.md).\n\
          # Generated by `cargo xtask image --board {}`; boot.scr is this file\n\
          # wrapped as a legacy IH_TYPE_SCRIPT image.  devtype/devnum/distro_bootpart\n\
          # are set by U-Boot distro boot when it runs boot.scr.\n\
          setenv bootargs\n\
          load ${{devtype}} ${{devnum}}:${{distro_bootpart}} ${{kernel_addr_r}} Image\n",
-        board.name, board.soc, board.name
+        board.name, board.soc, board.name, board.name
     );
     match dtb_file {
         Some(f) => s.push_str(&format!(
@@ -563,6 +637,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("header"), "{e}");
+    }
+
+    #[test]
+    fn every_dtb_but_apples_is_fetchable_and_apples_says_where_it_comes_from() {
+        let m = dtbs::manifest().unwrap();
+        for b in BOARDS {
+            let listed = m.files.iter().any(|(_, p)| p == b.dtb);
+            assert_eq!(listed, b.loader != Loader::M1n1, "{}", b.name);
+        }
+        let e = missing_dtb(board("j274"), Path::new("x")).to_string();
+        for want in [
+            "Debian ships no Apple DTBs",
+            "Asahi",
+            "apple/t8103-j274.dtb",
+            "/sys/firmware/fdt",
+            "--board j274 --dtb PATH",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        for b in BOARDS {
+            let e = missing_dtb(b, Path::new("x")).to_string();
+            assert!(e.contains("--dtb"), "{e}");
+            // Nothing outside the repository (the research notes are not in it).
+            assert!(!e.contains("../") && !e.contains("boards.md"), "{e}");
+        }
+        assert!(!boot_cmd(board("pine-h64"), None).contains("boards.md"));
     }
 
     /// When Debian's `u-boot-tools` / `mkbootimg` happen to be installed,

@@ -2,7 +2,8 @@
 //! (also the first stage of `cargo xtask test`).
 //!
 //! The list, the sha256 sums and the pinned Debian package are in
-//! `tests/fixtures/dtbs.sha256`.  The step (facts: `hw/boards.md` §4):
+//! `tests/fixtures/dtbs.sha256`.  `cargo xtask image --board` uses the same
+//! cache for the board's DTB and runs [`fetch`] when it is missing.  The step:
 //! 1. If `target/dtbs/` already holds every listed DTB with the recorded
 //!    source, re-check the sums and stop.
 //! 2. Make sure apt knows arm64 packages (`dpkg --add-architecture arm64`,
@@ -267,12 +268,17 @@ pub fn ensure_dtc() -> Result<()> {
     )
 }
 
-/// Makes `target/dtbs/` hold the verified board DTBs; returns the cache dir.
-pub fn fetch() -> Result<PathBuf> {
+/// Reads and parses the repository's [`MANIFEST`].
+pub fn manifest() -> Result<Manifest> {
     let root = process::workspace_root();
     let text =
         std::fs::read_to_string(root.join(MANIFEST)).map_err(io(format!("reading {MANIFEST}")))?;
-    let m = parse_manifest(&text).map_err(|e| Error::Tool(format!("{MANIFEST}: {e}")))?;
+    parse_manifest(&text).map_err(|e| Error::Tool(format!("{MANIFEST}: {e}")))
+}
+
+/// Makes `target/dtbs/` hold the verified board DTBs; returns the cache dir.
+pub fn fetch() -> Result<PathBuf> {
+    let m = manifest()?;
     let dir = cache_dir();
     let source_file = dir.join("SOURCE");
     let have_all = m.files.iter().all(|(_, p)| dir.join(p).is_file());

@@ -1,9 +1,11 @@
 //! `cargo xtask build`: build the bare-metal ELF, turn it into a flat arm64
 //! Linux `Image` with the toolchain's `llvm-objcopy`, and check the 64-byte
 //! Image header so a broken link map is caught on the host, not on a board.
+//! The target and `llvm-tools` come from [`crate::toolchain::ensure`].
 
 use crate::error::{io, Error, Result};
 use crate::process;
+use crate::toolchain;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -41,6 +43,7 @@ pub struct Artifacts {
 
 /// Builds the release ELF and the flat `Image`, validates it and returns the paths.
 pub fn build() -> Result<Artifacts> {
+    toolchain::ensure()?;
     let root = process::workspace_root();
     eprintln!("xtask: building {BIN} for {TARGET} (release)");
     process::run(process::cargo().args([
@@ -78,46 +81,32 @@ pub fn build() -> Result<Artifacts> {
     Ok(Artifacts { elf, image })
 }
 
-/// Locates `llvm-objcopy` from the toolchain's `llvm-tools`, installing the
-/// component if it is missing.
+/// Locates `llvm-objcopy` from the toolchain's `llvm-tools` (which
+/// [`toolchain::ensure`] has installed when `rust-toolchain.toml` lists it).
 fn objcopy() -> Result<PathBuf> {
-    let find = || -> Result<PathBuf> {
-        let root = process::workspace_root();
-        let sysroot = process::output(
-            Command::new(rustc())
-                .current_dir(&root)
-                .args(["--print", "sysroot"]),
-        )?;
-        let vv = process::output(Command::new(rustc()).current_dir(&root).arg("-vV"))?;
-        let host = vv
-            .lines()
-            .find_map(|l| l.strip_prefix("host: "))
-            .ok_or_else(|| Error::Tool("`rustc -vV` printed no `host:` line".into()))?;
-        Ok(Path::new(sysroot.trim())
-            .join("lib/rustlib")
-            .join(host.trim())
-            .join("bin/llvm-objcopy"))
-    };
-    let path = find()?;
-    if path.is_file() {
-        return Ok(path);
-    }
-    eprintln!(
-        "xtask: {} is missing; installing it with `rustup component add llvm-tools`",
-        path.display()
-    );
-    process::run(
-        Command::new("rustup")
-            .current_dir(process::workspace_root())
-            .args(["component", "add", "llvm-tools"]),
+    let root = process::workspace_root();
+    let sysroot = process::output(
+        Command::new(rustc())
+            .current_dir(&root)
+            .args(["--print", "sysroot"]),
     )?;
-    let path = find()?;
+    let vv = process::output(Command::new(rustc()).current_dir(&root).arg("-vV"))?;
+    let host = vv
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .ok_or_else(|| Error::Tool("`rustc -vV` printed no `host:` line".into()))?;
+    let path = Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host.trim())
+        .join("bin/llvm-objcopy");
     if path.is_file() {
         Ok(path)
     } else {
         Err(Error::Tool(format!(
-            "{} still missing after `rustup component add llvm-tools`",
-            path.display()
+            "{} is missing: the `llvm-tools` component of this toolchain is not installed \
+             (is `llvm-tools` still in {} and is this the toolchain it pins?)",
+            path.display(),
+            toolchain::FILE
         )))
     }
 }

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! This file only parses arguments and dispatches; each command lives in its
-//! own module.  Runner messages go to stderr, the console/KTAP and reports
+//! own module.  Commands that build first make sure the pinned toolchain has
+//! its target and components ([`toolchain::ensure`]).  Runner messages go to stderr, the console/KTAP and reports
 //! to stdout.
 
 mod baddtb;
@@ -34,6 +35,7 @@ mod process;
 mod qemu;
 mod scenarios;
 mod suite;
+mod toolchain;
 mod trampoline;
 
 use error::{Error, Result};
@@ -46,6 +48,8 @@ usage: cargo xtask <command> [options]
 
 commands:
   build                 build the image; prints the Image path as the last stdout line
+                        (build, run, test, bench and image first add the target and
+                        components rust-toolchain.toml lists, with rustup, when missing)
   run                   build and boot under QEMU virt, streaming KTAP to stdout
       --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
       --blk                         add two virtio-blk DMA masters (00:06.0, 00:07.0, iommu_platform=on);
@@ -61,7 +65,8 @@ commands:
       --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
   bench                 cargo bench --bench pgtable [-- ARGS...]
   image --board NAME [--dtb FILE]   package the Image for a board's loader
-                        into target/boards/NAME/ (--list: the boards)
+                        into target/boards/NAME/ (--list: the boards); fetches the
+                        board's DTB like fetch-dtbs unless --dtb is given
   install-qemu          install qemu-system-aarch64 >= 10.0 if missing
       --dry-run                     only print what it would do
   dt-probe FILE.dtb     print what the image's discovery sees in a DTB [--json]
@@ -264,7 +269,7 @@ fn main() -> ExitCode {
             junit,
         } => run_cmd(&machine, timeout, junit.as_ref()),
         Cmd::Test(opts) => suite::run(&opts),
-        Cmd::Bench(extra) => bench::run(&extra),
+        Cmd::Bench(extra) => toolchain::ensure().and_then(|()| bench::run(&extra)),
         Cmd::DtProbe(a) => dtprobe::run(&a),
         Cmd::FetchDtbs => dtbs::run(),
         Cmd::Image(o) => boards::run(&o),

@@ -1,6 +1,6 @@
-//! `cargo xtask test`: lint, host unit tests, then the QEMU scenario matrix,
-//! each stage timed and summarised; the last stdout line is
-//! `xtask: N passed, M failed`.
+//! `cargo xtask test`: the toolchain's target and components, lint, host
+//! unit tests, then the QEMU scenario matrix, each stage timed and
+//! summarised; the last stdout line is `xtask: N passed, M failed`.
 
 use crate::error::{Error, Result};
 use crate::image;
@@ -11,6 +11,7 @@ use crate::kunit;
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
+use crate::toolchain;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,9 @@ fn stage(rows: &mut Vec<Row>, name: &str, f: impl FnOnce() -> Result<()>) {
 pub fn run(opts: &Options) -> Result<()> {
     let mut rows = Vec::new();
     let mut suites = Vec::new();
+    // Before anything builds: without the target every later stage fails
+    // with "can't find crate for `core`" (rustup does not always add it).
+    stage(&mut rows, "rustup: target + components", toolchain::ensure);
     if !opts.no_lint {
         stage(&mut rows, "lint: cargo fmt --check", || {
             process::run(process::cargo().args(["fmt", "--all", "--check"]))
