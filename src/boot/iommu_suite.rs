@@ -147,7 +147,14 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
     }
     let mut out = Vec::new();
     for (p, n) in planned.into_iter().zip(list.iter()) {
-        if !n.enabled {
+        if let Some(e) = &n.cells_mismatch {
+            // The binding's cell count is wrong: every reference to this
+            // IOMMU is read with the wrong shape, so fail it by name.
+            out.push(Planned {
+                state: PlanState::Fail(format!("{e}")),
+                ..p
+            });
+        } else if !n.enabled {
             notes.push(format!(
                 "{} ({}) is disabled in the DT: not tested",
                 p.name, n.compatible

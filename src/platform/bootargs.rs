@@ -1,8 +1,6 @@
 //! `/chosen/bootargs` options for the image.
 //!
-//! Options are Linux-style `iommu_bringup.<key>=<value>` words; everything
-//! else on the command line (a loader may add its own words) is ignored.
-//! Known keys:
+//! Options are Linux-style `iommu_bringup.<key>=<value>` words.  Known keys:
 //!
 //! | key | values | meaning |
 //! |---|---|---|
@@ -10,12 +8,36 @@
 //! | `inject` | comma list: `fail-one`, `skip-sync`, `exception`, `panic` | fault injection for negative controls |
 //! | `granule` | `4k`, `16k`, `64k` | stage-1 page size of the IOMMU self-test's page tables (default 4k) |
 //!
-//! Unknown `iommu_bringup.*` keys and bad values are kept and reported in the
-//! KTAP output instead of being silently ignored.
+//! The rules, so that a typo can never quietly turn into a different run:
+//!
+//! * Words not starting with `iommu_bringup.` belong to someone else (a
+//!   loader adds `console=ttyS0 root=...`): they are tolerated, and listed.
+//! * The prefix and the key are matched as Linux matches parameter names
+//!   (`-` and `_` are the same), and case-insensitively; values are matched
+//!   case-insensitively only (`16K` is `16k`, but `skip_sync` is not
+//!   `skip-sync`).  A word accepted only thanks to that is applied and a
+//!   [`Note`] says what it was read as.
+//! * An unknown key, a missing value or an unknown value (one bad item of an
+//!   `inject` list included) rejects the whole word: nothing of it is
+//!   applied, and the [`Rejected`] entry names the word and the accepted
+//!   values.  The boot code turns any rejection into a failing run.
+//! * A later `exit` or `granule` word replaces an earlier one (a [`Note`]
+//!   says so); `inject` words add up.
+//! * The command line is bytes: a byte that is not UTF-8 only spoils the
+//!   word it is in.
+//!
+//! Parsing runs before the heap exists: the lists have fixed capacity
+//! ([`MAX_LISTED`]) and count what they could not keep.
 #![forbid(unsafe_code)]
+
+use core::fmt;
 
 /// Prefix of our options on the kernel-style command line.
 pub const PREFIX: &str = "iommu_bringup.";
+
+/// How many entries each list ([`Bootargs::rejected`], [`Bootargs::ignored`],
+/// [`Bootargs::notes`]) keeps; the rest are counted.
+pub const MAX_LISTED: usize = 16;
 
 /// How the run ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +48,17 @@ pub enum ExitRequest {
     Psci,
     /// Print the final line and wait forever (boards without a power-off path).
     Spin,
+}
+
+impl ExitRequest {
+    /// The value as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitRequest::Semihosting => "semihosting",
+            ExitRequest::Psci => "psci",
+            ExitRequest::Spin => "spin",
+        }
+    }
 }
 
 /// Fault-injection switches.
@@ -40,6 +73,45 @@ pub struct Inject {
     pub exception: bool,
     /// Panic after the self-test: proves a panic ends the run as a failure.
     pub panic: bool,
+}
+
+impl Inject {
+    /// Every switch set in `self` or `other`.
+    pub fn union(self, other: Inject) -> Inject {
+        Inject {
+            fail_one: self.fail_one || other.fail_one,
+            skip_sync: self.skip_sync || other.skip_sync,
+            exception: self.exception || other.exception,
+            panic: self.panic || other.panic,
+        }
+    }
+
+    fn flags(self) -> [(bool, &'static str); 4] {
+        [
+            (self.fail_one, "fail-one"),
+            (self.skip_sync, "skip-sync"),
+            (self.exception, "exception"),
+            (self.panic, "panic"),
+        ]
+    }
+}
+
+/// `none`, or the switches as a comma list (`fail-one,skip-sync`).
+impl fmt::Display for Inject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (_, name) in self.flags().into_iter().filter(|(on, _)| *on) {
+            if !first {
+                f.write_str(",")?;
+            }
+            f.write_str(name)?;
+            first = false;
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
 }
 
 /// Stage-1 granule for the IOMMU self-test.
@@ -63,20 +135,334 @@ impl GranuleArg {
             GranuleArg::K64 => 64 << 10,
         }
     }
+
+    /// The value as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            GranuleArg::K4 => "4k",
+            GranuleArg::K16 => "16k",
+            GranuleArg::K64 => "64k",
+        }
+    }
 }
 
-/// A word we did not understand.
+/// A key of ours (`iommu_bringup.<key>=...`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BadOption<'a> {
-    /// The whole word, e.g. `iommu_bringup.exit=maybe`.
-    pub word: &'a str,
+pub enum Key {
+    /// `exit`.
+    Exit,
+    /// `inject`.
+    Inject,
+    /// `granule`.
+    Granule,
 }
 
-/// Maximum number of bad options remembered for the report.
-pub const MAX_BAD: usize = 8;
+const EXIT_VALUES: [(&str, ExitRequest); 3] = [
+    ("semihosting", ExitRequest::Semihosting),
+    ("psci", ExitRequest::Psci),
+    ("spin", ExitRequest::Spin),
+];
+
+const GRANULE_VALUES: [(&str, GranuleArg); 3] = [
+    ("4k", GranuleArg::K4),
+    ("16k", GranuleArg::K16),
+    ("64k", GranuleArg::K64),
+];
+
+const INJECT_VALUES: [(&str, Inject); 4] = [
+    (
+        "fail-one",
+        Inject {
+            fail_one: true,
+            skip_sync: false,
+            exception: false,
+            panic: false,
+        },
+    ),
+    (
+        "skip-sync",
+        Inject {
+            fail_one: false,
+            skip_sync: true,
+            exception: false,
+            panic: false,
+        },
+    ),
+    (
+        "exception",
+        Inject {
+            fail_one: false,
+            skip_sync: false,
+            exception: true,
+            panic: false,
+        },
+    ),
+    (
+        "panic",
+        Inject {
+            fail_one: false,
+            skip_sync: false,
+            exception: false,
+            panic: true,
+        },
+    ),
+];
+
+impl Key {
+    /// Every key, in documentation order.
+    pub const ALL: [Key; 3] = [Key::Exit, Key::Inject, Key::Granule];
+
+    /// The key as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Exit => "exit",
+            Key::Inject => "inject",
+            Key::Granule => "granule",
+        }
+    }
+
+    /// The values the key accepts (for `inject`: the items of its comma
+    /// list).
+    pub fn accepted(self) -> &'static [&'static str] {
+        match self {
+            Key::Exit => &["semihosting", "psci", "spin"],
+            Key::Inject => &["fail-one", "skip-sync", "exception", "panic"],
+            Key::Granule => &["4k", "16k", "64k"],
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Key::Exit => 0,
+            Key::Inject => 1,
+            Key::Granule => 2,
+        }
+    }
+}
+
+/// What one accepted word sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// `iommu_bringup.exit=...`.
+    Exit(ExitRequest),
+    /// `iommu_bringup.inject=...` (the switches of this one word).
+    Inject(Inject),
+    /// `iommu_bringup.granule=...`.
+    Granule(GranuleArg),
+}
+
+/// The word as it would be spelled exactly (`iommu_bringup.granule=16k`).
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Setting::Exit(e) => write!(f, "{PREFIX}exit={}", e.name()),
+            Setting::Inject(i) => write!(f, "{PREFIX}inject={i}"),
+            Setting::Granule(g) => write!(f, "{PREFIX}granule={}", g.name()),
+        }
+    }
+}
+
+/// The bytes of one command-line word (or part of one); not necessarily
+/// UTF-8.  Displayed with invalid bytes and control characters escaped
+/// (`\xff`), so a report line is always printable.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Word<'a>(pub &'a [u8]);
+
+impl fmt::Display for Word<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c.is_control() {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        write!(f, "\\x{b:02x}")?;
+                    }
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Word<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{self}`")
+    }
+}
+
+/// Why a word of ours was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection<'a> {
+    /// `iommu_bringup.<key>` with a key we do not know.
+    UnknownKey {
+        /// The key as written.
+        key: Word<'a>,
+    },
+    /// A known key without `=value`.
+    MissingValue {
+        /// The key.
+        key: Key,
+    },
+    /// A value (or one item of an `inject` list) that is not accepted.
+    UnknownValue {
+        /// The key.
+        key: Key,
+        /// The value or list item as written.
+        value: Word<'a>,
+        /// The accepted value it resembles (same letters, other case or
+        /// separators), if any.
+        suggestion: Option<&'static str>,
+    },
+}
+
+fn write_list(f: &mut fmt::Formatter<'_>, items: &[&str]) -> fmt::Result {
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "`{v}`")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Rejection<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Rejection::UnknownKey { key } => {
+                write!(f, "unknown key `{key}`; known keys: ")?;
+                let names = Key::ALL.map(Key::name);
+                write_list(f, &names)
+            }
+            Rejection::MissingValue { key } => {
+                write!(f, "`{}` needs a value; accepted: ", key.name())?;
+                write_list(f, key.accepted())
+            }
+            Rejection::UnknownValue {
+                key,
+                value,
+                suggestion,
+            } => {
+                write!(f, "unknown {} value `{value}`", key.name())?;
+                if let Some(s) = suggestion {
+                    write!(f, " (did you mean `{s}`?)")?;
+                }
+                f.write_str("; accepted: ")?;
+                write_list(f, key.accepted())?;
+                if key == Key::Inject {
+                    f.write_str(", as a comma list")?;
+                }
+                f.write_str(" (case-insensitive)")
+            }
+        }
+    }
+}
+
+/// A word of ours that was not applied, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejected<'a> {
+    /// The whole word, e.g. `iommu_bringup.exit=maybe`.
+    pub word: Word<'a>,
+    /// What is wrong with it.
+    pub why: Rejection<'a>,
+}
+
+impl fmt::Display for Rejected<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}`: {}; nothing of it was applied",
+            self.word, self.why
+        )
+    }
+}
+
+/// A word of ours that was applied, but not exactly as written, or that
+/// replaced an earlier one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note<'a> {
+    /// Accepted thanks to case folding (or `-` for `_` in the name).
+    ReadAs {
+        /// The word as written.
+        word: Word<'a>,
+        /// What it was read as.
+        setting: Setting,
+    },
+    /// A later `exit` or `granule` word replaced an earlier, different one.
+    Replaces {
+        /// The later word (in force).
+        word: Word<'a>,
+        /// The earlier word (no longer in force).
+        earlier: Word<'a>,
+    },
+}
+
+impl fmt::Display for Note<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Note::ReadAs { word, setting } => write!(
+                f,
+                "`{word}` read as `{setting}` (names and values are case-insensitive)"
+            ),
+            Note::Replaces { word, earlier } => write!(
+                f,
+                "`{word}` replaces the earlier `{earlier}` (the last one is in force)"
+            ),
+        }
+    }
+}
+
+/// A list that keeps its first [`MAX_LISTED`] entries and counts all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed<T: Copy> {
+    items: [Option<T>; MAX_LISTED],
+    total: usize,
+}
+
+impl<T: Copy> Default for Listed<T> {
+    fn default() -> Self {
+        Self {
+            items: [None; MAX_LISTED],
+            total: 0,
+        }
+    }
+}
+
+impl<T: Copy> Listed<T> {
+    fn push(&mut self, t: T) {
+        if let Some(slot) = self.items.get_mut(self.total) {
+            *slot = Some(t);
+        }
+        self.total += 1;
+    }
+
+    /// The entries kept, in command-line order.
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.items.iter().flatten().copied()
+    }
+
+    /// How many entries there were.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// How many entries were counted but not kept.
+    pub fn unlisted(&self) -> usize {
+        self.total.saturating_sub(MAX_LISTED)
+    }
+
+    /// `true` when there were none.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
 
 /// Parsed options.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bootargs<'a> {
     /// `iommu_bringup.exit`.
     pub exit: Option<ExitRequest>,
@@ -84,140 +470,234 @@ pub struct Bootargs<'a> {
     pub inject: Inject,
     /// `iommu_bringup.granule`.
     pub granule: GranuleArg,
-    bad: [Option<BadOption<'a>>; MAX_BAD],
-    bad_count: usize,
+    /// The word in force for each key (by [`Key`] index).
+    given: [Option<Word<'a>>; 3],
+    applied: usize,
+    rejected: Listed<Rejected<'a>>,
+    ignored: Listed<Word<'a>>,
+    notes: Listed<Note<'a>>,
+}
+
+/// ASCII case folding plus Linux's `-` = `_` in parameter names.
+fn name_byte(b: u8) -> u8 {
+    if b == b'-' {
+        b'_'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
+fn name_eq(a: &[u8], b: &str) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b.bytes())
+            .all(|(&x, y)| name_byte(x) == name_byte(y))
+}
+
+/// `true` when `a` and `b` are the same letters, ignoring case and the
+/// separators `-` and `_` (for suggestions only, never for matching).
+fn loose_eq(a: &[u8], b: &str) -> bool {
+    fn fold(s: &[u8]) -> impl Iterator<Item = u8> + '_ {
+        s.iter()
+            .filter(|&&c| c != b'-' && c != b'_')
+            .map(|c| c.to_ascii_lowercase())
+    }
+    fold(a).eq(fold(b.as_bytes()))
+}
+
+/// Looks `value` up in `table`: the entry and whether it matched exactly.
+fn lookup<T: Copy>(table: &[(&'static str, T)], value: &[u8]) -> Option<(T, bool)> {
+    table
+        .iter()
+        .find(|(name, _)| value.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|&(name, t)| (t, value == name.as_bytes()))
+}
+
+fn suggest<T>(table: &[(&'static str, T)], value: &[u8]) -> Option<&'static str> {
+    table
+        .iter()
+        .map(|(name, _)| *name)
+        .find(|name| loose_eq(value, name))
 }
 
 impl<'a> Bootargs<'a> {
-    /// Parses a command line.  Never fails: bad words are collected.
-    pub fn parse(cmdline: &'a str) -> Self {
+    /// Parses a command line (the bytes of `/chosen/bootargs`).  Never
+    /// fails: rejected, ignored and case-folded words are collected.
+    pub fn parse(cmdline: &'a [u8]) -> Self {
         let mut args = Bootargs::default();
-        for word in cmdline.split_ascii_whitespace() {
-            let Some(opt) = word.strip_prefix(PREFIX) else {
-                continue;
-            };
-            let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
-            let ok = match key {
-                "exit" => match value {
-                    "semihosting" => Some(ExitRequest::Semihosting),
-                    "psci" => Some(ExitRequest::Psci),
-                    "spin" => Some(ExitRequest::Spin),
-                    _ => None,
-                }
-                .map(|e| args.exit = Some(e))
-                .is_some(),
-                "granule" => match value {
-                    "4k" => Some(GranuleArg::K4),
-                    "16k" => Some(GranuleArg::K16),
-                    "64k" => Some(GranuleArg::K64),
-                    _ => None,
-                }
-                .map(|g| args.granule = g)
-                .is_some(),
-                "inject" => value.split(',').all(|v| match v {
-                    "fail-one" => {
-                        args.inject.fail_one = true;
-                        true
-                    }
-                    "skip-sync" => {
-                        args.inject.skip_sync = true;
-                        true
-                    }
-                    "exception" => {
-                        args.inject.exception = true;
-                        true
-                    }
-                    "panic" => {
-                        args.inject.panic = true;
-                        true
-                    }
-                    _ => false,
-                }),
-                _ => false,
-            };
-            if !ok {
-                args.push_bad(word);
-            }
+        for word in cmdline
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            args.word(word);
         }
         args
     }
 
-    fn push_bad(&mut self, word: &'a str) {
-        if let Some(slot) = self.bad.get_mut(self.bad_count) {
-            *slot = Some(BadOption { word });
+    fn word(&mut self, bytes: &'a [u8]) {
+        let word = Word(bytes);
+        let (prefix, opt) = bytes.split_at(PREFIX.len().min(bytes.len()));
+        if !name_eq(prefix, PREFIX) {
+            self.ignored.push(word);
+            return;
         }
-        self.bad_count += 1;
+        let (key_bytes, value) = match opt.iter().position(|&b| b == b'=') {
+            Some(i) => (&opt[..i], Some(&opt[i + 1..])),
+            None => (opt, None),
+        };
+        let Some(key) = Key::ALL.into_iter().find(|k| name_eq(key_bytes, k.name())) else {
+            let key = Word(key_bytes);
+            return self.rejected.push(Rejected {
+                word,
+                why: Rejection::UnknownKey { key },
+            });
+        };
+        let Some(value) = value else {
+            return self.rejected.push(Rejected {
+                word,
+                why: Rejection::MissingValue { key },
+            });
+        };
+        let unknown = |item: &'a [u8], suggestion| Rejected {
+            word,
+            why: Rejection::UnknownValue {
+                key,
+                value: Word(item),
+                suggestion,
+            },
+        };
+        let (setting, exact_value) = match key {
+            Key::Exit => match lookup(&EXIT_VALUES, value) {
+                Some((e, exact)) => (Setting::Exit(e), exact),
+                None => {
+                    return self
+                        .rejected
+                        .push(unknown(value, suggest(&EXIT_VALUES, value)))
+                }
+            },
+            Key::Granule => match lookup(&GRANULE_VALUES, value) {
+                Some((g, exact)) => (Setting::Granule(g), exact),
+                None => {
+                    return self
+                        .rejected
+                        .push(unknown(value, suggest(&GRANULE_VALUES, value)))
+                }
+            },
+            Key::Inject => {
+                let mut all = Inject::default();
+                let mut all_exact = true;
+                for item in value.split(|&b| b == b',') {
+                    match lookup(&INJECT_VALUES, item) {
+                        Some((i, exact)) => {
+                            all = all.union(i);
+                            all_exact &= exact;
+                        }
+                        None => {
+                            return self
+                                .rejected
+                                .push(unknown(item, suggest(&INJECT_VALUES, item)))
+                        }
+                    }
+                }
+                (Setting::Inject(all), all_exact)
+            }
+        };
+        let exact =
+            exact_value && prefix == PREFIX.as_bytes() && key_bytes == key.name().as_bytes();
+        if !exact {
+            self.notes.push(Note::ReadAs { word, setting });
+        }
+        let given = self.given(key);
+        match setting {
+            Setting::Exit(e) => {
+                if let (Some(earlier), true) = (given, self.exit != Some(e)) {
+                    self.notes.push(Note::Replaces { word, earlier });
+                }
+                self.exit = Some(e);
+            }
+            Setting::Granule(g) => {
+                if let (Some(earlier), true) = (given, self.granule != g) {
+                    self.notes.push(Note::Replaces { word, earlier });
+                }
+                self.granule = g;
+            }
+            Setting::Inject(i) => self.inject = self.inject.union(i),
+        }
+        if let Some(slot) = self.given.get_mut(key.index()) {
+            *slot = Some(word);
+        }
+        self.applied += 1;
     }
 
-    /// Words starting with our prefix that were not understood.
-    pub fn bad_options(&self) -> impl Iterator<Item = BadOption<'a>> + '_ {
-        self.bad.iter().flatten().copied()
+    /// Words of ours that were not applied.  Any entry means the run must
+    /// fail: it would not be the run that was asked for.
+    pub fn rejected(&self) -> &Listed<Rejected<'a>> {
+        &self.rejected
     }
 
-    /// How many bad words there were (may exceed what is remembered).
-    pub fn bad_count(&self) -> usize {
-        self.bad_count
+    /// Words that are not ours (left to whoever else reads the command line).
+    pub fn ignored(&self) -> &Listed<Word<'a>> {
+        &self.ignored
+    }
+
+    /// Words applied, but not exactly as written or replacing an earlier one.
+    pub fn notes(&self) -> &Listed<Note<'a>> {
+        &self.notes
+    }
+
+    /// The last word applied for `key`, `None` when the default is in force.
+    pub fn given(&self, key: Key) -> Option<Word<'a>> {
+        self.given.get(key.index()).copied().flatten()
+    }
+
+    /// The settings in force on one line, with `exit` the name of the exit
+    /// method actually chosen (the bootargs only ask; the DT decides what
+    /// is possible).
+    pub fn settings<'b>(&'b self, exit: &'b str) -> Settings<'b, 'a> {
+        Settings { args: self, exit }
+    }
+}
+
+/// The settings line (see [`Bootargs::settings`]), e.g.
+/// `settings: granule=16k (bootargs), inject=none (default), exit=semihosting
+/// (bootargs: semihosting); words: 2 applied, 1 not ours, 0 rejected`.
+pub struct Settings<'b, 'a> {
+    args: &'b Bootargs<'a>,
+    exit: &'b str,
+}
+
+impl fmt::Display for Settings<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.args;
+        let src = |k| {
+            if a.given(k).is_some() {
+                "bootargs"
+            } else {
+                "default"
+            }
+        };
+        write!(
+            f,
+            "settings: granule={} ({}), inject={} ({}), exit={} (",
+            a.granule.name(),
+            src(Key::Granule),
+            a.inject,
+            src(Key::Inject),
+            self.exit
+        )?;
+        match a.exit {
+            Some(e) => write!(f, "bootargs: {}", e.name())?,
+            None => f.write_str("default")?,
+        }
+        write!(
+            f,
+            "); words: {} applied, {} not ours, {} rejected",
+            a.applied,
+            a.ignored.total(),
+            a.rejected.total()
+        )
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_our_options_and_ignores_others() {
-        let a = Bootargs::parse(
-            "console=ttyS0 iommu_bringup.exit=semihosting  iommu_bringup.inject=fail-one,skip-sync root=/dev/x",
-        );
-        assert_eq!(a.exit, Some(ExitRequest::Semihosting));
-        assert!(a.inject.fail_one && a.inject.skip_sync);
-        assert!(!a.inject.exception && !a.inject.panic);
-        let b = Bootargs::parse("iommu_bringup.inject=exception,panic");
-        assert!(b.inject.exception && b.inject.panic && !b.inject.fail_one);
-        assert_eq!(a.bad_count(), 0);
-    }
-
-    #[test]
-    fn reports_bad_words() {
-        let a = Bootargs::parse(
-            "iommu_bringup.exit=maybe iommu_bringup.colour=blue iommu_bringup.inject=everything",
-        );
-        assert_eq!(a.exit, None);
-        let bad: std::vec::Vec<_> = a.bad_options().map(|b| b.word).collect();
-        assert_eq!(
-            bad,
-            [
-                "iommu_bringup.exit=maybe",
-                "iommu_bringup.colour=blue",
-                "iommu_bringup.inject=everything"
-            ]
-        );
-    }
-
-    #[test]
-    fn granule_option() {
-        assert_eq!(Bootargs::parse("").granule, GranuleArg::K4);
-        assert_eq!(
-            Bootargs::parse("iommu_bringup.granule=16k").granule.bytes(),
-            16384
-        );
-        assert_eq!(
-            Bootargs::parse("iommu_bringup.granule=64k").granule,
-            GranuleArg::K64
-        );
-        assert_eq!(Bootargs::parse("iommu_bringup.granule=8k").bad_count(), 1);
-    }
-
-    #[test]
-    fn empty_cmdline_is_default() {
-        assert_eq!(Bootargs::parse(""), Bootargs::default());
-    }
-
-    #[test]
-    fn many_bad_words_are_counted_not_overflowed() {
-        let s = "iommu_bringup.x ".repeat(20);
-        let a = Bootargs::parse(&s);
-        assert_eq!(a.bad_count(), 20);
-        assert_eq!(a.bad_options().count(), MAX_BAD);
-    }
-}
+mod tests;

@@ -17,6 +17,17 @@ pub enum ExitMethod {
 }
 
 impl ExitMethod {
+    /// A short name for the settings line: `semihosting`, `psci (hvc)`,
+    /// `psci (smc)` or `spin`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitMethod::Semihosting => "semihosting",
+            ExitMethod::Psci(PsciConduit::Hvc) => "psci (hvc)",
+            ExitMethod::Psci(PsciConduit::Smc) => "psci (smc)",
+            ExitMethod::Spin => "spin",
+        }
+    }
+
     /// How the final status line names the method.  For [`ExitMethod::Spin`]
     /// it says plainly that the run is over and the board now waits, so an
     /// operator or a LAVA job knows it can power-cycle it: Apple machines

@@ -9,7 +9,9 @@
 use super::runner::{Case, Group, Report};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{PhysAddr, PhysRange};
-use alloc::string::String;
+use crate::platform::bootargs::{Bootargs, MAX_LISTED};
+use alloc::format;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 /// An address-translation probe of the CPU MMU (`AT S1E1R`).
@@ -82,6 +84,43 @@ pub struct PciHostFacts {
     pub functions: Result<Vec<PciFunctionFacts>, String>,
 }
 
+/// What the bootargs parser made of the command line, as text for the
+/// `bootargs` case (built after the heap exists; the parser has none).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BootargsFacts {
+    /// Words of ours that were not applied, each with the reason and the
+    /// accepted values; a last entry counts those past the list's capacity.
+    pub rejected: Vec<String>,
+    /// Words that are not ours (a loader's own), escaped; a last entry
+    /// counts those past the list's capacity.
+    pub ignored: Vec<String>,
+    /// Words applied but not exactly as written, or replacing an earlier
+    /// one; a last entry counts those past the list's capacity.
+    pub notes: Vec<String>,
+}
+
+impl BootargsFacts {
+    /// The text of every list of `args`, with no silent truncation.
+    pub fn from_args(args: &Bootargs<'_>) -> Self {
+        fn more(v: &mut Vec<String>, unlisted: usize) {
+            if unlisted > 0 {
+                v.push(format!(
+                    "... and {unlisted} more (only the first {MAX_LISTED} are listed)"
+                ));
+            }
+        }
+        let mut f = BootargsFacts {
+            rejected: args.rejected().iter().map(|r| r.to_string()).collect(),
+            ignored: args.ignored().iter().map(|w| w.to_string()).collect(),
+            notes: args.notes().iter().map(|n| n.to_string()).collect(),
+        };
+        more(&mut f.rejected, args.rejected().unlisted());
+        more(&mut f.ignored, args.ignored().unlisted());
+        more(&mut f.notes, args.notes().unlisted());
+        f
+    }
+}
+
 /// Everything the platform cases judge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlatformFacts {
@@ -119,8 +158,8 @@ pub struct PlatformFacts {
     pub memory_plan: Option<(PhysRange, PhysRange)>,
     /// `iommu_bringup.inject=fail-one` was given.
     pub inject_fail_one: bool,
-    /// Bootargs words that were not understood.
-    pub bad_bootargs: Vec<String>,
+    /// What the bootargs parser made of `/chosen/bootargs`.
+    pub bootargs: BootargsFacts,
     /// PCIe host bridges from the DT (`Err`: the DT description is broken).
     pub pci: Result<Vec<PciHostFacts>, String>,
 }
@@ -142,6 +181,10 @@ pub fn group<'a>(inject_fail_one: bool) -> Group<PlatformCtx<'a>> {
             name: "boot_entry_el",
             needs: &[],
             run: boot_entry_el
+        },
+        Case {
+            name: "bootargs",
+            run: bootargs
         },
         Case {
             name: "relocation_applied",
@@ -215,11 +258,26 @@ fn boot_entry_el(ctx: &mut PlatformCtx<'_>) -> Report {
             f.current_el
         ),
     );
-    if !f.bad_bootargs.is_empty() {
+    r
+}
+
+/// Every `iommu_bringup.*` word must have been applied: a misspelt value
+/// (`inject=skip_sync`) would otherwise turn the run asked for into another
+/// one that passes.  Words that are not ours are listed, never judged.
+fn bootargs(ctx: &mut PlatformCtx<'_>) -> Report {
+    let b = &ctx.facts.bootargs;
+    let mut r = Report::new();
+    if !b.ignored.is_empty() {
         r.note(format_args!(
-            "ignored bootargs: {}",
-            f.bad_bootargs.join(" ")
+            "not iommu_bringup.* words, left to whoever else reads them: {}",
+            b.ignored.join(" ")
         ));
+    }
+    for n in &b.notes {
+        r.note(format_args!("{n}"));
+    }
+    for x in &b.rejected {
+        r.fail(format_args!("rejected {x}"));
     }
     r
 }
@@ -566,7 +624,7 @@ mod tests {
                 range(0x4200_0000, 0x200_0000),
             )),
             inject_fail_one: false,
-            bad_bootargs: alloc::vec![],
+            bootargs: BootargsFacts::default(),
             pci: Ok(alloc::vec![PciHostFacts {
                 desc: "/pcie@10000000".into(),
                 functions: Ok(alloc::vec![PciFunctionFacts {
@@ -591,6 +649,7 @@ mod tests {
     fn good_facts_pass() {
         for name in [
             "boot_entry_el",
+            "bootargs",
             "relocation_applied",
             "dt_memory",
             "dt_console",
@@ -667,6 +726,46 @@ mod tests {
             run(f, "pcie_enumeration").outcome,
             Outcome::Skip(_)
         ));
+    }
+
+    #[test]
+    fn bootargs_case_fails_on_rejected_words_only() {
+        let args = Bootargs::parse(
+            b"console=ttyS0 iommu_bringup.granule=16K iommu_bringup.inject=skip_sync",
+        );
+        let mut f = good_facts();
+        f.bootargs = BootargsFacts::from_args(&args);
+        let r = run(f, "bootargs");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(
+            r.diags,
+            [
+                "not iommu_bringup.* words, left to whoever else reads them: console=ttyS0",
+                "`iommu_bringup.granule=16K` read as `iommu_bringup.granule=16k` (names and values are case-insensitive)",
+                "rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, as a comma list (case-insensitive); nothing of it was applied",
+            ]
+        );
+        // Tolerated and case-folded words alone pass.
+        let args = Bootargs::parse(b"console=ttyS0 root=/dev/vda iommu_bringup.granule=16K");
+        let mut f = good_facts();
+        f.bootargs = BootargsFacts::from_args(&args);
+        assert_eq!(run(f, "bootargs").outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn bootargs_lists_are_capped_with_a_count() {
+        let line = "iommu_bringup.nope ".repeat(MAX_LISTED + 5);
+        let args = Bootargs::parse(line.as_bytes());
+        let facts = BootargsFacts::from_args(&args);
+        assert_eq!(facts.rejected.len(), MAX_LISTED + 1);
+        assert_eq!(
+            facts.rejected.last().map(String::as_str),
+            Some("... and 5 more (only the first 16 are listed)")
+        );
+        let mut f = good_facts();
+        f.bootargs = facts;
+        let r = run(f, "bootargs");
+        assert_eq!(r.diags.len(), MAX_LISTED + 1);
     }
 
     #[test]

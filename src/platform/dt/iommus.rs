@@ -16,14 +16,17 @@
 //!
 //! Every node with `#iommu-cells` is recorded (kind [`IommuKind::Unknown`]
 //! when we have no driver), so every `iommus` reference resolves to an
-//! index in the [`IommuList`].  Nothing allocates: providers go into a fixed
+//! index in the [`IommuList`].  A recognised provider whose `#iommu-cells`
+//! is not its binding's value is still recorded, with a [`CellsMismatch`]
+//! that the self-test reports as a failing result for that IOMMU.  Nothing allocates: providers go into a fixed
 //! list, masters and PCI maps are visited.
 #![forbid(unsafe_code)]
 
 use super::address::translate_reg;
-use super::error::DtError;
+use super::error::{DtError, DtName};
 use super::reader::{Fdt, Located, Node};
 use crate::mm::addr::PhysRange;
+use core::fmt;
 
 /// Capacity of an [`IommuList`] (an M1 has about 20 DARTs).
 pub const MAX_IOMMUS: usize = 32;
@@ -77,6 +80,56 @@ impl IommuKind {
     }
 }
 
+impl IommuKind {
+    /// The `#iommu-cells` values the kind's binding allows, `None` when we
+    /// do not judge ([`IommuKind::Unknown`]): `arm,smmu-v3.yaml`,
+    /// `allwinner,sun50i-h6-iommu.yaml`, `apple,dart.yaml` and
+    /// `virtio/iommu.yaml` say 1 (the stream / master / endpoint ID);
+    /// `arm,smmu.yaml` says 1 or 2 (stream ID, optionally an SMR mask).
+    pub fn binding_iommu_cells(self) -> Option<&'static [u32]> {
+        match self {
+            IommuKind::SmmuV3
+            | IommuKind::VirtioIommu
+            | IommuKind::Sun50i
+            | IommuKind::AppleDart => Some(&[1]),
+            IommuKind::Mmu500 | IommuKind::SmmuV2 => Some(&[1, 2]),
+            IommuKind::Unknown => None,
+        }
+    }
+}
+
+/// A provider whose `#iommu-cells` is not what its binding allows.  Not a
+/// discovery error: the provider is still listed (so references to it
+/// resolve), and the self-test reports it as a failing result of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellsMismatch<'a> {
+    /// Path of the provider node.
+    pub node: DtName,
+    /// The `compatible` whose binding was checked.
+    pub compatible: &'a str,
+    /// The values the binding allows.
+    pub expected: &'static [u32],
+    /// The value in the tree.
+    pub found: u32,
+}
+
+impl fmt::Display for CellsMismatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: #iommu-cells is <{}>, but the {} binding requires ",
+            self.node, self.found, self.compatible
+        )?;
+        for (i, v) in self.expected.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" or ")?;
+            }
+            write!(f, "<{v}>")?;
+        }
+        Ok(())
+    }
+}
+
 /// One IOMMU provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IommuNode<'a> {
@@ -99,6 +152,9 @@ pub struct IommuNode<'a> {
     pub pci_bdf: Option<u16>,
     /// `#iommu-cells`.
     pub iommu_cells: u32,
+    /// `Some` when [`Self::iommu_cells`] is not what the binding of
+    /// [`Self::kind`] allows ([`IommuKind::binding_iommu_cells`]).
+    pub cells_mismatch: Option<CellsMismatch<'a>>,
     /// The node's `phandle` (or legacy `linux,phandle`).
     pub phandle: Option<u32>,
     /// `status` absent or `"okay"` (m1n1 flips a locked DART to okay).
@@ -197,6 +253,15 @@ pub fn find_iommus<'a>(fdt: &Fdt<'a>) -> Result<IommuList<'a>, DtError> {
             IommuKind::Unknown => (translate_reg(loc, 0).ok(), None),
             _ => (Some(translate_reg(loc, 0)?), None),
         };
+        let cells_mismatch = match kind.binding_iommu_cells() {
+            Some(expected) if !expected.contains(&cells) => Some(CellsMismatch {
+                node: loc.path_name(),
+                compatible,
+                expected,
+                found: cells,
+            }),
+            _ => None,
+        };
         list.push(IommuNode {
             name: n.name(),
             node_offset: n.offset(),
@@ -205,6 +270,7 @@ pub fn find_iommus<'a>(fdt: &Fdt<'a>) -> Result<IommuList<'a>, DtError> {
             reg,
             pci_bdf,
             iommu_cells: cells,
+            cells_mismatch,
             phandle: phandle_of(&n)?,
             enabled: n.is_enabled(),
             dma_coherent: n.has_property("dma-coherent"),

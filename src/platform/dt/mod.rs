@@ -128,8 +128,10 @@ pub struct BootInfo<'a> {
     pub dynamic_reserved: usize,
     /// The boot console; an error here does not fail discovery.
     pub console: Result<ConsoleNode<'a>, DtError>,
-    /// `/chosen/bootargs`, `""` when absent.
-    pub bootargs: &'a str,
+    /// `/chosen/bootargs` as bytes, up to its terminating NUL; empty when
+    /// absent.  Not required to be UTF-8: [`crate::platform::bootargs`]
+    /// judges it word by word, so one bad byte spoils only its own word.
+    pub bootargs: &'a [u8],
     /// `/psci` `method`, `None` when there is no `/psci` node or no method.
     pub psci: Option<PsciConduit>,
 }
@@ -159,7 +161,8 @@ pub struct SectionErrors {
     pub memory: Option<DtError>,
     /// `/memreserve/` and `/reserved-memory`.
     pub reserved: Option<DtError>,
-    /// `/chosen` (`bootargs`).
+    /// `/chosen`.  Nothing in it fails today (`bootargs` is read as
+    /// bytes); kept so a future `/chosen` property has its section.
     pub chosen: Option<DtError>,
     /// `/psci`.
     pub psci: Option<DtError>,
@@ -196,7 +199,7 @@ pub fn discover_sections<'a>(
         no_map: RegionList::new("no-map reserved memory"),
         dynamic_reserved: 0,
         console: Err(DtError::NoConsole),
-        bootargs: "",
+        bootargs: &[],
         psci: None,
     };
     let errors = SectionErrors {
@@ -288,7 +291,12 @@ fn read_reserved<'a>(
 
 fn read_chosen<'a>(root_loc: &Located<'a>, info: &mut BootInfo<'a>) -> Result<(), DtError> {
     if let Some(chosen) = root_loc.node().child("chosen") {
-        info.bootargs = chosen.prop_str("bootargs")?.unwrap_or("");
+        // Bytes, not `prop_str`: a non-UTF-8 byte must not lose the whole
+        // command line (and with it `exit=semihosting`).
+        info.bootargs = chosen
+            .property("bootargs")
+            .and_then(|p| p.value.split(|&b| b == 0).next())
+            .unwrap_or(&[]);
     }
     Ok(())
 }

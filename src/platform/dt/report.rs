@@ -306,7 +306,7 @@ pub fn probe(dtb: &[u8]) -> Result<Report, DtError> {
             PsciConduit::Hvc => "hvc",
             PsciConduit::Smc => "smc",
         }),
-        bootargs: info.bootargs.to_string(),
+        bootargs: String::from_utf8_lossy(info.bootargs).into_owned(),
         iommus,
         masters,
         pci_maps,

@@ -130,7 +130,7 @@ fn qemu_virt_like_tree() {
     assert!(info.reserved.is_empty());
     assert!(info.no_map.is_empty());
     assert_eq!(info.psci, Some(PsciConduit::Hvc));
-    assert_eq!(info.bootargs, "iommu_bringup.exit=semihosting");
+    assert_eq!(info.bootargs, b"iommu_bringup.exit=semihosting");
     let c = info.console.unwrap();
     assert_eq!(c.path, "/pl011@9000000");
     assert_eq!(c.name, "pl011@9000000");
@@ -140,6 +140,42 @@ fn qemu_virt_like_tree() {
     assert_eq!((c.reg_shift, c.reg_io_width), (0, 4));
     assert_eq!(c.options, None);
     assert!(c.enabled);
+}
+
+/// Issue 10 item 8: one non-UTF-8 byte in `/chosen/bootargs` used to fail
+/// the `/chosen` section (and lose `exit=semihosting` with it); the bytes
+/// are now handed to the bootargs parser, which judges word by word.
+#[test]
+fn non_utf8_bootargs_are_read_as_bytes() {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#address-cells", 2)
+        .prop_u32("#size-cells", 2);
+    b.begin("memory@40000000")
+        .prop_str("device_type", "memory")
+        .prop_cells("reg", &[0, 0x4000_0000, 0, 0x1000_0000])
+        .end();
+    b.begin("chosen")
+        .prop(
+            "bootargs",
+            b"console=tty\xff iommu_bringup.exit=semihosting\0",
+        )
+        .end();
+    b.end();
+    let blob = b.finish();
+    let fdt = Fdt::parse(&blob).unwrap();
+    let (info, errors) = discover_sections(&fdt, DTB_ADDR).unwrap();
+    assert_eq!(errors.chosen, None);
+    assert_eq!(
+        info.bootargs,
+        b"console=tty\xff iommu_bringup.exit=semihosting"
+    );
+    let args = crate::platform::bootargs::Bootargs::parse(info.bootargs);
+    assert_eq!(
+        args.exit,
+        Some(crate::platform::bootargs::ExitRequest::Semihosting)
+    );
+    assert_eq!(args.ignored().total(), 1);
 }
 
 #[test]
@@ -160,7 +196,7 @@ fn sunxi_like_tree() {
     assert_eq!(info.no_map.as_slice(), &[pr(0x4000_0000, 0x4_0000)]);
     assert_eq!(info.dynamic_reserved, 1);
     assert_eq!(info.psci, Some(PsciConduit::Smc));
-    assert_eq!(info.bootargs, "");
+    assert_eq!(info.bootargs, b"");
     let c = info.console.unwrap();
     assert_eq!(c.path, "/soc/serial@5000000");
     assert_eq!(c.kind, ConsoleKind::Ns16550);
@@ -353,7 +389,7 @@ fn serial0_alias_fallback() {
     let info = discover(&blob, DTB_ADDR).unwrap();
     // A memory node without device_type is accepted by name.
     assert_eq!(info.memory.as_slice(), &[pr(0x4000_0000, 0x100_0000)]);
-    assert_eq!(info.bootargs, "console=ttyS0");
+    assert_eq!(info.bootargs, b"console=ttyS0");
     let c = info.console.unwrap();
     assert_eq!(c.path, "/uart@1c28000");
     assert_eq!(c.compatible, "ns16550a");

@@ -92,6 +92,8 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &[
             "image loaded at 0x40200000",
             "entered at EL1",
+            // The one line of settings in force.
+            "settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting)",
             // unmap_stale_window saw the cached translation: the SMMUv3
             // group ran and the invalidation cases had teeth.
             "reached 0x",
@@ -131,13 +133,19 @@ pub const SCENARIOS: &[Scenario] = &[
         iommu: Iommu::Smmuv3,
         el2: false,
         machine_opts: &[],
-        bootargs: "iommu_bringup.granule=16k",
+        // Upper case on purpose: values are case-insensitive, and the
+        // settings line and a note must say what it was read as.
+        bootargs: "iommu_bringup.granule=16K",
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
         blk: false,
         expect: Expectation::AllPass,
-        diagnostics: &["through the cached translation"],
+        diagnostics: &[
+            "through the cached translation",
+            "settings: granule=16k (bootargs)",
+            "read as `iommu_bringup.granule=16k`",
+        ],
     },
     Scenario {
         name: "smmuv3-64k",
@@ -341,6 +349,31 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &[],
     },
     Scenario {
+        name: "negative-bad-bootarg",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        // A misspelt value (`_` for `-`) next to a loader's own word.
+        bootargs: "console=ttyAMA0 iommu_bringup.inject=skip_sync",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        blk: false,
+        // The negative control must not quietly become a passing run: the
+        // word is rejected by name with the accepted values, the IOMMU
+        // group is skipped, and the run fails; the loader's word is only
+        // listed.
+        expect: Expectation::ExpectFailures {
+            cases: &["platform.bootargs"],
+        },
+        diagnostics: &[
+            "rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?)",
+            "`fail-one`, `skip-sync`, `exception`, `panic`",
+            "left to whoever else reads them: console=ttyAMA0",
+            "inject=none (default)",
+        ],
+    },
+    Scenario {
         name: "negative-exception",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -487,7 +520,7 @@ mod tests {
         }
     }
 
-    const PASS: &str = "KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    # DMA to 0x10001000 after unmap, invalidation held: reached 0x48a29000 through the cached translation\n    ok 1 unmap_stale_window\nok 2 smmuv3@9050000\n# Totals: pass:2 fail:0 skip:0 total:2\n";
+    const PASS: &str = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 0 not ours, 0 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    # DMA to 0x10001000 after unmap, invalidation held: reached 0x48a29000 through the cached translation\n    ok 1 unmap_stale_window\nok 2 smmuv3@9050000\n# Totals: pass:2 fail:0 skip:0 total:2\n";
     const FAIL_ONE: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..2\n    ok 1 relocation_applied\n    # injected on purpose\n    not ok 2 injected_failure\nnot ok 1 platform\n# Totals: pass:1 fail:1 skip:0 total:2\n";
 
     fn row(name: &str) -> Scenario {
@@ -516,6 +549,7 @@ mod tests {
             "negative-skip-sync-blk",
             "negative-bad-dtb",
             "negative-fail-one",
+            "negative-bad-bootarg",
             "negative-exception",
             "negative-panic",
         ] {
@@ -589,6 +623,21 @@ mod tests {
         assert!(row("negative-panic")
             .check_bad(&bail("panic", 255))
             .is_empty());
+    }
+
+    #[test]
+    fn bad_bootarg_needs_the_rejection_named() {
+        let row = row("negative-bad-bootarg");
+        let good = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 1 not ours, 1 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # not iommu_bringup.* words, left to whoever else reads them: console=ttyAMA0\n    # rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, as a comma list (case-insensitive); nothing of it was applied\n    not ok 1 bootargs\nnot ok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    ok 1 setup # SKIP 1 iommu_bringup.* bootargs word(s) rejected (see platform.bootargs): not the run that was asked for\nok 2 smmuv3@9050000 # SKIP every case skipped\n# Totals: pass:0 fail:1 skip:1 total:2\n";
+        let p = row.check(&report(good));
+        assert!(p.is_empty(), "{p:?}");
+        // A run that took the misspelt word silently (all pass) is caught.
+        let p = row.check(&report(PASS));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("expected `platform.bootargs` to fail")),
+            "{p:?}"
+        );
     }
 
     #[test]

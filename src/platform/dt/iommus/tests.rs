@@ -527,3 +527,130 @@ fn real_qemu_virt_virtio_iommu_dtb() {
     .unwrap();
     assert_eq!(maps, 1);
 }
+
+fn provider(compatible: &str, cells: u32) -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#address-cells", 1)
+        .prop_u32("#size-cells", 1);
+    b.begin("iommu@1000")
+        .prop_str("compatible", compatible)
+        .prop_cells("reg", &[0x1000, 0x2_0000])
+        .prop_u32("#iommu-cells", cells)
+        .prop_u32("phandle", 7)
+        .end();
+    b.begin("dev@40000")
+        .prop_cells("reg", &[0x4_0000, 0x100])
+        .prop_cells(
+            "iommus",
+            &[7, 0x10, 0x20, 0x30, 0x40][..1 + cells.min(4) as usize],
+        )
+        .end();
+    b.end();
+    b.finish()
+}
+
+/// Issue 10 item 10: `#iommu-cells` other than the binding's value is a
+/// failing result for that IOMMU, not a silent pass and not a failure of
+/// the whole discovery.
+#[test]
+fn iommu_cells_are_checked_against_the_binding() {
+    for (compatible, good, bad) in [
+        ("arm,smmu-v3", &[1][..], &[0, 2][..]),
+        ("virtio,pci-iommu", &[1], &[0, 2]),
+        ("arm,smmu-v2", &[1, 2], &[0, 3]),
+        ("arm,smmu-v1", &[1, 2], &[0]),
+        ("arm,mmu-500", &[1, 2], &[0, 3]),
+        ("qcom,sdm845-smmu-500", &[1, 2], &[0]),
+        ("qcom,msm8996-smmu-v2", &[1, 2], &[3]),
+        ("allwinner,sun50i-h6-iommu", &[1], &[0, 2]),
+        ("apple,t8103-dart", &[1], &[0, 2]),
+        ("apple,t6000-dart", &[1], &[2]),
+        ("apple,t8110-dart", &[1], &[0]),
+    ] {
+        for &cells in good {
+            let blob = provider(compatible, cells);
+            let fdt = Fdt::parse(&blob).unwrap();
+            let list = find_iommus(&fdt).unwrap();
+            assert_eq!(
+                list.get(0).unwrap().cells_mismatch,
+                None,
+                "{compatible} {cells}"
+            );
+        }
+        for &cells in bad {
+            let blob = provider(compatible, cells);
+            let fdt = Fdt::parse(&blob).unwrap();
+            let list = find_iommus(&fdt).unwrap();
+            let n = list.get(0).unwrap();
+            let m = n.cells_mismatch.expect("a wrong count is recorded");
+            assert_eq!(
+                (m.node.as_str(), m.compatible, m.expected, m.found),
+                ("/iommu@1000", compatible, good, cells),
+            );
+            // The provider is still listed and its references resolve.
+            assert_eq!(n.iommu_cells, cells);
+            assert_eq!(masters(&fdt, &list).len(), 1, "{compatible} {cells}");
+        }
+    }
+    // Other kinds are recorded without judging.
+    for cells in [0, 1, 2, 3] {
+        let blob = provider("qcom,adreno-smmu", cells);
+        let fdt = Fdt::parse(&blob).unwrap();
+        let n = *find_iommus(&fdt).unwrap().get(0).unwrap();
+        assert_eq!((n.kind, n.cells_mismatch), (IommuKind::Unknown, None));
+    }
+}
+
+#[test]
+fn iommu_cells_mismatch_names_node_property_expected_and_found() {
+    let blob = provider("arm,smmu-v3", 0);
+    let fdt = Fdt::parse(&blob).unwrap();
+    let m = find_iommus(&fdt)
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .cells_mismatch
+        .unwrap();
+    assert_eq!(
+        m.to_string(),
+        "/iommu@1000: #iommu-cells is <0>, but the arm,smmu-v3 binding requires <1>"
+    );
+    let blob = provider("arm,mmu-500", 3);
+    let fdt = Fdt::parse(&blob).unwrap();
+    let m = find_iommus(&fdt)
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .cells_mismatch
+        .unwrap();
+    assert!(
+        m.to_string()
+            .ends_with("the arm,mmu-500 binding requires <1> or <2>"),
+        "{m}"
+    );
+}
+
+#[test]
+fn board_shaped_trees_have_the_bindings_cell_counts() {
+    for (name, blob) in [("h6", h6()), ("sdm845", sdm845()), ("t8103", t8103())] {
+        let fdt = Fdt::parse(&blob).unwrap();
+        let list = find_iommus(&fdt).unwrap();
+        assert!(!list.is_empty(), "{name}");
+        for n in list.iter() {
+            assert_eq!(n.cells_mismatch, None, "{name}: {}", n.name);
+        }
+    }
+    for blob in [
+        qemu_dtb_with("iommu=smmuv3", &[]),
+        qemu_dtb_with("iommu=none", &["-device", "virtio-iommu-pci"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let fdt = Fdt::parse(&blob).unwrap();
+        for n in find_iommus(&fdt).unwrap().iter() {
+            assert_eq!(n.cells_mismatch, None, "QEMU virt: {}", n.name);
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Host tests of the bootargs grammar: every case of issue 10 item 8.
+#![forbid(unsafe_code)]
+
+use super::*;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+fn parse(s: &str) -> Bootargs<'_> {
+    Bootargs::parse(s.as_bytes())
+}
+
+fn rejected(a: &Bootargs<'_>) -> Vec<String> {
+    a.rejected().iter().map(|r| r.to_string()).collect()
+}
+
+fn notes(a: &Bootargs<'_>) -> Vec<String> {
+    a.notes().iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn parses_our_options_and_ignores_others() {
+    let a = parse(
+        "console=ttyS0 iommu_bringup.exit=semihosting  iommu_bringup.inject=fail-one,skip-sync root=/dev/x",
+    );
+    assert_eq!(a.exit, Some(ExitRequest::Semihosting));
+    assert!(a.inject.fail_one && a.inject.skip_sync);
+    assert!(!a.inject.exception && !a.inject.panic);
+    assert!(a.rejected().is_empty());
+    assert!(a.notes().is_empty(), "{:?}", notes(&a));
+    let ignored: Vec<_> = a.ignored().iter().map(|w| w.to_string()).collect();
+    assert_eq!(ignored, ["console=ttyS0", "root=/dev/x"]);
+    let b = parse("iommu_bringup.inject=exception,panic");
+    assert!(b.inject.exception && b.inject.panic && !b.inject.fail_one);
+    // inject words add up.
+    let c = parse("iommu_bringup.inject=fail-one iommu_bringup.inject=panic");
+    assert!(c.inject.fail_one && c.inject.panic);
+}
+
+#[test]
+fn unknown_keys_and_values_are_rejected_with_the_accepted_values() {
+    let a = parse(
+        "iommu_bringup.exit=maybe iommu_bringup.colour=blue iommu_bringup.inject=everything iommu_bringup.granule",
+    );
+    assert_eq!(a.exit, None);
+    assert_eq!(a.inject, Inject::default());
+    let r = rejected(&a);
+    assert_eq!(r.len(), 4);
+    assert!(r[0].starts_with("`iommu_bringup.exit=maybe`: unknown exit value `maybe`"));
+    assert!(r[0].contains("`semihosting`, `psci`, `spin`"), "{}", r[0]);
+    assert!(r[1].contains("unknown key `colour`"), "{}", r[1]);
+    assert!(r[1].contains("`exit`, `inject`, `granule`"), "{}", r[1]);
+    assert!(r[2].contains("`fail-one`, `skip-sync`, `exception`, `panic`"));
+    assert!(r[3].contains("`granule` needs a value"), "{}", r[3]);
+    assert!(r.iter().all(|s| s.ends_with("nothing of it was applied")));
+}
+
+#[test]
+fn a_misspelt_value_is_rejected_with_a_suggestion() {
+    // The issue's case: the negative control must not become a passing run.
+    let a = parse("iommu_bringup.inject=skip_sync");
+    assert!(!a.inject.skip_sync);
+    assert_eq!(
+        a.rejected().iter().next().map(|r| r.why),
+        Some(Rejection::UnknownValue {
+            key: Key::Inject,
+            value: Word(b"skip_sync"),
+            suggestion: Some("skip-sync"),
+        })
+    );
+    let r = rejected(&a);
+    assert!(
+        r[0].contains("unknown inject value `skip_sync` (did you mean `skip-sync`?)"),
+        "{}",
+        r[0]
+    );
+    // No suggestion when nothing resembles it.
+    let b = parse("iommu_bringup.granule=8k");
+    assert!(matches!(
+        b.rejected().iter().next().map(|r| r.why),
+        Some(Rejection::UnknownValue {
+            suggestion: None,
+            ..
+        })
+    ));
+    assert_eq!(b.granule, GranuleArg::K4);
+}
+
+#[test]
+fn partly_valid_words_apply_nothing() {
+    let a = parse("iommu_bringup.inject=fail-one,bogus");
+    assert!(
+        !a.inject.fail_one,
+        "fail-one of a rejected word was applied"
+    );
+    let r = rejected(&a);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].starts_with("`iommu_bringup.inject=fail-one,bogus`: unknown inject value `bogus`"));
+    // An empty item is an unknown value too.
+    assert_eq!(
+        parse("iommu_bringup.inject=fail-one,").rejected().total(),
+        1
+    );
+    assert_eq!(parse("iommu_bringup.inject=").rejected().total(), 1);
+}
+
+#[test]
+fn values_are_case_insensitive_and_say_so() {
+    let a = parse("iommu_bringup.granule=16K");
+    assert_eq!(a.granule, GranuleArg::K16);
+    assert!(a.rejected().is_empty());
+    assert_eq!(
+        notes(&a),
+        ["`iommu_bringup.granule=16K` read as `iommu_bringup.granule=16k` (names and values are case-insensitive)"]
+    );
+    assert_eq!(parse("iommu_bringup.granule=16k").granule.bytes(), 16384);
+    assert!(parse("iommu_bringup.granule=16k").notes().is_empty());
+    assert_eq!(parse("iommu_bringup.granule=64k").granule, GranuleArg::K64);
+    let b = parse("iommu_bringup.exit=SemiHosting iommu_bringup.inject=Skip-Sync,PANIC");
+    assert_eq!(b.exit, Some(ExitRequest::Semihosting));
+    assert!(b.inject.skip_sync && b.inject.panic);
+    assert_eq!(b.notes().total(), 2);
+    assert!(notes(&b)[1].contains("read as `iommu_bringup.inject=skip-sync,panic`"));
+}
+
+#[test]
+fn names_follow_linux_dash_underscore_rule_and_case() {
+    let a = parse("IOMMU-BRINGUP.Granule=64k iommu_bringup.EXIT=psci");
+    assert_eq!(a.granule, GranuleArg::K64);
+    assert_eq!(a.exit, Some(ExitRequest::Psci));
+    assert!(a.rejected().is_empty());
+    assert_eq!(a.notes().total(), 2);
+    assert_eq!(a.ignored().total(), 0);
+    // Something else entirely is not ours.
+    let b = parse("iommu_bringup_granule=16k iommu=pt iommu_bringup");
+    assert_eq!(b.ignored().total(), 3);
+    assert_eq!(b.granule, GranuleArg::K4);
+}
+
+#[test]
+fn later_words_replace_earlier_ones_and_say_so() {
+    let a = parse("iommu_bringup.granule=16k iommu_bringup.granule=64k");
+    assert_eq!(a.granule, GranuleArg::K64);
+    assert_eq!(
+        notes(&a),
+        ["`iommu_bringup.granule=64k` replaces the earlier `iommu_bringup.granule=16k` (the last one is in force)"]
+    );
+    // The same value twice (runner prefix plus user) is no news.
+    let b = parse("iommu_bringup.exit=semihosting iommu_bringup.exit=semihosting");
+    assert!(b.notes().is_empty());
+    let c = parse("iommu_bringup.exit=semihosting iommu_bringup.exit=psci");
+    assert_eq!(c.exit, Some(ExitRequest::Psci));
+    assert_eq!(c.notes().total(), 1);
+}
+
+#[test]
+fn a_non_utf8_byte_spoils_only_its_word() {
+    let line = b"console=tty\xffS0 iommu_bringup.exit=semihosting iommu_bringup.granule=16\xfek iommu_bringup.inject=fail-one";
+    let a = Bootargs::parse(line);
+    assert_eq!(a.exit, Some(ExitRequest::Semihosting));
+    assert!(a.inject.fail_one);
+    assert_eq!(a.granule, GranuleArg::K4);
+    let ignored: Vec<_> = a.ignored().iter().map(|w| w.to_string()).collect();
+    assert_eq!(ignored, ["console=tty\\xffS0"]);
+    let r = rejected(&a);
+    assert_eq!(r.len(), 1);
+    assert!(
+        r[0].starts_with("`iommu_bringup.granule=16\\xfek`: unknown granule value `16\\xfek`"),
+        "{}",
+        r[0]
+    );
+    // A non-UTF-8 key, and control characters, are escaped too.
+    let b = Bootargs::parse(b"iommu_bringup.\x80\x01=1");
+    assert!(rejected(&b)[0].contains("unknown key `\\x80\\x01`"));
+    // Other whitespace separates words as well.
+    let c = Bootargs::parse(b"iommu_bringup.exit=spin\tiommu_bringup.granule=64k\n");
+    assert_eq!(
+        (c.exit, c.granule),
+        (Some(ExitRequest::Spin), GranuleArg::K64)
+    );
+}
+
+#[test]
+fn empty_cmdline_is_default() {
+    assert_eq!(parse(""), Bootargs::default());
+    assert_eq!(parse("   "), Bootargs::default());
+    assert_eq!(Bootargs::default().granule, GranuleArg::K4);
+}
+
+#[test]
+fn many_words_are_counted_not_dropped() {
+    let s = "iommu_bringup.x ".repeat(20) + &"loader=1 ".repeat(MAX_LISTED + 3);
+    let a = parse(&s);
+    assert_eq!(a.rejected().total(), 20);
+    assert_eq!(a.rejected().iter().count(), MAX_LISTED);
+    assert_eq!(a.rejected().unlisted(), 20 - MAX_LISTED);
+    assert_eq!(a.ignored().total(), MAX_LISTED + 3);
+    assert_eq!(a.ignored().unlisted(), 3);
+    assert!(a.settings("spin").to_string().ends_with(&format!(
+        "words: 0 applied, {} not ours, 20 rejected",
+        MAX_LISTED + 3
+    )));
+}
+
+#[test]
+fn settings_line_says_what_is_in_force_and_where_it_came_from() {
+    let a = parse("console=ttyAMA0 iommu_bringup.exit=semihosting iommu_bringup.granule=16K");
+    assert_eq!(
+        a.settings("semihosting").to_string(),
+        "settings: granule=16k (bootargs), inject=none (default), exit=semihosting (bootargs: semihosting); words: 2 applied, 1 not ours, 0 rejected"
+    );
+    let b = parse("iommu_bringup.inject=skip-sync,fail-one");
+    assert_eq!(
+        b.settings("psci (hvc)").to_string(),
+        "settings: granule=4k (default), inject=fail-one,skip-sync (bootargs), exit=psci (hvc) (default); words: 1 applied, 0 not ours, 0 rejected"
+    );
+    assert_eq!(
+        b.given(Key::Inject),
+        Some(Word(b"iommu_bringup.inject=skip-sync,fail-one"))
+    );
+    assert_eq!(b.given(Key::Exit), None);
+}
+
+#[test]
+fn suggestions_ignore_case_and_separators_only() {
+    assert!(loose_eq(b"SKIP_SYNC", "skip-sync"));
+    assert!(loose_eq(b"skipsync", "skip-sync"));
+    assert!(!loose_eq(b"skip-syn", "skip-sync"));
+    assert_eq!(suggest(&INJECT_VALUES, b"fail_one"), Some("fail-one"));
+    assert_eq!(suggest(&EXIT_VALUES, b"semi-hosting"), Some("semihosting"));
+}
