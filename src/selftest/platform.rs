@@ -184,6 +184,7 @@ pub fn group<'a>(inject_fail_one: bool) -> Group<PlatformCtx<'a>> {
         },
         Case {
             name: "bootargs",
+            needs: &[],
             run: bootargs
         },
         Case {
