@@ -118,8 +118,12 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         }
     }
     // PCI masters: each edu behind a host bridge whose iommu-map routes its
-    // requester ID to one of the IOMMUs.
+    // requester ID to one of the IOMMUs.  The requester ID is the one the
+    // IOMMU sees (`dma_rid`: behind a PCIe-to-PCI bridge every device shares
+    // the bridge's), so masters sharing a stream are one group: only the
+    // first is used, or the cases' "two masters" would be one stream.
     let mut map_error = None;
+    let mut shared = Vec::new();
     if let Ok(hosts) = pci {
         let walked = for_each_pci_iommu_map(&fdt, &list, |loc, map| {
             let path = loc.path_name();
@@ -129,9 +133,15 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
                     .iter()
                     .filter(|f| pci_probe::is_edu(f) || pci_probe::is_virtio_blk(f));
                 for f in masters {
-                    if let Some((idx, sid)) = map.map_rid(u32::from(f.bdf.rid())) {
+                    if let Some((idx, sid)) = map.map_rid(u32::from(f.dma_rid)) {
                         if let Some(p) = planned.get_mut(idx) {
-                            p.masters.push((f.clone(), sid));
+                            match p.masters.iter().find(|(_, s)| *s == sid) {
+                                Some((first, _)) => shared.push(format!(
+                                    "{}: {} issues DMA as requester {:#06x}, stream {sid:#x}, like {}: not used as a second master",
+                                    p.name, f.bdf, f.dma_rid, first.bdf
+                                )),
+                                None => p.masters.push((f.clone(), sid)),
+                            }
                         }
                     }
                 }
@@ -140,6 +150,7 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         });
         map_error = walked.err().map(|e| format!("PCI iommu-map: {e}"));
     }
+    notes.extend(shared);
     // virtio-blk masters first when present: fast, and they move data in
     // both directions through the IOMMU themselves (stable: BDF order kept).
     for p in planned.iter_mut() {

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 pub struct PciHost {
     /// The DT description.
     pub bridge: pci::host::HostBridge,
-    /// Functions on its root bus, or why enumeration failed.
+    /// Functions below it (depth-first), or why enumeration failed.
     pub functions: Result<Vec<pci::Function>, String>,
 }
 
@@ -107,8 +107,21 @@ fn function_facts(f: &pci::Function) -> PciFunctionFacts {
         "{} {:04x}:{:04x} class {:06x}",
         f.bdf, f.vendor, f.device, f.class
     );
-    if f.is_bridge() {
+    if let Some(b) = &f.bridge {
+        desc.push_str(&format!(
+            " {:?} buses {:02x}..={:02x}",
+            b.kind, b.secondary, b.subordinate
+        ));
+        for (name, w) in [("mem", b.mem), ("pref", b.pref), ("io", b.io)] {
+            if let Some((start, end)) = w {
+                desc.push_str(&format!(" {name} {start:#x}..{end:#x}"));
+            }
+        }
+    } else if f.is_bridge() {
         desc.push_str(" (bridge, not configured)");
+    }
+    if f.dma_rid != f.bdf.rid() {
+        desc.push_str(&format!(" DMA as requester {:#06x}", f.dma_rid));
     }
     for b in &f.bars {
         desc.push_str(&format!(

@@ -80,7 +80,8 @@ pub struct PciFunctionFacts {
 pub struct PciHostFacts {
     /// Node path and ECAM window.
     pub desc: String,
-    /// Functions on the root bus, or why enumeration failed.
+    /// Functions below the host bridge (depth-first), or why enumeration
+    /// failed.
     pub functions: Result<Vec<PciFunctionFacts>, String>,
 }
 
@@ -546,7 +547,7 @@ fn pcie_enumeration(ctx: &mut PlatformCtx<'_>) -> Report {
             Err(e) => r.fail(format_args!("enumeration failed: {e}")),
             Ok(funcs) => {
                 if funcs.is_empty() {
-                    r.note(format_args!("  no functions on the root bus"));
+                    r.note(format_args!("  no functions below the host bridge"));
                 }
                 for f in funcs {
                     r.note(format_args!("  {}", f.desc));

@@ -15,8 +15,43 @@ pub const CLASS_REV: usize = 0x08;
 pub const HEADER: usize = 0x0c;
 /// BAR0 at 0x10; six BARs of 4 bytes in a type-0 header.
 pub const BAR0: usize = 0x10;
-/// Capabilities pointer (type 0).
+/// Capabilities pointer (type 0 and type 1).
 pub const CAP_PTR: usize = 0x34;
+
+/// Type 1 (PCI-to-PCI bridge) header, PCI-to-PCI Bridge Architecture Spec
+/// 1.2 §3.2: primary (bits 0..7), secondary (8..15) and subordinate
+/// (16..23) bus numbers, secondary latency timer (24..31).
+pub const BRIDGE_BUSES: usize = 0x18;
+/// Type 1: I/O base (byte 0x1c) and limit (0x1d), secondary status (0x1e,
+/// write-1-to-clear).  Address bits 15..12 sit in bits 7..4; bits 3..0 say
+/// 16-bit (0) or 32-bit (1) decode.
+pub const BRIDGE_IO: usize = 0x1c;
+/// Type 1: memory base (bits 15..4 = address bits 31..20) and limit (bits
+/// 31..20 = limit address bits 31..20); non-prefetchable, 32-bit only.
+pub const BRIDGE_MEM: usize = 0x20;
+/// Type 1: prefetchable memory base/limit, laid out as [`BRIDGE_MEM`]; bits
+/// 3..0 of the base say 32-bit (0) or 64-bit (1) decode.
+pub const BRIDGE_PREF: usize = 0x24;
+/// Type 1: prefetchable base, address bits 63..32.
+pub const BRIDGE_PREF_BASE_HI: usize = 0x28;
+/// Type 1: prefetchable limit, address bits 63..32.
+pub const BRIDGE_PREF_LIMIT_HI: usize = 0x2c;
+/// Type 1: I/O base (bits 15..0) and limit (31..16), address bits 31..16.
+pub const BRIDGE_IO_HI: usize = 0x30;
+
+/// Capability ID of the PCI Express capability (PCIe Base Spec §7.5.3).
+pub const CAP_PCIE: u8 = 0x10;
+/// PCIe capability register, Device/Port Type (bits 7..4 of the byte at
+/// capability + 2): Root Port of a Root Complex.
+pub const PCIE_TYPE_ROOT_PORT: u8 = 0x4;
+/// Device/Port Type: upstream port of a switch.
+pub const PCIE_TYPE_UPSTREAM: u8 = 0x5;
+/// Device/Port Type: downstream port of a switch.
+pub const PCIE_TYPE_DOWNSTREAM: u8 = 0x6;
+/// Device/Port Type: PCI Express to PCI/PCI-X bridge.
+pub const PCIE_TYPE_PCIE_TO_PCI: u8 = 0x7;
+/// Device/Port Type: PCI/PCI-X to PCI Express bridge.
+pub const PCIE_TYPE_PCI_TO_PCIE: u8 = 0x8;
 
 /// COMMAND.IO space enable.
 pub const CMD_IO: u32 = 1 << 0;

@@ -39,7 +39,7 @@ mod toolchain;
 mod trampoline;
 
 use error::{Error, Result};
-use qemu::{Echo, Iommu, Limits, Load, Machine};
+use qemu::{Echo, Edus, Iommu, Limits, Load, Machine};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +54,10 @@ commands:
       --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
       --blk                         add two virtio-blk DMA masters (00:06.0, 00:07.0, iommu_platform=on);
                                     the image then runs the catalogue on them instead of the edus
+      --edus root|root-ports|pci-bridge
+                                    where the edus sit (default root: 00:04.0, 00:05.0;
+                                    root-ports: each behind a pcie-root-port; pci-bridge:
+                                    behind pcie-pci-bridges behind root ports)
       --el2                         enter at EL2 (virtualization=on)
       --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8)
       --bootargs \"...\"              extra bootargs (after iommu_bringup.exit=semihosting)
@@ -133,6 +137,14 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                     }
                     "--el2" => machine.el2 = true,
                     "--blk" => machine.blk = true,
+                    "--edus" => {
+                        let v = value(&mut args, a)?;
+                        machine.edus = Edus::parse(&v).ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--edus: `{v}` is not root, root-ports or pci-bridge"
+                            ))
+                        })?;
+                    }
                     "--no-icount" => machine.icount = false,
                     "--bootargs" => machine.bootargs = value(&mut args, a)?,
                     "--load-addr" => {

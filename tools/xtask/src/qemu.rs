@@ -70,6 +70,59 @@ impl Load {
 /// QEMU's exit status is the image's failure count.
 pub const EXIT_SEMIHOSTING: &str = "iommu_bringup.exit=semihosting";
 
+/// Where the edu DMA masters sit in the PCIe hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edus {
+    /// On the root bus, 00:04.0 and 00:05.0 (StreamIDs 0x20, 0x28).
+    RootBus,
+    /// Each behind its own `pcie-root-port` (00:01.0, 00:02.0): the image
+    /// numbers the ports' buses 1 and 2, so edu 01:00.0 and 02:00.0.
+    RootPorts,
+    /// Behind `pcie-pci-bridge`s, each behind a `pcie-root-port` (QEMU only
+    /// plugs a PCIe-to-PCI bridge into an Express port): edus 02:01.0 and
+    /// 02:02.0 behind the first bridge, 04:01.0 behind the second.  Behind
+    /// a PCIe-to-PCI bridge a device's DMA carries the requester ID
+    /// (secondary bus, 00.0), so the SMMU sees streams 0x200, 0x200 and
+    /// 0x400.
+    PciBridge,
+}
+
+impl Edus {
+    /// Parses `root`, `root-ports` or `pci-bridge`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "root" => Some(Edus::RootBus),
+            "root-ports" => Some(Edus::RootPorts),
+            "pci-bridge" => Some(Edus::PciBridge),
+            _ => None,
+        }
+    }
+
+    /// The `-device` values.
+    pub fn devices(self) -> Vec<String> {
+        const EDU_OPTS: &str = "dma_mask=0xffffffffffffffff";
+        let port = |n: u8| format!("pcie-root-port,id=rp{n},bus=pcie.0,addr={n}.0,chassis={n}");
+        match self {
+            Edus::RootBus => EDU.iter().map(|s| s.to_string()).collect(),
+            Edus::RootPorts => vec![
+                port(1),
+                port(2),
+                format!("edu,bus=rp1,addr=0.0,{EDU_OPTS}"),
+                format!("edu,bus=rp2,addr=0.0,{EDU_OPTS}"),
+            ],
+            Edus::PciBridge => vec![
+                port(1),
+                port(2),
+                "pcie-pci-bridge,id=br1,bus=rp1,addr=0.0".into(),
+                "pcie-pci-bridge,id=br2,bus=rp2,addr=0.0".into(),
+                format!("edu,bus=br1,addr=1.0,{EDU_OPTS}"),
+                format!("edu,bus=br1,addr=2.0,{EDU_OPTS}"),
+                format!("edu,bus=br2,addr=1.0,{EDU_OPTS}"),
+            ],
+        }
+    }
+}
+
 /// Everything that shapes one QEMU boot.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -91,6 +144,8 @@ pub struct Machine {
     /// Add two virtio-blk DMA masters (00:06.0, 00:07.0) behind the IOMMU,
     /// each on its own small raw disk image ([`disk_path`]).
     pub blk: bool,
+    /// Where the edus sit.
+    pub edus: Edus,
 }
 
 /// Number of virtio-blk devices `blk` adds.
@@ -136,6 +191,7 @@ impl Default for Machine {
             extra: Vec::new(),
             icount: true,
             blk: false,
+            edus: Edus::RootBus,
         }
     }
 }
@@ -210,9 +266,9 @@ impl Machine {
             a.push("-device".into());
             a.push("virtio-iommu-pci,addr=3.0".into());
         }
-        for d in EDU {
+        for d in self.edus.devices() {
             a.push("-device".into());
-            a.push(d.into());
+            a.push(d);
         }
         if self.blk {
             // iommu_platform=on: the device's DMA (queues included) goes
@@ -591,6 +647,33 @@ mod tests {
         }
         let plain = Machine::default().args(Path::new("Image"), None).join(" ");
         assert!(!plain.contains("virtio-blk"), "{plain}");
+    }
+
+    #[test]
+    fn edus_behind_bridges() {
+        let args = |edus| {
+            Machine {
+                edus,
+                ..Machine::default()
+            }
+            .args(Path::new("Image"), None)
+            .join(" ")
+        };
+        let a = args(Edus::RootPorts);
+        assert!(
+            a.contains("-device pcie-root-port,id=rp1,bus=pcie.0,addr=1.0,chassis=1"),
+            "{a}"
+        );
+        assert!(a.contains("-device edu,bus=rp2,addr=0.0,dma_mask=0xffffffffffffffff"));
+        assert!(!a.contains("edu,addr=4.0"), "{a}");
+        let a = args(Edus::PciBridge);
+        assert!(
+            a.contains("-device pcie-pci-bridge,id=br2,bus=rp2,addr=0.0"),
+            "{a}"
+        );
+        assert_eq!(a.matches("-device edu,bus=br").count(), 3, "{a}");
+        assert_eq!(Edus::parse("pci-bridge"), Some(Edus::PciBridge));
+        assert_eq!(Edus::parse("bridge"), None);
     }
 
     #[test]

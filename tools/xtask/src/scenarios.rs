@@ -3,7 +3,7 @@
 //! skip-sync negative control) is adding a row to [`SCENARIOS`].
 
 use crate::ktap::{self, Report, Status};
-use crate::qemu::{BadBoot, Iommu, Load, Machine};
+use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine};
 
 /// What a scenario's cases must do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub struct Scenario {
     pub icount: bool,
     /// Two virtio-blk masters (`qemu::Machine::blk`).
     pub blk: bool,
+    /// Where the edus sit (`qemu::Edus`).
+    pub edus: Edus,
     /// Boot with a device tree the image can only partly read
     /// (`baddtb.rs`) instead of QEMU's own.
     pub broken_dtb: bool,
@@ -88,6 +90,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &[
             "image loaded at 0x40200000",
@@ -110,6 +113,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "through the cached translation"],
     },
@@ -125,6 +129,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: false,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -140,6 +145,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &[
             "through the cached translation",
@@ -157,6 +163,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
     },
@@ -170,6 +177,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         // The negative control: with every invalidation dropped, exactly the
         // cases that prove an invalidation works must fail.
         expect: Expectation::ExpectFailures {
@@ -188,6 +196,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         // The full catalogue on virtio-iommu with the edus: the stale-window
         // cases SKIP (no translation cache, hw/qemu-virt.md §4), the rest pass.
         expect: Expectation::AllPass,
@@ -209,6 +218,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: true,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &["bypass off", "virtio-blk@00:06.0 at IOVA"],
     },
@@ -222,10 +232,58 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: true,
+        edus: Edus::RootBus,
         // virtio-blk's DMA through SMMUv3's IOTLB: the stale windows show.
         expect: Expectation::AllPass,
         diagnostics: &[
             "virtio-blk@00:06.0 at IOVA",
+            "through the cached translation",
+        ],
+    },
+    Scenario {
+        name: "smmuv3-root-ports",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        blk: false,
+        edus: Edus::RootPorts,
+        // Each edu behind its own pcie-root-port, as on real hardware: the
+        // image numbers the ports' buses and opens their windows, and the
+        // catalogue gives the same results as `el1` on streams 0x100/0x200.
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "RootPort buses 01..=01",
+            "edu@01:00.0: stream 0x100",
+            "edu@02:00.0: stream 0x200",
+            "through the cached translation",
+        ],
+    },
+    Scenario {
+        name: "smmuv3-pci-bridge",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        blk: false,
+        edus: Edus::PciBridge,
+        // edus behind pcie-pci-bridges (behind root ports): their DMA carries
+        // the bridge's requester ID (secondary bus, 00.0), and the SMMU's own
+        // fault records must name that stream.  The second edu behind the
+        // first bridge shares its stream and is not used as a second master.
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "PcieToPci buses 02..=02",
+            "edu@02:01.0: stream 0x200",
+            "edu@04:01.0: stream 0x400",
+            "02:02.0 issues DMA as requester 0x0200, stream 0x200, like 02:01.0",
+            "Translation fault, sid 0x200",
             "through the cached translation",
         ],
     },
@@ -239,6 +297,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         // virtio-iommu's negative control: every UNMAP dropped, so the
         // mapping stays valid in the device.  Fails: the unmapped page is
         // still written (unmap_invalidate_blocks_dma, range_invalidate,
@@ -263,6 +322,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: true,
+        edus: Edus::RootBus,
         // The SMMUv3 negative control with virtio-blk masters: the same
         // seven cases as with edu (skip-sync starts after the setup).
         expect: Expectation::ExpectFailures {
@@ -281,6 +341,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: true,
+        edus: Edus::RootBus,
         // The same control with virtio-blk masters: the same five cases.
         expect: Expectation::ExpectFailures {
             group: VIRTIO_GROUP,
@@ -298,6 +359,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &["image loaded at 0x4be00000"],
     },
@@ -311,6 +373,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &["entered at EL2", "HCR_EL2.E2H=1 at entry"],
     },
@@ -324,6 +387,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: true,
         blk: false,
+        edus: Edus::RootBus,
         // A DTB the image reads only in part must still give a KTAP
         // failure through the console and a non-zero exit, never silence.
         expect: Expectation::ExpectFailures {
@@ -342,6 +406,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::ExpectFailures {
             group: "",
             cases: &["platform.injected_failure"],
@@ -383,6 +448,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::Fatal {
             status: 254,
             bail_out: "unexpected exception",
@@ -399,6 +465,7 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         expect: Expectation::Fatal {
             status: 255,
             bail_out: "panic",
@@ -419,6 +486,7 @@ impl Scenario {
             extra: Vec::new(),
             icount: self.icount,
             blk: self.blk,
+            edus: self.edus,
         }
     }
 
@@ -544,6 +612,8 @@ mod tests {
             "virtio-iommu",
             "virtio-iommu-blk",
             "smmuv3-blk",
+            "smmuv3-root-ports",
+            "smmuv3-pci-bridge",
             "negative-skip-sync-virtio",
             "negative-skip-sync-virtio-blk",
             "negative-skip-sync-blk",
