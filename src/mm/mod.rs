@@ -1,5 +1,6 @@
-//! Memory: typed addresses, the memory layout plan, the heap, the DMA
-//! frame pool, and page-table memory over that pool.
+//! Memory: typed addresses, the memory layout plan, the heap and the DMA
+//! frame pool.  Page-table memory over that pool lives with the page-table
+//! engine (`iommu::pgtable::PoolTables`).
 
 pub mod addr;
 pub mod dma_pool;
@@ -8,6 +9,5 @@ pub mod heap;
 #[cfg(test)]
 pub mod host_ram;
 pub mod layout;
-pub mod table_memory;
 
 pub use addr::{BusAddr, Iova, PhysAddr, PhysRange, VirtAddr};

@@ -5,8 +5,8 @@
 //! input).  The sun50i and DART codecs fit the same [`Codec`] trait.
 //!
 //! Nothing here uses `unsafe`: entries are read and written through
-//! [`TableMemory`], which on target is the DMA frame pool and on the host the
-//! [`RamArena`].
+//! [`TableMemory`], which on target is the DMA frame pool ([`PoolTables`])
+//! and on the host the [`RamArena`].
 #![forbid(unsafe_code)]
 
 mod arena;
@@ -14,8 +14,10 @@ mod bbm;
 mod codec;
 mod error;
 mod format;
+mod gather;
 mod lpae;
 mod memory;
+mod pool;
 mod prot;
 mod walker;
 
@@ -24,10 +26,12 @@ pub use bbm::{BreakFlush, NotLive};
 pub use codec::{Codec, Pte};
 pub use error::{PgTableError, TranslateError};
 pub use format::TableFormat;
+pub use gather::Gather;
 pub use lpae::{
     Granule, Lpae, LpaeConfigError, LpaeContext, TcrFields, MAIR_DEVICE_IDX, MAIR_NC_IDX,
     MAIR_WB_IDX,
 };
 pub use memory::{TableMemory, TablePage, TableRef};
+pub use pool::PoolTables;
 pub use prot::{MemAttr, Prot};
 pub use walker::{PageTable, Translation};

@@ -21,9 +21,9 @@
 //! them `&self`).
 #![forbid(unsafe_code)]
 
-use super::dma_pool::{DmaBuf, DmaPool};
-use super::{BusAddr, VirtAddr};
-use crate::iommu::pgtable::{TableMemory, TablePage, TableRef};
+use super::{TableMemory, TablePage, TableRef};
+use crate::mm::dma_pool::{DmaBuf, DmaPool};
+use crate::mm::{BusAddr, VirtAddr};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
@@ -223,8 +223,7 @@ impl TableMemory for PoolTables<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iommu::pgtable::{Granule, Lpae, PageTable, Prot};
-    use crate::iommu::Gather;
+    use crate::iommu::pgtable::{Gather, Granule, Lpae, PageTable, Prot};
     use crate::mm::host_ram::{self, HostRam};
     use crate::mm::{Iova, PhysAddr};
     use core::sync::atomic::{AtomicUsize, Ordering};
