@@ -8,6 +8,7 @@
 //! tested.
 
 use super::pci_probe::{self, PciHost};
+use super::services::CPU_CACHES;
 use crate::arch::aarch64::{cache, device, timer};
 use crate::dma::edu_master::EduMaster;
 use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
@@ -264,8 +265,7 @@ fn run_smmuv3(
         max_stream_id: max_sid.max(0xff),
         dt_dma_coherent: p.dma_coherent,
         cache_ops: CacheOps {
-            clean: cache::clean_range,
-            invalidate: cache::invalidate_range,
+            cache: &CPU_CACHES,
             barrier: dma_barrier,
         },
         ..Smmuv3Config::default()
@@ -418,7 +418,7 @@ fn run_catalogue<I: Observe>(
         .map_err(|e| format!("LPAE configuration: {e:?}"))?;
     let mut domains = Vec::new();
     for i in 0..MAX_MASTERS {
-        let tables = PoolTables::new(pool, coherent, cache::clean_range);
+        let tables = PoolTables::with_cache(pool, coherent, &CPU_CACHES);
         let d = Domain::new(
             lpae,
             tables,

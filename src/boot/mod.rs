@@ -29,6 +29,7 @@ use mmu::{IdentityMap, MemType, MmuError};
 
 mod iommu_suite;
 mod pci_probe;
+mod services;
 
 /// Heap size cap.
 const HEAP_MAX: u64 = 8 << 20;

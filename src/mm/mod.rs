@@ -1,8 +1,9 @@
-//! Memory: typed addresses, the memory layout plan, the heap and the DMA
-//! frame pool.  Page-table memory over that pool lives with the page-table
+//! Memory: typed addresses, the memory layout plan, the heap, the DMA frame
+//! pool and the CPU cache-maintenance service ([`cache`]).  Page-table memory over that pool lives with the page-table
 //! engine (`iommu::pgtable::PoolTables`).
 
 pub mod addr;
+pub mod cache;
 pub mod dma_pool;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod heap;
