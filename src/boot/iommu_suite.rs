@@ -8,8 +8,8 @@
 //! tested.
 
 use super::pci_probe::{self, PciHost};
-use super::services::CPU_CACHES;
-use crate::arch::aarch64::{cache, device, timer};
+use super::services::{device_block, CPU_CACHES, TIMER};
+use crate::arch::aarch64::cache;
 use crate::dma::edu_master::EduMaster;
 use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
 use crate::iommu::pgtable::{Granule, Lpae, PoolTables};
@@ -257,8 +257,7 @@ fn run_smmuv3(
             p.name, reg.size
         ));
     }
-    let mmio =
-        device::device_block(reg).map_err(|e| format!("mapping {} at {reg}: {e}", p.name))?;
+    let mmio = device_block(reg).map_err(|e| format!("mapping {} at {reg}: {e}", p.name))?;
     let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
     let max_sid = masters_used.iter().map(|m| m.1).max().unwrap_or(0);
     let config = Smmuv3Config {
@@ -270,7 +269,7 @@ fn run_smmuv3(
         },
         ..Smmuv3Config::default()
     };
-    let mut smmu = Smmuv3::probe(Regs::new(mmio), &timer::TIMER, pool, config)
+    let mut smmu = Smmuv3::probe(Regs::new(mmio), &TIMER, pool, config)
         .map_err(|e| format!("{} probe: {e}", p.name))?;
     let _ = k.diag(&format!("{}: {}", p.name, smmu.features()));
     let stale = smmu
@@ -339,7 +338,7 @@ fn run_virtio(
         .ok_or_else(|| format!("{}: no PCI function", p.name))?;
     let what = |e: &dyn core::fmt::Display| format!("{} ({}): {e}", p.name, f.bdf);
     let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| what(&e))?;
-    let dev = VirtioIommuDevice::bring_up(mmio, layout, &timer::TIMER, pool, dma_barrier)
+    let dev = VirtioIommuDevice::bring_up(mmio, layout, &TIMER, pool, dma_barrier)
         .map_err(|e| what(&e))?;
     let _ = k.diag(&format!(
         "{}: virtio-iommu at {}: {}",
@@ -443,7 +442,7 @@ fn run_catalogue<I: Observe>(
             let m = VirtioBlkMaster::bring_up(
                 mmio,
                 layout,
-                &timer::TIMER,
+                &TIMER,
                 pool,
                 dma_barrier,
                 Placement {
