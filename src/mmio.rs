@@ -67,6 +67,16 @@ impl VolatileMmio {
         Self { base, len }
     }
 
+    /// Wraps a block `arch` has mapped as device memory.
+    #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+    pub fn from_device_block(block: crate::arch::aarch64::device::DeviceBlock) -> Self {
+        // SAFETY: only `arch::aarch64::device::device_block` makes a
+        // DeviceBlock, after mapping it Device-nGnRE at its identity address;
+        // mappings are never removed and nothing creates Rust references into
+        // device blocks.
+        unsafe { Self::new(block.base(), block.len()) }
+    }
+
     /// The block's base address.
     pub fn base(&self) -> NonNull<u8> {
         self.base

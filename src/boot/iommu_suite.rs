@@ -8,10 +8,11 @@
 //! tested.
 
 use super::pci_probe::{self, PciHost};
-use crate::arch::aarch64::{cache, device, timer};
+use super::services::{device_block, CPU_CACHES, TIMER};
+use crate::arch::aarch64::cache;
 use crate::dma::edu_master::EduMaster;
 use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
-use crate::iommu::pgtable::{Granule, Lpae};
+use crate::iommu::pgtable::{Granule, Lpae, PoolTables};
 use crate::iommu::smmuv3::adapter::{Smmuv3Iommu, QEMU_VIRT_CACHING, SILICON_CACHING};
 use crate::iommu::smmuv3::coherency::CacheOps;
 use crate::iommu::smmuv3::driver::{Smmuv3, Smmuv3Config};
@@ -19,7 +20,6 @@ use crate::iommu::smmuv3::regs::Regs;
 use crate::iommu::virtio_iommu::{VirtioIommu, VirtioIommuDevice};
 use crate::iommu::{Contexts, DmaMaster, Domain, Observe, StreamId};
 use crate::mm::dma_pool::DmaPool;
-use crate::mm::table_memory::PoolTables;
 use crate::mm::{Iova, PhysRange};
 use crate::platform::bootargs::{Bootargs, GranuleArg};
 use crate::platform::console::active::Stdout;
@@ -275,21 +275,19 @@ fn run_smmuv3(
             p.name, reg.size
         ));
     }
-    let mmio =
-        device::device_block(reg).map_err(|e| format!("mapping {} at {reg}: {e}", p.name))?;
+    let mmio = device_block(reg).map_err(|e| format!("mapping {} at {reg}: {e}", p.name))?;
     let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
     let max_sid = masters_used.iter().map(|m| m.1).max().unwrap_or(0);
     let config = Smmuv3Config {
         max_stream_id: max_sid.max(0xff),
         dt_dma_coherent: p.dma_coherent,
         cache_ops: CacheOps {
-            clean: cache::clean_range,
-            invalidate: cache::invalidate_range,
+            cache: &CPU_CACHES,
             barrier: dma_barrier,
         },
         ..Smmuv3Config::default()
     };
-    let mut smmu = Smmuv3::probe(Regs::new(mmio), &timer::TIMER, pool, config)
+    let mut smmu = Smmuv3::probe(Regs::new(mmio), &TIMER, pool, config)
         .map_err(|e| format!("{} probe: {e}", p.name))?;
     let _ = k.diag(&format!("{}: {}", p.name, smmu.features()));
     let stale = smmu
@@ -354,7 +352,7 @@ fn run_virtio(
         .ok_or_else(|| format!("{}: no PCI function", p.name))?;
     let what = |e: &dyn core::fmt::Display| format!("{} ({}): {e}", p.name, f.bdf);
     let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| what(&e))?;
-    let dev = VirtioIommuDevice::bring_up(mmio, layout, &timer::TIMER, pool, dma_barrier)
+    let dev = VirtioIommuDevice::bring_up(mmio, layout, &TIMER, pool, dma_barrier)
         .map_err(|e| what(&e))?;
     let _ = k.diag(&format!(
         "{}: virtio-iommu at {}: {}",
@@ -439,7 +437,7 @@ fn run_catalogue<I: Observe<Format = Lpae>>(
     };
     let mut domains = Vec::new();
     for i in 0..contexts {
-        let tables = PoolTables::new(pool, coherent, cache::clean_range);
+        let tables = PoolTables::with_cache(pool, coherent, &CPU_CACHES);
         let d = Domain::new(
             iommu,
             lpae,
@@ -464,7 +462,7 @@ fn run_catalogue<I: Observe<Format = Lpae>>(
             let m = VirtioBlkMaster::bring_up(
                 mmio,
                 layout,
-                &timer::TIMER,
+                &TIMER,
                 pool,
                 dma_barrier,
                 Placement {

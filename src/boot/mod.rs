@@ -7,7 +7,7 @@
 //! the heap needs the identity map; the console needs both the map (device
 //! mapping) and, for its `Once`, the MMU.
 
-use crate::arch::aarch64::{device, exception, fault, mmu, park, semihosting, smccc, timer};
+use crate::arch::aarch64::{exception, fault, mmu, park, semihosting, smccc};
 use crate::kprintln;
 use crate::mm::layout::{self, MemoryPlan};
 use crate::mm::{PhysAddr, PhysRange};
@@ -17,7 +17,7 @@ use crate::platform::console::geni::Geni;
 use crate::platform::console::ns16550::{IoWidth, Ns16550};
 use crate::platform::console::pl011::Pl011;
 use crate::platform::console::s5l::S5l;
-use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError, Fdt};
+use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError, Fdt, PsciConduit};
 use crate::platform::exit::{self, ExitMethod, ExitReason};
 use crate::selftest::ktap::{KtapWriter, Status};
 use crate::selftest::platform::{
@@ -29,8 +29,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use mmu::{IdentityMap, MemType, MmuError};
 
+mod entry;
 mod iommu_suite;
 mod pci_probe;
+mod services;
+
+use services::{device_block, span, TIMER};
 
 /// Heap size cap.
 const HEAP_MAX: u64 = 8 << 20;
@@ -39,7 +43,7 @@ const POOL_MAX: u64 = 32 << 20;
 /// Free-RAM fragments we can track.
 const MAX_FREE: usize = 64;
 
-/// What `boot.S` and the entry shim measured.
+/// What `boot.S` and the entry shim (`boot/entry.rs`) measured.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryFacts {
     /// Where the loader put the image.
@@ -115,21 +119,21 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let mut ram = [PhysRange::default(); MAX_FREE];
     let n = layout::subtract(info.memory.as_slice(), &not_wb[..h], &mut ram).unwrap_or(0);
     for r in &ram[..n] {
-        if let Err(e) = map.map(*r, MemType::Normal) {
+        if let Err(e) = map.map(span(*r), MemType::Normal) {
             errors.push(e);
         }
     }
     if let Some(r) = pool_range {
-        if let Err(e) = map.map(r, MemType::NormalNonCacheable) {
+        if let Err(e) = map.map(span(r), MemType::NormalNonCacheable) {
             errors.push(e);
         }
     }
     for r in [image, info.dtb] {
-        if let Err(e) = map.map(r, MemType::Normal) {
+        if let Err(e) = map.map(span(r), MemType::Normal) {
             errors.push(e);
         }
     }
-    map.enable(&[image]);
+    map.enable(&[span(image)]);
     let tables_used = map.tables_used();
     mmu::install(map);
     exception::set_fatal_hook(fatal_exception);
@@ -273,9 +277,9 @@ fn degraded(entry: EntryFacts, info: &BootInfo<'_>, errors: dt::SectionErrors) -
         park()
     };
     for r in [image, info.dtb] {
-        let _ = map.map(r, MemType::Normal);
+        let _ = map.map(span(r), MemType::Normal);
     }
-    map.enable(&[image]);
+    map.enable(&[span(image)]);
     mmu::install(map);
     exception::set_fatal_hook(fatal_exception);
     if crate::mm::heap::init_emergency().is_err() {
@@ -359,30 +363,30 @@ fn install_console(
         node.compatible,
         node.reg.base.as_u64()
     );
-    let regs = device::device_block(node.reg);
+    let regs = device_block(node.reg);
     let (console, status) = match (node.kind, regs) {
         (ConsoleKind::Pl011, Ok(regs)) => {
-            let u = Pl011::new(regs, &timer::TIMER);
+            let u = Pl011::new(regs, &TIMER);
             let fr = u.flags();
             (ActiveConsole::Pl011(u), Some(fr))
         }
         (ConsoleKind::Ns16550, Ok(regs)) => match IoWidth::from_dt(node.reg_io_width) {
             Some(w) => {
-                let u = Ns16550::new(regs, node.reg_shift, w, &timer::TIMER);
+                let u = Ns16550::new(regs, node.reg_shift, w, &TIMER);
                 let lsr = u.line_status();
                 (ActiveConsole::Ns16550(u), Some(lsr))
             }
             None => (fallback, None),
         },
         (ConsoleKind::Geni, Ok(regs)) => {
-            let u = Geni::new(regs, &timer::TIMER);
+            let u = Geni::new(regs, &TIMER);
             let st = u.status();
             (ActiveConsole::Geni(u), Some(st))
         }
         // The Apple S5L registers are 32-bit (`reg-io-width = <4>` in
         // t8103.dtsi, boards.md §2); the driver always accesses them so.
         (ConsoleKind::S5l, Ok(regs)) => {
-            let u = S5l::new(regs, &timer::TIMER);
+            let u = S5l::new(regs, &TIMER);
             let st = u.status();
             (ActiveConsole::S5l(u), Some(st))
         }
@@ -406,7 +410,7 @@ fn at_probe(what: &'static str, va: u64, ty: MemType) -> AtProbe {
         what,
         va,
         faulted: r.faulted(),
-        pa: r.phys().as_u64(),
+        pa: r.phys(),
         attr: r.attr(),
         expected_attr: ty.mair_byte(),
     }
@@ -427,6 +431,10 @@ pub fn finish(reason: ExitReason) -> ! {
     match method {
         ExitMethod::Semihosting => semihosting::exit(status),
         ExitMethod::Psci(conduit) => {
+            let conduit = match conduit {
+                PsciConduit::Hvc => smccc::Conduit::Hvc,
+                PsciConduit::Smc => smccc::Conduit::Smc,
+            };
             let ret = smccc::call0(conduit, smccc::PSCI_SYSTEM_OFF) as i64;
             kprintln!(
                 "# PSCI SYSTEM_OFF returned {ret}; {}",

@@ -1,7 +1,7 @@
 //! PCIe at boot: enumerate every ECAM host bridge the DT describes, map and
 //! probe the devices we drive, and describe it all for `pcie_enumeration`.
 
-use crate::arch::aarch64::{device, timer};
+use super::services::{device_block, TIMER};
 use crate::dma::{edu, virtio_blk};
 use crate::mm::PhysRange;
 use crate::platform::dt::Fdt;
@@ -28,7 +28,7 @@ pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, String> {
     Ok(hosts
         .into_iter()
         .map(|bridge| {
-            let functions = device::device_block(bridge.ecam)
+            let functions = device_block(bridge.ecam)
                 .map_err(|e| format!("mapping ECAM: {e}"))
                 .and_then(|regs| {
                     let ecam = pci::Ecam::new(regs, bridge.buses.0, bridge.buses.1);
@@ -65,7 +65,7 @@ pub fn open_virtio(
         )
     })?;
     layout.check_one_bar(bar.size).map_err(|e| format!("{e}"))?;
-    let regs = device::device_block(PhysRange::new(bar.cpu_addr, bar.size))
+    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size))
         .map_err(|e| format!("mapping BAR{}: {e}", bar.index))?;
     Ok((layout, regs))
 }
@@ -73,11 +73,11 @@ pub fn open_virtio(
 /// Maps an edu's BAR0 and checks it answers.
 pub fn open_edu(f: &pci::Function) -> Result<edu::Edu<crate::mmio::VolatileMmio>, String> {
     let bar = f.bar(0).ok_or_else(|| String::from("edu without BAR0"))?;
-    let regs = device::device_block(PhysRange::new(bar.cpu_addr, bar.size))
+    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size))
         .map_err(|e| format!("mapping BAR0: {e}"))?;
     // The runner gives edu a full DMA mask (-device edu,dma_mask=...); the DT
     // cannot say, so the driver assumes it and IOVAs stay below 1 TiB.
-    edu::Edu::probe(regs, &timer::TIMER, u64::MAX).map_err(|e| format!("{e}"))
+    edu::Edu::probe(regs, &TIMER, u64::MAX).map_err(|e| format!("{e}"))
 }
 
 /// What `pcie_enumeration` judges.

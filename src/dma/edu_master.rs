@@ -9,7 +9,7 @@
 #![forbid(unsafe_code)]
 
 use super::edu::{Direction, Edu, EduError, BUFFER_SIZE};
-use crate::iommu::{DmaError, DmaMaster, DmaReport, StreamId};
+use super::{DmaError, DmaMaster, DmaReport, StreamId};
 use crate::mm::dma_pool::DmaBuf;
 use crate::mm::Iova;
 use crate::mmio::Mmio;

@@ -1,6 +1,12 @@
 //! DMA masters: the devices whose DMA the self-test drives through an IOMMU
-//! (QEMU edu, virtio-blk).
+//! (QEMU edu, virtio-blk), and the [`DmaMaster`] trait they implement with the
+//! [`StreamId`] their transactions carry.
 
 pub mod edu;
 pub mod edu_master;
+pub mod master;
+pub mod stream;
 pub mod virtio_blk;
+
+pub use master::{DmaError, DmaMaster, DmaReport};
+pub use stream::StreamId;

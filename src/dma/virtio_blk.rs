@@ -20,7 +20,7 @@
 //! and reports the transfer as aborted.
 #![forbid(unsafe_code)]
 
-use crate::iommu::{DmaError, DmaMaster, DmaReport, StreamId};
+use super::{DmaError, DmaMaster, DmaReport, StreamId};
 use crate::mm::dma_pool::{DmaBuf, DmaPool};
 use crate::mm::{Iova, PhysAddr};
 use crate::mmio::Mmio;

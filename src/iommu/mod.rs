@@ -1,6 +1,7 @@
 //! The IOMMU core: domains, the gather and the sync contract, the IOVA
-//! allocator, and the traits drivers ([`Iommu`]) and DMA masters
-//! ([`DmaMaster`]) implement.  Page tables live in [`pgtable`].
+//! allocator, and the trait drivers ([`Iommu`]) implement.  Page tables live
+//! in [`pgtable`].  The DMA master trait ([`DmaMaster`]) and [`StreamId`] live
+//! in the `dma` layer below and are re-exported here.
 //!
 //! No `unsafe` in this layer (DESIGN.md, "Layers").
 #![forbid(unsafe_code)]
@@ -14,13 +15,12 @@ mod domain;
 mod driver;
 mod error;
 mod gate;
-mod gather;
 mod ids;
 mod iova;
-mod master;
 mod observe;
 mod sync;
 
+pub use crate::dma::{DmaError, DmaMaster, DmaReport, StreamId};
 pub use caps::{
     Capabilities, ContextInvalidation, Contexts, Detach, FaultDelivery, FaultShape, Observable,
 };
@@ -28,9 +28,8 @@ pub use domain::Domain;
 pub use driver::{Context, ContextOf, Iommu, MapRequest};
 pub use error::IommuError;
 pub use gate::InvalidationGate;
-pub use gather::Gather;
-pub use ids::{Asid, StreamId};
+pub use ids::Asid;
 pub use iova::{IovaAllocator, IovaError};
-pub use master::{DmaError, DmaMaster, DmaReport};
 pub use observe::{Access, Fault, FaultKind, Observe, RawRecord};
+pub use pgtable::Gather;
 pub use sync::{SyncPolicy, SyncRequest};

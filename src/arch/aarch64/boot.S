@@ -16,7 +16,7 @@
  *   5. zero BSS (m1n1 copies image_size bytes, so BSS holds whatever
  *      followed the payload);
  *   6. set up the boot stack and call rust_entry(dtb, load_base, entry_el,
- *      bad_relocs, entry_e2h).
+ *      bad_relocs, entry_e2h), in src/boot/entry.rs.
  */
 
     .section .text.head, "ax"

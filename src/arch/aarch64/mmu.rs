@@ -12,7 +12,6 @@
 //! existing mapping fails with [`MmuError::Conflict`] rather than breaking
 //! break-before-make.
 
-use crate::mm::{PhysAddr, PhysRange};
 use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::fmt;
@@ -37,6 +36,28 @@ const DESC_SH_INNER: u64 = 0b11 << 8;
 const DESC_PXN: u64 = 1 << 53;
 const DESC_UXN: u64 = 1 << 54;
 const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
+
+/// A physical range `[base, base + size)`: arch's own, so this layer needs
+/// nothing from `mm` (boot converts `mm::PhysRange`).  Displays like
+/// `PhysRange`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PhysSpan {
+    /// First byte.
+    pub base: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+impl fmt::Display for PhysSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{:#x}..{:#x})",
+            self.base,
+            self.base.saturating_add(self.size)
+        )
+    }
+}
 
 /// Memory type of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,17 +97,17 @@ pub enum MmuError {
     /// The table page pool is exhausted.
     OutOfTables {
         /// Address being mapped when the pool ran out.
-        at: PhysAddr,
+        at: u64,
     },
     /// The range is above the 48-bit input address limit.
     OutOfRange {
         /// The offending range.
-        range: PhysRange,
+        range: PhysSpan,
     },
     /// Part of the range is already mapped with another type.
     Conflict {
         /// First conflicting address.
-        at: PhysAddr,
+        at: u64,
         /// Type requested now.
         wanted: MemType,
     },
@@ -101,7 +122,7 @@ impl fmt::Display for MmuError {
         match self {
             MmuError::OutOfTables { at } => write!(
                 f,
-                "identity map ran out of its {TABLE_POOL_PAGES} table pages mapping {at}"
+                "identity map ran out of its {TABLE_POOL_PAGES} table pages mapping {at:#x}"
             ),
             MmuError::OutOfRange { range } => {
                 write!(f, "range {range} is beyond the 48-bit identity map")
@@ -109,7 +130,7 @@ impl fmt::Display for MmuError {
             MmuError::Conflict { at, wanted } => {
                 write!(
                     f,
-                    "{at} is already mapped with another type (wanted {wanted:?})"
+                    "{at:#x} is already mapped with another type (wanted {wanted:?})"
                 )
             }
             MmuError::AlreadyBuilt => write!(f, "identity map built twice"),
@@ -186,7 +207,7 @@ impl IdentityMap<'static> {
         ((table_pa - self.root_pa()) / PAGE) as usize
     }
 
-    fn alloc_table(&mut self, at: PhysAddr) -> Result<usize, MmuError> {
+    fn alloc_table(&mut self, at: u64) -> Result<usize, MmuError> {
         if self.used >= TABLE_POOL_PAGES {
             return Err(MmuError::OutOfTables { at });
         }
@@ -199,11 +220,10 @@ impl IdentityMap<'static> {
 
     /// Maps `range` (rounded out to pages) with identity addresses.
     /// Parts already mapped with the same type are left alone.
-    pub fn map(&mut self, range: PhysRange, ty: MemType) -> Result<(), MmuError> {
-        let start = range.base.as_u64() & !(PAGE - 1);
+    pub fn map(&mut self, range: PhysSpan, ty: MemType) -> Result<(), MmuError> {
+        let start = range.base & !(PAGE - 1);
         let end = range
             .base
-            .as_u64()
             .checked_add(range.size)
             .and_then(|e| e.checked_add(PAGE - 1))
             .map(|e| e & !(PAGE - 1))
@@ -236,7 +256,7 @@ impl IdentityMap<'static> {
                     self.pages[table].0[idx] = pa | ty.attrs() | kind | DESC_VALID;
                     return Ok(block);
                 }
-                let next = self.alloc_table(PhysAddr(pa))?;
+                let next = self.alloc_table(pa)?;
                 let next_pa = self.pages[next].0.as_ptr() as u64;
                 self.pages[table].0[idx] = next_pa | DESC_TABLE | DESC_VALID;
                 table = next;
@@ -250,18 +270,12 @@ impl IdentityMap<'static> {
             // An existing block or page covers pa.
             let same = entry & !ADDR_MASK & !DESC_TABLE == ty.attrs() | DESC_VALID;
             if !same {
-                return Err(MmuError::Conflict {
-                    at: PhysAddr(pa),
-                    wanted: ty,
-                });
+                return Err(MmuError::Conflict { at: pa, wanted: ty });
             }
             let covered = block - (pa % block);
             return Ok(covered.min(remaining));
         }
-        Err(MmuError::Conflict {
-            at: PhysAddr(pa),
-            wanted: ty,
-        })
+        Err(MmuError::Conflict { at: pa, wanted: ty })
     }
 
     /// Turns the MMU and caches on with this map.
@@ -269,9 +283,9 @@ impl IdentityMap<'static> {
     /// `written_with_mmu_off` are the ranges the boot path wrote while the MMU
     /// was off (the image: relocations, BSS, stack, these tables); their cache
     /// lines are invalidated first so no stale line shadows what is in RAM.
-    pub fn enable(&mut self, written_with_mmu_off: &[PhysRange]) {
+    pub fn enable(&mut self, written_with_mmu_off: &[PhysSpan]) {
         for r in written_with_mmu_off {
-            super::cache::invalidate_range(r.base.as_u64() as usize, r.size as usize);
+            super::cache::invalidate_range(r.base as usize, r.size as usize);
         }
         super::cache::invalidate_icache_all();
 
@@ -334,8 +348,8 @@ impl AtResult {
         self.par & 1 != 0
     }
     /// The output physical address (page-aligned) when it did not fault.
-    pub fn phys(&self) -> PhysAddr {
-        PhysAddr(self.par & ADDR_MASK)
+    pub fn phys(&self) -> u64 {
+        self.par & ADDR_MASK
     }
     /// The MAIR attribute byte (PAR_EL1.ATTR, bits 63:56).
     pub fn attr(&self) -> u8 {
@@ -372,12 +386,12 @@ pub fn install(map: IdentityMap<'static>) {
 }
 
 /// Maps a device block (Device-nGnRE) into the live identity map.
-pub fn map_device(range: PhysRange) -> Result<(), MmuError> {
+pub fn map_device(range: PhysSpan) -> Result<(), MmuError> {
     map_live(range, MemType::Device)
 }
 
 /// Maps a range with the given type into the live identity map.
-pub fn map_live(range: PhysRange, ty: MemType) -> Result<(), MmuError> {
+pub fn map_live(range: PhysSpan, ty: MemType) -> Result<(), MmuError> {
     let mut live = LIVE.lock();
     let map = live.as_mut().ok_or(MmuError::NotEnabled)?;
     map.map(range, ty)

@@ -5,16 +5,18 @@
 //! input).  The sun50i and DART codecs fit the same [`Codec`] trait.
 //!
 //! Nothing here uses `unsafe`: entries are read and written through
-//! [`TableMemory`], which on target is the DMA frame pool and on the host the
-//! [`RamArena`].
+//! [`TableMemory`], which on target is the DMA frame pool ([`PoolTables`])
+//! and on the host the [`RamArena`].
 #![forbid(unsafe_code)]
 
 mod arena;
 mod bbm;
 mod codec;
 mod error;
+mod gather;
 mod lpae;
 mod memory;
+mod pool;
 mod prot;
 mod walker;
 
@@ -22,9 +24,11 @@ pub use arena::RamArena;
 pub use bbm::{BreakFlush, NotLive};
 pub use codec::{Codec, Pte};
 pub use error::{PgTableError, TranslateError};
+pub use gather::Gather;
 pub use lpae::{
     Granule, Lpae, LpaeConfigError, MAIR, MAIR_DEVICE_IDX, MAIR_NC_IDX, MAIR_WB_IDX, OUTPUT_SIZES,
 };
 pub use memory::{TableMemory, TablePage, TableRef};
+pub use pool::PoolTables;
 pub use prot::{MemAttr, Prot};
 pub use walker::{PageTable, Translation};

@@ -13,9 +13,8 @@
 //! gather until the invalidation has completed.
 #![forbid(unsafe_code)]
 
-use super::{BreakFlush, Codec, NotLive, PgTableError, Prot, Pte, TableMemory, TablePage};
+use super::{BreakFlush, Codec, Gather, NotLive, PgTableError, Prot, Pte, TableMemory, TablePage};
 use super::{TableRef, TranslateError};
-use crate::iommu::Gather;
 use crate::mm::{BusAddr, Iova, PhysAddr, VirtAddr};
 use alloc::vec::Vec;
 

@@ -12,12 +12,12 @@ use super::features::{QEMU_VIRT91_IDRS, QEMU_VIRT_IDRS};
 use super::model::{SmmuModel, StreamConfig, TestMem};
 use super::regs::Regs;
 use super::ste::SteKind;
+use crate::iommu::pgtable::PoolTables;
 use crate::iommu::pgtable::{Codec, Granule, Lpae, Prot};
 use crate::iommu::{
     Access, Asid, Domain, Fault, FaultKind, Iommu, IommuError, Observable, Observe, StreamId,
 };
 use crate::mm::dma_pool::DmaPool;
-use crate::mm::table_memory::PoolTables;
 use crate::mm::{BusAddr, Iova, PhysAddr};
 use crate::time::fake::SteppingClock;
 use core::cell::Cell;

@@ -5,33 +5,29 @@
 //! firmware says so (DT `dma-coherent`); smmu.md §A.12 notes firmware is
 //! authoritative.  When not coherent, every structure the CPU writes is
 //! cleaned to the point of coherency and every event record is invalidated
-//! before it is read, using routines the caller passes in (the arch cache
-//! functions on target, no-ops on the host).  This keeps `unsafe` and inline
-//! assembly out of the driver.
+//! before it is read, through the shared [`CacheMaintenance`] service the
+//! caller passes in (the arch cache functions on target, no-ops on the host).
+//! This keeps `unsafe` and inline assembly out of the driver.
 #![forbid(unsafe_code)]
 
+use crate::mm::cache::{CacheMaintenance, NO_MAINTENANCE};
 use crate::mm::dma_pool::DmaBuf;
 use core::fmt;
 use core::sync::atomic::{fence, Ordering};
 
-/// The platform routines the driver needs.  Addresses are CPU virtual
-/// addresses (identity mapped), lengths in bytes.
+/// The platform routines the driver needs.
 #[derive(Clone, Copy)]
 pub struct CacheOps {
-    /// Clean `[addr, addr+len)` to the point of coherency and wait for it
-    /// (DC CVAC + DSB on aarch64: `arch::aarch64::cache::clean_range`).
-    pub clean: fn(usize, usize),
-    /// Invalidate `[addr, addr+len)` so the next read comes from memory
-    /// (`arch::aarch64::cache::invalidate_range`).
-    pub invalidate: fn(usize, usize),
+    /// Cache maintenance for structures the CPU writes (clean) and event
+    /// records the SMMU writes (invalidate); the arch cache functions on
+    /// target (boot's `CpuCaches`).
+    pub cache: &'static dyn CacheMaintenance,
     /// Order earlier normal-memory writes before a later MMIO write that
     /// hands them to the SMMU (Linux uses a DMA write barrier here, smmu.md
     /// §A.10.5).  On target pass a `dmb oshst`/`dsb st` routine; the default
     /// is a sequentially consistent fence.
     pub barrier: fn(),
 }
-
-fn nop(_: usize, _: usize) {}
 
 fn full_fence() {
     fence(Ordering::SeqCst);
@@ -41,8 +37,7 @@ impl CacheOps {
     /// No cache maintenance, a compiler+CPU fence as barrier: for coherent
     /// systems and the host.
     pub const COHERENT: Self = Self {
-        clean: nop,
-        invalidate: nop,
+        cache: &NO_MAINTENANCE,
         barrier: full_fence,
     };
 }
@@ -73,14 +68,18 @@ impl DmaSync {
     /// SMMU.
     pub fn cpu_wrote(&self, buf: &DmaBuf<'_>, off: usize, len: usize) {
         if !self.coherent {
-            (self.ops.clean)(buf.cpu_addr().as_u64() as usize + off, len);
+            self.ops
+                .cache
+                .clean(buf.cpu_addr().as_u64() as usize + off, len);
         }
     }
 
     /// Before the CPU reads `[off, off+len)` of `buf` that the SMMU wrote.
     pub fn cpu_will_read(&self, buf: &DmaBuf<'_>, off: usize, len: usize) {
         if !self.coherent {
-            (self.ops.invalidate)(buf.cpu_addr().as_u64() as usize + off, len);
+            self.ops
+                .cache
+                .invalidate(buf.cpu_addr().as_u64() as usize + off, len);
         }
     }
 

@@ -14,6 +14,7 @@ use super::model::{SmmuModel, StreamConfig, TestMem};
 use super::regs::Regs;
 use super::ste::{Ste, SteKind};
 use super::strtab::{StrtabChoice, StrtabLayout};
+use crate::mm::cache::CacheMaintenance;
 use crate::mm::BusAddr;
 use crate::time::fake::SteppingClock;
 use core::cell::Cell;
@@ -578,12 +579,17 @@ fn events_are_drained_decoded_and_overflow_reported() {
 
 static CLEANS: AtomicUsize = AtomicUsize::new(0);
 static INVALS: AtomicUsize = AtomicUsize::new(0);
-fn count_clean(_: usize, len: usize) {
-    assert!(len > 0);
-    CLEANS.fetch_add(1, Ordering::Relaxed);
-}
-fn count_inval(_: usize, _: usize) {
-    INVALS.fetch_add(1, Ordering::Relaxed);
+/// Counts the cleans and invalidates the driver asks for.
+struct CountingCaches;
+impl CacheMaintenance for CountingCaches {
+    fn clean(&self, _: usize, len: usize) {
+        assert!(len > 0);
+        CLEANS.fetch_add(1, Ordering::Relaxed);
+    }
+    fn clean_invalidate(&self, _: usize, _: usize) {}
+    fn invalidate(&self, _: usize, _: usize) {
+        INVALS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[test]
@@ -595,8 +601,7 @@ fn non_coherent_smmu_gets_cache_maintenance() {
     let config = Smmuv3Config {
         dt_dma_coherent: false,
         cache_ops: CacheOps {
-            clean: count_clean,
-            invalidate: count_inval,
+            cache: &CountingCaches,
             ..CacheOps::COHERENT
         },
         ..cfg()

@@ -1,6 +1,7 @@
 //! The trait every DMA master implements (QEMU edu, virtio-blk, board
 //! engines, host models), so the self-test is written once against
-//! [`Iommu`](super::Iommu) + [`DmaMaster`].
+//! `Iommu` + [`DmaMaster`].  It lives in `dma`, below the IOMMU core, so
+//! masters do not import the layer above them; `crate::iommu` re-exports it.
 #![forbid(unsafe_code)]
 
 use super::StreamId;

@@ -9,9 +9,9 @@
 //! `unsafe` here: the buffers do the accesses.
 //!
 //! When the IOMMU's walker does not snoop CPU caches (`dma-coherent` absent),
-//! [`TableMemory::clean`] calls the cache-clean hook given at construction
-//! (on target `arch::aarch64::cache::clean_range`, `DC CVAC` + `DSB`; on the
-//! host a no-op or a counter).
+//! [`TableMemory::clean`] cleans through the shared cache-maintenance service
+//! ([`CacheMaintenance`], on target boot's `CpuCaches`: `DC CVAC` + `DSB`), or
+//! through a bare clean hook (host tests: a no-op or a counter).
 //!
 //! Addresses this memory did not hand out are refused without panicking:
 //! [`TableMemory::lookup`] returns `None`, reads return 0 (an invalid
@@ -21,12 +21,31 @@
 //! them `&self`).
 #![forbid(unsafe_code)]
 
-use super::dma_pool::{DmaBuf, DmaPool};
-use super::{BusAddr, VirtAddr};
-use crate::iommu::pgtable::{TableMemory, TablePage, TableRef};
+use super::{TableMemory, TablePage, TableRef};
+use crate::mm::cache::CacheMaintenance;
+use crate::mm::dma_pool::{DmaBuf, DmaPool};
+use crate::mm::{BusAddr, VirtAddr};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
+
+/// How [`TableMemory::clean`] reaches the CPU caches.
+#[derive(Clone, Copy)]
+enum Cleaner<'p> {
+    /// A bare `clean(cpu_address, len)` routine.
+    Hook(fn(usize, usize)),
+    /// The shared cache-maintenance service.
+    Service(&'p dyn CacheMaintenance),
+}
+
+impl Cleaner<'_> {
+    fn clean(self, addr: usize, len: usize) {
+        match self {
+            Cleaner::Hook(f) => f(addr, len),
+            Cleaner::Service(c) => c.clean(addr, len),
+        }
+    }
+}
 
 /// Page tables allocated from a [`DmaPool`].
 pub struct PoolTables<'p> {
@@ -40,7 +59,7 @@ pub struct PoolTables<'p> {
     /// CPU address of a table's first byte → id.
     by_cpu: BTreeMap<u64, usize>,
     coherent: bool,
-    clean_hook: fn(usize, usize),
+    cleaner: Cleaner<'p>,
     cleans: u64,
     refused: u64,
 }
@@ -61,9 +80,23 @@ impl<'p> PoolTables<'p> {
     /// Tables from `pool`.  `walker_coherent`: the IOMMU's table walker
     /// snoops CPU caches (DT `dma-coherent`), so [`TableMemory::clean`] is
     /// never needed; otherwise every written range is passed to
-    /// `clean_hook(cpu_address, len)` — on target
-    /// `arch::aarch64::cache::clean_range`.
+    /// `clean_hook(cpu_address, len)`.  Host tests use this form; on target
+    /// use [`PoolTables::with_cache`].
     pub fn new(pool: &'p DmaPool, walker_coherent: bool, clean_hook: fn(usize, usize)) -> Self {
+        Self::build(pool, walker_coherent, Cleaner::Hook(clean_hook))
+    }
+
+    /// Tables from `pool`, cleaned through the shared cache-maintenance
+    /// service when the walker does not snoop (`walker_coherent` false).
+    pub fn with_cache(
+        pool: &'p DmaPool,
+        walker_coherent: bool,
+        cache: &'p dyn CacheMaintenance,
+    ) -> Self {
+        Self::build(pool, walker_coherent, Cleaner::Service(cache))
+    }
+
+    fn build(pool: &'p DmaPool, walker_coherent: bool, cleaner: Cleaner<'p>) -> Self {
         Self {
             pool,
             tables: Vec::new(),
@@ -71,7 +104,7 @@ impl<'p> PoolTables<'p> {
             by_bus: BTreeMap::new(),
             by_cpu: BTreeMap::new(),
             coherent: walker_coherent,
-            clean_hook,
+            cleaner,
             cleans: 0,
             refused: 0,
         }
@@ -215,7 +248,7 @@ impl TableMemory for PoolTables<'_> {
             self.note_refused();
             return;
         };
-        (self.clean_hook)(addr, len);
+        self.cleaner.clean(addr, len);
         self.cleans += 1;
     }
 }
@@ -223,8 +256,7 @@ impl TableMemory for PoolTables<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iommu::pgtable::{Granule, Lpae, PageTable, Prot};
-    use crate::iommu::Gather;
+    use crate::iommu::pgtable::{Gather, Granule, Lpae, PageTable, Prot};
     use crate::mm::host_ram::{self, HostRam};
     use crate::mm::{Iova, PhysAddr};
     use core::sync::atomic::{AtomicUsize, Ordering};
@@ -337,5 +369,34 @@ mod tests {
         let t = pt.translate(Iova(0x10_1008)).unwrap();
         assert_eq!(t.phys, PhysAddr(0x4000_1008));
         assert_eq!(pt.memory().refused(), 0);
+    }
+
+    /// Counts bytes cleaned through the shared service; nothing else.
+    struct CountingService(AtomicUsize);
+    impl CacheMaintenance for CountingService {
+        fn clean(&self, _: usize, len: usize) {
+            self.0.fetch_add(len, Ordering::Relaxed);
+        }
+        fn clean_invalidate(&self, _: usize, _: usize) {
+            unreachable!("table memory only cleans");
+        }
+        fn invalidate(&self, _: usize, _: usize) {
+            unreachable!("table memory only cleans");
+        }
+    }
+
+    #[test]
+    fn the_shared_cache_service_cleans_for_a_non_coherent_walker() {
+        let ram = HostRam::new(1 << 20);
+        let pool = ram.pool();
+        let svc = CountingService(AtomicUsize::new(0));
+        let mut coherent = PoolTables::with_cache(&pool, true, &svc);
+        let a = coherent.alloc_table(4096, 4096).unwrap();
+        coherent.clean(a.virt, 64);
+        assert_eq!(svc.0.load(Ordering::Relaxed), 0);
+        let mut t = PoolTables::with_cache(&pool, false, &svc);
+        let b = t.alloc_table(4096, 4096).unwrap();
+        t.clean(b.virt, 64);
+        assert_eq!((t.cleans(), svc.0.load(Ordering::Relaxed)), (1, 64));
     }
 }

@@ -20,7 +20,7 @@
 //! (smmu.md C.6.2 step 3), so the core frees them only after the sync.
 #![forbid(unsafe_code)]
 
-use super::pgtable::TablePage;
+use super::TablePage;
 use crate::mm::Iova;
 use alloc::vec::Vec;
 

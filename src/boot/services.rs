@@ -1,0 +1,70 @@
+//! The CPU services `arch` provides, wired into the traits and types the
+//! layers above it define, so `arch` itself never imports upward.
+//!
+//! - [`CpuCaches`]: `mm::cache::CacheMaintenance` over
+//!   `arch::aarch64::cache` (DC CVAC / CIVAC / IVAC + DSB to the point of
+//!   coherency).
+//! - [`GenericTimer`] / [`TIMER`]: `time::Clock` over the generic timer.
+//! - [`device_block`]: a DT `reg` range mapped as device memory, as a
+//!   `mmio::VolatileMmio`.
+//! - [`span`]: `mm::PhysRange` as the `arch` MMU's `PhysSpan`.
+
+use crate::arch::aarch64::mmu::{MmuError, PhysSpan};
+use crate::arch::aarch64::{cache, device, timer};
+use crate::mm::cache::CacheMaintenance;
+use crate::mm::PhysRange;
+use crate::mmio::VolatileMmio;
+use crate::time::Clock;
+
+/// The CPU's data caches, maintained by virtual address to the point of
+/// coherency.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuCaches;
+
+impl CacheMaintenance for CpuCaches {
+    fn clean(&self, addr: usize, len: usize) {
+        cache::clean_range(addr, len);
+    }
+
+    fn clean_invalidate(&self, addr: usize, len: usize) {
+        cache::clean_invalidate_range(addr, len);
+    }
+
+    fn invalidate(&self, addr: usize, len: usize) {
+        cache::invalidate_range(addr, len);
+    }
+}
+
+/// The CPU caches as a `&'static dyn CacheMaintenance`.
+pub static CPU_CACHES: CpuCaches = CpuCaches;
+
+/// The ARM generic timer's physical counter as the project's [`Clock`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GenericTimer;
+
+impl Clock for GenericTimer {
+    fn ticks(&self) -> u64 {
+        timer::counter()
+    }
+
+    fn freq_hz(&self) -> u64 {
+        timer::frequency_hz()
+    }
+}
+
+/// The generic timer, for callers that want a `&'static dyn Clock`.
+pub static TIMER: GenericTimer = GenericTimer;
+
+/// `range` as the `arch` MMU's range type.
+pub fn span(range: PhysRange) -> PhysSpan {
+    PhysSpan {
+        base: range.base.as_u64(),
+        size: range.size,
+    }
+}
+
+/// Maps `range` as device memory in the live identity map and returns its
+/// register accessor.
+pub fn device_block(range: PhysRange) -> Result<VolatileMmio, MmuError> {
+    device::device_block(span(range)).map(VolatileMmio::from_device_block)
+}
