@@ -424,11 +424,13 @@ pub const SCENARIOS: &[Scenario] = &[
         icount: true,
         broken_dtb: false,
         blk: false,
+        edus: Edus::RootBus,
         // The negative control must not quietly become a passing run: the
         // word is rejected by name with the accepted values, the IOMMU
         // group is skipped, and the run fails; the loader's word is only
         // listed.
         expect: Expectation::ExpectFailures {
+            group: "",
             cases: &["platform.bootargs"],
         },
         diagnostics: &[
