@@ -44,7 +44,7 @@ fn theirs() -> IdMap<El1And0> {
 }
 
 fn attrs() -> El1Attributes {
-    // The same bits our engine writes for Prot::rw() (smmu.md C.2.4).
+    // The same bits our engine writes for Prot::rw() (docs/hw/lpae.md §2.4).
     El1Attributes::VALID
         | El1Attributes::ATTRIBUTE_INDEX_1
         | El1Attributes::INNER_SHAREABLE

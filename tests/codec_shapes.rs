@@ -1,8 +1,8 @@
 //! The walker is format-agnostic: two codecs written here in the shapes of
 //! the formats that come later — sun50i (two levels of 32-bit entries, a
-//! 16 KiB level-1 table and 1 KiB level-2 tables; sun50i-dart.md A.4) and
+//! 16 KiB level-1 table and 1 KiB level-2 tables; docs/hw/sun50i.md §4) and
 //! DART2 (16 KiB granule, 64-bit entries with the PA stored shifted;
-//! sun50i-dart.md B.5) — run through the same `PageTable` unchanged.
+//! docs/hw/dart.md §5) — run through the same `PageTable` unchanged.
 
 mod common;
 

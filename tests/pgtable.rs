@@ -44,7 +44,7 @@ fn unmap(pt: &mut PageTable<Lpae, RamArena>, iova: u64, size: u64) -> (u64, Gath
     (n, g)
 }
 
-/// Start level from T0SZ: smmu.md C.1.1's table, and the formula for every
+/// Start level from T0SZ: docs/hw/lpae.md §1.1's table, and the formula for every
 /// input size.
 #[test]
 fn start_level_for_every_granule_and_input_size() {
@@ -199,7 +199,7 @@ fn largest_block_alignment_allows() {
 fn attribute_bits_follow_the_linux_recipe() {
     let mut pt = table(Granule::K4, 48, 1 << 20);
     map(&mut pt, 0x1000, 0x8000_1000, 0x1000).unwrap();
-    // smmu.md C.2.4: RW, cacheable, no-exec page = pa | 0x0060_0000_0000_0F47.
+    // docs/hw/lpae.md §2.4: RW, cacheable, no-exec page = pa | 0x0060_0000_0000_0F47.
     let d = pt.codec().encode_leaf(3, PhysAddr(0x8000_1000), Prot::rw());
     assert_eq!(d, 0x8000_1000 | 0x0060_0000_0000_0F47);
     let t = pt.translate(Iova(0x1000)).unwrap();

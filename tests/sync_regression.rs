@@ -1,7 +1,7 @@
 //! Host reproduction of the 2026 Linux IOMMU regression, and proof that our
 //! core cannot have it.
 //!
-//! The bug (DESIGN.md, "The sync contract"; sun50i-dart.md A.10 and B.7 for
+//! The bug (docs/design.md §3, "The sync contract"; docs/hw/sun50i.md §10 and docs/hw/dart.md §7 for
 //! the fix "iommu: Always fill in gather when unmapping"): the core began to
 //! skip `iotlb_sync` when the unmap left the gather empty.  Drivers whose
 //! invalidation is whole-context or whole-stream (arm-smmu, qcom, sun50i,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parse an iommu-bringup console log with the Linux kernel's own KTAP parser.
 
-DESIGN.md requires our KTAP to parse with the kernel's parser
+docs/design.md §6 requires our KTAP to parse with the kernel's parser
 (tools/testing/kunit/kunit_parser.py).  We do not vendor kernel code: the
 runner extracts the parser from Debian's linux-source package at test time
 (see tools/xtask) and points this script at it.

@@ -34,7 +34,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 /// Input address size of the test domains: T0SZ 24, within what every
-/// granule and QEMU accept (CD.T0SZ 16..39, hw/qemu-virt.md §7).
+/// granule and QEMU accept (CD.T0SZ 16..39, docs/hw/qemu-virt.md §7).
 const IAS: u32 = 40;
 /// First IOVA of domain `i`'s aperture is `(i + 1) * APERTURE`.
 const APERTURE: u64 = 0x1000_0000;
@@ -267,7 +267,7 @@ fn run_smmuv3(
 ) -> Result<Totals, String> {
     let reg = p.reg.ok_or_else(|| format!("{}: no usable reg", p.name))?;
     // Page 0 and Page 1 (at +64 KiB) of the SMMUv3 register frame
-    // (smmu.md §A.1): a smaller `reg` would make the register accessor trip
+    // (docs/hw/smmuv3.md §1): a smaller `reg` would make the register accessor trip
     // its bounds check, so refuse it here with the node's numbers.
     if p.kind == IommuKind::SmmuV3 && reg.size < SMMUV3_FRAME {
         return Err(format!(
@@ -378,7 +378,7 @@ fn run_virtio(
     }
     let mut iommu = VirtioIommu::new(dev, &p.name, false);
     // PROBE every master for reserved regions; the catalogue's IOVAs must
-    // stay out of them (hw/qemu-virt.md §4: the MSI doorbell page).
+    // stay out of them (docs/hw/qemu-virt.md §4: the MSI doorbell page).
     let used = p.masters.len().min(MAX_MASTERS);
     let ranges = test_iova_ranges(page, used);
     let (lo, hi) = iommu.device_mut().info().input_range;

@@ -1,6 +1,6 @@
 //! QEMU's `edu` educational PCI device (1234:11e8) as a DMA master.
 //!
-//! Facts (hw/qemu-virt.md §2, from QEMU 10.0.2 hw/misc/edu.c): BAR0 is 1 MiB
+//! Facts (docs/hw/qemu-virt.md §2, from QEMU 10.0.2 hw/misc/edu.c): BAR0 is 1 MiB
 //! of MMIO; 0x00 identification 0x010000ED; 0x04 liveness (reads return the
 //! bitwise NOT of the last write); 0x80/0x88/0x90 DMA source, destination and
 //! count (use 64-bit accesses); 0x98 command: bit0 start/busy, bit1 direction

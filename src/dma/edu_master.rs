@@ -1,6 +1,6 @@
 //! edu as a [`DmaMaster`]: every transfer goes through the IOMMU.
 //!
-//! edu's 4 KiB buffer is only reachable by DMA (hw/qemu-virt.md §2), so "the
+//! edu's 4 KiB buffer is only reachable by DMA (docs/hw/qemu-virt.md §2), so "the
 //! device writes these bytes to memory" is two DMAs: the CPU puts the bytes
 //! in a staging buffer, edu reads them in through the staging IOVA, then
 //! writes them out to the target IOVA.  The staging IOVA must be mapped in
@@ -66,7 +66,7 @@ impl<'p, M: Mmio> EduMaster<'p, M> {
                 len: len as usize,
                 max: BUFFER_SIZE as usize,
             },
-            // edu reports no errors of its own (hw/qemu-virt.md §2): anything
+            // edu reports no errors of its own (docs/hw/qemu-virt.md §2): anything
             // else is the driver refusing the request, reported as an abort
             // before any byte moved.
             _ => DmaError::Aborted {

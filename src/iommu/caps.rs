@@ -1,7 +1,7 @@
 //! What one IOMMU instance can show the self-test and how it is organised:
 //! the capability record every driver fills in once, and from which the
 //! catalogue decides — before a case runs — whether the case can say
-//! anything on this IOMMU (DESIGN.md, "The shape for five families", item 2).
+//! anything on this IOMMU (docs/design.md, "The shape for five families", item 2).
 //!
 //! A capability that is absent carries its reason, so a skipped case prints
 //! *why* ("QEMU's SMMUv3 models no walk cache"), never only "not supported".

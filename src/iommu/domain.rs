@@ -5,7 +5,7 @@
 //! failed half way and rolled back) ends with the driver's
 //! [`sync`](super::Iommu::sync) whenever the gather is not empty, and the
 //! gather is filled by the walker, never by the driver.  There is no switch
-//! to skip it (DESIGN.md, "The sync contract"; the Linux regression it
+//! to skip it (docs/design.md §3, "The sync contract"; the Linux regression it
 //! prevents is reproduced in `tests/sync_regression.rs`).  Table pages removed
 //! by an unmap are freed only after that sync succeeded (Arm's break-before-make and TLB-maintenance rules for freed tables, Arm ARM DDI0487 D8.16).
 #![forbid(unsafe_code)]

@@ -130,7 +130,7 @@ pub trait Iommu {
     /// invalidations, or the `skip-sync` negative control).  The core then
     /// keeps the table pages an unmap removed instead of freeing them: a
     /// walk cache may still point at them, and a freed page reused as a
-    /// data buffer would be walked as descriptors (smmu.md C.6.2).
+    /// data buffer would be walked as descriptors (docs/hw/lpae.md §6.2).
     fn sync_is_deferred(&self) -> bool {
         false
     }

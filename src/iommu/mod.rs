@@ -3,7 +3,7 @@
 //! in [`pgtable`].  The DMA master trait ([`DmaMaster`]) and [`StreamId`] live
 //! in the `dma` layer below and are re-exported here.
 //!
-//! No `unsafe` in this layer (DESIGN.md, "Layers").
+//! No `unsafe` in this layer (docs/design.md §1, "Layers").
 #![forbid(unsafe_code)]
 
 pub mod pgtable;

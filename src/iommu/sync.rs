@@ -1,10 +1,10 @@
 //! How a driver invalidates, and the request the core hands it after every
 //! unmap that removed something.
 //!
-//! The three policies are the three shapes real IOMMUs have (DESIGN.md, "The
+//! The three policies are the three shapes real IOMMUs have (docs/design.md §3, "The
 //! sync contract"): SMMUv3 invalidates by address range (leaf or non-leaf,
-//! smmu.md A.13), SMMUv2 and sun50i flush a whole context (smmu.md B.12,
-//! sun50i-dart.md A.7), DART flushes whole streams (sun50i-dart.md B.7).
+//! docs/hw/smmuv3.md §13), SMMUv2 and sun50i flush a whole context (docs/hw/smmuv2.md §12,
+//! docs/hw/sun50i.md §7), DART flushes whole streams (docs/hw/dart.md §7).
 #![forbid(unsafe_code)]
 
 use super::{Gather, StreamId};

@@ -1,4 +1,4 @@
-//! The IOMMU case catalogue (DESIGN.md, "The case catalogue"), written once
+//! The IOMMU case catalogue (docs/design.md §4, "The case catalogue"), written once
 //! against [`Observe`] (an [`Iommu`](crate::iommu::Iommu) driver the self-test
 //! can look into) and [`DmaMaster`], so it runs unchanged on every IOMMU and
 //! every DMA master, on QEMU, on boards and on the host against models.
@@ -6,7 +6,7 @@
 //! Every case sets up and tears down its own mappings with fresh IOVAs, and
 //! IOVAs are never handed back within a run, so a stale entry one case leaves
 //! (which is what the negative control does) cannot decide another case.  Transfers are short (64 bytes): an SMMUv3 writes
-//! one event per faulting 4 bytes (hw/qemu-virt.md §1.4).
+//! one event per faulting 4 bytes (docs/hw/qemu-virt.md §1.6).
 #![forbid(unsafe_code)]
 
 use super::guarded::GuardedBuf;
@@ -328,7 +328,7 @@ fn same_bytes<I: Observe, M: TableMemory>(
     t.buffers[b].bytes(off, data.len()) == data
 }
 
-/// The catalogue, in the order DESIGN.md lists it (no_collateral_writes last).
+/// The catalogue, in the order docs/design.md §4 lists it (no_collateral_writes last).
 pub fn group<'a, I: Observe + 'a, M: TableMemory + 'a>(name: String) -> Group<IommuTest<'a, I, M>> {
     let cases: Vec<Case<IommuTest<'a, I, M>>> = alloc::vec![
         Case {

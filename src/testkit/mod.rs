@@ -1,5 +1,5 @@
 //! The host-model kit: everything a family's behavioural model and its
-//! host tests share, so no model carries its own copy (DESIGN.md, "The
+//! host tests share, so no model carries its own copy (docs/design.md, "The
 //! shape for five families", item 5).
 //!
 //! * [`ram`] — host memory standing in for RAM and the page-table arena;

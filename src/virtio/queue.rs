@@ -7,7 +7,7 @@
 //! a chain and the caller notifies; [`SplitQueue::pop_used`] returns what
 //! the device gave back.  Addresses in descriptors are whatever the device
 //! uses — bus addresses for a device whose DMA is untranslated (virtio-iommu
-//! itself, hw/qemu-virt.md §4), IOVAs for one behind an IOMMU.
+//! itself, docs/hw/qemu-virt.md §4), IOVAs for one behind an IOMMU.
 #![forbid(unsafe_code)]
 
 use super::VirtioError;

@@ -62,7 +62,7 @@ dc_range!(
 
 /// Orders earlier normal-memory writes (tables, queue entries) before a later
 /// MMIO write that hands them to a device (`DSB ST`; Linux uses a DMA write
-/// barrier at this point, smmu.md §A.10.5).
+/// barrier at this point, docs/hw/smmuv3.md §10.5).
 pub fn dma_write_barrier() {
     // SAFETY: a barrier has no memory-safety effect.
     unsafe { asm!("dsb st", options(nostack, preserves_flags)) };

@@ -4,7 +4,7 @@
 //! translation, which the architecture only allows as: write invalid, make it
 //! visible, invalidate the TLBs for the block and wait, then write the new
 //! descriptor (Arm ARM DDI0487, chapter D8, "Using break-before-make when updating
-//! translation table entries"; smmu.md C.6.3).  The walker does the writes;
+//! translation table entries"; docs/hw/lpae.md §6.3).  The walker does the writes;
 //! the invalidation belongs to the driver, so the core hands the walker a
 //! [`BreakFlush`] that runs the driver's sync for the broken block.
 #![forbid(unsafe_code)]

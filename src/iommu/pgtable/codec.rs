@@ -10,12 +10,12 @@
 //!
 //! * ARM LPAE / VMSAv8-64 stage 1 (this module's [`Lpae`](super::Lpae)):
 //!   64-bit entries, 2–4 levels, top table possibly smaller than a granule,
-//!   blocks at intermediate levels (smmu.md C.1, C.2).
+//!   blocks at intermediate levels (docs/hw/lpae.md §1, §2).
 //! * Allwinner sun50i: 2 levels of 32-bit entries, a 16 KiB level-1 table and
-//!   1 KiB level-2 tables, 4 KiB pages only (sun50i-dart.md A.4) —
+//!   1 KiB level-2 tables, 4 KiB pages only (docs/hw/sun50i.md §4) —
 //!   `ENTRY_BYTES = 4`, [`Codec::table_bytes`] per level.
 //! * Apple DART: 16 KiB granule, 64-bit entries with the PA stored shifted and
-//!   sub-page protection fields (sun50i-dart.md B.5) — handled inside
+//!   sub-page protection fields (docs/hw/dart.md §5) — handled inside
 //!   [`Codec::encode_leaf`] / [`Codec::decode`].
 //!
 //! Levels are numbered as the format's documentation numbers them (LPAE: the

@@ -5,7 +5,7 @@
 //! sync.  "Empty" means exactly "nothing was unmapped": no leaf cleared, no
 //! table freed.  That is the project's answer to the 2026 Linux regression,
 //! where drivers that never filled the gather lost their `iotlb_sync`
-//! (DESIGN.md, "The sync contract").
+//! (docs/design.md §3, "The sync contract").
 //!
 //! Nothing outside the crate can add to a gather (or reset one), so no driver
 //! can decide what the core syncs:
@@ -17,7 +17,7 @@
 //!
 //! Table pages removed from the tree are parked here, not freed: walk caches
 //! may still point into them until the non-leaf invalidation has completed
-//! (smmu.md C.6.2 step 3), so the core frees them only after the sync.
+//! (docs/hw/lpae.md §6.2 step 3), so the core frees them only after the sync.
 #![forbid(unsafe_code)]
 
 use super::TablePage;

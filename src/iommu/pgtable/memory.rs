@@ -4,7 +4,7 @@
 //! allocate a table page (getting the CPU address it writes through and the bus
 //! address the IOMMU walker uses), to read and write entries, and to clean the
 //! cache lines it wrote when the walker does not snoop CPU caches
-//! (DESIGN.md, "Seams → Memory"; smmu.md C.6.1 step 4 for why every PTE write is
+//! (docs/design.md §2.2, "Seams → Memory"; docs/hw/lpae.md §6.1 step 4 for why every PTE write is
 //! cleaned on a non-coherent walker).
 //!
 //! On target the DMA frame pool implements this trait (that is where the

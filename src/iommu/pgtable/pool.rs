@@ -1,11 +1,11 @@
 //! Page-table memory from the DMA frame pool: the target-side
-//! [`TableMemory`] (DESIGN.md, "Seams → Memory").
+//! [`TableMemory`] (docs/design.md §2.2, "Seams → Memory").
 //!
 //! Every table page is a [`DmaBuf`], so the walker gets both the CPU address
 //! it writes through and the bus address the IOMMU walks, and every entry
 //! access is one [`DmaBuf::read_u64`]/[`DmaBuf::write_u64`] (or the 32-bit
 //! forms): a single-copy-atomic load or store, never torn, which is what a
-//! walker reading descriptors concurrently needs (smmu.md C.6.1).  No
+//! walker reading descriptors concurrently needs (docs/hw/lpae.md §6.1).  No
 //! `unsafe` here: the buffers do the accesses.
 //!
 //! When the IOMMU's walker does not snoop CPU caches (`dma-coherent` absent),

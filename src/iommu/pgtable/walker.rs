@@ -8,7 +8,7 @@
 //!
 //! Bookkeeping: a count of live entries per table (indexed by
 //! [`TablePage::id`]) so "this table is now empty" costs nothing.  Ordering
-//! rules follow smmu.md C.6: a new table is zeroed and made visible before the
+//! rules follow docs/hw/lpae.md §6: a new table is zeroed and made visible before the
 //! descriptor pointing at it is written; cleared tables are parked in the
 //! gather until the invalidation has completed.
 #![forbid(unsafe_code)]
@@ -356,7 +356,7 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
             .alloc_table(bytes, self.codec.table_align(level))
             .ok_or(PgTableError::OutOfMemory { level, bytes })?;
         // The walker must see the zeroed table before any descriptor points
-        // at it (smmu.md C.6.1 step 2).
+        // at it (docs/hw/lpae.md §6.1 step 2).
         if !self.mem.walker_coherent() {
             self.mem.clean(page.virt, bytes);
         }
@@ -657,7 +657,7 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
     /// Unmaps `[va, stop)` out of the leaf at `t[idx]` (spanning
     /// `[base, base + span)`), keeping the rest mapped: build the replacement
     /// subtree off-line, break (write invalid), flush, make (point at the new
-    /// table).  Arm ARM DDI0487 D8 "break-before-make"; smmu.md C.6.3.
+    /// table).  Arm ARM DDI0487 D8 "break-before-make"; docs/hw/lpae.md §6.3.
     #[allow(clippy::too_many_arguments)]
     fn split(
         &mut self,

@@ -4,21 +4,21 @@
 //! [`Observe`] (held invalidations, the `skip-sync` negative control, fault
 //! records, invalidation cost) for the self-test.
 //!
-//! Invalidation is by range ([`SyncPolicy::Range`], DESIGN.md "The sync
-//! contract"; smmu.md §A.13): TLBI_NH_VA tagged with the domain's ASID and
+//! Invalidation is by range ([`SyncPolicy::Range`], docs/design.md §3 "The sync
+//! contract"; docs/hw/smmuv3.md §13): TLBI_NH_VA tagged with the domain's ASID and
 //! the driver's VMID — on QEMU's nested-capable `virt` machine the IOTLB is
 //! tagged by ASID *and* VMID = STE.S2VMID, so a TLBI with another VMID
-//! misses (qemu-virt.md §1.4, probe step T5) — using the RIL range form when
+//! misses (docs/hw/qemu-virt.md §1.4, probe step T5) — using the RIL range form when
 //! IDR3.RIL says so.
 //!
 //! Holding: while [`Observe::hold_invalidations`] is on, the *commands* of
 //! every invalidation (TLBI after a sync, CFGI_STE/CFGI_CD after attach or
 //! detach, TLBI_NH_ASID) are queued; the STE/CD memory writes still happen
-//! at once, so the SMMU's config cache (flushed only by CFGI_*, qemu-virt.md
+//! at once, so the SMMU's config cache (flushed only by CFGI_*, docs/hw/qemu-virt.md
 //! §1.4) and IOTLB keep the stale state until [`Observe::release_held`].
 //! With `skip_sync` (bootargs `iommu_bringup.inject=skip-sync`) the same
 //! commands are dropped instead: that is the negative control that must
-//! make the invalidation cases fail (DESIGN.md, "The case catalogue").
+//! make the invalidation cases fail (docs/design.md §4, "The case catalogue").
 #![forbid(unsafe_code)]
 
 use super::cd::{Cd, Stage1Cd};
@@ -55,12 +55,12 @@ pub struct Caching {
 
 /// What QEMU 10.0.2's SMMUv3 lets the self-test observe: a real IOTLB and a
 /// config cache, both stale until invalidated, but no walk cache
-/// (qemu-virt.md §1.4).  Use it when the platform is QEMU `virt`; real
+/// (docs/hw/qemu-virt.md §1.4).  Use it when the platform is QEMU `virt`; real
 /// SMMUs (MMU-600/700) cache walks too and want [`SILICON_CACHING`].
 pub const QEMU_VIRT_CACHING: Caching = Caching {
     tlb: Observable::Yes,
     config: Observable::Yes,
-    walk: Observable::No("QEMU's SMMUv3 models no walk cache (hw/qemu-virt.md §1.4)"),
+    walk: Observable::No("QEMU's SMMUv3 models no walk cache (docs/hw/qemu-virt.md §1.4)"),
 };
 
 /// An SMMUv3 in silicon (MMU-600/700): every cache the architecture
@@ -120,7 +120,7 @@ pub struct Smmuv3Iommu<'a, M: Mmio> {
     /// Streams attached through this adapter.
     streams: BTreeMap<u32, Attached>,
     /// Granule of every ASID ever attached (kept after detach: its IOTLB
-    /// entries may outlive the stream, qemu-virt.md §1.4).
+    /// entries may outlive the stream, docs/hw/qemu-virt.md §1.4).
     granules: BTreeMap<u16, Granule>,
     /// A drain saw the event queue overflow since the last `health` call.
     lost_events: bool,
@@ -224,7 +224,7 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
                 let (offset, mask) = match register {
                     "CR0ACK" => (R_CR0ACK.offset, u64::from(u32::MAX)),
                     "IRQ_CTRLACK" => (R_IRQ_CTRLACK.offset, u64::from(u32::MAX)),
-                    // GBPA.UPDATE, bit 31 (smmu.md §A.3).
+                    // GBPA.UPDATE, bit 31 (docs/hw/smmuv3.md §3).
                     "GBPA" => (R_GBPA.offset, 1 << 31),
                     "CMDQ_CONS" => (R_CMDQ_CONS.offset, u64::from(u32::MAX)),
                     _ => (usize::MAX, u64::from(u32::MAX)),
@@ -238,8 +238,8 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
             }
             Smmuv3Error::Command(c) => IommuError::CommandError {
                 offset: R_CMDQ_CONS.offset,
-                // CMDQ_CONS as it read: ERR [30:24], RD [19:0] (smmu.md
-                // §A.10.5); the command's opcode goes above bit 32.
+                // CMDQ_CONS as it read: ERR [30:24], RD [19:0] (docs/hw/smmuv3.md
+                // §10.5); the command's opcode goes above bit 32.
                 value: u64::from(cerror_code(c.kind)) << 24
                     | u64::from(c.index)
                     | u64::from(c.opcode) << 32,
@@ -297,20 +297,20 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
     }
 
     /// The CD for `ctx` on this SMMU: the LPAE codec's numbers packed into
-    /// CD dword0's translation-control fields (IHI0070 §5.4, smmu.md §A.8).
+    /// CD dword0's translation-control fields (IHI0070 §5.4, docs/hw/smmuv3.md §8).
     fn stage1_cd(&self, ctx: &Context<'_, Lpae, Asid>) -> Result<(Cd, Granule), IommuError> {
         let lpae = ctx.format;
         let granule = self.check_format(lpae, ctx.coherent_walk)?;
         let f = self.smmu.features();
         // Linux's choice: cacheable inner-shareable walks when the walker is
-        // coherent, otherwise non-cacheable outer-shareable (smmu.md §A.8.2).
+        // coherent, otherwise non-cacheable outer-shareable (docs/hw/smmuv3.md §8.2).
         let (irgn, orgn, sh) = if ctx.coherent_walk {
             Stage1Cd::WALK_COHERENT
         } else {
             Stage1Cd::WALK_NON_COHERENT
         };
         let cd = Cd::stage1(&Stage1Cd {
-            // QEMU takes T0SZ 16..=39 (qemu-virt.md §1.8); the LPAE codec
+            // QEMU takes T0SZ 16..=39 (docs/hw/qemu-virt.md §1.8); the LPAE codec
             // gives 16..=32 (IAS 32..=48).
             t0sz: (64 - lpae.input_bits()) as u8,
             granule,
@@ -318,13 +318,13 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
             orgn,
             sh,
             // IPS no larger than what IDR5.OAS reports (the encodings are
-            // ordered; QEMU clamps to 44 bits anyway, qemu-virt.md §1.8).
+            // ordered; QEMU clamps to 44 bits anyway, docs/hw/qemu-virt.md §1.8).
             ips: ips_code(lpae.output_bits()).min(f.oas_code),
             asid: ctx.tag.0,
             ttb0: ctx.root,
             mair: lpae.mair(),
             // R = 1: translation faults are recorded (QEMU records nothing
-            // otherwise, qemu-virt.md §1.6).  A = 1 and AA64 = 1 come with
+            // otherwise, docs/hw/qemu-virt.md §1.6).  A = 1 and AA64 = 1 come with
             // `Cd::stage1`.
             record_faults: true,
             access_flag_fault_disable: false,
@@ -353,7 +353,7 @@ fn ips_code(oas: u32) -> u8 {
     }
 }
 
-/// CMDQ_CONS.ERR of a command error (smmu.md §A.10.5).
+/// CMDQ_CONS.ERR of a command error (docs/hw/smmuv3.md §10.5).
 fn cerror_code(kind: CommandErrorKind) -> u8 {
     match kind {
         CommandErrorKind::Illegal => 1,
@@ -383,7 +383,7 @@ pub fn fault_from_record(r: &FaultRecord) -> Fault {
         other => FaultKind::Other(other.code()),
     };
     // Only transaction faults carry InputAddr and RnW (IHI0070 §7.3,
-    // smmu.md §A.11.3).
+    // docs/hw/smmuv3.md §11.3).
     let transaction = r.kind.has_transaction();
     Fault {
         stream: StreamId(r.stream_id),
@@ -414,7 +414,7 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
 
     /// Per-stream STEs, ASID-tagged TLB entries, abort STE on detach,
     /// queued events with RnW and the input address; range invalidation in
-    /// one command when IDR3.RIL (smmu.md §A.10.3).
+    /// one command when IDR3.RIL (docs/hw/smmuv3.md §10.3).
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             tlb: self.caching.tlb,
@@ -458,7 +458,7 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
 
     /// Writes the CD (breaking update if it was valid), then a stage-1 STE
     /// pointing at it (S2VMID = the driver's VMID), then CFGI_STE (or
-    /// CFGI_CD when the STE was already live) + CMD_SYNC — smmu.md §A.9.
+    /// CFGI_CD when the STE was already live) + CMD_SYNC — docs/hw/smmuv3.md §9.
     fn attach(
         &mut self,
         stream: StreamId,
@@ -504,9 +504,9 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
     }
 
     /// Abort STE (dword0 first), CFGI_STE + CMD_SYNC: blocked, never
-    /// bypassed, and no event recorded (qemu-virt.md §1.6).  When no other
+    /// bypassed, and no event recorded (docs/hw/qemu-virt.md §1.6).  When no other
     /// stream here uses the context's ASID, also TLBI_NH_ASID: QEMU's IOTLB
-    /// has no StreamID in its key (qemu-virt.md §1.4), so the entries would
+    /// has no StreamID in its key (docs/hw/qemu-virt.md §1.4), so the entries would
     /// outlive the stream and serve a later attach that reuses the ASID.
     fn detach(
         &mut self,
@@ -534,7 +534,7 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
     ///
     /// A gather holding leaves of several sizes (a block and pages) has no
     /// single right TTL, and a TTL naming the wrong level may leave the
-    /// other entries cached (smmu.md §A.10.3); Linux never mixes sizes in
+    /// other entries cached (docs/hw/smmuv3.md §10.3); Linux never mixes sizes in
     /// one gather, our walker does.  Such a request is sent with Leaf = 0,
     /// which carries TTL = 0 and matches every level — over-invalidation,
     /// never under.
@@ -591,7 +591,7 @@ impl<M: Mmio> Observe for Smmuv3Iommu<'_, M> {
     }
 
     /// Event-queue overflow seen by a drain (records lost: EVTQ_PROD.OVFLG,
-    /// smmu.md §A.11) and active GERROR bits (acknowledged here).
+    /// docs/hw/smmuv3.md §11) and active GERROR bits (acknowledged here).
     fn health(&mut self) -> Vec<String> {
         let mut problems = Vec::new();
         if core::mem::take(&mut self.lost_events) {

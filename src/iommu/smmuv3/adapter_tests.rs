@@ -2,7 +2,7 @@
 //! `Domain<Lpae, PoolTables>` over host RAM, attached through the adapter to
 //! the behavioural SMMUv3 model (`model.rs`), checked against what the model
 //! saw — the STE/CD it decodes, the commands it executed, its IOTLB (stale
-//! until a matching TLBI, qemu-virt.md §1.4, §1.9) and its event queue.
+//! until a matching TLBI, docs/hw/qemu-virt.md §1.4, §1.9) and its event queue.
 
 use super::adapter::{fault_from_record, Caching, Invalidation, Smmuv3Iommu, QEMU_VIRT_CACHING};
 use super::command::op;
@@ -526,7 +526,7 @@ fn context_invalidation_drops_one_asid_only() {
 
 #[test]
 fn a_tlbi_with_the_wrong_vmid_would_miss_on_the_nested_model() {
-    // Why the adapter always sends the driver's VMID (qemu-virt.md §1.9 T5).
+    // Why the adapter always sends the driver's VMID (docs/hw/qemu-virt.md §1.9 T5).
     rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&mut smmu, &pool, 5);
     dom.attach(&mut smmu, StreamId(SID)).unwrap();
@@ -716,7 +716,7 @@ fn lost_events_and_global_errors_are_health_problems() {
     rig!(model, pool, smmu, skip_sync = false);
     assert!(smmu.health().is_empty());
     // QEMU-style loss: a full queue drops records and raises
-    // GERROR.EVTQ_ABT_ERR (qemu-virt.md §1.6).
+    // GERROR.EVTQ_ABT_ERR (docs/hw/qemu-virt.md §1.6).
     for _ in 0..5000 {
         model.inject_event([0x04 | (7 << 32), 0, 0, 0]);
     }

@@ -1,12 +1,12 @@
 //! Context Descriptors: 64 bytes (8 dwords) holding a stage-1 translation
 //! regime — TCR-like fields, TTB0, MAIR, ASID.
 //!
-//! Layout: IHI0070 §5.4 as restated in `shared/hw/smmu.md` §A.8 (dword0
+//! Layout: IHI0070 §5.4 as restated in `docs/hw/smmuv3.md` §8 (dword0
 //! T0SZ, TG0, IR0, OR0, SH0, EPD0, EPD1, V, IPS, AFFD, AA64, R, A, ASET, ASID;
 //! dword1 TTB0 `[51:4]`; dword3 MAIR).  The values come from the page-table
 //! engine as plain numbers so this file knows nothing about page tables.
 //! QEMU 10.0.2 rejects a CD (C_BAD_CD) unless V, AA64 and A are set, S/HA/HD
-//! clear and 16 ≤ T0SZ ≤ 39 (`shared/hw/qemu-virt.md` §1.8).
+//! clear and 16 ≤ T0SZ ≤ 39 (`docs/hw/qemu-virt.md` §1.8).
 #![forbid(unsafe_code)]
 
 use super::error::Smmuv3Error;
@@ -67,7 +67,7 @@ pub struct Stage1Cd {
 
 impl Stage1Cd {
     /// Walk attributes for a coherent walker: WB-WA, WB-WA, inner shareable
-    /// (Linux's choice, smmu.md §A.8.2).
+    /// (Linux's choice, docs/hw/smmuv3.md §8.2).
     pub const WALK_COHERENT: (u8, u8, u8) = (1, 1, 3);
     /// Walk attributes for a non-coherent walker: NC, NC, outer shareable.
     pub const WALK_NON_COHERENT: (u8, u8, u8) = (0, 0, 2);
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn worked_example_from_smmu_md() {
-        // smmu.md §A.8.2: 4K, 48-bit IAS/OAS, coherent walk, ASID 1.
+        // docs/hw/smmuv3.md §8.2: 4K, 48-bit IAS/OAS, coherent walk, ASID 1.
         let cd = Cd::stage1(&linux_example()).unwrap();
         assert_eq!(cd.0[0], 0x0001_E205_C000_3510);
         assert_eq!(cd.0[1], 0x8000_1000);
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn qemu_probe_cd_and_granules() {
-        // qemu-virt.md §1.10 step 3 (ASID 5, T0SZ 32, IPS 40 bits) but with
+        // docs/hw/qemu-virt.md §1.10 step 3 (ASID 5, T0SZ 32, IPS 40 bits) but with
         // ASET, which QEMU ignores.
         let p = Stage1Cd {
             t0sz: 32,

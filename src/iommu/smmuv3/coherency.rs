@@ -2,7 +2,7 @@
 //! writes visible to the CPU, on coherent and non-coherent systems.
 //!
 //! The SMMU is treated as coherent only when IDR0.COHACC = 1 *and* the
-//! firmware says so (DT `dma-coherent`); smmu.md §A.12 notes firmware is
+//! firmware says so (DT `dma-coherent`); docs/hw/smmuv3.md §12 notes firmware is
 //! authoritative.  When not coherent, every structure the CPU writes is
 //! cleaned to the point of coherency and every event record is invalidated
 //! before it is read, through the shared [`CacheMaintenance`] service the
@@ -23,8 +23,8 @@ pub struct CacheOps {
     /// target (boot's `CpuCaches`).
     pub cache: &'static dyn CacheMaintenance,
     /// Order earlier normal-memory writes before a later MMIO write that
-    /// hands them to the SMMU (Linux uses a DMA write barrier here, smmu.md
-    /// §A.10.5).  On target pass a `dmb oshst`/`dsb st` routine; the default
+    /// hands them to the SMMU (Linux uses a DMA write barrier here, docs/hw/smmuv3.md
+    /// §10.5).  On target pass a `dmb oshst`/`dsb st` routine; the default
     /// is a sequentially consistent fence.
     pub barrier: fn(),
 }

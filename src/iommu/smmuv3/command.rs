@@ -2,9 +2,9 @@
 //! the planner that turns "invalidate this IOVA range" into the fewest TLBI
 //! commands the SMMU allows.
 //!
-//! Layouts: IHI0070 §4 as tabulated in `shared/hw/smmu.md` §A.10.2 (each
+//! Layouts: IHI0070 §4 as tabulated in `docs/hw/smmuv3.md` §10.2 (each
 //! command is two little-endian dwords, opcode in `dword0[7:0]`).  QEMU 10.0.2
-//! specifics from `shared/hw/qemu-virt.md` §1.4: opcode 0x07 is illegal
+//! specifics from `docs/hw/qemu-virt.md` §1.4: opcode 0x07 is illegal
 //! (CFGI_ALL is CFGI_STE_RANGE with Range = 31), TLBI_S12_VMALL is illegal on
 //! a stage-1-only SMMU, and on the nested-capable `-M virt` the IOTLB is tagged
 //! with the STE's S2VMID so every TLBI_NH_* must carry it.
@@ -13,7 +13,7 @@
 use super::features::Granule;
 use alloc::vec::Vec;
 
-/// Command opcodes (smmu.md §A.10.2).
+/// Command opcodes (docs/hw/smmuv3.md §10.2).
 pub mod op {
     /// PREFETCH_CONFIG.
     pub const PREFETCH_CONFIG: u8 = 0x01;
@@ -76,7 +76,7 @@ pub fn opcode_name(opcode: u8) -> &'static str {
 
 /// The range form of a TLBI by address (honoured only with IDR3.RIL):
 /// invalidates `(num + 1) << scale` granules starting at the address
-/// (smmu.md §A.10.3).
+/// (docs/hw/smmuv3.md §10.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlbiRange {
     /// Translation granule (TG field).
@@ -179,7 +179,7 @@ pub enum Command {
     Raw([u64; 2]),
 }
 
-/// CFGI_STE_RANGE's Range value meaning "all streams" (qemu-virt.md §1.4).
+/// CFGI_STE_RANGE's Range value meaning "all streams" (docs/hw/qemu-virt.md §1.4).
 pub const CFGI_ALL_RANGE: u8 = 31;
 
 impl Command {
@@ -234,7 +234,7 @@ impl Command {
             Self::TlbiS12Vmall { vmid: v } => [u64::from(op::TLBI_S12_VMALL) | vmid(v), 0],
             Self::TlbiNsnhAll => [u64::from(op::TLBI_NSNH_ALL), 0],
             // CS = 0 (SIG_NONE), MSH/MSIAttr/MSIData/MSIAddress = 0: we poll
-            // CMDQ_CONS (smmu.md §A.10.4; QEMU ignores CS=0, §1.4).
+            // CMDQ_CONS (docs/hw/smmuv3.md §10.4; QEMU ignores CS=0, §1.4).
             Self::Sync => [u64::from(op::CMD_SYNC), 0],
             Self::Raw(d) => d,
         }
@@ -289,7 +289,7 @@ pub struct TlbiPolicy {
 
 impl TlbiPolicy {
     /// The threshold Linux's 2025 invalidation rework uses without RIL:
-    /// 2^(granule shift − 3) entries (512 with 4 KiB pages), smmu.md §A.13.
+    /// 2^(granule shift − 3) entries (512 with 4 KiB pages), docs/hw/smmuv3.md §13.
     pub fn linux_like(ril: bool, granule: Granule) -> Self {
         Self {
             ril,
@@ -313,7 +313,7 @@ pub enum TlbiForm {
 
 /// TTL for leaf invalidations: the level holding entries of `leaf_shift`
 /// bytes with granule `g` (4K: 4K → 3, 2M → 2, 1G → 1), 0 when unknown.
-/// Restates the rule in smmu.md §A.10.3.
+/// Restates the rule in docs/hw/smmuv3.md §10.3.
 pub fn ttl_for(g: Granule, leaf_shift: u32) -> u8 {
     let bits_per_level = g.shift() - 3;
     if leaf_shift < g.shift() || !(leaf_shift - 3).is_multiple_of(bits_per_level) {
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn hand_computed_encodings() {
-        // TLBI_NH_VA dword0 = 0x12 | VMID<<32 | ASID<<48 (qemu-virt.md §1.10).
+        // TLBI_NH_VA dword0 = 0x12 | VMID<<32 | ASID<<48 (docs/hw/qemu-virt.md §1.10).
         let va = Command::TlbiVa(TlbiVa {
             asid: Some(5),
             vmid: 0,

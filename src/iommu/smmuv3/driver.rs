@@ -2,8 +2,8 @@
 //! STEs and CDs with the required ordering, issue invalidations, drain
 //! events, report global errors.
 //!
-//! The enable sequence follows smmu.md §A.5 (Linux `arm_smmu_device_reset()`
-//! generalised) and qemu-virt.md §1.10 (what worked on QEMU 10.0.2): GBPA is
+//! The enable sequence follows docs/hw/smmuv3.md §5 (Linux `arm_smmu_device_reset()`
+//! generalised) and docs/hw/qemu-virt.md §1.10 (what worked on QEMU 10.0.2): GBPA is
 //! set to abort *before* anything else so unattached streams are blocked
 //! while the SMMU is disabled, and every wait is bounded by
 //! [`crate::time::poll_until`].
@@ -42,7 +42,7 @@ pub struct Smmuv3Config {
     /// log2 of command queue entries wanted (clamped to IDR1.CMDQS).
     pub cmdq_log2: u8,
     /// log2 of event queue entries wanted (clamped to IDR1.EVENTQS).  QEMU
-    /// writes one record per 4 faulting bytes (qemu-virt.md §1.6), so a
+    /// writes one record per 4 faulting bytes (docs/hw/qemu-virt.md §1.6), so a
     /// faulting 4 KiB DMA needs 1024.
     pub evtq_log2: u8,
     /// The firmware says the SMMU is coherent (DT `dma-coherent`).
@@ -51,7 +51,7 @@ pub struct Smmuv3Config {
     pub cache_ops: CacheOps,
     /// VMID put in every STE's S2VMID and every TLBI_NH_* (0 like Linux).
     pub vmid: u16,
-    /// Bound for every hardware wait (Linux uses 1 s, smmu.md §A.10.5).
+    /// Bound for every hardware wait (Linux uses 1 s, docs/hw/smmuv3.md §10.5).
     pub timeout: Duration,
 }
 
@@ -287,10 +287,10 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         Ok(last)
     }
 
-    /// Sets GBPA.ABORT with the update handshake (smmu.md §A.3: wait UPDATE
+    /// Sets GBPA.ABORT with the update handshake (docs/hw/smmuv3.md §3: wait UPDATE
     /// = 0, write with UPDATE = 1, wait UPDATE = 0): while SMMUEN = 0 every
     /// transaction aborts instead of bypassing (QEMU's reset value bypasses,
-    /// qemu-virt.md §1.3).
+    /// docs/hw/qemu-virt.md §1.3).
     pub fn set_global_abort(&self) -> Result<(), Smmuv3Error> {
         let cur = self.wait_gbpa_idle("GBPA.UPDATE to clear before the update")?;
         let want = cur | GBPA::ABORT::SET.value | GBPA::UPDATE::SET.value;
@@ -328,7 +328,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         }
 
         // CR1: WB/WB/ISH when coherent (Linux always writes this), NC/OSH
-        // otherwise since we clean/invalidate by hand (smmu.md §A.12).
+        // otherwise since we clean/invalidate by hand (docs/hw/smmuv3.md §12).
         let cr1 = if self.sync.coherent {
             CR1::QUEUE_IC.val(1)
                 + CR1::QUEUE_OC.val(1)
@@ -430,7 +430,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     }
 
     /// Writes the STE of `sid` in memory with the ordering the spec needs,
-    /// *without* the final CFGI_STE (smmu.md §A.9):
+    /// *without* the final CFGI_STE (docs/hw/smmuv3.md §9):
     ///
     /// * to abort/invalid: dword0 first (one 64-bit store), then dwords 1..7;
     /// * otherwise, a live entry whose dwords 1..7 change is first made abort
@@ -554,7 +554,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     /// Writes `sid`'s CD in memory (allocating it on first use), *without*
     /// CFGI_CD: a valid CD whose other dwords change is first invalidated
     /// (V = 0 in dword0; CFGI_CD + SYNC when `invalidate_breaking`), then
-    /// dwords 1..7, then dword0 (smmu.md §A.9).  Returns the CD's address
+    /// dwords 1..7, then dword0 (docs/hw/smmuv3.md §9).  Returns the CD's address
     /// and the commands issued.
     pub fn write_cd(
         &mut self,
@@ -636,7 +636,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     }
 
     /// IR0/OR0/SH0 for CDs on this SMMU: WB-WA/WB-WA/ISH when coherent,
-    /// NC/NC/OSH otherwise (what Linux's io-pgtable picks, smmu.md §A.12).
+    /// NC/NC/OSH otherwise (what Linux's io-pgtable picks, docs/hw/smmuv3.md §12).
     pub fn walk_attrs(&self) -> (u8, u8, u8) {
         if self.sync.coherent {
             Stage1Cd::WALK_COHERENT
@@ -738,7 +738,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     }
 
     /// TLBI_S12_VMALL(VMID) + CMD_SYNC (needs IDR0.S2P; QEMU rejects it
-    /// otherwise, qemu-virt.md §1.4).
+    /// otherwise, docs/hw/qemu-virt.md §1.4).
     pub fn tlbi_s12_vmall(&mut self) -> Result<Issued, Smmuv3Error> {
         self.require_enabled()?;
         if !self.features.s2p {

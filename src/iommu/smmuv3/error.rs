@@ -8,7 +8,7 @@ use crate::mm::dma_pool::DmaError;
 use core::fmt;
 use core::time::Duration;
 
-/// CMDQ_CONS.ERR, decoded (smmu.md §A.10.5).
+/// CMDQ_CONS.ERR, decoded (docs/hw/smmuv3.md §10.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommandErrorKind {
     /// CERROR_ILL: illegal or unknown command.

@@ -2,8 +2,8 @@
 //! read.
 //!
 //! Record layout (32 bytes, 4 dwords): IHI0070 §7.3 as restated in
-//! `shared/hw/smmu.md` §A.11.2–A.11.3; QEMU 10.0.2's word view and the event
-//! types it actually produces are in `shared/hw/qemu-virt.md` §1.6.  Nothing
+//! `docs/hw/smmuv3.md` §11.2–§11.3; QEMU 10.0.2's word view and the event
+//! types it actually produces are in `docs/hw/qemu-virt.md` §1.6.  Nothing
 //! here panics on a hardware value: unknown types decode to
 //! [`EventKind::Unknown`], reserved classes to [`FaultClass::Reserved`].
 #![forbid(unsafe_code)]
@@ -291,7 +291,7 @@ impl fmt::Display for FaultRecord {
 }
 
 /// Active global errors: the GERROR bits that differ from GERRORN
-/// (smmu.md §A.3).
+/// (docs/hw/smmuv3.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct GlobalErrors(pub u32);
 
@@ -323,7 +323,7 @@ impl GlobalErrors {
     }
 
     /// Event queue write aborted (QEMU also reports a full event queue this
-    /// way, qemu-virt.md §1.6): events were lost.
+    /// way, docs/hw/qemu-virt.md §1.6): events were lost.
     pub const fn evtq_abort(&self) -> bool {
         self.0 & (1 << 2) != 0
     }
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn qemu_translation_fault_decodes() {
-        // qemu-virt.md §1.9 T6: type 0x10, SID 0x20, w3 = 0x200 (CLASS=IN,
+        // docs/hw/qemu-virt.md §1.9 T6: type 0x10, SID 0x20, w3 = 0x200 (CLASS=IN,
         // RnW=0: a device write), InputAddr 0x20000.
         let raw = [0x0000_0020_0000_0010, 0x200 << 32, 0x2_0000, 0];
         let r = FaultRecord::decode(raw);

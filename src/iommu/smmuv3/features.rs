@@ -1,8 +1,8 @@
 //! What an SMMUv3 implements, read from IDR0/1/3/5, and a typed refusal of
 //! what this driver cannot drive.
 //!
-//! Field meanings: IHI0070 §6.3.1–6.3.6 as restated in `shared/hw/smmu.md`
-//! §A.2; the refusal list follows the probe step of smmu.md §A.5 (the same
+//! Field meanings: IHI0070 §6.3.1–6.3.6 as restated in `docs/hw/smmuv3.md`
+//! §2; the refusal list follows the probe step of docs/hw/smmuv3.md §5 (the same
 //! checks Linux `arm_smmu_device_hw_probe()` makes).
 #![forbid(unsafe_code)]
 
@@ -38,7 +38,7 @@ impl Granule {
     }
 
     /// The TLBI range-form TG encoding: 1 = 4K, 2 = 16K, 3 = 64K
-    /// (smmu.md §A.10.3).
+    /// (docs/hw/smmuv3.md §10.3).
     pub const fn tlbi_tg(self) -> u64 {
         match self {
             Self::Size4K => 1,
@@ -47,7 +47,7 @@ impl Granule {
         }
     }
 
-    /// The CD.TG0 encoding: 0 = 4K, 1 = 64K, 2 = 16K (smmu.md §A.8.1; same as
+    /// The CD.TG0 encoding: 0 = 4K, 1 = 64K, 2 = 16K (docs/hw/smmuv3.md §8.1; same as
     /// TCR_EL1.TG0).
     pub const fn cd_tg0(self) -> u64 {
         match self {
@@ -74,7 +74,7 @@ pub enum StallModel {
     /// 0: stall and terminate both supported (STE.S1STALLD may be set).
     StallAndTerminate,
     /// 1: terminate only; stalls unsupported (STE.S1STALLD must be 0 —
-    /// QEMU 10.0.2 rejects the STE otherwise, qemu-virt.md §1.8).
+    /// QEMU 10.0.2 rejects the STE otherwise, docs/hw/qemu-virt.md §1.8).
     TerminateOnly,
     /// 2: stall forced.
     StallForced,
@@ -97,7 +97,7 @@ pub struct Features {
     pub s1p: bool,
     /// Stage-2 translation.  When set (QEMU 10.0.2 `-M virt`), the IOTLB is
     /// tagged with STE.S2VMID even for stage-1-only STEs, so every TLBI_NH_*
-    /// must carry that VMID (qemu-virt.md §1.4).
+    /// must carry that VMID (docs/hw/qemu-virt.md §1.4).
     pub s2p: bool,
     /// AArch32 LPAE tables supported (IDR0.TTF bit 0).
     pub ttf_aarch32: bool,
@@ -167,7 +167,7 @@ fn refuse(register: &'static str, value: u32, reason: &'static str) -> Smmuv3Err
     }
 }
 
-/// IDR5.OAS / CD.IPS encoding → bits (smmu.md §A.2).
+/// IDR5.OAS / CD.IPS encoding → bits (docs/hw/smmuv3.md §2).
 pub const fn oas_bits(code: u8) -> Option<u8> {
     match code {
         0 => Some(32),
@@ -184,7 +184,7 @@ pub const fn oas_bits(code: u8) -> Option<u8> {
 impl Features {
     /// Decodes the four ID registers, refusing an SMMU this driver cannot
     /// drive: no stage 1, no AArch64 table format, big-endian-only tables,
-    /// relative or preset bases (Linux refuses those too, smmu.md §A.2), a
+    /// relative or preset bases (Linux refuses those too, docs/hw/smmuv3.md §2), a
     /// reserved OAS, no granule at all, or a command queue too small to hold
     /// a command and its CMD_SYNC.
     pub fn from_idrs(idr0: u32, idr1: u32, idr3: u32, idr5: u32) -> Result<Self, Smmuv3Error> {
@@ -316,7 +316,7 @@ impl Features {
     }
 
     /// Page and block sizes available with granule `g` (bitmap of sizes, as
-    /// Linux derives it from IDR5, smmu.md §A.2): 4K → 4K|2M|1G,
+    /// Linux derives it from IDR5, docs/hw/smmuv3.md §2): 4K → 4K|2M|1G,
     /// 16K → 16K|32M, 64K → 64K|512M (+4T with 52-bit OAS).  0 when `g` is
     /// not supported.
     pub fn page_sizes(&self, g: Granule) -> u64 {
@@ -362,7 +362,7 @@ impl fmt::Display for Features {
     }
 }
 
-/// QEMU 10.0.2 `-M virt,iommu=smmuv3` ID registers (qemu-virt.md §1.3),
+/// QEMU 10.0.2 `-M virt,iommu=smmuv3` ID registers (docs/hw/qemu-virt.md §1.3),
 /// for host tests: IDR0, IDR1, IDR3, IDR5.
 pub const QEMU_VIRT_IDRS: [u32; 4] = [0x0D44_101B, 0x0273_0010, 0x1414, 0x74];
 

@@ -5,9 +5,9 @@
 //! This layer sits below the IOMMU core (Domain/Gather/SyncPolicy and the
 //! page-table engine): it takes plain values (TCR-like fields, TTB, MAIR,
 //! ASID, IOVA ranges) and knows nothing about how they were chosen.
-//! References: `shared/hw/smmu.md` Part A (restating Arm IHI0070, Linux
+//! References: `docs/hw/smmuv3.md` (restating Arm IHI0070, Linux
 //! `arm-smmu-v3.[ch]`, FreeBSD `smmureg.h`, QEMU `smmuv3-internal.h`) and
-//! `shared/hw/qemu-virt.md` §1 (what QEMU 10.0.2 really does).
+//! `docs/hw/qemu-virt.md` §1 (what QEMU 10.0.2 really does).
 //!
 //! One concept per file:
 //!

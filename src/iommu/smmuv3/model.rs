@@ -1,7 +1,7 @@
 //! A behavioural SMMUv3 model for host tests, implementing [`Mmio`].
 //!
 //! It models what the driver relies on, with QEMU 10.0.2's behaviour as the
-//! reference (`shared/hw/qemu-virt.md` §1.3–1.7): ID registers; CR0ACK and
+//! reference (`docs/hw/qemu-virt.md` §1.3–1.7): ID registers; CR0ACK and
 //! IRQ_CTRLACK mirroring (or never acknowledging, to test timeouts); the
 //! GBPA update handshake; GERROR/GERRORN toggles; a command queue consumed
 //! from the driver's DMA memory either during the CMDQ_PROD store (QEMU) or
@@ -12,7 +12,7 @@
 //! that only CFGI_* commands flush, so stale STEs/CDs are observable; and a
 //! stage-1 translation ([`SmmuModel::translate`]) with an IOTLB keyed like
 //! QEMU's — ASID, VMID (only with stage 2), leaf span; no StreamID, no walk
-//! cache, no negative caching (qemu-virt.md §1.4) — that only TLBI_* commands
+//! cache, no negative caching (docs/hw/qemu-virt.md §1.4) — that only TLBI_* commands
 //! flush, so a stale translation after an unmap is observable too.
 //!
 //! The queues and tables live in a host allocation standing in for RAM
@@ -119,7 +119,7 @@ pub struct State {
 }
 
 /// One cached leaf translation, tagged like QEMU's IOTLB key
-/// (qemu-virt.md §1.4: ASID, VMID, IOVA aligned to the entry size).
+/// (docs/hw/qemu-virt.md §1.4: ASID, VMID, IOVA aligned to the entry size).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IotlbEntry {
     /// ASID of the CD that filled it.
@@ -143,7 +143,7 @@ pub struct SmmuModel {
     pub st: RefCell<State>,
 }
 
-const OFF_MASK: usize = !0x1_0000; // Page 1 aliases Page 0 (qemu-virt.md §1.5).
+const OFF_MASK: usize = !0x1_0000; // Page 1 aliases Page 0 (docs/hw/qemu-virt.md §1.5).
 
 impl SmmuModel {
     /// A model with `idrs` = [IDR0, IDR1, IDR3, IDR5] that may access
@@ -238,7 +238,7 @@ impl SmmuModel {
         let s2 = st.idr[0] & 1 != 0;
         let vmid = (cmd[0] >> 32) as u16;
         let asid = (cmd[0] >> 48) as u16;
-        // VMID only tags entries on a stage-2-capable SMMU (qemu-virt.md §1.4).
+        // VMID only tags entries on a stage-2-capable SMMU (docs/hw/qemu-virt.md §1.4).
         let vmid_hit = |e: &IotlbEntry| !s2 || e.vmid == vmid;
         match cmd[0] & 0xff {
             0x10 => {
@@ -286,7 +286,7 @@ impl SmmuModel {
                 st.config_cache.retain(|s, _| *s < lo || *s > hi);
                 true
             }
-            // S12_VMALL needs stage 2 (qemu-virt.md §1.4).
+            // S12_VMALL needs stage 2 (docs/hw/qemu-virt.md §1.4).
             0x28 => {
                 st.iotlb.retain(|e| e.vmid != vmid);
                 s2
@@ -319,7 +319,7 @@ impl SmmuModel {
             } else if (st.gerror ^ st.gerrorn) & (1 << 2) == 0 {
                 // An error is active while GERROR.x != GERRORN.x; a second
                 // one of the same kind while active does not toggle it back
-                // (SMMUv3 spec, GERROR; smmu.md §A.3).
+                // (SMMUv3 spec, GERROR; docs/hw/smmuv3.md §3).
                 st.gerror ^= 1 << 2;
             }
             return false;
@@ -404,7 +404,7 @@ impl SmmuModel {
     }
 
     /// A device access from `sid` to `iova`, as QEMU's stage-1 path does it
-    /// (qemu-virt.md §1.4, §1.8): IOTLB hit (writes re-checked against the
+    /// (docs/hw/qemu-virt.md §1.4, §1.8): IOTLB hit (writes re-checked against the
     /// cached AP[2]), else a walk of the CD's TTB0 tables in guest memory
     /// whose leaf is cached.  Returns the output address, or the event type
     /// of the fault; translation/permission/access faults are written to the
@@ -449,7 +449,7 @@ impl SmmuModel {
         });
         if let Err(t) = result {
             if cd[0] & (1 << 45) != 0 {
-                // dword1: RnW [35], CLASS = TT [41:40] (qemu-virt.md §1.6).
+                // dword1: RnW [35], CLASS = TT [41:40] (docs/hw/qemu-virt.md §1.6).
                 let rnw = u64::from(!write) << 35;
                 self.inject_event([u64::from(t) | u64::from(sid) << 32, rnw | 1 << 40, iova, 0]);
             }
@@ -468,7 +468,7 @@ impl SmmuModel {
             _ => return Err(0x0a),
         };
         if !(16..=39).contains(&t0sz) {
-            return Err(0x0a); // C_BAD_CD (qemu-virt.md §1.8)
+            return Err(0x0a); // C_BAD_CD (docs/hw/qemu-virt.md §1.8)
         }
         let ias = 64 - t0sz;
         if iova >> ias != 0 {
@@ -602,7 +602,7 @@ impl SmmuModel {
 }
 
 /// The IOVA span `[lo, hi)` a TLBI_NH_VA(A) covers, as QEMU's
-/// `smmuv3_range_inval` (qemu-virt.md §1.4): TG = 0 is one 4 KiB page (that
+/// `smmuv3_range_inval` (docs/hw/qemu-virt.md §1.4): TG = 0 is one 4 KiB page (that
 /// also hits any larger entry covering it), otherwise `(NUM+1) << SCALE`
 /// granules from the address.
 fn tlbi_span(cmd: [u64; 2]) -> (u64, u64) {

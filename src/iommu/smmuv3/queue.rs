@@ -2,16 +2,16 @@
 //! produces, SMMU consumes) and the event queue (SMMU produces, software
 //! consumes).
 //!
-//! PROD/CONS encoding (smmu.md §A.4.2): bits `[LOG2SIZE-1:0]` index, bit
+//! PROD/CONS encoding (docs/hw/smmuv3.md §4.2): bits `[LOG2SIZE-1:0]` index, bit
 //! `[LOG2SIZE]` wrap; empty when index and wrap are equal, full when the
 //! indices are equal and the wraps differ.  Producer protocol and error
-//! recovery (smmu.md §A.10.5): write the entries, barrier (+ clean when not
+//! recovery (docs/hw/smmuv3.md §10.5): write the entries, barrier (+ clean when not
 //! coherent), then publish PROD; on CMDQ_CONS.ERR the SMMU stops at the bad
 //! command with GERROR.CMDQ_ERR active, software fixes the slot (CERROR_ILL:
 //! replace it with a CMD_SYNC, as Linux `arm_smmu_cmdq_skip_err()` does) and
 //! acknowledges through GERRORN, and the SMMU resumes at the same CONS.
 //! QEMU 10.0.2 executes commands during the PROD store and resumes on the
-//! GERRORN store (qemu-virt.md §1.4).
+//! GERRORN store (docs/hw/qemu-virt.md §1.4).
 #![forbid(unsafe_code)]
 
 use super::coherency::DmaSync;
@@ -97,7 +97,7 @@ pub struct Ring<'a, const DW: usize> {
 impl<'a, const DW: usize> Ring<'a, DW> {
     /// Allocates a zeroed ring.  The pool hands out naturally aligned
     /// power-of-two blocks, which satisfies the "base aligned to the queue
-    /// size" rule (smmu.md §A.4.1).
+    /// size" rule (docs/hw/smmuv3.md §4.1).
     pub fn new(pool: &'a DmaPool, log2: u8) -> Result<Self, Smmuv3Error> {
         let bytes = (8 * DW as u64) << log2;
         let buf = pool.alloc(bytes.max(32))?;
@@ -283,7 +283,7 @@ impl<'a> CommandQueue<'a> {
     }
 
     /// Handles an active GERROR.CMDQ_ERR: fixes the offending slot and
-    /// acknowledges so the SMMU resumes (smmu.md §A.10.5).
+    /// acknowledges so the SMMU resumes (docs/hw/smmuv3.md §10.5).
     fn recover<M: Mmio>(&mut self, hw: &Hw<'_, M>) -> CommandError {
         let cons = hw.regs.read(R_CMDQ_CONS);
         let pos = cons.read(QPTR::WR) & self.ring.ptr.wrap_mask();
@@ -385,7 +385,7 @@ impl<'a> CommandQueue<'a> {
     /// and reported as [`Smmuv3Error::Command`] with its opcode and index
     /// once the batch has drained.  Long batches get an extra CMD_SYNC
     /// after every 63 commands (MMU-700 erratum 2812531, which Linux works
-    /// around the same way for every SMMU; smmu.md §A.10.5).
+    /// around the same way for every SMMU; docs/hw/smmuv3.md §10.5).
     pub fn submit<M: Mmio>(
         &mut self,
         hw: &Hw<'_, M>,
@@ -495,7 +495,7 @@ impl<'a> EventQueue<'a> {
         self.ovack = false;
     }
 
-    /// Reads up to `max` records (smmu.md §A.11.1): read PROD, copy records
+    /// Reads up to `max` records (docs/hw/smmuv3.md §11.1): read PROD, copy records
     /// from CONS onwards, then publish the new CONS with OVACKFLG = OVFLG.
     pub fn drain<M: Mmio>(&mut self, hw: &Hw<'_, M>, max: usize) -> EventDrain {
         let p = self.ring.ptr;

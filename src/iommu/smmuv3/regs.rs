@@ -1,14 +1,14 @@
 //! SMMUv3 register map and fields.
 //!
 //! Offsets and bit positions follow Arm IHI0070 (SMMUv3) §6.3 as restated in
-//! `shared/hw/smmu.md` §A.1–A.4 (cross-checked there against Linux
+//! `docs/hw/smmuv3.md` §1–§4 (cross-checked there against Linux
 //! `arm-smmu-v3.h`, FreeBSD `smmureg.h` and QEMU `smmuv3-internal.h`).
 //!
 //! Every access goes through the project's [`Mmio`] trait and comes back as a
 //! `tock-registers` [`LocalRegisterCopy`], so fields are read by name.  QEMU
 //! 10.0.2 honours 64-bit accesses only for the `*_BASE` and `*_IRQ_CFG0`
 //! registers and silently drops 64-bit stores elsewhere
-//! (`shared/hw/qemu-virt.md` §1.5), so [`Reg32`] registers are always
+//! (`docs/hw/qemu-virt.md` §1.5), so [`Reg32`] registers are always
 //! accessed with 32-bit loads and stores and only [`Reg64`] ones with 64-bit.
 #![forbid(unsafe_code)]
 
@@ -304,7 +304,7 @@ const fn r64<R: RegisterLongName>(offset: usize, name: &'static str) -> Reg64<R>
     }
 }
 
-/// Page 1 starts 64 KiB into the frame (smmu.md §A.1).
+/// Page 1 starts 64 KiB into the frame (docs/hw/smmuv3.md §1).
 pub const PAGE1: usize = 0x1_0000;
 
 /// IDR0.
@@ -354,10 +354,10 @@ pub const R_EVTQ_PROD: Reg32<QPTR::Register> = r32(PAGE1 + 0x0A8, "EVTQ_PROD");
 /// EVTQ_CONS (Page 1).
 pub const R_EVTQ_CONS: Reg32<QPTR::Register> = r32(PAGE1 + 0x0AC, "EVTQ_CONS");
 
-/// The GERROR bits the architecture defines (smmu.md §A.3: mask 0x1FD).
+/// The GERROR bits the architecture defines (docs/hw/smmuv3.md §3: mask 0x1FD).
 pub const GERROR_MASK: u32 = 0x1FD;
 
-/// CMDQ_CONS.ERR codes (smmu.md §A.10.5).
+/// CMDQ_CONS.ERR codes (docs/hw/smmuv3.md §10.5).
 pub mod cerror {
     /// No error.
     pub const NONE: u32 = 0;
@@ -383,7 +383,7 @@ impl<M: Mmio> Regs<M> {
 
     /// Wraps a frame whose Page 1 registers must be reached at their Page 0
     /// offsets (Cavium CN99xx, DT `cavium,cn9900-broken-page1-regspace`,
-    /// smmu.md §A.1).
+    /// docs/hw/smmuv3.md §1).
     pub fn new_page0_only(mmio: M) -> Self {
         Self { mmio, page1: 0 }
     }
@@ -438,7 +438,7 @@ mod tests {
 
     #[test]
     fn fields_decode_qemu_idr0() {
-        // QEMU 10.0.2 `-M virt` IDR0 (qemu-virt.md §1.3).
+        // QEMU 10.0.2 `-M virt` IDR0 (docs/hw/qemu-virt.md §1.3).
         let idr0: LocalRegisterCopy<u32, IDR0::Register> = LocalRegisterCopy::new(0x0D44_101B);
         assert!(idr0.is_set(IDR0::S1P));
         assert!(idr0.is_set(IDR0::S2P));

@@ -2,10 +2,10 @@
 //! a stream's transactions — abort, bypass, or stage-1 translation through a
 //! context descriptor.
 //!
-//! Layout: IHI0070 §5.2 as restated in `shared/hw/smmu.md` §A.7 (dword0 V,
+//! Layout: IHI0070 §5.2 as restated in `docs/hw/smmuv3.md` §7 (dword0 V,
 //! Config, S1Fmt, S1ContextPtr, S1CDMax; dword1 S1DSS/S1CIR/S1COR/S1CSH,
 //! S1STALLD, EATS, STRW, SHCFG; dword2 S2VMID).  QEMU 10.0.2 constraints
-//! (`shared/hw/qemu-virt.md` §1.8): S1CDMax must be 0 and S1STALLD must be 0
+//! (`docs/hw/qemu-virt.md` §1.8): S1CDMax must be 0 and S1STALLD must be 0
 //! on its terminate-only stall model; S2VMID tags the IOTLB on `-M virt`.
 //! The update ordering lives in the driver (`driver.rs`), which is the only
 //! code that writes STEs into a live table.
@@ -54,7 +54,7 @@ pub enum SteKind {
 }
 
 /// Cacheability/shareability the SMMU uses to fetch CDs (STE.S1CIR/S1COR/
-/// S1CSH) — WB/ISH on a coherent SMMU, NC/OSH otherwise (smmu.md §A.12).
+/// S1CSH) — WB/ISH on a coherent SMMU, NC/OSH otherwise (docs/hw/smmuv3.md §12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchAttrs {
     /// Inner cacheability: 0 NC, 1 WB-RA, 2 WT, 3 WB.
@@ -95,7 +95,7 @@ pub struct Stage1Ste {
     /// Bus address of the 64-byte CD (64-byte aligned).
     pub cd: BusAddr,
     /// S2VMID.  On a stage-2-capable SMMU this tags the stream's IOTLB
-    /// entries, so TLBI_NH_* must carry the same value (qemu-virt.md §1.4).
+    /// entries, so TLBI_NH_* must carry the same value (docs/hw/qemu-virt.md §1.4).
     pub vmid: u16,
     /// How the SMMU fetches the CD.
     pub fetch: FetchAttrs,
@@ -123,7 +123,7 @@ impl Ste {
 
     /// V = 1, Config = bypass.  `use_incoming_shareability` sets
     /// SHCFG = "use incoming" (only meaningful with IDR1.ATTR_TYPES_OVR,
-    /// smmu.md §A.7.2).
+    /// docs/hw/smmuv3.md §7.2).
     pub const fn bypass(use_incoming_shareability: bool) -> Self {
         let mut d = [0; STE_DWORDS];
         d[0] = V | (CONFIG_BYPASS << CONFIG_SHIFT);
@@ -208,14 +208,14 @@ mod tests {
 
     #[test]
     fn recipes_match_smmu_md() {
-        // smmu.md §A.7.2: abort dword0 = 0x1, bypass dword0 = 0x9.
+        // docs/hw/smmuv3.md §7.2: abort dword0 = 0x1, bypass dword0 = 0x9.
         assert_eq!(Ste::abort().0, [1, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(Ste::abort().kind(), SteKind::Abort);
         assert_eq!(Ste::bypass(false).0[0], 0x9);
         assert_eq!(Ste::bypass(true).0[1], 1 << 44);
         assert_eq!(Ste::invalid().kind(), SteKind::Invalid);
         // Stage 1: dword0 = 0xB | CD PA; dword1 with S1CIR=1, S1COR=1,
-        // S1CSH=3 (+S1STALLD) = 0x0800_00D4 without S1DSS (smmu.md gives
+        // S1CSH=3 (+S1STALLD) = 0x0800_00D4 without S1DSS (docs/hw/smmuv3.md gives
         // 0x0800_00D6 with Linux's S1DSS=2, which needs S1CDMax > 0 to matter).
         let s = Ste::stage1(&Stage1Ste {
             cd: BusAddr(0x4101_0000),

@@ -1,14 +1,14 @@
 //! The stream table: linear, or two-level when IDR0.ST_LEVEL allows and the
 //! StreamID space makes a linear table wasteful.
 //!
-//! Formats (IHI0070 §3.3.2, restated in smmu.md §A.6): linear = 2^LOG2SIZE
+//! Formats (IHI0070 §3.3.2, restated in docs/hw/smmuv3.md §6): linear = 2^LOG2SIZE
 //! STEs of 64 bytes; two-level = 2^(LOG2SIZE−SPLIT) level-1 descriptors of 8
 //! bytes (SPAN `[4:0]`, L2Ptr `[51:6]`) each pointing at 2^SPLIT STEs.  Like
 //! Linux we use SPLIT = 8 (16 KiB level-2 tables) and fill level-2 tables
 //! lazily, with abort STEs, before publishing the level-1 descriptor with a
 //! single 64-bit store.  Every STE reachable through the table is a valid
 //! abort STE from the start, so an unattached stream is blocked, not
-//! bypassed (DESIGN.md `default_deny`).
+//! bypassed (docs/design.md §4 `default_deny`).
 #![forbid(unsafe_code)]
 
 use super::coherency::DmaSync;
@@ -19,7 +19,7 @@ use super::ste::{Ste, STE_BYTES, STE_DWORDS};
 use crate::mm::dma_pool::{DmaBuf, DmaPool};
 use alloc::collections::BTreeMap;
 
-/// SPLIT for two-level tables (Linux's choice, smmu.md §A.6.3).
+/// SPLIT for two-level tables (Linux's choice, docs/hw/smmuv3.md §6.3).
 pub const SPLIT: u8 = 8;
 /// Largest StreamID width this driver covers with a two-level table (L1 array
 /// of 2^(20−8) × 8 B = 32 KiB).
@@ -191,7 +191,7 @@ impl<'a> StreamTable<'a> {
 
     /// Makes sure the STE of `sid` exists in memory.  Returns `true` when a
     /// level-2 table was just published (the caller should then invalidate
-    /// with CFGI_STE Leaf = 0, smmu.md §A.6.3).
+    /// with CFGI_STE Leaf = 0, docs/hw/smmuv3.md §6.3).
     pub fn ensure(&mut self, sid: u32, sync: &DmaSync) -> Result<bool, Smmuv3Error> {
         self.check(sid)?;
         let StrtabLayout::TwoLevel { split, .. } = self.layout else {

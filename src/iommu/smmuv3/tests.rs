@@ -183,7 +183,7 @@ fn illegal_command_is_replaced_reported_and_the_queue_keeps_running() {
     let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
     let clk = clock();
     let mut smmu = enabled(&model, &clk, &pool, cfg());
-    // Opcode 0x07 is illegal on QEMU (qemu-virt.md §1.4, T18).
+    // Opcode 0x07 is illegal on QEMU (docs/hw/qemu-virt.md §1.4, T18).
     let err = smmu
         .submit(&[Command::Raw([0x07, 0]), Command::TlbiNsnhAll], true)
         .unwrap_err();

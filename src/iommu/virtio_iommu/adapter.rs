@@ -2,7 +2,7 @@
 //! [`Iommu`] and [`Observe`] over the device layer.
 //!
 //! virtio-iommu walks no page tables: the device keeps the mappings it was
-//! sent with MAP requests (virtio 1.2 §5.13.6.6; hw/qemu-virt.md §4).  The
+//! sent with MAP requests (virtio 1.2 §5.13.6.6; docs/hw/qemu-virt.md §4).  The
 //! core still writes its LPAE tables — they are the software record the
 //! self-test and `Domain::translate` use — and this driver **mirrors** them
 //! into the device:
@@ -78,14 +78,14 @@ pub const SKIP_SYNC_FAILURES: &[&str] = &[
     "empty_gather_still_syncs",
 ];
 
-/// What virtio-iommu is: nothing is cached (hw/qemu-virt.md §4: the
+/// What virtio-iommu is: nothing is cached (docs/hw/qemu-virt.md §4: the
 /// translation looks the domain's mapping tree up on every access), one
 /// UNMAP covers any range, and a fault for an unmapped address carries no
 /// direction on QEMU 10.0.2 (measured: raw flags 0x100).
 pub const VIRTIO_IOMMU_CAPABILITIES: Capabilities = Capabilities {
-    tlb: Observable::No("virtio-iommu keeps no translation cache (hw/qemu-virt.md §4)"),
-    config_cache: Observable::No("virtio-iommu applies ATTACH/DETACH when the request completes: no configuration cache (hw/qemu-virt.md §4)"),
-    walk_cache: Observable::No("virtio-iommu walks no page tables (hw/qemu-virt.md §4)"),
+    tlb: Observable::No("virtio-iommu keeps no translation cache (docs/hw/qemu-virt.md §4)"),
+    config_cache: Observable::No("virtio-iommu applies ATTACH/DETACH when the request completes: no configuration cache (docs/hw/qemu-virt.md §4)"),
+    walk_cache: Observable::No("virtio-iommu walks no page tables (docs/hw/qemu-virt.md §4)"),
     contexts: Contexts::PerStream,
     context_invalidation: ContextInvalidation::Tagged,
     detach: Detach::Blocks,
@@ -390,7 +390,7 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
             flags: flags(map.prot),
         };
         // The device refuses a MAP overlapping an existing mapping with
-        // S_INVAL (hw/qemu-virt.md §4); the mirror refuses it alike, also
+        // S_INVAL (docs/hw/qemu-virt.md §4); the mirror refuses it alike, also
         // while the domain has no endpoint.
         let overlaps = self
             .mirror

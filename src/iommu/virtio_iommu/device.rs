@@ -3,7 +3,7 @@
 //! queues), synchronous requests with status checking, and the event queue.
 //!
 //! QEMU 10.0.2 handles a request while the driver's notify store executes
-//! and returns the buffer at once (hw/qemu-virt.md §4); the wait is still
+//! and returns the buffer at once (docs/hw/qemu-virt.md §4); the wait is still
 //! bounded.  The device's own virtqueues are not translated, so descriptors
 //! carry bus addresses.
 #![forbid(unsafe_code)]
@@ -203,7 +203,7 @@ impl<'p, 'c, M: Mmio> VirtioIommuDevice<'p, 'c, M> {
     /// MAP_UNMAP and BYPASS_CONFIG (required) with INPUT_RANGE,
     /// DOMAIN_RANGE and PROBE, read the configuration, write
     /// `config.bypass = 0` so unattached endpoints are blocked (QEMU's
-    /// `boot-bypass` default is on, hw/qemu-virt.md §4), set up both queues,
+    /// `boot-bypass` default is on, docs/hw/qemu-virt.md §4), set up both queues,
     /// DRIVER_OK, and post the event buffers.
     pub fn bring_up(
         bar: M,

@@ -1,7 +1,7 @@
 //! virtio-iommu (virtio 1.2 §5.13) on the virtio PCI transport: the
 //! protocol ([`proto`]), the device ([`device`]: bring-up, requests, fault
 //! events) and the adapter to the core ([`adapter`]: mirroring the domain's
-//! mappings with MAP/UNMAP).  QEMU 10.0.2 specifics: hw/qemu-virt.md §4.
+//! mappings with MAP/UNMAP).  QEMU 10.0.2 specifics: docs/hw/qemu-virt.md §4.
 #![forbid(unsafe_code)]
 
 pub mod adapter;

@@ -1,4 +1,4 @@
-//! A host model of QEMU 10.0.2's virtio-iommu-pci (hw/qemu-virt.md §4) on
+//! A host model of QEMU 10.0.2's virtio-iommu-pci (docs/hw/qemu-virt.md §4) on
 //! the generic virtio-pci model (`virtio::model`): requests handled
 //! synchronously during the notify store like QEMU does, the domain
 //! semantics of

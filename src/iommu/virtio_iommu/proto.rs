@@ -1,7 +1,7 @@
 //! The virtio-iommu protocol (virtio 1.2 §5.13): feature bits, the
 //! configuration layout, request encodings, status codes, the fault event
 //! and PROBE properties.  Pure functions over byte slices, tested on the
-//! host; QEMU 10.0.2 specifics are from hw/qemu-virt.md §4.
+//! host; QEMU 10.0.2 specifics are from docs/hw/qemu-virt.md §4.
 #![forbid(unsafe_code)]
 
 use alloc::vec::Vec;
@@ -140,7 +140,7 @@ pub fn map(domain: u32, virt_start: u64, virt_end: u64, phys: u64, flags: u32) -
 
 /// `struct virtio_iommu_req_unmap` (§5.13.6.7): domain, virt_start,
 /// virt_end (inclusive), reserved[4].  It must cover whole mappings: one
-/// it would split fails with S_RANGE (hw/qemu-virt.md §4).
+/// it would split fails with S_RANGE (docs/hw/qemu-virt.md §4).
 pub fn unmap(domain: u32, virt_start: u64, virt_end: u64) -> Request {
     let mut out = head(ReqType::Unmap);
     out.extend_from_slice(&domain.to_le_bytes());

@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn qemu_virt_ranges() {
-        // Verbatim from hw/qemu-virt.md §1.1 (QEMU 10.0.2 -M virt).
+        // Verbatim from docs/hw/qemu-virt.md §1.1 (QEMU 10.0.2 -M virt).
         let r = be(&[
             0x1000000, 0x00, 0x00, 0x00, 0x3eff0000, 0x00, 0x10000, //
             0x2000000, 0x00, 0x10000000, 0x00, 0x10000000, 0x00, 0x2eff0000, //
@@ -288,7 +288,7 @@ mod qemu_tests {
         assert_eq!(hosts.len(), 1);
         let h = &hosts[0];
         assert_eq!(h.path, "/pcie@10000000");
-        // High ECAM (hw/qemu-virt.md §6): 256 MiB at 0x40_1000_0000.
+        // High ECAM (docs/hw/qemu-virt.md §6): 256 MiB at 0x40_1000_0000.
         assert_eq!(
             h.ecam,
             PhysRange::new(PhysAddr(0x40_1000_0000), 0x1000_0000)

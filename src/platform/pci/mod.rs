@@ -3,7 +3,7 @@
 //! host bridge's `ranges` windows.
 //!
 //! Nobody enumerates PCI before us on QEMU `-kernel` boots (all BARs read 0,
-//! COMMAND = 0; hw/qemu-virt.md §6), so the image does it itself.
+//! COMMAND = 0; docs/hw/qemu-virt.md §6), so the image does it itself.
 
 pub mod caps;
 pub mod config;

@@ -1,7 +1,7 @@
 //! A second judge: the Linux kernel's own KTAP parser
 //! (`tools/testing/kunit/kunit_parser.py`), run through
 //! `tools/kunit_check.py` on each scenario's console log, so "it parses with
-//! the kernel's parser" (DESIGN.md) is checked, not assumed.
+//! the kernel's parser" (docs/design.md §6) is checked, not assumed.
 //!
 //! The parser is not vendored.  It is found in `$KUNIT_DIR`, or in the cache
 //! `target/kunit/`, or extracted once from Debian's `linux-source-X.Y`

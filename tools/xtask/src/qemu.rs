@@ -174,7 +174,7 @@ pub fn create_disks() -> Result<()> {
 
 /// `-icount shift`: every instruction advances virtual time by 2^8 ns.
 /// edu completes a DMA 100 ms of virtual time after its command
-/// (hw/qemu-virt.md §2); with real-time virtual time the default SMMUv3 run
+/// (docs/hw/qemu-virt.md §2); with real-time virtual time the default SMMUv3 run
 /// takes 7.7 s of wall time, with shift=8 0.34 s (measured, QEMU 10.0.2,
 /// docs/performance.md).  Timeouts inside the image are virtual time too, so
 /// they scale with it; the runner's hang timeouts stay wall-clock.

@@ -198,7 +198,7 @@ pub const SCENARIOS: &[Scenario] = &[
         blk: false,
         edus: Edus::RootBus,
         // The full catalogue on virtio-iommu with the edus: the stale-window
-        // cases SKIP (no translation cache, hw/qemu-virt.md §4), the rest pass.
+        // cases SKIP (no translation cache, docs/hw/qemu-virt.md §4), the rest pass.
         expect: Expectation::AllPass,
         diagnostics: &[
             "bypass off",

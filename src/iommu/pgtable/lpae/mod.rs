@@ -4,7 +4,7 @@
 //! Sources: Arm ARM DDI0487, chapter D8 "The AArch64 Virtual Memory System
 //! Architecture" (sections on translation granules, the starting level of a
 //! stage 1 walk derived from TnSZ, and the VMSAv8-64 descriptor formats), as
-//! summarised in `shared/hw/smmu.md` part C; Linux
+//! summarised in `docs/hw/lpae.md`; Linux
 //! `drivers/iommu/io-pgtable-arm.c` for the attribute recipe IOMMU drivers use.
 //! The code is written from those descriptions, not copied.
 #![forbid(unsafe_code)]
@@ -44,7 +44,7 @@ impl Granule {
     }
 
     /// Index bits resolved per level: a table is one granule of 8-byte
-    /// entries (smmu.md C.1).
+    /// entries (docs/hw/lpae.md §1).
     pub const fn bits_per_level(self) -> u32 {
         self.shift() - 3
     }
@@ -78,7 +78,7 @@ impl fmt::Display for LpaeConfigError {
 }
 
 // Descriptor bits: Arm ARM DDI0487 chapter D8, VMSAv8-64 translation table
-// descriptor formats; smmu.md C.2.
+// descriptor formats; docs/hw/lpae.md §2.
 const TYPE_MASK: u64 = 0b11;
 const TYPE_BLOCK: u64 = 0b01;
 const TYPE_TABLE_OR_PAGE: u64 = 0b11;
@@ -108,7 +108,7 @@ pub struct Lpae {
 impl Lpae {
     /// A configuration with `ias` input bits (32..=48, so T0SZ = 64 − ias)
     /// and `oas` output bits (32, 36, 40, 42, 44 or 48).  `coherent_walk`
-    /// selects the TCR cacheability/shareability of walks (smmu.md C.5).
+    /// selects the TCR cacheability/shareability of walks (docs/hw/lpae.md §5).
     pub fn new(
         granule: Granule,
         ias: u32,
@@ -124,7 +124,7 @@ impl Lpae {
         // Stage 1 has no SL0: the walk starts at the level that leaves exactly
         // `levels` levels of `bits_per_level` bits above the page offset
         // (Arm ARM DDI0487 chapter D8, the initial lookup level of a stage 1
-        // walk; smmu.md C.1.1).
+        // walk; docs/hw/lpae.md §1.1).
         let va_bits = ias - granule.shift();
         let levels = va_bits.div_ceil(granule.bits_per_level());
         let start = (4 - levels) as u8;
@@ -199,13 +199,13 @@ impl Codec for Lpae {
 
     fn table_bytes(&self, level: u8) -> usize {
         // A small top table still needs 64-byte alignment; keep it at least
-        // that big (smmu.md C.1.1).
+        // that big (docs/hw/lpae.md §1.1).
         (self.level_entries(level) * 8).max(64)
     }
 
     fn table_align(&self, _level: u8) -> usize {
         // Tables below the top are one granule by construction; the top is
-        // page aligned too, as Linux does (smmu.md C.1.1).
+        // page aligned too, as Linux does (docs/hw/lpae.md §1.1).
         self.granule.size() as usize
     }
 
@@ -213,7 +213,7 @@ impl Codec for Lpae {
     fn leaf_allowed(&self, level: u8) -> bool {
         // Pages at level 3; blocks at level 2 for every granule and at level 1
         // for 4K only (level-1 16K blocks and level-0 4K blocks need
-        // FEAT_LPA2, 64K level-1 blocks need 52-bit OA; smmu.md C.1, C.2).
+        // FEAT_LPA2, 64K level-1 blocks need 52-bit OA; docs/hw/lpae.md §1, §2).
         match level {
             3 | 2 => true,
             1 => self.granule == Granule::K4,
@@ -244,13 +244,13 @@ impl Codec for Lpae {
 
     #[inline]
     fn encode_table(&self, _level: u8, next: BusAddr) -> u64 {
-        // NSTable/APTable/XNTable left zero (smmu.md C.2.2).
+        // NSTable/APTable/XNTable left zero (docs/hw/lpae.md §2.2).
         (next.0 & OA_MASK) | TYPE_TABLE_OR_PAGE
     }
 
     #[inline]
     fn encode_leaf(&self, level: u8, oa: PhysAddr, prot: Prot) -> u64 {
-        // Linux io-pgtable-arm leaf recipe (smmu.md C.2.4): nG so per-ASID
+        // Linux io-pgtable-arm leaf recipe (docs/hw/lpae.md §2.4): nG so per-ASID
         // invalidation works, AF set (no hardware AF update), AP[1] unless
         // privileged, AP[2] when read-only, AttrIndx from the MAIR layout in
         // `context`, SH inner for cacheable and outer otherwise, both XN bits
