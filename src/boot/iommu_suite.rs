@@ -1,51 +1,47 @@
-//! The IOMMU self-test at boot: find every IOMMU in the DT that we drive and
-//! the DMA masters behind it, bring it up, and run the case catalogue on it
-//! as one KTAP subtest named after the IOMMU node.
+//! The IOMMU self-test at boot: every IOMMU node in the DT becomes one KTAP
+//! subtest named after the node.  Its family (`selftest::families`) either
+//! runs it — bring-up, masters, the case catalogue — or the node is a SKIP
+//! with the reason (no driver in this image yet, disabled, no DMA master
+//! this image can drive) or a failure where the tree is wrong.  Nothing in
+//! the tree is left as a mere `#` comment.
 //!
-//! Today that is SMMUv3 (MMIO) and virtio-iommu (a PCI function found
-//! through the `virtio,pci-iommu` node), with edu masters on PCIe (QEMU
-//! `virt`); other IOMMU kinds are listed with the reason they are not
-//! tested.
+//! Masters come from PCI (`iommu-map`: edu and virtio-blk functions, which
+//! this image drives) and from platform devices (`iommus = <...>`, found
+//! and reported; no platform DMA engine has a driver yet).  Boot provides
+//! the platform services ([`BootEnv`]): device mappings, the timer, cache
+//! maintenance, and opening the PCI masters.
 
 use super::pci_probe::{self, PciHost};
 use super::services::{device_block, CPU_CACHES, TIMER};
 use crate::arch::aarch64::cache;
 use crate::dma::edu_master::EduMaster;
 use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
-use crate::iommu::pgtable::{Granule, Lpae, PoolTables};
-use crate::iommu::smmuv3::adapter::{Smmuv3Iommu, QEMU_VIRT_CACHING, SILICON_CACHING};
-use crate::iommu::smmuv3::coherency::CacheOps;
-use crate::iommu::smmuv3::driver::{Smmuv3, Smmuv3Config};
-use crate::iommu::smmuv3::regs::Regs;
-use crate::iommu::virtio_iommu::{VirtioIommu, VirtioIommuDevice};
-use crate::iommu::{Contexts, DmaMaster, Domain, Observe, StreamId};
+use crate::dma::{DmaMaster, MasterSource, MasterSpec, StreamSpec};
+use crate::iommu::pgtable::Granule;
+use crate::iommu::probe::{ProbeEnv, ProbeTarget};
+use crate::iommu::StreamId;
+use crate::mm::cache::CacheMaintenance;
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{Iova, PhysRange};
+use crate::mmio::VolatileMmio;
 use crate::platform::bootargs::{Bootargs, GranuleArg};
 use crate::platform::console::active::Stdout;
-use crate::platform::dt::iommus::{find_iommus, for_each_pci_iommu_map, IommuKind};
+use crate::platform::dt::iommus::{
+    find_iommus, for_each_master, for_each_pci_iommu_map, IommuKind,
+};
 use crate::platform::dt::Fdt;
 use crate::platform::pci::Function;
-use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest};
+use crate::selftest::families::{family, FamilyEnv, FamilyTarget, OpenedMasters, MAX_MASTERS};
+use crate::selftest::iommu_cases::FixedMapping;
 use crate::selftest::ktap::KtapWriter;
-use crate::selftest::runner::{report_setup_failure, report_setup_skip, run_group, Totals};
+use crate::selftest::runner::{report_setup_failure, report_setup_skip, Totals};
+use crate::time::Clock;
+use crate::virtio::Layout;
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-
-/// Input address size of the test domains: T0SZ 24, within what every
-/// granule and QEMU accept (CD.T0SZ 16..39, docs/hw/qemu-virt.md §7).
-const IAS: u32 = 40;
-/// First IOVA of domain `i`'s aperture is `(i + 1) * APERTURE`.
-const APERTURE: u64 = 0x1000_0000;
-/// Staging IOVA of master `i` is `STAGING_IOVA + i * STAGING_STRIDE`: below
-/// every aperture, clear of the virt GICv2m MSI page (0x0802_0000).
-const STAGING_IOVA: u64 = 0x0800_0000;
-const STAGING_STRIDE: u64 = 0x10_0000;
-/// Bytes of an SMMUv3 register frame: Page 0 + Page 1.
-const SMMUV3_FRAME: u64 = 0x2_0000;
-/// Masters used per IOMMU (isolation and asid_invalidate need two).
-const MAX_MASTERS: usize = 2;
+use core::fmt::Write;
 
 /// What the suite will do with one planned IOMMU.
 pub enum PlanState {
@@ -64,26 +60,45 @@ pub struct Planned {
     pub name: String,
     /// Run, skip or fail.
     pub state: PlanState,
+    /// Index in discovery order (what the masters' streams name).
+    index: usize,
     kind: IommuKind,
+    compatible: String,
     reg: Option<PhysRange>,
     dma_coherent: bool,
     /// virtio-iommu: its own PCI function (found by the BDF in its `reg`).
     function: Option<Function>,
-    /// (PCI function, stream ID) of each master behind it.
-    masters: Vec<(Function, u32)>,
+    /// Masters this image can drive behind it, virtio-blk first.
+    masters: Vec<MasterSpec>,
+    /// Platform devices whose `iommus` name it.
+    platform: Vec<MasterSpec>,
+    /// `#iommu-cells` is not what the binding says (the whole message).
+    cells_mismatch: Option<String>,
 }
 
-/// The IOMMUs to test, and notes on the ones that will not be.
+impl Planned {
+    /// `true` when the catalogue will run on it.
+    pub fn runs(&self) -> bool {
+        matches!(self.state, PlanState::Run)
+    }
+}
+
+/// The IOMMUs to report on (every IOMMU node, plus a failing
+/// `iommu_discovery` group when the tree cannot be read), and notes.
 pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, Vec<String>) {
     let mut notes = Vec::new();
     let broken = |why: String| Planned {
         name: String::from("iommu_discovery"),
         state: PlanState::Fail(why),
+        index: 0,
         kind: IommuKind::Unknown,
+        compatible: String::new(),
         reg: None,
         dma_coherent: false,
         function: None,
         masters: Vec::new(),
+        platform: Vec::new(),
+        cells_mismatch: None,
     };
     let fdt = match Fdt::parse(blob) {
         Ok(f) => f,
@@ -95,14 +110,19 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
     };
     let mut planned: Vec<Planned> = list
         .iter()
-        .map(|n| Planned {
+        .enumerate()
+        .map(|(index, n)| Planned {
             name: String::from(n.name),
             state: PlanState::Run,
+            index,
             kind: n.kind,
+            compatible: String::from(n.compatible),
             reg: n.reg,
             dma_coherent: n.dma_coherent,
             function: None,
             masters: Vec::new(),
+            platform: Vec::new(),
+            cells_mismatch: n.cells_mismatch.as_ref().map(|e| format!("{e}")),
         })
         .collect();
     // A virtio-iommu is itself a PCI function: find it by its BDF.
@@ -117,11 +137,12 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
                 .cloned();
         }
     }
-    // PCI masters: each edu behind a host bridge whose iommu-map routes its
-    // requester ID to one of the IOMMUs.  The requester ID is the one the
-    // IOMMU sees (`dma_rid`: behind a PCIe-to-PCI bridge every device shares
-    // the bridge's), so masters sharing a stream are one group: only the
-    // first is used, or the cases' "two masters" would be one stream.
+    // PCI masters: each edu / virtio-blk behind a host bridge whose
+    // iommu-map routes its requester ID to one of the IOMMUs.  The
+    // requester ID is the one the IOMMU sees (`dma_rid`: behind a
+    // PCIe-to-PCI bridge every device shares the bridge's), so masters
+    // sharing a stream are one group: only the first is used, or the cases'
+    // "two masters" would be one stream.
     let mut map_error = None;
     let mut shared = Vec::new();
     if let Ok(hosts) = pci {
@@ -133,16 +154,30 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
                     .iter()
                     .filter(|f| pci_probe::is_edu(f) || pci_probe::is_virtio_blk(f));
                 for f in masters {
-                    if let Some((idx, sid)) = map.map_rid(u32::from(f.dma_rid)) {
-                        if let Some(p) = planned.get_mut(idx) {
-                            match p.masters.iter().find(|(_, s)| *s == sid) {
-                                Some((first, _)) => shared.push(format!(
-                                    "{}: {} issues DMA as requester {:#06x}, stream {sid:#x}, like {}: not used as a second master",
-                                    p.name, f.bdf, f.dma_rid, first.bdf
-                                )),
-                                None => p.masters.push((f.clone(), sid)),
-                            }
-                        }
+                    let Some((idx, sid)) = map.map_rid(u32::from(f.dma_rid)) else {
+                        continue;
+                    };
+                    let Some(p) = planned.get_mut(idx) else {
+                        continue;
+                    };
+                    let first = p
+                        .masters
+                        .iter()
+                        .find(|m| m.stream_on(idx).is_some_and(|s| s.id == sid));
+                    match first {
+                        Some(first) => shared.push(format!(
+                            "{}: {} issues DMA as requester {:#06x}, stream {sid:#x}, like {}: not used as a second master",
+                            p.name, f.bdf, f.dma_rid, first.name
+                        )),
+                        None => p.masters.push(MasterSpec {
+                            name: format!("{}", f.bdf),
+                            source: MasterSource::Pci(f.clone()),
+                            streams: alloc::vec![StreamSpec {
+                                iommu: idx,
+                                id: sid,
+                                mask: 0,
+                            }],
+                        }),
                     }
                 }
             }
@@ -151,67 +186,143 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         map_error = walked.err().map(|e| format!("PCI iommu-map: {e}"));
     }
     notes.extend(shared);
+    // Platform masters: every `iommus` reference, grouped per device node
+    // and IOMMU (a device may name several stream IDs).
+    let platform_error = for_each_master(&fdt, &list, |loc, r| {
+        let Some(p) = planned.get_mut(r.iommu) else {
+            return Ok(true);
+        };
+        let args = r.args.as_slice();
+        let stream = StreamSpec {
+            iommu: r.iommu,
+            id: args.first().copied().unwrap_or(0),
+            mask: args.get(1).copied().unwrap_or(0),
+        };
+        match p.platform.iter_mut().find(|m| {
+            matches!(m.source, MasterSource::Platform { offset, .. } if offset == r.master_offset)
+        }) {
+            Some(m) => m.streams.push(stream),
+            None => p.platform.push(MasterSpec {
+                name: loc.path_name().as_str().into(),
+                source: MasterSource::Platform {
+                    offset: r.master_offset,
+                    compatible: String::from(loc.node().prop_strs("compatible").next().unwrap_or("")),
+                    enabled: r.enabled,
+                },
+                streams: alloc::vec![stream],
+            }),
+        }
+        Ok(true)
+    })
+    .err()
+    .map(|e| format!("platform `iommus`: {e}"));
+    if let Some(e) = &platform_error {
+        notes.push(e.clone());
+    }
     // virtio-blk masters first when present: fast, and they move data in
     // both directions through the IOMMU themselves (stable: BDF order kept).
     for p in planned.iter_mut() {
-        p.masters.sort_by_key(|(f, _)| !pci_probe::is_virtio_blk(f));
+        p.masters
+            .sort_by_key(|m| !m.pci().is_some_and(pci_probe::is_virtio_blk));
     }
     let mut out = Vec::new();
     for (p, n) in planned.into_iter().zip(list.iter()) {
-        if let Some(e) = &n.cells_mismatch {
-            // The binding's cell count is wrong: every reference to this
-            // IOMMU is read with the wrong shape, so fail it by name.
-            out.push(Planned {
-                state: PlanState::Fail(format!("{e}")),
-                ..p
-            });
-        } else if !n.enabled {
-            notes.push(format!(
-                "{} ({}) is disabled in the DT: not tested",
-                p.name, n.compatible
-            ));
-        } else if p.kind != IommuKind::SmmuV3 && p.kind != IommuKind::VirtioIommu {
-            notes.push(format!(
-                "{} ({}, {:?}): no driver in this image yet, not tested",
-                p.name, n.compatible, p.kind
-            ));
-        } else if p.kind == IommuKind::VirtioIommu && p.function.is_none() {
-            let why = format!(
-                "{} ({}): no PCI function at its BDF {:?}",
-                p.name, n.compatible, n.pci_bdf
-            );
-            out.push(Planned {
-                state: PlanState::Fail(why),
-                ..p
-            });
-        } else if let Some(e) = &map_error {
-            out.push(Planned {
-                state: PlanState::Fail(e.clone()),
-                ..p
-            });
-        } else if let Err(e) = pci {
-            let why = format!("PCIe discovery failed, so no DMA master could be found: {e}");
-            out.push(Planned {
-                state: PlanState::Fail(why),
-                ..p
-            });
-        } else if p.masters.is_empty() {
-            let why = format!(
-                "{} ({}): no DMA master this image can drive sits behind it",
-                p.name, n.compatible
-            );
-            out.push(Planned {
-                state: PlanState::Skip(why),
-                ..p
-            });
-        } else {
-            out.push(p);
+        let state = judge(&p, n.enabled, n.pci_bdf, &map_error, pci);
+        if let PlanState::Run = state {
+            for m in p.platform.iter() {
+                notes.push(format!(
+                    "{}: platform master {} ({}) found, streams {}: no DMA engine driver for it yet",
+                    p.name,
+                    m.name,
+                    platform_compatible(m),
+                    streams_text(&m.streams)
+                ));
+            }
         }
+        out.push(Planned { state, ..p });
     }
     (out, notes)
 }
 
-/// Runs the catalogue on `p` as subtest `number`.
+fn platform_compatible(m: &MasterSpec) -> &str {
+    match &m.source {
+        MasterSource::Platform { compatible, .. } if !compatible.is_empty() => compatible,
+        _ => "no compatible",
+    }
+}
+
+fn streams_text(s: &[StreamSpec]) -> String {
+    let mut t = String::new();
+    for (i, s) in s.iter().enumerate() {
+        if i > 0 {
+            t.push_str(", ");
+        }
+        let _ = write!(t, "{:#x}", s.id);
+        if s.mask != 0 {
+            let _ = write!(t, "/mask {:#x}", s.mask);
+        }
+    }
+    t
+}
+
+/// What the suite does with one IOMMU node.
+fn judge(
+    p: &Planned,
+    enabled: bool,
+    pci_bdf: Option<u16>,
+    map_error: &Option<String>,
+    pci: &Result<Vec<PciHost>, String>,
+) -> PlanState {
+    let what = format!("{} ({})", p.name, p.compatible);
+    if let Some(e) = &p.cells_mismatch {
+        // The binding's cell count is wrong: every reference to this IOMMU
+        // is read with the wrong shape, so fail it by name.
+        return PlanState::Fail(e.clone());
+    }
+    if !enabled {
+        return PlanState::Skip(format!("{what} is disabled in the DT (status): not tested"));
+    }
+    let fam = match family(p.kind) {
+        None => {
+            return PlanState::Skip(format!(
+                "{what}: no IOMMU family of this image takes this compatible: not tested"
+            ))
+        }
+        Some(f) => f,
+    };
+    if let Err(why) = fam.driver {
+        return PlanState::Skip(format!("{what}: {} family: {why}, not tested", fam.name));
+    }
+    if p.kind == IommuKind::VirtioIommu && p.function.is_none() {
+        return PlanState::Fail(format!("{what}: no PCI function at its BDF {pci_bdf:?}"));
+    }
+    if let Some(e) = map_error {
+        return PlanState::Fail(e.clone());
+    }
+    if let Err(e) = pci {
+        return PlanState::Fail(format!(
+            "PCIe discovery failed, so no DMA master could be found: {e}"
+        ));
+    }
+    if p.masters.is_empty() {
+        let platform = if p.platform.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = p.platform.iter().map(|m| m.name.as_str()).collect();
+            format!(
+                "; platform masters reference it ({}) but none has a DMA engine driver in this image yet",
+                names.join(", ")
+            )
+        };
+        return PlanState::Skip(format!(
+            "{what}: no DMA master this image can drive sits behind it{platform}"
+        ));
+    }
+    PlanState::Run
+}
+
+/// Runs IOMMU `p` as subtest `number`: its family's run, or the SKIP /
+/// failure the plan decided.
 pub fn run(
     k: &mut KtapWriter<Stdout>,
     number: usize,
@@ -225,7 +336,37 @@ pub fn run(
         PlanState::Fail(why) => return report_setup_failure(k, number, &p.name, why),
         PlanState::Run => {}
     }
-    match run_inner(k, number, p, pool, args, on_qemu) {
+    let Some(Ok(run_family)) = family(p.kind).map(|f| f.driver) else {
+        // `plan` only lets a node with a driver run.
+        return report_setup_failure(k, number, &p.name, "no family driver for this node");
+    };
+    let max_stream_id = p
+        .masters
+        .iter()
+        .take(MAX_MASTERS)
+        .filter_map(|m| m.stream_on(p.index).map(|s| s.id))
+        .max()
+        .unwrap_or(0);
+    let target = FamilyTarget {
+        probe: ProbeTarget {
+            name: &p.name,
+            compatible: &p.compatible,
+            reg: p.reg,
+            dma_coherent: p.dma_coherent,
+            function: p.function.as_ref(),
+            max_stream_id,
+        },
+        index: p.index,
+        masters: p.masters.iter().take(MAX_MASTERS).collect(),
+    };
+    let mut env = BootEnv {
+        granule: granule(args.granule),
+        skip_sync: args.inject.skip_sync,
+        on_qemu,
+    };
+    let mut out = Stdout;
+    let mut kw = KtapWriter::new(&mut out as &mut dyn Write);
+    match run_family(&mut env, pool, &mut kw, number, &target) {
         Ok(t) => t,
         Err(e) => report_setup_failure(k, number, &p.name, &e),
     }
@@ -243,272 +384,130 @@ fn dma_barrier() {
     cache::dma_write_barrier();
 }
 
-fn run_inner(
-    k: &mut KtapWriter<Stdout>,
-    number: usize,
-    p: &Planned,
-    pool: &DmaPool,
-    args: &Bootargs<'_>,
+/// The platform services a family run uses, on target.
+struct BootEnv {
+    granule: Granule,
+    skip_sync: bool,
     on_qemu: bool,
-) -> Result<Totals, String> {
-    match p.kind {
-        IommuKind::VirtioIommu => run_virtio(k, number, p, pool, args),
-        _ => run_smmuv3(k, number, p, pool, args, on_qemu),
+}
+
+impl ProbeEnv for BootEnv {
+    fn map_device(&mut self, what: &str, reg: PhysRange) -> Result<VolatileMmio, String> {
+        device_block(reg).map_err(|e| format!("mapping {what} at {reg}: {e}"))
+    }
+
+    fn open_virtio(&mut self, f: &Function) -> Result<(Layout, VolatileMmio), String> {
+        pci_probe::open_virtio(f)
+    }
+
+    fn clock(&self) -> &'static dyn Clock {
+        &TIMER
+    }
+
+    fn cache(&self) -> &'static dyn CacheMaintenance {
+        &CPU_CACHES
+    }
+
+    fn dma_barrier(&self) -> fn() {
+        dma_barrier
+    }
+
+    fn on_qemu(&self) -> bool {
+        self.on_qemu
+    }
+
+    fn diag(&mut self, line: &str) {
+        let _ = KtapWriter::new(Stdout).diag(line);
     }
 }
 
-fn run_smmuv3(
-    k: &mut KtapWriter<Stdout>,
-    number: usize,
-    p: &Planned,
-    pool: &DmaPool,
-    args: &Bootargs<'_>,
-    on_qemu: bool,
-) -> Result<Totals, String> {
-    let reg = p.reg.ok_or_else(|| format!("{}: no usable reg", p.name))?;
-    // Page 0 and Page 1 (at +64 KiB) of the SMMUv3 register frame
-    // (docs/hw/smmuv3.md §1): a smaller `reg` would make the register accessor trip
-    // its bounds check, so refuse it here with the node's numbers.
-    if p.kind == IommuKind::SmmuV3 && reg.size < SMMUV3_FRAME {
-        return Err(format!(
-            "{}: reg {reg} is {:#x} bytes, smaller than the {SMMUV3_FRAME:#x}-byte SMMUv3 frame (Page 0 + Page 1)",
-            p.name, reg.size
-        ));
+impl FamilyEnv for BootEnv {
+    fn granule(&self) -> Granule {
+        self.granule
     }
-    let mmio = device_block(reg).map_err(|e| format!("mapping {} at {reg}: {e}", p.name))?;
-    let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
-    let max_sid = masters_used.iter().map(|m| m.1).max().unwrap_or(0);
-    let config = Smmuv3Config {
-        max_stream_id: max_sid.max(0xff),
-        dt_dma_coherent: p.dma_coherent,
-        cache_ops: CacheOps {
-            cache: &CPU_CACHES,
-            barrier: dma_barrier,
-        },
-        ..Smmuv3Config::default()
-    };
-    let mut smmu = Smmuv3::probe(Regs::new(mmio), &TIMER, pool, config)
-        .map_err(|e| format!("{} probe: {e}", p.name))?;
-    let _ = k.diag(&format!("{}: {}", p.name, smmu.features()));
-    let stale = smmu
-        .reset_and_enable()
-        .map_err(|e| format!("{} enable: {e}", p.name))?;
-    if stale.0 != 0 {
-        let _ = k.diag(&format!(
-            "{}: global errors found before enable and acknowledged: {stale}",
-            p.name
-        ));
-    }
-    let features = *smmu.features();
-    let g = args.granule;
-    let supported = match g {
-        GranuleArg::K4 => features.gran4k,
-        GranuleArg::K16 => features.gran16k,
-        GranuleArg::K64 => features.gran64k,
-    };
-    if !supported {
-        return Err(format!(
-            "{}: IDR5 does not offer the {} KiB granule asked for",
-            p.name,
-            g.bytes() >> 10
-        ));
-    }
-    let coherent = smmu.coherent();
-    let caching = if on_qemu {
-        QEMU_VIRT_CACHING
-    } else {
-        SILICON_CACHING
-    };
-    let skip = args.inject.skip_sync;
-    if skip {
-        let _ = k.diag("iommu_bringup.inject=skip-sync: from the first case on, the driver drops every invalidation (negative control)");
-    }
-    let mut iommu = Smmuv3Iommu::new(smmu, &p.name, false, caching);
-    let oas = u32::from(features.oas_bits).min(48);
-    run_catalogue(k, number, p, pool, g, coherent, oas, &mut iommu, skip)
-}
 
-/// The fixed IOVA ranges and apertures the catalogue will use, for the
-/// reserved-region check (two pages per master: edu's staging buffer, or
-/// virtio-blk's queue and request memory).
-fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
-    let mut v: Vec<(u64, u64)> = (0..masters)
-        .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
-        .collect();
-    v.extend((0..MAX_MASTERS).map(|i| (APERTURE * (i as u64 + 1), APERTURE)));
-    v
-}
+    fn skip_sync(&self) -> bool {
+        self.skip_sync
+    }
 
-fn run_virtio(
-    k: &mut KtapWriter<Stdout>,
-    number: usize,
-    p: &Planned,
-    pool: &DmaPool,
-    args: &Bootargs<'_>,
-) -> Result<Totals, String> {
-    let f = p
-        .function
-        .as_ref()
-        .ok_or_else(|| format!("{}: no PCI function", p.name))?;
-    let what = |e: &dyn core::fmt::Display| format!("{} ({}): {e}", p.name, f.bdf);
-    let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| what(&e))?;
-    let dev = VirtioIommuDevice::bring_up(mmio, layout, &TIMER, pool, dma_barrier)
-        .map_err(|e| what(&e))?;
-    let _ = k.diag(&format!(
-        "{}: virtio-iommu at {}: {}",
-        p.name,
-        f.bdf,
-        dev.info()
-    ));
-    let g = args.granule;
-    let page = g.bytes();
-    let mask = dev.info().page_size_mask;
-    if mask == 0 || !page.is_multiple_of(1u64 << mask.trailing_zeros()) {
-        return Err(format!(
-            "{}: page_size_mask {mask:#x} has no page size dividing the {} KiB granule",
-            p.name,
-            page >> 10
-        ));
-    }
-    let skip = args.inject.skip_sync;
-    if skip {
-        let _ = k.diag(
-            "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every UNMAP (negative control)",
-        );
-    }
-    let mut iommu = VirtioIommu::new(dev, &p.name, false);
-    // PROBE every master for reserved regions; the catalogue's IOVAs must
-    // stay out of them (docs/hw/qemu-virt.md §4: the MSI doorbell page).
-    let used = p.masters.len().min(MAX_MASTERS);
-    let ranges = test_iova_ranges(page, used);
-    let (lo, hi) = iommu.device_mut().info().input_range;
-    for &(start, size) in &ranges {
-        if start < lo || start + size - 1 > hi {
-            return Err(format!(
-                "{}: test IOVAs {start:#x}+{size:#x} outside the input range {lo:#x}..={hi:#x}",
-                p.name
-            ));
-        }
-    }
-    for (_, sid) in p.masters.iter().take(MAX_MASTERS) {
-        let regions = iommu
-            .device_mut()
-            .probe_endpoint(*sid)
-            .map_err(|e| what(&e))?;
-        for r in &regions {
-            let _ = k.diag(&format!(
-                "{}: endpoint {sid:#x} reserved {:?} [{:#x}..={:#x}]",
-                p.name, r.kind, r.start, r.end
-            ));
-            if let Some(&(s, n)) = ranges.iter().find(|&&(s, n)| r.overlaps(s, n)) {
-                return Err(format!(
-                    "{}: test IOVAs {s:#x}+{n:#x} collide with endpoint {sid:#x}'s reserved region {:#x}..={:#x}",
-                    p.name, r.start, r.end
+    /// Opens edu and virtio-blk masters: a virtio-blk's queue sits at its
+    /// staging IOVA and its request memory one page above; an edu's
+    /// staging buffer (edu can only reach its own buffer by DMA) at its
+    /// staging IOVA.
+    fn open_masters<'p>(
+        &mut self,
+        pool: &'p DmaPool,
+        iommu: usize,
+        masters: &[&MasterSpec],
+        staging: &[Iova],
+        page: u64,
+    ) -> Result<OpenedMasters<'p>, String> {
+        let bytes = page.max(4096);
+        let mut opened: Vec<Box<dyn DmaMaster + 'p>> = Vec::new();
+        let mut fixed = Vec::new();
+        for (m, &iova) in masters.iter().zip(staging) {
+            let (Some(f), Some(stream)) = (m.pci(), m.stream_on(iommu)) else {
+                return Err(format!("{}: not a PCI master this image drives", m.name));
+            };
+            let sid = stream.id;
+            if pci_probe::is_virtio_blk(f) {
+                let name = format!("virtio-blk@{}", f.bdf);
+                let (layout, mmio) =
+                    pci_probe::open_virtio(f).map_err(|e| format!("{name}: {e}"))?;
+                let b = VirtioBlkMaster::bring_up(
+                    mmio,
+                    layout,
+                    &TIMER,
+                    pool,
+                    dma_barrier,
+                    Placement {
+                        name: name.clone(),
+                        stream: StreamId(sid),
+                        queue_iova: iova,
+                        req_iova: iova + bytes,
+                        page,
+                    },
+                )
+                .map_err(|e| format!("{name}: {e}"))?;
+                for (phys, iova, size) in b.fixed() {
+                    fixed.push(FixedMapping { phys, iova, size });
+                }
+                self.diag(&format!(
+                    "{name}: stream {sid:#x}, queue at IOVA {iova}, request memory at IOVA {}, {} sectors",
+                    iova + bytes,
+                    b.capacity()
                 ));
+                opened.push(Box::new(b));
+            } else {
+                let e = pci_probe::open_edu(f).map_err(|e| format!("edu {}: {e}", f.bdf))?;
+                let staging = pool
+                    .alloc(bytes)
+                    .map_err(|e| format!("staging buffer: {e}"))?;
+                fixed.push(FixedMapping {
+                    phys: staging.phys(),
+                    iova,
+                    size: bytes,
+                });
+                let name = format!("edu@{}", f.bdf);
+                self.diag(&format!(
+                    "{name}: stream {sid:#x}, staging buffer at IOVA {iova}"
+                ));
+                opened.push(Box::new(EduMaster::new(
+                    e,
+                    name,
+                    StreamId(sid),
+                    staging,
+                    iova,
+                )));
             }
         }
-    }
-    // The device walks no tables: the LPAE tables are the core's record
-    // only, written as for a coherent walker, with a 48-bit output.
-    run_catalogue(k, number, p, pool, g, true, 48, &mut iommu, skip)
-}
-
-/// Builds the domains and masters and runs the catalogue on `iommu`.
-#[allow(clippy::too_many_arguments)]
-fn run_catalogue<I: Observe<Format = Lpae>>(
-    k: &mut KtapWriter<Stdout>,
-    number: usize,
-    p: &Planned,
-    pool: &DmaPool,
-    g: GranuleArg,
-    coherent: bool,
-    oas: u32,
-    iommu: &mut I,
-    skip: bool,
-) -> Result<Totals, String> {
-    let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
-    let lpae = Lpae::new(granule(g), IAS, oas, coherent)
-        .map_err(|e| format!("LPAE configuration: {e:?}"))?;
-    // One domain per master, or the one context every stream shares; the
-    // driver checks the format against its hardware and tags each domain.
-    let contexts = match iommu.capabilities().contexts {
-        Contexts::PerStream => MAX_MASTERS,
-        Contexts::Shared(_) => 1,
-    };
-    let mut domains = Vec::new();
-    for i in 0..contexts {
-        let tables = PoolTables::with_cache(pool, coherent, &CPU_CACHES);
-        let d = Domain::new(
-            iommu,
-            lpae,
-            tables,
-            Iova(APERTURE * (i as u64 + 1)),
-            APERTURE,
-        )
-        .map_err(|e| format!("domain {i}: {e}"))?;
-        domains.push(d);
+        Ok(OpenedMasters {
+            masters: opened,
+            fixed,
+        })
     }
 
-    let page = g.bytes();
-    let bytes = page.max(4096);
-    let mut edus = Vec::new();
-    let mut blks = Vec::new();
-    let mut fixed = Vec::new();
-    for (i, (f, sid)) in masters_used.iter().enumerate() {
-        let iova = Iova(STAGING_IOVA + i as u64 * STAGING_STRIDE);
-        if pci_probe::is_virtio_blk(f) {
-            let name = format!("virtio-blk@{}", f.bdf);
-            let (layout, mmio) = pci_probe::open_virtio(f).map_err(|e| format!("{name}: {e}"))?;
-            let m = VirtioBlkMaster::bring_up(
-                mmio,
-                layout,
-                &TIMER,
-                pool,
-                dma_barrier,
-                Placement {
-                    name: name.clone(),
-                    stream: StreamId(*sid),
-                    queue_iova: iova,
-                    req_iova: iova + bytes,
-                    page,
-                },
-            )
-            .map_err(|e| format!("{name}: {e}"))?;
-            for (phys, iova, size) in m.fixed() {
-                fixed.push(FixedMapping { phys, iova, size });
-            }
-            let _ = k.diag(&format!(
-                "{name}: stream {sid:#x}, queue at IOVA {iova}, request memory at IOVA {}, {} sectors",
-                iova + bytes,
-                m.capacity()
-            ));
-            blks.push(m);
-        } else {
-            let e = pci_probe::open_edu(f).map_err(|e| format!("edu {}: {e}", f.bdf))?;
-            let staging = pool
-                .alloc(bytes)
-                .map_err(|e| format!("staging buffer: {e}"))?;
-            fixed.push(FixedMapping {
-                phys: staging.phys(),
-                iova,
-                size: bytes,
-            });
-            let name = format!("edu@{}", f.bdf);
-            let _ = k.diag(&format!(
-                "{name}: stream {sid:#x}, staging buffer at IOVA {iova}"
-            ));
-            edus.push(EduMaster::new(e, name, StreamId(*sid), staging, iova));
-        }
+    fn probe_env(&mut self) -> &mut dyn ProbeEnv {
+        self
     }
-    // Same order as `masters_used`: virtio-blk first (see `plan`).
-    let masters: Vec<&mut dyn DmaMaster> = blks
-        .iter_mut()
-        .map(|m| m as &mut dyn DmaMaster)
-        .chain(edus.iter_mut().map(|m| m as &mut dyn DmaMaster))
-        .collect();
-    let mut t = IommuTest::setup(iommu, masters, domains, &fixed, pool, page)?;
-    // The negative control starts with the cases, not with the setup.
-    t.iommu.set_skip_sync(skip);
-    let group = iommu_cases::group(p.name.clone());
-    Ok(run_group(k, number, &group, &mut t))
 }

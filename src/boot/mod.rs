@@ -236,21 +236,44 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     // groups would not test what was asked for (`inject=skip_sync` would
     // run the negative control as a positive one), so they do not run.
     let rejected = args.rejected().total();
+    let mut iommu_cases_ran = 0usize;
     for (i, p) in planned.iter().enumerate() {
-        match pool {
-            _ if rejected > 0 => totals.add(report_setup_skip(
+        let t = match pool {
+            _ if rejected > 0 => report_setup_skip(
                 &mut k,
                 2 + i,
                 &p.name,
                 &format!(
                     "{rejected} iommu_bringup.* bootargs word(s) rejected (see platform.bootargs): not the run that was asked for"
                 ),
-            )),
-            Some(pool) => totals.add(iommu_suite::run(&mut k, 2 + i, p, pool, &args, on_qemu)),
-            None => totals.add(report_setup_failure(&mut k, 2 + i, &p.name, "no DMA pool")),
-        }
+            ),
+            Some(pool) => {
+                let t = iommu_suite::run(&mut k, 2 + i, p, pool, &args, on_qemu);
+                if p.runs() {
+                    iommu_cases_ran += t.pass + t.fail;
+                }
+                t
+            }
+            None => report_setup_failure(&mut k, 2 + i, &p.name, "no DMA pool"),
+        };
+        totals.add(t);
     }
     let _ = k.totals(totals.pass, totals.fail, totals.skip);
+    // Nothing tested is not a pass: say so last, and exit with a status a
+    // lab can tell from "all passed" (docs/architecture.md, "Output and
+    // exit").
+    let nothing_tested = iommu_cases_ran == 0;
+    if nothing_tested {
+        let why = if planned.is_empty() {
+            String::from("the device tree has no IOMMU node")
+        } else {
+            format!(
+                "{} IOMMU node(s) in the device tree, none ran a case (see their SKIP/failure reasons above)",
+                planned.len()
+            )
+        };
+        let _ = k.diag(&format!("no IOMMU was tested: {why}"));
+    }
     if args.inject.exception {
         kprintln!(
             "# iommu_bringup.inject=exception: reading unmapped {:#x}",
@@ -261,8 +284,12 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     if args.inject.panic {
         panic!("iommu_bringup.inject=panic: panicking on purpose");
     }
-    finish(ExitReason::Finished {
-        failed: totals.fail as u32,
+    finish(if nothing_tested && totals.fail == 0 {
+        ExitReason::NothingTested
+    } else {
+        ExitReason::Finished {
+            failed: totals.fail as u32,
+        }
     })
 }
 

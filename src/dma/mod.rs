@@ -5,8 +5,10 @@
 pub mod edu;
 pub mod edu_master;
 pub mod master;
+pub mod spec;
 pub mod stream;
 pub mod virtio_blk;
 
 pub use master::{DmaError, DmaMaster, DmaReport};
+pub use spec::{MasterSource, MasterSpec, StreamSpec};
 pub use stream::StreamId;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod pgtable;
+pub mod probe;
 pub mod smmuv3;
 pub mod virtio_iommu;
 

@@ -54,6 +54,10 @@ pub enum ExitReason {
         /// Failed cases.
         failed: u32,
     },
+    /// Everything that ran passed, but no IOMMU case ran at all (no IOMMU
+    /// node, none with a driver, none with a master this image drives):
+    /// not a pass.
+    NothingTested,
     /// A Rust panic.
     Panic,
     /// An unexpected CPU exception.
@@ -62,10 +66,12 @@ pub enum ExitReason {
 
 impl ExitReason {
     /// The status reported to the host: the failure count (capped at 250),
-    /// 254 for an exception, 255 for a panic — never 0 unless all passed.
+    /// 253 when no IOMMU was tested, 254 for an exception, 255 for a panic —
+    /// never 0 unless all passed and an IOMMU was tested.
     pub fn status(self) -> u32 {
         match self {
             ExitReason::Finished { failed } => failed.min(250),
+            ExitReason::NothingTested => 253,
             ExitReason::Exception => 254,
             ExitReason::Panic => 255,
         }
@@ -93,6 +99,7 @@ mod tests {
         assert_eq!(ExitReason::Finished { failed: 3 }.status(), 3);
         assert_eq!(ExitReason::Finished { failed: 100_000 }.status(), 250);
         assert_ne!(ExitReason::Panic.status(), 0);
+        assert_eq!(ExitReason::NothingTested.status(), 253);
         assert_ne!(ExitReason::Exception.status(), 0);
     }
 

@@ -54,6 +54,7 @@ pub mod driver;
 pub mod error;
 pub mod event;
 pub mod features;
+pub mod probe;
 pub mod queue;
 pub mod regs;
 pub mod ste;

@@ -161,6 +161,11 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
         self.domains.extend(1..d);
     }
 
+    /// The device layer.
+    pub fn device(&self) -> &VirtioIommuDevice<'p, 'c, M> {
+        &self.dev
+    }
+
     /// The device layer (for PROBE at bring-up).
     pub fn device_mut(&mut self) -> &mut VirtioIommuDevice<'p, 'c, M> {
         &mut self.dev

@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod device;
+pub mod probe;
 pub mod proto;
 
 pub use adapter::{DomainId, Unmap, VirtioIommu, SKIP_SYNC_FAILURES, VIRTIO_IOMMU_CAPABILITIES};

@@ -251,7 +251,13 @@ fn run_cmd(machine: &Machine, timeout: u64, junit_path: Option<&PathBuf>) -> Res
         v.code
     );
     let failed = v.report.failed();
-    if failed.is_empty() {
+    if failed.is_empty() && v.nothing_tested {
+        Err(Error::Failed(format!(
+            "{} (QEMU exit status {}): not a pass",
+            qemu::NOTHING_TESTED_TEXT,
+            v.code
+        )))
+    } else if failed.is_empty() {
         Ok(())
     } else {
         for c in &failed {

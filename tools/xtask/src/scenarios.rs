@@ -19,6 +19,9 @@ pub enum Expectation {
         /// The failing cases.
         cases: &'static [&'static str],
     },
+    /// Nothing failed, but no IOMMU case ran: the image says "no IOMMU was
+    /// tested" last and exits 253, which is not a pass.
+    NothingTested,
     /// The run must end on a fatal path: `Bail out!` with this reason text
     /// and exactly this exit status (254 exception, 255 panic).
     Fatal {
@@ -350,6 +353,23 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["drops every UNMAP", "virtio-blk@00:06.0 at IOVA"],
     },
     Scenario {
+        name: "no-iommu",
+        iommu: Iommu::None,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        blk: false,
+        edus: Edus::RootBus,
+        // No IOMMU in the tree: the platform cases pass, but nothing of an
+        // IOMMU was tested, so the run says so last and exits 253 — a lab
+        // must not read it as "all passed".
+        expect: Expectation::NothingTested,
+        diagnostics: &["no IOMMU was tested: the device tree has no IOMMU node"],
+    },
+    Scenario {
         name: "load-addr-2",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -494,15 +514,32 @@ impl Scenario {
 
     /// Checks a consistent report against the row's expectations; returns
     /// every problem found (empty = pass).
+    #[cfg(test)]
     pub fn check(&self, report: &Report) -> Vec<String> {
+        self.check_verdict(report, false)
+    }
+
+    /// [`Self::check`], knowing whether the run ended as "no IOMMU was
+    /// tested" (exit status 253).
+    pub fn check_verdict(&self, report: &Report, nothing_tested: bool) -> Vec<String> {
         let mut problems = Vec::new();
+        match (self.expect, nothing_tested) {
+            (Expectation::NothingTested, false) => problems.push(String::from(
+                "expected the run to end with `no IOMMU was tested` and exit status 253",
+            )),
+            (Expectation::NothingTested, true) => {}
+            (_, true) => problems.push(String::from(
+                "no IOMMU was tested (exit status 253), but the scenario expects IOMMU cases to run",
+            )),
+            (_, false) => {}
+        }
         let failed: Vec<_> = report
             .cases()
             .into_iter()
             .filter(|c| c.status == Status::Fail)
             .collect();
         let (group, wanted): (&str, &[&str]) = match self.expect {
-            Expectation::AllPass => ("", &[]),
+            Expectation::AllPass | Expectation::NothingTested => ("", &[]),
             Expectation::ExpectFailures { group, cases } => (group, cases),
             Expectation::Fatal { status, bail_out } => {
                 return vec![format!(

@@ -318,9 +318,10 @@ fn run_scenario(
         }
     }
     suites.extend(junit::suites_from_cases(s.name, &cases, boot.elapsed));
-    let mut problems = s.check(&verdict.report);
+    let mut problems = s.check_verdict(&verdict.report, verdict.nothing_tested);
     if let (Some(dir), Some(log)) = (kunit_dir, &log) {
-        if let Err(e) = kunit::check(dir, log, s.expect == Expectation::AllPass) {
+        let success = matches!(s.expect, Expectation::AllPass | Expectation::NothingTested);
+        if let Err(e) = kunit::check(dir, log, success) {
             problems.push(e.to_string());
         }
     }

@@ -1,0 +1,108 @@
+//! How a family brings one IOMMU instance up from its device-tree node: the
+//! [`Probe`] trait every family with a driver implements (in its folder's
+//! `probe.rs`), and the platform services it may use ([`ProbeEnv`]).
+//!
+//! A probe maps the registers, reads the ID registers, enables the IOMMU so
+//! that streams nobody attached are blocked, and hands back the driver
+//! ([`Observe`]).  It also chooses the table format for the granule the run
+//! asked for — the format is the driver's (`Iommu::Format`), so only the
+//! family knows how to build one.  The generic code that runs the catalogue
+//! over a probed driver is `selftest::families::run_family`; boot only
+//! provides the services.
+#![forbid(unsafe_code)]
+
+use super::pgtable::{Codec, Granule};
+use super::Observe;
+use crate::mm::cache::CacheMaintenance;
+use crate::mm::dma_pool::DmaPool;
+use crate::mm::PhysRange;
+use crate::mmio::VolatileMmio;
+use crate::platform::pci::Function;
+use crate::time::Clock;
+use crate::virtio::Layout;
+use alloc::string::String;
+
+/// The device-tree facts about one IOMMU node a probe needs.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeTarget<'a> {
+    /// Node name (the KTAP group name).
+    pub name: &'a str,
+    /// The `compatible` that matched the family.
+    pub compatible: &'a str,
+    /// First `reg` entry, translated to a CPU physical address.
+    pub reg: Option<PhysRange>,
+    /// `dma-coherent`: the IOMMU's walker snoops the CPU caches.
+    pub dma_coherent: bool,
+    /// The IOMMU's own PCI function (virtio-iommu), found by its BDF.
+    pub function: Option<&'a Function>,
+    /// Largest stream ID of the masters that will be used.
+    pub max_stream_id: u32,
+}
+
+/// Platform services a probe may use (boot implements them on target).
+pub trait ProbeEnv {
+    /// Maps `reg` as device memory for `what` (named in errors).
+    fn map_device(&mut self, what: &str, reg: PhysRange) -> Result<VolatileMmio, String>;
+
+    /// Finds the virtio structures of PCI function `f` and maps their BAR.
+    fn open_virtio(&mut self, f: &Function) -> Result<(Layout, VolatileMmio), String>;
+
+    /// The clock every bounded wait uses.
+    fn clock(&self) -> &'static dyn Clock;
+
+    /// CPU cache maintenance for non-coherent walkers and queues.
+    fn cache(&self) -> &'static dyn CacheMaintenance;
+
+    /// Orders the CPU's writes to DMA memory before a device is told to
+    /// read them.
+    fn dma_barrier(&self) -> fn();
+
+    /// `true` on QEMU `virt`, whose SMMUv3 caches differently from silicon
+    /// (software cannot read that from the ID registers).
+    fn on_qemu(&self) -> bool;
+
+    /// Writes one `# ` diagnostic line to the KTAP output.
+    fn diag(&mut self, line: &str);
+}
+
+/// One IOMMU family's bring-up.
+pub trait Probe {
+    /// What the driver calls one invalidation, for the negative control's
+    /// announcement ("invalidation", "UNMAP").
+    const INVALIDATION: &'static str;
+
+    /// The table format the family's driver walks.
+    type Format: Codec + Clone;
+
+    /// The driver a probe hands back, borrowing the DMA pool for `'p`.
+    type Driver<'p>: Observe<Format = Self::Format>;
+
+    /// Maps, identifies and enables the IOMMU described by `target`, with
+    /// its queues and tables in `pool`.  Errors name the node and the
+    /// register or value that said no.
+    fn bring_up<'p>(
+        env: &mut dyn ProbeEnv,
+        pool: &'p DmaPool,
+        target: &ProbeTarget<'_>,
+    ) -> Result<Self::Driver<'p>, String>;
+
+    /// The table format for pages of `granule` that this IOMMU can walk,
+    /// and whether its tables are written for a coherent walker.
+    fn table_format(
+        driver: &Self::Driver<'_>,
+        granule: Granule,
+    ) -> Result<(Self::Format, bool), String>;
+
+    /// Checks the IOVA ranges the catalogue will use, `(start, bytes)`,
+    /// against what the IOMMU reserves or cannot translate for `streams`
+    /// (virtio-iommu: the input range and each endpoint's PROBEd reserved
+    /// regions).  The default accepts everything.
+    fn check_test_iovas(
+        _driver: &mut Self::Driver<'_>,
+        _env: &mut dyn ProbeEnv,
+        _streams: &[u32],
+        _ranges: &[(u64, u64)],
+    ) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -1,0 +1,279 @@
+//! The family registry: one line per IOMMU family, and the one generic way
+//! a family with a driver is run ([`run_family`]).
+//!
+//! Boot looks each IOMMU node's kind up in [`FAMILIES`] and either runs the
+//! family's entry or reports the node as a SKIP with the family's reason;
+//! `dt-probe` reads the same table to say which driver takes a node.
+//! Adding a family means one folder under `src/iommu/` (with a `probe.rs`
+//! implementing [`Probe`]) and one line here — see docs/architecture.md,
+//! "Adding a family".
+#![forbid(unsafe_code)]
+
+use super::iommu_cases::{self, FixedMapping, IommuTest};
+use super::ktap::KtapWriter;
+use super::runner::{run_group, Totals};
+use crate::dma::{DmaMaster, MasterSpec};
+use crate::iommu::pgtable::{Granule, PoolTables};
+use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::smmuv3::probe::Smmuv3Probe;
+use crate::iommu::virtio_iommu::probe::VirtioIommuProbe;
+use crate::iommu::{Contexts, Domain, Iommu, Observe};
+use crate::mm::dma_pool::DmaPool;
+use crate::mm::Iova;
+use crate::platform::dt::iommus::IommuKind;
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+/// First IOVA of domain `i`'s aperture is `(i + 1) * APERTURE`.
+pub const APERTURE: u64 = 0x1000_0000;
+/// Staging IOVA of master `i` is `STAGING_IOVA + i * STAGING_STRIDE`: below
+/// every aperture, clear of the virt GICv2m MSI page (0x0802_0000).
+pub const STAGING_IOVA: u64 = 0x0800_0000;
+/// Distance between two masters' staging IOVAs.
+pub const STAGING_STRIDE: u64 = 0x10_0000;
+/// Masters used per IOMMU (isolation and asid_invalidate need two).
+pub const MAX_MASTERS: usize = 2;
+
+/// Runs one IOMMU of a family as KTAP subtest `number`; `Err` is a setup
+/// failure the caller reports as the group's failing `setup` case.
+pub type RunFamily = fn(
+    &mut dyn FamilyEnv,
+    &DmaPool,
+    &mut KtapWriter<&mut dyn Write>,
+    usize,
+    &FamilyTarget<'_>,
+) -> Result<Totals, String>;
+
+/// One IOMMU family.
+pub struct Family {
+    /// The discovery kind whose nodes it takes.
+    pub kind: IommuKind,
+    /// Its name in reports (`dt-probe`'s driver column, KTAP notes).
+    pub name: &'static str,
+    /// How to run it, or why it cannot run in this image.
+    pub driver: Result<RunFamily, &'static str>,
+}
+
+/// No driver in this image for a family whose issue is still open.
+const NOT_YET: &str = "no driver in this image yet";
+
+/// Every family, one line each.
+pub const FAMILIES: &[Family] = &[
+    Family {
+        kind: IommuKind::SmmuV3,
+        name: "smmuv3",
+        driver: Ok(run_family::<Smmuv3Probe>),
+    },
+    Family {
+        kind: IommuKind::VirtioIommu,
+        name: "virtio-iommu",
+        driver: Ok(run_family::<VirtioIommuProbe>),
+    },
+    Family {
+        kind: IommuKind::Mmu500,
+        name: "mmu-500",
+        driver: Err(NOT_YET),
+    },
+    Family {
+        kind: IommuKind::SmmuV2,
+        name: "smmuv2",
+        driver: Err(NOT_YET),
+    },
+    Family {
+        kind: IommuKind::Sun50i,
+        name: "sun50i",
+        driver: Err(NOT_YET),
+    },
+    Family {
+        kind: IommuKind::AppleDart,
+        name: "apple-dart",
+        driver: Err(NOT_YET),
+    },
+];
+
+/// The family that takes nodes of `kind`.
+pub fn family(kind: IommuKind) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.kind == kind)
+}
+
+/// Which driver of this image takes a node of `kind` with `compatible`:
+/// the family's name, `no driver yet (<family>)`, or `unsupported: …`.
+pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
+    match family(kind) {
+        Some(Family {
+            name,
+            driver: Ok(_),
+            ..
+        }) => String::from(*name),
+        Some(Family {
+            name,
+            driver: Err(_),
+            ..
+        }) => format!("no driver yet ({name})"),
+        None if compatible.is_empty() => String::from("unsupported: (no compatible)"),
+        None => format!("unsupported: {compatible}"),
+    }
+}
+
+/// One IOMMU to run: the node's facts and the masters chosen behind it.
+pub struct FamilyTarget<'a> {
+    /// The node.
+    pub probe: ProbeTarget<'a>,
+    /// Its index in discovery order (what the masters' streams name).
+    pub index: usize,
+    /// The masters to use, in order (at most [`MAX_MASTERS`]).
+    pub masters: Vec<&'a MasterSpec>,
+}
+
+/// DMA masters opened for one IOMMU, with the mappings every domain must
+/// have for them to work (staging buffers, queues).
+pub struct OpenedMasters<'p> {
+    /// The masters, in the order asked for.
+    pub masters: Vec<Box<dyn DmaMaster + 'p>>,
+    /// Fixed mappings every domain gets.
+    pub fixed: Vec<FixedMapping>,
+}
+
+/// What boot provides a family run beyond the probe's services.
+pub trait FamilyEnv: ProbeEnv {
+    /// The granule the run asked for (`iommu_bringup.granule`).
+    fn granule(&self) -> Granule;
+
+    /// `iommu_bringup.inject=skip-sync`.
+    fn skip_sync(&self) -> bool;
+
+    /// Opens `masters` (stream IDs on IOMMU `iommu`) with buffers from
+    /// `pool`; master `i` uses `staging[i]` for its fixed buffers, pages of
+    /// `page` bytes.
+    fn open_masters<'p>(
+        &mut self,
+        pool: &'p DmaPool,
+        iommu: usize,
+        masters: &[&MasterSpec],
+        staging: &[Iova],
+        page: u64,
+    ) -> Result<OpenedMasters<'p>, String>;
+
+    /// This environment as the probe's.
+    fn probe_env(&mut self) -> &mut dyn ProbeEnv;
+}
+
+/// The fixed IOVA ranges and apertures the catalogue will use (two pages
+/// per master: edu's staging buffer, or virtio-blk's queue and request
+/// memory).
+pub fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = (0..masters)
+        .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
+        .collect();
+    v.extend((0..MAX_MASTERS).map(|i| (APERTURE * (i as u64 + 1), APERTURE)));
+    v
+}
+
+/// Brings one IOMMU of family `P` up and runs the catalogue on it.
+pub fn run_family<P: Probe>(
+    env: &mut dyn FamilyEnv,
+    pool: &DmaPool,
+    k: &mut KtapWriter<&mut dyn Write>,
+    number: usize,
+    t: &FamilyTarget<'_>,
+) -> Result<Totals, String> {
+    let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
+    let granule = env.granule();
+    let (format, coherent) = P::table_format(&driver, granule)?;
+    let page = granule.size();
+    let streams: Vec<u32> = t
+        .masters
+        .iter()
+        .filter_map(|m| m.stream_on(t.index).map(|s| s.id))
+        .collect();
+    let skip = env.skip_sync();
+    if skip {
+        env.diag(&format!(
+            "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every {} (negative control)",
+            P::INVALIDATION
+        ));
+    }
+    let ranges = test_iova_ranges(page, t.masters.len());
+    P::check_test_iovas(&mut driver, env.probe_env(), &streams, &ranges)?;
+    // One domain per master, or the one context every stream shares; the
+    // driver checks the format against its hardware and tags each domain.
+    let contexts = match driver.capabilities().contexts {
+        Contexts::PerStream => MAX_MASTERS,
+        Contexts::Shared(_) => 1,
+    };
+    let mut domains = Vec::new();
+    for i in 0..contexts {
+        let tables = PoolTables::with_cache(pool, coherent, env.cache());
+        let d = Domain::new(
+            &mut driver,
+            format.clone(),
+            tables,
+            Iova(APERTURE * (i as u64 + 1)),
+            APERTURE,
+        )
+        .map_err(|e| format!("domain {i}: {e}"))?;
+        domains.push(d);
+    }
+    let staging: Vec<Iova> = (0..t.masters.len())
+        .map(|i| Iova(STAGING_IOVA + i as u64 * STAGING_STRIDE))
+        .collect();
+    let mut opened = env.open_masters(pool, t.index, &t.masters, &staging, page)?;
+    let masters: Vec<&mut dyn DmaMaster> = opened
+        .masters
+        .iter_mut()
+        .map(|m| &mut **m as &mut dyn DmaMaster)
+        .collect();
+    let mut test = IommuTest::setup(&mut driver, masters, domains, &opened.fixed, pool, page)?;
+    // The negative control starts with the cases, not with the setup.
+    test.iommu.set_skip_sync(skip);
+    let group = iommu_cases::group(String::from(t.probe.name));
+    Ok(run_group(k, number, &group, &mut test))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_family_and_every_kind_but_unknown_has_one() {
+        for kind in [
+            IommuKind::SmmuV3,
+            IommuKind::VirtioIommu,
+            IommuKind::Mmu500,
+            IommuKind::SmmuV2,
+            IommuKind::Sun50i,
+            IommuKind::AppleDart,
+        ] {
+            assert_eq!(
+                FAMILIES.iter().filter(|f| f.kind == kind).count(),
+                1,
+                "{kind:?}"
+            );
+        }
+        assert!(family(IommuKind::Unknown).is_none());
+    }
+
+    #[test]
+    fn driver_column_comes_from_the_table() {
+        assert_eq!(driver_for(IommuKind::SmmuV3, "arm,smmu-v3"), "smmuv3");
+        assert_eq!(
+            driver_for(IommuKind::VirtioIommu, "virtio,pci-iommu"),
+            "virtio-iommu"
+        );
+        assert_eq!(
+            driver_for(IommuKind::Sun50i, "allwinner,sun50i-h6-iommu"),
+            "no driver yet (sun50i)"
+        );
+        assert_eq!(
+            driver_for(IommuKind::Unknown, "rockchip,iommu"),
+            "unsupported: rockchip,iommu"
+        );
+        assert_eq!(
+            driver_for(IommuKind::Unknown, ""),
+            "unsupported: (no compatible)"
+        );
+    }
+}
