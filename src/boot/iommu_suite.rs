@@ -145,6 +145,8 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
     // "two masters" would be one stream.
     let mut map_error = None;
     let mut shared = Vec::new();
+    // (host path, BDF) of every master function some iommu-map routes.
+    let mut routed: Vec<(String, String)> = Vec::new();
     if let Ok(hosts) = pci {
         let walked = for_each_pci_iommu_map(&fdt, &list, |loc, map| {
             let path = loc.path_name();
@@ -157,6 +159,7 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
                     let Some((idx, sid)) = map.map_rid(u32::from(f.dma_rid)) else {
                         continue;
                     };
+                    routed.push((String::from(path.as_str()), format!("{}", f.bdf)));
                     let Some(p) = planned.get_mut(idx) else {
                         continue;
                     };
@@ -184,6 +187,25 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             Ok(true)
         });
         map_error = walked.err().map(|e| format!("PCI iommu-map: {e}"));
+        // Masters no iommu-map routes: their DMA is not translated by any
+        // IOMMU we test, so say so instead of silently using fewer masters.
+        for h in hosts.iter() {
+            let Ok(funcs) = &h.functions else { continue };
+            for f in funcs
+                .iter()
+                .filter(|f| pci_probe::is_edu(f) || pci_probe::is_virtio_blk(f))
+            {
+                let bdf = format!("{}", f.bdf);
+                if !routed.iter().any(|(p, b)| *p == h.bridge.path && *b == bdf) {
+                    notes.push(format!(
+                        "{} {bdf} (requester {:#06x}) is outside every iommu-map entry of {}: no IOMMU here translates its DMA, so it is not used as a master",
+                        if pci_probe::is_edu(f) { "edu" } else { "virtio-blk" },
+                        f.dma_rid,
+                        h.bridge.path
+                    ));
+                }
+            }
+        }
     }
     notes.extend(shared);
     // Platform masters: every `iommus` reference, grouped per device node

@@ -11,6 +11,7 @@
 
 use super::iommu_cases::{self, FixedMapping, IommuTest};
 use super::ktap::KtapWriter;
+use super::preflight::preflight;
 use super::runner::{run_group, Totals};
 use crate::dma::{DmaMaster, MasterSpec};
 use crate::iommu::pgtable::{Granule, PoolTables};
@@ -36,6 +37,12 @@ pub const STAGING_IOVA: u64 = 0x0800_0000;
 pub const STAGING_STRIDE: u64 = 0x10_0000;
 /// Masters used per IOMMU (isolation and asid_invalidate need two).
 pub const MAX_MASTERS: usize = 2;
+/// The low preflight IOVA: below every aperture, above the staging and
+/// heartbeat IOVAs, and within 28 bits (QEMU edu's default DMA mask).
+pub const PREFLIGHT_LOW: u64 = 0x0e00_0000;
+/// The high preflight IOVA: just above the last aperture, so the highest
+/// IOVA any case uses is below it.
+pub const PREFLIGHT_HIGH: u64 = APERTURE * (MAX_MASTERS as u64 + 1);
 
 /// Runs one IOMMU of a family as KTAP subtest `number`; `Err` is a setup
 /// failure the caller reports as the group's failing `setup` case.
@@ -169,6 +176,8 @@ pub fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
         .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
         .collect();
     v.extend((0..MAX_MASTERS).map(|i| (APERTURE * (i as u64 + 1), APERTURE)));
+    v.push((PREFLIGHT_LOW, page.max(4096)));
+    v.push((PREFLIGHT_HIGH, page.max(4096)));
     v
 }
 
@@ -227,6 +236,9 @@ pub fn run_family<P: Probe>(
         .map(|m| &mut **m as &mut dyn DmaMaster)
         .collect();
     let mut test = IommuTest::setup(&mut driver, masters, domains, &opened.fixed, pool, page)?;
+    for note in preflight(&mut test, &[Iova(PREFLIGHT_LOW), Iova(PREFLIGHT_HIGH)])? {
+        env.diag(&note);
+    }
     // The negative control starts with the cases, not with the setup.
     test.iommu.set_skip_sync(skip);
     let group = iommu_cases::group(String::from(t.probe.name));

@@ -11,6 +11,7 @@ pub mod iommu_cases;
 pub mod ktap;
 pub mod needs;
 pub mod platform;
+pub mod preflight;
 pub mod runner;
 
 pub use runner::{Case, Group, Outcome, Totals};

@@ -30,6 +30,12 @@ pub struct ModelMaster<T> {
     pub beat: usize,
     /// A dead device: accepts every transfer and moves nothing.
     pub dead: bool,
+    /// Address bits the device drives (QEMU edu's `dma_mask`): IOVAs are
+    /// truncated to them, silently, as edu does.
+    pub dma_mask: u64,
+    /// The stream ID the IOMMU really sees, when discovery got it wrong
+    /// (a requester-ID alias, a wrong `iommu-map`); `None`: [`Self::stream`].
+    pub wire_stream: Option<u32>,
 }
 
 impl<T: Translate> ModelMaster<T> {
@@ -41,12 +47,15 @@ impl<T: Translate> ModelMaster<T> {
             iommu,
             beat: 4,
             dead: false,
+            dma_mask: u64::MAX,
+            wire_stream: None,
         }
     }
 
     fn xlate(&self, iova: u64, write: bool, done: usize) -> Result<u64, DmaError> {
+        let wire = self.wire_stream.unwrap_or(self.stream.0);
         self.iommu
-            .translate(self.stream.0, iova, write)
+            .translate(wire, iova & self.dma_mask, write)
             .ok_or(DmaError::Aborted {
                 stream: self.stream,
                 iova: Iova(iova),

@@ -298,6 +298,60 @@ fn tables_removed_under_a_deferred_sync_are_not_freed() {
     );
 }
 
+/// Runs the preflight over a QEMU-shaped toy with two masters, the first
+/// configured by `tweak`.
+fn preflight_with(tweak: impl FnOnce(&mut ModelMaster<ToyPort>)) -> Result<Vec<String>, String> {
+    use crate::selftest::preflight::preflight;
+    let ram = HostRam::new(8 << 20);
+    let pool = ram.pool();
+    let arena: Arena = arena(1 << 20);
+    let mut iommu = ToyIommu::new(QEMU_LIKE, arena.clone(), false);
+    let mut m0 = ModelMaster::new(0x20, "toy0", iommu.port());
+    tweak(&mut m0);
+    let mut m1 = ModelMaster::new(0x28, "toy1", iommu.port());
+    let domains = (0..2)
+        .map(|i| {
+            Domain::new(
+                &mut iommu,
+                lpae(),
+                arena.clone(),
+                Iova(0x1000_0000 * (i as u64 + 1)),
+                0x1000_0000,
+            )
+            .unwrap()
+        })
+        .collect();
+    let masters: Vec<&mut dyn DmaMaster> = alloc::vec![&mut m0, &mut m1];
+    let mut t = IommuTest::setup(&mut iommu, masters, domains, &[], &pool, 4096).unwrap();
+    preflight(&mut t, &[Iova(0x0e00_0000), Iova(0x3000_0000)])
+}
+
+#[test]
+fn preflight_passes_on_a_good_setup_and_names_each_master() {
+    let notes = preflight_with(|_| {}).unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("toy0 (sid 0x20) reaches 0xe000000 and 0x30000000"));
+}
+
+#[test]
+fn preflight_names_a_master_that_cannot_address_the_high_iovas() {
+    let e = preflight_with(|m| m.dma_mask = 0x0fff_ffff).unwrap_err();
+    assert!(e.contains("toy0 reaches IOVA 0xe000000"), "{e}");
+    assert!(e.contains("cannot address that high"), "{e}");
+}
+
+#[test]
+fn preflight_names_a_stream_id_the_iommu_does_not_see() {
+    // The IOMMU sees 0x99 (no configuration: aborted silently).
+    let e = preflight_with(|m| m.wire_stream = Some(0x99)).unwrap_err();
+    assert!(e.contains("toy0 (sid 0x20)"), "{e}");
+    assert!(e.contains("may not see sid 0x20"), "{e}");
+    // The IOMMU sees 0x28 (the other master's, attached to domain 1):
+    // the DMA faults there, and the record names the stream it saw.
+    let e = preflight_with(|m| m.wire_stream = Some(0x28)).unwrap_err();
+    assert!(e.contains("fault for sid 0x28 instead"), "{e}");
+}
+
 #[test]
 fn a_format_the_driver_cannot_walk_is_refused_at_domain_creation() {
     let arena: Arena = arena(1 << 16);

@@ -1,0 +1,96 @@
+//! Checks before the catalogue runs, so that a wrong setup is named as
+//! what it is instead of showing up as a dozen unexplained case failures:
+//!
+//! * every master can reach, through its own domain, the lowest and the
+//!   highest IOVA the run uses — a DMA that does not land at a high IOVA
+//!   while it lands at a low one is the master's addressing limit (QEMU's
+//!   edu truncates addresses to its `dma_mask`, 28 bits by default), not an
+//!   IOMMU bug;
+//! * a DMA that lands nowhere and leaves no fault record naming the
+//!   master's stream means the IOMMU does not see the stream ID discovery
+//!   gave it (a wrong `iommu-map`/`iommus`, or a requester-ID alias);
+//! * a fault record naming another stream ID says which one the IOMMU saw.
+#![forbid(unsafe_code)]
+
+use super::guarded::GuardedBuf;
+use super::iommu_cases::IommuTest;
+use crate::iommu::pgtable::{Prot, TableMemory};
+use crate::iommu::Observe;
+use crate::mm::Iova;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+/// Bytes each probe DMA moves.
+const PROBE: usize = 16;
+
+/// Runs the checks; `iovas` are the IOVAs to probe (lowest and highest the
+/// run uses), each outside every domain's allocator range.  `Ok` carries
+/// notes for the KTAP output; `Err` is a setup failure naming the cause.
+pub fn preflight<I: Observe, M: TableMemory>(
+    t: &mut IommuTest<'_, I, M>,
+    iovas: &[Iova],
+) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    let page = t.page;
+    let timeout = Duration::from_secs(5);
+    let shared = t.domains.len() == 1;
+    let _ = t.iommu.drain_faults();
+    for m in 0..t.masters.len() {
+        let d = if shared { 0 } else { m };
+        let name = String::from(t.masters[m].name());
+        let stream = t.masters[m].stream();
+        let buf = GuardedBuf::new(t.pool, page as usize, page as usize)
+            .map_err(|e| format!("preflight buffer: {e}"))?;
+        let mut landed = Vec::new();
+        for (k, &iova) in iovas.iter().enumerate() {
+            t.domains[d]
+                .map(t.iommu, iova, buf.phys(), page, Prot::rw())
+                .map_err(|e| format!("preflight: mapping {iova} for {name}: {e}"))?;
+            let pattern = [0xc0 | (m as u8) << 2 | k as u8; PROBE];
+            let sent = t.masters[m].write(iova, &pattern, timeout);
+            let ok = sent.is_ok() && buf.bytes(0, PROBE) == pattern;
+            let _ = t.domains[d].unmap(t.iommu, iova, page);
+            buf.write(0, &[0; PROBE]);
+            landed.push((iova, ok, sent.err()));
+        }
+        let faults = t.iommu.drain_faults();
+        let other_stream = faults.iter().find(|f| f.stream != stream);
+        let own_fault = faults.iter().any(|f| f.stream == stream);
+        if let Some((iova, _, err)) = landed.iter().find(|l| !l.1) {
+            let how = err.map_or(String::from("no error reported"), |e| format!("{e:?}"));
+            if let Some((low, true, _)) = landed.first() {
+                return Err(format!(
+                    "{name} reaches IOVA {low} but its DMA to IOVA {iova} did not land ({how}): the master cannot address that high (on QEMU, edu's dma_mask truncates addresses; give it -device edu,dma_mask=0xffffffffffffffff), so the cases' results would not be about the IOMMU"
+                ));
+            }
+            let seen = match (other_stream, own_fault) {
+                (Some(f), _) => format!(
+                    "the IOMMU reported a fault for {} instead — that is the stream ID it sees for this master",
+                    f.stream
+                ),
+                (None, true) => String::from(
+                    "the IOMMU reported a fault for its stream, so translation itself failed",
+                ),
+                (None, false) => format!(
+                    "no fault record named any stream: the IOMMU may not see {stream} for this master (check iommu-map / iommus and requester-ID aliases)"
+                ),
+            };
+            return Err(format!(
+                "{name} ({stream}): DMA to mapped IOVA {iova} in its own domain did not land ({how}); {seen}"
+            ));
+        }
+        notes.push(format!(
+            "preflight: {name} ({stream}) reaches {} through {}",
+            iovas
+                .iter()
+                .map(|i| format!("{i}"))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            t.iommu.name()
+        ));
+        drop(buf);
+    }
+    Ok(notes)
+}
