@@ -81,6 +81,14 @@ pub enum SetupError {
     AlreadyInitialised,
 }
 
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SetupError::AlreadyInitialised => f.write_str("heap and DMA pool were already set up"),
+        }
+    }
+}
+
 /// Gives the plan's heap range to the global allocator and creates the DMA
 /// pool over the plan's pool range.  Call once, after the MMU is on (the
 /// allocator's lock uses exclusive accesses) and after the identity map
@@ -109,33 +117,4 @@ pub fn init(plan: &MemoryPlan) -> Result<&'static DmaPool, SetupError> {
 pub fn stats() -> (usize, usize) {
     let h = HEAP.inner.lock();
     (h.stats_alloc_actual(), h.stats_total_bytes())
-}
-
-/// Bytes of the emergency heap.
-pub const EMERGENCY_HEAP: usize = 64 << 10;
-
-/// Backing store of the emergency heap: part of the image's BSS, so it is
-/// inside the identity map whenever the image is.
-#[repr(C, align(4096))]
-struct EmergencyArena(core::cell::UnsafeCell<[u8; EMERGENCY_HEAP]>);
-
-// SAFETY: the arena is handed to the allocator at most once (guarded by
-// DONE) and only the allocator touches it afterwards.
-unsafe impl Sync for EmergencyArena {}
-
-static EMERGENCY: EmergencyArena = EmergencyArena(core::cell::UnsafeCell::new([0; EMERGENCY_HEAP]));
-
-/// A small heap inside the image, for when no memory plan exists (the
-/// device tree's `/memory` could not be read) but the run must still print
-/// and end cleanly.  No DMA pool.  Call once, after the MMU is on.
-pub fn init_emergency() -> Result<(), SetupError> {
-    if DONE.swap(true, Ordering::AcqRel) {
-        return Err(SetupError::AlreadyInitialised);
-    }
-    let start = EMERGENCY.0.get() as usize;
-    // SAFETY: the arena is a static BSS buffer no other code references;
-    // DONE guarantees it is given to the allocator once.
-    unsafe { HEAP.inner.lock().init(start, EMERGENCY_HEAP) };
-    KIND.store(HeapKind::Emergency.code(), Ordering::Release);
-    Ok(())
 }

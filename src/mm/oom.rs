@@ -15,8 +15,6 @@ pub enum HeapKind {
     None,
     /// The heap carved from free RAM by the memory plan.
     Planned,
-    /// The 64 KiB emergency heap inside the image (degraded path).
-    Emergency,
 }
 
 impl HeapKind {
@@ -25,7 +23,6 @@ impl HeapKind {
         match self {
             HeapKind::None => 0,
             HeapKind::Planned => 1,
-            HeapKind::Emergency => 2,
         }
     }
 
@@ -33,7 +30,6 @@ impl HeapKind {
     pub fn from_code(c: u8) -> Self {
         match c {
             1 => HeapKind::Planned,
-            2 => HeapKind::Emergency,
             _ => HeapKind::None,
         }
     }
@@ -63,14 +59,9 @@ impl fmt::Display for AllocFailure {
         )?;
         match self.heap {
             HeapKind::None => f.write_str("no heap is set up yet"),
-            kind => write!(
+            HeapKind::Planned => write!(
                 f,
-                "{} heap {} bytes, {} in use, {} free",
-                if kind == HeapKind::Emergency {
-                    "emergency"
-                } else {
-                    "planned"
-                },
+                "heap {} bytes, {} in use, {} free",
                 self.total,
                 self.in_use,
                 self.total.saturating_sub(self.in_use)
@@ -132,6 +123,37 @@ impl FailureRecord {
     }
 }
 
+/// `true` when a panic message is the one Rust's default allocation-error
+/// handler panics with (`memory allocation of N bytes failed`), so a
+/// recorded failure that a caller handled (`try_reserve`) is not blamed for
+/// an unrelated panic.  Looks at the message's first bytes only: no heap.
+pub fn is_alloc_error(message: impl fmt::Display) -> bool {
+    const PREFIX: &[u8] = b"memory allocation of ";
+    struct Head {
+        buf: [u8; PREFIX.len()],
+        len: usize,
+    }
+    impl fmt::Write for Head {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for &b in s.as_bytes() {
+                match self.buf.get_mut(self.len) {
+                    Some(slot) => *slot = b,
+                    None => return Err(fmt::Error),
+                }
+                self.len += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut head = Head {
+        buf: [0; PREFIX.len()],
+        len: 0,
+    };
+    // An error only means the message is longer than the prefix.
+    let _ = fmt::write(&mut head, format_args!("{message}"));
+    head.buf[..head.len] == *PREFIX
+}
+
 impl Default for FailureRecord {
     fn default() -> Self {
         Self::new()
@@ -154,7 +176,7 @@ mod tests {
         };
         assert_eq!(
             format!("{f}"),
-            "allocation of 262144 bytes (align 8) failed: planned heap 1048576 bytes, 1000000 in use, 48576 free"
+            "allocation of 262144 bytes (align 8) failed: heap 1048576 bytes, 1000000 in use, 48576 free"
         );
         let none = AllocFailure {
             heap: HeapKind::None,
@@ -169,13 +191,26 @@ mod tests {
     }
 
     #[test]
+    fn recognises_the_default_alloc_error_message() {
+        assert!(is_alloc_error("memory allocation of 262144 bytes failed"));
+        assert!(is_alloc_error(format_args!(
+            "memory allocation of {} bytes failed",
+            1
+        )));
+        assert!(!is_alloc_error("memory allocation"));
+        assert!(!is_alloc_error(
+            "iommu_bringup.inject=panic: panicking on purpose"
+        ));
+    }
+
+    #[test]
     fn keeps_the_first_failure() {
         let r = FailureRecord::new();
         assert_eq!(r.get(), None);
         let first = AllocFailure {
             size: 64,
             align: 16,
-            heap: HeapKind::Emergency,
+            heap: HeapKind::Planned,
             in_use: 65_000,
             total: 65_536,
         };
