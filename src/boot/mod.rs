@@ -283,6 +283,15 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     if args.inject.panic {
         panic!("iommu_bringup.inject=panic: panicking on purpose");
     }
+    if args.inject.oom {
+        let (in_use, total) = crate::mm::heap::stats();
+        let ask = total + 1;
+        kprintln!(
+            "# iommu_bringup.inject=oom: asking for {ask} bytes of a {total}-byte heap ({in_use} in use)"
+        );
+        let v: Vec<u8> = Vec::with_capacity(ask);
+        core::hint::black_box(&v);
+    }
     finish(ExitReason::Finished {
         failed: totals.fail as u32,
     })
@@ -335,8 +344,7 @@ fn degraded(entry: EntryFacts, info: &BootInfo<'_>, errors: dt::SectionErrors) -
         &EarlyFailure {
             case: "dt_discovery",
             why: &why[..n],
-            consequence:
-                "nothing else can run without it: no RAM map, no heap or DMA pool beyond the image",
+            consequence: "nothing else can run without it: no RAM map, no heap, no DMA pool",
         },
     )
 }
