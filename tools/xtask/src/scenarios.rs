@@ -3,7 +3,7 @@
 //! skip-sync negative control) is adding a row to [`SCENARIOS`].
 
 use crate::ktap::{self, Report, Status};
-use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine};
+use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine, DEFAULT_RAM_MIB};
 
 /// What a scenario's cases must do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct Scenario {
     /// Boot with a device tree the image can only partly read
     /// (`baddtb.rs`) instead of QEMU's own.
     pub broken_dtb: bool,
+    /// Guest RAM in MiB (`-m`).
+    pub ram_mib: u32,
     /// Case expectations.
     pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
@@ -89,6 +91,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -112,6 +115,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -128,6 +132,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // generic-timer timeouts against wall-clock virtual time) stay tested.
         icount: false,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -144,6 +149,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -162,6 +168,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -176,6 +183,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // The negative control: with every invalidation dropped, exactly the
@@ -195,6 +203,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // The full catalogue on virtio-iommu with the edus: the stale-window
@@ -217,6 +226,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -231,6 +241,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         // virtio-blk's DMA through SMMUv3's IOTLB: the stale windows show.
@@ -249,6 +260,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootPorts,
         // Each edu behind its own pcie-root-port, as on real hardware: the
@@ -271,6 +283,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::PciBridge,
         // edus behind pcie-pci-bridges (behind root ports): their DMA carries
@@ -296,6 +309,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // virtio-iommu's negative control: every UNMAP dropped, so the
@@ -321,6 +335,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         // The SMMUv3 negative control with virtio-blk masters: the same
@@ -340,6 +355,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         // The same control with virtio-blk masters: the same five cases.
@@ -358,6 +374,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::At(SECOND_LOAD_ADDR),
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -372,6 +389,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::AtVhe(SECOND_LOAD_ADDR),
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -386,6 +404,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: true,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // A DTB the image reads only in part must still give a KTAP
@@ -397,6 +416,31 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["has no `ranges` property"],
     },
     Scenario {
+        name: "negative-small-ram",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        // 8 MiB at 0x4000_0000: the image at 0x4020_0000 and QEMU's DTB in
+        // the middle leave no free range of the 4 MiB the memory plan needs,
+        // so there is no heap.  The console does not need one: the run
+        // must still print one failing case with the numbers and exit 1.
+        ram_mib: 8,
+        blk: false,
+        edus: Edus::RootBus,
+        expect: Expectation::ExpectFailures {
+            group: "",
+            cases: &["platform.heap_and_dma_pool"],
+        },
+        diagnostics: &[
+            "memory plan: heap and DMA pool need 0x400000 bytes (4096 KiB) of contiguous free RAM",
+            "the largest free range is",
+        ],
+    },
+    Scenario {
         name: "negative-fail-one",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -405,6 +449,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::ExpectFailures {
@@ -423,6 +468,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // The negative control must not quietly become a passing run: the
@@ -435,7 +481,7 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         diagnostics: &[
             "rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?)",
-            "`fail-one`, `skip-sync`, `exception`, `panic`",
+            "`fail-one`, `skip-sync`, `exception`, `panic`, `oom`",
             "left to whoever else reads them: console=ttyAMA0",
             "inject=none (default)",
         ],
@@ -449,6 +495,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::Fatal {
@@ -466,11 +513,32 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::Fatal {
             status: 255,
             bail_out: "panic",
+        },
+        diagnostics: &[],
+    },
+    Scenario {
+        name: "negative-oom",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=oom",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        // A failed allocation names the request and the heap state in the
+        // `Bail out!` line and has its own status.
+        expect: Expectation::Fatal {
+            status: 253,
+            bail_out: "out of memory: allocation of",
         },
         diagnostics: &[],
     },
@@ -489,6 +557,7 @@ impl Scenario {
             icount: self.icount,
             blk: self.blk,
             edus: self.edus,
+            ram_mib: self.ram_mib,
         }
     }
 
@@ -620,10 +689,12 @@ mod tests {
             "negative-skip-sync-virtio-blk",
             "negative-skip-sync-blk",
             "negative-bad-dtb",
+            "negative-small-ram",
             "negative-fail-one",
             "negative-bad-bootarg",
             "negative-exception",
             "negative-panic",
+            "negative-oom",
         ] {
             row(n);
         }
@@ -700,7 +771,7 @@ mod tests {
     #[test]
     fn bad_bootarg_needs_the_rejection_named() {
         let row = row("negative-bad-bootarg");
-        let good = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 1 not ours, 1 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # not iommu_bringup.* words, left to whoever else reads them: console=ttyAMA0\n    # rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, as a comma list (case-insensitive); nothing of it was applied\n    not ok 1 bootargs\nnot ok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    ok 1 setup # SKIP 1 iommu_bringup.* bootargs word(s) rejected (see platform.bootargs): not the run that was asked for\nok 2 smmuv3@9050000 # SKIP every case skipped\n# Totals: pass:0 fail:1 skip:1 total:2\n";
+        let good = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 1 not ours, 1 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # not iommu_bringup.* words, left to whoever else reads them: console=ttyAMA0\n    # rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, `oom`, as a comma list (case-insensitive); nothing of it was applied\n    not ok 1 bootargs\nnot ok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    ok 1 setup # SKIP 1 iommu_bringup.* bootargs word(s) rejected (see platform.bootargs): not the run that was asked for\nok 2 smmuv3@9050000 # SKIP every case skipped\n# Totals: pass:0 fail:1 skip:1 total:2\n";
         let p = row.check(&report(good));
         assert!(p.is_empty(), "{p:?}");
         // A run that took the misspelt word silently (all pass) is caught.
