@@ -20,7 +20,8 @@ pub enum Expectation {
         cases: &'static [&'static str],
     },
     /// The run must end on a fatal path: `Bail out!` with this reason text
-    /// and exactly this exit status (254 exception, 255 panic).
+    /// and exactly this exit status (253 allocation failure, 254 exception,
+    /// 255 panic).
     Fatal {
         /// Required QEMU exit status.
         status: i32,
@@ -766,6 +767,11 @@ mod tests {
         assert!(row("negative-panic")
             .check_bad(&bail("panic", 255))
             .is_empty());
+        let oom = row("negative-oom");
+        let reason = "out of memory: allocation of 8388609 bytes (align 1) failed: heap 8388608 bytes, 9240 in use, 8379368 free";
+        assert!(oom.check_bad(&bail(reason, 253)).is_empty());
+        assert_eq!(oom.check_bad(&bail(reason, 255)).len(), 1);
+        assert_eq!(oom.check_bad(&bail("panic", 253)).len(), 1);
     }
 
     #[test]
@@ -781,6 +787,23 @@ mod tests {
                 .any(|m| m.contains("expected `platform.bootargs` to fail")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn small_ram_needs_the_plan_failure_with_numbers() {
+        assert_eq!(row("el1").machine().ram_mib, DEFAULT_RAM_MIB);
+        let row = row("negative-small-ram");
+        assert_eq!(row.machine().ram_mib, 8);
+        let good = "KTAP version 1\n1..1\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 0 not ours, 0 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # memory plan: heap and DMA pool need 0x400000 bytes (4096 KiB) of contiguous free RAM; the largest free range is [0x40500000..0x40800000), 0x300000 bytes (3072 KiB) (0x64f000 bytes = 6460 KiB free in 3 ranges)\n    # no heap and no DMA pool: nothing else can run\n    not ok 1 heap_and_dma_pool\nnot ok 1 platform\n# Totals: pass:0 fail:1 skip:0 total:1\n";
+        let p = row.check(&report(good));
+        assert!(p.is_empty(), "{p:?}");
+        // The same failure without the numbers is not enough.
+        let p = row.check(&report(&good.replace(
+            "heap and DMA pool need 0x400000 bytes (4096 KiB) of contiguous free RAM; ",
+            "",
+        )));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(!row.check(&report(FAIL_ONE)).is_empty());
     }
 
     #[test]
