@@ -5,7 +5,10 @@
 //! (locks, `Once`) before the MMU is on, because exclusive accesses to the
 //! Device memory type that MMU-off accesses get are not guaranteed to work;
 //! the heap needs the identity map; the console needs both the map (device
-//! mapping) and, for its `Once`, the MMU.
+//! mapping) and, for its `Once`, the MMU — but never the heap.  So the
+//! console comes up first, from DT facts alone (fixed-size driver state, no
+//! allocation), and every later failure — no memory plan, the heap refused,
+//! an allocation failing — is reported through it before the run ends.
 
 use crate::arch::aarch64::{exception, fault, mmu, park, semihosting, smccc};
 use crate::kprintln;
@@ -19,11 +22,12 @@ use crate::platform::console::pl011::Pl011;
 use crate::platform::console::s5l::S5l;
 use crate::platform::dt::{self, BootInfo, ConsoleKind, DtError, Fdt, PsciConduit};
 use crate::platform::exit::{self, ExitMethod, ExitReason};
-use crate::selftest::ktap::{KtapWriter, Status};
+use crate::selftest::early::{self, EarlyFailure};
+use crate::selftest::ktap::KtapWriter;
 use crate::selftest::platform::{
     AtProbe, BootargsFacts, ConsoleFacts, MmuFacts, PlatformCtx, PlatformFacts,
 };
-use crate::selftest::runner::{report_setup_failure, report_setup_skip, run_group, Totals};
+use crate::selftest::runner::{report_setup_skip, run_group, Totals};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -140,12 +144,9 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
 
     let args = Bootargs::parse(info.bootargs);
     let method = *EXIT.call_once(|| exit::choose(args.exit, info.psci));
-    // The heap first: everything after this may allocate.
-    let pool = plan
-        .as_ref()
-        .ok()
-        .and_then(|p| crate::mm::heap::init(p).ok());
-    let (console, console_facts) = install_console(&info, method);
+    // The console before the heap: it needs only the DT, the device mapping
+    // and the MMU, so a missing heap is reported, not silent.
+    let (console, console_status) = install_console(&info, method);
 
     kprintln!();
     kprintln!(
@@ -155,18 +156,42 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         info.compatible,
         console.name()
     );
+    // Then the heap and the DMA pool: everything after this may allocate.
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => early_failure(
+            &args,
+            method,
+            &EarlyFailure {
+                case: "heap_and_dma_pool",
+                why: &[("memory plan", &e)],
+                consequence: "no heap and no DMA pool: nothing else can run",
+            },
+        ),
+    };
+    let pool = match crate::mm::heap::init(&plan) {
+        Ok(p) => p,
+        Err(e) => early_failure(
+            &args,
+            method,
+            &EarlyFailure {
+                case: "heap_and_dma_pool",
+                why: &[("heap", &e)],
+                consequence: "no heap and no DMA pool: nothing else can run",
+            },
+        ),
+    };
+    let console_facts = console_facts(&info, console_status);
 
     let mut probes = Vec::new();
     let stack_marker = 0u8;
     let stack_va = core::ptr::addr_of!(stack_marker) as u64;
     probes.push(at_probe("stack", stack_va, MemType::Normal));
-    if let Some(p) = pool {
-        probes.push(at_probe(
-            "DMA pool",
-            p.range().base.as_u64(),
-            MemType::NormalNonCacheable,
-        ));
-    }
+    probes.push(at_probe(
+        "DMA pool",
+        pool.range().base.as_u64(),
+        MemType::NormalNonCacheable,
+    ));
     if let Ok(c) = &info.console {
         if console_facts.supported {
             probes.push(at_probe("console", c.reg.base.as_u64(), MemType::Device));
@@ -183,9 +208,6 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
             "{} more mapping errors",
             errors.len - errors.list.len()
         ));
-    }
-    if let Err(e) = &plan {
-        mapping_errors.push(format!("memory plan: {e}"));
     }
 
     let pci_hosts = pci_probe::enumerate_all(blob);
@@ -210,7 +232,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
             probes,
             tables_used,
         },
-        memory_plan: plan.ok().map(|p| (p.heap(), p.dma_pool())),
+        memory_plan: Some((plan.heap(), plan.dma_pool())),
         inject_fail_one: args.inject.fail_one,
         bootargs: BootargsFacts::from_args(&args),
         pci: pci_probe::facts(&pci_hosts),
@@ -227,7 +249,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let group = crate::selftest::platform::group(args.inject.fail_one);
     let mut ctx = PlatformCtx {
         facts,
-        pool,
+        pool: Some(pool),
         heap_stats: Some(crate::mm::heap::stats),
     };
     let mut totals = Totals::default();
@@ -238,23 +260,21 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let rejected = args.rejected().total();
     let mut iommu_cases_ran = 0usize;
     for (i, p) in planned.iter().enumerate() {
-        let t = match pool {
-            _ if rejected > 0 => report_setup_skip(
+        let t = if rejected > 0 {
+            report_setup_skip(
                 &mut k,
                 2 + i,
                 &p.name,
                 &format!(
                     "{rejected} iommu_bringup.* bootargs word(s) rejected (see platform.bootargs): not the run that was asked for"
                 ),
-            ),
-            Some(pool) => {
-                let t = iommu_suite::run(&mut k, 2 + i, p, pool, &args, on_qemu);
-                if p.runs() {
-                    iommu_cases_ran += t.pass + t.fail;
-                }
-                t
+            )
+        } else {
+            let t = iommu_suite::run(&mut k, 2 + i, p, pool, &args, on_qemu);
+            if p.runs() {
+                iommu_cases_ran += t.pass + t.fail;
             }
-            None => report_setup_failure(&mut k, 2 + i, &p.name, "no DMA pool"),
+            t
         };
         totals.add(t);
     }
@@ -284,6 +304,15 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     if args.inject.panic {
         panic!("iommu_bringup.inject=panic: panicking on purpose");
     }
+    if args.inject.oom {
+        let (in_use, total) = crate::mm::heap::stats();
+        let ask = total + 1;
+        kprintln!(
+            "# iommu_bringup.inject=oom: asking for {ask} bytes of a {total}-byte heap ({in_use} in use)"
+        );
+        let v: Vec<u8> = Vec::with_capacity(ask);
+        core::hint::black_box(&v);
+    }
     finish(if nothing_tested && totals.fail == 0 {
         ExitReason::NothingTested
     } else {
@@ -296,8 +325,8 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
 /// The device tree could be read only in part: report it as a failing
 /// `dt_discovery` case through whatever console and exit method the sections
 /// that did parse describe, instead of parking in silence.  The identity map
-/// covers only the image and the DTB; the heap is the image's own emergency
-/// heap.
+/// covers only the image and the DTB; there is no heap (the console and the
+/// report need none).
 fn degraded(entry: EntryFacts, info: &BootInfo<'_>, errors: dt::SectionErrors) -> ! {
     let image = PhysRange::new(entry.load_base, entry.image_size);
     let Ok(mut map) = IdentityMap::new() else {
@@ -309,9 +338,6 @@ fn degraded(entry: EntryFacts, info: &BootInfo<'_>, errors: dt::SectionErrors) -
     map.enable(&[span(image)]);
     mmu::install(map);
     exception::set_fatal_hook(fatal_exception);
-    if crate::mm::heap::init_emergency().is_err() {
-        park()
-    }
     let args = Bootargs::parse(info.bootargs);
     let method = *EXIT.call_once(|| exit::choose(args.exit, info.psci));
     let (console, _) = install_console(info, method);
@@ -323,26 +349,37 @@ fn degraded(entry: EntryFacts, info: &BootInfo<'_>, errors: dt::SectionErrors) -
         info.compatible,
         console.name()
     );
-    let mut k = KtapWriter::new(Stdout);
-    let _ = k.start(1);
-    let _ = k.diag(&format!("{}", args.settings(method.name())));
-    let _ = k.begin_subtest("platform", 1);
-    for (section, e) in [
+    let sections = [
         ("memory", errors.memory),
         ("reserved memory", errors.reserved),
         ("/chosen", errors.chosen),
         ("/psci", errors.psci),
-    ] {
+    ];
+    let mut why: [(&str, &dyn core::fmt::Display); 4] = [("", &""); 4];
+    let mut n = 0;
+    for (section, e) in &sections {
         if let Some(e) = e {
-            let _ = k.diag(&format!("{section}: {e}"));
+            why[n] = (section, e);
+            n += 1;
         }
     }
-    let _ =
-        k.diag("nothing else can run without it: no RAM map, no heap or DMA pool beyond the image");
-    let _ = k.result(1, "dt_discovery", Status::Fail);
-    let _ = k.end_subtest(1, "platform", Status::Fail);
-    let _ = k.totals(0, 1, 0);
-    finish(ExitReason::Finished { failed: 1 })
+    early_failure(
+        &args,
+        method,
+        &EarlyFailure {
+            case: "dt_discovery",
+            why: &why[..n],
+            consequence: "nothing else can run without it: no RAM map, no heap, no DMA pool",
+        },
+    )
+}
+
+/// Ends a run that failed before the self-test could start: the KTAP
+/// document with the one failing platform case, then the exit (status 1).
+/// Allocates nothing, so it works before the heap exists.
+fn early_failure(args: &Bootargs<'_>, method: ExitMethod, failure: &EarlyFailure<'_>) -> ! {
+    let _ = early::report(Stdout, &args.settings(method.name()), failure);
+    finish(failure.exit_reason())
 }
 
 /// Heap and DMA pool ranges: /memory minus the image, the DTB and every
@@ -363,33 +400,22 @@ fn free_ram_plan(info: &BootInfo<'_>, image: PhysRange) -> Result<MemoryPlan, la
     layout::plan(&free[..n], HEAP_MAX, POOL_MAX)
 }
 
+/// Brings the DT's console up and installs it.  Allocates nothing: the
+/// drivers keep fixed-size state, and the result is the status register the
+/// driver read (`None`: no console of ours, the fallback is in use), which
+/// [`console_facts`] describes once there is a heap.
 fn install_console(
     info: &BootInfo<'_>,
     method: ExitMethod,
-) -> (&'static ActiveConsole, ConsoleFacts) {
+) -> (&'static ActiveConsole, Option<u32>) {
     let fallback = if method == ExitMethod::Semihosting {
         ActiveConsole::Fallback(semihosting::write)
     } else {
         ActiveConsole::Silent
     };
-    let node = match &info.console {
-        Ok(n) => n,
-        Err(e) => {
-            let c = active::install(fallback);
-            let facts = ConsoleFacts {
-                found: Err(format!("{e}")),
-                supported: false,
-                status_read: None,
-            };
-            return (c, facts);
-        }
+    let Ok(node) = &info.console else {
+        return (active::install(fallback), None);
     };
-    let desc = format!(
-        "{} ({}) at {:#x}",
-        node.path,
-        node.compatible,
-        node.reg.base.as_u64()
-    );
     let regs = device_block(node.reg);
     let (console, status) = match (node.kind, regs) {
         (ConsoleKind::Pl011, Ok(regs)) => {
@@ -419,16 +445,28 @@ fn install_console(
         }
         _ => (fallback, None),
     };
-    let supported = status.is_some();
-    let c = active::install(console);
-    (
-        c,
-        ConsoleFacts {
-            found: Ok(desc),
-            supported,
+    (active::install(console), status)
+}
+
+/// The console facts for the platform cases (allocates: call after the heap).
+fn console_facts(info: &BootInfo<'_>, status: Option<u32>) -> ConsoleFacts {
+    match &info.console {
+        Ok(node) => ConsoleFacts {
+            found: Ok(format!(
+                "{} ({}) at {:#x}",
+                node.path,
+                node.compatible,
+                node.reg.base.as_u64()
+            )),
+            supported: status.is_some(),
             status_read: status,
         },
-    )
+        Err(e) => ConsoleFacts {
+            found: Err(format!("{e}")),
+            supported: false,
+            status_read: None,
+        },
+    }
 }
 
 fn at_probe(what: &'static str, va: u64, ty: MemType) -> AtProbe {
@@ -474,20 +512,13 @@ pub fn finish(reason: ExitReason) -> ! {
 }
 
 fn fatal_exception(report: &exception::ExceptionReport) -> ! {
+    use core::fmt::Write as _;
     kprintln!();
-    for line in format_lines(report) {
-        kprintln!("# FATAL: {line}");
-    }
+    // Through the prefixing writer, not a `String`: an exception may come
+    // before the heap exists.
+    let _ = writeln!(active::Prefixed::new("# FATAL: "), "{report}");
     kprintln!("Bail out! unexpected exception");
     finish(ExitReason::Exception)
-}
-
-fn format_lines(report: &exception::ExceptionReport) -> impl Iterator<Item = String> {
-    let text = format!("{report}");
-    text.lines()
-        .map(String::from)
-        .collect::<Vec<_>>()
-        .into_iter()
 }
 
 #[panic_handler]
@@ -495,6 +526,14 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     use core::fmt::Write as _;
     kprintln!();
     let _ = writeln!(active::Prefixed::new("# PANIC: "), "{info}");
+    // Rust's default allocation-error handler panics with "memory allocation
+    // of N bytes failed"; the heap recorded the failure with its state.
+    if let Some(f) = crate::mm::heap::alloc_failure() {
+        if crate::mm::oom::is_alloc_error(info.message()) {
+            kprintln!("Bail out! out of memory: {f}");
+            finish(ExitReason::OutOfMemory)
+        }
+    }
     kprintln!("Bail out! panic");
     finish(ExitReason::Panic)
 }

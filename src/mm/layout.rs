@@ -21,11 +21,28 @@ pub enum LayoutError {
     },
     /// The largest free range is too small.
     NotEnoughRam {
-        /// Largest free range found.
-        largest: PhysRange,
-        /// Bytes needed at least.
+        /// Bytes requested: the smallest free range heap and pool fit in.
         needed: u64,
+        /// Largest free range found (the bytes available in one piece).
+        largest: PhysRange,
+        /// Free bytes in all ranges together.
+        free_total: u64,
+        /// Number of free ranges.
+        ranges: usize,
     },
+}
+
+impl LayoutError {
+    /// Bytes requested and bytes available in one piece, for a failure that
+    /// is about size (`None` for [`LayoutError::TooManyRanges`]).
+    pub fn requested_available(&self) -> Option<(u64, u64)> {
+        match self {
+            LayoutError::NotEnoughRam {
+                needed, largest, ..
+            } => Some((*needed, largest.size)),
+            LayoutError::TooManyRanges { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for LayoutError {
@@ -34,11 +51,20 @@ impl fmt::Display for LayoutError {
             LayoutError::TooManyRanges { capacity } => {
                 write!(f, "free RAM is split into more than {capacity} ranges")
             }
-            LayoutError::NotEnoughRam { largest, needed } => write!(
+            LayoutError::NotEnoughRam {
+                needed,
+                largest,
+                free_total,
+                ranges,
+            } => write!(
                 f,
-                "largest free RAM range {largest} ({} KiB) is below the {} KiB needed for heap and DMA pool",
+                "heap and DMA pool need {needed:#x} bytes ({} KiB) of contiguous free RAM; \
+                 the largest free range is {largest}, {:#x} bytes ({} KiB) \
+                 ({free_total:#x} bytes = {} KiB free in {ranges} ranges)",
+                needed / 1024,
+                largest.size,
                 largest.size / 1024,
-                needed / 1024
+                free_total / 1024,
             ),
         }
     }
@@ -123,19 +149,26 @@ impl MemoryPlan {
     }
 }
 
+/// The smallest free range [`plan`] accepts: a heap and a pool of at least
+/// 1 MiB each, with room to align the pool.
+pub const PLAN_MIN: u64 = 4 << 20;
+
 /// Carves a heap of up to `heap_max` and a pool of up to `pool_max` bytes from
 /// the largest free range; each gets at least a quarter of that range.
+/// A largest range below [`PLAN_MIN`] is [`LayoutError::NotEnoughRam`], with
+/// the numbers (requested, available).
 pub fn plan(free: &[PhysRange], heap_max: u64, pool_max: u64) -> Result<MemoryPlan, LayoutError> {
-    const MIN: u64 = 1 << 20;
     let largest = free
         .iter()
         .copied()
         .max_by_key(|r| r.size)
         .unwrap_or_default();
-    if largest.size < 4 * MIN {
+    if largest.size < PLAN_MIN {
         return Err(LayoutError::NotEnoughRam {
+            needed: PLAN_MIN,
             largest,
-            needed: 4 * MIN,
+            free_total: total(free),
+            ranges: free.len(),
         });
     }
     let heap_size = heap_max.min(largest.size / 4) & !(PAGE - 1);
@@ -245,5 +278,42 @@ mod tests {
             plan(&[], 1, 1),
             Err(LayoutError::NotEnoughRam { .. })
         ));
+    }
+
+    #[test]
+    fn not_enough_ram_names_requested_and_available() {
+        // QEMU `virt` with `-m 8M`: the image at 0x4020_0000 and the DTB
+        // at 0x4040_0000 leave 2 MiB, 1.25 MiB and 3 MiB.
+        let free = [
+            range(0x4000_0000, 0x20_0000),
+            range(0x402c_0000, 0x14_0000),
+            range(0x4050_0000, 0x30_0000),
+        ];
+        let e = plan(&free, 8 << 20, 32 << 20).unwrap_err();
+        assert_eq!(
+            e,
+            LayoutError::NotEnoughRam {
+                needed: PLAN_MIN,
+                largest: range(0x4050_0000, 0x30_0000),
+                free_total: 0x64_0000,
+                ranges: 3,
+            }
+        );
+        assert_eq!(e.requested_available(), Some((PLAN_MIN, 0x30_0000)));
+        let text = std::format!("{e}");
+        for want in [
+            "0x400000 bytes (4096 KiB)",
+            "0x300000 bytes (3072 KiB)",
+            "6400 KiB free in 3 ranges",
+        ] {
+            assert!(text.contains(want), "{want:?} not in {text:?}");
+        }
+        // One byte short of the minimum still fails; the minimum is enough.
+        assert!(plan(&[range(0, PLAN_MIN - PAGE)], 1 << 20, 1 << 20).is_err());
+        assert!(plan(&[range(0, PLAN_MIN)], 1 << 20, 1 << 20).is_ok());
+        assert_eq!(
+            LayoutError::TooManyRanges { capacity: 4 }.requested_available(),
+            None
+        );
     }
 }

@@ -10,5 +10,6 @@ pub mod heap;
 #[cfg(any(test, feature = "testkit"))]
 pub mod host_ram;
 pub mod layout;
+pub mod oom;
 
 pub use addr::{BusAddr, Iova, PhysAddr, PhysRange, VirtAddr};

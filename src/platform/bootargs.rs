@@ -5,7 +5,7 @@
 //! | key | values | meaning |
 //! |---|---|---|
 //! | `exit` | `semihosting`, `psci`, `spin` | how the run ends (default: PSCI when the DT has `/psci`, else spin) |
-//! | `inject` | comma list: `fail-one`, `skip-sync`, `exception`, `panic` | fault injection for negative controls |
+//! | `inject` | comma list: `fail-one`, `skip-sync`, `exception`, `panic`, `oom` | fault injection for negative controls |
 //! | `granule` | `4k`, `16k`, `64k` | stage-1 page size of the IOMMU self-test's page tables (default 4k) |
 //!
 //! The rules, so that a typo can never quietly turn into a different run:
@@ -73,6 +73,9 @@ pub struct Inject {
     pub exception: bool,
     /// Panic after the self-test: proves a panic ends the run as a failure.
     pub panic: bool,
+    /// Ask for more heap than exists after the self-test: proves a failed
+    /// allocation is reported (`Bail out! out of memory`, status 252).
+    pub oom: bool,
 }
 
 impl Inject {
@@ -83,15 +86,17 @@ impl Inject {
             skip_sync: self.skip_sync || other.skip_sync,
             exception: self.exception || other.exception,
             panic: self.panic || other.panic,
+            oom: self.oom || other.oom,
         }
     }
 
-    fn flags(self) -> [(bool, &'static str); 4] {
+    fn flags(self) -> [(bool, &'static str); 5] {
         [
             (self.fail_one, "fail-one"),
             (self.skip_sync, "skip-sync"),
             (self.exception, "exception"),
             (self.panic, "panic"),
+            (self.oom, "oom"),
         ]
     }
 }
@@ -169,7 +174,7 @@ const GRANULE_VALUES: [(&str, GranuleArg); 3] = [
     ("64k", GranuleArg::K64),
 ];
 
-const INJECT_VALUES: [(&str, Inject); 4] = [
+const INJECT_VALUES: [(&str, Inject); 5] = [
     (
         "fail-one",
         Inject {
@@ -177,6 +182,7 @@ const INJECT_VALUES: [(&str, Inject); 4] = [
             skip_sync: false,
             exception: false,
             panic: false,
+            oom: false,
         },
     ),
     (
@@ -186,6 +192,7 @@ const INJECT_VALUES: [(&str, Inject); 4] = [
             skip_sync: true,
             exception: false,
             panic: false,
+            oom: false,
         },
     ),
     (
@@ -195,6 +202,7 @@ const INJECT_VALUES: [(&str, Inject); 4] = [
             skip_sync: false,
             exception: true,
             panic: false,
+            oom: false,
         },
     ),
     (
@@ -204,6 +212,17 @@ const INJECT_VALUES: [(&str, Inject); 4] = [
             skip_sync: false,
             exception: false,
             panic: true,
+            oom: false,
+        },
+    ),
+    (
+        "oom",
+        Inject {
+            fail_one: false,
+            skip_sync: false,
+            exception: false,
+            panic: false,
+            oom: true,
         },
     ),
 ];
@@ -226,7 +245,7 @@ impl Key {
     pub fn accepted(self) -> &'static [&'static str] {
         match self {
             Key::Exit => &["semihosting", "psci", "spin"],
-            Key::Inject => &["fail-one", "skip-sync", "exception", "panic"],
+            Key::Inject => &["fail-one", "skip-sync", "exception", "panic", "oom"],
             Key::Granule => &["4k", "16k", "64k"],
         }
     }

@@ -60,17 +60,24 @@ pub enum ExitReason {
     NothingTested,
     /// A Rust panic.
     Panic,
+    /// An allocation failed (a panic from Rust's allocation-error handler;
+    /// the `Bail out!` line names the request and the heap state).
+    OutOfMemory,
     /// An unexpected CPU exception.
     Exception,
 }
 
 impl ExitReason {
-    /// The status reported to the host: the failure count (capped at 250),
-    /// 253 when no IOMMU was tested, 254 for an exception, 255 for a panic —
-    /// never 0 unless all passed and an IOMMU was tested.
+    /// The status reported to the host: the failure count (capped at 250;
+    /// a run that ends before the self-test reports one failing platform
+    /// case, so 1), 252 when an allocation failed, 253 when no IOMMU was
+    /// tested, 254 for an exception, 255 for any other panic — never 0
+    /// unless all passed and an IOMMU was tested.  README.md "Exit
+    /// statuses" lists them for labs.
     pub fn status(self) -> u32 {
         match self {
             ExitReason::Finished { failed } => failed.min(250),
+            ExitReason::OutOfMemory => 252,
             ExitReason::NothingTested => 253,
             ExitReason::Exception => 254,
             ExitReason::Panic => 255,
@@ -101,6 +108,10 @@ mod tests {
         assert_ne!(ExitReason::Panic.status(), 0);
         assert_eq!(ExitReason::NothingTested.status(), 253);
         assert_ne!(ExitReason::Exception.status(), 0);
+        // Each fatal path has its own status, above any failure count.
+        assert_eq!(ExitReason::OutOfMemory.status(), 252);
+        assert_eq!(ExitReason::Exception.status(), 254);
+        assert_eq!(ExitReason::Panic.status(), 255);
     }
 
     #[test]

@@ -91,6 +91,19 @@ impl<W: Write> KtapWriter<W> {
         Ok(())
     }
 
+    /// [`Self::diag`] for formatted text, without building a string first
+    /// (the early-failure path runs before there is a heap).
+    pub fn diag_args(&mut self, args: fmt::Arguments<'_>) -> fmt::Result {
+        self.indent()?;
+        self.out.write_str("# ")?;
+        let mut lines = DiagLines {
+            out: &mut self.out,
+            depth: self.depth,
+        };
+        lines.write_fmt(args)?;
+        self.out.write_str("\n")
+    }
+
     /// The closing totals line, as KUnit prints it.
     pub fn totals(&mut self, pass: usize, fail: usize, skip: usize) -> fmt::Result {
         self.indent()?;
@@ -99,6 +112,31 @@ impl<W: Write> KtapWriter<W> {
             "# Totals: pass:{pass} fail:{fail} skip:{skip} total:{}",
             pass + fail + skip
         )
+    }
+}
+
+/// Continues a diagnostic: each newline starts a new `# ` line at the
+/// same indentation; `\r` is dropped.
+struct DiagLines<'w, W: Write> {
+    out: &'w mut W,
+    depth: usize,
+}
+
+impl<W: Write> Write for DiagLines<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for (i, piece) in s.split('\n').enumerate() {
+            if i > 0 {
+                self.out.write_str("\n")?;
+                for _ in 0..self.depth {
+                    self.out.write_str("    ")?;
+                }
+                self.out.write_str("# ")?;
+            }
+            for part in piece.split('\r') {
+                self.out.write_str(part)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -144,6 +182,18 @@ mod tests {
             "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..2\n    \
              # loaded at 0x40200000\n    ok 1 boot_entry_el\n    ok 2 dt_console # SKIP no UART at all\n\
              ok 1 platform\n# Totals: pass:1 fail:0 skip:1 total:2\n"
+        );
+    }
+
+    #[test]
+    fn formatted_diagnostics_keep_every_line_a_diagnostic() {
+        let mut k = KtapWriter::new(String::new());
+        k.begin_subtest("platform", 1).unwrap();
+        k.diag_args(format_args!("need {} KiB\r\nhave {}", 4096, 3072))
+            .unwrap();
+        assert_eq!(
+            k.into_inner(),
+            "    KTAP version 1\n    # Subtest: platform\n    1..1\n    # need 4096 KiB\n    # have 3072\n"
         );
     }
 }

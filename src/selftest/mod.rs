@@ -5,6 +5,7 @@
 //! the hardware is gathered by lower layers and handed over as data or traits.
 #![forbid(unsafe_code)]
 
+pub mod early;
 pub mod families;
 pub mod guarded;
 pub mod iommu_cases;

@@ -744,7 +744,7 @@ mod tests {
             [
                 "not iommu_bringup.* words, left to whoever else reads them: console=ttyS0",
                 "`iommu_bringup.granule=16K` read as `iommu_bringup.granule=16k` (names and values are case-insensitive)",
-                "rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, as a comma list (case-insensitive); nothing of it was applied",
+                "rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, `oom`, as a comma list (case-insensitive); nothing of it was applied",
             ]
         );
         // Tolerated and case-folded words alone pass.

@@ -50,7 +50,7 @@ fn unknown_keys_and_values_are_rejected_with_the_accepted_values() {
     assert!(r[0].contains("`semihosting`, `psci`, `spin`"), "{}", r[0]);
     assert!(r[1].contains("unknown key `colour`"), "{}", r[1]);
     assert!(r[1].contains("`exit`, `inject`, `granule`"), "{}", r[1]);
-    assert!(r[2].contains("`fail-one`, `skip-sync`, `exception`, `panic`"));
+    assert!(r[2].contains("`fail-one`, `skip-sync`, `exception`, `panic`, `oom`"));
     assert!(r[3].contains("`granule` needs a value"), "{}", r[3]);
     assert!(r.iter().all(|s| s.ends_with("nothing of it was applied")));
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask build
 //! cargo xtask run [--iommu smmuv3|virtio|none] [--el2] [--bootargs "…"]
-//!                 [--load-addr ADDR] [--timeout SECS] [--junit FILE] [-- qemu args…]
+//!                 [--load-addr ADDR] [--ram MIB] [--timeout SECS] [--junit FILE] [-- qemu args…]
 //! cargo xtask test [--no-lint] [--no-host] [--no-kunit] [--only NAME]… [--timeout SECS]
 //!                  [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
@@ -62,6 +62,7 @@ commands:
       --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8)
       --bootargs \"...\"              extra bootargs (after iommu_bringup.exit=semihosting)
       --load-addr ADDR              load the Image raw at ADDR behind a trampoline ELF
+      --ram MIB                     guest RAM in MiB (default 256; 8 starves the heap plan)
       --timeout SECS                total timeout (default 300; silence limit min(60, SECS))
       --junit FILE                  write a JUnit XML report
       -- ARGS...                    extra qemu-system-aarch64 arguments
@@ -155,6 +156,13 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                             )));
                         }
                         machine.load = Load::At(v);
+                    }
+                    "--ram" => {
+                        let v = parse_u64(&value(&mut args, a)?, a)?;
+                        machine.ram_mib =
+                            u32::try_from(v).ok().filter(|&m| m > 0).ok_or_else(|| {
+                                Error::Usage(format!("--ram: `{v}` MiB is out of range"))
+                            })?;
                     }
                     "--timeout" => timeout = parse_u64(&value(&mut args, a)?, a)?,
                     "--junit" => junit = Some(PathBuf::from(value(&mut args, a)?)),
@@ -338,6 +346,8 @@ mod tests {
             "9",
             "--load-addr",
             "0x4be00000",
+            "--ram",
+            "8",
             "--",
             "-s",
             "-S",
@@ -350,6 +360,7 @@ mod tests {
                 assert!(machine.el2);
                 assert_eq!(machine.bootargs, "a b");
                 assert_eq!(machine.load, Load::At(0x4be0_0000));
+                assert_eq!(machine.ram_mib, 8);
                 assert_eq!(machine.extra, argv(&["-s", "-S"]));
                 assert_eq!(timeout, 9);
             }

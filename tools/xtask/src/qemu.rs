@@ -146,7 +146,13 @@ pub struct Machine {
     pub blk: bool,
     /// Where the edus sit.
     pub edus: Edus,
+    /// Guest RAM in MiB (`-m`); [`DEFAULT_RAM_MIB`] unless a scenario
+    /// starves the image on purpose.
+    pub ram_mib: u32,
 }
+
+/// Guest RAM of every scenario but the one that tests running out of it.
+pub const DEFAULT_RAM_MIB: u32 = 256;
 
 /// Number of virtio-blk devices `blk` adds.
 pub const BLK_DEVICES: usize = 2;
@@ -192,6 +198,7 @@ impl Default for Machine {
             icount: true,
             blk: false,
             edus: Edus::RootBus,
+            ram_mib: DEFAULT_RAM_MIB,
         }
     }
 }
@@ -227,13 +234,14 @@ impl Machine {
             m.push(',');
             m.push_str(o);
         }
+        let ram = format!("{}M", self.ram_mib);
         let mut a: Vec<String> = [
             "-M",
             &m,
             "-cpu",
             self.load.cpu(),
             "-m",
-            "256M",
+            &ram,
             "-nodefaults",
             "-display",
             "none",
@@ -503,6 +511,7 @@ pub enum BadBoot {
 impl std::fmt::Display for BadBoot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let code_word = |c: &Option<i32>| match c {
+            Some(252) => "exit status 252 (an allocation failed in the image)".to_string(),
             Some(254) => "exit status 254 (the image took an unexpected exception)".to_string(),
             Some(255) => "exit status 255 (the image panicked)".to_string(),
             Some(c) => format!("exit status {c}"),

@@ -3,7 +3,7 @@
 //! skip-sync negative control) is adding a row to [`SCENARIOS`].
 
 use crate::ktap::{self, Report, Status};
-use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine};
+use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine, DEFAULT_RAM_MIB};
 
 /// What a scenario's cases must do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +23,8 @@ pub enum Expectation {
     /// tested" last and exits 253, which is not a pass.
     NothingTested,
     /// The run must end on a fatal path: `Bail out!` with this reason text
-    /// and exactly this exit status (254 exception, 255 panic).
+    /// and exactly this exit status (252 allocation failure, 254 exception,
+    /// 255 panic).
     Fatal {
         /// Required QEMU exit status.
         status: i32,
@@ -57,6 +58,8 @@ pub struct Scenario {
     /// Boot with a device tree the image can only partly read
     /// (`baddtb.rs`) instead of QEMU's own.
     pub broken_dtb: bool,
+    /// Guest RAM in MiB (`-m`).
+    pub ram_mib: u32,
     /// Case expectations.
     pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
@@ -92,6 +95,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -115,6 +119,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -131,6 +136,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // generic-timer timeouts against wall-clock virtual time) stay tested.
         icount: false,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -147,6 +153,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -165,6 +172,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -179,6 +187,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // The negative control: with every invalidation dropped, exactly the
@@ -198,6 +207,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // The full catalogue on virtio-iommu with the edus: the stale-window
@@ -220,6 +230,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -234,6 +245,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         // virtio-blk's DMA through SMMUv3's IOTLB: the stale windows show.
@@ -252,6 +264,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootPorts,
         // Each edu behind its own pcie-root-port, as on real hardware: the
@@ -274,6 +287,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::PciBridge,
         // edus behind pcie-pci-bridges (behind root ports): their DMA carries
@@ -299,6 +313,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // virtio-iommu's negative control: every UNMAP dropped, so the
@@ -324,6 +339,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         // The SMMUv3 negative control with virtio-blk masters: the same
@@ -343,6 +359,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
         // The same control with virtio-blk masters: the same five cases.
@@ -378,6 +395,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::At(SECOND_LOAD_ADDR),
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -392,6 +410,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::AtVhe(SECOND_LOAD_ADDR),
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -406,6 +425,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: true,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // A DTB the image reads only in part must still give a KTAP
@@ -417,6 +437,31 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["has no `ranges` property"],
     },
     Scenario {
+        name: "negative-small-ram",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        // 8 MiB at 0x4000_0000: the image at 0x4020_0000 and QEMU's DTB in
+        // the middle leave no free range of the 4 MiB the memory plan needs,
+        // so there is no heap.  The console does not need one: the run
+        // must still print one failing case with the numbers and exit 1.
+        ram_mib: 8,
+        blk: false,
+        edus: Edus::RootBus,
+        expect: Expectation::ExpectFailures {
+            group: "",
+            cases: &["platform.heap_and_dma_pool"],
+        },
+        diagnostics: &[
+            "memory plan: heap and DMA pool need 0x400000 bytes (4096 KiB) of contiguous free RAM",
+            "the largest free range is",
+        ],
+    },
+    Scenario {
         name: "negative-fail-one",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -425,6 +470,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::ExpectFailures {
@@ -443,6 +489,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // The negative control must not quietly become a passing run: the
@@ -455,7 +502,7 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         diagnostics: &[
             "rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?)",
-            "`fail-one`, `skip-sync`, `exception`, `panic`",
+            "`fail-one`, `skip-sync`, `exception`, `panic`, `oom`",
             "left to whoever else reads them: console=ttyAMA0",
             "inject=none (default)",
         ],
@@ -469,6 +516,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::Fatal {
@@ -486,11 +534,32 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::Fatal {
             status: 255,
             bail_out: "panic",
+        },
+        diagnostics: &[],
+    },
+    Scenario {
+        name: "negative-oom",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.inject=oom",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        // A failed allocation names the request and the heap state in the
+        // `Bail out!` line and has its own status.
+        expect: Expectation::Fatal {
+            status: 252,
+            bail_out: "out of memory: allocation of",
         },
         diagnostics: &[],
     },
@@ -509,6 +578,7 @@ impl Scenario {
             icount: self.icount,
             blk: self.blk,
             edus: self.edus,
+            ram_mib: self.ram_mib,
         }
     }
 
@@ -657,10 +727,12 @@ mod tests {
             "negative-skip-sync-virtio-blk",
             "negative-skip-sync-blk",
             "negative-bad-dtb",
+            "negative-small-ram",
             "negative-fail-one",
             "negative-bad-bootarg",
             "negative-exception",
             "negative-panic",
+            "negative-oom",
         ] {
             row(n);
         }
@@ -732,12 +804,17 @@ mod tests {
         assert!(row("negative-panic")
             .check_bad(&bail("panic", 255))
             .is_empty());
+        let oom = row("negative-oom");
+        let reason = "out of memory: allocation of 8388609 bytes (align 1) failed: heap 8388608 bytes, 9240 in use, 8379368 free";
+        assert!(oom.check_bad(&bail(reason, 253)).is_empty());
+        assert_eq!(oom.check_bad(&bail(reason, 255)).len(), 1);
+        assert_eq!(oom.check_bad(&bail("panic", 253)).len(), 1);
     }
 
     #[test]
     fn bad_bootarg_needs_the_rejection_named() {
         let row = row("negative-bad-bootarg");
-        let good = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 1 not ours, 1 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # not iommu_bringup.* words, left to whoever else reads them: console=ttyAMA0\n    # rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, as a comma list (case-insensitive); nothing of it was applied\n    not ok 1 bootargs\nnot ok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    ok 1 setup # SKIP 1 iommu_bringup.* bootargs word(s) rejected (see platform.bootargs): not the run that was asked for\nok 2 smmuv3@9050000 # SKIP every case skipped\n# Totals: pass:0 fail:1 skip:1 total:2\n";
+        let good = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 1 not ours, 1 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # not iommu_bringup.* words, left to whoever else reads them: console=ttyAMA0\n    # rejected `iommu_bringup.inject=skip_sync`: unknown inject value `skip_sync` (did you mean `skip-sync`?); accepted: `fail-one`, `skip-sync`, `exception`, `panic`, `oom`, as a comma list (case-insensitive); nothing of it was applied\n    not ok 1 bootargs\nnot ok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    ok 1 setup # SKIP 1 iommu_bringup.* bootargs word(s) rejected (see platform.bootargs): not the run that was asked for\nok 2 smmuv3@9050000 # SKIP every case skipped\n# Totals: pass:0 fail:1 skip:1 total:2\n";
         let p = row.check(&report(good));
         assert!(p.is_empty(), "{p:?}");
         // A run that took the misspelt word silently (all pass) is caught.
@@ -747,6 +824,23 @@ mod tests {
                 .any(|m| m.contains("expected `platform.bootargs` to fail")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn small_ram_needs_the_plan_failure_with_numbers() {
+        assert_eq!(row("el1").machine().ram_mib, DEFAULT_RAM_MIB);
+        let row = row("negative-small-ram");
+        assert_eq!(row.machine().ram_mib, 8);
+        let good = "KTAP version 1\n1..1\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 0 not ours, 0 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # memory plan: heap and DMA pool need 0x400000 bytes (4096 KiB) of contiguous free RAM; the largest free range is [0x40500000..0x40800000), 0x300000 bytes (3072 KiB) (0x64f000 bytes = 6460 KiB free in 3 ranges)\n    # no heap and no DMA pool: nothing else can run\n    not ok 1 heap_and_dma_pool\nnot ok 1 platform\n# Totals: pass:0 fail:1 skip:0 total:1\n";
+        let p = row.check(&report(good));
+        assert!(p.is_empty(), "{p:?}");
+        // The same failure without the numbers is not enough.
+        let p = row.check(&report(&good.replace(
+            "heap and DMA pool need 0x400000 bytes (4096 KiB) of contiguous free RAM; ",
+            "",
+        )));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(!row.check(&report(FAIL_ONE)).is_empty());
     }
 
     #[test]
