@@ -378,6 +378,7 @@ pub const SCENARIOS: &[Scenario] = &[
         load: Load::Kernel,
         icount: true,
         broken_dtb: false,
+        ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         // No IOMMU in the tree: the platform cases pass, but nothing of an
