@@ -21,6 +21,7 @@ use crate::iommu::virtio_iommu::{VirtioIommu, VirtioIommuDevice};
 use crate::iommu::{Contexts, DmaMaster, Domain, Observe, StreamId};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{Iova, PhysRange};
+use crate::mmio;
 use crate::platform::bootargs::{Bootargs, GranuleArg};
 use crate::platform::console::active::Stdout;
 use crate::platform::dt::iommus::{find_iommus, for_each_pci_iommu_map, IommuKind};
@@ -225,9 +226,43 @@ pub fn run(
         PlanState::Fail(why) => return report_setup_failure(k, number, &p.name, why),
         PlanState::Run => {}
     }
-    match run_inner(k, number, p, pool, args, on_qemu) {
-        Ok(t) => t,
-        Err(e) => report_setup_failure(k, number, &p.name, &e),
+    // A bus fault on the IOMMU's or a master's registers (wrong `reg`, an
+    // unclocked block) fails this IOMMU by name; the run goes on.
+    match mmio::capture(|| run_inner(k, number, p, pool, args, on_qemu)) {
+        (Ok(t), None) => t,
+        (Err(e), None) => report_setup_failure(k, number, &p.name, &e),
+        (Err(e), Some(f)) => report_setup_failure(
+            k,
+            number,
+            &p.name,
+            &format!("{}; then: {e}", bus_fault_message(p, &f)),
+        ),
+        (Ok(t), Some(f)) => {
+            // The group's results are out: say what the failing cases met.
+            let _ = k.diag(&format!("during the cases: {}", bus_fault_message(p, &f)));
+            t
+        }
+    }
+}
+
+/// One line naming the node, the register offset in its `reg` and the
+/// address of a survived MMIO bus fault.
+fn bus_fault_message(p: &Planned, f: &mmio::BusFault) -> String {
+    let at = match p.reg {
+        Some(r) if f.addr >= r.base.0 && f.addr - r.base.0 < r.size => {
+            format!("register offset {:#x} of its reg {r}", f.addr - r.base.0)
+        }
+        Some(r) => format!("outside its reg {r} (a master's or PCI function's registers)"),
+        None => String::from("(the node has no reg)"),
+    };
+    format!("{}: bus fault at {at}, address {:#x}: {f}", p.name, f.addr)
+}
+
+/// Stops before the cases if the bring-up survived a bus fault.
+fn no_bus_fault(p: &Planned) -> Result<(), String> {
+    match mmio::take_bus_fault() {
+        Some(f) => Err(bus_fault_message(p, &f)),
+        None => Ok(()),
     }
 }
 
@@ -426,6 +461,7 @@ fn run_catalogue<I: Observe<Format = Lpae>>(
     iommu: &mut I,
     skip: bool,
 ) -> Result<Totals, String> {
+    no_bus_fault(p)?;
     let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
     let lpae = Lpae::new(granule(g), IAS, oas, coherent)
         .map_err(|e| format!("LPAE configuration: {e:?}"))?;
