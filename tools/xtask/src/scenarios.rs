@@ -2,6 +2,7 @@
 //! what the KTAP must show.  Adding a scenario (granules, virtio-iommu, the
 //! skip-sync negative control) is adding a row to [`SCENARIOS`].
 
+use crate::baddtb::DtbPatch;
 use crate::ktap::{self, Report, Status};
 use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine};
 
@@ -29,6 +30,15 @@ pub enum Expectation {
     },
 }
 
+/// The device tree a scenario boots with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtb {
+    /// The one QEMU generates.
+    Qemu,
+    /// QEMU's, patched (`baddtb.rs`).
+    Patched(DtbPatch),
+}
+
 /// One row of the matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct Scenario {
@@ -51,9 +61,8 @@ pub struct Scenario {
     pub blk: bool,
     /// Where the edus sit (`qemu::Edus`).
     pub edus: Edus,
-    /// Boot with a device tree the image can only partly read
-    /// (`baddtb.rs`) instead of QEMU's own.
-    pub broken_dtb: bool,
+    /// QEMU's own device tree, or one of `baddtb.rs`'s patched ones.
+    pub dtb: Dtb,
     /// Case expectations.
     pub expect: Expectation,
     /// Substrings some KTAP diagnostic must contain (case-insensitive).
@@ -73,6 +82,10 @@ pub const SMMUV3_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::smmuv3::SKI
 pub const VIRTIO_SKIP_SYNC_FAILURES: &[&str] =
     iommu_bringup::iommu::virtio_iommu::SKIP_SYNC_FAILURES;
 
+/// The SMMUv3 node of [`DtbPatch::UnbackedSmmuReg`], whose `reg` points at
+/// unbacked address space.
+pub const UNBACKED_SMMUV3_GROUP: &str = "smmuv3@b000000";
+
 /// The SMMUv3 node on QEMU `virt`.
 pub const SMMUV3_GROUP: &str = "smmuv3@9050000";
 /// The virtio-iommu node on QEMU `virt` (PCI 00:03.0).
@@ -88,7 +101,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -111,7 +124,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -127,7 +140,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // Once without -icount, so the real-time waits (edu's 100 ms DMAs,
         // generic-timer timeouts against wall-clock virtual time) stay tested.
         icount: false,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -143,7 +156,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=16K",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -161,7 +174,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=64k",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -175,7 +188,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         // The negative control: with every invalidation dropped, exactly the
@@ -194,7 +207,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         // The full catalogue on virtio-iommu with the edus: the stale-window
@@ -216,7 +229,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: true,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -230,7 +243,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: true,
         edus: Edus::RootBus,
         // virtio-blk's DMA through SMMUv3's IOTLB: the stale windows show.
@@ -248,7 +261,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootPorts,
         // Each edu behind its own pcie-root-port, as on real hardware: the
@@ -270,7 +283,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::PciBridge,
         // edus behind pcie-pci-bridges (behind root ports): their DMA carries
@@ -295,7 +308,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         // virtio-iommu's negative control: every UNMAP dropped, so the
@@ -320,7 +333,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: true,
         edus: Edus::RootBus,
         // The SMMUv3 negative control with virtio-blk masters: the same
@@ -339,7 +352,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: true,
         edus: Edus::RootBus,
         // The same control with virtio-blk masters: the same five cases.
@@ -357,7 +370,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::At(SECOND_LOAD_ADDR),
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -371,7 +384,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::AtVhe(SECOND_LOAD_ADDR),
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
@@ -385,7 +398,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: true,
+        dtb: Dtb::Patched(DtbPatch::NoRanges),
         blk: false,
         edus: Edus::RootBus,
         // A DTB the image reads only in part must still give a KTAP
@@ -397,6 +410,29 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["has no `ranges` property"],
     },
     Scenario {
+        name: "negative-bad-iommu-reg",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        dtb: Dtb::Patched(DtbPatch::UnbackedSmmuReg),
+        blk: false,
+        edus: Edus::RootBus,
+        // A `reg` where no device answers (docs/hw/qemu-virt.md §8): the
+        // SMMUv3 fails by name with the register offset and address, and
+        // the run ends normally (exit status 1, no `Bail out!`).
+        expect: Expectation::ExpectFailures {
+            group: UNBACKED_SMMUV3_GROUP,
+            cases: &["setup"],
+        },
+        diagnostics: &[
+            "smmuv3@b000000: bus fault at register offset 0x0 of its reg [0xb000000..0xb020000), address 0xb000000",
+            "synchronous external abort (ESR_EL1 0x96000010)",
+        ],
+    },
+    Scenario {
         name: "negative-fail-one",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -404,7 +440,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=fail-one",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::ExpectFailures {
@@ -422,7 +458,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "console=ttyAMA0 iommu_bringup.inject=skip_sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         // The negative control must not quietly become a passing run: the
@@ -448,7 +484,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=exception",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::Fatal {
@@ -465,7 +501,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=panic",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::Fatal {
@@ -620,6 +656,7 @@ mod tests {
             "negative-skip-sync-virtio-blk",
             "negative-skip-sync-blk",
             "negative-bad-dtb",
+            "negative-bad-iommu-reg",
             "negative-fail-one",
             "negative-bad-bootarg",
             "negative-exception",
