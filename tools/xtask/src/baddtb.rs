@@ -5,10 +5,11 @@
 //!   child whose parent has no `ranges` (its `reg` cannot be translated,
 //!   devicetree spec §2.3.8).  The image must report that as a failing
 //!   `dt_discovery` case through the console and exit — not park in silence.
-//! * [`DtbPatch::UnbackedSmmuReg`] (`negative-bad-iommu-reg`): the SMMUv3
-//!   node's `reg` (and unit address) moved to [`UNBACKED`], where nothing
-//!   answers (docs/hw/qemu-virt.md §8).  The image must fail that IOMMU by
-//!   name with the register offset and address, and end normally.
+//! * [`DtbPatch::UnbackedSmmuReg`] (`negative-bad-iommu-reg`): a second
+//!   SMMUv3 node, first in the tree, whose `reg` is at [`UNBACKED`] where
+//!   nothing answers (docs/hw/qemu-virt.md §8), with one edu behind it.  The
+//!   image must fail that IOMMU by name with the register offset and
+//!   address, go on to QEMU's SMMUv3, and end normally.
 
 use crate::error::{io, Error, Result};
 use crate::process;
@@ -21,7 +22,7 @@ use std::process::Command;
 pub enum DtbPatch {
     /// Splice [`BROKEN_NODE`] in ([`splice`]).
     NoRanges,
-    /// Move the SMMUv3 to [`UNBACKED`] ([`unback_smmu`]).
+    /// Add an SMMUv3 at [`UNBACKED`] in front of QEMU's ([`unback_smmu`]).
     UnbackedSmmuReg,
 }
 
@@ -48,21 +49,46 @@ impl DtbPatch {
 /// synchronous external abort (docs/hw/qemu-virt.md §8, measured).
 pub const UNBACKED: u64 = 0x0b00_0000;
 
-/// QEMU's SMMUv3 node line and `reg` (docs/hw/qemu-virt.md §1.1).
+/// QEMU's SMMUv3 node line, `reg` and phandle, and the PCIe host's
+/// `iommu-map` sending every requester ID to it (docs/hw/qemu-virt.md §1.1).
 const SMMU_NODE: &str = "\tsmmuv3@9050000 {";
 const SMMU_REG: &str = "reg = <0x00 0x9050000 0x00 0x20000>;";
+const SMMU_PHANDLE: &str = "phandle = <0x8004>;";
+const IOMMU_MAP: &str = "iommu-map = <0x00 0x8004 0x00 0x10000>;";
 
-/// Moves the SMMUv3 node's `reg` and unit address to [`UNBACKED`]; the
-/// phandle, and so every `iommu-map` pointing at it, stays.
+/// Phandle of the added node: QEMU numbers its own from 0x8000 up.
+const UNBACKED_PHANDLE: u32 = 0x7000;
+
+/// Adds a copy of the SMMUv3 node, before it, with its `reg` and unit
+/// address at [`UNBACKED`] and its own phandle, and splits the PCIe
+/// `iommu-map` so the edu at 00:04.0 (requester IDs 0x20..=0x27) sits
+/// behind the copy and everything else stays behind QEMU's SMMUv3: the
+/// copy is run first and faults, the real one must still run and pass.
 pub fn unback_smmu(dts: &str) -> Option<String> {
     let node = dts.find(SMMU_NODE)?;
-    let end = node + dts[node..].find("\n\t};")?;
-    let reg = node + dts[node..end].find(SMMU_REG)?;
+    let end = node + dts[node..].find("\n\t};\n")? + "\n\t};\n".len();
+    let orig = &dts[node..end];
+    if !orig.contains(SMMU_REG) || !orig.contains(SMMU_PHANDLE) {
+        return None;
+    }
+    let copy = orig
+        .replace(SMMU_NODE, &format!("\tsmmuv3@{UNBACKED:x} {{"))
+        .replace(
+            SMMU_REG,
+            &format!("reg = <0x00 {UNBACKED:#x} 0x00 0x20000>;"),
+        )
+        .replace(SMMU_PHANDLE, &format!("phandle = <{UNBACKED_PHANDLE:#x}>;"));
+    let map = format!(
+        "iommu-map = <0x00 0x8004 0x00 0x20 0x20 {UNBACKED_PHANDLE:#x} 0x20 0x08 0x28 0x8004 0x28 0xffd8>;"
+    );
+    let rest = &dts[node..];
+    if !rest.contains(IOMMU_MAP) {
+        return None;
+    }
     Some(format!(
-        "{}\tsmmuv3@{UNBACKED:x} {{{}reg = <0x00 {UNBACKED:#x} 0x00 0x20000>;{}",
+        "{}{copy}\n{}",
         &dts[..node],
-        &dts[node + SMMU_NODE.len()..reg],
-        &dts[reg + SMMU_REG.len()..]
+        rest.replacen(IOMMU_MAP, &map, 1)
     ))
 }
 
@@ -125,20 +151,25 @@ mod tests {
     }
 
     #[test]
-    fn moves_the_smmu_reg_only() {
+    fn adds_an_unbacked_smmu_in_front() {
         let dts = "/ {\n\tsmmuv3@9050000 {\n\t\tphandle = <0x8004>;\n\t\treg = <0x00 0x9050000 0x00 0x20000>;\n\t\tcompatible = \"arm,smmu-v3\";\n\t};\n\n\tpcie@10000000 {\n\t\tiommu-map = <0x00 0x8004 0x00 0x10000>;\n\t};\n};\n";
         let s = unback_smmu(dts).unwrap();
-        assert_eq!(
-            s,
-            dts.replace("smmuv3@9050000", "smmuv3@b000000")
-                .replace("<0x00 0x9050000 0x00", "<0x00 0xb000000 0x00")
-        );
+        let copy = s.find("\tsmmuv3@b000000 {").unwrap();
+        let orig = s.find("\tsmmuv3@9050000 {").unwrap();
+        assert!(copy < orig);
+        assert!(s[copy..orig].contains("reg = <0x00 0xb000000 0x00 0x20000>;"));
+        assert!(s[copy..orig].contains("phandle = <0x7000>;"));
+        assert!(s[orig..].contains("reg = <0x00 0x9050000 0x00 0x20000>;"));
+        assert!(s.contains(
+            "iommu-map = <0x00 0x8004 0x00 0x20 0x20 0x7000 0x20 0x08 0x28 0x8004 0x28 0xffd8>;"
+        ));
         assert_eq!(
             DtbPatch::UnbackedSmmuReg.apply(dts).as_deref(),
             Some(s.as_str())
         );
-        // No SMMUv3 node, or a reg that is not QEMU's: refused.
+        // No SMMUv3 node, a reg or map that is not QEMU's: refused.
         assert!(unback_smmu("/ { };").is_none());
         assert!(unback_smmu(&dts.replace("0x9050000 0x00", "0x9060000 0x00")).is_none());
+        assert!(unback_smmu(&dts.replace("0x00 0x10000>", "0x00 0x8000>")).is_none());
     }
 }
