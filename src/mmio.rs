@@ -11,13 +11,24 @@
 //!
 //! Offsets are byte offsets from the block's base.  A driver that asks for an
 //! offset outside its block is a driver bug; [`VolatileMmio`] checks it.
+//!
+//! On target each access is one instruction listed in a fixup table, so a
+//! bus fault on it (a wrong `reg`, an unclocked block) can be survived inside
+//! a [`capture`]: the load reads all-ones and the fault is latched as a
+//! [`BusFault`] ([`fixup`]).  Host models never fault.
 
 use core::ptr::NonNull;
 
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+mod access;
 mod field;
+pub mod fixup;
 mod model;
 
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub use access::recover;
 pub use field::{Reg32, Reg64};
+pub use fixup::{capture, take_bus_fault, BusFault, FaultKind};
 pub use model::{ModelMmio, RegisterModel, Width};
 
 /// Register access to one device block.
@@ -104,6 +115,7 @@ impl VolatileMmio {
     }
 }
 
+#[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
 macro_rules! volatile_rw {
     ($read:ident, $write:ident, $t:ty) => {
         fn $read(&self, off: usize) -> $t {
@@ -116,6 +128,25 @@ macro_rules! volatile_rw {
             let p = self.ptr::<$t>(off);
             // SAFETY: as for the read above.
             unsafe { p.write_volatile(val) }
+        }
+    };
+}
+
+/// On target: the listed single instructions of `access.rs`.
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+macro_rules! volatile_rw {
+    ($read:ident, $write:ident, $t:ty) => {
+        fn $read(&self, off: usize) -> $t {
+            let p = self.ptr::<$t>(off);
+            // SAFETY: `ptr` checked that the access is aligned and inside the
+            // block, which `new`'s contract says is mapped device memory with
+            // no Rust reference into it.
+            unsafe { access::$read(p) }
+        }
+        fn $write(&self, off: usize, val: $t) {
+            let p = self.ptr::<$t>(off);
+            // SAFETY: as for the read above.
+            unsafe { access::$write(p, val) }
         }
     };
 }

@@ -141,6 +141,8 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let tables_used = map.tables_used();
     mmu::install(map);
     exception::set_fatal_hook(fatal_exception);
+    // MMIO bus faults inside `mmio::capture` (the IOMMU suite) are survived.
+    exception::set_recover_hook(crate::mmio::recover);
 
     let args = Bootargs::parse(info.bootargs);
     let method = *EXIT.call_once(|| exit::choose(args.exit, info.psci));

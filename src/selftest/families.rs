@@ -166,6 +166,13 @@ pub trait FamilyEnv: ProbeEnv {
 
     /// This environment as the probe's.
     fn probe_env(&mut self) -> &mut dyn ProbeEnv;
+
+    /// Called once the IOMMU and its masters are up, before the first
+    /// case: `Err` stops the run as a setup failure (boot: a bus fault the
+    /// bring-up survived).
+    fn check_bring_up(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The fixed IOVA ranges and apertures the catalogue will use (two pages
@@ -235,6 +242,7 @@ pub fn run_family<P: Probe>(
         .iter_mut()
         .map(|m| &mut **m as &mut dyn DmaMaster)
         .collect();
+    env.check_bring_up()?;
     let mut test = IommuTest::setup(&mut driver, masters, domains, &opened.fixed, pool, page)?;
     for note in preflight(&mut test, &[Iova(PREFLIGHT_LOW), Iova(PREFLIGHT_HIGH)])? {
         env.diag(&note);

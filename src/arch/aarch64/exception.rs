@@ -1,8 +1,12 @@
 //! Exception vectors and the fatal-exception report.
 //!
-//! Any exception is a failure of the run: the handler decodes ESR_EL1 (the
-//! exception class in words), prints ESR/FAR/ELR/SPSR through the hook the
-//! boot code installed, and that hook ends the run with a failing status.
+//! Any exception is a failure of the run — with one exception: a synchronous
+//! exception at the current EL is first offered to the recovery hook the boot
+//! code installed (the MMIO layer's fixup table, `mmio::recover`); if it
+//! returns a resume address the handler continues there.  Otherwise the
+//! handler decodes ESR_EL1 (the exception class in words), prints
+//! ESR/FAR/ELR/SPSR through the fatal hook, and that hook ends the run with a
+//! failing status.
 
 use core::arch::{asm, global_asm};
 use core::fmt;
@@ -125,6 +129,19 @@ impl fmt::Display for ExceptionReport {
 /// Where fatal exceptions are reported; set once by the boot code.
 static HOOK: spin::Once<fn(&ExceptionReport) -> !> = spin::Once::new();
 
+/// Decides whether a synchronous exception at the current EL is survived:
+/// `(ESR_EL1, FAR_EL1, ELR_EL1)` → the address to resume at, or `None`.
+pub type RecoverHook = fn(u64, u64, u64) -> Option<u64>;
+
+/// The recovery hook; set once by the boot code.
+static RECOVER: spin::Once<RecoverHook> = spin::Once::new();
+
+/// Sets the hook that may survive a synchronous exception at the current EL.
+/// Must be called after the MMU is on (as [`set_fatal_hook`]).
+pub fn set_recover_hook(hook: RecoverHook) {
+    RECOVER.call_once(|| hook);
+}
+
 /// Installs the vector table in VBAR_EL1.
 pub fn install_vectors() {
     // Taking the address of the table in vectors.S reads nothing.
@@ -141,13 +158,22 @@ pub fn set_fatal_hook(hook: fn(&ExceptionReport) -> !) {
     HOOK.call_once(|| hook);
 }
 
+/// Called by `vectors.S`.  Returns only when the recovery hook survived the
+/// exception, with `frame.elr` set to where the vectors resume.
 #[no_mangle]
-extern "C" fn exception_entry(frame: &TrapFrame, vector: u64) -> ! {
+extern "C" fn exception_entry(frame: &mut TrapFrame, vector: u64) {
     let (esr, far): (u64, u64);
     // SAFETY: reading syndrome registers has no side effects.
     unsafe {
         asm!("mrs {}, esr_el1", "mrs {}, far_el1", out(reg) esr, out(reg) far,
              options(nomem, nostack, preserves_flags));
+    }
+    // Vectors 0 and 4: synchronous, current EL (SP_EL0 / SP_ELx).
+    if vector == 0 || vector == 4 {
+        if let Some(resume) = RECOVER.get().and_then(|hook| hook(esr, far, frame.elr)) {
+            frame.elr = resume;
+            return;
+        }
     }
     let report = ExceptionReport {
         vector,

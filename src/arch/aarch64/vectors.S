@@ -1,8 +1,11 @@
 /*
- * EL1 exception vector table.  Every exception is fatal for a self-test run:
- * the entry saves the general registers into a TrapFrame on the current
- * stack and calls exception_entry(frame, vector_index), which prints
- * ESR/FAR/ELR/SPSR and ends the run as a failure.  Nothing here returns.
+ * EL1 exception vector table.  The entry saves the general registers into a
+ * TrapFrame on the current stack and calls exception_entry(frame,
+ * vector_index).  For a fatal exception that prints ESR/FAR/ELR/SPSR and ends
+ * the run as a failure.  It returns only for a fault the recovery hook
+ * survived (an MMIO access listed in the fixup table, src/mmio/fixup.rs),
+ * after setting the frame's ELR to the landing pad: the registers are then
+ * restored from the frame and the exception returns there.
  *
  * Layout: 16 entries of 0x80 bytes, 2 KiB aligned (Arm ARM D1.3.1 / VBAR_EL1).
  * The table is position independent (only PC-relative branches).
@@ -65,5 +68,25 @@ vector_common:
     mov     x1, x0                  /* vector index */
     mov     x0, sp                  /* &TrapFrame */
     bl      exception_entry
-1:  wfe
-    b       1b
+    /* Survived: restore everything from the frame, ELR possibly moved. */
+    ldp     x2, x3, [sp, #(32 * 8)]
+    msr     elr_el1, x2
+    msr     spsr_el1, x3
+    ldp     x0, x1, [sp, #(0 * 8)]
+    ldp     x2, x3, [sp, #(2 * 8)]
+    ldp     x4, x5, [sp, #(4 * 8)]
+    ldp     x6, x7, [sp, #(6 * 8)]
+    ldp     x8, x9, [sp, #(8 * 8)]
+    ldp     x10, x11, [sp, #(10 * 8)]
+    ldp     x12, x13, [sp, #(12 * 8)]
+    ldp     x14, x15, [sp, #(14 * 8)]
+    ldp     x16, x17, [sp, #(16 * 8)]
+    ldp     x18, x19, [sp, #(18 * 8)]
+    ldp     x20, x21, [sp, #(20 * 8)]
+    ldp     x22, x23, [sp, #(22 * 8)]
+    ldp     x24, x25, [sp, #(24 * 8)]
+    ldp     x26, x27, [sp, #(26 * 8)]
+    ldp     x28, x29, [sp, #(28 * 8)]
+    ldr     x30, [sp, #(30 * 8)]
+    add     sp, sp, #(34 * 8)
+    eret

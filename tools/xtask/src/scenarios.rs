@@ -2,6 +2,7 @@
 //! what the KTAP must show.  Adding a scenario (granules, virtio-iommu, the
 //! skip-sync negative control) is adding a row to [`SCENARIOS`].
 
+use crate::baddtb::DtbPatch;
 use crate::ktap::{self, Report, Status};
 use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine, DEFAULT_RAM_MIB};
 
@@ -33,6 +34,15 @@ pub enum Expectation {
     },
 }
 
+/// The device tree a scenario boots with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtb {
+    /// The one QEMU generates.
+    Qemu,
+    /// QEMU's, patched (`baddtb.rs`).
+    Patched(DtbPatch),
+}
+
 /// One row of the matrix.
 #[derive(Clone, Copy, Debug)]
 pub struct Scenario {
@@ -55,9 +65,8 @@ pub struct Scenario {
     pub blk: bool,
     /// Where the edus sit (`qemu::Edus`).
     pub edus: Edus,
-    /// Boot with a device tree the image can only partly read
-    /// (`baddtb.rs`) instead of QEMU's own.
-    pub broken_dtb: bool,
+    /// QEMU's own device tree, or one of `baddtb.rs`'s patched ones.
+    pub dtb: Dtb,
     /// Guest RAM in MiB (`-m`).
     pub ram_mib: u32,
     /// Case expectations.
@@ -94,7 +103,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -118,7 +127,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -135,7 +144,7 @@ pub const SCENARIOS: &[Scenario] = &[
         // Once without -icount, so the real-time waits (edu's 100 ms DMAs,
         // generic-timer timeouts against wall-clock virtual time) stay tested.
         icount: false,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -152,7 +161,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=16K",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -171,7 +180,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.granule=64k",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -186,7 +195,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -206,7 +215,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -229,7 +238,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
@@ -244,7 +253,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
@@ -263,7 +272,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootPorts,
@@ -286,7 +295,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::PciBridge,
@@ -312,7 +321,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -338,7 +347,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
@@ -358,7 +367,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=skip-sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: true,
         edus: Edus::RootBus,
@@ -377,7 +386,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -395,7 +404,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::At(SECOND_LOAD_ADDR),
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -410,7 +419,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::AtVhe(SECOND_LOAD_ADDR),
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -425,7 +434,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: true,
+        dtb: Dtb::Patched(DtbPatch::NoRanges),
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -438,6 +447,32 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["has no `ranges` property"],
     },
     Scenario {
+        name: "negative-bad-iommu-reg",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        dtb: Dtb::Patched(DtbPatch::UnbackedSmmuReg),
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        // A `reg` where no device answers (docs/hw/qemu-virt.md §8), in
+        // front of QEMU's SMMUv3: it fails by name with the register
+        // offset and address, QEMU's SMMUv3 still runs every case, and the
+        // run ends normally (exit status 1, no `Bail out!`).
+        expect: Expectation::ExpectFailures {
+            group: "",
+            cases: &["smmuv3@b000000.setup"],
+        },
+        diagnostics: &[
+            "smmuv3@b000000: bus fault at register offset 0x0 of its reg [0xb000000..0xb020000), address 0xb000000",
+            "synchronous external abort (ESR_EL1 0x96000010)",
+            "through the cached translation",
+        ],
+    },
+    Scenario {
         name: "negative-small-ram",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -445,7 +480,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         // 8 MiB at 0x4000_0000: the image at 0x4020_0000 and QEMU's DTB in
         // the middle leave no free range of the 4 MiB the memory plan needs,
         // so there is no heap.  The console does not need one: the run
@@ -470,7 +505,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=fail-one",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -489,7 +524,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "console=ttyAMA0 iommu_bringup.inject=skip_sync",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -516,7 +551,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=exception",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -534,7 +569,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=panic",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -552,7 +587,7 @@ pub const SCENARIOS: &[Scenario] = &[
         bootargs: "iommu_bringup.inject=oom",
         load: Load::Kernel,
         icount: true,
-        broken_dtb: false,
+        dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
@@ -728,7 +763,7 @@ mod tests {
             "negative-skip-sync-virtio-blk",
             "negative-skip-sync-blk",
             "negative-bad-dtb",
-            "negative-small-ram",
+            "negative-bad-iommu-reg",
             "negative-fail-one",
             "negative-bad-bootarg",
             "negative-exception",

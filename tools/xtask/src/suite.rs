@@ -261,8 +261,8 @@ fn run_scenario(
         Echo::Quiet
     };
     let mut machine = s.machine();
-    if s.broken_dtb {
-        let dtb = crate::baddtb::make(&machine, image)?;
+    if let crate::scenarios::Dtb::Patched(patch) = s.dtb {
+        let dtb = crate::baddtb::make(&machine, image, patch)?;
         machine.extra.push("-dtb".into());
         machine.extra.push(dtb.display().to_string());
     }
