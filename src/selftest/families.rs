@@ -37,6 +37,14 @@ pub const STAGING_IOVA: u64 = 0x0800_0000;
 pub const STAGING_STRIDE: u64 = 0x10_0000;
 /// Masters used per IOMMU (isolation and asid_invalidate need two).
 pub const MAX_MASTERS: usize = 2;
+/// How long a master may take to finish one DMA.  Generous on purpose:
+/// under QEMU's `-icount` virtual time runs with the guest's instructions,
+/// so while the guest polls, a virtio-blk completion that waits for the
+/// host's I/O thread can cost many virtual seconds on a loaded host (seen:
+/// 5 s was not enough with other builds running).  Only a DMA the IOMMU
+/// blocked and the device never completes waits this long.
+pub const DMA_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(20);
+
 /// The low preflight IOVA: below every aperture, above the staging and
 /// heartbeat IOVAs, and within 28 bits (QEMU edu's default DMA mask).
 pub const PREFLIGHT_LOW: u64 = 0x0e00_0000;
@@ -244,6 +252,7 @@ pub fn run_family<P: Probe>(
         .collect();
     env.check_bring_up()?;
     let mut test = IommuTest::setup(&mut driver, masters, domains, &opened.fixed, pool, page)?;
+    test.timeout = DMA_TIMEOUT;
     for note in preflight(&mut test, &[Iova(PREFLIGHT_LOW), Iova(PREFLIGHT_HIGH)])? {
         env.diag(&note);
     }

@@ -20,7 +20,6 @@ use crate::mm::Iova;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::time::Duration;
 
 /// Bytes each probe DMA moves.
 const PROBE: usize = 16;
@@ -34,7 +33,7 @@ pub fn preflight<I: Observe, M: TableMemory>(
 ) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
     let page = t.page;
-    let timeout = Duration::from_secs(5);
+    let timeout = t.timeout;
     let shared = t.domains.len() == 1;
     let _ = t.iommu.drain_faults();
     for m in 0..t.masters.len() {
