@@ -24,6 +24,9 @@ pub enum DtbPatch {
     NoRanges,
     /// Add an SMMUv3 at [`UNBACKED`] in front of QEMU's ([`unback_smmu`]).
     UnbackedSmmuReg,
+    /// Add an IOMMU of a family without a driver, with a platform master
+    /// ([`DRIVERLESS_NODES`]).
+    DriverlessIommu,
 }
 
 impl DtbPatch {
@@ -32,6 +35,7 @@ impl DtbPatch {
         match self {
             Self::NoRanges => splice(dts),
             Self::UnbackedSmmuReg => unback_smmu(dts),
+            Self::DriverlessIommu => splice_before_chosen(dts, DRIVERLESS_NODES),
         }
     }
 
@@ -39,6 +43,7 @@ impl DtbPatch {
         match self {
             Self::NoRanges => "virt-broken",
             Self::UnbackedSmmuReg => "virt-unbacked-smmu",
+            Self::DriverlessIommu => "virt-driverless-iommu",
         }
     }
 }
@@ -97,8 +102,19 @@ pub const BROKEN_NODE: &str = "\treserved-memory {\n\t\t#address-cells = <0x02>;
 
 /// Inserts [`BROKEN_NODE`] before the `chosen` node of a decompiled tree.
 pub fn splice(dts: &str) -> Option<String> {
+    splice_before_chosen(dts, BROKEN_NODE)
+}
+
+/// An Allwinner H6 IOMMU (a family this image has no driver for yet) in
+/// unbacked address space, and a platform DMA engine naming it through
+/// `iommus` (master 3).  Nothing reads their registers: the IOMMU must be
+/// reported as a SKIP before any access.
+pub const DRIVERLESS_NODES: &str = "\tiommu@b100000 {\n\t\tcompatible = \"allwinner,sun50i-h6-iommu\";\n\t\treg = <0x00 0xb100000 0x00 0x10000>;\n\t\t#iommu-cells = <0x01>;\n\t\tphandle = <0x7001>;\n\t};\n\n\tdma-controller@b200000 {\n\t\tcompatible = \"allwinner,sun50i-h6-dma\";\n\t\treg = <0x00 0xb200000 0x00 0x1000>;\n\t\tiommus = <0x7001 0x03>;\n\t};\n\n";
+
+/// Inserts `nodes` before the `chosen` node of a decompiled tree.
+pub fn splice_before_chosen(dts: &str, nodes: &str) -> Option<String> {
     let at = dts.find("\tchosen {")?;
-    Some(format!("{}{BROKEN_NODE}{}", &dts[..at], &dts[at..]))
+    Some(format!("{}{nodes}{}", &dts[..at], &dts[at..]))
 }
 
 /// Writes the `patch`ed DTB for `machine` next to `image`; returns its path.
