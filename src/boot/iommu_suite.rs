@@ -36,8 +36,9 @@ use alloc::vec::Vec;
 /// Input address size of the test domains: T0SZ 24, within what every
 /// granule and QEMU accept (CD.T0SZ 16..39, docs/hw/qemu-virt.md §7).
 const IAS: u32 = 40;
-/// First IOVA of domain `i`'s aperture is `(i + 1) * APERTURE`.
-const APERTURE: u64 = 0x1000_0000;
+// Domain `i`'s aperture: `iommu_cases::aperture(i)`, `APERTURE_SIZE` bytes
+// (domain 0 above 4 GiB, domain 1 below; the host tests use the same).
+use iommu_cases::{aperture, APERTURE_SIZE};
 /// Staging IOVA of master `i` is `STAGING_IOVA + i * STAGING_STRIDE`: below
 /// every aperture, clear of the virt GICv2m MSI page (0x0802_0000).
 const STAGING_IOVA: u64 = 0x0800_0000;
@@ -335,7 +336,7 @@ fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
     let mut v: Vec<(u64, u64)> = (0..masters)
         .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
         .collect();
-    v.extend((0..MAX_MASTERS).map(|i| (APERTURE * (i as u64 + 1), APERTURE)));
+    v.extend((0..MAX_MASTERS).map(|i| (aperture(i).0, APERTURE_SIZE)));
     v
 }
 
@@ -438,14 +439,8 @@ fn run_catalogue<I: Observe<Format = Lpae>>(
     let mut domains = Vec::new();
     for i in 0..contexts {
         let tables = PoolTables::with_cache(pool, coherent, &CPU_CACHES);
-        let d = Domain::new(
-            iommu,
-            lpae,
-            tables,
-            Iova(APERTURE * (i as u64 + 1)),
-            APERTURE,
-        )
-        .map_err(|e| format!("domain {i}: {e}"))?;
+        let d = Domain::new(iommu, lpae, tables, aperture(i), APERTURE_SIZE)
+            .map_err(|e| format!("domain {i}: {e}"))?;
         domains.push(d);
     }
 
