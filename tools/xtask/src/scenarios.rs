@@ -101,6 +101,10 @@ pub const SCENARIOS: &[Scenario] = &[
             // group ran and the invalidation cases had teeth.
             "reached 0x",
             "through the cached translation",
+            // The invalidation paths the run reached (docs/design.md §5):
+            // leaf-only TLBIs for single pages, RIL ranges with NUM > 0 and
+            // with several SCALE steps, addresses above 4 GiB.
+            "reached: leaf single-page, RIL NUM>0, several SCALEs, IOVA>=4GiB",
         ],
     },
     Scenario {
