@@ -279,6 +279,7 @@ fn run_smmuv3(
     let mmio = device_block(reg).map_err(|e| format!("mapping {} at {reg}: {e}", p.name))?;
     let masters_used: Vec<&(Function, u32)> = p.masters.iter().take(MAX_MASTERS).collect();
     let max_sid = masters_used.iter().map(|m| m.1).max().unwrap_or(0);
+    let defaults = Smmuv3Config::default();
     let config = Smmuv3Config {
         max_stream_id: max_sid.max(0xff),
         dt_dma_coherent: p.dma_coherent,
@@ -286,7 +287,9 @@ fn run_smmuv3(
             cache: &CPU_CACHES,
             barrier: dma_barrier,
         },
-        ..Smmuv3Config::default()
+        // `iommu_bringup.evtq`: a small queue that wraps during the run.
+        evtq_log2: args.evtq_log2.unwrap_or(defaults.evtq_log2),
+        ..defaults
     };
     let mut smmu = Smmuv3::probe(Regs::new(mmio), &TIMER, pool, config)
         .map_err(|e| format!("{} probe: {e}", p.name))?;

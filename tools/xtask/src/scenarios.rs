@@ -172,6 +172,27 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["through the cached translation"],
     },
     Scenario {
+        name: "smmuv3-evtq-wrap",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        // A 32-entry event queue: a blocked 64-byte DMA writes 16 records,
+        // so the run's faults wrap it many times; a driver that never
+        // advanced EVTQ_CONS would overflow it (a health failure).
+        bootargs: "iommu_bringup.evtq=5",
+        load: Load::Kernel,
+        icount: true,
+        broken_dtb: false,
+        blk: false,
+        edus: Edus::RootBus,
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "evtq=2^5 entries (bootargs)",
+            "2^5-entry event queue, wrapped",
+            "through the cached translation",
+        ],
+    },
+    Scenario {
         name: "negative-skip-sync",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -614,6 +635,7 @@ mod tests {
             "el1-realtime",
             "smmuv3-16k",
             "smmuv3-64k",
+            "smmuv3-evtq-wrap",
             "negative-skip-sync",
             "virtio-iommu",
             "virtio-iommu-blk",
