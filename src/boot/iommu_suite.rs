@@ -383,6 +383,7 @@ pub fn run(
     };
     let mut env = BootEnv {
         granule: granule(args.granule),
+        evtq_log2: args.evtq_log2,
         skip_sync: args.inject.skip_sync,
         on_qemu,
         planned: p,
@@ -436,6 +437,8 @@ fn dma_barrier() {
 /// The platform services a family run uses, on target.
 struct BootEnv<'a> {
     granule: Granule,
+    /// `iommu_bringup.evtq`.
+    evtq_log2: Option<u8>,
     skip_sync: bool,
     on_qemu: bool,
     /// The IOMMU being run (named in bus-fault messages).
@@ -465,6 +468,10 @@ impl ProbeEnv for BootEnv<'_> {
 
     fn on_qemu(&self) -> bool {
         self.on_qemu
+    }
+
+    fn event_queue_log2(&self) -> Option<u8> {
+        self.evtq_log2
     }
 
     fn diag(&mut self, line: &str) {

@@ -203,6 +203,14 @@ impl<C: Codec, M: TableMemory, T: Copy + Eq + core::fmt::Debug> Domain<C, M, T> 
         Ok(iova)
     }
 
+    /// Takes `size` bytes of IOVA space aligned to `align` (a power of two;
+    /// 0 = the granule) from this domain's aperture without mapping it, for
+    /// a caller that maps it in several pieces (e.g. a test page and a live
+    /// neighbour in the same last-level table).
+    pub fn alloc_iova(&mut self, size: u64, align: u64) -> Result<Iova, IommuError> {
+        Ok(self.iova.alloc(size, align)?)
+    }
+
     /// Unmaps `[iova, iova + size)` and returns the bytes that were mapped.
     /// Always ends with the driver's sync when anything was unmapped, even if
     /// the unmap stopped with an error part way.

@@ -181,6 +181,22 @@ pub trait Observe: Iommu {
         Vec::new()
     }
 
+    /// Whatever hit/miss evidence the IOMMU offers about its caches (PMU
+    /// counters, a model's statistics), for a case that could not establish
+    /// that an entry was cached and SKIPs: an evicted entry is not a driver
+    /// bug (docs/design.md §5).  `None`: the IOMMU offers none.
+    fn cache_evidence(&mut self) -> Option<alloc::string::String> {
+        None
+    }
+
+    /// One line summarising the shapes of the invalidations this driver
+    /// issued so far (leaf / non-leaf, range encodings, addresses above
+    /// 4 GiB), printed at the end of the group so a reader can see which
+    /// paths a run reached.  `None`: the driver keeps no such count.
+    fn invalidation_summary(&self) -> Option<alloc::string::String> {
+        None
+    }
+
     /// Invalidates every cached translation of the context tagged `tag` and
     /// waits.  Runs at once even while invalidations are held —
     /// `asid_invalidate` holds the unmaps' syncs of two contexts and

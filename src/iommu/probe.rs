@@ -63,6 +63,13 @@ pub trait ProbeEnv {
 
     /// Writes one `# ` diagnostic line to the KTAP output.
     fn diag(&mut self, line: &str);
+
+    /// The fault/event queue size asked for (`iommu_bringup.evtq`, log2 of
+    /// the entries), for families with such a queue; `None`: the driver's
+    /// default.
+    fn event_queue_log2(&self) -> Option<u8> {
+        None
+    }
 }
 
 /// One IOMMU family's bring-up.

@@ -7,6 +7,7 @@
 //! | `exit` | `semihosting`, `psci`, `spin` | how the run ends (default: PSCI when the DT has `/psci`, else spin) |
 //! | `inject` | comma list: `fail-one`, `skip-sync`, `exception`, `panic`, `oom` | fault injection for negative controls |
 //! | `granule` | `4k`, `16k`, `64k` | stage-1 page size of the IOMMU self-test's page tables (default 4k) |
+//! | `evtq` | `5` … `19` | log2 of the SMMUv3 event queue's entries (default: the driver's, 2^11), small to make it wrap |
 //!
 //! The rules, so that a typo can never quietly turn into a different run:
 //!
@@ -21,7 +22,7 @@
 //!   `inject` list included) rejects the whole word: nothing of it is
 //!   applied, and the [`Rejected`] entry names the word and the accepted
 //!   values.  The boot code turns any rejection into a failing run.
-//! * A later `exit` or `granule` word replaces an earlier one (a [`Note`]
+//! * A later `exit`, `granule` or `evtq` word replaces an earlier one (a [`Note`]
 //!   says so); `inject` words add up.
 //! * The command line is bytes: a byte that is not UTF-8 only spoils the
 //!   word it is in.
@@ -160,7 +161,34 @@ pub enum Key {
     Inject,
     /// `granule`.
     Granule,
+    /// `evtq`.
+    Evtq,
 }
+
+/// `evtq` values: log2 of the event queue's entries.  At least 2^5: a
+/// blocked 64-byte DMA makes QEMU's SMMUv3 write 16 records
+/// (docs/hw/qemu-virt.md §1.6), which the self-test drains after every DMA;
+/// at most 2^19, the architecture's largest (IDR1.EVENTQS).
+const EVTQ_VALUES: [(&str, u8); 15] = [
+    ("5", 5),
+    ("6", 6),
+    ("7", 7),
+    ("8", 8),
+    ("9", 9),
+    ("10", 10),
+    ("11", 11),
+    ("12", 12),
+    ("13", 13),
+    ("14", 14),
+    ("15", 15),
+    ("16", 16),
+    ("17", 17),
+    ("18", 18),
+    ("19", 19),
+];
+const EVTQ_NAMES: [&str; 15] = [
+    "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19",
+];
 
 const EXIT_VALUES: [(&str, ExitRequest); 3] = [
     ("semihosting", ExitRequest::Semihosting),
@@ -229,7 +257,7 @@ const INJECT_VALUES: [(&str, Inject); 5] = [
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 3] = [Key::Exit, Key::Inject, Key::Granule];
+    pub const ALL: [Key; 4] = [Key::Exit, Key::Inject, Key::Granule, Key::Evtq];
 
     /// The key as written on the command line.
     pub fn name(self) -> &'static str {
@@ -237,6 +265,7 @@ impl Key {
             Key::Exit => "exit",
             Key::Inject => "inject",
             Key::Granule => "granule",
+            Key::Evtq => "evtq",
         }
     }
 
@@ -247,6 +276,7 @@ impl Key {
             Key::Exit => &["semihosting", "psci", "spin"],
             Key::Inject => &["fail-one", "skip-sync", "exception", "panic", "oom"],
             Key::Granule => &["4k", "16k", "64k"],
+            Key::Evtq => &EVTQ_NAMES,
         }
     }
 
@@ -255,6 +285,7 @@ impl Key {
             Key::Exit => 0,
             Key::Inject => 1,
             Key::Granule => 2,
+            Key::Evtq => 3,
         }
     }
 }
@@ -268,6 +299,8 @@ pub enum Setting {
     Inject(Inject),
     /// `iommu_bringup.granule=...`.
     Granule(GranuleArg),
+    /// `iommu_bringup.evtq=...` (log2 of the event queue's entries).
+    Evtq(u8),
 }
 
 /// The word as it would be spelled exactly (`iommu_bringup.granule=16k`).
@@ -277,6 +310,7 @@ impl fmt::Display for Setting {
             Setting::Exit(e) => write!(f, "{PREFIX}exit={}", e.name()),
             Setting::Inject(i) => write!(f, "{PREFIX}inject={i}"),
             Setting::Granule(g) => write!(f, "{PREFIX}granule={}", g.name()),
+            Setting::Evtq(n) => write!(f, "{PREFIX}evtq={n}"),
         }
     }
 }
@@ -411,7 +445,7 @@ pub enum Note<'a> {
         /// What it was read as.
         setting: Setting,
     },
-    /// A later `exit` or `granule` word replaced an earlier, different one.
+    /// A later `exit`, `granule` or `evtq` word replaced an earlier, different one.
     Replaces {
         /// The later word (in force).
         word: Word<'a>,
@@ -489,8 +523,11 @@ pub struct Bootargs<'a> {
     pub inject: Inject,
     /// `iommu_bringup.granule`.
     pub granule: GranuleArg,
+    /// `iommu_bringup.evtq`: log2 of the SMMUv3 event queue's entries
+    /// (`None`: the driver's default).
+    pub evtq_log2: Option<u8>,
     /// The word in force for each key (by [`Key`] index).
-    given: [Option<Word<'a>>; 3],
+    given: [Option<Word<'a>>; 4],
     applied: usize,
     rejected: Listed<Rejected<'a>>,
     ignored: Listed<Word<'a>>,
@@ -594,6 +631,10 @@ impl<'a> Bootargs<'a> {
                         .push(unknown(value, suggest(&EXIT_VALUES, value)))
                 }
             },
+            Key::Evtq => match lookup(&EVTQ_VALUES, value) {
+                Some((n, exact)) => (Setting::Evtq(n), exact),
+                None => return self.rejected.push(unknown(value, None)),
+            },
             Key::Granule => match lookup(&GRANULE_VALUES, value) {
                 Some((g, exact)) => (Setting::Granule(g), exact),
                 None => {
@@ -639,6 +680,12 @@ impl<'a> Bootargs<'a> {
                     self.notes.push(Note::Replaces { word, earlier });
                 }
                 self.granule = g;
+            }
+            Setting::Evtq(n) => {
+                if let (Some(earlier), true) = (given, self.evtq_log2 != Some(n)) {
+                    self.notes.push(Note::Replaces { word, earlier });
+                }
+                self.evtq_log2 = Some(n);
             }
             Setting::Inject(i) => self.inject = self.inject.union(i),
         }
@@ -708,9 +755,13 @@ impl fmt::Display for Settings<'_, '_> {
             Some(e) => write!(f, "bootargs: {}", e.name())?,
             None => f.write_str("default")?,
         }
+        f.write_str(")")?;
+        if let Some(n) = a.evtq_log2 {
+            write!(f, ", evtq=2^{n} entries (bootargs)")?;
+        }
         write!(
             f,
-            "); words: {} applied, {} not ours, {} rejected",
+            "; words: {} applied, {} not ours, {} rejected",
             a.applied,
             a.ignored.total(),
             a.rejected.total()

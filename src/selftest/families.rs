@@ -9,7 +9,7 @@
 //! "Adding a family".
 #![forbid(unsafe_code)]
 
-use super::iommu_cases::{self, FixedMapping, IommuTest};
+use super::iommu_cases::{self, aperture, FixedMapping, IommuTest, APERTURE_SIZE, HIGH_APERTURE};
 use super::ktap::KtapWriter;
 use super::preflight::preflight;
 use super::runner::{run_group, Totals};
@@ -28,8 +28,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-/// First IOVA of domain `i`'s aperture is `(i + 1) * APERTURE`.
-pub const APERTURE: u64 = 0x1000_0000;
 /// Staging IOVA of master `i` is `STAGING_IOVA + i * STAGING_STRIDE`: below
 /// every aperture, clear of the virt GICv2m MSI page (0x0802_0000).
 pub const STAGING_IOVA: u64 = 0x0800_0000;
@@ -48,9 +46,10 @@ pub const DMA_TIMEOUT: core::time::Duration = core::time::Duration::from_secs(20
 /// The low preflight IOVA: below every aperture, above the staging and
 /// heartbeat IOVAs, and within 28 bits (QEMU edu's default DMA mask).
 pub const PREFLIGHT_LOW: u64 = 0x0e00_0000;
-/// The high preflight IOVA: just above the last aperture, so the highest
-/// IOVA any case uses is below it.
-pub const PREFLIGHT_HIGH: u64 = APERTURE * (MAX_MASTERS as u64 + 1);
+/// The high preflight IOVA: just above domain 0's aperture (the highest,
+/// above 4 GiB: `iommu_cases::aperture`), so every IOVA a case uses is
+/// below it.
+pub const PREFLIGHT_HIGH: u64 = HIGH_APERTURE + APERTURE_SIZE;
 
 /// Runs one IOMMU of a family as KTAP subtest `number`; `Err` is a setup
 /// failure the caller reports as the group's failing `setup` case.
@@ -190,7 +189,7 @@ pub fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
     let mut v: Vec<(u64, u64)> = (0..masters)
         .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
         .collect();
-    v.extend((0..MAX_MASTERS).map(|i| (APERTURE * (i as u64 + 1), APERTURE)));
+    v.extend((0..MAX_MASTERS).map(|i| (aperture(i).0, APERTURE_SIZE)));
     v.push((PREFLIGHT_LOW, page.max(4096)));
     v.push((PREFLIGHT_HIGH, page.max(4096)));
     v
@@ -235,8 +234,8 @@ pub fn run_family<P: Probe>(
             &mut driver,
             format.clone(),
             tables,
-            Iova(APERTURE * (i as u64 + 1)),
-            APERTURE,
+            aperture(i),
+            APERTURE_SIZE,
         )
         .map_err(|e| format!("domain {i}: {e}"))?;
         domains.push(d);

@@ -10,6 +10,8 @@
 //! * [`cache`] — a cache whose entries stay until invalidated (TLB, walk
 //!   cache, configuration cache), with configurable keying;
 //! * [`master`] — one model DMA master over any model's translation;
+//! * [`mutate`] — table memory that corrupts the entries written, to show
+//!   which case catches a wrong PTE;
 //! * [`toy`] — a toy IOMMU built from the pieces above whose shape
 //!   (contexts, caches, invalidation scope, detach behaviour) is chosen per
 //!   test, so the catalogue can be run against every combination of
@@ -21,6 +23,7 @@
 
 pub mod cache;
 pub mod master;
+pub mod mutate;
 pub mod ram;
 pub mod toy;
 pub mod walk;

@@ -31,6 +31,9 @@ struct Opts {
     per_page_cost: bool,
     dead: bool,
     leaf_only_driver: bool,
+    truncate_tlbi_32: bool,
+    range_one_page_short: bool,
+    drop_leaf_records: bool,
 }
 
 impl Default for Opts {
@@ -41,6 +44,9 @@ impl Default for Opts {
             per_page_cost: false,
             dead: false,
             leaf_only_driver: false,
+            truncate_tlbi_32: false,
+            range_one_page_short: false,
+            drop_leaf_records: false,
         }
     }
 }
@@ -60,6 +66,8 @@ fn run_catalogue(o: Opts) -> (Results, &'static [&'static str]) {
     let mut iommu = ToyIommu::new(o.shape, arena.clone(), false);
     iommu.per_page_cost = o.per_page_cost;
     iommu.leaf_only_driver = o.leaf_only_driver;
+    iommu.truncate_tlbi_32 = o.truncate_tlbi_32;
+    iommu.range_one_page_short = o.range_one_page_short;
     let declared = iommu.skip_sync_failures();
     let mut m0 = ModelMaster::new(0x20, "toy0", iommu.port());
     m0.dead = o.dead;
@@ -72,8 +80,8 @@ fn run_catalogue(o: Opts) -> (Results, &'static [&'static str]) {
                 &mut iommu,
                 lpae(),
                 arena.clone(),
-                Iova(0x1000_0000 * (i as u64 + 1)),
-                0x1000_0000,
+                iommu_cases::aperture(i),
+                iommu_cases::APERTURE_SIZE,
             )
             .unwrap()
         })
@@ -89,10 +97,12 @@ fn run_catalogue(o: Opts) -> (Results, &'static [&'static str]) {
     t.iommu.set_skip_sync(o.skip_sync);
     let g = iommu_cases::group("toy".to_string());
     let mut out = Vec::new();
+    let was = crate::iommu::pgtable::drop_leaf_records(o.drop_leaf_records);
     for i in 0..g.cases.len() {
         let r = run_case(&g, i, &mut t);
         out.push((g.cases[i].name, r.outcome, r.diags));
     }
+    crate::iommu::pgtable::drop_leaf_records(was);
     // The KTAP shape of a whole run, too.
     let mut k = KtapWriter::new(String::new());
     let _ = run_group(&mut k, 1, &g, &mut t);
@@ -361,4 +371,87 @@ fn a_format_the_driver_cannot_walk_is_refused_at_domain_creation() {
     // The port is what masters hold; it is cheap to clone.
     let _: ToyPort = iommu.port();
     assert_eq!(iommu.name(), "toy-iommu");
+}
+
+#[test]
+fn empty_gather_case_catches_a_walker_that_loses_cleared_leaves() {
+    // The 2026 regression's shape: the walker clears the leaf but does not
+    // record it, so the gather of an unmap that frees no table is empty and
+    // the core syncs nothing.  Before the cases kept a live neighbour in
+    // the same last-level table, every unmap freed its table, the gather
+    // was never empty and this case passed under the mutation.
+    let (r, _) = run_catalogue(Opts {
+        drop_leaf_records: true,
+        ..Opts::default()
+    });
+    let (o, d) = find(&r, "empty_gather_still_syncs");
+    assert_eq!(*o, Outcome::Fail, "{d:?}");
+    assert!(d.iter().any(|l| l.contains("0 driver sync(s)")), "{d:?}");
+}
+
+#[test]
+fn a_driver_truncating_tlbi_addresses_to_32_bits_fails() {
+    // Domain 0's aperture is above 4 GiB: a TLBI whose address lost bits
+    // 32+ invalidates the wrong page and the unmapped one stays cached.
+    let (r, _) = run_catalogue(Opts {
+        truncate_tlbi_32: true,
+        ..Opts::default()
+    });
+    let bad = failed(&r);
+    for case in [
+        "unmap_invalidate_blocks_dma",
+        "remap_invalidate_new_page",
+        "range_invalidate",
+        "empty_gather_still_syncs",
+    ] {
+        assert!(bad.contains(&case), "{case} passed: {r:?}");
+    }
+}
+
+#[test]
+fn a_range_invalidation_one_page_short_fails_range_invalidate() {
+    // RIL NUM off by one: invisible while every range is a power of two
+    // (NUM = 0); range_invalidate's 3-, 5-, 17- and 35-page ranges see it.
+    let (r, _) = run_catalogue(Opts {
+        range_one_page_short: true,
+        ..Opts::default()
+    });
+    let (o, d) = find(&r, "range_invalidate");
+    assert_eq!(*o, Outcome::Fail, "{d:?}");
+    assert!(
+        d.iter()
+            .any(|l| l.contains("of the 3-page range") && l.contains("must be blocked")),
+        "{d:?}"
+    );
+    assert_eq!(failed(&r), ["range_invalidate"], "{r:?}");
+}
+
+#[test]
+fn an_iommu_that_evicts_everything_skips_the_caching_cases_and_fails_none() {
+    // Silicon may evict any entry at any time: a case that cannot show an
+    // entry was cached SKIPs with that reason; none FAILs.
+    let (r, _) = run_catalogue(Opts {
+        shape: ToyShape {
+            evicts: true,
+            ..ToyShape::FULL
+        },
+        ..Opts::default()
+    });
+    assert!(failed(&r).is_empty(), "{r:?}");
+    for case in [
+        "unmap_stale_window",
+        "remap_stale_window",
+        "range_invalidate",
+        "asid_invalidate",
+        "config_invalidate",
+    ] {
+        let (o, d) = find(&r, case);
+        match o {
+            Outcome::Skip(why) => assert!(
+                why.contains("could not establish caching") && why.contains("not a driver bug"),
+                "{case}: {why}"
+            ),
+            _ => panic!("{case}: {o:?} {d:?}"),
+        }
+    }
 }

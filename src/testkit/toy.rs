@@ -52,6 +52,10 @@ pub struct ToyShape {
     pub detach_bypasses: bool,
     /// One command invalidates any range.
     pub ranged: bool,
+    /// Every cache evicts everything after each access: nothing stays
+    /// cached long enough to be observed (what silicon may do under
+    /// pressure; the architecture never promises an entry stays).
+    pub evicts: bool,
 }
 
 impl ToyShape {
@@ -63,6 +67,7 @@ impl ToyShape {
         walk_cache: true,
         detach_bypasses: false,
         ranged: true,
+        evicts: false,
     };
 
     /// The least an IOMMU may have and still be tested: one shared
@@ -75,6 +80,7 @@ impl ToyShape {
         walk_cache: false,
         detach_bypasses: true,
         ranged: false,
+        evicts: false,
     };
 }
 
@@ -204,7 +210,14 @@ pub struct ToyPort(pub Rc<RefCell<ToyHw>>);
 
 impl Translate for ToyPort {
     fn translate(&self, stream: u32, iova: u64, write: bool) -> Option<u64> {
-        self.0.borrow_mut().translate(stream, iova, write)
+        let mut hw = self.0.borrow_mut();
+        let out = hw.translate(stream, iova, write);
+        if hw.shape.evicts {
+            hw.tlb.clear();
+            hw.walks.clear();
+            hw.config_cache.clear();
+        }
+        out
     }
 }
 
@@ -241,7 +254,9 @@ pub enum ToyInvalidation {
 /// DMA, not only the invalidation cases: what a real SMMU with a walk
 /// cache would do with a driver that never invalidates.  `default_deny`
 /// passes here because its IOVA's region was never walked before the
-/// detach; `fault_record` because a stale table has no entry for its IOVA.
+/// detach.  `fault_record` fails too since its unmap sits next to a live
+/// neighbour page, which it writes afterwards: that mapping is invisible
+/// through the stale walk-cache entry like every other later one.
 pub const FULL_SKIP_SYNC_FAILURES: &[&str] = &[
     "unmap_stale_window",
     "unmap_invalidate_blocks_dma",
@@ -253,6 +268,7 @@ pub const FULL_SKIP_SYNC_FAILURES: &[&str] = &[
     "walk_cache_invalidate",
     "isolation",
     "readonly_blocks_write",
+    "fault_record",
     "empty_gather_still_syncs",
 ];
 
@@ -290,6 +306,13 @@ pub struct ToyIommu {
     /// A broken driver that invalidates only leaves, even when the core
     /// asks for a non-leaf invalidation.
     pub leaf_only_driver: bool,
+    /// A broken driver that truncates every invalidation address to 32
+    /// bits (a TLBI address field filled from a `u32`).
+    pub truncate_tlbi_32: bool,
+    /// A broken driver whose range invalidation covers one page less than
+    /// asked whenever the page count is not a power of two (the SMMUv3
+    /// RIL NUM field off by one: NUM is 0 for a power of two).
+    pub range_one_page_short: bool,
 }
 
 impl ToyIommu {
@@ -309,6 +332,8 @@ impl ToyIommu {
             tags: BTreeSet::new(),
             per_page_cost: false,
             leaf_only_driver: false,
+            truncate_tlbi_32: false,
+            range_one_page_short: false,
         }
     }
 
@@ -352,6 +377,17 @@ impl ToyIommu {
                 size,
                 leaf_only,
             } => {
+                let iova = if self.truncate_tlbi_32 {
+                    iova & 0xffff_ffff
+                } else {
+                    iova
+                };
+                let pages = size.div_ceil(4096);
+                let size = if self.range_one_page_short && pages > 1 && !pages.is_power_of_two() {
+                    size - 4096
+                } else {
+                    size
+                };
                 let (first, last) = (iova >> 12, (iova + size - 1) >> 12);
                 hw.tlb
                     .invalidate(|k, e| *k == key && e.va_page >= first && e.va_page <= last);

@@ -43,6 +43,21 @@ pub struct Gather {
 
 const INLINE: usize = 4;
 
+#[cfg(test)]
+std::thread_local! {
+    static DROP_LEAF_RECORDS: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Test-only mutation: while on (in this thread), the walker's records of
+/// cleared leaves are lost, as in a walker that clears entries without
+/// recording them — the gather of an unmap that frees no table is then
+/// empty and the core issues no sync (the 2026 regression's shape).  Freed
+/// tables are still recorded.  Returns the previous setting.
+#[cfg(test)]
+pub(crate) fn drop_leaf_records(on: bool) -> bool {
+    DROP_LEAF_RECORDS.with(|c| c.replace(on))
+}
+
 impl Gather {
     /// An empty gather.
     pub const fn new() -> Self {
@@ -126,6 +141,10 @@ impl Gather {
     /// Records `count` leaves of `leaf` bytes cleared inside `[iova, iova + span)`.
     pub(crate) fn add_leaves(&mut self, iova: u64, span: u64, leaf: u64, count: u64) {
         if count == 0 {
+            return;
+        }
+        #[cfg(test)]
+        if DROP_LEAF_RECORDS.with(|c| c.get()) {
             return;
         }
         self.widen(iova, span);

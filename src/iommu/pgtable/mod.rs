@@ -24,6 +24,8 @@ pub use arena::RamArena;
 pub use bbm::{BreakFlush, NotLive};
 pub use codec::{Codec, Pte};
 pub use error::{PgTableError, TranslateError};
+#[cfg(test)]
+pub(crate) use gather::drop_leaf_records;
 pub use gather::Gather;
 pub use lpae::{
     Granule, Lpae, LpaeConfigError, MAIR, MAIR_DEVICE_IDX, MAIR_NC_IDX, MAIR_WB_IDX, OUTPUT_SIZES,

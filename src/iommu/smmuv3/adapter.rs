@@ -22,12 +22,13 @@
 #![forbid(unsafe_code)]
 
 use super::cd::{Cd, Stage1Cd};
+use super::command::{plan_tlbi, Command, TlbiPolicy, TlbiRequest};
 use super::driver::{Smmuv3, VaRange};
 use super::error::{CommandErrorKind, Smmuv3Error};
 use super::event::{EventKind, FaultRecord};
 use super::features::Granule;
 use super::queue::Issued;
-use super::regs::{R_CMDQ_CONS, R_CR0, R_CR0ACK, R_GBPA, R_GERROR, R_IRQ_CTRLACK};
+use super::regs::{R_CMDQ_CONS, R_CR0, R_CR0ACK, R_EVTQ_BASE, R_GBPA, R_GERROR, R_IRQ_CTRLACK};
 use super::ste::Ste;
 use crate::iommu::pgtable::{Codec, Granule as LpaeGranule, Lpae};
 use crate::iommu::{
@@ -101,6 +102,88 @@ pub enum Invalidation {
     Cd(u32),
 }
 
+/// What the range invalidations this adapter ran looked like: which paths
+/// of the TLBI encoding a run reached (docs/design.md §5, "A test must
+/// reach the path it names").  Counted when an invalidation runs, not when
+/// it is held or dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlbiShapes {
+    /// Range invalidations run.
+    pub ranges: u64,
+    /// Of them, Leaf = 1 (only last-level entries removed).
+    pub leaf: u64,
+    /// Of the leaf ones, exactly one granule.
+    pub leaf_single: u64,
+    /// Leaf = 0 (a table was freed, or mixed leaf sizes).
+    pub non_leaf: u64,
+    /// Invalidations with a RIL range command whose NUM > 0.
+    pub ril_num: u64,
+    /// Invalidations that needed more than one RIL command (several SCALE
+    /// steps).
+    pub ril_multi: u64,
+    /// Invalidations whose first address is at or above 4 GiB.
+    pub high: u64,
+}
+
+impl TlbiShapes {
+    /// Counts one range invalidation of `r` planned under `policy`.
+    fn count(&mut self, r: &VaRange, policy: &TlbiPolicy) {
+        self.ranges += 1;
+        if r.leaf {
+            self.leaf += 1;
+            if r.size <= 1 << r.granule.shift() {
+                self.leaf_single += 1;
+            }
+        } else {
+            self.non_leaf += 1;
+        }
+        if r.iova >= 1 << 32 {
+            self.high += 1;
+        }
+        let req = TlbiRequest {
+            asid: r.asid,
+            vmid: 0,
+            iova: r.iova,
+            size: r.size,
+            granule: r.granule,
+            leaf_shift: r.leaf_shift,
+            leaf: r.leaf,
+        };
+        let (mut ranged, mut num) = (0u32, false);
+        plan_tlbi(&req, policy, |c| {
+            if let Command::TlbiVa(v) = c {
+                if let Some(rr) = v.range {
+                    ranged += 1;
+                    num |= rr.num > 0;
+                }
+            }
+        });
+        self.ril_num += u64::from(num);
+        self.ril_multi += u64::from(ranged > 1);
+    }
+}
+
+impl core::fmt::Display for TlbiShapes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "invalidation shapes: {} TLBI ranges, {} leaf-only ({} single-page), {} non-leaf; {} with RIL NUM>0, {} with several SCALE steps; {} at IOVA>=4GiB",
+            self.ranges, self.leaf, self.leaf_single, self.non_leaf, self.ril_num, self.ril_multi, self.high
+        )?;
+        let reached: Vec<&str> = [
+            (self.leaf_single, "leaf single-page"),
+            (self.ril_num, "RIL NUM>0"),
+            (self.ril_multi, "several SCALEs"),
+            (self.high, "IOVA>=4GiB"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, what)| *what)
+        .collect();
+        write!(f, "; reached: {}", reached.join(", "))
+    }
+}
+
 /// The context a stream is attached to, as far as invalidation cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Attached {
@@ -124,6 +207,10 @@ pub struct Smmuv3Iommu<'a, M: Mmio> {
     granules: BTreeMap<u16, Granule>,
     /// A drain saw the event queue overflow since the last `health` call.
     lost_events: bool,
+    /// Shapes of the range invalidations run.
+    shapes: TlbiShapes,
+    /// Event records drained so far.
+    events: u64,
 }
 
 impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
@@ -146,6 +233,8 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
             streams: BTreeMap::new(),
             granules: BTreeMap::new(),
             lost_events: false,
+            shapes: TlbiShapes::default(),
+            events: 0,
         }
     }
 
@@ -173,6 +262,11 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
         self.asids.extend(1..asid);
     }
 
+    /// Shapes of the range invalidations run so far.
+    pub fn tlbi_shapes(&self) -> TlbiShapes {
+        self.shapes
+    }
+
     /// Invalidations queued while holding, oldest first.
     pub fn held(&self) -> &[Invalidation] {
         self.gate.held()
@@ -191,6 +285,7 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
         let issued = match inv {
             Invalidation::Range(r) => {
                 let policy = self.smmu.tlbi_policy(r.granule);
+                self.shapes.count(&r, &policy);
                 self.smmu.tlbi_range(&r, &policy).map(|(_, issued)| issued)
             }
             Invalidation::Context(asid) => self.smmu.tlbi_asid(asid),
@@ -582,11 +677,29 @@ impl<M: Mmio> Observe for Smmuv3Iommu<'_, M> {
         SKIP_SYNC_FAILURES
     }
 
+    /// The TLBI shapes, and how many event records went through the event
+    /// queue (EVTQ_BASE.LOG2SIZE as programmed) and how often it wrapped.
+    fn invalidation_summary(&self) -> Option<String> {
+        let log2 = self.smmu.regs().read_raw32(R_EVTQ_BASE.offset) & 0x1f;
+        let wraps = self.events >> log2;
+        let wrapped = if wraps == 0 {
+            String::from("never wrapped")
+        } else {
+            alloc::format!("wrapped {wraps} times")
+        };
+        Some(alloc::format!(
+            "{}; {} event records through a 2^{log2}-entry event queue, {wrapped}",
+            self.shapes,
+            self.events
+        ))
+    }
+
     fn drain_faults(&mut self) -> Vec<Fault> {
         // Bounded even if a device keeps faulting while we drain: the
         // largest event queue is 2^19 records (IDR1.EVENTQS).
         let drain = self.smmu.drain_events_max(1 << 19);
         self.lost_events |= drain.overflowed;
+        self.events += drain.records.len() as u64;
         drain.records.iter().map(fault_from_record).collect()
     }
 

@@ -733,3 +733,50 @@ fn lost_events_and_global_errors_are_health_problems() {
     let h = smmu.health();
     assert!(h.iter().any(|p| p.contains("overflowed")), "{h:?}");
 }
+
+#[test]
+fn tlbi_shapes_count_leaf_ril_num_and_addresses_above_4_gib() {
+    rig!(model, pool, smmu, skip_sync = false);
+    let base = 0x1_4000_0000u64;
+    let mut dom = Domain::new(
+        &mut smmu,
+        Lpae::new(Granule::K4, 40, 48, true).unwrap(),
+        PoolTables::new(&pool, true, no_clean),
+        Iova(base),
+        1 << 30,
+    )
+    .unwrap();
+    dom.attach(&mut smmu, StreamId(SID)).unwrap();
+    let buf = pool.alloc(8 * 4096).unwrap();
+    dom.map(&mut smmu, Iova(base), buf.phys(), 8 * 4096, Prot::rw())
+        .unwrap();
+    // One page next to live ones: leaf, single page.
+    dom.unmap(&mut smmu, Iova(base), 4096).unwrap();
+    // Three pages: leaf, RIL NUM = 2.
+    dom.unmap(&mut smmu, Iova(base + 0x1000), 3 * 4096).unwrap();
+    // The last four: the table goes, non-leaf.
+    dom.unmap(&mut smmu, Iova(base + 0x4000), 4 * 4096).unwrap();
+    let s = smmu.tlbi_shapes();
+    // The last unmap empties every table up to the top one, so its
+    // non-leaf range starts at the freed level-1 table's span: IOVA 0.
+    assert_eq!(
+        (s.ranges, s.leaf, s.leaf_single, s.non_leaf, s.high),
+        (3, 2, 1, 1, 2),
+        "{s:?}"
+    );
+    assert!(s.ril_num >= 1, "{s:?}");
+    assert_eq!(s.ril_multi, 0, "{s:?}");
+    let line = smmu.invalidation_summary().unwrap();
+    assert!(
+        line.contains("reached: leaf single-page, RIL NUM>0, IOVA>=4GiB;"),
+        "{line}"
+    );
+    // The leaf TLBIs carried the address bits above 31.
+    let vas = tlbi_vas(&model);
+    assert!(
+        vas.iter()
+            .filter(|v| v.4)
+            .all(|&(_, _, lo, _, _)| lo >= base),
+        "{vas:?}"
+    );
+}

@@ -47,6 +47,7 @@ impl Probe for Smmuv3Probe {
             ));
         }
         let mmio = env.map_device(t.name, reg)?;
+        let defaults = Smmuv3Config::default();
         let config = Smmuv3Config {
             max_stream_id: t.max_stream_id.max(0xff),
             dt_dma_coherent: t.dma_coherent,
@@ -54,7 +55,9 @@ impl Probe for Smmuv3Probe {
                 cache: env.cache(),
                 barrier: env.dma_barrier(),
             },
-            ..Smmuv3Config::default()
+            // `iommu_bringup.evtq`: a small queue that wraps during the run.
+            evtq_log2: env.event_queue_log2().unwrap_or(defaults.evtq_log2),
+            ..defaults
         };
         let mut smmu = Smmuv3::probe(Regs::new(mmio), env.clock(), pool, config)
             .map_err(|e| format!("{} probe: {e}", t.name))?;

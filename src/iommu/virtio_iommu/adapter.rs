@@ -131,6 +131,9 @@ pub struct VirtioIommu<'p, 'c, M: Mmio> {
     /// Endpoint → domain it is attached to.
     endpoints: BTreeMap<u32, u32>,
     faults: Vec<Fault>,
+    /// Test-only mutation: every UNMAP's end is one byte too far.
+    #[cfg(test)]
+    pub(crate) unmap_end_off_by_one: bool,
 }
 
 fn flags(prot: Prot) -> u32 {
@@ -152,6 +155,8 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
             mirror: BTreeMap::new(),
             endpoints: BTreeMap::new(),
             faults: Vec::new(),
+            #[cfg(test)]
+            unmap_end_off_by_one: false,
         }
     }
 
@@ -198,10 +203,14 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
                     .collect()
             })
             .unwrap_or_default();
+        #[cfg(test)]
+        let over = u64::from(self.unmap_end_off_by_one);
+        #[cfg(not(test))]
+        let over = 0;
         for (s, m) in hit {
             if live {
                 self.dev
-                    .send(&proto::unmap(u.domain, s, m.end - 1), s)
+                    .send(&proto::unmap(u.domain, s, m.end - 1 + over), s)
                     .map_err(IommuError::from)?;
                 self.gate.count(1);
             }

@@ -12,6 +12,7 @@ use crate::mm::{Iova, PhysAddr};
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest};
 use crate::selftest::runner::{run_case, Outcome};
 use crate::testkit::master::ModelMaster;
+use crate::testkit::mutate::{MutatedTables, PteMutation};
 use crate::time::fake::SteppingClock;
 use crate::virtio::VirtioError;
 use alloc::string::{String, ToString};
@@ -43,8 +44,8 @@ fn domain(
         v,
         lpae,
         arena.clone(),
-        Iova(0x1000_0000 * (i as u64 + 1)),
-        0x1000_0000,
+        iommu_cases::aperture(i),
+        iommu_cases::APERTURE_SIZE,
     )
     .unwrap();
     assert_eq!(d.tag(), DomainId(i as u32 + 1));
@@ -168,18 +169,43 @@ fn mappings_made_before_attach_are_replayed_and_survive_detach() {
         .is_err());
 }
 
-fn run_catalogue(skip: bool) -> Vec<(&'static str, Outcome, Vec<String>)> {
+type Results = Vec<(&'static str, Outcome, Vec<String>)>;
+
+fn run_catalogue(skip: bool) -> Results {
+    run_mutated(skip, None, false)
+}
+
+/// The catalogue over the model with the domains' tables corrupted by
+/// `pte` and/or every UNMAP's end one byte too far.
+fn run_mutated(skip: bool, pte: Option<PteMutation>, unmap_end_off_by_one: bool) -> Results {
     let ram = HostRam::new(8 << 20);
     let pool = ram.pool();
     let arena: Arena = Rc::new(RefCell::new(RamArena::with_size(1 << 20)));
     let model = ViommuModel::viommu();
     let mut iommu = bring_up(&model, &pool, skip);
+    iommu.unmap_end_off_by_one = unmap_end_off_by_one;
     // virtio-iommu translates a whole transfer at once.
     let mut m0 = ModelMaster::new(0x20, "m0", model.clone());
     m0.beat = usize::MAX;
     let mut m1 = ModelMaster::new(0x28, "m1", model.clone());
     m1.beat = usize::MAX;
-    let domains = (0..2).map(|i| domain(&mut iommu, &arena, i)).collect();
+    let lpae = Lpae::new(Granule::K4, 40, 48, true).unwrap();
+    let domains = (0..2)
+        .map(|i| {
+            let tables = MutatedTables {
+                inner: arena.clone(),
+                mutation: pte,
+            };
+            Domain::new(
+                &mut iommu,
+                lpae,
+                tables,
+                iommu_cases::aperture(i),
+                iommu_cases::APERTURE_SIZE,
+            )
+            .unwrap()
+        })
+        .collect();
     let staging = pool.alloc(4096).unwrap();
     let fixed = [FixedMapping {
         phys: staging.phys(),
@@ -256,4 +282,56 @@ fn a_block_split_is_refused_not_mirrored_wrongly() {
     assert!(d.unmap(&mut v, Iova(0x1020_1000), 4096).is_err());
     // The device still has the whole block: nothing was half-removed.
     assert_eq!(model.mappings(1), [(0x1020_0000, 0x103f_ffff)]);
+}
+
+fn outcome<'r>(r: &'r Results, case: &str) -> (&'r Outcome, &'r Vec<String>) {
+    let (_, o, d) = r.iter().find(|(n, _, _)| *n == case).unwrap();
+    (o, d)
+}
+
+#[test]
+fn an_unmap_one_byte_too_long_hits_the_live_neighbour() {
+    // Every case that unmaps keeps a neighbouring mapping right after its
+    // range: an UNMAP whose end is one byte too far covers part of it,
+    // which the device refuses (S_RANGE) or which takes the neighbour too.
+    // Before the neighbours, nothing was mapped there and this passed.
+    let r = run_mutated(false, None, true);
+    for case in [
+        "unmap_invalidate_blocks_dma",
+        "remap_invalidate_new_page",
+        "range_invalidate",
+        "empty_gather_still_syncs",
+    ] {
+        let (o, d) = outcome(&r, case);
+        assert_eq!(*o, Outcome::Fail, "{case}: {d:?}");
+    }
+}
+
+#[test]
+fn a_read_only_mapping_encoded_writable_fails_on_the_tables_cross_check() {
+    // The device got a read-only MAP and blocks the write; only our tables
+    // say writable.  The device never reads them: the cross-check does.
+    let r = run_mutated(false, Some(PteMutation::ReadOnlyAsWritable), false);
+    let (o, d) = outcome(&r, "readonly_blocks_write");
+    assert_eq!(*o, Outcome::Fail, "{d:?}");
+    assert!(
+        d.iter().any(|l| l.contains("writable")
+            && l.contains("did not land")
+            && l.contains("disagree")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn an_unmapped_pte_left_valid_fails_on_the_tables_cross_check() {
+    // The UNMAP went out (the gather was right) but the PTE stayed valid:
+    // the device blocks, the tables still map the page.
+    let r = run_mutated(false, Some(PteMutation::ClearedLeafStaysValid), false);
+    let (o, d) = outcome(&r, "unmap_invalidate_blocks_dma");
+    assert_eq!(*o, Outcome::Fail, "{d:?}");
+    assert!(
+        d.iter()
+            .any(|l| l.contains("tables map it to") && l.contains("disagree")),
+        "{d:?}"
+    );
 }

@@ -49,7 +49,11 @@ fn unknown_keys_and_values_are_rejected_with_the_accepted_values() {
     assert!(r[0].starts_with("`iommu_bringup.exit=maybe`: unknown exit value `maybe`"));
     assert!(r[0].contains("`semihosting`, `psci`, `spin`"), "{}", r[0]);
     assert!(r[1].contains("unknown key `colour`"), "{}", r[1]);
-    assert!(r[1].contains("`exit`, `inject`, `granule`"), "{}", r[1]);
+    assert!(
+        r[1].contains("`exit`, `inject`, `granule`, `evtq`"),
+        "{}",
+        r[1]
+    );
     assert!(r[2].contains("`fail-one`, `skip-sync`, `exception`, `panic`, `oom`"));
     assert!(r[3].contains("`granule` needs a value"), "{}", r[3]);
     assert!(r.iter().all(|s| s.ends_with("nothing of it was applied")));
@@ -228,4 +232,53 @@ fn suggestions_ignore_case_and_separators_only() {
     assert!(!loose_eq(b"skip-syn", "skip-sync"));
     assert_eq!(suggest(&INJECT_VALUES, b"fail_one"), Some("fail-one"));
     assert_eq!(suggest(&EXIT_VALUES, b"semi-hosting"), Some("semihosting"));
+}
+
+#[test]
+fn evtq_takes_a_log2_size_in_range_and_rejects_everything_else() {
+    let a = parse("iommu_bringup.evtq=7");
+    assert_eq!(a.evtq_log2, Some(7));
+    assert!(a.rejected().is_empty() && a.notes().is_empty());
+    assert_eq!(
+        a.given(Key::Evtq).map(|w| w.to_string()).as_deref(),
+        Some("iommu_bringup.evtq=7")
+    );
+    assert_eq!(parse("").evtq_log2, None);
+    assert_eq!(parse("iommu_bringup.evtq=5").evtq_log2, Some(5));
+    assert_eq!(parse("iommu_bringup.evtq=19").evtq_log2, Some(19));
+    // Too small for one blocked DMA's records, too large for the
+    // architecture, not decimal, signed, padded, empty, missing: rejected
+    // whole, with the accepted values.
+    for bad in ["4", "20", "0x7", "+7", "07", "7k", "", "-1"] {
+        let w = format!("iommu_bringup.evtq={bad}");
+        let a = parse(&w);
+        assert_eq!(a.evtq_log2, None, "{w}");
+        let r = rejected(&a);
+        assert_eq!(r.len(), 1, "{w}");
+        assert!(
+            r[0].contains(&format!("unknown evtq value `{bad}`"))
+                && r[0].contains("`5`, `6`")
+                && r[0].contains("`19`"),
+            "{}",
+            r[0]
+        );
+    }
+    let r = rejected(&parse("iommu_bringup.evtq"));
+    assert!(r[0].contains("`evtq` needs a value"), "{}", r[0]);
+    // The name follows the Linux rules; a later word replaces an earlier.
+    let a = parse("IOMMU_BRINGUP.EVTQ=6 iommu_bringup.evtq=8");
+    assert_eq!(a.evtq_log2, Some(8));
+    let n = notes(&a);
+    assert!(n[0].contains("read as `iommu_bringup.evtq=6`"), "{n:?}");
+    assert!(
+        n[1].contains("replaces the earlier `IOMMU_BRINGUP.EVTQ=6`"),
+        "{n:?}"
+    );
+    // The settings line says it only when given.
+    let line = a.settings("semihosting").to_string();
+    assert!(
+        line.contains("(default), evtq=2^8 entries (bootargs); words: 2 applied"),
+        "{line}"
+    );
+    assert!(!parse("").settings("psci").to_string().contains("evtq"));
 }

@@ -117,6 +117,10 @@ pub const SCENARIOS: &[Scenario] = &[
             // group ran and the invalidation cases had teeth.
             "reached 0x",
             "through the cached translation",
+            // The invalidation paths the run reached (docs/design.md §5):
+            // leaf-only TLBIs for single pages, RIL ranges with NUM > 0 and
+            // with several SCALE steps, addresses above 4 GiB.
+            "reached: leaf single-page, RIL NUM>0, several SCALEs, IOVA>=4GiB",
         ],
     },
     Scenario {
@@ -186,6 +190,28 @@ pub const SCENARIOS: &[Scenario] = &[
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
         diagnostics: &["through the cached translation"],
+    },
+    Scenario {
+        name: "smmuv3-evtq-wrap",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        // A 32-entry event queue: a blocked 64-byte DMA writes 16 records,
+        // so the run's faults wrap it many times; a driver that never
+        // advanced EVTQ_CONS would overflow it (a health failure).
+        bootargs: "iommu_bringup.evtq=5",
+        load: Load::Kernel,
+        icount: true,
+        dtb: Dtb::Qemu,
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "evtq=2^5 entries (bootargs)",
+            "2^5-entry event queue, wrapped",
+            "through the cached translation",
+        ],
     },
     Scenario {
         name: "negative-skip-sync",
@@ -764,7 +790,7 @@ mod tests {
         }
     }
 
-    const PASS: &str = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 0 not ours, 0 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    # DMA to 0x10001000 after unmap, invalidation held: reached 0x48a29000 through the cached translation\n    ok 1 unmap_stale_window\nok 2 smmuv3@9050000\n# Totals: pass:2 fail:0 skip:0 total:2\n";
+    const PASS: &str = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 0 not ours, 0 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..2\n    # DMA to 0x10001000 after unmap, invalidation held: reached 0x48a29000 through the cached translation\n    ok 1 unmap_stale_window\n    # smmuv3@9050000: invalidation shapes: 36 TLBI ranges, 18 leaf-only (14 single-page), 18 non-leaf; 4 with RIL NUM>0, 1 with several SCALE steps; 33 at IOVA>=4GiB; reached: leaf single-page, RIL NUM>0, several SCALEs, IOVA>=4GiB; 452 event records through a 2^11-entry event queue, never wrapped\n    ok 2 no_collateral_writes\nok 2 smmuv3@9050000\n# Totals: pass:3 fail:0 skip:0 total:3\n";
     const FAIL_ONE: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..2\n    ok 1 relocation_applied\n    # injected on purpose\n    not ok 2 injected_failure\nnot ok 1 platform\n# Totals: pass:1 fail:1 skip:0 total:2\n";
 
     fn row(name: &str) -> Scenario {
@@ -784,6 +810,7 @@ mod tests {
             "el1-realtime",
             "smmuv3-16k",
             "smmuv3-64k",
+            "smmuv3-evtq-wrap",
             "negative-skip-sync",
             "virtio-iommu",
             "virtio-iommu-blk",
@@ -836,6 +863,16 @@ mod tests {
         assert!(
             p.iter()
                 .any(|m| m.contains("unexpected failure: platform.injected_failure")),
+            "{p:?}"
+        );
+        // A run whose invalidations missed a shape (here: no range with
+        // several SCALE steps) is not a pass for el1.
+        let p = row("el1").check(&report(
+            PASS.replace("RIL NUM>0, several SCALEs, IOVA", "RIL NUM>0, IOVA")
+                .as_str(),
+        ));
+        assert!(
+            p.iter().any(|m| m.contains("reached: leaf single-page")),
             "{p:?}"
         );
         // The wrong load address is caught.
