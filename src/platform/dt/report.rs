@@ -232,7 +232,8 @@ pub fn iommu_kind_name(k: IommuKind) -> &'static str {
 /// ([`IommuKind::Unknown`]), by `compatible`, for the report only: the
 /// image has no driver and no binding check for any of these.  Linux
 /// bindings `iommu/rockchip,iommu.yaml`, `iommu/mediatek,iommu.yaml`,
-/// `iommu/nvidia,tegra30-smmu.yaml`, `iommu/samsung,sysmmu.yaml`,
+/// `iommu/nvidia,tegra30-smmu.yaml` (and the `#iommu-cells` of
+/// `memory-controllers/nvidia,tegra30-mc.yaml`), `iommu/samsung,sysmmu.yaml`,
 /// `iommu/ti,omap-iommu.txt`, `iommu/renesas,ipmmu-vmsa.yaml`.
 pub fn driverless_family(compatible: &str) -> Option<&'static str> {
     let (vendor, model) = compatible.split_once(',')?;
@@ -242,7 +243,8 @@ pub fn driverless_family(compatible: &str) -> Option<&'static str> {
     match vendor {
         "rockchip" if model == "iommu" || between("rk", "-iommu") => Some("rockchip-iommu"),
         "mediatek" if between("mt", "-m4u") => Some("mediatek-m4u"),
-        "nvidia" if between("tegra", "-smmu") => Some("tegra-smmu"),
+        // Tegra30..210 put the SMMU in the memory controller node.
+        "nvidia" if between("tegra", "-smmu") || between("tegra", "-mc") => Some("tegra-smmu"),
         "samsung" if between("exynos", "-sysmmu") || model.starts_with("exynos-sysmmu") => {
             Some("exynos-sysmmu")
         }
@@ -314,7 +316,6 @@ fn providers<'a>(
     let mut full = None;
     let walked = fdt.walk(|loc| {
         let n = loc.node();
-        let path = full_path(loc);
         let mut resolvable = true;
         let (node, error) = match read_iommu_node(loc) {
             Ok(None) => return Ok(true),
@@ -345,6 +346,7 @@ fn providers<'a>(
                 (node, Some(e.to_string()))
             }
         };
+        let path = full_path(loc);
         let named = match node.kind {
             IommuKind::Unknown => n.prop_strs("compatible").find_map(driverless_family),
             _ => None,

@@ -780,7 +780,7 @@ fn iommu_map_to_a_disabled_iommu_is_marked() {
 
 #[test]
 fn driverless_families_are_named_and_the_driver_column_is_unchanged() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["rockchip,iommu"], "rockchip-iommu"),
         (&["rockchip,rk3568-iommu"], "rockchip-iommu"),
         (
@@ -789,6 +789,7 @@ fn driverless_families_are_named_and_the_driver_column_is_unchanged() {
         ),
         (&["mediatek,mt8173-m4u"], "mediatek-m4u"),
         (&["nvidia,tegra124-smmu"], "tegra-smmu"),
+        (&["nvidia,tegra210-mc"], "tegra-smmu"),
         (&["samsung,exynos-sysmmu"], "exynos-sysmmu"),
         (&["ti,omap4-iommu"], "omap-iommu"),
         (
