@@ -314,6 +314,7 @@ fn providers<'a>(
     let mut list = IommuList::new();
     let mut index = Vec::new();
     let mut full = None;
+    let mut first_broken = true;
     let walked = fdt.walk(|loc| {
         let n = loc.node();
         let mut resolvable = true;
@@ -365,12 +366,13 @@ fn providers<'a>(
             error: error.clone(),
         });
         if let Some(e) = &error {
-            warn(
-                ws,
-                "iommus",
-                Some(&path),
-                format!("broken: {e}; the image's IOMMU discovery stops on this node"),
-            );
+            let image = if first_broken {
+                "the image's IOMMU discovery stops on this node"
+            } else {
+                "the image's IOMMU discovery has already stopped on an earlier one"
+            };
+            first_broken = false;
+            warn(ws, "iommus", Some(&path), format!("broken: {e}; {image}"));
         }
         if let Some(m) = &node.cells_mismatch {
             warn(

@@ -928,6 +928,7 @@ fn broken_tree_is_reported_section_by_section() {
         assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
     }
     assert!(t.contains("[broken]\n    warning: broken: device tree: node /iommu@a000000 has `#iommu-cells` = 7, expected at most 4; the image's IOMMU discovery stops on this node\n"), "{t}");
+    assert!(t.contains("[broken]\n    warning: broken: device tree: node /iommu@b000000 property `reg` is 12 bytes, expected a non-zero multiple of 16; the image's IOMMU discovery has already stopped on an earlier one\n"), "{t}");
     assert!(t.contains("  /pcie@10000000 iommu-map-mask absent (all ones) [broken]\n    warning: broken: device tree: node /pcie@10000000 property `iommu-map`"), "{t}");
     // find_iommus failed, so the image never gets to the maps: no "fails
     // every IOMMU" warning on top of the discovery one.
