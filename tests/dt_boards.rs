@@ -231,11 +231,34 @@ fn assert_console(
 
 /// The shipped DTB has no usable `/memory`: the loader writes it
 /// (U-Boot on sunxi, ABL on Qualcomm; docs/hw/boards.md §1.4, §1.5).
+/// dt-probe says so, and that nothing else stops the image or silences it:
+/// the one warning is the memory one, no node is broken.
 fn assert_memory_left_to_the_loader(r: &Report) {
     assert!(r.memory.is_empty());
     let e = r.boot_error.as_deref().expect("boot error");
     assert!(e.contains("no /memory"), "{e}");
     assert_eq!(r.section_errors.len(), 1, "{:?}", r.section_errors);
+    assert!(r.memory_from_loader);
+    assert!(
+        r.boot_verdict().ends_with(
+            "unless the loader fills /memory (U-Boot, ABL and m1n1 do); once it does, discovery succeeds"
+        ),
+        "{}",
+        r.boot_verdict()
+    );
+    assert_eq!(r.warnings.len(), 1, "{:#?}", r.warnings);
+    assert_eq!(r.warnings[0].section, "memory");
+    assert_no_broken_node(r);
+}
+
+fn assert_no_broken_node(r: &Report) {
+    assert!(r.console.as_ref().is_ok_and(|c| c.driven));
+    assert!(r
+        .iommus
+        .iter()
+        .all(|i| i.error.is_none() && i.cells_mismatch.is_none()));
+    assert!(r.masters.iter().all(|m| m.error.is_none()));
+    assert!(r.pci_maps.iter().all(|p| p.error.is_none()));
 }
 
 // ---- Allwinner (docs/hw/boards.md §2, §3.1, §3.2) --------------------------------
@@ -424,6 +447,7 @@ fn db845c() {
         ("/soc@0/pcie@1c08000", 0x1c00),
     ] {
         let p = r.pci_maps.iter().find(|p| p.path == host).expect(host);
+        assert!(!p.mask_explicit, "{host}: no iommu-map-mask");
         assert_eq!(p.entries.len(), 16);
         for (n, e) in p.entries.iter().enumerate() {
             assert_eq!(
@@ -693,7 +717,9 @@ fn apple_t8103_trimmed() {
         (ids(&["sid=0x0"]), false)
     );
     let p = &r.pci_maps[0];
-    assert_eq!(p.mask, 0xff00);
+    assert_eq!((p.mask, p.mask_explicit), (0xff00, true));
+    assert!(r.warnings.is_empty(), "{:#?}", r.warnings);
+    assert_no_broken_node(&r);
     let got: Vec<_> = p
         .entries
         .iter()

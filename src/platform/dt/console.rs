@@ -40,7 +40,7 @@ pub enum ConsoleKind {
 }
 
 /// `compatible` strings we drive as 16550s.
-const NS16550_COMPATIBLES: [&str; 7] = [
+pub const NS16550_COMPATIBLES: [&str; 7] = [
     "ns16550a",
     "ns16550",
     "ns16450",
@@ -51,6 +51,15 @@ const NS16550_COMPATIBLES: [&str; 7] = [
 ];
 
 impl ConsoleKind {
+    /// `true` for the kinds the image has a driver for (`src/boot/mod.rs`
+    /// `install_console`); any other console leaves the board silent.
+    pub fn driven(self) -> bool {
+        matches!(
+            self,
+            ConsoleKind::Pl011 | ConsoleKind::Ns16550 | ConsoleKind::Geni | ConsoleKind::S5l
+        )
+    }
+
     /// The kind for one `compatible` string, `None` when not ours.
     pub fn from_compatible(c: &str) -> Option<ConsoleKind> {
         if c == "arm,pl011" {

@@ -170,7 +170,21 @@ pub struct IommuList<'a> {
     len: usize,
 }
 
+impl Default for IommuList<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<'a> IommuList<'a> {
+    /// An empty list.
+    pub fn new() -> Self {
+        IommuList {
+            items: [None; MAX_IOMMUS],
+            len: 0,
+        }
+    }
+
     /// Number of providers.
     pub fn len(&self) -> usize {
         self.len
@@ -196,7 +210,8 @@ impl<'a> IommuList<'a> {
         self.iter().position(|n| n.phandle == Some(phandle))
     }
 
-    fn push(&mut self, n: IommuNode<'a>) -> Result<(), DtError> {
+    /// Appends a provider; [`DtError::ListFull`] past [`MAX_IOMMUS`].
+    pub fn push(&mut self, n: IommuNode<'a>) -> Result<(), DtError> {
         let slot = self.items.get_mut(self.len).ok_or(DtError::ListFull {
             list: "iommu",
             capacity: MAX_IOMMUS,
@@ -214,70 +229,85 @@ fn phandle_of(n: &Node<'_>) -> Result<Option<u32>, DtError> {
     }
 }
 
-/// Finds every provider (`#iommu-cells`) in the tree.
+/// Finds every provider (`#iommu-cells`) in the tree.  The first node that
+/// does not read ([`read_iommu_node`]) makes it an error.
 pub fn find_iommus<'a>(fdt: &Fdt<'a>) -> Result<IommuList<'a>, DtError> {
-    let mut list = IommuList {
-        items: [None; MAX_IOMMUS],
-        len: 0,
-    };
+    let mut list = IommuList::new();
     fdt.walk(|loc| {
-        let n = loc.node();
-        let Some(cells) = n.prop_u32("#iommu-cells")? else {
-            return Ok(true);
-        };
-        if cells as usize > MAX_IOMMU_CELLS {
-            return Err(DtError::BadCells {
-                node: loc.path_name(),
-                prop: "#iommu-cells",
-                value: cells,
-                max: MAX_IOMMU_CELLS as u32,
-            });
+        if let Some(n) = read_iommu_node(loc)? {
+            list.push(n)?;
         }
-        let mut kind = IommuKind::Unknown;
-        let mut compatible = n.prop_strs("compatible").next().unwrap_or("");
-        if let Some((c, k)) = n
-            .prop_strs("compatible")
-            .find_map(|c| IommuKind::from_compatible(c).map(|k| (c, k)))
-        {
-            kind = k;
-            compatible = c;
-        }
-        let (reg, pci_bdf) = match kind {
-            IommuKind::VirtioIommu => {
-                let hi = n
-                    .property("reg")
-                    .and_then(|p| p.value.get(..4))
-                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                (None, hi.map(|h| ((h >> 8) & 0xffff) as u16))
-            }
-            IommuKind::Unknown => (translate_reg(loc, 0).ok(), None),
-            _ => (Some(translate_reg(loc, 0)?), None),
-        };
-        let cells_mismatch = match kind.binding_iommu_cells() {
-            Some(expected) if !expected.contains(&cells) => Some(CellsMismatch {
-                node: loc.path_name(),
-                compatible,
-                expected,
-                found: cells,
-            }),
-            _ => None,
-        };
-        list.push(IommuNode {
-            name: n.name(),
-            node_offset: n.offset(),
-            compatible,
-            kind,
-            reg,
-            pci_bdf,
-            iommu_cells: cells,
-            cells_mismatch,
-            phandle: phandle_of(&n)?,
-            enabled: n.is_enabled(),
-            dma_coherent: n.has_property("dma-coherent"),
-        })?;
         Ok(true)
     })?;
     Ok(list)
+}
+
+/// Reads one node as a provider: `Ok(None)` when it has no
+/// `#iommu-cells`.  An error names what [`find_iommus`] would stop on
+/// (`#iommu-cells` above [`MAX_IOMMU_CELLS`], a recognised MMIO IOMMU whose
+/// `reg` does not translate, an unreadable `phandle`); `cargo xtask
+/// dt-probe` calls it node by node to report every broken provider.
+pub fn read_iommu_node<'a>(loc: &Located<'a>) -> Result<Option<IommuNode<'a>>, DtError> {
+    let n = loc.node();
+    let Some(cells) = n.prop_u32("#iommu-cells")? else {
+        return Ok(None);
+    };
+    if cells as usize > MAX_IOMMU_CELLS {
+        return Err(DtError::BadCells {
+            node: loc.path_name(),
+            prop: "#iommu-cells",
+            value: cells,
+            max: MAX_IOMMU_CELLS as u32,
+        });
+    }
+    let (compatible, kind) = provider_kind(&n);
+    let (reg, pci_bdf) = match kind {
+        IommuKind::VirtioIommu => {
+            let hi = n
+                .property("reg")
+                .and_then(|p| p.value.get(..4))
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            (None, hi.map(|h| ((h >> 8) & 0xffff) as u16))
+        }
+        IommuKind::Unknown => (translate_reg(loc, 0).ok(), None),
+        _ => (Some(translate_reg(loc, 0)?), None),
+    };
+    let cells_mismatch = match kind.binding_iommu_cells() {
+        Some(expected) if !expected.contains(&cells) => Some(CellsMismatch {
+            node: loc.path_name(),
+            compatible,
+            expected,
+            found: cells,
+        }),
+        _ => None,
+    };
+    Ok(Some(IommuNode {
+        name: n.name(),
+        node_offset: n.offset(),
+        compatible,
+        kind,
+        reg,
+        pci_bdf,
+        iommu_cells: cells,
+        cells_mismatch,
+        phandle: phandle_of(&n)?,
+        enabled: n.is_enabled(),
+        dma_coherent: n.has_property("dma-coherent"),
+    }))
+}
+
+/// The `compatible` that decides a provider's kind and the kind: the first
+/// string we recognise, else the first string (`""` when absent) and
+/// [`IommuKind::Unknown`].
+pub fn provider_kind<'a>(n: &Node<'a>) -> (&'a str, IommuKind) {
+    n.prop_strs("compatible")
+        .find_map(|c| IommuKind::from_compatible(c).map(|k| (c, k)))
+        .unwrap_or_else(|| {
+            (
+                n.prop_strs("compatible").next().unwrap_or(""),
+                IommuKind::Unknown,
+            )
+        })
 }
 
 /// The node at structure offset `offset` with its ancestors (a tree walk).
@@ -344,67 +374,81 @@ pub fn for_each_master<'a, F>(
 where
     F: FnMut(&Located<'a>, &MasterRef<'a>) -> Result<bool, DtError>,
 {
-    fdt.walk(|loc| {
-        let n = loc.node();
-        let Some(p) = n.property("iommus") else {
-            return Ok(true);
-        };
-        if p.value.len() % 4 != 0 {
+    fdt.walk(|loc| read_master_refs(loc, iommus, &mut f))
+}
+
+/// Visits the `iommus` references of one node (none when it has no
+/// `iommus`), as [`for_each_master`] does; `Ok(false)` when `f` stopped.
+/// An error (a length not a whole number of cells, a phandle that is no
+/// provider, a reference cut short) comes before or after some references
+/// were visited.
+pub fn read_master_refs<'a, F>(
+    loc: &Located<'a>,
+    iommus: &IommuList<'a>,
+    f: &mut F,
+) -> Result<bool, DtError>
+where
+    F: FnMut(&Located<'a>, &MasterRef<'a>) -> Result<bool, DtError>,
+{
+    let n = loc.node();
+    let Some(p) = n.property("iommus") else {
+        return Ok(true);
+    };
+    if p.value.len() % 4 != 0 {
+        return Err(DtError::BadPropertyLength {
+            node: loc.path_name(),
+            prop: "iommus",
+            len: p.value.len(),
+            expected: 4,
+            exact: false,
+        });
+    }
+    let ncells = p.value.len() / 4;
+    let mut cell = 0usize;
+    let mut index = 0usize;
+    while cell < ncells {
+        let phandle = be32_at(p.value, cell).unwrap_or(0);
+        let iommu = iommus.by_phandle(phandle).ok_or(DtError::BadPhandle {
+            node: loc.path_name(),
+            prop: "iommus",
+            phandle,
+            problem: "no node with #iommu-cells has this phandle",
+        })?;
+        let nargs = iommus
+            .get(iommu)
+            .map(|i| i.iommu_cells as usize)
+            .unwrap_or(0);
+        if cell + 1 + nargs > ncells {
             return Err(DtError::BadPropertyLength {
                 node: loc.path_name(),
                 prop: "iommus",
                 len: p.value.len(),
-                expected: 4,
+                expected: (1 + nargs) * 4,
                 exact: false,
             });
         }
-        let ncells = p.value.len() / 4;
-        let mut cell = 0usize;
-        let mut index = 0usize;
-        while cell < ncells {
-            let phandle = be32_at(p.value, cell).unwrap_or(0);
-            let iommu = iommus.by_phandle(phandle).ok_or(DtError::BadPhandle {
-                node: loc.path_name(),
-                prop: "iommus",
-                phandle,
-                problem: "no node with #iommu-cells has this phandle",
-            })?;
-            let nargs = iommus
-                .get(iommu)
-                .map(|i| i.iommu_cells as usize)
-                .unwrap_or(0);
-            if cell + 1 + nargs > ncells {
-                return Err(DtError::BadPropertyLength {
-                    node: loc.path_name(),
-                    prop: "iommus",
-                    len: p.value.len(),
-                    expected: (1 + nargs) * 4,
-                    exact: false,
-                });
-            }
-            let mut args = IommuArgs {
-                cells: [0; MAX_IOMMU_CELLS],
-                len: nargs,
-            };
-            for (k, slot) in args.cells.iter_mut().take(nargs).enumerate() {
-                *slot = be32_at(p.value, cell + 1 + k).unwrap_or(0);
-            }
-            let r = MasterRef {
-                master: n.name(),
-                master_offset: n.offset(),
-                enabled: n.is_enabled(),
-                index,
-                iommu,
-                args,
-            };
-            if !f(loc, &r)? {
-                return Ok(false);
-            }
-            cell += 1 + nargs;
-            index += 1;
+        let mut args = IommuArgs {
+            cells: [0; MAX_IOMMU_CELLS],
+            len: nargs,
+        };
+        for (k, slot) in args.cells.iter_mut().take(nargs).enumerate() {
+            *slot = be32_at(p.value, cell + 1 + k).unwrap_or(0);
         }
-        Ok(true)
-    })
+        let r = MasterRef {
+            master: n.name(),
+            master_offset: n.offset(),
+            enabled: n.is_enabled(),
+            index,
+            iommu,
+            args,
+        };
+        if !f(loc, &r)? {
+            return Ok(false);
+        }
+        cell += 1 + nargs;
+        index += 1;
+    }
+    Ok(true)
 }
 
 /// One `iommu-map` entry, provider resolved.
@@ -431,6 +475,9 @@ pub struct PciIommuMap<'a> {
     pub enabled: bool,
     /// `iommu-map-mask` (all ones when absent).
     pub mask: u32,
+    /// `iommu-map-mask` is in the tree (else [`Self::mask`] is the
+    /// binding's default).
+    pub mask_explicit: bool,
     entries: [IommuMapEntry; MAX_MAP_ENTRIES],
     len: usize,
 }
@@ -462,61 +509,73 @@ pub fn for_each_pci_iommu_map<'a, F>(
 where
     F: FnMut(&Located<'a>, &PciIommuMap<'a>) -> Result<bool, DtError>,
 {
-    fdt.walk(|loc| {
-        let n = loc.node();
-        let Some(p) = n.property("iommu-map") else {
-            return Ok(true);
-        };
-        if p.value.is_empty() || p.value.len() % 16 != 0 {
-            return Err(DtError::BadPropertyLength {
+    fdt.walk(|loc| match read_pci_iommu_map(loc, iommus)? {
+        Some(map) => f(loc, &map),
+        None => Ok(true),
+    })
+}
+
+/// Reads one node's `iommu-map` (`Ok(None)` when it has none), as
+/// [`for_each_pci_iommu_map`] does.
+pub fn read_pci_iommu_map<'a>(
+    loc: &Located<'a>,
+    iommus: &IommuList<'a>,
+) -> Result<Option<PciIommuMap<'a>>, DtError> {
+    let n = loc.node();
+    let Some(p) = n.property("iommu-map") else {
+        return Ok(None);
+    };
+    if p.value.is_empty() || p.value.len() % 16 != 0 {
+        return Err(DtError::BadPropertyLength {
+            node: loc.path_name(),
+            prop: "iommu-map",
+            len: p.value.len(),
+            expected: 16,
+            exact: false,
+        });
+    }
+    let explicit_mask = n.prop_u32("iommu-map-mask")?;
+    let mask = explicit_mask.unwrap_or(u32::MAX);
+    let mut map = PciIommuMap {
+        host: n.name(),
+        host_offset: n.offset(),
+        enabled: n.is_enabled(),
+        mask,
+        mask_explicit: explicit_mask.is_some(),
+        entries: [IommuMapEntry::default(); MAX_MAP_ENTRIES],
+        len: 0,
+    };
+    for chunk in p.value.chunks_exact(16) {
+        let c = |i| be32_at(chunk, i).unwrap_or(0);
+        let (rid_base, phandle, sid_base, length) = (c(0), c(1), c(2), c(3));
+        let iommu = iommus.by_phandle(phandle).ok_or(DtError::BadPhandle {
+            node: loc.path_name(),
+            prop: "iommu-map",
+            phandle,
+            problem: "no node with #iommu-cells has this phandle",
+        })?;
+        // of_map_id rejects a base with bits outside the mask.
+        if rid_base & !mask != 0 {
+            return Err(DtError::BadValue {
                 node: loc.path_name(),
                 prop: "iommu-map",
-                len: p.value.len(),
-                expected: 16,
-                exact: false,
+                found: rid_base,
+                expected: "rid-base within iommu-map-mask",
             });
         }
-        let mask = n.prop_u32("iommu-map-mask")?.unwrap_or(u32::MAX);
-        let mut map = PciIommuMap {
-            host: n.name(),
-            host_offset: n.offset(),
-            enabled: n.is_enabled(),
-            mask,
-            entries: [IommuMapEntry::default(); MAX_MAP_ENTRIES],
-            len: 0,
+        let slot = map.entries.get_mut(map.len).ok_or(DtError::ListFull {
+            list: "iommu-map",
+            capacity: MAX_MAP_ENTRIES,
+        })?;
+        *slot = IommuMapEntry {
+            rid_base,
+            iommu,
+            sid_base,
+            length,
         };
-        for chunk in p.value.chunks_exact(16) {
-            let c = |i| be32_at(chunk, i).unwrap_or(0);
-            let (rid_base, phandle, sid_base, length) = (c(0), c(1), c(2), c(3));
-            let iommu = iommus.by_phandle(phandle).ok_or(DtError::BadPhandle {
-                node: loc.path_name(),
-                prop: "iommu-map",
-                phandle,
-                problem: "no node with #iommu-cells has this phandle",
-            })?;
-            // of_map_id rejects a base with bits outside the mask.
-            if rid_base & !mask != 0 {
-                return Err(DtError::BadValue {
-                    node: loc.path_name(),
-                    prop: "iommu-map",
-                    found: rid_base,
-                    expected: "rid-base within iommu-map-mask",
-                });
-            }
-            let slot = map.entries.get_mut(map.len).ok_or(DtError::ListFull {
-                list: "iommu-map",
-                capacity: MAX_MAP_ENTRIES,
-            })?;
-            *slot = IommuMapEntry {
-                rid_base,
-                iommu,
-                sid_base,
-                length,
-            };
-            map.len += 1;
-        }
-        f(loc, &map)
-    })
+        map.len += 1;
+    }
+    Ok(Some(map))
 }
 
 #[cfg(test)]

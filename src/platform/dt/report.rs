@@ -1,21 +1,30 @@
 //! What the image would see in a DTB, as a printable report.
 //!
 //! `cargo xtask dt-probe FILE.dtb [--json]` runs this on the host: the same
-//! discovery code the image runs at boot ([`super::discover`],
-//! [`super::iommus::find_iommus`], [`super::iommus::for_each_master`],
-//! [`super::iommus::for_each_pci_iommu_map`], [`super::find_console`]) turns
+//! discovery code the image runs at boot ([`super::discover_sections`],
+//! [`super::iommus::read_iommu_node`], [`super::iommus::read_master_refs`],
+//! [`super::iommus::read_pci_iommu_map`], [`super::find_console`]) turns
 //! the blob into a [`Report`] of owned values, which renders as text
 //! ([`Report::to_text`]) or JSON ([`Report::to_json`], hand-written: no
 //! serde in a `no_std` image).  Building the report allocates; it is a host
 //! and diagnostics tool, not part of the early boot path.
 //!
-//! Any blob yields either a report or a [`DtError`], never a panic: the
-//! fuzz target in `fuzz/` calls [`probe`] on arbitrary bytes.
+//! The report goes section by section and node by node: a node that does
+//! not read is marked broken (its `error`) and the rest is still reported,
+//! and what the image would do about it is a [`Warning`] (e.g. one broken
+//! provider makes the image's `find_iommus` fail, so it tests no IOMMU).
+//!
+//! Any blob yields either a report or a [`DtError`] (a blob with no
+//! readable structure or root), never a panic: the fuzz target in `fuzz/`
+//! calls [`probe`] on arbitrary bytes.
 #![forbid(unsafe_code)]
 
-use super::console::ConsoleKind;
+use super::console::{ConsoleKind, NS16550_COMPATIBLES};
 use super::error::DtError;
-use super::iommus::{for_each_master, for_each_pci_iommu_map, locate, IommuKind};
+use super::iommus::{
+    find_iommus, for_each_pci_iommu_map, provider_kind, read_iommu_node, read_master_refs,
+    read_pci_iommu_map, IommuKind, IommuList, IommuNode, MAX_IOMMU_CELLS,
+};
 use super::reader::{Fdt, Located};
 use super::{discover_sections, PsciConduit};
 use crate::mm::addr::{PhysAddr, PhysRange};
@@ -23,6 +32,14 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write;
+
+/// Bytes of an SMMUv3 register frame: Page 0 and Page 1 at +64 KiB (Arm
+/// IHI 0070 §6.1, docs/hw/smmuv3.md §1); `src/boot/iommu_suite.rs` refuses
+/// an SMMUv3 whose `reg` is smaller.
+pub const SMMUV3_FRAME: u64 = 0x2_0000;
+
+/// The loaders that write `/memory` at boot (docs/hw/boards.md §1).
+pub const MEMORY_LOADERS: &str = "U-Boot, ABL and m1n1 do";
 
 /// The console as discovery found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +50,9 @@ pub struct ConsoleReport {
     pub compatible: String,
     /// `"pl011"`, `"ns16550"` or `"unknown"` (see [`kind_name`]).
     pub kind: &'static str,
+    /// The image has a driver for this kind ([`ConsoleKind::driven`]);
+    /// `false` means the board would be silent.
+    pub driven: bool,
     /// First `reg` entry, CPU physical.
     pub reg: PhysRange,
     /// `reg-shift`.
@@ -52,13 +72,15 @@ pub struct IommuReport {
     pub path: String,
     /// The `compatible` that decided the kind (first one when unknown).
     pub compatible: String,
-    /// [`IommuKind`] as a short name (see [`iommu_kind_name`]).
+    /// [`IommuKind`] as a short name (see [`iommu_kind_name`]); a provider
+    /// of a family the image has no driver for is still named
+    /// ([`driverless_family`]).
     pub kind: &'static str,
     /// Which driver of this image takes it (see [`driver_for`]).
     pub driver: String,
     /// First `reg` entry, when it is MMIO and translates.
     pub reg: Option<PhysRange>,
-    /// `#iommu-cells`.
+    /// `#iommu-cells` (0 when it does not read).
     pub iommu_cells: u32,
     /// `phandle`.
     pub phandle: Option<u32>,
@@ -66,6 +88,12 @@ pub struct IommuReport {
     pub enabled: bool,
     /// `dma-coherent`.
     pub dma_coherent: bool,
+    /// `#iommu-cells` is not what the kind's binding allows (discovery's
+    /// [`super::iommus::CellsMismatch`]): the image fails this IOMMU.
+    pub cells_mismatch: Option<String>,
+    /// The node does not read ([`read_iommu_node`]'s error): the image's
+    /// IOMMU discovery stops on it.
+    pub error: Option<String>,
 }
 
 /// One `iommus` reference of a master.
@@ -84,8 +112,10 @@ pub struct MasterReport {
     pub path: String,
     /// `status` absent or okay.
     pub enabled: bool,
-    /// Its references in property order.
+    /// Its references in property order (those read before an error).
     pub refs: Vec<MasterRefReport>,
+    /// Why the rest of `iommus` does not read.
+    pub error: Option<String>,
 }
 
 /// One `iommu-map` entry.
@@ -110,8 +140,24 @@ pub struct PciMapReport {
     pub enabled: bool,
     /// `iommu-map-mask` (all ones when absent).
     pub mask: u32,
-    /// The entries in property order.
+    /// `iommu-map-mask` is in the tree; `false`: the binding's default.
+    pub mask_explicit: bool,
+    /// The entries in property order (empty when the map does not read).
     pub entries: Vec<MapEntryReport>,
+    /// Why the map does not read.
+    pub error: Option<String>,
+}
+
+/// Something the image would do differently from what the tree seems to
+/// say, or a fact about the tree it relies on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    /// `"boot"`, `"memory"`, `"console"`, `"iommus"`, `"masters"` or `"pci"`.
+    pub section: &'static str,
+    /// The node it is about (full path), `None` for the whole section.
+    pub node: Option<String>,
+    /// What is wrong and what the image does about it.
+    pub message: String,
 }
 
 /// Everything dt-probe prints.
@@ -121,6 +167,9 @@ pub struct Report {
     /// would boot on it, else the error that would stop it (e.g. the empty
     /// `/memory` of a Qualcomm DTB before ABL patches it).
     pub boot_error: Option<String>,
+    /// The `memory` section failed only because no `/memory` has a
+    /// non-empty `reg`: the loader is expected to write it.
+    pub memory_from_loader: bool,
     /// Each discovery section that failed (`"memory"`, `"reserved"`,
     /// `"chosen"`, `"psci"`) with its error; the other sections are still
     /// reported.
@@ -145,12 +194,14 @@ pub struct Report {
     pub psci: Option<&'static str>,
     /// `/chosen/bootargs`.
     pub bootargs: String,
-    /// IOMMU providers in blob order.
+    /// IOMMU providers in blob order (broken ones included, marked).
     pub iommus: Vec<IommuReport>,
     /// DMA masters in blob order.
     pub masters: Vec<MasterReport>,
     /// PCI host bridges with `iommu-map`, in blob order.
     pub pci_maps: Vec<PciMapReport>,
+    /// Warnings, by section, in the order they are printed.
+    pub warnings: Vec<Warning>,
 }
 
 /// Short name of a console kind.
@@ -174,6 +225,32 @@ pub fn iommu_kind_name(k: IommuKind) -> &'static str {
         IommuKind::AppleDart => "apple-dart",
         IommuKind::VirtioIommu => "virtio-iommu",
         _ => "unknown",
+    }
+}
+
+/// The family of a provider discovery does not recognise
+/// ([`IommuKind::Unknown`]), by `compatible`, for the report only: the
+/// image has no driver and no binding check for any of these.  Linux
+/// bindings `iommu/rockchip,iommu.yaml`, `iommu/mediatek,iommu.yaml`,
+/// `iommu/nvidia,tegra30-smmu.yaml` (and the `#iommu-cells` of
+/// `memory-controllers/nvidia,tegra30-mc.yaml`), `iommu/samsung,sysmmu.yaml`,
+/// `iommu/ti,omap-iommu.txt`, `iommu/renesas,ipmmu-vmsa.yaml`.
+pub fn driverless_family(compatible: &str) -> Option<&'static str> {
+    let (vendor, model) = compatible.split_once(',')?;
+    let between = |pre: &str, post: &str| {
+        model.len() >= pre.len() + post.len() && model.starts_with(pre) && model.ends_with(post)
+    };
+    match vendor {
+        "rockchip" if model == "iommu" || between("rk", "-iommu") => Some("rockchip-iommu"),
+        "mediatek" if between("mt", "-m4u") => Some("mediatek-m4u"),
+        // Tegra30..210 put the SMMU in the memory controller node.
+        "nvidia" if between("tegra", "-smmu") || between("tegra", "-mc") => Some("tegra-smmu"),
+        "samsung" if between("exynos", "-sysmmu") || model.starts_with("exynos-sysmmu") => {
+            Some("exynos-sysmmu")
+        }
+        "ti" if between("omap", "-iommu") || between("dra7", "-iommu") => Some("omap-iommu"),
+        "renesas" if model.starts_with("ipmmu-") => Some("renesas-ipmmu"),
+        _ => None,
     }
 }
 
@@ -204,11 +281,149 @@ pub fn full_path(loc: &Located<'_>) -> String {
     s
 }
 
+/// The consoles the image drives, for the "silent" warning.
+fn driven_consoles() -> String {
+    let mut s = String::from("PL011 (arm,pl011), 16550/8250 (");
+    for (i, c) in NS16550_COMPATIBLES.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(c);
+    }
+    s.push_str("), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart)");
+    s
+}
+
+fn warn(ws: &mut Vec<Warning>, section: &'static str, node: Option<&str>, message: String) {
+    ws.push(Warning {
+        section,
+        node: node.map(|n| n.to_string()),
+        message,
+    });
+}
+
+/// The providers, node by node: a node that does not read is reported
+/// with its error and, when its `#iommu-cells` reads, kept in the list as
+/// a placeholder so references to it still resolve.  Returns the list and,
+/// for each list entry, its index in the report.
+fn providers<'a>(
+    fdt: &Fdt<'a>,
+    iommus: &mut Vec<IommuReport>,
+    ws: &mut Vec<Warning>,
+) -> (IommuList<'a>, Vec<usize>) {
+    let mut list = IommuList::new();
+    let mut index = Vec::new();
+    let mut full = None;
+    let mut first_broken = true;
+    let walked = fdt.walk(|loc| {
+        let n = loc.node();
+        let mut resolvable = true;
+        let (node, error) = match read_iommu_node(loc) {
+            Ok(None) => return Ok(true),
+            Ok(Some(node)) => (node, None),
+            Err(e) => {
+                // Not a provider the image would list: a placeholder.
+                let (compatible, kind) = provider_kind(&n);
+                let cells = n.prop_u32("#iommu-cells").ok().flatten();
+                resolvable = cells.is_some_and(|c| c as usize <= MAX_IOMMU_CELLS);
+                let cells = cells.unwrap_or(0);
+                let node = IommuNode {
+                    name: n.name(),
+                    node_offset: n.offset(),
+                    compatible,
+                    kind,
+                    reg: None,
+                    pci_bdf: None,
+                    iommu_cells: cells,
+                    cells_mismatch: None,
+                    phandle: n
+                        .prop_u32("phandle")
+                        .ok()
+                        .flatten()
+                        .or_else(|| n.prop_u32("linux,phandle").ok().flatten()),
+                    enabled: n.is_enabled(),
+                    dma_coherent: n.has_property("dma-coherent"),
+                };
+                (node, Some(e.to_string()))
+            }
+        };
+        let path = full_path(loc);
+        let named = match node.kind {
+            IommuKind::Unknown => n.prop_strs("compatible").find_map(driverless_family),
+            _ => None,
+        };
+        iommus.push(IommuReport {
+            path: path.clone(),
+            compatible: node.compatible.to_string(),
+            kind: named.unwrap_or(iommu_kind_name(node.kind)),
+            driver: driver_for(node.kind, node.compatible),
+            reg: node.reg,
+            iommu_cells: node.iommu_cells,
+            phandle: node.phandle,
+            enabled: node.enabled,
+            dma_coherent: node.dma_coherent,
+            cells_mismatch: node.cells_mismatch.map(|m| m.to_string()),
+            error: error.clone(),
+        });
+        if let Some(e) = &error {
+            let image = if first_broken {
+                "the image's IOMMU discovery stops on this node"
+            } else {
+                "the image's IOMMU discovery has already stopped on an earlier one"
+            };
+            first_broken = false;
+            warn(ws, "iommus", Some(&path), format!("broken: {e}; {image}"));
+        }
+        if let Some(m) = &node.cells_mismatch {
+            warn(
+                ws,
+                "iommus",
+                Some(&path),
+                format!("{m}: the image reports this IOMMU as a failing test and does not drive it"),
+            );
+        }
+        if node.kind == IommuKind::SmmuV3 {
+            if let Some(r) = node.reg.filter(|r| r.size < SMMUV3_FRAME) {
+                warn(
+                    ws,
+                    "iommus",
+                    Some(&path),
+                    format!(
+                        "reg is {} ({:#x} bytes), smaller than the {} SMMUv3 frame (Page 0 + Page 1 at +64 KiB, where the queue pointers are): the image refuses to set it up",
+                        size(r.size),
+                        r.size,
+                        size(SMMUV3_FRAME)
+                    ),
+                );
+            }
+        }
+        // Keep it resolvable unless its cells are past what a reference
+        // can carry (then references to it are reported broken).
+        if resolvable && full.is_none() {
+            match list.push(node) {
+                Ok(()) => index.push(iommus.len() - 1),
+                Err(e) => full = Some(e),
+            }
+        }
+        Ok(true)
+    });
+    if let Some(e) = full.or(walked.err()) {
+        warn(
+            ws,
+            "iommus",
+            None,
+            format!("{e}: providers past this point are not resolved"),
+        );
+    }
+    (list, index)
+}
+
 /// Runs discovery on `dtb` (as if loaded at address 0) and builds the
-/// report.  A blob the image would reject gives the image's error.
+/// report.  A blob with no readable structure gives the image's error.
 pub fn probe(dtb: &[u8]) -> Result<Report, DtError> {
     let fdt = Fdt::parse(dtb)?;
     let (info, errors) = discover_sections(&fdt, PhysAddr(0))?;
+    let memory_from_loader = matches!(errors.memory, Some(DtError::NoMemory));
     let section_errors = [
         ("memory", errors.memory),
         ("reserved", errors.reserved),
@@ -218,16 +433,49 @@ pub fn probe(dtb: &[u8]) -> Result<Report, DtError> {
     .into_iter()
     .filter_map(|(s, e)| e.map(|e| (s, e.to_string())))
     .collect();
+    let mut ws = Vec::new();
+    if memory_from_loader {
+        warn(
+            &mut ws,
+            "memory",
+            None,
+            format!("this DTB has no /memory with a non-empty reg: the loader must fill it ({MEMORY_LOADERS}); as it is, the image stops at discovery"),
+        );
+    }
     let console = match info.console {
         Ok(c) => {
             let path = fdt
                 .find(c.path)
                 .map(|l| full_path(&l))
                 .unwrap_or_else(|_| c.path.to_string());
+            if !c.kind.driven() {
+                warn(
+                    &mut ws,
+                    "console",
+                    Some(&path),
+                    format!(
+                        "the image has no driver for {}: the board would be silent (it drives {})",
+                        if c.compatible.is_empty() {
+                            "a console without compatible"
+                        } else {
+                            c.compatible
+                        },
+                        driven_consoles()
+                    ),
+                );
+            } else if !c.enabled {
+                warn(
+                    &mut ws,
+                    "console",
+                    Some(&path),
+                    "status is not okay: the image drives it anyway, and prints nothing if the loader left it unclocked".to_string(),
+                );
+            }
             Ok(ConsoleReport {
                 path,
                 compatible: c.compatible.to_string(),
                 kind: kind_name(c.kind),
+                driven: c.kind.driven(),
                 reg: c.reg,
                 reg_shift: c.reg_shift,
                 reg_io_width: c.reg_io_width,
@@ -235,64 +483,143 @@ pub fn probe(dtb: &[u8]) -> Result<Report, DtError> {
                 enabled: c.enabled,
             })
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => {
+            warn(
+                &mut ws,
+                "console",
+                None,
+                format!("no console the image can find: the board would be silent ({e})"),
+            );
+            Err(e.to_string())
+        }
     };
-    let list = super::iommus::find_iommus(&fdt)?;
+
     let mut iommus = Vec::new();
-    for n in list.iter() {
-        iommus.push(IommuReport {
-            path: full_path(&locate(&fdt, n.node_offset)?),
-            compatible: n.compatible.to_string(),
-            kind: iommu_kind_name(n.kind),
-            driver: driver_for(n.kind, n.compatible),
-            reg: n.reg,
-            iommu_cells: n.iommu_cells,
-            phandle: n.phandle,
-            enabled: n.enabled,
-            dma_coherent: n.dma_coherent,
-        });
+    let (list, index) = providers(&fdt, &mut iommus, &mut ws);
+    let to_report = |i: usize| index.get(i).copied().unwrap_or(usize::MAX);
+    // What the image itself does with the providers (boot/iommu_suite.rs).
+    let image_list = find_iommus(&fdt);
+    if let Err(e) = &image_list {
+        warn(
+            &mut ws,
+            "iommus",
+            None,
+            format!("the image reports one failing `iommu_discovery` case and tests no IOMMU: {e}"),
+        );
     }
+
     let mut masters: Vec<MasterReport> = Vec::new();
-    let mut last_offset = None;
-    for_each_master(&fdt, &list, |loc, r| {
-        let entry = MasterRefReport {
-            iommu: r.iommu,
-            args: r.args.as_slice().to_vec(),
-        };
-        match masters.last_mut() {
-            Some(m) if last_offset == Some(r.master_offset) => m.refs.push(entry),
-            _ => {
-                last_offset = Some(r.master_offset);
-                masters.push(MasterReport {
-                    path: full_path(loc),
-                    enabled: r.enabled,
-                    refs: alloc::vec![entry],
+    let mut pci_maps = Vec::new();
+    let walked = fdt.walk(|loc| {
+        let n = loc.node();
+        if n.has_property("iommus") {
+            let mut m = MasterReport {
+                path: full_path(loc),
+                enabled: n.is_enabled(),
+                refs: Vec::new(),
+                error: None,
+            };
+            let read = read_master_refs(loc, &list, &mut |_, r| {
+                m.refs.push(MasterRefReport {
+                    iommu: to_report(r.iommu),
+                    args: r.args.as_slice().to_vec(),
                 });
+                Ok(true)
+            });
+            if let Err(e) = read {
+                let mut msg = e.to_string();
+                if let DtError::BadPhandle { phandle, .. } = e {
+                    // Not nowhere: a provider that does not read.
+                    if let Some(p) = iommus
+                        .iter()
+                        .find(|i| i.error.is_some() && i.phandle == Some(phandle))
+                    {
+                        msg = format!(
+                            "device tree: node {} property `iommus` references {} (phandle {phandle:#x}), which is broken: see iommus",
+                            m.path, p.path
+                        );
+                    }
+                }
+                warn(&mut ws, "masters", Some(&m.path), format!("broken: {msg}"));
+                m.error = Some(msg);
             }
+            masters.push(m);
+        }
+        if n.has_property("iommu-map") {
+            let path = full_path(loc);
+            let mut p = PciMapReport {
+                path: path.clone(),
+                enabled: n.is_enabled(),
+                mask: u32::MAX,
+                mask_explicit: n.has_property("iommu-map-mask"),
+                entries: Vec::new(),
+                error: None,
+            };
+            match read_pci_iommu_map(loc, &list) {
+                Ok(Some(m)) => {
+                    p.mask = m.mask;
+                    p.mask_explicit = m.mask_explicit;
+                    p.entries = m
+                        .entries()
+                        .iter()
+                        .map(|e| MapEntryReport {
+                            rid_base: e.rid_base,
+                            iommu: to_report(e.iommu),
+                            sid_base: e.sid_base,
+                            length: e.length,
+                        })
+                        .collect();
+                    let mut off: Vec<usize> = p
+                        .entries
+                        .iter()
+                        .map(|e| e.iommu)
+                        .filter(|&i| iommus.get(i).is_some_and(|n| !n.enabled))
+                        .collect();
+                    off.dedup();
+                    for i in off {
+                        warn(
+                            &mut ws,
+                            "pci",
+                            Some(&path),
+                            format!(
+                                "entries target {}, which is disabled: the image does not test it, and these requester IDs get no IOMMU",
+                                iommus[i].path
+                            ),
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn(&mut ws, "pci", Some(&path), format!("broken: {e}"));
+                    p.error = Some(e.to_string());
+                }
+            }
+            pci_maps.push(p);
         }
         Ok(true)
-    })?;
-    let mut pci_maps = Vec::new();
-    for_each_pci_iommu_map(&fdt, &list, |loc, m| {
-        pci_maps.push(PciMapReport {
-            path: full_path(loc),
-            enabled: m.enabled,
-            mask: m.mask,
-            entries: m
-                .entries()
-                .iter()
-                .map(|e| MapEntryReport {
-                    rid_base: e.rid_base,
-                    iommu: e.iommu,
-                    sid_base: e.sid_base,
-                    length: e.length,
-                })
-                .collect(),
-        });
-        Ok(true)
-    })?;
+    });
+    if let Err(e) = walked {
+        warn(
+            &mut ws,
+            "masters",
+            None,
+            format!("the tree walk stopped: {e}"),
+        );
+    }
+    if let Ok(l) = &image_list {
+        if let Err(e) = for_each_pci_iommu_map(&fdt, l, |_, _| Ok(true)) {
+            warn(
+                &mut ws,
+                "pci",
+                None,
+                format!("the image fails the setup of every IOMMU it drives: PCI iommu-map: {e}"),
+            );
+        }
+    }
+    ws.sort_by_key(|w| section_rank(w.section));
     Ok(Report {
         boot_error: errors.first().map(|e| e.to_string()),
+        memory_from_loader,
         section_errors,
         dtb_size: fdt.total_size(),
         model: info.model.to_string(),
@@ -310,7 +637,18 @@ pub fn probe(dtb: &[u8]) -> Result<Report, DtError> {
         iommus,
         masters,
         pci_maps,
+        warnings: ws,
     })
+}
+
+/// Print order of the sections.
+fn section_rank(s: &str) -> usize {
+    [
+        "boot", "memory", "reserved", "console", "psci", "chosen", "iommus", "masters", "pci",
+    ]
+    .iter()
+    .position(|x| *x == s)
+    .unwrap_or(usize::MAX)
 }
 
 fn range(r: &PhysRange) -> String {
@@ -369,27 +707,90 @@ impl Report {
         self.iommus.get(i).map(|n| n.path.as_str()).unwrap_or("?")
     }
 
-    /// The human-readable picture (what `cargo xtask dt-probe` prints).
+    /// Why the board would print nothing, when it would not: the console
+    /// is missing or of a kind the image does not drive.
+    pub fn silent_because(&self) -> Option<String> {
+        match &self.console {
+            Ok(c) if c.driven => None,
+            Ok(c) => Some(format!(
+                "no driver for its console {} ({})",
+                if c.compatible.is_empty() {
+                    "(no compatible)"
+                } else {
+                    c.compatible.as_str()
+                },
+                c.path
+            )),
+            Err(e) => Some(format!("no console found ({e})")),
+        }
+    }
+
+    /// The one-line verdict: would the image boot on this tree as it is,
+    /// and would anyone see it?
+    pub fn boot_verdict(&self) -> String {
+        let mut s = match &self.boot_error {
+            None => "discovery succeeds".to_string(),
+            Some(e) if self.memory_from_loader => {
+                let mut s = format!(
+                    "the image would stop here: {e}, unless the loader fills /memory ({MEMORY_LOADERS}); "
+                );
+                match self.section_errors.get(1) {
+                    None => s.push_str("once it does, discovery succeeds"),
+                    Some((section, _)) => {
+                        let _ = write!(s, "even then it stops at the {section} error below");
+                    }
+                }
+                s
+            }
+            Some(e) => format!("the image would stop here: {e}"),
+        };
+        if let Some(why) = self.silent_because() {
+            let _ = write!(s, "; the board would be silent: {why}");
+        }
+        s
+    }
+
+    fn warnings_for<'s>(
+        &'s self,
+        section: &'s str,
+        node: Option<&'s str>,
+    ) -> impl Iterator<Item = &'s Warning> + 's {
+        self.warnings
+            .iter()
+            .filter(move |w| w.section == section && w.node.as_deref() == node)
+    }
+
+    fn write_warnings(&self, o: &mut String, section: &str, node: Option<&str>, indent: &str) {
+        for w in self.warnings_for(section, node) {
+            let _ = writeln!(o, "{indent}warning: {}", w.message);
+        }
+    }
+
+    fn iommu_enabled(&self, i: usize) -> bool {
+        self.iommus.get(i).is_none_or(|n| n.enabled)
+    }
+
+    /// The human-readable picture (what `cargo xtask dt-probe` prints):
+    /// section by section, each node's warnings under it, each section's
+    /// after its nodes.
     pub fn to_text(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "model: {}", self.model);
         let _ = writeln!(o, "compatible: {}", self.compatible);
         let _ = writeln!(o, "dtb size: {} bytes", self.dtb_size);
-        match &self.boot_error {
-            None => {
-                let _ = writeln!(o, "boot: discovery succeeds");
-            }
-            Some(e) => {
-                let _ = writeln!(o, "boot: the image would stop here: {e}");
-            }
-        }
+        let _ = writeln!(o, "boot: {}", self.boot_verdict());
+        let _ = writeln!(o, "warnings: {}", self.warnings.len());
         for (section, e) in &self.section_errors {
             let _ = writeln!(o, "error in {section}: {e}");
         }
         let _ = writeln!(o, "memory:");
+        if self.memory.is_empty() && self.memory_from_loader {
+            let _ = writeln!(o, "  (none in this DTB: left to the loader)");
+        }
         for r in &self.memory {
             let _ = writeln!(o, "  {}", range(r));
         }
+        self.write_warnings(&mut o, "memory", None, "  ");
         let _ = writeln!(o, "reserved:");
         for r in &self.reserved {
             let nm = if self.no_map.contains(r) {
@@ -410,7 +811,7 @@ impl Report {
             Ok(c) => {
                 let _ = writeln!(
                     o,
-                    "console: {} compatible={} kind={} base={:#x} size={:#x} reg-shift={} io-width={}{}{}",
+                    "console: {} compatible={} kind={} base={:#x} size={:#x} reg-shift={} io-width={}{}{}{}",
                     c.path,
                     c.compatible,
                     c.kind,
@@ -422,13 +823,16 @@ impl Report {
                         .as_deref()
                         .map(|s| format!(" options={s}"))
                         .unwrap_or_default(),
-                    disabled(c.enabled)
+                    disabled(c.enabled),
+                    if c.driven { "" } else { " [no driver: silent]" }
                 );
+                self.write_warnings(&mut o, "console", Some(&c.path), "  ");
             }
             Err(e) => {
                 let _ = writeln!(o, "console: none usable: {e}");
             }
         }
+        self.write_warnings(&mut o, "console", None, "  ");
         let _ = writeln!(
             o,
             "psci: {}",
@@ -443,7 +847,7 @@ impl Report {
                 .unwrap_or_else(|| "base=?".to_string());
             let _ = writeln!(
                 o,
-                "  {} compatible={} kind={} {} #iommu-cells={}{} -> {}{}",
+                "  {} compatible={} kind={} {} #iommu-cells={}{} -> {}{}{}",
                 n.path,
                 n.compatible,
                 n.kind,
@@ -451,9 +855,12 @@ impl Report {
                 n.iommu_cells,
                 if n.dma_coherent { " dma-coherent" } else { "" },
                 n.driver,
-                disabled(n.enabled)
+                disabled(n.enabled),
+                if n.error.is_some() { " [broken]" } else { "" }
             );
+            self.write_warnings(&mut o, "iommus", Some(&n.path), "    ");
         }
+        self.write_warnings(&mut o, "iommus", None, "  ");
         let _ = writeln!(o, "masters: {}", self.masters.len());
         for m in &self.masters {
             let mut refs = String::new();
@@ -463,51 +870,77 @@ impl Report {
                 }
                 let _ = write!(
                     refs,
-                    "{} {}",
+                    "{} {}{}",
                     self.iommu_path(r.iommu),
-                    self.describe_args(r)
+                    self.describe_args(r),
+                    if self.iommu_enabled(r.iommu) {
+                        ""
+                    } else {
+                        " [iommu disabled]"
+                    }
                 );
             }
-            let _ = writeln!(o, "  {} -> {}{}", m.path, refs, disabled(m.enabled));
-        }
-        let _ = writeln!(o, "pci iommu-maps: {}", self.pci_maps.len());
-        for p in &self.pci_maps {
+            if refs.is_empty() {
+                refs.push_str("(no reference read)");
+            }
             let _ = writeln!(
                 o,
-                "  {} iommu-map-mask={:#x}{}",
+                "  {} -> {}{}{}",
+                m.path,
+                refs,
+                disabled(m.enabled),
+                if m.error.is_some() { " [broken]" } else { "" }
+            );
+            self.write_warnings(&mut o, "masters", Some(&m.path), "    ");
+        }
+        self.write_warnings(&mut o, "masters", None, "  ");
+        let _ = writeln!(o, "pci iommu-maps: {}", self.pci_maps.len());
+        for p in &self.pci_maps {
+            let mask = if p.mask_explicit {
+                format!("iommu-map-mask={:#x}", p.mask)
+            } else {
+                "iommu-map-mask absent (all ones)".to_string()
+            };
+            let _ = writeln!(
+                o,
+                "  {} {mask}{}{}",
                 p.path,
-                p.mask,
-                disabled(p.enabled)
+                disabled(p.enabled),
+                if p.error.is_some() { " [broken]" } else { "" }
             );
             for e in &p.entries {
                 let _ = writeln!(
                     o,
-                    "    rid {:#06x}..+{:#x} -> {} sid {:#x}",
+                    "    rid {:#06x}..+{:#x} -> {} sid {:#x}{}",
                     e.rid_base,
                     e.length,
                     self.iommu_path(e.iommu),
-                    e.sid_base
+                    e.sid_base,
+                    if self.iommu_enabled(e.iommu) {
+                        ""
+                    } else {
+                        " [iommu disabled]"
+                    }
                 );
             }
+            self.write_warnings(&mut o, "pci", Some(&p.path), "    ");
         }
+        self.write_warnings(&mut o, "pci", None, "  ");
         o
     }
 
     /// The same picture as JSON (one object): counts, cells and IDs as JSON
-    /// numbers, addresses and sizes as `"0x..."` strings.
+    /// numbers, addresses and sizes as `"0x..."` strings.  Fields are only
+    /// ever added, never renamed.
     pub fn to_json(&self) -> String {
+        let opt = |v: Option<&str>| v.map(json_str).unwrap_or_else(|| "null".to_string());
         let mut o = String::from("{");
         let _ = write!(o, "\"model\":{},", json_str(&self.model));
         let _ = write!(o, "\"compatible\":{},", json_str(&self.compatible));
         let _ = write!(o, "\"dtb_size\":{},", self.dtb_size);
-        let _ = write!(
-            o,
-            "\"boot_error\":{},",
-            self.boot_error
-                .as_deref()
-                .map(json_str)
-                .unwrap_or_else(|| "null".to_string())
-        );
+        let _ = write!(o, "\"boot_error\":{},", opt(self.boot_error.as_deref()));
+        let _ = write!(o, "\"boot\":{},", json_str(&self.boot_verdict()));
+        let _ = write!(o, "\"memory_from_loader\":{},", self.memory_from_loader);
         o.push_str("\"section_errors\":{");
         for (i, (section, e)) in self.section_errors.iter().enumerate() {
             if i > 0 {
@@ -524,7 +957,7 @@ impl Report {
             Ok(c) => {
                 let _ = write!(
                     o,
-                    "\"console\":{{\"path\":{},\"compatible\":{},\"kind\":{},\"base\":{},\"size\":{},\"reg_shift\":{},\"io_width\":{},\"options\":{},\"enabled\":{}}},",
+                    "\"console\":{{\"path\":{},\"compatible\":{},\"kind\":{},\"base\":{},\"size\":{},\"reg_shift\":{},\"io_width\":{},\"options\":{},\"enabled\":{},\"driven\":{}}},",
                     json_str(&c.path),
                     json_str(&c.compatible),
                     json_str(c.kind),
@@ -532,21 +965,20 @@ impl Report {
                     json_hex(c.reg.size),
                     c.reg_shift,
                     c.reg_io_width,
-                    c.options.as_deref().map(json_str).unwrap_or_else(|| "null".to_string()),
-                    c.enabled
+                    opt(c.options.as_deref()),
+                    c.enabled,
+                    c.driven
                 );
             }
             Err(e) => {
-                let _ = write!(o, "\"console\":{{\"error\":{}}},", json_str(e));
+                let _ = write!(
+                    o,
+                    "\"console\":{{\"error\":{},\"driven\":false}},",
+                    json_str(e)
+                );
             }
         }
-        let _ = write!(
-            o,
-            "\"psci\":{},",
-            self.psci
-                .map(json_str)
-                .unwrap_or_else(|| "null".to_string())
-        );
+        let _ = write!(o, "\"psci\":{},", opt(self.psci));
         let _ = write!(o, "\"bootargs\":{},", json_str(&self.bootargs));
         o.push_str("\"iommus\":[");
         for (i, n) in self.iommus.iter().enumerate() {
@@ -559,7 +991,7 @@ impl Report {
             };
             let _ = write!(
                 o,
-                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{}}}",
+                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{},\"cells_mismatch\":{},\"error\":{}}}",
                 json_str(&n.path),
                 json_str(&n.compatible),
                 json_str(n.kind),
@@ -569,7 +1001,9 @@ impl Report {
                 n.iommu_cells,
                 n.phandle.map(|p| p.to_string()).unwrap_or_else(|| "null".to_string()),
                 n.enabled,
-                n.dma_coherent
+                n.dma_coherent,
+                opt(n.cells_mismatch.as_deref()),
+                opt(n.error.as_deref())
             );
         }
         o.push_str("],\"masters\":[");
@@ -598,9 +1032,14 @@ impl Report {
                     }
                     let _ = write!(o, "{a}");
                 }
-                let _ = write!(o, "],\"ids\":{}}}", json_str(&self.describe_args(r)));
+                let _ = write!(
+                    o,
+                    "],\"ids\":{},\"iommu_enabled\":{}}}",
+                    json_str(&self.describe_args(r)),
+                    self.iommu_enabled(r.iommu)
+                );
             }
-            o.push_str("]}");
+            let _ = write!(o, "],\"error\":{}}}", opt(m.error.as_deref()));
         }
         o.push_str("],\"pci_maps\":[");
         for (i, p) in self.pci_maps.iter().enumerate() {
@@ -609,10 +1048,12 @@ impl Report {
             }
             let _ = write!(
                 o,
-                "{{\"path\":{},\"enabled\":{},\"mask\":{},\"entries\":[",
+                "{{\"path\":{},\"enabled\":{},\"mask\":{},\"mask_explicit\":{},\"error\":{},\"entries\":[",
                 json_str(&p.path),
                 p.enabled,
-                p.mask
+                p.mask,
+                p.mask_explicit,
+                opt(p.error.as_deref())
             );
             for (j, e) in p.entries.iter().enumerate() {
                 if j > 0 {
@@ -620,14 +1061,28 @@ impl Report {
                 }
                 let _ = write!(
                     o,
-                    "{{\"rid_base\":{},\"iommu\":{},\"sid_base\":{},\"length\":{}}}",
+                    "{{\"rid_base\":{},\"iommu\":{},\"sid_base\":{},\"length\":{},\"iommu_enabled\":{}}}",
                     e.rid_base,
                     json_str(self.iommu_path(e.iommu)),
                     e.sid_base,
-                    e.length
+                    e.length,
+                    self.iommu_enabled(e.iommu)
                 );
             }
             o.push_str("]}");
+        }
+        o.push_str("],\"warnings\":[");
+        for (i, w) in self.warnings.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "{{\"section\":{},\"node\":{},\"message\":{}}}",
+                json_str(w.section),
+                opt(w.node.as_deref()),
+                json_str(&w.message)
+            );
         }
         o.push_str("]}");
         o

@@ -144,8 +144,9 @@ fn virt_report_text() {
         "  /smmuv3@9050000 compatible=arm,smmu-v3 kind=smmuv3 base=0x9050000 size=0x20000 #iommu-cells=1 dma-coherent -> smmuv3",
         "  /iommu@b000000 compatible=acme,frob-iommu kind=unknown base=0xb000000 size=0x1000 #iommu-cells=1 -> unsupported: acme,frob-iommu [disabled]",
         "  /dma@c000000 -> /iommu@a000000 sid=0x6c3 mask=0x0, /iommu@a000000 sid=0x100 mask=0xf",
-        "  /dma@d000000 -> /iommu@b000000 cells=<0x7> [disabled]",
-        "  /pcie@10000000 iommu-map-mask=0xffffffff",
+        "  /dma@d000000 -> /iommu@b000000 cells=<0x7> [iommu disabled] [disabled]",
+        "  /pcie@10000000 iommu-map-mask absent (all ones)",
+        "warnings: 0",
         "    rid 0x0000..+0x10000 -> /smmuv3@9050000 sid 0x0",
     ] {
         assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
@@ -196,8 +197,13 @@ fn virt_report_json() {
         "\"psci\":\"hvc\"",
         "\"bootargs\":\"a \\\"quoted\\\" arg\"",
         "\"driver\":\"unsupported: acme,frob-iommu\"",
-        "{\"iommu\":\"/iommu@a000000\",\"args\":[1731,0],\"ids\":\"sid=0x6c3 mask=0x0\"}",
-        "\"entries\":[{\"rid_base\":0,\"iommu\":\"/smmuv3@9050000\",\"sid_base\":0,\"length\":65536}]",
+        "{\"iommu\":\"/iommu@a000000\",\"args\":[1731,0],\"ids\":\"sid=0x6c3 mask=0x0\",\"iommu_enabled\":true}",
+        "\"mask\":4294967295,\"mask_explicit\":false,\"error\":null,",
+        "\"entries\":[{\"rid_base\":0,\"iommu\":\"/smmuv3@9050000\",\"sid_base\":0,\"length\":65536,\"iommu_enabled\":true}]",
+        "\"boot\":\"discovery succeeds\"",
+        "\"driven\":true",
+        "\"cells_mismatch\":null,\"error\":null",
+        "\"warnings\":[]}",
     ] {
         assert!(j.contains(frag), "missing {frag} in {j}");
     }
@@ -337,9 +343,10 @@ fn hostile_cyclic_phandles_terminate() {
 }
 
 #[test]
-fn hostile_duplicate_phandle_chain_is_an_error_not_a_loop() {
+fn hostile_duplicate_phandle_chain_is_a_broken_map_not_a_loop() {
     // An `iommu-map` whose provider phandle points at a node without
-    // #iommu-cells (an interrupt controller in a ring): a clear error.
+    // #iommu-cells (an interrupt controller in a ring): the map is marked
+    // broken with a clear error, and the image would fail its IOMMUs.
     let blob = with(|b| {
         b.begin("intc@1")
             .prop_u32("phandle", 1)
@@ -350,14 +357,17 @@ fn hostile_duplicate_phandle_chain_is_an_error_not_a_loop() {
             .prop_cells("iommu-map", &[0, 1, 0, 0x100])
             .end();
     });
-    match probe_err(&blob) {
-        DtError::BadPhandle {
-            prop: "iommu-map",
-            phandle: 1,
-            ..
-        } => {}
-        other => panic!("{other:?}"),
-    }
+    let r = probe(&blob).unwrap();
+    let p = &r.pci_maps[0];
+    assert!(p.entries.is_empty());
+    let e = p.error.as_deref().unwrap();
+    assert!(
+        e.contains("`iommu-map` references phandle 0x1: no node with #iommu-cells"),
+        "{e}"
+    );
+    let t = r.to_text();
+    assert!(t.contains("  /pcie@10000000 iommu-map-mask absent (all ones) [broken]\n    warning: broken: device tree: node /pcie@10000000 property `iommu-map` references phandle 0x1"), "{t}");
+    assert!(t.contains("  warning: the image fails the setup of every IOMMU it drives: PCI iommu-map: device tree: "), "{t}");
 }
 
 #[test]
@@ -379,7 +389,8 @@ fn hostile_absurd_address_cells() {
         "{e}"
     );
     // Under a bus holding a recognised IOMMU: the IOMMU's reg cannot be
-    // read, which fails the probe with the node named.
+    // read.  The image's IOMMU discovery stops there; the report marks the
+    // node and goes on.
     let blob = with(|b| {
         b.begin("soc")
             .prop_u32("#address-cells", 1000)
@@ -392,15 +403,20 @@ fn hostile_absurd_address_cells() {
             .end();
         b.end();
     });
-    match probe_err(&blob) {
-        DtError::BadCells {
-            prop: "#address-cells",
-            value: 1000,
-            node,
-            ..
-        } => assert_eq!(node.as_str(), "/soc"),
-        other => panic!("{other:?}"),
-    }
+    let r = probe(&blob).unwrap();
+    let i = &r.iommus[0];
+    assert_eq!(
+        (i.path.as_str(), i.kind, i.reg),
+        ("/soc/iommu@30f0000", "sun50i", None)
+    );
+    let e = i.error.as_deref().unwrap();
+    assert!(
+        e.contains("/soc") && e.contains("#address-cells") && e.contains("1000"),
+        "{e}"
+    );
+    let t = r.to_text();
+    assert!(t.contains("  /soc/iommu@30f0000 compatible=allwinner,sun50i-h6-iommu kind=sun50i base=? #iommu-cells=1 -> no driver yet [broken]\n    warning: broken: device tree: "), "{t}");
+    assert!(t.contains("  warning: the image reports one failing `iommu_discovery` case and tests no IOMMU: device tree: "), "{t}");
 }
 
 #[test]
@@ -413,23 +429,43 @@ fn hostile_iommus_pointing_nowhere() {
             .prop_u32("phandle", 0x10)
             .end();
         b.begin("dma@c000000")
-            .prop_cells("iommus", &[0xdead, 1])
+            .prop_cells("iommus", &[0x10, 4, 0xdead, 1])
+            .end();
+        b.begin("dma@e000000")
+            .prop_cells("iommus", &[0x10, 5])
             .end();
     });
-    match probe_err(&blob) {
-        DtError::BadPhandle {
-            prop: "iommus",
-            phandle: 0xdead,
-            node,
-            ..
-        } => assert_eq!(node.as_str(), "/dma@c000000"),
-        other => panic!("{other:?}"),
-    }
-    // Phandle 0 and a reference cut short are errors too.
+    let r = probe(&blob).unwrap();
+    // The reference before the bad one is kept; the master is marked.
+    let m = &r.masters[0];
+    assert_eq!(m.refs.len(), 1);
+    assert_eq!(r.describe_args(&m.refs[0]), "sid=0x4");
+    let e = m.error.as_deref().unwrap();
+    assert!(
+        e.contains("/dma@c000000") && e.contains("phandle 0xdead"),
+        "{e}"
+    );
+    // The next master still reads.
+    assert_eq!(r.masters[1].error, None);
+    let t = r.to_text();
+    assert!(t.contains("  /dma@c000000 -> /iommu@a000000 sid=0x4 [broken]\n    warning: broken: device tree: node /dma@c000000 property `iommus` references phandle 0xdead"), "{t}");
+    assert!(
+        t.contains("  /dma@e000000 -> /iommu@a000000 sid=0x5\n"),
+        "{t}"
+    );
+    assert!(r
+        .to_json()
+        .contains("\"error\":\"device tree: node /dma@c000000"));
+    // Phandle 0 and a reference cut short are broken masters too.
     let blob = with(|b| {
         b.begin("dma@c000000").prop_cells("iommus", &[0]).end();
     });
-    assert!(matches!(probe_err(&blob), DtError::BadPhandle { .. }));
+    let r = probe(&blob).unwrap();
+    assert!(r.masters[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("phandle 0x0"));
 }
 
 #[test]
@@ -448,4 +484,466 @@ fn hostile_mutants_never_panic() {
         }
     }
     assert!(ok > 0, "no mutant reached the report");
+}
+
+// ---- what the image will act on, with warnings (issue 10 item 11) ---------
+
+/// The warnings of one section (of one node, when given; else all).
+fn warnings<'r>(r: &'r Report, section: &str, node: Option<&str>) -> Vec<&'r str> {
+    r.warnings
+        .iter()
+        .filter(|w| w.section == section && (node.is_none() || w.node.as_deref() == node))
+        .map(|w| w.message.as_str())
+        .collect()
+}
+
+/// A ZynqMP-like tree: the console is a Cadence UART (`cdns,uart-r1p12`,
+/// Linux `serial/cdns,uart.yaml`), which the image has no driver for.
+#[test]
+fn undriven_console_says_the_board_would_be_silent() {
+    let blob = with(|b| {
+        b.begin("axi")
+            .prop_u32("#address-cells", 2)
+            .prop_u32("#size-cells", 2)
+            .prop_empty("ranges");
+        b.begin("serial@ff000000")
+            .prop_strs("compatible", &["xlnx,zynqmp-uart", "cdns,uart-r1p12"])
+            .prop_cells("reg", &[0, 0xff00_0000, 0, 0x1000])
+            .end();
+        b.end();
+        b.begin("chosen")
+            .prop_str("stdout-path", "/axi/serial@ff000000:115200n8")
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    assert_eq!(r.boot_error, None);
+    let c = r.console.as_ref().unwrap();
+    assert_eq!((c.kind, c.driven), ("unknown", false));
+    assert_eq!(
+        r.boot_verdict(),
+        "discovery succeeds; the board would be silent: no driver for its console xlnx,zynqmp-uart (/axi/serial@ff000000)"
+    );
+    let w = warnings(&r, "console", Some("/axi/serial@ff000000"));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("the image has no driver for xlnx,zynqmp-uart: the board would be silent (it drives PL011 (arm,pl011), 16550/8250 (ns16550a, "), "{}", w[0]);
+    assert!(
+        w[0].contains(
+            "snps,dw-apb-uart), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart))"
+        ),
+        "{}",
+        w[0]
+    );
+    let t = r.to_text();
+    for line in [
+        "boot: discovery succeeds; the board would be silent: no driver for its console xlnx,zynqmp-uart (/axi/serial@ff000000)",
+        "warnings: 1",
+        "console: /axi/serial@ff000000 compatible=xlnx,zynqmp-uart kind=unknown base=0xff000000 size=0x1000 reg-shift=0 io-width=1 options=115200n8 [no driver: silent]",
+    ] {
+        assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
+    }
+    assert!(
+        t.contains("[no driver: silent]\n  warning: the image has no driver for xlnx,zynqmp-uart"),
+        "{t}"
+    );
+    let j = r.to_json();
+    assert!(j.contains("\"enabled\":true,\"driven\":false}"), "{j}");
+    assert!(
+        j.contains("\"boot\":\"discovery succeeds; the board would be silent: "),
+        "{j}"
+    );
+    assert!(j.contains("{\"section\":\"console\",\"node\":\"/axi/serial@ff000000\",\"message\":\"the image has no driver"), "{j}");
+    // Every kind the image drives is driven; nothing else is.
+    for (k, driven) in [
+        (ConsoleKind::Pl011, true),
+        (ConsoleKind::Ns16550, true),
+        (ConsoleKind::Geni, true),
+        (ConsoleKind::S5l, true),
+        (ConsoleKind::Unknown, false),
+    ] {
+        assert_eq!(k.driven(), driven, "{k:?}");
+    }
+}
+
+#[test]
+fn no_console_says_the_board_would_be_silent() {
+    let r = probe(&with(|_| {})).unwrap();
+    assert!(
+        r.boot_verdict().starts_with(
+            "discovery succeeds; the board would be silent: no console found (device tree: "
+        ),
+        "{}",
+        r.boot_verdict()
+    );
+    let w = warnings(&r, "console", None);
+    assert!(
+        w[0].starts_with("no console the image can find: the board would be silent"),
+        "{w:?}"
+    );
+    assert!(r.to_text().contains("console: none usable: device tree: "));
+    assert!(r.to_json().contains("\"driven\":false}"));
+}
+
+#[test]
+fn memory_left_to_the_loader_is_said_so() {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#address-cells", 2)
+        .prop_u32("#size-cells", 2);
+    b.begin("memory@80000000")
+        .prop_str("device_type", "memory")
+        .prop_cells("reg", &[0, 0x8000_0000, 0, 0])
+        .end();
+    b.begin("serial@a84000")
+        .prop_str("compatible", "qcom,geni-debug-uart")
+        .prop_cells("reg", &[0, 0xa8_4000, 0, 0x4000])
+        .end();
+    b.begin("chosen")
+        .prop_str("stdout-path", "/serial@a84000")
+        .end();
+    b.end();
+    let r = probe(&b.finish()).unwrap();
+    assert!(r.memory_from_loader);
+    assert_eq!(
+        r.boot_verdict(),
+        "the image would stop here: device tree: no /memory node with a non-empty `reg` (device_type = \"memory\"), unless the loader fills /memory (U-Boot, ABL and m1n1 do); once it does, discovery succeeds"
+    );
+    let t = r.to_text();
+    assert!(t.contains("memory:\n  (none in this DTB: left to the loader)\n  warning: this DTB has no /memory with a non-empty reg: the loader must fill it (U-Boot, ABL and m1n1 do); as it is, the image stops at discovery\nreserved:"), "{t}");
+    assert!(r.to_json().contains("\"memory_from_loader\":true"));
+    // A second broken section still stops the image once /memory is filled.
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#address-cells", 2)
+        .prop_u32("#size-cells", 2);
+    b.begin("psci").prop_str("method", "magic").end();
+    b.end();
+    let r = probe(&b.finish()).unwrap();
+    assert!(r.memory_from_loader);
+    assert!(r.boot_verdict().contains("unless the loader fills /memory (U-Boot, ABL and m1n1 do); even then it stops at the psci error below"), "{}", r.boot_verdict());
+    // A /memory that is there but broken is not the loader's job.
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#address-cells", 2)
+        .prop_u32("#size-cells", 2);
+    b.begin("memory@0")
+        .prop_str("device_type", "memory")
+        .prop_cells("reg", &[0, 0, 0])
+        .end();
+    b.end();
+    let r = probe(&b.finish()).unwrap();
+    assert!(!r.memory_from_loader);
+    assert!(!r.boot_verdict().contains("loader"), "{}", r.boot_verdict());
+    assert!(warnings(&r, "memory", None).is_empty());
+}
+
+#[test]
+fn small_smmuv3_reg_warns() {
+    let blob = with(|b| {
+        b.begin("smmu@9050000")
+            .prop_str("compatible", "arm,smmu-v3")
+            .prop_cells("reg", &[0, 0x0905_0000, 0, 0x1_0000])
+            .prop_u32("#iommu-cells", 1)
+            .end();
+        b.begin("smmu@a050000")
+            .prop_str("compatible", "arm,smmu-v3")
+            .prop_cells("reg", &[0, 0x0a05_0000, 0, 0x2_0000])
+            .prop_u32("#iommu-cells", 1)
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    let w = warnings(&r, "iommus", Some("/smmu@9050000"));
+    assert_eq!(
+        w,
+        ["reg is 64 KiB (0x10000 bytes), smaller than the 128 KiB SMMUv3 frame (Page 0 + Page 1 at +64 KiB, where the queue pointers are): the image refuses to set it up"]
+    );
+    assert!(warnings(&r, "iommus", Some("/smmu@a050000")).is_empty());
+    let t = r.to_text();
+    assert!(t.contains("#iommu-cells=1 -> smmuv3\n    warning: reg is 64 KiB (0x10000 bytes), smaller than the 128 KiB SMMUv3 frame"), "{t}");
+}
+
+#[test]
+fn cells_mismatch_is_shown() {
+    let blob = with(|b| {
+        b.begin("smmu@9050000")
+            .prop_str("compatible", "arm,smmu-v3")
+            .prop_cells("reg", &[0, 0x0905_0000, 0, 0x2_0000])
+            .prop_u32("#iommu-cells", 2)
+            .prop_u32("phandle", 5)
+            .end();
+        b.begin("dma@c000000")
+            .prop_cells("iommus", &[5, 1, 2])
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    let m = "/smmu@9050000: #iommu-cells is <2>, but the arm,smmu-v3 binding requires <1>";
+    assert_eq!(r.iommus[0].cells_mismatch.as_deref(), Some(m));
+    assert_eq!(r.iommus[0].error, None);
+    assert_eq!(
+        warnings(&r, "iommus", Some("/smmu@9050000")),
+        [format!(
+            "{m}: the image reports this IOMMU as a failing test and does not drive it"
+        )]
+    );
+    let t = r.to_text();
+    assert!(
+        t.contains(&format!("-> smmuv3\n    warning: {m}: the image reports")),
+        "{t}"
+    );
+    assert!(r
+        .to_json()
+        .contains(&format!("\"cells_mismatch\":{}", json_str(m))));
+    // The master is read with the tree's two cells, as discovery does.
+    assert_eq!(r.masters[0].refs[0].args, [1, 2]);
+}
+
+#[test]
+fn iommu_map_mask_absent_and_explicit_differ() {
+    let blob = with(|b| {
+        b.begin("smmu@9050000")
+            .prop_str("compatible", "arm,smmu-v3")
+            .prop_cells("reg", &[0, 0x0905_0000, 0, 0x2_0000])
+            .prop_u32("#iommu-cells", 1)
+            .prop_u32("phandle", 5)
+            .end();
+        b.begin("pcie@10000000")
+            .prop_cells("iommu-map", &[0, 5, 0, 0x10000])
+            .end();
+        b.begin("pcie@20000000")
+            .prop_cells("iommu-map", &[0, 5, 0, 0x10000])
+            .prop_u32("iommu-map-mask", 0xffff_ffff)
+            .end();
+        b.begin("pcie@30000000")
+            .prop_cells("iommu-map", &[0x100, 5, 1, 1])
+            .prop_u32("iommu-map-mask", 0xff00)
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    let got: Vec<_> = r
+        .pci_maps
+        .iter()
+        .map(|p| (p.mask, p.mask_explicit))
+        .collect();
+    assert_eq!(got, [(u32::MAX, false), (u32::MAX, true), (0xff00, true)]);
+    let t = r.to_text();
+    for line in [
+        "  /pcie@10000000 iommu-map-mask absent (all ones)",
+        "  /pcie@20000000 iommu-map-mask=0xffffffff",
+        "  /pcie@30000000 iommu-map-mask=0xff00",
+    ] {
+        assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
+    }
+    let j = r.to_json();
+    assert!(j.contains("\"path\":\"/pcie@10000000\",\"enabled\":true,\"mask\":4294967295,\"mask_explicit\":false"), "{j}");
+    assert!(j.contains("\"path\":\"/pcie@20000000\",\"enabled\":true,\"mask\":4294967295,\"mask_explicit\":true"), "{j}");
+}
+
+#[test]
+fn iommu_map_to_a_disabled_iommu_is_marked() {
+    let blob = with(|b| {
+        b.begin("smmu@9050000")
+            .prop_str("compatible", "arm,smmu-v3")
+            .prop_cells("reg", &[0, 0x0905_0000, 0, 0x2_0000])
+            .prop_u32("#iommu-cells", 1)
+            .prop_u32("phandle", 5)
+            .end();
+        b.begin("iommu@a000000")
+            .prop_str("compatible", "apple,t8103-dart")
+            .prop_cells("reg", &[0, 0x0a00_0000, 0, 0x4000])
+            .prop_u32("#iommu-cells", 1)
+            .prop_u32("phandle", 6)
+            .prop_str("status", "disabled")
+            .end();
+        b.begin("pcie@10000000")
+            .prop_cells(
+                "iommu-map",
+                &[0x100, 5, 1, 1, 0x200, 6, 1, 1, 0x300, 6, 1, 1],
+            )
+            .prop_u32("iommu-map-mask", 0xff00)
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    let t = r.to_text();
+    for line in [
+        "    rid 0x0100..+0x1 -> /smmu@9050000 sid 0x1",
+        "    rid 0x0200..+0x1 -> /iommu@a000000 sid 0x1 [iommu disabled]",
+        "    rid 0x0300..+0x1 -> /iommu@a000000 sid 0x1 [iommu disabled]",
+        "    warning: entries target /iommu@a000000, which is disabled: the image does not test it, and these requester IDs get no IOMMU",
+    ] {
+        assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
+    }
+    // One warning per disabled target, not per entry.
+    assert_eq!(warnings(&r, "pci", Some("/pcie@10000000")).len(), 1);
+    let j = r.to_json();
+    assert!(j.contains("\"rid_base\":512,\"iommu\":\"/iommu@a000000\",\"sid_base\":1,\"length\":1,\"iommu_enabled\":false"), "{j}");
+    assert!(j.contains("\"rid_base\":256,\"iommu\":\"/smmu@9050000\",\"sid_base\":1,\"length\":1,\"iommu_enabled\":true"), "{j}");
+}
+
+#[test]
+fn driverless_families_are_named_and_the_driver_column_is_unchanged() {
+    let cases: [(&[&str], &str); 10] = [
+        (&["rockchip,iommu"], "rockchip-iommu"),
+        (&["rockchip,rk3568-iommu"], "rockchip-iommu"),
+        (
+            &["rockchip,rk3588-iommu", "rockchip,rk3568-iommu"],
+            "rockchip-iommu",
+        ),
+        (&["mediatek,mt8173-m4u"], "mediatek-m4u"),
+        (&["nvidia,tegra124-smmu"], "tegra-smmu"),
+        (&["nvidia,tegra210-mc"], "tegra-smmu"),
+        (&["samsung,exynos-sysmmu"], "exynos-sysmmu"),
+        (&["ti,omap4-iommu"], "omap-iommu"),
+        (
+            &["renesas,ipmmu-r8a7795", "renesas,ipmmu-vmsa"],
+            "renesas-ipmmu",
+        ),
+        (&["acme,frob-iommu"], "unknown"),
+    ];
+    let blob = with(|b| {
+        for (i, (compat, _)) in cases.iter().enumerate() {
+            b.begin(&std::format!("iommu@{i:x}000"))
+                .prop_strs("compatible", compat)
+                .prop_cells("reg", &[0, (i as u32) << 12, 0, 0x1000])
+                .prop_u32("#iommu-cells", 1)
+                .end();
+        }
+    });
+    let r = probe(&blob).unwrap();
+    for (n, (compat, kind)) in r.iommus.iter().zip(cases) {
+        assert_eq!(n.kind, kind, "{}", n.path);
+        // The driver decision is discovery's (IommuKind::Unknown here).
+        assert_eq!(n.driver, std::format!("unsupported: {}", compat[0]));
+    }
+    assert!(r.to_text().contains("  /iommu@1000 compatible=rockchip,rk3568-iommu kind=rockchip-iommu base=0x1000 size=0x1000 #iommu-cells=1 -> unsupported: rockchip,rk3568-iommu"));
+    // Near misses stay unnamed.
+    for c in [
+        "rockchip,rk3568-vop",
+        "mediatek,mt8173-iommu-x",
+        "ti,omap4-mailbox",
+        "renesas,ipmmu",
+        "nvidia,tegra",
+    ] {
+        assert_eq!(driverless_family(c), None, "{c}");
+    }
+    // Recognised kinds are never renamed.
+    let blob = with(|b| {
+        b.begin("iommu@0")
+            .prop_strs("compatible", &["nvidia,tegra194-smmu", "arm,mmu-500"])
+            .prop_cells("reg", &[0, 0, 0, 0x1000])
+            .prop_u32("#iommu-cells", 1)
+            .end();
+    });
+    assert_eq!(probe(&blob).unwrap().iommus[0].kind, "mmu-500");
+}
+
+/// Everything broken at once: each section and node is still reported,
+/// each broken node marked with its error, and the image's own verdict on
+/// the IOMMUs is a section warning.
+#[test]
+fn broken_tree_is_reported_section_by_section() {
+    let blob = with(|b| {
+        b.begin("pl011@9000000")
+            .prop_str("compatible", "arm,pl011")
+            .prop_cells("reg", &[0, 0x0900_0000, 0, 0x1000])
+            .end();
+        b.begin("chosen")
+            .prop_str("stdout-path", "/pl011@9000000")
+            .end();
+        b.begin("smmu@9050000")
+            .prop_str("compatible", "arm,smmu-v3")
+            .prop_cells("reg", &[0, 0x0905_0000, 0, 0x2_0000])
+            .prop_u32("#iommu-cells", 1)
+            .prop_u32("phandle", 5)
+            .end();
+        // #iommu-cells past what a reference can carry.
+        b.begin("iommu@a000000")
+            .prop_str("compatible", "arm,mmu-500")
+            .prop_cells("reg", &[0, 0x0a00_0000, 0, 0x1_0000])
+            .prop_u32("#iommu-cells", 7)
+            .prop_u32("phandle", 6)
+            .end();
+        // A recognised IOMMU whose reg is cut short.
+        b.begin("iommu@b000000")
+            .prop_str("compatible", "allwinner,sun50i-h6-iommu")
+            .prop_cells("reg", &[0, 0x0b00_0000, 0])
+            .prop_u32("#iommu-cells", 1)
+            .prop_u32("phandle", 7)
+            .end();
+        b.begin("dma@c000000")
+            .prop_cells("iommus", &[5, 0x10])
+            .end();
+        b.begin("dma@d000000").prop_cells("iommus", &[6, 1]).end();
+        b.begin("dma@e000000").prop_cells("iommus", &[7, 3]).end();
+        // A map of 3 cells, and a good one after it.
+        b.begin("pcie@10000000")
+            .prop_cells("iommu-map", &[0, 5, 0])
+            .end();
+        b.begin("pcie@20000000")
+            .prop_cells("iommu-map", &[0, 5, 0x100, 0x100])
+            .prop_u32("iommu-map-mask", 0xff)
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    assert_eq!(r.boot_error, None);
+    assert!(r.console.as_ref().unwrap().driven);
+    // Providers: all three listed, two broken.
+    let broken: Vec<_> = r.iommus.iter().map(|i| i.error.is_some()).collect();
+    assert_eq!(broken, [false, true, true]);
+    assert_eq!(r.iommus[1].iommu_cells, 7);
+    assert_eq!(r.iommus[2].kind, "sun50i");
+    // Masters: the one on the good SMMU reads; the 7-cell provider cannot
+    // be resolved; the placeholder for the bad-reg one still resolves.
+    assert_eq!(r.masters[0].error, None);
+    assert_eq!(
+        r.masters[1].error.as_deref(),
+        Some("device tree: node /dma@d000000 property `iommus` references /iommu@a000000 (phandle 0x6), which is broken: see iommus")
+    );
+    assert_eq!(r.masters[2].error, None);
+    assert_eq!(r.describe_args(&r.masters[2].refs[0]), "utlb=3");
+    // Maps: the first broken, the second read.
+    assert!(r.pci_maps[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("`iommu-map`"));
+    assert_eq!(r.pci_maps[1].entries.len(), 1);
+    assert_eq!(r.pci_maps[1].error, None);
+    let t = r.to_text();
+    for line in [
+        "boot: discovery succeeds",
+        "console: /pl011@9000000 compatible=arm,pl011 kind=pl011 base=0x9000000 size=0x1000 reg-shift=0 io-width=4",
+        "iommus: 3",
+        "  /smmu@9050000 compatible=arm,smmu-v3 kind=smmuv3 base=0x9050000 size=0x20000 #iommu-cells=1 -> smmuv3",
+        "  /iommu@a000000 compatible=arm,mmu-500 kind=mmu-500 base=? #iommu-cells=7 -> no driver yet [broken]",
+        "  /iommu@b000000 compatible=allwinner,sun50i-h6-iommu kind=sun50i base=? #iommu-cells=1 -> no driver yet [broken]",
+        "  warning: the image reports one failing `iommu_discovery` case and tests no IOMMU: device tree: node /iommu@a000000 has `#iommu-cells` = 7, expected at most 4",
+        "masters: 3",
+        "  /dma@c000000 -> /smmu@9050000 sid=0x10",
+        "  /dma@d000000 -> (no reference read) [broken]",
+        "  /dma@e000000 -> /iommu@b000000 utlb=3",
+        "pci iommu-maps: 2",
+        "  /pcie@10000000 iommu-map-mask absent (all ones) [broken]",
+        "  /pcie@20000000 iommu-map-mask=0xff",
+        "    rid 0x0000..+0x100 -> /smmu@9050000 sid 0x100",
+    ] {
+        assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
+    }
+    assert!(t.contains("[broken]\n    warning: broken: device tree: node /iommu@a000000 has `#iommu-cells` = 7, expected at most 4; the image's IOMMU discovery stops on this node\n"), "{t}");
+    assert!(t.contains("[broken]\n    warning: broken: device tree: node /iommu@b000000 property `reg` is 12 bytes, expected a non-zero multiple of 16; the image's IOMMU discovery has already stopped on an earlier one\n"), "{t}");
+    assert!(t.contains("  /pcie@10000000 iommu-map-mask absent (all ones) [broken]\n    warning: broken: device tree: node /pcie@10000000 property `iommu-map`"), "{t}");
+    // find_iommus failed, so the image never gets to the maps: no "fails
+    // every IOMMU" warning on top of the discovery one.
+    assert!(!r
+        .warnings
+        .iter()
+        .any(|w| w.section == "pci" && w.node.is_none()));
+    assert_eq!(
+        t.lines()
+            .filter(|l| l.trim_start().starts_with("warning: "))
+            .count(),
+        r.warnings.len()
+    );
+    assert!(t.contains(&std::format!("warnings: {}\n", r.warnings.len())));
+    let j = r.to_json();
+    assert!(json_well_formed(&j), "{j}");
+    assert!(j.contains("\"iommu_cells\":7,\"phandle\":6,\"enabled\":true,\"dma_coherent\":false,\"cells_mismatch\":null,\"error\":\"device tree: node /iommu@a000000 has `#iommu-cells` = 7"), "{j}");
 }
