@@ -502,8 +502,9 @@ impl<'a> EventQueue<'a> {
         let prod_reg = hw.regs.read(R_EVTQ_PROD);
         let prod = prod_reg.read(QPTR::WR) & p.wrap_mask();
         let ovf = prod_reg.is_set(QPTR::OVF);
-        // The records must not be read before PROD was observed.
-        hw.sync.barrier();
+        // The records must not be read before PROD was observed: a read
+        // barrier (a write barrier such as `DSB ST` does not order reads).
+        hw.sync.read_barrier();
         let mut out = EventDrain::default();
         while !p.is_empty(prod, self.cons) {
             if out.records.len() >= max {
@@ -517,7 +518,7 @@ impl<'a> EventQueue<'a> {
         out.overflowed = ovf != self.ovack;
         self.ovack = ovf;
         // Our reads of the slots complete before the SMMU may reuse them.
-        hw.sync.barrier();
+        hw.sync.full_barrier();
         hw.regs.write(
             R_EVTQ_CONS,
             QPTR::WR.val(self.cons) + QPTR::OVF.val(u32::from(ovf)),

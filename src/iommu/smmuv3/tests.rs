@@ -676,3 +676,109 @@ fn probe_refuses_and_validates() {
     assert_eq!(issued.total(), 0);
     assert_eq!(smmu.read_ste(3).unwrap().kind(), SteKind::Bypass);
 }
+
+std::thread_local! {
+    /// What [`OrderProbe`] and [`Traced`] saw, in order (per test thread).
+    static ORDER: core::cell::RefCell<Vec<&'static str>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+fn order_note(what: &'static str) {
+    ORDER.with(|o| o.borrow_mut().push(what));
+}
+
+/// Records barriers and the invalidate that precedes every record read (a
+/// non-coherent SMMU: the driver invalidates each record right before it
+/// reads it, so "invalidate" marks the record read).
+struct OrderProbe;
+impl CacheMaintenance for OrderProbe {
+    fn clean(&self, _: usize, _: usize) {}
+    fn clean_invalidate(&self, _: usize, _: usize) {}
+    fn invalidate(&self, _: usize, _: usize) {
+        order_note("read record");
+    }
+    fn barrier(&self, kind: crate::mm::cache::DmaBarrier) {
+        order_note(match kind {
+            crate::mm::cache::DmaBarrier::Write => "write barrier",
+            crate::mm::cache::DmaBarrier::Read => "read barrier",
+            crate::mm::cache::DmaBarrier::Full => "full barrier",
+        });
+    }
+}
+
+fn probe_write_barrier() {
+    order_note("write barrier");
+}
+
+/// The model's register frame, noting the EVTQ_PROD read and EVTQ_CONS write.
+struct Traced<'m>(&'m SmmuModel);
+impl crate::mmio::Mmio for Traced<'_> {
+    fn read8(&self, off: usize) -> u8 {
+        (&self.0).read8(off)
+    }
+    fn write8(&self, off: usize, v: u8) {
+        (&self.0).write8(off, v)
+    }
+    fn read16(&self, off: usize) -> u16 {
+        (&self.0).read16(off)
+    }
+    fn write16(&self, off: usize, v: u16) {
+        (&self.0).write16(off, v)
+    }
+    fn read32(&self, off: usize) -> u32 {
+        if off == super::regs::R_EVTQ_PROD.offset {
+            order_note("read PROD");
+        }
+        (&self.0).read32(off)
+    }
+    fn write32(&self, off: usize, v: u32) {
+        if off == super::regs::R_EVTQ_CONS.offset {
+            order_note("write CONS");
+        }
+        (&self.0).write32(off, v)
+    }
+    fn read64(&self, off: usize) -> u64 {
+        (&self.0).read64(off)
+    }
+    fn write64(&self, off: usize, v: u64) {
+        (&self.0).write64(off, v)
+    }
+}
+
+/// Item 1 of issue 11: entries are read only after a *read* barrier that
+/// follows the EVTQ_PROD read, and EVTQ_CONS is written only after a full
+/// barrier that follows the last entry read (Linux `queue_sync_prod_in`,
+/// `queue_sync_cons_out`; docs/hw/smmuv3.md §11.1).  The old drain issued
+/// the write barrier (`DSB ST`) at both places.
+#[test]
+fn event_drain_orders_prod_read_records_and_cons_write() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let config = Smmuv3Config {
+        dt_dma_coherent: false,
+        cache_ops: CacheOps {
+            cache: &OrderProbe,
+            barrier: probe_write_barrier,
+        },
+        ..cfg()
+    };
+    let mut smmu = Smmuv3::probe(Regs::new(Traced(&model)), &clk, &pool, config).unwrap();
+    smmu.reset_and_enable().unwrap();
+    model.inject_event([0x10 | (0x20 << 32), 0, 0x1000, 0]);
+    model.inject_event([0x10 | (0x20 << 32), 0, 0x2000, 0]);
+    ORDER.with(|o| o.borrow_mut().clear());
+    assert_eq!(smmu.drain_events().len(), 2);
+    let seen = ORDER.with(|o| o.borrow().clone());
+    assert_eq!(
+        seen,
+        [
+            "read PROD",
+            "read barrier",
+            "read record",
+            "read record",
+            "full barrier",
+            "write CONS"
+        ]
+    );
+}
