@@ -117,6 +117,11 @@ impl<'a, const DW: usize> Ring<'a, DW> {
         self.ptr.log2
     }
 
+    /// The ring's memory.
+    pub fn buf(&self) -> &DmaBuf<'a> {
+        &self.buf
+    }
+
     /// Bus address of entry 0.
     pub fn bus_addr(&self) -> BusAddr {
         self.buf.bus_addr()

@@ -325,7 +325,9 @@ fn stage1_attach_is_seen_by_the_smmu_and_cd_changes_need_cfgi() {
     let clk = clock();
     let mut smmu = enabled(&model, &clk, &pool, cfg());
     smmu.attach_stage1(0x20, &cd(5, 0x4000_0000)).unwrap();
-    assert_eq!(opcodes(&model), [0x03, 0x46]);
+    // Abort → stage 1: dwords 1..2 (ignored by the abort STE), CFGI_STE +
+    // SYNC, dword0, CFGI_STE + SYNC.  The fresh CD needs no CFGI_CD.
+    assert_eq!(opcodes(&model), [0x03, 0x46, 0x03, 0x46]);
     let StreamConfig::Stage1 { cd: seen, vmid } = model.stream_config(0x20) else {
         panic!("{:?}", model.stream_config(0x20))
     };
@@ -349,20 +351,25 @@ fn stage1_attach_is_seen_by_the_smmu_and_cd_changes_need_cfgi() {
         matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[1] == 0x5000_0000)
     );
 
-    // attach_stage1 on a live stream with a changed CD: V=0 step + CFGI_CD,
-    // then CFGI_CD again for the final CD.
+    // attach_stage1 on a live stream with a changed CD (ASID in dword0 and
+    // TTB0 in dword1): V=0, CFGI_CD; dword1, CFGI_CD; dword0, CFGI_CD.
     model.st.borrow_mut().executed.clear();
     smmu.attach_stage1(0x20, &cd(6, 0x6000_0000)).unwrap();
-    assert_eq!(opcodes(&model), [0x05, 0x46, 0x05, 0x46]);
+    assert_eq!(opcodes(&model), [0x05, 0x46, 0x05, 0x46, 0x05, 0x46]);
     assert!(
         matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[0] >> 48 == 6)
     );
 
-    // Detach: to abort, dword0 goes first, so one CFGI_STE + SYNC suffices.
+    // Detach: to abort only dword0 changes among the dwords both entries
+    // use, so one store and one CFGI_STE + SYNC; dwords 1..2, which the
+    // abort STE ignores, are left as they were.
     model.st.borrow_mut().executed.clear();
+    let before = smmu.read_ste(0x20).unwrap();
     smmu.detach(0x20).unwrap();
     assert_eq!(opcodes(&model), [0x03, 0x46]);
-    assert_eq!(smmu.read_ste(0x20).unwrap(), Ste::abort());
+    let after = smmu.read_ste(0x20).unwrap();
+    assert_eq!(after.0[0], Ste::abort().0[0]);
+    assert_eq!(after.0[1..], before.0[1..]);
     assert_eq!(model.stream_config(0x20), StreamConfig::Abort);
     assert_eq!(smmu.cd_addr(0x20), None);
 }
@@ -390,12 +397,13 @@ fn ste_update_is_ordered_and_stale_until_cfgi() {
     ));
     smmu.cfgi_ste(0x10).unwrap();
     assert_eq!(model.stream_config(0x10), StreamConfig::Abort);
-    // Stage 1 → bypass: dwords 1..7 change on a live entry → abort first
-    // (CFGI+SYNC), then the final entry (CFGI+SYNC).
+    // Stage 1 → bypass: dwords 0 and 1, both used by both entries, change
+    // → abort first (CFGI+SYNC), dwords 1..7 (CFGI+SYNC), then dword0
+    // (the final CFGI+SYNC).
     smmu.attach_stage1(0x10, &cd(1, 0x4000_0000)).unwrap();
     model.st.borrow_mut().executed.clear();
     smmu.set_bypass(0x10).unwrap();
-    assert_eq!(opcodes(&model), [0x03, 0x46, 0x03, 0x46]);
+    assert_eq!(opcodes(&model), [0x03, 0x46, 0x03, 0x46, 0x03, 0x46]);
     assert_eq!(model.stream_config(0x10), StreamConfig::Bypass);
     // Out-of-range StreamID.
     assert!(matches!(
