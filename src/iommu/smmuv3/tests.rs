@@ -790,3 +790,76 @@ fn event_drain_orders_prod_read_records_and_cons_write() {
         ]
     );
 }
+
+/// Issue 11 items 3 and 14: the model checks every STE and reachable CD
+/// after every single store the driver makes; with the update steps of
+/// docs/hw/smmuv3.md §9 no fetch can mix old and new dwords.  The old
+/// driver (dwords 1..7, a CPU barrier, dword0) fails here on the first
+/// attach: a fetch in flight could pair the new dword0 with the old dword1.
+/// Also the live-CD-change path: the STE stays, the CD changes, CFGI_CD.
+#[test]
+fn live_ste_and_cd_updates_are_never_torn_and_a_live_cd_change_uses_cfgi_cd() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, Smmuv3Config { vmid: 2, ..cfg() });
+    smmu.attach_stage1(0x20, &cd(5, 0x4000_0000)).unwrap();
+    assert!(
+        matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[1] == 0x4000_0000)
+    );
+    let ste = smmu.read_ste(0x20).unwrap();
+    // Live CD change: same STE, new ASID and TTB0.
+    model.st.borrow_mut().executed.clear();
+    smmu.attach_stage1(0x20, &cd(6, 0x5000_0000)).unwrap();
+    assert_eq!(smmu.read_ste(0x20).unwrap(), ste, "the STE did not change");
+    let ops = opcodes(&model);
+    assert!(
+        ops.iter().all(|&o| o == 0x05 || o == 0x46),
+        "only CFGI_CD + SYNC: {ops:x?}"
+    );
+    assert!(
+        matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[1] == 0x5000_0000 && cd[0] >> 48 == 6)
+    );
+    // Only the ASID changes: one store, hitless.
+    model.st.borrow_mut().executed.clear();
+    smmu.attach_stage1(0x20, &cd(7, 0x5000_0000)).unwrap();
+    assert_eq!(opcodes(&model), [0x05, 0x46]);
+    // Stage 1 → bypass → abort → stage 1 again.
+    smmu.set_bypass(0x20).unwrap();
+    assert_eq!(model.stream_config(0x20), StreamConfig::Bypass);
+    smmu.set_abort(0x20).unwrap();
+    smmu.attach_stage1(0x20, &cd(8, 0x6000_0000)).unwrap();
+    assert!(
+        matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[0] >> 48 == 8)
+    );
+    assert_eq!(model.torn(), [], "a fetch could have seen a torn entry");
+}
+
+/// The checker itself: the same updates without the intermediate CFGIs
+/// (what `write_*(.., false)` does, and what the old driver always did)
+/// are caught, for a CD and for an STE.
+#[test]
+fn updates_without_the_intermediate_cfgi_are_caught_as_torn() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, cfg());
+    smmu.attach_stage1(0x20, &cd(5, 0x4000_0000)).unwrap();
+    assert_eq!(model.torn(), []);
+    smmu.write_cd(0x20, &cd(6, 0x5000_0000), false).unwrap();
+    let torn = model.torn();
+    assert!(
+        torn.iter().any(|t| t.kind == "CD"),
+        "CD rewritten without CFGI_CD between steps: {torn:x?}"
+    );
+    smmu.cfgi_cd(0x20).unwrap();
+    smmu.write_ste(0x21, &smmu.stage1_ste(BusAddr(0x4000_0040)).unwrap(), false)
+        .unwrap();
+    let torn = model.torn();
+    assert!(
+        torn.iter().any(|t| t.kind == "STE"),
+        "STE installed without CFGI_STE between dwords 1..7 and dword0: {torn:x?}"
+    );
+}
