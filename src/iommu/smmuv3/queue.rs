@@ -296,6 +296,11 @@ impl<'a> CommandQueue<'a> {
         let dwords = self.ring.read_own(pos);
         let index = self.ring.ptr.index(pos);
         let replace = match kind {
+            // CMDQ_ERR active but CONS.ERR = 0 (CERROR_NONE): nothing is
+            // wrong with the command at CONS, so it is left alone and only
+            // the error is acknowledged (IHI 0070 §7.1; Linux
+            // `arm_smmu_cmdq_skip_err` rewrites only on CERROR_ILL).
+            CommandErrorKind::Unknown(0) => false,
             // Retrying an illegal command fails forever: make it a no-op.
             CommandErrorKind::Illegal | CommandErrorKind::Unknown(_) => true,
             // A fetch abort may be transient: leave it for one retry, replace

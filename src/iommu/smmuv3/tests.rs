@@ -863,3 +863,23 @@ fn updates_without_the_intermediate_cfgi_are_caught_as_torn() {
         "STE installed without CFGI_STE between dwords 1..7 and dword0: {torn:x?}"
     );
 }
+
+/// Issue 11 item 7: GERROR.CMDQ_ERR active with CMDQ_CONS.ERR = 0
+/// (CERROR_NONE) must not overwrite the command at CONS; the old recovery
+/// replaced it with a CMD_SYNC, silently dropping the command.
+#[test]
+fn a_command_error_with_code_zero_leaves_the_command_in_place() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, cfg());
+    model.st.borrow_mut().executed.clear();
+    model.st.borrow_mut().gerror ^= 1; // CMDQ_ERR active, CONS.ERR = 0
+    let r = smmu.submit(&[Command::TlbiNhAsid { vmid: 0, asid: 9 }], true);
+    assert!(
+        matches!(r, Err(Smmuv3Error::Command(e)) if e.kind == CommandErrorKind::Unknown(0)),
+        "{r:?}"
+    );
+    assert_eq!(opcodes(&model), [0x11, 0x46], "the TLBI still ran");
+}
