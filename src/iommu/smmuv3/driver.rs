@@ -912,11 +912,11 @@ pub fn plan_update(
         .collect();
     if critical.len() <= 1 {
         let mut wrote = false;
-        for i in 0..8 {
+        for (i, &v) in new.iter().enumerate() {
             // Dwords the old entry ignores (and the new one needs, or that
             // are simply different): safe to store while the old one is live.
             if old_used & (1 << i) == 0 && changed(i) {
-                steps.push(Step::Write(i, new[i]));
+                steps.push(Step::Write(i, v));
                 wrote = true;
             }
         }
@@ -931,9 +931,9 @@ pub fn plan_update(
     steps.push(Step::Write(0, parked0));
     steps.push(Step::Sync);
     let mut wrote = false;
-    for i in 1..8 {
+    for (i, &v) in new.iter().enumerate().skip(1) {
         if changed(i) {
-            steps.push(Step::Write(i, new[i]));
+            steps.push(Step::Write(i, v));
             wrote = true;
         }
     }
