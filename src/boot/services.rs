@@ -3,7 +3,7 @@
 //!
 //! - [`CpuCaches`]: `mm::cache::CacheMaintenance` over
 //!   `arch::aarch64::cache` (DC CVAC / CIVAC / IVAC + DSB to the point of
-//!   coherency).
+//!   coherency) and the DMA barriers (`DMB OSHST` / `OSHLD` / `OSH`).
 //! - [`GenericTimer`] / [`TIMER`]: `time::Clock` over the generic timer.
 //! - [`device_block`]: a DT `reg` range mapped as device memory, as a
 //!   `mmio::VolatileMmio`.
@@ -11,7 +11,7 @@
 
 use crate::arch::aarch64::mmu::{MmuError, PhysSpan};
 use crate::arch::aarch64::{cache, device, timer};
-use crate::mm::cache::CacheMaintenance;
+use crate::mm::cache::{CacheMaintenance, DmaBarrier};
 use crate::mm::PhysRange;
 use crate::mmio::VolatileMmio;
 use crate::time::Clock;
@@ -32,6 +32,14 @@ impl CacheMaintenance for CpuCaches {
 
     fn invalidate(&self, addr: usize, len: usize) {
         cache::invalidate_range(addr, len);
+    }
+
+    fn barrier(&self, kind: DmaBarrier) {
+        match kind {
+            DmaBarrier::Write => cache::dma_wmb(),
+            DmaBarrier::Read => cache::dma_rmb(),
+            DmaBarrier::Full => cache::dma_mb(),
+        }
     }
 }
 

@@ -12,7 +12,31 @@
 //! live in `arch`.
 #![forbid(unsafe_code)]
 
-/// CPU data-cache maintenance by address range, to the point of coherency.
+use core::sync::atomic::{fence, Ordering};
+
+/// The memory barriers a driver sharing memory with a DMA agent (an SMMU,
+/// its table walker, a master) needs, named after Linux's `dma_wmb()`,
+/// `dma_rmb()` and `mb()`/`__iomb()` (docs/hw/smmuv3.md §10.5, §11.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmaBarrier {
+    /// Earlier writes to DMA memory are observed by the agent before later
+    /// writes (a table zero-filled before the descriptor that links it, a
+    /// map's descriptors before the master is told to use them).  On
+    /// target `DMB OSHST`.
+    Write,
+    /// Earlier reads (an MMIO read of a producer index) complete before later
+    /// reads of DMA memory (the entries it published), so the CPU cannot
+    /// read an entry before it has seen the index move.  On target
+    /// `DMB OSHLD`.
+    Read,
+    /// Every earlier access to DMA memory completes before later accesses
+    /// (the reads of consumed entries before the consumer-index write that
+    /// lets the agent overwrite them).  On target `DMB OSH`.
+    Full,
+}
+
+/// CPU data-cache maintenance by address range, to the point of coherency,
+/// and the DMA barriers that go with it.
 pub trait CacheMaintenance: Sync {
     /// Clean `[addr, addr + len)`: the CPU's writes become visible to a
     /// non-coherent observer.  Returns once the maintenance has completed.
@@ -22,6 +46,17 @@ pub trait CacheMaintenance: Sync {
     /// Invalidate `[addr, addr + len)` so the next CPU read comes from memory
     /// (dirty lines in the range are discarded).
     fn invalidate(&self, addr: usize, len: usize);
+    /// A DMA barrier of `kind`.  The default is the nearest Rust fence (on
+    /// aarch64 an inner-shareable `DMB`), right for the host and for agents
+    /// in the CPU's inner-shareable domain; boot's `CpuCaches` issues the
+    /// outer-shareable forms.  Test services override it to record the order.
+    fn barrier(&self, kind: DmaBarrier) {
+        fence(match kind {
+            DmaBarrier::Write => Ordering::Release,
+            DmaBarrier::Read => Ordering::Acquire,
+            DmaBarrier::Full => Ordering::SeqCst,
+        });
+    }
 }
 
 /// No maintenance: for coherent agents and the host, where there is nothing
@@ -48,5 +83,8 @@ mod tests {
         svc.clean(0x1000, 64);
         svc.clean_invalidate(0x1000, 64);
         svc.invalidate(0x1000, 0);
+        svc.barrier(DmaBarrier::Write);
+        svc.barrier(DmaBarrier::Read);
+        svc.barrier(DmaBarrier::Full);
     }
 }

@@ -226,6 +226,8 @@ impl DmaBuf<'_> {
     /// sees a torn value.  Panics if misaligned or out of bounds.
     pub fn write_u64(&self, off: usize, val: u64) {
         self.check_u64(off);
+        #[cfg(any(test, feature = "testkit"))]
+        let old = super::host_ram::watching().then(|| self.read_u64(off));
         // SAFETY: as in `read_u64`.
         unsafe {
             self.ptr()
@@ -233,6 +235,12 @@ impl DmaBuf<'_> {
                 .cast::<u64>()
                 .write_volatile(val.to_le())
         };
+        // Host models may observe every single store (the SMMUv3 model
+        // checks STEs and CDs between the driver's stores).
+        #[cfg(any(test, feature = "testkit"))]
+        if let Some(old) = old {
+            super::host_ram::stored(self.pa.as_u64() + off as u64, old);
+        }
     }
 }
 

@@ -15,6 +15,36 @@ use std::vec::Vec;
 
 std::thread_local! {
     static LIVE: RefCell<Vec<PhysRange>> = const { RefCell::new(Vec::new()) };
+    static STORE_HOOKS: RefCell<Vec<(usize, StoreHook)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Called after every 64-bit [`DmaBuf`](super::dma_pool::DmaBuf) store on
+/// this thread with the address and the value it replaced (the new value
+/// is in memory).
+pub type StoreHook = std::rc::Rc<dyn Fn(u64, u64)>;
+
+/// Registers `hook` under `id` (a model's own number) for this thread.
+pub fn add_store_hook(id: usize, hook: StoreHook) {
+    STORE_HOOKS.with(|h| h.borrow_mut().push((id, hook)));
+}
+
+/// Removes the hook registered under `id`.
+pub fn remove_store_hook(id: usize) {
+    STORE_HOOKS.with(|h| h.borrow_mut().retain(|(i, _)| *i != id));
+}
+
+/// `true` while a store hook is registered on this thread.
+pub fn watching() -> bool {
+    STORE_HOOKS.with(|h| !h.borrow().is_empty())
+}
+
+/// Runs the store hooks for a store at `addr` that replaced `old`.
+pub fn stored(addr: u64, old: u64) {
+    let hooks: Vec<StoreHook> =
+        STORE_HOOKS.with(|h| h.borrow().iter().map(|(_, f)| f.clone()).collect());
+    for f in hooks {
+        f(addr, old);
+    }
 }
 
 /// An aligned, zeroed host allocation used as RAM.

@@ -68,6 +68,32 @@ pub fn dma_write_barrier() {
     unsafe { asm!("dsb st", options(nostack, preserves_flags)) };
 }
 
+/// `DMB OSHST`: earlier normal-memory writes are observed by an
+/// outer-shareable agent (an SMMU walker) before later ones — Linux's
+/// `dma_wmb()`, which `arm_lpae_install_table` issues between zero-filling a
+/// table and linking it (docs/hw/lpae.md §6.1).
+pub fn dma_wmb() {
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dmb oshst", options(nostack, preserves_flags)) };
+}
+
+/// `DMB OSHLD`: earlier reads (an MMIO read of a queue's PROD) complete
+/// before later reads and writes — Linux's `dma_rmb()`, the barrier in
+/// `readl()` that `queue_sync_prod_in` relies on so queue entries are never
+/// read before PROD (docs/hw/smmuv3.md §11.1).
+pub fn dma_rmb() {
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dmb oshld", options(nostack, preserves_flags)) };
+}
+
+/// `DMB OSH`: every earlier memory access completes before later ones —
+/// Linux's `__iomb()` before the EVTQ_CONS write in `queue_sync_cons_out`
+/// (docs/hw/smmuv3.md §11.1).
+pub fn dma_mb() {
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dmb osh", options(nostack, preserves_flags)) };
+}
+
 /// Invalidates the whole instruction cache to PoU.
 pub fn invalidate_icache_all() {
     // SAFETY: IC IALLU only drops instruction cache contents; instructions are

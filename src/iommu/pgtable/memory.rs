@@ -70,4 +70,17 @@ pub trait TableMemory {
     /// Cleans `[at, at + len)` from the CPU caches to the point of coherency
     /// and orders it before later accesses (on target `DC CVAC` + `DSB`).
     fn clean(&mut self, at: VirtAddr, len: usize);
+    /// Publication barrier: every table write made so far is observed by the
+    /// walker before any later one (Linux's `dma_wmb()` between zero-filling
+    /// a table and linking it in `arm_lpae_install_table`, and the `wmb()`
+    /// at the end of a map; docs/hw/lpae.md §6.1).  On a coherent walker
+    /// there is no clean to order things, so without it a walk through the
+    /// new descriptor may see the page's old contents (a recycled page's
+    /// stale descriptors) or a master told to start may miss the new leaf.
+    /// The engine calls it after every table allocation (before the link)
+    /// and at the end of every map and unmap.  On target `DMB OSHST`; the
+    /// default is a release fence, enough for host models.
+    fn publish(&mut self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    }
 }

@@ -22,7 +22,7 @@
 #![forbid(unsafe_code)]
 
 use super::{TableMemory, TablePage, TableRef};
-use crate::mm::cache::CacheMaintenance;
+use crate::mm::cache::{CacheMaintenance, DmaBarrier};
 use crate::mm::dma_pool::{DmaBuf, DmaPool};
 use crate::mm::{BusAddr, VirtAddr};
 use alloc::collections::BTreeMap;
@@ -45,6 +45,15 @@ impl Cleaner<'_> {
             Cleaner::Service(c) => c.clean(addr, len),
         }
     }
+
+    /// The DMA write barrier (the service's, `DMB OSHST` on target; a
+    /// release fence with a bare hook).
+    fn publish(self) {
+        match self {
+            Cleaner::Hook(_) => core::sync::atomic::fence(core::sync::atomic::Ordering::Release),
+            Cleaner::Service(c) => c.barrier(DmaBarrier::Write),
+        }
+    }
 }
 
 /// Page tables allocated from a [`DmaPool`].
@@ -61,6 +70,7 @@ pub struct PoolTables<'p> {
     coherent: bool,
     cleaner: Cleaner<'p>,
     cleans: u64,
+    publishes: u64,
     refused: u64,
 }
 
@@ -106,6 +116,7 @@ impl<'p> PoolTables<'p> {
             coherent: walker_coherent,
             cleaner,
             cleans: 0,
+            publishes: 0,
             refused: 0,
         }
     }
@@ -118,6 +129,11 @@ impl<'p> PoolTables<'p> {
     /// How many times [`TableMemory::clean`] ran the hook.
     pub fn cleans(&self) -> u64 {
         self.cleans
+    }
+
+    /// How many publication barriers ([`TableMemory::publish`]) were issued.
+    pub fn publishes(&self) -> u64 {
+        self.publishes
     }
 
     /// Writes, cleans and frees refused because the address was not in a
@@ -251,6 +267,12 @@ impl TableMemory for PoolTables<'_> {
         self.cleaner.clean(addr, len);
         self.cleans += 1;
     }
+
+    /// Coherent or not, through the cache service's write barrier.
+    fn publish(&mut self) {
+        self.cleaner.publish();
+        self.publishes += 1;
+    }
 }
 
 #[cfg(test)]
@@ -383,6 +405,45 @@ mod tests {
         fn invalidate(&self, _: usize, _: usize) {
             unreachable!("table memory only cleans");
         }
+    }
+
+    static WRITE_BARRIERS: AtomicUsize = AtomicUsize::new(0);
+    struct BarrierCounter;
+    impl CacheMaintenance for BarrierCounter {
+        fn clean(&self, _: usize, _: usize) {}
+        fn clean_invalidate(&self, _: usize, _: usize) {}
+        fn invalidate(&self, _: usize, _: usize) {}
+        fn barrier(&self, kind: DmaBarrier) {
+            assert_eq!(kind, DmaBarrier::Write);
+            WRITE_BARRIERS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Issue 11 item 2: a coherent walker gets the service's write barrier
+    /// (DMB OSHST on target) for every new table and at the end of a map.
+    #[test]
+    fn publication_barrier_goes_through_the_cache_service_even_when_coherent() {
+        let ram = HostRam::new(2 << 20);
+        let pool = ram.pool();
+        let mut pt = PageTable::new(
+            Lpae::new(Granule::K4, 32, 40, true).unwrap(),
+            PoolTables::with_cache(&pool, true, &BarrierCounter),
+        )
+        .unwrap();
+        let before = WRITE_BARRIERS.load(Ordering::Relaxed);
+        let mut g = Gather::new();
+        pt.map(
+            Iova(0x10_0000),
+            PhysAddr(0x4000_0000),
+            0x1000,
+            Prot::rw(),
+            &mut g,
+        )
+        .unwrap();
+        // Two new tables (L2, L3 under a 3-level root) and the end of the map.
+        assert_eq!(pt.memory().publishes(), 1 + 3, "root + 2 tables + map");
+        assert_eq!(WRITE_BARRIERS.load(Ordering::Relaxed) - before, 3);
+        assert_eq!(pt.memory().cleans(), 0);
     }
 
     #[test]

@@ -58,6 +58,8 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
         if !mem.walker_coherent() {
             mem.clean(root.virt, bytes);
         }
+        // The zeroed root is visible before anyone points the IOMMU at it.
+        mem.publish();
         let mut pt = Self {
             codec,
             mem,
@@ -110,7 +112,11 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
     ) -> Result<(), PgTableError> {
         let g = self.codec.granule();
         self.check_map(iova, phys, size, g, prot)?;
-        self.map_checked(iova.0, phys.0, size, prot, u64::MAX, gather)
+        let r = self.map_checked(iova.0, phys.0, size, prot, u64::MAX, gather);
+        // The new descriptors are visible before the caller lets a master
+        // use them (Linux: `wmb()` at the end of `arm_lpae_map_pages`).
+        self.mem.publish();
+        r
     }
 
     /// Maps `count` leaves of exactly `page_size` bytes (a page or block size
@@ -135,7 +141,9 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
                 input_bits: self.codec.input_bits(),
             })?;
         self.check_map(iova, phys, size, page_size, prot)?;
-        self.map_checked(iova.0, phys.0, size, prot, page_size, gather)
+        let r = self.map_checked(iova.0, phys.0, size, prot, page_size, gather);
+        self.mem.publish();
+        r
     }
 
     /// Unmaps whatever is mapped in `[iova, iova + size)` and returns the
@@ -168,7 +176,11 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
         let before = gather.unmapped_bytes();
         let level = self.codec.start_level();
         let root = self.root_ref();
-        self.unmap_level(level, root, iova.0, end, gather, flush)?;
+        let r = self.unmap_level(level, root, iova.0, end, gather, flush);
+        // The cleared descriptors are visible before the invalidation that
+        // the caller issues next.
+        self.mem.publish();
+        r?;
         Ok(gather.unmapped_bytes() - before)
     }
 
@@ -360,6 +372,10 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
         if !self.mem.walker_coherent() {
             self.mem.clean(page.virt, bytes);
         }
+        // Zero-fill before link: without this barrier a coherent walker may
+        // follow the new table descriptor and read the page's previous
+        // contents (Linux `dma_wmb()` in `arm_lpae_install_table`).
+        self.mem.publish();
         self.reset_count(page.id);
         self.tables += 1;
         Ok(page)
@@ -690,7 +706,9 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
                 size: span,
             });
         }
-        // Make.
+        // Make: the filled child is visible before the descriptor that
+        // links it.
+        self.mem.publish();
         let d = self.codec.encode_table(level, child.bus);
         self.wr(t.virt, idx, d);
         self.clean_entries(t.virt, idx, idx);
@@ -747,5 +765,119 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
         self.adjust_count(page.id, live, 0);
         self.clean_entries(page.virt, 0, entries - 1);
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iommu::pgtable::{Granule, Lpae, RamArena};
+    use std::vec;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Op {
+        Alloc(u64),
+        Write(u64),
+        Publish,
+    }
+
+    /// A coherent table memory that records allocations, descriptor writes
+    /// (their values) and publication barriers, in order.
+    struct Recording {
+        inner: RamArena,
+        ops: Vec<Op>,
+    }
+
+    impl TableMemory for Recording {
+        fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
+            let p = self.inner.alloc_table(bytes, align)?;
+            self.ops.push(Op::Alloc(p.bus.0));
+            Some(p)
+        }
+        fn free_table(&mut self, page: TablePage) {
+            self.inner.free_table(page)
+        }
+        fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
+            self.inner.lookup(bus)
+        }
+        fn read_u64(&self, at: VirtAddr) -> u64 {
+            self.inner.read_u64(at)
+        }
+        fn write_u64(&mut self, at: VirtAddr, val: u64) {
+            self.ops.push(Op::Write(val));
+            self.inner.write_u64(at, val)
+        }
+        fn read_u32(&self, at: VirtAddr) -> u32 {
+            self.inner.read_u32(at)
+        }
+        fn write_u32(&mut self, at: VirtAddr, val: u32) {
+            self.ops.push(Op::Write(u64::from(val)));
+            self.inner.write_u32(at, val)
+        }
+        fn walker_coherent(&self) -> bool {
+            true
+        }
+        fn clean(&mut self, _: VirtAddr, _: usize) {
+            unreachable!("coherent walker")
+        }
+        fn publish(&mut self) {
+            self.ops.push(Op::Publish);
+        }
+    }
+
+    /// Issue 11 item 2: every new table is published (barrier) after its
+    /// zero-fill and before the descriptor that links it, and a map and an
+    /// unmap end with a barrier (Linux `arm_lpae_install_table`'s
+    /// `dma_wmb()`, the `wmb()` after a map; docs/hw/lpae.md §6.1).  The old
+    /// engine issued no barrier on a coherent walker.
+    #[test]
+    fn new_tables_are_published_before_they_are_linked_and_maps_end_with_a_barrier() {
+        let mem = Recording {
+            inner: RamArena::with_size(1 << 20),
+            ops: vec![],
+        };
+        let mut pt = PageTable::new(Lpae::new(Granule::K4, 48, 48, true).unwrap(), mem).unwrap();
+        let mut g = Gather::new();
+        pt.memory_mut().ops.clear();
+        pt.map(
+            Iova(0x40_0000_0000),
+            PhysAddr(0x8000_0000),
+            0x3000,
+            Prot::rw(),
+            &mut g,
+        )
+        .unwrap();
+        let ops = pt.memory().ops.clone();
+        let allocs: Vec<(usize, u64)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match o {
+                Op::Alloc(b) => Some((i, *b)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(allocs.len(), 3, "L1, L2, L3 tables under the root: {ops:?}");
+        for (ai, bus) in allocs {
+            let link = ops
+                .iter()
+                .position(
+                    |o| matches!(o, Op::Write(v) if v & 3 == 3 && v & 0x0000_FFFF_FFFF_F000 == bus),
+                )
+                .expect("the table is linked");
+            assert!(ai < link);
+            assert!(
+                ops[ai..link].contains(&Op::Publish),
+                "no barrier between allocating {bus:#x} and linking it: {ops:?}"
+            );
+        }
+        assert_eq!(ops.last(), Some(&Op::Publish), "map ends with a barrier");
+        pt.memory_mut().ops.clear();
+        let unmapped = pt
+            .unmap(Iova(0x40_0000_0000), 0x1000, &mut g, &mut NotLive)
+            .unwrap();
+        assert_eq!(unmapped, 0x1000);
+        let ops = &pt.memory().ops;
+        assert_eq!(ops.first(), Some(&Op::Write(0)));
+        assert_eq!(ops.last(), Some(&Op::Publish), "unmap ends with a barrier");
     }
 }

@@ -350,6 +350,7 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
                 value: u64::from(value),
             },
             Smmuv3Error::BadConfig { value, .. } => IommuError::Unsupported { value },
+            Smmuv3Error::BeyondOas { addr, .. } => IommuError::Unsupported { value: addr },
             Smmuv3Error::NotEnabled => IommuError::CommandError {
                 offset: R_CR0.offset,
                 value: u64::from(self.smmu.regs().read_raw32(R_CR0.offset)),

@@ -165,11 +165,13 @@ fn attach_points_the_ste_and_cd_at_the_domain() {
         executed(&model),
         [
             [u64::from(op::CFGI_STE) | u64::from(SID) << 32, 1],
+            [0x46, 0],
+            [u64::from(op::CFGI_STE) | u64::from(SID) << 32, 1],
             [0x46, 0]
         ],
-        "CFGI_STE + SYNC"
+        "CFGI_STE + SYNC between the STE's dwords 1..7 and dword0, then the final one (docs/hw/smmuv3.md §9)"
     );
-    assert_eq!(smmu.take_invalidation_cost(), 1);
+    assert_eq!(smmu.take_invalidation_cost(), 2);
     assert_eq!(smmu.take_invalidation_cost(), 0, "reset by take");
     assert_eq!(
         smmu.smmu().read_cd(SID).unwrap().ttb0(),

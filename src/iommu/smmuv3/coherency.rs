@@ -10,7 +10,7 @@
 //! This keeps `unsafe` and inline assembly out of the driver.
 #![forbid(unsafe_code)]
 
-use crate::mm::cache::{CacheMaintenance, NO_MAINTENANCE};
+use crate::mm::cache::{CacheMaintenance, DmaBarrier, NO_MAINTENANCE};
 use crate::mm::dma_pool::DmaBuf;
 use core::fmt;
 use core::sync::atomic::{fence, Ordering};
@@ -86,5 +86,20 @@ impl DmaSync {
     /// Order memory writes before the next MMIO write.
     pub fn barrier(&self) {
         (self.ops.barrier)();
+    }
+
+    /// Order an earlier read (a queue's PROD register) before later reads of
+    /// DMA memory (the entries it published): Linux's `dma_rmb()` inside
+    /// `readl()` in `queue_sync_prod_in` (docs/hw/smmuv3.md §11.1).  Needed on
+    /// coherent and non-coherent systems alike.
+    pub fn read_barrier(&self) {
+        self.ops.cache.barrier(DmaBarrier::Read);
+    }
+
+    /// Order every earlier access to DMA memory (reads of consumed entries)
+    /// before a later MMIO write (the CONS that frees their slots): Linux's
+    /// `__iomb()` in `queue_sync_cons_out` (docs/hw/smmuv3.md §11.1).
+    pub fn full_barrier(&self) {
+        self.ops.cache.barrier(DmaBarrier::Full);
     }
 }

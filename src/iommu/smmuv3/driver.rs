@@ -22,8 +22,8 @@ use super::regs::{
     R_GERRORN, R_IDR0, R_IDR1, R_IDR3, R_IDR5, R_IIDR, R_IRQ_CTRL, R_IRQ_CTRLACK, R_STRTAB_BASE,
     R_STRTAB_BASE_CFG,
 };
-use super::ste::{FetchAttrs, Stage1Ste, Ste, STE_DWORDS};
-use super::strtab::{choose_layout, StreamTable, StrtabChoice, StrtabLayout};
+use super::ste::{FetchAttrs, Stage1Ste, Ste, SteKind};
+use super::strtab::{check_oas, choose_layout, StreamTable, StrtabChoice, StrtabLayout};
 use crate::mm::dma_pool::{DmaBuf, DmaPool};
 use crate::mm::BusAddr;
 use crate::mmio::Mmio;
@@ -161,9 +161,12 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         // At least 2 entries (a command and its CMD_SYNC).
         let cmdq_log2 = config.cmdq_log2.clamp(1, features.cmdq_max_log2);
         let evtq_log2 = config.evtq_log2.min(features.evtq_max_log2);
-        let strtab = StreamTable::new(pool, layout, &sync)?;
+        let oas = table_oas_bits(&features);
+        let strtab = StreamTable::new(pool, layout, &sync)?.with_oas(oas)?;
         let cmdq = CommandQueue::new(pool, cmdq_log2)?;
+        check_oas("CMDQ", cmdq.ring().buf(), oas)?;
         let evtq = EventQueue::new(pool, evtq_log2)?;
+        check_oas("EVTQ", evtq.ring().buf(), oas)?;
         Ok(Self {
             regs,
             clock,
@@ -430,12 +433,11 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     }
 
     /// Writes the STE of `sid` in memory with the ordering the spec needs,
-    /// *without* the final CFGI_STE (docs/hw/smmuv3.md §9):
-    ///
-    /// * to abort/invalid: dword0 first (one 64-bit store), then dwords 1..7;
-    /// * otherwise, a live entry whose dwords 1..7 change is first made abort
-    ///   (dword0; CFGI_STE + SYNC when `invalidate_breaking`), then dwords
-    ///   1..7 are written, then dword0 last.
+    /// *without* the final CFGI_STE: the steps of [`plan_update`]
+    /// (docs/hw/smmuv3.md §9, Linux `arm_smmu_write_entry`), with CFGI_STE
+    /// (Leaf = 1) + CMD_SYNC between steps when `invalidate_breaking` and the
+    /// SMMU is enabled.  Without them (the adapter holding or dropping
+    /// invalidations, on purpose) the steps are only separated by barriers.
     ///
     /// Returns the commands issued.
     ///
@@ -454,37 +456,30 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
             issued += self.submit(&[Command::CfgiSte { sid, leaf: false }], true)?;
         }
         let old = self.strtab.read(sid)?;
-        if !ste.uses_upper_dwords() {
-            // Going to abort/invalid: dword0 first (one store) stops the SMMU
-            // using dwords 1..7, which can then be cleared at leisure.
-            let slot = self.strtab.existing_slot(sid)?;
-            slot.buf.write_u64(slot.offset, ste.0[0]);
-            self.sync.cpu_wrote(slot.buf, slot.offset, 8);
-            self.sync.barrier();
-            for i in 1..STE_DWORDS {
-                slot.buf.write_u64(slot.offset + 8 * i, ste.0[i]);
+        let steps = plan_update(
+            &old.0,
+            &ste.0,
+            ste_used_dwords(&old),
+            ste_used_dwords(ste),
+            Ste::abort().0[0],
+        );
+        let syncs = invalidate_breaking && self.enabled;
+        for step in steps {
+            match step {
+                Step::Write(i, v) => {
+                    let slot = self.strtab.existing_slot(sid)?;
+                    slot.buf.write_u64(slot.offset + 8 * i, v);
+                    self.sync.cpu_wrote(slot.buf, slot.offset + 8 * i, 8);
+                }
+                Step::Sync => {
+                    self.sync.barrier();
+                    if syncs {
+                        issued += self.submit(&[Command::CfgiSte { sid, leaf: true }], true)?;
+                    }
+                }
             }
-            self.sync.cpu_wrote(slot.buf, slot.offset, 64);
-            return Ok(issued);
         }
-        let needs_break = old.uses_upper_dwords() && old.0[1..] != ste.0[1..];
-        if needs_break {
-            let slot = self.strtab.existing_slot(sid)?;
-            slot.buf.write_u64(slot.offset, Ste::abort().0[0]);
-            self.sync.cpu_wrote(slot.buf, slot.offset, 8);
-            if invalidate_breaking && self.enabled {
-                issued += self.submit(&[Command::CfgiSte { sid, leaf: true }], true)?;
-            }
-        }
-        let slot = self.strtab.existing_slot(sid)?;
-        for i in 1..STE_DWORDS {
-            slot.buf.write_u64(slot.offset + 8 * i, ste.0[i]);
-        }
-        self.sync.cpu_wrote(slot.buf, slot.offset, 64);
-        // Dwords 1..7 must be visible before the dword0 that validates them.
         self.sync.barrier();
-        slot.buf.write_u64(slot.offset, ste.0[0]);
-        self.sync.cpu_wrote(slot.buf, slot.offset, 8);
         Ok(issued)
     }
 
@@ -552,10 +547,12 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     }
 
     /// Writes `sid`'s CD in memory (allocating it on first use), *without*
-    /// CFGI_CD: a valid CD whose other dwords change is first invalidated
-    /// (V = 0 in dword0; CFGI_CD + SYNC when `invalidate_breaking`), then
-    /// dwords 1..7, then dword0 (docs/hw/smmuv3.md §9).  Returns the CD's address
-    /// and the commands issued.
+    /// the final CFGI_CD: the steps of [`plan_update`] with CFGI_CD + CMD_SYNC
+    /// between them when `invalidate_breaking` and the SMMU is enabled — a
+    /// valid CD whose used dwords change in more than one place is first
+    /// made invalid (V = 0), then dwords 1..7, then dword0
+    /// (docs/hw/smmuv3.md §9).  Returns the CD's address and the commands
+    /// issued.
     pub fn write_cd(
         &mut self,
         sid: u32,
@@ -563,39 +560,53 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         invalidate_breaking: bool,
     ) -> Result<(BusAddr, Issued), Smmuv3Error> {
         self.check_asid(cd.asid())?;
-        if !self.cds.contains_key(&sid) {
+        // A CD allocated now is reachable by no STE and cached nowhere (a
+        // CD buffer is only freed after the CFGI that stopped its stream
+        // using it), so its writes need no intermediate CFGI_CD.
+        let fresh = !self.cds.contains_key(&sid);
+        if fresh {
             let buf = self.pool.alloc(CD_BYTES as u64)?;
+            check_oas("CD", &buf, table_oas_bits(&self.features))?;
             self.cds.insert(sid, buf);
         }
         let old = self.read_cd(sid).unwrap_or(Cd::invalid());
-        let needs_break = old.is_valid() && old.0[1..] != cd.0[1..];
+        let steps = plan_update(
+            &old.0,
+            &cd.0,
+            cd_used_dwords(&old),
+            cd_used_dwords(cd),
+            old.without_valid().0[0],
+        );
+        let syncs = invalidate_breaking && self.enabled && !fresh;
         let mut issued = Issued::default();
-        if needs_break {
-            if let Some(buf) = self.cds.get(&sid) {
-                buf.write_u64(0, old.without_valid().0[0]);
-                self.sync.cpu_wrote(buf, 0, 8);
-            }
-            if invalidate_breaking && self.enabled {
-                issued += self.submit(
-                    &[Command::CfgiCd {
-                        sid,
-                        ssid: 0,
-                        leaf: true,
-                    }],
-                    true,
-                )?;
+        for step in steps {
+            match step {
+                Step::Write(i, v) => {
+                    let Some(buf) = self.cds.get(&sid) else {
+                        return Err(Smmuv3Error::NotEnabled);
+                    };
+                    buf.write_u64(8 * i, v);
+                    self.sync.cpu_wrote(buf, 8 * i, 8);
+                }
+                Step::Sync => {
+                    self.sync.barrier();
+                    if syncs {
+                        issued += self.submit(
+                            &[Command::CfgiCd {
+                                sid,
+                                ssid: 0,
+                                leaf: true,
+                            }],
+                            true,
+                        )?;
+                    }
+                }
             }
         }
+        self.sync.barrier();
         let Some(buf) = self.cds.get(&sid) else {
             return Err(Smmuv3Error::NotEnabled);
         };
-        for i in 1..CD_DWORDS {
-            buf.write_u64(8 * i, cd.0[i]);
-        }
-        self.sync.cpu_wrote(buf, 0, CD_BYTES);
-        self.sync.barrier();
-        buf.write_u64(0, cd.0[0]);
-        self.sync.cpu_wrote(buf, 0, 8);
         Ok((buf.bus_addr(), issued))
     }
 
@@ -822,4 +833,113 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     pub fn hw_context(&self) -> Hw<'_, M> {
         self.hw()
     }
+}
+
+/// The bound [`check_oas`] applies to tables and queues: IDR5.OAS.  Host
+/// builds widen it to 48 bits, because the host models' "bus" addresses are
+/// host virtual addresses (up to 2^47) whatever OAS the modelled SMMU has;
+/// `check_oas` itself is tested with the real bound.
+fn table_oas_bits(f: &Features) -> u8 {
+    if cfg!(target_os = "none") {
+        f.oas_bits
+    } else {
+        f.oas_bits.max(48)
+    }
+}
+
+/// One step of a live STE/CD update: store one dword, or end a step with
+/// the structure's invalidation (CFGI_STE / CFGI_CD + CMD_SYNC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Store dword `.0` = `.1` (one 64-bit single-copy-atomic store).
+    Write(usize, u64),
+    /// Invalidate the structure and wait (CFGI + CMD_SYNC).
+    Sync,
+}
+
+/// Dwords (bit *i* = dword *i*) the SMMU reads for an STE of this kind:
+/// only dword0 for an invalid or abort STE, dwords 0–1 for bypass (SHCFG),
+/// 0–2 for stage 1 (S1 attributes, S2VMID), all otherwise.
+pub fn ste_used_dwords(ste: &Ste) -> u8 {
+    match ste.kind() {
+        SteKind::Invalid | SteKind::Abort => 0b1,
+        SteKind::Bypass => 0b11,
+        SteKind::Stage1 => 0b111,
+        SteKind::Stage2 | SteKind::Nested => 0xff,
+    }
+}
+
+/// Dwords the SMMU reads for a CD: dword0 only when V = 0, all when valid.
+pub fn cd_used_dwords(cd: &Cd) -> u8 {
+    if cd.is_valid() {
+        0xff
+    } else {
+        0b1
+    }
+}
+
+/// The stores and syncs that change a live 8-dword entry from `old` to
+/// `new` so that the SMMU, which may fetch the dwords of an entry in any
+/// order and at any time (IHI 0070 §3.21.3, "Configuration structure update
+/// procedure"), never uses a mix of old and new dwords — Linux
+/// `arm_smmu_write_entry` at dword granularity (docs/hw/smmuv3.md §9):
+///
+/// * *critical* dwords are those both entries use whose value changes;
+/// * none or one critical dword (a hitless update): first store every
+///   changed dword the old entry ignores, sync (so no fetch in flight can
+///   pair them with the old critical dword), then store the critical dword
+///   with one single-copy-atomic store;
+/// * two or more: park the entry (`parked0` in dword0: an abort STE, or the
+///   CD with V = 0 — neither reads the other dwords), sync, store dwords
+///   1..7, sync, store dword0.
+///
+/// The final sync is the caller's (CFGI after the update).  Dwords the new
+/// entry ignores keep whatever the old entry had there when changing them
+/// would need another sync; the next update rewrites them first if it
+/// needs them.  Identical entries give no steps.
+pub fn plan_update(
+    old: &[u64; 8],
+    new: &[u64; 8],
+    old_used: u8,
+    new_used: u8,
+    parked0: u64,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let changed = |i: usize| old[i] != new[i];
+    let both = old_used & new_used;
+    let critical: Vec<usize> = (0..8)
+        .filter(|&i| both & (1 << i) != 0 && changed(i))
+        .collect();
+    if critical.len() <= 1 {
+        let mut wrote = false;
+        for (i, &v) in new.iter().enumerate() {
+            // Dwords the old entry ignores (and the new one needs, or that
+            // are simply different): safe to store while the old one is live.
+            if old_used & (1 << i) == 0 && changed(i) {
+                steps.push(Step::Write(i, v));
+                wrote = true;
+            }
+        }
+        if let Some(&c) = critical.first() {
+            if wrote {
+                steps.push(Step::Sync);
+            }
+            steps.push(Step::Write(c, new[c]));
+        }
+        return steps;
+    }
+    steps.push(Step::Write(0, parked0));
+    steps.push(Step::Sync);
+    let mut wrote = false;
+    for (i, &v) in new.iter().enumerate().skip(1) {
+        if changed(i) {
+            steps.push(Step::Write(i, v));
+            wrote = true;
+        }
+    }
+    if wrote {
+        steps.push(Step::Sync);
+    }
+    steps.push(Step::Write(0, new[0]));
+    steps
 }

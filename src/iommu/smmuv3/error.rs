@@ -128,6 +128,17 @@ pub enum Smmuv3Error {
         /// Its value.
         value: u64,
     },
+    /// A table or queue the SMMU would reach at an address it cannot
+    /// output (IDR5.OAS): its accesses would fault or alias lower memory.
+    BeyondOas {
+        /// Which structure ("stream table", "L2 stream table", "CMDQ",
+        /// "EVTQ", "CD").
+        what: &'static str,
+        /// Its bus address (the last byte's is what is checked).
+        addr: u64,
+        /// IDR5.OAS in bits.
+        oas_bits: u8,
+    },
     /// An operation that needs the queues before `reset_and_enable` ran.
     NotEnabled,
     /// No DMA memory for a table or queue.
@@ -171,6 +182,14 @@ impl fmt::Display for Smmuv3Error {
                 write!(f, "{what} {value:#x} wider than the {bits} bits supported")
             }
             Self::BadConfig { what, value } => write!(f, "bad SMMUv3 parameter {what}={value:#x}"),
+            Self::BeyondOas {
+                what,
+                addr,
+                oas_bits,
+            } => write!(
+                f,
+                "SMMUv3 {what} at bus address {addr:#x} is beyond the {oas_bits}-bit output address size (IDR5.OAS)"
+            ),
             Self::NotEnabled => f.write_str("SMMUv3 queues not set up (reset_and_enable first)"),
             Self::Dma(e) => write!(f, "SMMUv3 DMA memory: {e}"),
         }

@@ -249,6 +249,25 @@ impl Features {
             2 => StallModel::StallForced,
             _ => StallModel::Reserved,
         };
+        // Stall forced: a CD with S = 0 is ILLEGAL (C_BAD_CD for every
+        // stream), and a CD with S = 1 would stall faulting transactions
+        // until software resumes them (CMD_RESUME), which this driver never
+        // does — a faulting DMA would hang the master instead of being
+        // reported and aborted.  Refused at probe (docs/hw/smmuv3.md §2;
+        // Linux only enables stalls for masters that can take them).
+        match stall_model {
+            StallModel::StallForced => {
+                return Err(refuse(
+                    "IDR0",
+                    idr0,
+                    "IDR0.STALL_MODEL = 0b10 (stall forced): every CD would need S = 1 and faulting transactions a CMD_RESUME; this driver only terminates",
+                ))
+            }
+            StallModel::Reserved => {
+                return Err(refuse("IDR0", idr0, "IDR0.STALL_MODEL = 0b11 is reserved"))
+            }
+            StallModel::StallAndTerminate | StallModel::TerminateOnly => {}
+        }
         Ok(Self {
             idr0,
             idr1,
@@ -433,6 +452,21 @@ mod tests {
         ));
         let oas = Features::from_idrs(a, b, c, (d & !7) | 7).unwrap_err();
         assert!(matches!(oas, Smmuv3Error::Unsupported { reason, .. } if reason.contains("OAS")));
+        // Issue 11 item 5: stall forced would make every CD C_BAD_CD (S = 0)
+        // or hang faulting masters (S = 1 without CMD_RESUME).
+        let forced = (a & !(3 << 24)) | (2 << 24);
+        let stall = Features::from_idrs(forced, b, c, d).unwrap_err();
+        assert!(matches!(
+            stall,
+            Smmuv3Error::Unsupported { register: "IDR0", value, reason }
+                if value == forced && reason.contains("STALL_MODEL = 0b10")
+        ));
+        let reserved = Features::from_idrs(a | (3 << 24), b, c, d).unwrap_err();
+        assert!(
+            matches!(reserved, Smmuv3Error::Unsupported { reason, .. } if reason.contains("0b11"))
+        );
+        // Stall-and-terminate is fine (S1STALLD is set in the STE instead).
+        assert!(Features::from_idrs(a & !(3 << 24), b, c, d).is_ok());
     }
 
     #[test]

@@ -20,11 +20,235 @@
 //! address through that module's checked accessors, so this layer has no
 //! `unsafe` of its own.
 
+use super::cd::Cd;
+use super::driver::{cd_used_dwords, ste_used_dwords};
+use super::ste::Ste;
 use crate::mm::PhysRange;
 use crate::mmio::Mmio;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::vec::Vec;
+
+/// An STE or CD the SMMU could have fetched as a mix of dwords that was
+/// never in memory as a whole, yet valid (issue 11 item 14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Torn {
+    /// "STE" or "CD".
+    pub kind: &'static str,
+    /// Address of dword0.
+    pub addr: u64,
+    /// The mixed entry.
+    pub entry: [u64; 8],
+}
+
+/// One entry the watch follows since its last invalidation.
+#[derive(Debug)]
+struct Watched {
+    ste: bool,
+    /// Every value each dword held since the last CFGI that covered it: a
+    /// fetch may read each dword at any of those moments (IHI 0070 §3.21.3).
+    seen: [Vec<u64>; 8],
+    /// The whole entry after every store (what a single atomic fetch sees).
+    snapshots: Vec<[u64; 8]>,
+}
+
+/// Checks every STE and reachable CD after every single store the driver
+/// makes to it: the SMMU may read an entry's dwords in any order, each at
+/// any time since the last CFGI + CMD_SYNC for it, so any combination of
+/// the values each dword held since then may be fetched (and cached).  A
+/// combination that is valid (an STE other than invalid/abort, a CD with
+/// V = 1) but equal, in the dwords it uses, to no entry that was ever in
+/// memory as a whole, is recorded as [`Torn`].
+#[derive(Debug, Default)]
+pub struct TearWatch {
+    strtab_base: u64,
+    strtab_cfg: u32,
+    enabled: bool,
+    entries: BTreeMap<u64, Watched>,
+    /// Torn entries found, oldest first (deduplicated).
+    pub torn: Vec<Torn>,
+}
+
+fn read_entry(base: u64) -> [u64; 8] {
+    let mut e = [0; 8];
+    for (i, d) in e.iter_mut().enumerate() {
+        *d = crate::mm::host_ram::read_u64(base + 8 * i as u64);
+    }
+    e
+}
+
+impl TearWatch {
+    /// STE base addresses of the table with their StreamIDs' count.
+    fn ste_slots(&self) -> Vec<u64> {
+        let base = self.strtab_base & (((1 << 52) - 1) & !0x3f);
+        let log2 = self.strtab_cfg & 0x3f;
+        let mut out = Vec::new();
+        if base == 0 {
+            return out;
+        }
+        if (self.strtab_cfg >> 16) & 3 == 1 {
+            let split = (self.strtab_cfg >> 6) & 0x1f;
+            for l1 in 0..(1u64 << log2.saturating_sub(split)) {
+                let desc = crate::mm::host_ram::read_u64(base + 8 * l1);
+                let span = (desc & 0x1f) as u32;
+                if span == 0 {
+                    continue;
+                }
+                let l2 = desc & (((1 << 52) - 1) & !0x3f);
+                out.extend((0..1u64 << (span - 1)).map(|i| l2 + 64 * i));
+            }
+        } else {
+            out.extend((0..1u64 << log2).map(|i| base + 64 * i));
+        }
+        out
+    }
+
+    /// dword0 values an STE at `base` may be fetched with.
+    fn ste_dword0s(&self, base: u64) -> Vec<u64> {
+        match self.entries.get(&base) {
+            Some(w) => w.seen[0].clone(),
+            None => std::vec![crate::mm::host_ram::read_u64(base)],
+        }
+    }
+
+    /// `Some(true)` for an STE, `Some(false)` for a CD some STE may point at.
+    fn classify(&self, base: u64) -> Option<bool> {
+        let slots = self.ste_slots();
+        if slots.contains(&base) {
+            return Some(true);
+        }
+        let points = slots.iter().any(|&s| {
+            self.ste_dword0s(s).iter().any(|&d0| {
+                d0 & 1 != 0 && (d0 >> 1) & 7 == 0b101 && d0 & (((1 << 52) - 1) & !0x3f) == base
+            })
+        });
+        points.then_some(false)
+    }
+
+    /// A store at `addr` replaced `old` (the new value is in memory).
+    fn on_store(&mut self, addr: u64, old: u64) {
+        let base = addr & !63;
+        let dword = ((addr & 63) / 8) as usize;
+        if !self.enabled {
+            return;
+        }
+        let Some(ste) = self.classify(base) else {
+            self.entries.remove(&base);
+            return;
+        };
+        let now = read_entry(base);
+        let w = self.entries.entry(base).or_insert_with(|| {
+            let mut before = now;
+            before[dword] = old;
+            Watched {
+                ste,
+                seen: core::array::from_fn(|i| std::vec![before[i]]),
+                snapshots: std::vec![before],
+            }
+        });
+        if !w.seen[dword].contains(&now[dword]) {
+            w.seen[dword].push(now[dword]);
+        }
+        w.snapshots.push(now);
+        // Every combination of the values seen.
+        let mut combos: Vec<[u64; 8]> = std::vec![[0; 8]];
+        for i in 0..8 {
+            let mut next = Vec::new();
+            for c in &combos {
+                for &v in &w.seen[i] {
+                    let mut c = *c;
+                    c[i] = v;
+                    next.push(c);
+                }
+            }
+            combos = next;
+        }
+        for c in combos {
+            let used = if w.ste {
+                let e = Ste(c);
+                if !e.uses_upper_dwords() {
+                    continue;
+                }
+                ste_used_dwords(&e)
+            } else {
+                let e = Cd(c);
+                if !e.is_valid() {
+                    continue;
+                }
+                cd_used_dwords(&e)
+            };
+            let same = |s: &[u64; 8]| (0..8).all(|i| used & (1 << i) == 0 || s[i] == c[i]);
+            if !w.snapshots.iter().any(same) {
+                let t = Torn {
+                    kind: if w.ste { "STE" } else { "CD" },
+                    addr: base,
+                    entry: c,
+                };
+                if !self.torn.contains(&t) {
+                    self.torn.push(t);
+                }
+            }
+        }
+    }
+
+    /// Where the STE of `sid` is, if the table reaches it.
+    fn ste_addr(&self, sid: u32) -> Option<u64> {
+        let log2 = self.strtab_cfg & 0x3f;
+        if u64::from(sid) >> log2 != 0 || self.strtab_base == 0 {
+            return None;
+        }
+        let base = self.strtab_base & (((1 << 52) - 1) & !0x3f);
+        if (self.strtab_cfg >> 16) & 3 == 1 {
+            let split = (self.strtab_cfg >> 6) & 0x1f;
+            let desc = crate::mm::host_ram::read_u64(base + 8 * u64::from(sid >> split));
+            let span = (desc & 0x1f) as u32;
+            let idx = sid & ((1 << split) - 1);
+            if span == 0 || u64::from(idx) >= 1u64 << (span - 1) {
+                return None;
+            }
+            Some((desc & (((1 << 52) - 1) & !0x3f)) + 64 * u64::from(idx))
+        } else {
+            Some(base + 64 * u64::from(sid))
+        }
+    }
+
+    /// CFGI_STE(sid) or CFGI_STE_RANGE completed: those STEs start afresh
+    /// (the CDs' own fetches in flight are CFGI_CD's business).
+    fn invalidate_stes(&mut self, lo: u32, hi: u32) {
+        let watched: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, w)| w.ste)
+            .map(|(a, _)| *a)
+            .collect();
+        let top = ((1u64 << (self.strtab_cfg & 0x3f)) - 1).min(u64::from(u32::MAX)) as u32;
+        for sid in lo..=hi.min(top) {
+            if let Some(addr) = self.ste_addr(sid) {
+                if watched.contains(&addr) {
+                    self.entries.remove(&addr);
+                }
+            }
+        }
+    }
+
+    /// CFGI_CD for `sid`: CDs that its STE may point at start afresh.
+    fn invalidate_cds_of(&mut self, sid: u32) {
+        let Some(ste_addr) = self.ste_addr(sid) else {
+            return;
+        };
+        for d0 in self.ste_dword0s(ste_addr) {
+            let cd = d0 & (((1 << 52) - 1) & !0x3f);
+            if self.entries.get(&cd).is_some_and(|w| !w.ste) {
+                self.entries.remove(&cd);
+            }
+        }
+    }
+
+    fn invalidate_all(&mut self) {
+        self.entries.clear();
+    }
+}
 
 pub use crate::mm::host_ram::HostRam as TestMem;
 
@@ -141,7 +365,18 @@ pub struct SmmuModel {
     arena: PhysRange,
     /// State (tests inspect and tweak it).
     pub st: RefCell<State>,
+    /// The torn-entry checker, fed by every `DmaBuf` store on this thread.
+    watch: Rc<RefCell<TearWatch>>,
+    hook_id: usize,
 }
+
+impl Drop for SmmuModel {
+    fn drop(&mut self) {
+        crate::mm::host_ram::remove_store_hook(self.hook_id);
+    }
+}
+
+static NEXT_HOOK: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
 
 const OFF_MASK: usize = !0x1_0000; // Page 1 aliases Page 0 (docs/hw/qemu-virt.md §1.5).
 
@@ -155,10 +390,24 @@ impl SmmuModel {
             ack_cr0: true,
             ..State::default()
         };
+        let watch = Rc::new(RefCell::new(TearWatch::default()));
+        let hook_id = NEXT_HOOK.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let w = watch.clone();
+        crate::mm::host_ram::add_store_hook(
+            hook_id,
+            Rc::new(move |addr, old| w.borrow_mut().on_store(addr, old)),
+        );
         Self {
             arena,
             st: RefCell::new(st),
+            watch,
+            hook_id,
         }
+    }
+
+    /// Torn STEs/CDs the SMMU could have fetched so far (see [`TearWatch`]).
+    pub fn torn(&self) -> Vec<Torn> {
+        self.watch.borrow().torn.clone()
     }
 
     fn check(&self, addr: u64, len: u64) {
@@ -272,6 +521,12 @@ impl SmmuModel {
             0x01 | 0x02 | 0x20 | 0x46 => true,
             0x03 | 0x05 | 0x06 => {
                 st.config_cache.remove(&sid);
+                let mut w = self.watch.borrow_mut();
+                match cmd[0] & 0xff {
+                    0x03 => w.invalidate_stes(sid, sid),
+                    0x05 => w.invalidate_cds_of(sid),
+                    _ => w.invalidate_all(),
+                }
                 true
             }
             0x04 => {
@@ -284,6 +539,11 @@ impl SmmuModel {
                 let lo = sid & !mask;
                 let hi = lo | mask;
                 st.config_cache.retain(|s, _| *s < lo || *s > hi);
+                if range >= 31 {
+                    self.watch.borrow_mut().invalidate_all();
+                } else {
+                    self.watch.borrow_mut().invalidate_stes(lo, hi);
+                }
                 true
             }
             // S12_VMALL needs stage 2 (docs/hw/qemu-virt.md §1.4).
@@ -554,6 +814,7 @@ impl SmmuModel {
         match off {
             0x20 => {
                 st.cr0 = v32;
+                self.watch.borrow_mut().enabled = v32 & 1 != 0;
                 if st.ack_cr0 {
                     st.cr0ack = v32;
                 }
@@ -583,8 +844,14 @@ impl SmmuModel {
                     self.consume(&mut st);
                 }
             }
-            0x80 => st.strtab_base = v,
-            0x88 => st.strtab_cfg = v32,
+            0x80 => {
+                st.strtab_base = v;
+                self.watch.borrow_mut().strtab_base = v;
+            }
+            0x88 => {
+                st.strtab_cfg = v32;
+                self.watch.borrow_mut().strtab_cfg = v32;
+            }
             0x90 => st.cmdq_base = v,
             0x98 => {
                 st.cmdq_prod = v32;

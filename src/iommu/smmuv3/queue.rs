@@ -117,6 +117,11 @@ impl<'a, const DW: usize> Ring<'a, DW> {
         self.ptr.log2
     }
 
+    /// The ring's memory.
+    pub fn buf(&self) -> &DmaBuf<'a> {
+        &self.buf
+    }
+
     /// Bus address of entry 0.
     pub fn bus_addr(&self) -> BusAddr {
         self.buf.bus_addr()
@@ -291,6 +296,11 @@ impl<'a> CommandQueue<'a> {
         let dwords = self.ring.read_own(pos);
         let index = self.ring.ptr.index(pos);
         let replace = match kind {
+            // CMDQ_ERR active but CONS.ERR = 0 (CERROR_NONE): nothing is
+            // wrong with the command at CONS, so it is left alone and only
+            // the error is acknowledged (IHI 0070 §7.1; Linux
+            // `arm_smmu_cmdq_skip_err` rewrites only on CERROR_ILL).
+            CommandErrorKind::Unknown(0) => false,
             // Retrying an illegal command fails forever: make it a no-op.
             CommandErrorKind::Illegal | CommandErrorKind::Unknown(_) => true,
             // A fetch abort may be transient: leave it for one retry, replace
@@ -502,8 +512,9 @@ impl<'a> EventQueue<'a> {
         let prod_reg = hw.regs.read(R_EVTQ_PROD);
         let prod = prod_reg.read(QPTR::WR) & p.wrap_mask();
         let ovf = prod_reg.is_set(QPTR::OVF);
-        // The records must not be read before PROD was observed.
-        hw.sync.barrier();
+        // The records must not be read before PROD was observed: a read
+        // barrier (a write barrier such as `DSB ST` does not order reads).
+        hw.sync.read_barrier();
         let mut out = EventDrain::default();
         while !p.is_empty(prod, self.cons) {
             if out.records.len() >= max {
@@ -517,7 +528,7 @@ impl<'a> EventQueue<'a> {
         out.overflowed = ovf != self.ovack;
         self.ovack = ovf;
         // Our reads of the slots complete before the SMMU may reuse them.
-        hw.sync.barrier();
+        hw.sync.full_barrier();
         hw.regs.write(
             R_EVTQ_CONS,
             QPTR::WR.val(self.cons) + QPTR::OVF.val(u32::from(ovf)),

@@ -107,6 +107,21 @@ pub fn choose_layout(
     })
 }
 
+/// Refuses a structure the SMMU would reach beyond its output address size
+/// (IDR5.OAS, docs/hw/smmuv3.md §2): its last byte must be below 2^OAS.
+pub fn check_oas(what: &'static str, buf: &DmaBuf<'_>, oas_bits: u8) -> Result<(), Smmuv3Error> {
+    let addr = buf.bus_addr().as_u64();
+    let last = addr.saturating_add(buf.len() as u64).saturating_sub(1);
+    if oas_bits < 64 && last >> oas_bits != 0 {
+        return Err(Smmuv3Error::BeyondOas {
+            what,
+            addr,
+            oas_bits,
+        });
+    }
+    Ok(())
+}
+
 /// Where an STE lives in memory.
 pub struct SteSlot<'t, 'a> {
     /// The buffer holding it.
@@ -123,6 +138,8 @@ pub struct StreamTable<'a> {
     base: DmaBuf<'a>,
     /// Level-2 tables by L1 index.
     l2: BTreeMap<u32, DmaBuf<'a>>,
+    /// IDR5.OAS in bits: every table must lie below 2^oas_bits.
+    oas_bits: u8,
 }
 
 impl<'a> StreamTable<'a> {
@@ -149,7 +166,16 @@ impl<'a> StreamTable<'a> {
             layout,
             base,
             l2: BTreeMap::new(),
+            oas_bits: 52,
         })
+    }
+
+    /// Checks the table against IDR5.OAS (`oas_bits`) and keeps the bound
+    /// for the level-2 tables allocated later.
+    pub fn with_oas(mut self, oas_bits: u8) -> Result<Self, Smmuv3Error> {
+        check_oas("stream table", &self.base, oas_bits)?;
+        self.oas_bits = oas_bits;
+        Ok(self)
     }
 
     /// The layout.
@@ -202,6 +228,7 @@ impl<'a> StreamTable<'a> {
             return Ok(false);
         }
         let table = self.pool.alloc((STE_BYTES as u64) << split)?;
+        check_oas("L2 stream table", &table, self.oas_bits)?;
         fill_abort(&table, 1usize << split, sync);
         // SPAN = split + 1: the L2 table holds 2^(SPAN-1) STEs.
         let desc = (table.bus_addr().as_u64() & (((1 << 52) - 1) & !0x3f)) | u64::from(split + 1);

@@ -325,7 +325,9 @@ fn stage1_attach_is_seen_by_the_smmu_and_cd_changes_need_cfgi() {
     let clk = clock();
     let mut smmu = enabled(&model, &clk, &pool, cfg());
     smmu.attach_stage1(0x20, &cd(5, 0x4000_0000)).unwrap();
-    assert_eq!(opcodes(&model), [0x03, 0x46]);
+    // Abort → stage 1: dwords 1..2 (ignored by the abort STE), CFGI_STE +
+    // SYNC, dword0, CFGI_STE + SYNC.  The fresh CD needs no CFGI_CD.
+    assert_eq!(opcodes(&model), [0x03, 0x46, 0x03, 0x46]);
     let StreamConfig::Stage1 { cd: seen, vmid } = model.stream_config(0x20) else {
         panic!("{:?}", model.stream_config(0x20))
     };
@@ -349,20 +351,25 @@ fn stage1_attach_is_seen_by_the_smmu_and_cd_changes_need_cfgi() {
         matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[1] == 0x5000_0000)
     );
 
-    // attach_stage1 on a live stream with a changed CD: V=0 step + CFGI_CD,
-    // then CFGI_CD again for the final CD.
+    // attach_stage1 on a live stream with a changed CD (ASID in dword0 and
+    // TTB0 in dword1): V=0, CFGI_CD; dword1, CFGI_CD; dword0, CFGI_CD.
     model.st.borrow_mut().executed.clear();
     smmu.attach_stage1(0x20, &cd(6, 0x6000_0000)).unwrap();
-    assert_eq!(opcodes(&model), [0x05, 0x46, 0x05, 0x46]);
+    assert_eq!(opcodes(&model), [0x05, 0x46, 0x05, 0x46, 0x05, 0x46]);
     assert!(
         matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[0] >> 48 == 6)
     );
 
-    // Detach: to abort, dword0 goes first, so one CFGI_STE + SYNC suffices.
+    // Detach: to abort only dword0 changes among the dwords both entries
+    // use, so one store and one CFGI_STE + SYNC; dwords 1..2, which the
+    // abort STE ignores, are left as they were.
     model.st.borrow_mut().executed.clear();
+    let before = smmu.read_ste(0x20).unwrap();
     smmu.detach(0x20).unwrap();
     assert_eq!(opcodes(&model), [0x03, 0x46]);
-    assert_eq!(smmu.read_ste(0x20).unwrap(), Ste::abort());
+    let after = smmu.read_ste(0x20).unwrap();
+    assert_eq!(after.0[0], Ste::abort().0[0]);
+    assert_eq!(after.0[1..], before.0[1..]);
     assert_eq!(model.stream_config(0x20), StreamConfig::Abort);
     assert_eq!(smmu.cd_addr(0x20), None);
 }
@@ -390,12 +397,13 @@ fn ste_update_is_ordered_and_stale_until_cfgi() {
     ));
     smmu.cfgi_ste(0x10).unwrap();
     assert_eq!(model.stream_config(0x10), StreamConfig::Abort);
-    // Stage 1 → bypass: dwords 1..7 change on a live entry → abort first
-    // (CFGI+SYNC), then the final entry (CFGI+SYNC).
+    // Stage 1 → bypass: dwords 0 and 1, both used by both entries, change
+    // → abort first (CFGI+SYNC), dwords 1..7 (CFGI+SYNC), then dword0
+    // (the final CFGI+SYNC).
     smmu.attach_stage1(0x10, &cd(1, 0x4000_0000)).unwrap();
     model.st.borrow_mut().executed.clear();
     smmu.set_bypass(0x10).unwrap();
-    assert_eq!(opcodes(&model), [0x03, 0x46, 0x03, 0x46]);
+    assert_eq!(opcodes(&model), [0x03, 0x46, 0x03, 0x46, 0x03, 0x46]);
     assert_eq!(model.stream_config(0x10), StreamConfig::Bypass);
     // Out-of-range StreamID.
     assert!(matches!(
@@ -675,4 +683,203 @@ fn probe_refuses_and_validates() {
     let issued = smmu.set_bypass(3).unwrap();
     assert_eq!(issued.total(), 0);
     assert_eq!(smmu.read_ste(3).unwrap().kind(), SteKind::Bypass);
+}
+
+std::thread_local! {
+    /// What [`OrderProbe`] and [`Traced`] saw, in order (per test thread).
+    static ORDER: core::cell::RefCell<Vec<&'static str>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+fn order_note(what: &'static str) {
+    ORDER.with(|o| o.borrow_mut().push(what));
+}
+
+/// Records barriers and the invalidate that precedes every record read (a
+/// non-coherent SMMU: the driver invalidates each record right before it
+/// reads it, so "invalidate" marks the record read).
+struct OrderProbe;
+impl CacheMaintenance for OrderProbe {
+    fn clean(&self, _: usize, _: usize) {}
+    fn clean_invalidate(&self, _: usize, _: usize) {}
+    fn invalidate(&self, _: usize, _: usize) {
+        order_note("read record");
+    }
+    fn barrier(&self, kind: crate::mm::cache::DmaBarrier) {
+        order_note(match kind {
+            crate::mm::cache::DmaBarrier::Write => "write barrier",
+            crate::mm::cache::DmaBarrier::Read => "read barrier",
+            crate::mm::cache::DmaBarrier::Full => "full barrier",
+        });
+    }
+}
+
+fn probe_write_barrier() {
+    order_note("write barrier");
+}
+
+/// The model's register frame, noting the EVTQ_PROD read and EVTQ_CONS write.
+struct Traced<'m>(&'m SmmuModel);
+impl crate::mmio::Mmio for Traced<'_> {
+    fn read8(&self, off: usize) -> u8 {
+        (&self.0).read8(off)
+    }
+    fn write8(&self, off: usize, v: u8) {
+        (&self.0).write8(off, v)
+    }
+    fn read16(&self, off: usize) -> u16 {
+        (&self.0).read16(off)
+    }
+    fn write16(&self, off: usize, v: u16) {
+        (&self.0).write16(off, v)
+    }
+    fn read32(&self, off: usize) -> u32 {
+        if off == super::regs::R_EVTQ_PROD.offset {
+            order_note("read PROD");
+        }
+        (&self.0).read32(off)
+    }
+    fn write32(&self, off: usize, v: u32) {
+        if off == super::regs::R_EVTQ_CONS.offset {
+            order_note("write CONS");
+        }
+        (&self.0).write32(off, v)
+    }
+    fn read64(&self, off: usize) -> u64 {
+        (&self.0).read64(off)
+    }
+    fn write64(&self, off: usize, v: u64) {
+        (&self.0).write64(off, v)
+    }
+}
+
+/// Item 1 of issue 11: entries are read only after a *read* barrier that
+/// follows the EVTQ_PROD read, and EVTQ_CONS is written only after a full
+/// barrier that follows the last entry read (Linux `queue_sync_prod_in`,
+/// `queue_sync_cons_out`; docs/hw/smmuv3.md §11.1).  The old drain issued
+/// the write barrier (`DSB ST`) at both places.
+#[test]
+fn event_drain_orders_prod_read_records_and_cons_write() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let config = Smmuv3Config {
+        dt_dma_coherent: false,
+        cache_ops: CacheOps {
+            cache: &OrderProbe,
+            barrier: probe_write_barrier,
+        },
+        ..cfg()
+    };
+    let mut smmu = Smmuv3::probe(Regs::new(Traced(&model)), &clk, &pool, config).unwrap();
+    smmu.reset_and_enable().unwrap();
+    model.inject_event([0x10 | (0x20 << 32), 0, 0x1000, 0]);
+    model.inject_event([0x10 | (0x20 << 32), 0, 0x2000, 0]);
+    ORDER.with(|o| o.borrow_mut().clear());
+    assert_eq!(smmu.drain_events().len(), 2);
+    let seen = ORDER.with(|o| o.borrow().clone());
+    assert_eq!(
+        seen,
+        [
+            "read PROD",
+            "read barrier",
+            "read record",
+            "read record",
+            "full barrier",
+            "write CONS"
+        ]
+    );
+}
+
+/// Issue 11 items 3 and 14: the model checks every STE and reachable CD
+/// after every single store the driver makes; with the update steps of
+/// docs/hw/smmuv3.md §9 no fetch can mix old and new dwords.  The old
+/// driver (dwords 1..7, a CPU barrier, dword0) fails here on the first
+/// attach: a fetch in flight could pair the new dword0 with the old dword1.
+/// Also the live-CD-change path: the STE stays, the CD changes, CFGI_CD.
+#[test]
+fn live_ste_and_cd_updates_are_never_torn_and_a_live_cd_change_uses_cfgi_cd() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, Smmuv3Config { vmid: 2, ..cfg() });
+    smmu.attach_stage1(0x20, &cd(5, 0x4000_0000)).unwrap();
+    assert!(
+        matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[1] == 0x4000_0000)
+    );
+    let ste = smmu.read_ste(0x20).unwrap();
+    // Live CD change: same STE, new ASID and TTB0.
+    model.st.borrow_mut().executed.clear();
+    smmu.attach_stage1(0x20, &cd(6, 0x5000_0000)).unwrap();
+    assert_eq!(smmu.read_ste(0x20).unwrap(), ste, "the STE did not change");
+    let ops = opcodes(&model);
+    assert!(
+        ops.iter().all(|&o| o == 0x05 || o == 0x46),
+        "only CFGI_CD + SYNC: {ops:x?}"
+    );
+    assert!(
+        matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[1] == 0x5000_0000 && cd[0] >> 48 == 6)
+    );
+    // Only the ASID changes: one store, hitless.
+    model.st.borrow_mut().executed.clear();
+    smmu.attach_stage1(0x20, &cd(7, 0x5000_0000)).unwrap();
+    assert_eq!(opcodes(&model), [0x05, 0x46]);
+    // Stage 1 → bypass → abort → stage 1 again.
+    smmu.set_bypass(0x20).unwrap();
+    assert_eq!(model.stream_config(0x20), StreamConfig::Bypass);
+    smmu.set_abort(0x20).unwrap();
+    smmu.attach_stage1(0x20, &cd(8, 0x6000_0000)).unwrap();
+    assert!(
+        matches!(model.stream_config(0x20), StreamConfig::Stage1 { cd, .. } if cd[0] >> 48 == 8)
+    );
+    assert_eq!(model.torn(), [], "a fetch could have seen a torn entry");
+}
+
+/// The checker itself: the same updates without the intermediate CFGIs
+/// (what `write_*(.., false)` does, and what the old driver always did)
+/// are caught, for a CD and for an STE.
+#[test]
+fn updates_without_the_intermediate_cfgi_are_caught_as_torn() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, cfg());
+    smmu.attach_stage1(0x20, &cd(5, 0x4000_0000)).unwrap();
+    assert_eq!(model.torn(), []);
+    smmu.write_cd(0x20, &cd(6, 0x5000_0000), false).unwrap();
+    let torn = model.torn();
+    assert!(
+        torn.iter().any(|t| t.kind == "CD"),
+        "CD rewritten without CFGI_CD between steps: {torn:x?}"
+    );
+    smmu.cfgi_cd(0x20).unwrap();
+    smmu.write_ste(0x21, &smmu.stage1_ste(BusAddr(0x4000_0040)).unwrap(), false)
+        .unwrap();
+    let torn = model.torn();
+    assert!(
+        torn.iter().any(|t| t.kind == "STE"),
+        "STE installed without CFGI_STE between dwords 1..7 and dword0: {torn:x?}"
+    );
+}
+
+/// Issue 11 item 7: GERROR.CMDQ_ERR active with CMDQ_CONS.ERR = 0
+/// (CERROR_NONE) must not overwrite the command at CONS; the old recovery
+/// replaced it with a CMD_SYNC, silently dropping the command.
+#[test]
+fn a_command_error_with_code_zero_leaves_the_command_in_place() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, cfg());
+    model.st.borrow_mut().executed.clear();
+    model.st.borrow_mut().gerror ^= 1; // CMDQ_ERR active, CONS.ERR = 0
+    let r = smmu.submit(&[Command::TlbiNhAsid { vmid: 0, asid: 9 }], true);
+    assert!(
+        matches!(r, Err(Smmuv3Error::Command(e)) if e.kind == CommandErrorKind::Unknown(0)),
+        "{r:?}"
+    );
+    assert_eq!(opcodes(&model), [0x11, 0x46], "the TLBI still ran");
 }
