@@ -15,7 +15,8 @@
 //! skip with a message, unless `IOMMU_BRINGUP_REQUIRE_DTBS` is set, as
 //! `cargo xtask test` does: then a missing fixture fails.
 
-use iommu_bringup::platform::dt::report::{probe, IommuReport, Report};
+use iommu_bringup::platform::dt::report::{IommuReport, Report};
+use iommu_bringup::selftest::families::dt_probe as probe;
 use std::path::PathBuf;
 use std::process::Command;
 

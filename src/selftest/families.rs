@@ -22,6 +22,8 @@ use crate::iommu::{Contexts, Domain, Iommu, Observe};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::Iova;
 use crate::platform::dt::iommus::IommuKind;
+use crate::platform::dt::report::{self, Report};
+use crate::platform::dt::DtError;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -114,7 +116,8 @@ pub fn family(kind: IommuKind) -> Option<&'static Family> {
 }
 
 /// Which driver of this image takes a node of `kind` with `compatible`:
-/// the family's name, `no driver yet (<family>)`, or `unsupported: …`.
+/// the family's name, `no driver yet` (the family is named by the report's
+/// `kind`), or `unsupported: …`.
 pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
     match family(kind) {
         Some(Family {
@@ -122,14 +125,16 @@ pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
             driver: Ok(_),
             ..
         }) => String::from(*name),
-        Some(Family {
-            name,
-            driver: Err(_),
-            ..
-        }) => format!("no driver yet ({name})"),
+        Some(Family { driver: Err(_), .. }) => String::from("no driver yet"),
         None if compatible.is_empty() => String::from("unsupported: (no compatible)"),
         None => format!("unsupported: {compatible}"),
     }
+}
+
+/// `cargo xtask dt-probe`'s report for `dtb`, with the driver column from
+/// this registry.
+pub fn dt_probe(dtb: &[u8]) -> Result<Report, DtError> {
+    report::probe(dtb, driver_for)
 }
 
 /// One IOMMU to run: the node's facts and the masters chosen behind it.
@@ -293,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             driver_for(IommuKind::Sun50i, "allwinner,sun50i-h6-iommu"),
-            "no driver yet (sun50i)"
+            "no driver yet"
         );
         assert_eq!(
             driver_for(IommuKind::Unknown, "rockchip,iommu"),

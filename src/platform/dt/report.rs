@@ -76,7 +76,8 @@ pub struct IommuReport {
     /// of a family the image has no driver for is still named
     /// ([`driverless_family`]).
     pub kind: &'static str,
-    /// Which driver of this image takes it (see [`driver_for`]).
+    /// Which driver of this image takes it (the family registry's answer,
+    /// see [`DriverLookup`]).
     pub driver: String,
     /// First `reg` entry, when it is MMIO and translates.
     pub reg: Option<PhysRange>,
@@ -254,18 +255,11 @@ pub fn driverless_family(compatible: &str) -> Option<&'static str> {
     }
 }
 
-/// Which driver of this image takes a provider: SMMUv3 is the only one
-/// today (`src/iommu/smmuv3`, chosen in `src/boot/iommu_suite.rs`); known
-/// kinds without a driver say so; anything else is `unsupported:
-/// <compatible>`.
-pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
-    match kind {
-        IommuKind::SmmuV3 => "smmuv3".to_string(),
-        IommuKind::Unknown if compatible.is_empty() => "unsupported: (no compatible)".to_string(),
-        IommuKind::Unknown => format!("unsupported: {compatible}"),
-        _ => "no driver yet".to_string(),
-    }
-}
+/// Says which driver of the image takes a provider of `kind` with
+/// `compatible`.  The answer comes from the family registry
+/// (`selftest::families::driver_for`), which this layer cannot import: the
+/// caller passes it in, so there is one list of the drivers that exist.
+pub type DriverLookup = fn(IommuKind, &str) -> String;
 
 /// Full path of a located node (no length limit, unlike
 /// [`Located::path_name`]).
@@ -310,6 +304,7 @@ fn providers<'a>(
     fdt: &Fdt<'a>,
     iommus: &mut Vec<IommuReport>,
     ws: &mut Vec<Warning>,
+    driver_for: DriverLookup,
 ) -> (IommuList<'a>, Vec<usize>) {
     let mut list = IommuList::new();
     let mut index = Vec::new();
@@ -419,8 +414,10 @@ fn providers<'a>(
 }
 
 /// Runs discovery on `dtb` (as if loaded at address 0) and builds the
-/// report.  A blob with no readable structure gives the image's error.
-pub fn probe(dtb: &[u8]) -> Result<Report, DtError> {
+/// report, naming each provider's driver with `driver_for` (callers pass
+/// `selftest::families::driver_for`; `selftest::families::dt_probe` does).
+/// A blob with no readable structure gives the image's error.
+pub fn probe(dtb: &[u8], driver_for: DriverLookup) -> Result<Report, DtError> {
     let fdt = Fdt::parse(dtb)?;
     let (info, errors) = discover_sections(&fdt, PhysAddr(0))?;
     let memory_from_loader = matches!(errors.memory, Some(DtError::NoMemory));
@@ -495,7 +492,7 @@ pub fn probe(dtb: &[u8]) -> Result<Report, DtError> {
     };
 
     let mut iommus = Vec::new();
-    let (list, index) = providers(&fdt, &mut iommus, &mut ws);
+    let (list, index) = providers(&fdt, &mut iommus, &mut ws, driver_for);
     let to_report = |i: usize| index.get(i).copied().unwrap_or(usize::MAX);
     // What the image itself does with the providers (boot/iommu_suite.rs).
     let image_list = find_iommus(&fdt);

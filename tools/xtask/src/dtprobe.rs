@@ -3,7 +3,6 @@
 //! (`iommu_bringup::platform::dt::report`), printed as text or JSON.
 
 use crate::error::{io, Error, Result};
-use iommu_bringup::platform::dt::report;
 use std::path::{Path, PathBuf};
 
 /// Parsed `dt-probe` arguments.
@@ -41,7 +40,7 @@ pub fn parse(args: &[String]) -> Result<Args> {
 /// that cannot be read or a blob discovery rejects.
 pub fn render(path: &Path, json: bool) -> Result<String> {
     let blob = std::fs::read(path).map_err(io(format!("reading {}", path.display())))?;
-    let r = report::probe(&blob)
+    let r = iommu_bringup::selftest::families::dt_probe(&blob)
         .map_err(|e| Error::Run(format!("{}: discovery failed: {e}", path.display())))?;
     Ok(if json {
         let mut s = r.to_json();

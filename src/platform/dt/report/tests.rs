@@ -7,8 +7,11 @@
 #![forbid(unsafe_code)]
 
 use super::*;
+// The registry's answer, as `cargo xtask dt-probe` gives it (test-only
+// upward import: the registry lives above this layer).
 use crate::platform::dt::test_fdt::FdtBuilder;
 use crate::platform::dt::tests::{mutate, XorShift};
+use crate::selftest::families::dt_probe as probe;
 use std::vec::Vec;
 
 /// QEMU `virt` with `iommu=smmuv3` (docs/hw/boards.md §1.3), plus a disabled
