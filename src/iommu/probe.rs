@@ -13,6 +13,7 @@
 
 use super::pgtable::{Codec, Granule};
 use super::Observe;
+use crate::dma::DmaMaster;
 use crate::mm::cache::CacheMaintenance;
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::PhysRange;
@@ -20,6 +21,7 @@ use crate::mmio::VolatileMmio;
 use crate::platform::pci::Function;
 use crate::time::Clock;
 use crate::virtio::Layout;
+use alloc::boxed::Box;
 use alloc::string::String;
 
 /// The device-tree facts about one IOMMU node a probe needs.
@@ -99,6 +101,23 @@ pub trait Probe {
         driver: &Self::Driver<'_>,
         granule: Granule,
     ) -> Result<(Self::Format, bool), String>;
+
+    /// `true` when the IOMMU has a port of its own through which the CPU can
+    /// drive translated accesses ([`Self::self_master`]), so it can be
+    /// tested without any other DMA master.
+    const SELF_MASTER: bool = false;
+
+    /// The IOMMU's own translation port as a DMA master (for example a
+    /// CPU-driven translation or debug port), when the family has one; it
+    /// maps its own registers.  Used when fewer masters than the catalogue
+    /// wants sit behind the IOMMU.  The default has none.
+    fn self_master<'p>(
+        _env: &mut dyn ProbeEnv,
+        _pool: &'p DmaPool,
+        _target: &ProbeTarget<'_>,
+    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
+        Ok(None)
+    }
 
     /// Checks the IOVA ranges the catalogue will use, `(start, bytes)`,
     /// against what the IOMMU reserves or cannot translate for `streams`

@@ -71,6 +71,9 @@ pub struct Family {
     pub name: &'static str,
     /// How to run it, or why it cannot run in this image.
     pub driver: Result<RunFamily, &'static str>,
+    /// The IOMMU can be tested through its own port (`Probe::SELF_MASTER`),
+    /// so a node without other masters still runs.
+    pub self_master: bool,
 }
 
 /// No driver in this image for a family whose issue is still open.
@@ -82,31 +85,37 @@ pub const FAMILIES: &[Family] = &[
         kind: IommuKind::SmmuV3,
         name: "smmuv3",
         driver: Ok(run_family::<Smmuv3Probe>),
+        self_master: <Smmuv3Probe as Probe>::SELF_MASTER,
     },
     Family {
         kind: IommuKind::VirtioIommu,
         name: "virtio-iommu",
         driver: Ok(run_family::<VirtioIommuProbe>),
+        self_master: <VirtioIommuProbe as Probe>::SELF_MASTER,
     },
     Family {
         kind: IommuKind::Mmu500,
         name: "mmu-500",
         driver: Err(NOT_YET),
+        self_master: false,
     },
     Family {
         kind: IommuKind::SmmuV2,
         name: "smmuv2",
         driver: Err(NOT_YET),
+        self_master: false,
     },
     Family {
         kind: IommuKind::Sun50i,
         name: "sun50i",
         driver: Err(NOT_YET),
+        self_master: false,
     },
     Family {
         kind: IommuKind::AppleDart,
         name: "apple-dart",
         driver: Err(NOT_YET),
+        self_master: false,
     },
 ];
 
@@ -249,6 +258,15 @@ pub fn run_family<P: Probe>(
         .map(|i| Iova(STAGING_IOVA + i as u64 * STAGING_STRIDE))
         .collect();
     let mut opened = env.open_masters(pool, t.index, &t.masters, &staging, page)?;
+    if opened.masters.len() < MAX_MASTERS {
+        if let Some(own) = P::self_master(env.probe_env(), pool, &t.probe)? {
+            env.diag(&format!(
+                "{}: using the IOMMU's own port as a master",
+                t.probe.name
+            ));
+            opened.masters.push(own);
+        }
+    }
     let masters: Vec<&mut dyn DmaMaster> = opened
         .masters
         .iter_mut()
