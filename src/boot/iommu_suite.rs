@@ -27,7 +27,7 @@ use crate::mmio::{self, VolatileMmio};
 use crate::platform::bootargs::{Bootargs, GranuleArg};
 use crate::platform::console::active::Stdout;
 use crate::platform::dt::iommus::{
-    find_iommus, for_each_master, for_each_pci_iommu_map, IommuKind,
+    for_each_master, for_each_pci_iommu_map, provider_kind, read_iommu_node, IommuKind, IommuList,
 };
 use crate::platform::dt::Fdt;
 use crate::platform::pci::Function;
@@ -104,10 +104,47 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         Ok(f) => f,
         Err(e) => return (alloc::vec![broken(format!("device tree: {e}"))], notes),
     };
-    let list = match find_iommus(&fdt) {
-        Ok(l) => l,
-        Err(e) => return (alloc::vec![broken(format!("IOMMU discovery: {e}"))], notes),
+    // Node by node, so one broken provider does not hide the others: each
+    // broken node becomes a failing group of its own, and a node with an
+    // IOMMU compatible but no `#iommu-cells` is one too (nothing could
+    // reference it, so it would otherwise vanish from the report).
+    let mut list = IommuList::new();
+    let mut broken_nodes: Vec<Planned> = Vec::new();
+    let node_failure = |name: &str, why: String| Planned {
+        name: String::from(name),
+        state: PlanState::Fail(why),
+        ..broken(String::new())
     };
+    let walked = fdt.walk(|loc| {
+        let n = loc.node();
+        match read_iommu_node(loc) {
+            Ok(Some(node)) => {
+                if let Err(e) = list.push(node) {
+                    broken_nodes.push(node_failure(n.name(), format!("{e}")));
+                }
+            }
+            Ok(None) => {
+                let (compatible, kind) = provider_kind(&n);
+                if kind != IommuKind::Unknown {
+                    broken_nodes.push(node_failure(
+                        n.name(),
+                        format!(
+                            "{} ({compatible}) has no #iommu-cells: no master can reference it, so nothing behind it can be tested (the binding requires the property)",
+                            loc.path_name()
+                        ),
+                    ));
+                }
+            }
+            Err(e) => broken_nodes.push(node_failure(
+                n.name(),
+                format!("{}: {e}", loc.path_name()),
+            )),
+        }
+        Ok(true)
+    });
+    if let Err(e) = walked {
+        return (alloc::vec![broken(format!("IOMMU discovery: {e}"))], notes);
+    }
     let mut planned: Vec<Planned> = list
         .iter()
         .enumerate()
@@ -238,9 +275,6 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
     })
     .err()
     .map(|e| format!("platform `iommus`: {e}"));
-    if let Some(e) = &platform_error {
-        notes.push(e.clone());
-    }
     // virtio-blk masters first when present: fast, and they move data in
     // both directions through the IOMMU themselves (stable: BDF order kept).
     for p in planned.iter_mut() {
@@ -248,6 +282,25 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             .sort_by_key(|m| !m.pci().is_some_and(pci_probe::is_virtio_blk));
     }
     let mut out = Vec::new();
+    // A broken `iommu-map` or `iommus` no runnable IOMMU absorbs is still
+    // a tree error: report it as its own failing group.
+    let absorbed = |e: &Option<String>| {
+        e.is_none()
+            || planned
+                .iter()
+                .zip(list.iter())
+                .any(|(p, n)| n.enabled && family(p.kind).is_some_and(|f| f.driver.is_ok()))
+    };
+    if !absorbed(&map_error) {
+        out.push(broken(map_error.clone().unwrap_or_default()));
+    }
+    if let Some(e) = &platform_error {
+        out.push(Planned {
+            name: String::from("iommu_masters"),
+            ..broken(e.clone())
+        });
+    }
+    out.append(&mut broken_nodes);
     for (p, n) in planned.into_iter().zip(list.iter()) {
         let state = judge(&p, n.enabled, n.pci_bdf, &map_error, pci);
         if let PlanState::Run = state {

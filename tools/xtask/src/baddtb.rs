@@ -27,6 +27,8 @@ pub enum DtbPatch {
     /// Add an IOMMU of a family without a driver, with a platform master
     /// ([`DRIVERLESS_NODES`]).
     DriverlessIommu,
+    /// Drop `#iommu-cells` from QEMU's SMMUv3 node ([`drop_smmu_cells`]).
+    SmmuWithoutCells,
 }
 
 impl DtbPatch {
@@ -36,6 +38,7 @@ impl DtbPatch {
             Self::NoRanges => splice(dts),
             Self::UnbackedSmmuReg => unback_smmu(dts),
             Self::DriverlessIommu => splice_before_chosen(dts, DRIVERLESS_NODES),
+            Self::SmmuWithoutCells => drop_smmu_cells(dts),
         }
     }
 
@@ -44,6 +47,7 @@ impl DtbPatch {
             Self::NoRanges => "virt-broken",
             Self::UnbackedSmmuReg => "virt-unbacked-smmu",
             Self::DriverlessIommu => "virt-driverless-iommu",
+            Self::SmmuWithoutCells => "virt-smmu-no-cells",
         }
     }
 }
@@ -95,6 +99,18 @@ pub fn unback_smmu(dts: &str) -> Option<String> {
         &dts[..node],
         rest.replacen(IOMMU_MAP, &map, 1)
     ))
+}
+
+/// Removes `#iommu-cells` from QEMU's SMMUv3 node: the node is still an
+/// `arm,smmu-v3`, but nothing can reference it, and the PCIe host's
+/// `iommu-map` now names a phandle that is no IOMMU.
+pub fn drop_smmu_cells(dts: &str) -> Option<String> {
+    let node = dts.find(SMMU_NODE)?;
+    let end = node + dts[node..].find("\n\t};\n")?;
+    let cells = dts[node..end].find("#iommu-cells = <0x01>;")? + node;
+    let line_start = dts[..cells].rfind('\n')? + 1;
+    let line_end = cells + dts[cells..].find('\n')? + 1;
+    Some(format!("{}{}", &dts[..line_start], &dts[line_end..]))
 }
 
 /// The node spliced into the tree, just before `/chosen`.

@@ -521,6 +521,30 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "negative-smmu-no-cells",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::Kernel,
+        icount: true,
+        dtb: Dtb::Patched(DtbPatch::SmmuWithoutCells),
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        // An SMMUv3 node without `#iommu-cells`: it used to vanish and the
+        // run passed with nothing tested.  Now the node fails by name, and
+        // the PCIe `iommu-map` naming it fails as a tree error of its own.
+        expect: Expectation::ExpectFailures {
+            group: "",
+            cases: &["smmuv3@9050000.setup", "iommu_discovery.setup"],
+        },
+        diagnostics: &[
+            "(arm,smmu-v3) has no #iommu-cells",
+            "PCI iommu-map",
+        ],
+    },
+    Scenario {
         name: "negative-small-ram",
         iommu: Iommu::Smmuv3,
         el2: false,
