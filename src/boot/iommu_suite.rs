@@ -225,8 +225,9 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         });
         map_error = walked.err().map(|e| format!("PCI iommu-map: {e}"));
         // Masters no iommu-map routes: their DMA is not translated by any
-        // IOMMU we test, so say so instead of silently using fewer masters.
-        for h in hosts.iter() {
+        // IOMMU we test, so say so instead of silently using fewer masters
+        // (only when every map could be read).
+        for h in hosts.iter().filter(|_| map_error.is_none()) {
             let Ok(funcs) = &h.functions else { continue };
             for f in funcs
                 .iter()

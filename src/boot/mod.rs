@@ -290,7 +290,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
             String::from("the device tree has no IOMMU node")
         } else {
             format!(
-                "{} IOMMU node(s) in the device tree, none ran a case (see their SKIP/failure reasons above)",
+                "{} IOMMU group(s) reported, none ran a case (see their SKIP/failure reasons above)",
                 planned.len()
             )
         };
@@ -494,7 +494,7 @@ pub fn finish(reason: ExitReason) -> ! {
     let status = reason.status();
     let method = EXIT.get().copied().unwrap_or(ExitMethod::Spin);
     let how = method.describe();
-    kprintln!("# iommu-bringup: exit status {status} ({reason:?}) via {how}");
+    kprintln!("# iommu-bringup: exit status {status} ({reason}) via {how}");
     match method {
         ExitMethod::Semihosting => semihosting::exit(status),
         ExitMethod::Psci(conduit) => {

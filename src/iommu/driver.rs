@@ -99,8 +99,11 @@ pub trait Iommu {
         ctx: &Context<'_, Self::Format, Self::Tag>,
     ) -> Result<(), IommuError>;
 
-    /// Stops `stream` translating through `ctx`; afterwards its DMA is blocked
-    /// (never bypassed), and nothing of `ctx` is cached for it.
+    /// Stops `stream` translating through `ctx`; afterwards nothing of `ctx`
+    /// is cached for it, and its DMA is blocked — or, on hardware whose
+    /// detach can only bypass, passes untranslated, which the driver states
+    /// as `Capabilities::detach` = `Detach::Bypasses` so `default_deny`
+    /// skips instead of failing.
     fn detach(
         &mut self,
         stream: StreamId,

@@ -67,6 +67,20 @@ pub enum ExitReason {
     Exception,
 }
 
+impl core::fmt::Display for ExitReason {
+    /// What the final console line says after the status.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ExitReason::Finished { failed: 0 } => f.write_str("all passed"),
+            ExitReason::Finished { failed } => write!(f, "{failed} failed"),
+            ExitReason::OutOfMemory => f.write_str("an allocation failed"),
+            ExitReason::NothingTested => f.write_str("no IOMMU was tested"),
+            ExitReason::Panic => f.write_str("panic"),
+            ExitReason::Exception => f.write_str("unexpected exception"),
+        }
+    }
+}
+
 impl ExitReason {
     /// The status reported to the host: the failure count (capped at 250;
     /// a run that ends before the self-test reports one failing platform

@@ -820,7 +820,7 @@ KTAP version 1
     ok 6 heap_and_dma_pool
 ok 1 platform
 # Totals: pass:6 fail:0 skip:0 total:6
-# iommu-bringup: exit status 0 (Finished { failed: 0 }) via semihosting SYS_EXIT
+# iommu-bringup: exit status 0 (all passed) via semihosting SYS_EXIT
 "#;
 
     fn good() -> String {

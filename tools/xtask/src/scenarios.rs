@@ -352,13 +352,8 @@ pub const SCENARIOS: &[Scenario] = &[
         blk: false,
         edus: Edus::RootBus,
         // virtio-iommu's negative control: every UNMAP dropped, so the
-        // mapping stays valid in the device.  Fails: the unmapped page is
-        // still written (unmap_invalidate_blocks_dma, range_invalidate,
-        // empty_gather_still_syncs, which also sees 0 UNMAPs), no fault is
-        // recorded for the "unmapped" IOVA (fault_record), and the remap's
-        // MAP overlaps the stale mapping (S_INVAL, remap_invalidate_new_page).
-        // asid_invalidate, config_invalidate and the stale windows SKIP or
-        // pass: nothing is cached, and ATTACH/DETACH are never dropped.
+        // mapping stays valid in the device; the driver's list says which
+        // cases that fails and why.
         expect: Expectation::ExpectFailures {
             group: VIRTIO_GROUP,
             cases: VIRTIO_SKIP_SYNC_FAILURES,
