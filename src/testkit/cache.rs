@@ -75,6 +75,11 @@ impl<K: Copy + PartialEq, V: Copy> StaleCache<K, V> {
         self.entries.clear();
     }
 
+    /// Every entry held, oldest first (what a test inspects).
+    pub fn entries(&self) -> impl Iterator<Item = (K, V)> + '_ {
+        self.entries.iter().copied()
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -99,6 +104,9 @@ mod tests {
         assert_eq!(c.invalidate(|k, _| *k == 1), 1);
         assert!(c.find(|k, _| *k == 1).is_none());
         assert_eq!(c.len(), 1);
+        assert_eq!(c.entries().collect::<Vec<_>>(), [(2, 0x1000)]);
+        c.insert(3, 0x2000);
+        assert_eq!(c.entries().map(|(k, _)| k).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(Keying::Global.key(1, 2), Keying::Global.key(3, 4));
         assert_eq!(Keying::ByStream.key(1, 2), 2);
     }

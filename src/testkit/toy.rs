@@ -23,7 +23,7 @@
 use super::cache::{Keying, StaleCache};
 use super::master::Translate;
 use super::ram::Arena;
-use super::walk::{LpaeWalk, WalkFault};
+use super::walk::LpaeWalk;
 use crate::iommu::pgtable::{Codec, Granule, Lpae};
 use crate::iommu::{
     Access, Asid, Capabilities, Context, ContextInvalidation, Contexts, Detach, Fault,
@@ -159,11 +159,7 @@ impl ToyHw {
         let e = match hit {
             Some((_, e)) => e,
             None => {
-                let w = LpaeWalk {
-                    root,
-                    ias: TOY_IAS,
-                    granule_shift: 12,
-                };
+                let w = LpaeWalk::new(root, TOY_IAS, 12);
                 let region = (key, iova >> 21);
                 let from = if self.shape.walk_cache {
                     self.walks.find(|k, _| *k == region).map(|(_, t)| (3, t))
@@ -185,8 +181,7 @@ impl ToyHw {
                         self.tlb.insert(key, e);
                         e
                     }
-                    Err(WalkFault::Translation { .. } | WalkFault::External { .. })
-                    | Err(WalkFault::AddressSize) => {
+                    Err(_) => {
                         self.fault(sid, iova, write, FaultKind::Translation);
                         return None;
                     }

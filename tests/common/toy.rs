@@ -88,17 +88,15 @@ impl ToyIommu {
             return Ok(e.pa_page << 12 | (iova & 0xfff));
         }
         self.walks += 1;
-        let w = LpaeWalk {
-            root: ctx.root.0,
-            ias: ctx.ias,
-            granule_shift: 12,
-        };
+        let w = LpaeWalk::new(ctx.root.0, ctx.ias, 12);
         let arena = self.arena.clone();
         let done = w
             .walk(|at| arena.borrow().read_bus_u64(BusAddr(at)), iova, None)
             .map_err(|f| match f {
                 WalkFault::AddressSize => Fault::Translation(0),
-                WalkFault::Translation { level } => Fault::Translation(level),
+                WalkFault::Translation { level }
+                | WalkFault::OutputSize { level }
+                | WalkFault::AccessFlag { level } => Fault::Translation(level),
                 WalkFault::External { .. } => Fault::Translation(w.start_level()),
             })?;
         self.tlb.insert(

@@ -518,7 +518,7 @@ fn context_invalidation_drops_one_asid_only() {
     smmu.invalidate_context(Asid(5)).unwrap();
     assert!(smmu.held().is_empty());
     assert_eq!(smmu.release_held().unwrap(), 0);
-    let left: Vec<u16> = model.st.borrow().iotlb.iter().map(|e| e.asid).collect();
+    let left: Vec<u16> = model.iotlb().iter().map(|e| e.asid).collect();
     assert_eq!(left, [6]);
     assert_eq!(
         executed(&model)[0][0],

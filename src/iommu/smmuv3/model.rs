@@ -13,7 +13,10 @@
 //! stage-1 translation ([`SmmuModel::translate`]) with an IOTLB keyed like
 //! QEMU's — ASID, VMID (only with stage 2), leaf span; no StreamID, no walk
 //! cache, no negative caching (docs/hw/qemu-virt.md §1.4) — that only TLBI_* commands
-//! flush, so a stale translation after an unmap is observable too.
+//! flush, so a stale translation after an unmap is observable too.  The
+//! walk is the host-model kit's reference walker (`testkit::walk::LpaeWalk`,
+//! with QEMU's blocks at every level) and the IOTLB the kit's
+//! stale-until-invalidated cache (`testkit::cache::StaleCache`).
 //!
 //! The queues and tables live in a host allocation standing in for RAM
 //! ([`TestMem`], `crate::mm::host_ram`); the model reads and writes them by
@@ -25,6 +28,8 @@ use super::driver::{cd_used_dwords, ste_used_dwords};
 use super::ste::Ste;
 use crate::mm::PhysRange;
 use crate::mmio::Mmio;
+use crate::testkit::cache::StaleCache;
+use crate::testkit::walk::{LpaeWalk, WalkFault};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -338,9 +343,15 @@ pub struct State {
     pub config_cache: BTreeMap<u32, ([u64; 8], [u64; 8])>,
     /// Records dropped because the event queue was full.
     pub events_lost: usize,
-    /// IOTLB: leaf entries filled by [`SmmuModel::translate`].
-    pub iotlb: Vec<IotlbEntry>,
+    /// IOTLB: leaf entries filled by [`SmmuModel::translate`], keyed by
+    /// [`IotlbKey`] (every entry is listed by [`SmmuModel::iotlb`]).
+    pub iotlb: StaleCache<IotlbKey, IotlbEntry>,
 }
+
+/// What tags an IOTLB entry besides its address: (ASID, STE.S2VMID), like
+/// QEMU's key (docs/hw/qemu-virt.md §1.4; the VMID only matches with
+/// stage 2).  The entry repeats both so a listing shows whole entries.
+pub type IotlbKey = (u16, u16);
 
 /// One cached leaf translation, tagged like QEMU's IOTLB key
 /// (docs/hw/qemu-virt.md §1.4: ASID, VMID, IOVA aligned to the entry size).
@@ -408,6 +419,11 @@ impl SmmuModel {
     /// Torn STEs/CDs the SMMU could have fetched so far (see [`TearWatch`]).
     pub fn torn(&self) -> Vec<Torn> {
         self.watch.borrow().torn.clone()
+    }
+
+    /// The IOTLB's entries, oldest first.
+    pub fn iotlb(&self) -> Vec<IotlbEntry> {
+        self.st.borrow().iotlb.entries().map(|(_, e)| e).collect()
     }
 
     fn check(&self, addr: u64, len: u64) {
@@ -488,29 +504,25 @@ impl SmmuModel {
         let vmid = (cmd[0] >> 32) as u16;
         let asid = (cmd[0] >> 48) as u16;
         // VMID only tags entries on a stage-2-capable SMMU (docs/hw/qemu-virt.md §1.4).
-        let vmid_hit = |e: &IotlbEntry| !s2 || e.vmid == vmid;
+        let vmid_hit = |k: &IotlbKey| !s2 || k.1 == vmid;
         match cmd[0] & 0xff {
             0x10 => {
                 if s2 {
-                    st.iotlb.retain(|e| !vmid_hit(e));
+                    st.iotlb.invalidate(|k, _| vmid_hit(k));
                 } else {
                     st.iotlb.clear();
                 }
                 true
             }
             0x11 => {
-                st.iotlb.retain(|e| !(vmid_hit(e) && e.asid == asid));
+                st.iotlb.invalidate(|k, _| vmid_hit(k) && k.0 == asid);
                 true
             }
             0x12 | 0x13 => {
                 let (lo, hi) = tlbi_span(cmd);
                 let by_asid = cmd[0] & 0xff == 0x12;
-                st.iotlb.retain(|e| {
-                    let hit = vmid_hit(e)
-                        && (!by_asid || e.asid == asid)
-                        && e.iova < hi
-                        && lo < e.iova + e.size;
-                    !hit
+                st.iotlb.invalidate(|k, e| {
+                    vmid_hit(k) && (!by_asid || k.0 == asid) && e.iova < hi && lo < e.iova + e.size
                 });
                 true
             }
@@ -548,7 +560,7 @@ impl SmmuModel {
             }
             // S12_VMALL needs stage 2 (docs/hw/qemu-virt.md §1.4).
             0x28 => {
-                st.iotlb.retain(|e| e.vmid != vmid);
+                st.iotlb.invalidate(|k, _| k.1 == vmid);
                 s2
             }
             _ => false,
@@ -682,11 +694,11 @@ impl SmmuModel {
         };
         let s2 = self.st.borrow().idr[0] & 1 != 0;
         let asid = (cd[0] >> 48) as u16;
-        let hit = self.st.borrow().iotlb.iter().copied().find(|e| {
-            e.asid == asid && (!s2 || e.vmid == vmid) && e.iova <= iova && iova < e.iova + e.size
+        let hit = self.st.borrow().iotlb.find(|k, e| {
+            k.0 == asid && (!s2 || k.1 == vmid) && e.iova <= iova && iova < e.iova + e.size
         });
         let entry = match hit {
-            Some(e) => Ok(e),
+            Some((_, e)) => Ok(e),
             None => self.walk(&cd, iova).map(|(base, size, out, writable)| {
                 let e = IotlbEntry {
                     asid,
@@ -696,7 +708,7 @@ impl SmmuModel {
                     out,
                     writable,
                 };
-                self.st.borrow_mut().iotlb.push(e);
+                self.st.borrow_mut().iotlb.insert((asid, vmid), e);
                 e
             }),
         };
@@ -718,7 +730,11 @@ impl SmmuModel {
     }
 
     /// Walks the stage-1 tables of `cd` for `iova`: `(leaf IOVA, leaf size,
-    /// output base, writable)` or the fault type.
+    /// output base, writable)` or the fault type.  The CD checks are
+    /// QEMU's (docs/hw/qemu-virt.md §1.8); the walk is the kit's reference
+    /// walker with QEMU's deviation (blocks at every level above 3) and
+    /// AF = 0 faulting unless CD.AFFD.  The output size stays at 48 bits:
+    /// QEMU clamps IPS to 44, but the host arena's addresses are wider.
     fn walk(&self, cd: &[u64; 8], iova: u64) -> Result<(u64, u64, u64, bool), u8> {
         let t0sz = (cd[0] & 0x3f) as u32;
         let g: u32 = match (cd[0] >> 6) & 3 {
@@ -730,38 +746,22 @@ impl SmmuModel {
         if !(16..=39).contains(&t0sz) {
             return Err(0x0a); // C_BAD_CD (docs/hw/qemu-virt.md §1.8)
         }
-        let ias = 64 - t0sz;
-        if iova >> ias != 0 {
-            return Err(0x10);
-        }
-        let stride = g - 3;
-        let levels = (ias - g).div_ceil(stride);
-        let mut level = 4 - levels;
-        let oa_mask = ((1u64 << 48) - 1) & !((1u64 << g) - 1);
-        let mut table = cd[1] & (((1 << 52) - 1) & !0xf);
-        loop {
-            let shift = g + (3 - level) * stride;
-            let idx = (iova >> shift) & ((1 << stride) - 1);
-            let desc = self.mem_read(table + 8 * idx);
-            if desc & 1 == 0 {
-                return Err(0x10);
-            }
-            let is_table = desc & 2 != 0;
-            if level < 3 && is_table {
-                table = desc & oa_mask;
-                level += 1;
-                continue;
-            }
-            if level == 3 && !is_table {
-                return Err(0x10); // L3 type 0b01 is reserved
-            }
-            if desc & (1 << 10) == 0 && cd[0] & (1 << 35) == 0 {
-                return Err(0x12); // F_ACCESS unless AFFD
-            }
-            let size = 1u64 << shift;
-            let base = iova & !(size - 1);
-            let out = desc & oa_mask & !(size - 1);
-            return Ok((base, size, out, desc & (1 << 7) == 0));
+        let w = LpaeWalk::new(cd[1] & (((1 << 52) - 1) & !0xf), 64 - t0sz, g)
+            .with_access_flag_faults(cd[0] & (1 << 35) == 0)
+            .with_blocks_at_every_level(true);
+        match w.walk(|a| Some(self.mem_read(a)), iova, None) {
+            Ok(leaf) => Ok((
+                leaf.leaf_iova(iova),
+                leaf.span,
+                leaf.leaf_pa(),
+                leaf.writable,
+            )),
+            // An IOVA beyond T0SZ, an invalid or reserved descriptor (an
+            // L3 type 0b01 among them): F_TRANSLATION.
+            Err(WalkFault::AddressSize | WalkFault::Translation { .. }) => Err(0x10),
+            Err(WalkFault::AccessFlag { .. }) => Err(0x12), // F_ACCESS
+            Err(WalkFault::OutputSize { .. }) => Err(0x11), // F_ADDR_SIZE
+            Err(WalkFault::External { .. }) => Err(0x0b),   // F_WALK_EABT
         }
     }
 
