@@ -137,10 +137,10 @@ fn golden_tables_for_a_fixed_map_sequence() {
     check(&pt, "after PT B", PT_B + 0x400, 256, &[]);
 
     // The engine's own walk agrees with the hand-written words.
-    let t = pt.translate(Iova(0x0010_1abc)).unwrap();
+    let t = pt.translate(Iova(0x0010_1ABC)).unwrap();
     assert_eq!(
         (t.phys, t.level, t.leaf_size),
-        (PhysAddr(0xA000_0abc), 2, 4096)
+        (PhysAddr(0xA000_0ABC), 2, 4096)
     );
     assert_eq!(t.prot, RO);
     assert_eq!(
@@ -392,7 +392,7 @@ fn pool_tables_honour_the_limit() {
     let p = mem
         .alloc_table_below(16 << 10, 16 << 10, range.end().as_u64())
         .unwrap();
-    assert!(p.bus.0 + (16 << 10) <= range.end().as_u64() && p.bus.0 % (16 << 10) == 0);
+    assert!(p.bus.0 + (16 << 10) <= range.end().as_u64() && p.bus.0.is_multiple_of(16 << 10));
     assert!(mem.alloc_table_below(1024, 1024, base).is_none());
 }
 
