@@ -1,73 +1,17 @@
-//! The walker is format-agnostic: two codecs written here in the shapes of
-//! the formats that come later — sun50i (two levels of 32-bit entries, a
-//! 16 KiB level-1 table and 1 KiB level-2 tables; docs/hw/sun50i.md §4) and
-//! DART2 (16 KiB granule, 64-bit entries with the PA stored shifted;
-//! docs/hw/dart.md §5) — run through the same `PageTable` unchanged.
+//! The walker is format-agnostic: the real sun50i codec (two levels of
+//! 32-bit entries, a 16 KiB level-1 table and 1 KiB level-2 tables;
+//! docs/hw/sun50i.md §4) and a codec written here in the shape of DART2
+//! (16 KiB granule, 64-bit entries with the PA stored shifted;
+//! docs/hw/dart.md §5) run through the same `PageTable` unchanged.
 
 mod common;
 
 use common::XorShift;
 use iommu_bringup::iommu::pgtable::{
-    Codec, NotLive, PageTable, PgTableError, Prot, Pte, RamArena, TranslateError,
+    Codec, NotLive, PageTable, PgTableError, Prot, Pte, RamArena, Sun50i, TranslateError,
 };
 use iommu_bringup::iommu::Gather;
 use iommu_bringup::mm::{BusAddr, Iova, PhysAddr};
-
-/// sun50i-shaped: IOVA[31:20] → 4096 DTEs, IOVA[19:12] → 256 PTEs, 4K pages only.
-#[derive(Debug)]
-struct Sun50iShape;
-
-impl Codec for Sun50iShape {
-    const ENTRY_BYTES: usize = 4;
-    fn start_level(&self) -> u8 {
-        1
-    }
-    fn last_level(&self) -> u8 {
-        2
-    }
-    fn input_bits(&self) -> u32 {
-        32
-    }
-    fn output_bits(&self) -> u32 {
-        32
-    }
-    fn level_shift(&self, level: u8) -> u32 {
-        if level == 1 {
-            20
-        } else {
-            12
-        }
-    }
-    fn level_entries(&self, level: u8) -> usize {
-        if level == 1 {
-            4096
-        } else {
-            256
-        }
-    }
-    fn leaf_allowed(&self, level: u8) -> bool {
-        level == 2
-    }
-    fn prot_supported(&self, _prot: Prot) -> bool {
-        true
-    }
-    fn decode(&self, level: u8, raw: u64) -> Pte {
-        match level {
-            1 if raw & 3 == 1 => Pte::Table(BusAddr(raw & 0xFFFF_FC00)),
-            2 if raw & 2 != 0 => Pte::Leaf(PhysAddr(raw & 0xFFFF_F000)),
-            _ => Pte::Invalid,
-        }
-    }
-    fn encode_table(&self, _level: u8, next: BusAddr) -> u64 {
-        next.0 | 1
-    }
-    fn encode_leaf(&self, _level: u8, oa: PhysAddr, _prot: Prot) -> u64 {
-        oa.0 | 2
-    }
-    fn leaf_prot(&self, _level: u8, _raw: u64) -> Prot {
-        Prot::rw()
-    }
-}
 
 /// DART2-shaped: 16K pages, IAS 32 → 128-entry level 1, 2048-entry level 2;
 /// PA[41:14] stored at [37:10]; SP_END = 0xFFF so the whole page is allowed.
@@ -148,8 +92,8 @@ impl Codec for DartShape {
 }
 
 #[test]
-fn sun50i_shape_uses_32_bit_entries_and_1k_tables() {
-    let mut pt = PageTable::new(Sun50iShape, RamArena::with_size(1 << 20)).unwrap();
+fn sun50i_uses_32_bit_entries_and_1k_tables() {
+    let mut pt = PageTable::new(Sun50i, RamArena::with_size(1 << 20)).unwrap();
     let mut g = Gather::new();
     // 3 pages straddling a 1 MiB boundary: two level-2 tables.
     pt.map(
@@ -170,7 +114,8 @@ fn sun50i_shape_uses_32_bit_entries_and_1k_tables() {
     let dte = arena.read_bus_u32(BusAddr(pt.root().0 + 16 * 4)).unwrap();
     assert_eq!(dte & 3, 1);
     let l2 = BusAddr(u64::from(dte & 0xFFFF_FC00));
-    assert_eq!(arena.read_bus_u32(BusAddr(l2.0 + 4)).unwrap(), 0x4000_2002);
+    // PA | ACI 4 (read/write) << 4 | valid (docs/hw/sun50i.md §4, §4.1).
+    assert_eq!(arena.read_bus_u32(BusAddr(l2.0 + 4)).unwrap(), 0x4000_2042);
     // Neighbouring 32-bit entries untouched.
     assert_eq!(arena.read_bus_u32(BusAddr(l2.0 + 8)).unwrap(), 0);
     // 32-bit output: a PA above 4 GiB is refused.
@@ -216,9 +161,9 @@ fn dart_shape_stores_shifted_addresses_in_16k_tables() {
 
 /// The randomized agreement check on the 32-bit format too.
 #[test]
-fn sun50i_shape_random_sequence_agrees() {
+fn sun50i_random_sequence_agrees() {
     let mut rng = XorShift::new(0x5a50_1234);
-    let mut pt = PageTable::new(Sun50iShape, RamArena::with_size(8 << 20)).unwrap();
+    let mut pt = PageTable::new(Sun50i, RamArena::with_size(8 << 20)).unwrap();
     const PAGES: usize = 2048; // 8 MiB window: eight level-2 tables
     let mut shadow = vec![None::<u64>; PAGES];
     for op in 0..3000 {

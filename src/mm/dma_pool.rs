@@ -31,6 +31,17 @@ pub enum DmaError {
         /// Bytes requested.
         requested: u64,
     },
+    /// No free block of this size lies entirely below the bus address
+    /// `limit` ([`DmaPool::alloc_below`]): the pool is exhausted there, or
+    /// lies above the limit altogether.
+    NoneBelow {
+        /// Bytes requested.
+        requested: u64,
+        /// Every byte of the block had to have a bus address below this.
+        limit: u64,
+        /// Pool range (CPU physical addresses).
+        pool: PhysRange,
+    },
 }
 
 impl fmt::Display for DmaError {
@@ -40,6 +51,14 @@ impl fmt::Display for DmaError {
                 write!(f, "DMA pool {pool} cannot supply {requested} bytes")
             }
             DmaError::BadSize { requested } => write!(f, "bad DMA allocation size {requested}"),
+            DmaError::NoneBelow {
+                requested,
+                limit,
+                pool,
+            } => write!(
+                f,
+                "DMA pool {pool} has no {requested} bytes below bus address {limit:#x}"
+            ),
         }
     }
 }
@@ -106,6 +125,68 @@ impl DmaPool {
                 requested: size,
                 pool: self.range,
             })?;
+            f.in_use += count;
+            first
+        };
+        let buf = DmaBuf {
+            pool: self,
+            pa: PhysAddr(first as u64 * FRAME),
+            frames: count,
+        };
+        buf.fill(0);
+        Ok(buf)
+    }
+
+    /// Like [`alloc`](Self::alloc), but every byte of the block has a bus
+    /// address below `limit` (an IOMMU whose table walker only emits 32-bit
+    /// addresses needs its tables below 4 GiB; docs/hw/sun50i.md §4.2).
+    /// Fails with [`DmaError::NoneBelow`] naming the limit when no free
+    /// block of that size lies below it.
+    pub fn alloc_below(&self, size: u64, limit: u64) -> Result<DmaBuf<'_>, DmaError> {
+        if size == 0 || size > self.range.size {
+            return Err(DmaError::BadSize { requested: size });
+        }
+        let none_below = DmaError::NoneBelow {
+            requested: size,
+            limit,
+            pool: self.range,
+        };
+        let count = size.div_ceil(FRAME) as usize;
+        let bytes = count as u64 * FRAME;
+        let bus_base = self.range.base.as_u64().saturating_add(self.bus_offset);
+        let bus_end = self.range.end().as_u64().saturating_add(self.bus_offset);
+        if bus_end <= limit {
+            // The whole pool is below the limit.
+            return self.alloc(size).map_err(|e| match e {
+                DmaError::Exhausted { .. } => none_below,
+                e => e,
+            });
+        }
+        if bus_base.saturating_add(bytes) > limit {
+            return Err(none_below);
+        }
+        // The pool straddles the limit: take free blocks until one lies
+        // below it, then give back the ones above.  Bounded by the number of
+        // free blocks of this size.
+        let first = {
+            let mut f = self.frames.lock();
+            let mut above = alloc::vec::Vec::new();
+            let found = loop {
+                let Some(first) = f.alloc.alloc(count) else {
+                    break None;
+                };
+                let end = (first as u64 * FRAME)
+                    .saturating_add(bytes)
+                    .saturating_add(self.bus_offset);
+                if end <= limit {
+                    break Some(first);
+                }
+                above.push(first);
+            };
+            for first in above {
+                f.alloc.dealloc(first, count);
+            }
+            let first = found.ok_or(none_below)?;
             f.in_use += count;
             first
         };
@@ -383,5 +464,52 @@ mod tests {
         assert!(matches!(pool.alloc(1 << 30), Err(DmaError::BadSize { .. })));
         let _all = pool.alloc(64 * 1024).unwrap();
         assert!(matches!(pool.alloc(1), Err(DmaError::Exhausted { .. })));
+    }
+
+    #[test]
+    fn alloc_below_keeps_every_byte_under_the_limit_or_names_it() {
+        let arena = Arena::new(1 << 20);
+        // SAFETY: as above.
+        let pool = unsafe { DmaPool::new(arena.range()) };
+        let base = pool.range().base.as_u64();
+        let end = pool.range().end().as_u64();
+        // The whole pool below the limit: an ordinary allocation.
+        let a = pool.alloc_below(FRAME, end).unwrap();
+        assert!(a.bus_addr().as_u64() + FRAME <= end);
+        drop(a);
+        // A limit inside the pool: only blocks entirely below it.
+        let limit = base + 16 * FRAME;
+        let mut held = std::vec::Vec::new();
+        for _ in 0..4 {
+            let b = pool.alloc_below(4 * FRAME, limit).unwrap();
+            assert!(b.bus_addr().as_u64() + 4 * FRAME <= limit);
+            held.push(b);
+        }
+        // Full below the limit: refused, the limit named, nothing leaked.
+        let free = pool.free_bytes();
+        let Err(e) = pool.alloc_below(FRAME, limit) else {
+            panic!("allocated above {limit:#x}");
+        };
+        assert_eq!(
+            e,
+            DmaError::NoneBelow {
+                requested: FRAME,
+                limit,
+                pool: pool.range()
+            }
+        );
+        assert!(std::format!("{e}").contains(&std::format!("{limit:#x}")));
+        assert_eq!(pool.free_bytes(), free);
+        assert!(
+            pool.alloc(FRAME).is_ok(),
+            "memory above the limit is still free"
+        );
+        // A pool entirely above the limit.
+        assert!(matches!(
+            pool.alloc_below(FRAME, base),
+            Err(DmaError::NoneBelow { .. })
+        ));
+        drop(held);
+        assert_eq!(pool.free_bytes(), 1 << 20);
     }
 }

@@ -117,6 +117,57 @@ impl RamArena {
         Some((VirtAddr(self.virt_base + off), BusAddr(self.bus_base + off)))
     }
 
+    /// Like [`alloc_block`](Self::alloc_block), but every byte of the block
+    /// has a bus address below `limit`; `None` when no such block is free
+    /// (the arena is full below the limit, or starts above it).
+    pub fn alloc_block_below(
+        &mut self,
+        bytes: usize,
+        align: usize,
+        limit: u64,
+    ) -> Option<(VirtAddr, BusAddr)> {
+        let block = bytes.max(align).max(1).next_power_of_two() as u64;
+        if self.bus_base.saturating_add(self.size() as u64) <= limit {
+            return self.alloc_block(bytes, align);
+        }
+        if self.bus_base.saturating_add(block) > limit {
+            return None;
+        }
+        // The arena straddles the limit: take blocks until one lies below
+        // it, then give back the ones above (each try uses up a free block
+        // or bump space, so this ends).
+        let mut above = Vec::new();
+        let found = loop {
+            let Some((virt, bus)) = self.alloc_block(bytes, align) else {
+                break None;
+            };
+            if bus.0.saturating_add(block) <= limit {
+                break Some((virt, bus));
+            }
+            above.push(bus);
+        };
+        for bus in above {
+            self.free_block(bus, bytes, align);
+        }
+        found
+    }
+
+    fn table_page(
+        &mut self,
+        virt: VirtAddr,
+        bus: BusAddr,
+        bytes: usize,
+        align: usize,
+    ) -> TablePage {
+        self.live_tables += 1;
+        TablePage {
+            virt,
+            bus,
+            bytes: bytes.max(align).next_power_of_two(),
+            id: self.id_of(bus.0 - self.bus_base),
+        }
+    }
+
     /// Returns a block from [`alloc_block`](Self::alloc_block).
     pub fn free_block(&mut self, bus: BusAddr, bytes: usize, align: usize) {
         if let (Some(class), Some(off)) = (class_of(bytes.max(align)), self.offset_of_bus(bus, 1)) {
@@ -218,13 +269,12 @@ fn largest_fitting(c: usize, room: u64) -> usize {
 impl TableMemory for RamArena {
     fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
         let (virt, bus) = self.alloc_block(bytes, align)?;
-        self.live_tables += 1;
-        Some(TablePage {
-            virt,
-            bus,
-            bytes: bytes.max(align).next_power_of_two(),
-            id: self.id_of(bus.0 - self.bus_base),
-        })
+        Some(self.table_page(virt, bus, bytes, align))
+    }
+
+    fn alloc_table_below(&mut self, bytes: usize, align: usize, limit: u64) -> Option<TablePage> {
+        let (virt, bus) = self.alloc_block_below(bytes, align, limit)?;
+        Some(self.table_page(virt, bus, bytes, align))
     }
 
     fn free_table(&mut self, page: TablePage) {
@@ -287,6 +337,9 @@ impl TableMemory for RamArena {
 impl TableMemory for Rc<RefCell<RamArena>> {
     fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
         self.borrow_mut().alloc_table(bytes, align)
+    }
+    fn alloc_table_below(&mut self, bytes: usize, align: usize, limit: u64) -> Option<TablePage> {
+        self.borrow_mut().alloc_table_below(bytes, align, limit)
     }
     fn free_table(&mut self, page: TablePage) {
         self.borrow_mut().free_table(page);

@@ -65,6 +65,19 @@ pub trait Codec: core::fmt::Debug {
     fn table_align(&self, level: u8) -> usize {
         self.table_bytes(level)
     }
+    /// Bus address every byte of every table must lie below, when the format
+    /// stores table addresses in fewer bits than the bus has (sun50i: 32-bit
+    /// TTB and DTE fields, so `Some(1 << 32)`; docs/hw/sun50i.md §4.2).  The
+    /// walker allocates with [`TableMemory::alloc_table_below`] then, and
+    /// refuses a table the memory placed above the limit with
+    /// [`PgTableError::OutOfMemoryBelow`] rather than write a truncated
+    /// descriptor.  `None` (the default): anywhere.
+    ///
+    /// [`TableMemory::alloc_table_below`]: super::TableMemory::alloc_table_below
+    /// [`PgTableError::OutOfMemoryBelow`]: super::PgTableError::OutOfMemoryBelow
+    fn table_address_limit(&self) -> Option<u64> {
+        None
+    }
     /// `true` when a leaf (block or page) may be written at `level`.
     fn leaf_allowed(&self, level: u8) -> bool;
     /// Checks that `prot` is expressible; [`encode_leaf`](Self::encode_leaf)

@@ -67,6 +67,17 @@ pub enum PgTableError {
         /// Bytes asked for.
         bytes: usize,
     },
+    /// No memory for a new table page below the format's table-address
+    /// limit ([`Codec::table_address_limit`](super::Codec::table_address_limit)):
+    /// the memory is exhausted below it or lies above it.
+    OutOfMemoryBelow {
+        /// Level the table was needed for.
+        level: u8,
+        /// Bytes asked for.
+        bytes: usize,
+        /// Every byte of the table had to have a bus address below this.
+        limit: u64,
+    },
     /// A descriptor points at memory the allocator did not hand out.
     CorruptTable {
         /// Level of the descriptor.
@@ -126,6 +137,14 @@ impl fmt::Display for PgTableError {
             Self::OutOfMemory { level, bytes } => {
                 write!(f, "no memory for a {bytes}-byte level-{level} table")
             }
+            Self::OutOfMemoryBelow {
+                level,
+                bytes,
+                limit,
+            } => write!(
+                f,
+                "no memory below bus address {limit:#x} for a {bytes}-byte level-{level} table"
+            ),
             Self::CorruptTable { level, next } => {
                 write!(
                     f,

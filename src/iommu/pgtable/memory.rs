@@ -38,11 +38,41 @@ pub struct TableRef {
     pub id: usize,
 }
 
+/// `true` when every byte of `page` has a bus address below `limit`.
+pub(crate) fn table_below(page: &TablePage, limit: u64) -> bool {
+    page.bus
+        .as_u64()
+        .checked_add(page.bytes as u64)
+        .is_some_and(|end| end <= limit)
+}
+
 /// Allocation of, and access to, page-table memory.
 pub trait TableMemory {
     /// Allocates a zeroed table of `bytes` bytes aligned to `align` (both
     /// powers of two).  `None` when memory is exhausted.
     fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage>;
+
+    /// Like [`alloc_table`](Self::alloc_table), but every byte of the table
+    /// must have a bus address below `limit` (a format whose descriptors and
+    /// base register hold 32-bit addresses, [`Codec::table_address_limit`];
+    /// docs/hw/sun50i.md §4.2).  `None` when no such memory is free.
+    ///
+    /// The default allocates anywhere and gives back a page that is not
+    /// entirely below the limit: never wrong, but it may fail while memory
+    /// below the limit is still free.  Memories that can choose where they
+    /// allocate ([`PoolTables`](super::PoolTables),
+    /// [`RamArena`](super::RamArena)) override it.
+    ///
+    /// [`Codec::table_address_limit`]: super::Codec::table_address_limit
+    fn alloc_table_below(&mut self, bytes: usize, align: usize, limit: u64) -> Option<TablePage> {
+        let page = self.alloc_table(bytes, align)?;
+        if table_below(&page, limit) {
+            Some(page)
+        } else {
+            self.free_table(page);
+            None
+        }
+    }
 
     /// Returns a table page.  The engine only calls this once no walker can
     /// reach the page any more (after the invalidation that followed its

@@ -2,7 +2,9 @@
 //! descriptor codecs ([`Codec`]), with table pages from a [`TableMemory`].
 //!
 //! Formats: [`Lpae`] (ARM VMSAv8-64 stage 1, 4K/16K/64K granules, 32..48-bit
-//! input).  The sun50i and DART codecs fit the same [`Codec`] trait.
+//! input) and [`Sun50i`] (Allwinner H6/H616: two levels of 32-bit entries,
+//! 4 KiB pages, tables below 4 GiB).  The DART codec fits the same [`Codec`]
+//! trait.
 //!
 //! Nothing here uses `unsafe`: entries are read and written through
 //! [`TableMemory`], which on target is the DMA frame pool ([`PoolTables`])
@@ -18,6 +20,7 @@ mod lpae;
 mod memory;
 mod pool;
 mod prot;
+pub mod sun50i;
 mod walker;
 
 pub use arena::RamArena;
@@ -33,4 +36,5 @@ pub use lpae::{
 pub use memory::{TableMemory, TablePage, TableRef};
 pub use pool::PoolTables;
 pub use prot::{MemAttr, Prot};
+pub use sun50i::Sun50i;
 pub use walker::{PageTable, Translation};

@@ -23,7 +23,7 @@
 
 use super::{TableMemory, TablePage, TableRef};
 use crate::mm::cache::{CacheMaintenance, DmaBarrier};
-use crate::mm::dma_pool::{DmaBuf, DmaPool};
+use crate::mm::dma_pool::{DmaBuf, DmaError, DmaPool};
 use crate::mm::{BusAddr, VirtAddr};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -72,6 +72,7 @@ pub struct PoolTables<'p> {
     cleans: u64,
     publishes: u64,
     refused: u64,
+    last_error: Option<DmaError>,
 }
 
 impl fmt::Debug for PoolTables<'_> {
@@ -118,6 +119,7 @@ impl<'p> PoolTables<'p> {
             cleans: 0,
             publishes: 0,
             refused: 0,
+            last_error: None,
         }
     }
 
@@ -155,18 +157,22 @@ impl<'p> PoolTables<'p> {
         (off.checked_add(len)? <= buf.len()).then_some((buf, off))
     }
 
-    fn note_refused(&mut self) {
-        self.refused = self.refused.saturating_add(1);
+    /// The pool's blocks are whole frames naturally aligned to their
+    /// power-of-two size, so asking for max(bytes, align) rounded up to a
+    /// power of two gives both.
+    fn block_bytes(bytes: usize, align: usize) -> Option<u64> {
+        Some(bytes.max(align).max(1).checked_next_power_of_two()? as u64)
     }
-}
 
-impl TableMemory for PoolTables<'_> {
-    fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
-        // The pool's blocks are whole frames naturally aligned to their
-        // power-of-two size, so asking for max(bytes, align) rounded up to a
-        // power of two gives both.
-        let want = bytes.max(align).max(1).checked_next_power_of_two()?;
-        let buf = self.pool.alloc(want as u64).ok()?;
+    /// Records a pool allocation as a table page.
+    fn install(&mut self, buf: Result<DmaBuf<'p>, DmaError>, align: usize) -> Option<TablePage> {
+        let buf = match buf {
+            Ok(buf) => buf,
+            Err(e) => {
+                self.last_error = Some(e);
+                return None;
+            }
+        };
         let bus = buf.bus_addr();
         let virt = buf.cpu_addr();
         if !bus.is_aligned(align.max(1) as u64) || !virt.is_aligned(align.max(1) as u64) {
@@ -191,6 +197,31 @@ impl TableMemory for PoolTables<'_> {
             bytes: page_bytes,
             id,
         })
+    }
+
+    /// Why the last table allocation the pool refused was refused (for
+    /// example [`DmaError::NoneBelow`] naming the address limit), or `None`
+    /// if none was.
+    pub fn last_error(&self) -> Option<DmaError> {
+        self.last_error
+    }
+
+    fn note_refused(&mut self) {
+        self.refused = self.refused.saturating_add(1);
+    }
+}
+
+impl TableMemory for PoolTables<'_> {
+    fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
+        let want = Self::block_bytes(bytes, align)?;
+        let buf = self.pool.alloc(want);
+        self.install(buf, align)
+    }
+
+    fn alloc_table_below(&mut self, bytes: usize, align: usize, limit: u64) -> Option<TablePage> {
+        let want = Self::block_bytes(bytes, align)?;
+        let buf = self.pool.alloc_below(want, limit);
+        self.install(buf, align)
     }
 
     fn free_table(&mut self, page: TablePage) {

@@ -13,6 +13,7 @@
 //! gather until the invalidation has completed.
 #![forbid(unsafe_code)]
 
+use super::memory::table_below;
 use super::{BreakFlush, Codec, Gather, NotLive, PgTableError, Prot, Pte, TableMemory, TablePage};
 use super::{TableRef, TranslateError};
 use crate::mm::{BusAddr, Iova, PhysAddr, VirtAddr};
@@ -41,6 +42,34 @@ pub struct PageTable<C: Codec, M: TableMemory> {
     tables: usize,
 }
 
+/// Allocates a table for `level`, below the codec's table-address limit if
+/// it has one.  A page the memory placed above the limit anyway is given
+/// back unlinked and refused: the format could not point at it.
+fn alloc_for<C: Codec, M: TableMemory>(
+    codec: &C,
+    mem: &mut M,
+    level: u8,
+) -> Result<TablePage, PgTableError> {
+    let bytes = codec.table_bytes(level);
+    let align = codec.table_align(level);
+    let Some(limit) = codec.table_address_limit() else {
+        return mem
+            .alloc_table(bytes, align)
+            .ok_or(PgTableError::OutOfMemory { level, bytes });
+    };
+    let refused = PgTableError::OutOfMemoryBelow {
+        level,
+        bytes,
+        limit,
+    };
+    let page = mem.alloc_table_below(bytes, align, limit).ok_or(refused)?;
+    if !table_below(&page, limit) {
+        mem.free_table(page);
+        return Err(refused);
+    }
+    Ok(page)
+}
+
 /// A failure inside the recursive map, with how far the map had got.
 struct MapStop {
     err: PgTableError,
@@ -52,9 +81,7 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
     pub fn new(codec: C, mut mem: M) -> Result<Self, PgTableError> {
         let level = codec.start_level();
         let bytes = codec.table_bytes(level);
-        let root = mem
-            .alloc_table(bytes, codec.table_align(level))
-            .ok_or(PgTableError::OutOfMemory { level, bytes })?;
+        let root = alloc_for(&codec, &mut mem, level)?;
         if !mem.walker_coherent() {
             mem.clean(root.virt, bytes);
         }
@@ -363,10 +390,7 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
 
     fn alloc_table(&mut self, level: u8) -> Result<TablePage, PgTableError> {
         let bytes = self.codec.table_bytes(level);
-        let page = self
-            .mem
-            .alloc_table(bytes, self.codec.table_align(level))
-            .ok_or(PgTableError::OutOfMemory { level, bytes })?;
+        let page = alloc_for(&self.codec, &mut self.mem, level)?;
         // The walker must see the zeroed table before any descriptor points
         // at it (docs/hw/lpae.md §6.1 step 2).
         if !self.mem.walker_coherent() {

@@ -358,7 +358,8 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
             Smmuv3Error::Dma(d) => IommuError::Unsupported {
                 value: match d {
                     crate::mm::dma_pool::DmaError::Exhausted { requested, .. }
-                    | crate::mm::dma_pool::DmaError::BadSize { requested } => requested,
+                    | crate::mm::dma_pool::DmaError::BadSize { requested }
+                    | crate::mm::dma_pool::DmaError::NoneBelow { requested, .. } => requested,
                 },
             },
         }
