@@ -37,6 +37,9 @@ impl<M: TableMemory> TableMemory for MutatedTables<M> {
     fn alloc_table(&mut self, bytes: usize, align: usize) -> Option<TablePage> {
         self.inner.alloc_table(bytes, align)
     }
+    fn alloc_table_below(&mut self, bytes: usize, align: usize, limit: u64) -> Option<TablePage> {
+        self.inner.alloc_table_below(bytes, align, limit)
+    }
     fn free_table(&mut self, page: TablePage) {
         self.inner.free_table(page);
     }
