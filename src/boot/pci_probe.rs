@@ -2,23 +2,16 @@
 //! probe the devices we drive, and describe it all for `pcie_enumeration`.
 
 use super::services::{device_block, TIMER};
-use crate::dma::{edu, virtio_blk};
+use crate::dma::edu;
 use crate::mm::PhysRange;
 use crate::platform::dt::Fdt;
 use crate::platform::pci;
+pub use crate::selftest::plan::{is_edu, is_virtio_blk, PciHost};
 use crate::selftest::platform::{PciFunctionFacts, PciHostFacts};
 use crate::virtio;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-
-/// A host bridge and what enumeration found behind it.
-pub struct PciHost {
-    /// The DT description.
-    pub bridge: pci::host::HostBridge,
-    /// Functions below it (depth-first), or why enumeration failed.
-    pub functions: Result<Vec<pci::Function>, String>,
-}
 
 /// Enumerates every ECAM host bridge in the DT.  Device windows are mapped on
 /// demand.  `Err` when the DT description itself is broken.
@@ -37,17 +30,6 @@ pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, String> {
             PciHost { bridge, functions }
         })
         .collect())
-}
-
-/// `true` for QEMU's edu device.
-pub fn is_edu(f: &pci::Function) -> bool {
-    f.vendor == edu::VENDOR && f.device == edu::DEVICE
-}
-
-/// `true` for a virtio-blk PCI function (modern or transitional).
-pub fn is_virtio_blk(f: &pci::Function) -> bool {
-    f.vendor == virtio::pci::VENDOR
-        && (f.device == virtio_blk::PCI_DEVICE || f.device == virtio_blk::PCI_DEVICE_TRANSITIONAL)
 }
 
 /// Finds the virtio structures of `f` (virtio 1.2 §4.1.4) and maps the one

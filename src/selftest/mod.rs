@@ -11,6 +11,7 @@ pub mod guarded;
 pub mod iommu_cases;
 pub mod ktap;
 pub mod needs;
+pub mod plan;
 pub mod platform;
 pub mod preflight;
 pub mod runner;

@@ -19,7 +19,7 @@ pub mod reader;
 pub mod report;
 
 #[cfg(test)]
-mod test_fdt;
+pub(crate) mod test_fdt;
 #[cfg(test)]
 pub(crate) mod tests;
 

@@ -1,0 +1,239 @@
+//! Host tests of the plan: every IOMMU node becomes a group with the right
+//! verdict, and the causes a lab would chase are named before any case
+//! runs (issue 10 items 4 and 9).
+
+use super::*;
+use crate::platform::dt::test_fdt::FdtBuilder;
+use crate::platform::pci::host::HostBridge;
+use crate::platform::pci::Bdf;
+
+/// A QEMU-`virt`-like tree: memory, an SMMUv3 (phandle 0x8003), a PCIe
+/// host whose `iommu-map` is `map` (none when empty), plus whatever
+/// `extra` adds at the root.
+fn tree(smmu_cells: Option<u32>, map: &[u32], extra: impl FnOnce(&mut FdtBuilder)) -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2)
+        .prop_str("compatible", "linux,dummy-virt");
+    b.begin("memory@40000000")
+        .prop_cells("reg", &[0, 0x4000_0000, 0, 0x1000_0000])
+        .prop_str("device_type", "memory")
+        .end();
+    b.begin("smmuv3@9050000");
+    if let Some(c) = smmu_cells {
+        b.prop_u32("#iommu-cells", c);
+    }
+    b.prop_cells("reg", &[0, 0x0905_0000, 0, 0x2_0000])
+        .prop_str("compatible", "arm,smmu-v3")
+        .prop_u32("phandle", 0x8003)
+        .end();
+    b.begin("pcie@10000000")
+        .prop_str("device_type", "pci")
+        .prop_cells("reg", &[0x40, 0x1000_0000, 0, 0x1000_0000]);
+    if !map.is_empty() {
+        b.prop_cells("iommu-map", map);
+    }
+    b.end();
+    extra(&mut b);
+    b.end();
+    b.finish()
+}
+
+fn edu(dev: u8, rid: u16) -> Function {
+    Function {
+        bdf: Bdf::new(0, dev, 0).unwrap(),
+        vendor: edu::VENDOR,
+        device: edu::DEVICE,
+        class: 0x00ff00,
+        revision: 0,
+        header_type: 0,
+        bars: Vec::new(),
+        caps: Vec::new(),
+        parent: None,
+        dma_rid: rid,
+        bridge: None,
+    }
+}
+
+fn hosts(funcs: Vec<Function>) -> Result<Vec<PciHost>, String> {
+    Ok(alloc::vec![PciHost {
+        bridge: HostBridge {
+            path: String::from("/pcie@10000000"),
+            ecam: PhysRange::new(crate::mm::PhysAddr(0x40_1000_0000), 0x1000_0000),
+            buses: (0, 0xff),
+            windows: Vec::new(),
+            dma_coherent: false,
+        },
+        functions: Ok(funcs),
+    }])
+}
+
+fn two_edus() -> Result<Vec<PciHost>, String> {
+    hosts(alloc::vec![edu(4, 0x20), edu(5, 0x28)])
+}
+
+const FULL_MAP: &[u32] = &[0, 0x8003, 0, 0x10000];
+
+fn state(p: &[Planned], name: &str) -> String {
+    let g = p
+        .iter()
+        .find(|g| g.name == name)
+        .unwrap_or_else(|| panic!("no group {name}"));
+    match &g.state {
+        PlanState::Run => String::from("run"),
+        PlanState::Skip(r) => format!("skip: {r}"),
+        PlanState::Fail(r) => format!("fail: {r}"),
+    }
+}
+
+#[test]
+fn a_good_tree_runs_the_smmu_with_both_edus() {
+    let (p, notes) = plan(&tree(Some(1), FULL_MAP, |_| {}), &two_edus());
+    assert_eq!(p.len(), 1);
+    assert_eq!(state(&p, "smmuv3@9050000"), "run");
+    let sids: Vec<u32> = p[0]
+        .masters
+        .iter()
+        .map(|m| m.stream_on(0).unwrap().id)
+        .collect();
+    assert_eq!(sids, [0x20, 0x28]);
+    assert!(notes.is_empty(), "{notes:?}");
+}
+
+#[test]
+fn an_smmu_without_iommu_cells_fails_by_name_and_its_map_fails_too() {
+    let (p, _) = plan(&tree(None, FULL_MAP, |_| {}), &two_edus());
+    let s = state(&p, "smmuv3@9050000");
+    assert!(
+        s.starts_with("fail: ") && s.contains("has no #iommu-cells"),
+        "{s}"
+    );
+    let d = state(&p, "iommu_discovery");
+    assert!(d.starts_with("fail: PCI iommu-map"), "{d}");
+}
+
+#[test]
+fn one_broken_provider_does_not_hide_the_others() {
+    // An IOMMU whose #iommu-cells is absurd next to a good SMMUv3.
+    let (p, _) = plan(
+        &tree(Some(1), FULL_MAP, |b| {
+            b.begin("iommu@a000000")
+                .prop_u32("#iommu-cells", 9)
+                .prop_cells("reg", &[0, 0x0a00_0000, 0, 0x1000])
+                .prop_str("compatible", "arm,mmu-500")
+                .end();
+        }),
+        &two_edus(),
+    );
+    assert!(state(&p, "iommu@a000000").starts_with("fail: "));
+    assert_eq!(state(&p, "smmuv3@9050000"), "run");
+}
+
+#[test]
+fn disabled_and_driverless_iommus_are_skip_groups_with_the_reason() {
+    let (p, _) = plan(
+        &tree(Some(1), FULL_MAP, |b| {
+            b.begin("iommu@b100000")
+                .prop_u32("#iommu-cells", 1)
+                .prop_cells("reg", &[0, 0x0b10_0000, 0, 0x1_0000])
+                .prop_str("compatible", "allwinner,sun50i-h6-iommu")
+                .prop_u32("phandle", 0x7001)
+                .end();
+            b.begin("iommu@b200000")
+                .prop_u32("#iommu-cells", 1)
+                .prop_cells("reg", &[0, 0x0b20_0000, 0, 0x2_0000])
+                .prop_str("compatible", "arm,smmu-v3")
+                .prop_str("status", "disabled")
+                .end();
+            b.begin("dma@b300000")
+                .prop_cells("reg", &[0, 0x0b30_0000, 0, 0x1000])
+                .prop_cells("iommus", &[0x7001, 3])
+                .end();
+        }),
+        &two_edus(),
+    );
+    let sun = state(&p, "iommu@b100000");
+    assert!(
+        sun.contains("sun50i family: no driver in this image yet"),
+        "{sun}"
+    );
+    let off = state(&p, "iommu@b200000");
+    assert!(off.contains("is disabled in the DT"), "{off}");
+    assert_eq!(p[p.len() - 1].platform.len(), 0);
+    let with_master = p.iter().find(|g| g.name == "iommu@b100000").unwrap();
+    assert_eq!(
+        with_master.platform.len(),
+        1,
+        "the platform master is found"
+    );
+    assert_eq!(with_master.platform[0].streams[0].id, 3);
+}
+
+#[test]
+fn an_iommu_with_only_platform_masters_skips_naming_them() {
+    let (p, _) = plan(
+        &tree(Some(1), &[], |b| {
+            b.begin("gpu@c000000")
+                .prop_cells("reg", &[0, 0x0c00_0000, 0, 0x1000])
+                .prop_cells("iommus", &[0x8003, 0x14e8, 0x8003, 0x14e9])
+                .end();
+        }),
+        &hosts(Vec::new()),
+    );
+    let s = state(&p, "smmuv3@9050000");
+    assert!(s.starts_with("skip: "), "{s}");
+    assert!(
+        s.contains("platform masters reference it (/gpu@c000000)"),
+        "{s}"
+    );
+    let g = &p[0].platform[0];
+    let ids: Vec<u32> = g.streams.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [0x14e8, 0x14e9], "one master, two streams");
+}
+
+#[test]
+fn masters_outside_every_map_and_shared_stream_ids_are_named() {
+    // The map covers requester IDs 0x20..0x28 only: edu 00:05.0 is outside.
+    let (p, notes) = plan(
+        &tree(Some(1), &[0x20, 0x8003, 0x20, 8], |_| {}),
+        &two_edus(),
+    );
+    assert_eq!(p[0].masters.len(), 1);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("00:05.0 (requester 0x0028) is outside every iommu-map entry")),
+        "{notes:?}"
+    );
+    // Two functions behind one alias: one stream, the second noted.
+    let (p, notes) = plan(
+        &tree(Some(1), FULL_MAP, |_| {}),
+        &hosts(alloc::vec![edu(4, 0x20), edu(5, 0x20)]),
+    );
+    assert_eq!(p[0].masters.len(), 1);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("stream 0x20") && n.contains("not used as a second master")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_wrong_cell_count_fails_the_iommu_by_name() {
+    let (p, _) = plan(&tree(Some(2), FULL_MAP, |_| {}), &two_edus());
+    let s = state(&p, "smmuv3@9050000");
+    assert!(s.contains("#iommu-cells is <2>"), "{s}");
+}
+
+#[test]
+fn no_iommu_node_plans_nothing() {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2);
+    b.end();
+    let (p, _) = plan(&b.finish(), &two_edus());
+    assert!(p.is_empty());
+}
