@@ -9,6 +9,7 @@
 pub mod pgtable;
 pub mod probe;
 pub mod smmuv3;
+pub mod sun50i;
 pub mod virtio_iommu;
 
 mod caps;

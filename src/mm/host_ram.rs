@@ -89,12 +89,18 @@ impl Drop for HostRam {
     }
 }
 
-fn check(addr: u64, len: u64) {
-    let ok = LIVE.with(|l| {
+/// `true` when `[addr, addr + len)` lies inside one live arena: a model
+/// whose table walk may point anywhere asks before it reads.
+pub fn live(addr: u64, len: u64) -> bool {
+    LIVE.with(|l| {
         l.borrow().iter().any(|r| {
             addr >= r.base.as_u64() && addr.checked_add(len).is_some_and(|e| e <= r.end().as_u64())
         })
-    });
+    })
+}
+
+fn check(addr: u64, len: u64) {
+    let ok = live(addr, len);
     assert!(
         ok,
         "model access at {addr:#x}+{len} is outside every live test arena"

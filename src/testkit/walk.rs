@@ -24,7 +24,9 @@
 //!   or above the configured output size faults at the level of the
 //!   descriptor that holds it.
 //!
-//! The sun50i and DART walkers join here with their families.
+//! Allwinner sun50i ([`Sun50iWalk`]): two levels of 32-bit entries as the
+//! sun50i page describes them (docs/hw/sun50i.md §4).  The DART walker
+//! joins here with its family.
 #![forbid(unsafe_code)]
 
 /// One LPAE stage-1 configuration as a model reads it from a context.
@@ -227,6 +229,132 @@ impl LpaeWalk {
     }
 }
 
+/// The sun50i IOMMU's walk: one level-1 table of 4096 32-bit directory
+/// entries (DTEs, 1 MiB each, 16 KiB aligned at TTB[31:14]) and level-2
+/// tables of 256 32-bit page entries (PTEs, 4 KiB each, 1 KiB tables).
+/// Every address is 32 bits (docs/hw/sun50i.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sun50iWalk {
+    /// The TTB register; bits [13:0] are ignored.
+    pub ttb: u32,
+}
+
+/// A successful sun50i walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sun50iWalked {
+    /// Output address of the IOVA walked.
+    pub pa: u32,
+    /// The PTE's permission-domain index, PTE[7:4] (docs/hw/sun50i.md §9).
+    pub aci: u8,
+    /// The directory entry used.
+    pub dte: u32,
+    /// The page entry used.
+    pub pte: u32,
+}
+
+/// Why a sun50i walk stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sun50iFault {
+    /// The DTE is not `0b01` in bits [1:0].
+    L1Invalid {
+        /// The entry read.
+        dte: u32,
+    },
+    /// The PTE's valid bit [1] is clear.
+    L2Invalid {
+        /// The directory entry that led there.
+        dte: u32,
+        /// The entry read.
+        pte: u32,
+    },
+    /// An entry could not be read.
+    External {
+        /// Its bus address.
+        at: u32,
+    },
+}
+
+impl Sun50iWalk {
+    /// Level-1 table base: TTB[31:14].
+    pub const fn l1_base(&self) -> u32 {
+        self.ttb & !0x3fff
+    }
+
+    /// Bus address of the DTE for `iova`: index IOVA[31:20].
+    pub const fn dte_addr(&self, iova: u32) -> u32 {
+        self.l1_base() | (iova >> 20) << 2
+    }
+
+    /// The level-2 table a DTE points at, or `None` when it is not valid
+    /// (bits [1:0] must be `0b01`; the table address is DTE[31:10]).
+    pub const fn l2_table(dte: u32) -> Option<u32> {
+        if dte & 0b11 == 0b01 {
+            Some(dte & !0x3ff)
+        } else {
+            None
+        }
+    }
+
+    /// Bus address of the PTE for `iova` in level-2 table `l2`: index
+    /// IOVA[19:12].
+    pub const fn pte_addr(l2: u32, iova: u32) -> u32 {
+        l2 | ((iova >> 12) & 0xff) << 2
+    }
+
+    /// `true` when a PTE's valid bit [1] is set.
+    pub const fn pte_valid(pte: u32) -> bool {
+        pte & 0b10 != 0
+    }
+
+    /// The output address of `iova` through a valid `pte`: PTE[31:12] and
+    /// the IOVA's page offset.
+    pub const fn output(pte: u32, iova: u32) -> u32 {
+        (pte & !0xfff) | (iova & 0xfff)
+    }
+
+    /// The ACI field, PTE[7:4].
+    pub const fn aci(pte: u32) -> u8 {
+        ((pte >> 4) & 0xf) as u8
+    }
+
+    /// Reads the DTE for `iova`.
+    pub fn read_dte(
+        &self,
+        read: impl Fn(u32) -> Option<u32>,
+        iova: u32,
+    ) -> Result<u32, Sun50iFault> {
+        let at = self.dte_addr(iova);
+        read(at).ok_or(Sun50iFault::External { at })
+    }
+
+    /// Walks `iova`.  `read` returns the 32-bit word at a bus address.
+    /// `dte` is a directory entry already in hand (a PTW-cache hit): the
+    /// walk then reads only the level-2 table.
+    pub fn walk(
+        &self,
+        read: impl Fn(u32) -> Option<u32>,
+        iova: u32,
+        dte: Option<u32>,
+    ) -> Result<Sun50iWalked, Sun50iFault> {
+        let dte = match dte {
+            Some(d) => d,
+            None => self.read_dte(&read, iova)?,
+        };
+        let l2 = Self::l2_table(dte).ok_or(Sun50iFault::L1Invalid { dte })?;
+        let at = Self::pte_addr(l2, iova);
+        let pte = read(at).ok_or(Sun50iFault::External { at })?;
+        if !Self::pte_valid(pte) {
+            return Err(Sun50iFault::L2Invalid { dte, pte });
+        }
+        Ok(Sun50iWalked {
+            pa: Self::output(pte, iova),
+            aci: Self::aci(pte),
+            dte,
+            pte,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +549,63 @@ mod tests {
         let w = LpaeWalk::new(0x1000, 39, 12);
         assert_eq!(w.walk(&read, 0x1000, None).unwrap().pa, 0x100_0000_0000);
         assert_eq!(w.oas, 48);
+    }
+
+    #[test]
+    fn sun50i_walks_two_levels_and_names_the_failing_level() {
+        // L1 at 0x4000_0000 (16 KiB aligned), one L2 table at 0x4000_4400.
+        let mut mem = BTreeMap::new();
+        let w = Sun50iWalk {
+            ttb: 0x4000_0000 | 0x123, // low bits ignored
+        };
+        assert_eq!(w.dte_addr(0x0120_0000), 0x4000_0000 + 0x12 * 4);
+        assert_eq!(w.dte_addr(0xfff0_0000), 0x4000_3ffc);
+        mem.insert(0x4000_0000 + 0x12 * 4, 0x4000_4400 | 0b01);
+        // PTE index 0x34: page 0x5678_9000, ACI 3, valid.
+        mem.insert(0x4000_4400 + 0x34 * 4, 0x5678_9000 | 3 << 4 | 0b10);
+        // PTE index 0x35: ACI set but not valid.
+        mem.insert(0x4000_4400 + 0x35 * 4, 0x5678_a000 | 1 << 4);
+        // DTE with bits [1:0] = 0b11 is not valid.
+        mem.insert(0x4000_0000 + 0x13 * 4, 0x4000_4400 | 0b11);
+        let read = |a: u32| Some(*mem.get(&a).unwrap_or(&0));
+        let ok = w.walk(read, 0x0123_4abc, None).unwrap();
+        assert_eq!(ok.pa, 0x5678_9abc);
+        assert_eq!(ok.aci, 3);
+        assert_eq!(ok.dte, 0x4000_4401);
+        assert_eq!(
+            w.walk(read, 0x0123_5000, None),
+            Err(Sun50iFault::L2Invalid {
+                dte: 0x4000_4401,
+                pte: 0x5678_a010
+            })
+        );
+        assert_eq!(
+            w.walk(read, 0x0130_0000, None),
+            Err(Sun50iFault::L1Invalid { dte: 0x4000_4403 })
+        );
+        assert_eq!(
+            w.walk(read, 0x0200_0000, None),
+            Err(Sun50iFault::L1Invalid { dte: 0 })
+        );
+        // A cached DTE is used as given, even when memory has changed.
+        let stale = w.walk(|_| Some(0x9000_0002), 0x0123_4000, Some(0x4000_4401));
+        assert_eq!(stale.unwrap().pa, 0x9000_0000);
+        // An unreadable entry names its address.
+        assert_eq!(
+            w.walk(|_| None, 0x0010_0000, None),
+            Err(Sun50iFault::External { at: 0x4000_0004 })
+        );
+    }
+
+    #[test]
+    fn sun50i_field_helpers() {
+        assert_eq!(Sun50iWalk::l2_table(0xffff_fc01), Some(0xffff_fc00));
+        assert_eq!(Sun50iWalk::l2_table(0x1000), None);
+        assert_eq!(Sun50iWalk::l2_table(0x1002), None);
+        assert_eq!(Sun50iWalk::pte_addr(0x4000_0400, 0xffff_ffff), 0x4000_07fc);
+        assert!(Sun50iWalk::pte_valid(0b10));
+        assert!(!Sun50iWalk::pte_valid(0b01));
+        assert_eq!(Sun50iWalk::output(0xffff_f0f2, 0x0000_0123), 0xffff_f123);
+        assert_eq!(Sun50iWalk::aci(0x0000_00f2), 15);
     }
 }
