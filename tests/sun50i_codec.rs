@@ -14,6 +14,7 @@ use iommu_bringup::iommu::Gather;
 use iommu_bringup::mm::dma_pool::DmaError;
 use iommu_bringup::mm::host_ram::HostRam;
 use iommu_bringup::mm::{BusAddr, Iova, PhysAddr, VirtAddr};
+use iommu_bringup::testkit::walk::{Sun50iFault, Sun50iWalk};
 
 /// Arena seen by the IOMMU at 0x4000_0000 (below 4 GiB, 16 KiB aligned).
 const BUS: u64 = 0x4000_0000;
@@ -163,6 +164,29 @@ fn golden_tables_for_a_fixed_map_sequence() {
             level: 1
         })
     );
+
+    // The reference walker (written from the format description, not from
+    // the codec) reads the same tables the same way: output and ACI.
+    let w = Sun50iWalk { ttb: DT as u32 };
+    let read = |a: u32| pt.memory().read_bus_u32(BusAddr(u64::from(a)));
+    for (iova, pa, aci) in [
+        (0x0010_0008u32, 0x8000_0008u32, 4u8),
+        (0x0010_1ABC, 0xA000_0ABC, 2),
+        (0x0020_3010, 0x9000_0010, 2),
+        (0x002F_FFFC, 0x9100_0FFC, 3),
+        (0x0020_4000, 0x9200_0000, 1),
+    ] {
+        let r = w.walk(read, iova, None).unwrap();
+        assert_eq!((r.pa, r.aci), (pa, aci), "IOVA {iova:#x}");
+    }
+    assert!(matches!(
+        w.walk(read, 0x0020_5000, None),
+        Err(Sun50iFault::L2Invalid { .. })
+    ));
+    assert!(matches!(
+        w.walk(read, 0x0030_0000, None),
+        Err(Sun50iFault::L1Invalid { .. })
+    ));
 
     // Emptying region 1 clears DTE 1 and parks PT A for release after the
     // invalidation.
