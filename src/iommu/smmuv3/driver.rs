@@ -47,6 +47,14 @@ pub struct Smmuv3Config {
     pub evtq_log2: u8,
     /// The firmware says the SMMU is coherent (DT `dma-coherent`).
     pub dt_dma_coherent: bool,
+    /// The CPU maps the memory the SMMU's structures live in (the DMA
+    /// pool) Normal Write-Back.  Only then, and only on a coherent SMMU,
+    /// does the driver give the SMMU cacheable attributes; otherwise every
+    /// attribute it writes is Non-cacheable, Outer Shareable
+    /// (docs/hw/smmuv3.md §12.1).  The image maps its pool Normal
+    /// Non-cacheable (docs/architecture.md "Memory"), so its probe says
+    /// `false`; so does the default.
+    pub cpu_cacheable: bool,
     /// Cache maintenance and barrier routines.
     pub cache_ops: CacheOps,
     /// VMID put in every STE's S2VMID and every TLBI_NH_* (0 like Linux).
@@ -63,6 +71,7 @@ impl Default for Smmuv3Config {
             cmdq_log2: 8,
             evtq_log2: 11,
             dt_dma_coherent: true,
+            cpu_cacheable: false,
             cache_ops: CacheOps::COHERENT,
             vmid: 0,
             timeout: Duration::from_secs(1),
@@ -153,8 +162,10 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
                 bits: features.vmid_bits(),
             });
         }
+        let coherent = features.coherent && config.dt_dma_coherent;
         let sync = DmaSync {
-            coherent: features.coherent && config.dt_dma_coherent,
+            coherent,
+            cacheable: coherent && config.cpu_cacheable,
             ops: config.cache_ops,
         };
         let layout = choose_layout(&features, config.max_stream_id, config.strtab)?;
@@ -197,6 +208,14 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     /// DT `dma-coherent`); if not, the driver cleans/invalidates.
     pub fn coherent(&self) -> bool {
         self.sync.coherent
+    }
+
+    /// Whether the SMMU is told to access its structures Write-Back
+    /// cacheable, Inner Shareable (coherent SMMU and a cacheable CPU view
+    /// of the memory); otherwise Non-cacheable, Outer Shareable
+    /// (docs/hw/smmuv3.md §12.1).
+    pub fn cacheable(&self) -> bool {
+        self.sync.cacheable
     }
 
     /// The stream table format in use.
@@ -330,9 +349,10 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
                 .write_raw(R_GERRORN, self.regs.read(R_GERROR).get());
         }
 
-        // CR1: WB/WB/ISH when coherent (Linux always writes this), NC/OSH
-        // otherwise since we clean/invalidate by hand (docs/hw/smmuv3.md §12).
-        let cr1 = if self.sync.coherent {
+        // CR1: WB/WB/ISH only when coherent and the CPU maps the memory
+        // Write-Back (Linux always writes WB/ISH, its CPU view being
+        // cacheable); NC/NC/OSH otherwise (docs/hw/smmuv3.md §12.1).
+        let cr1 = if self.sync.cacheable {
             CR1::QUEUE_IC.val(1)
                 + CR1::QUEUE_OC.val(1)
                 + CR1::QUEUE_SH.val(3)
@@ -523,7 +543,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         Ste::stage1(&Stage1Ste {
             cd,
             vmid: self.config.vmid,
-            fetch: FetchAttrs::for_coherent(self.sync.coherent),
+            fetch: FetchAttrs::for_cacheable(self.sync.cacheable),
             stall_disable: self.features.stall_model == StallModel::StallAndTerminate,
         })
     }
@@ -646,10 +666,11 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         Ok(issued)
     }
 
-    /// IR0/OR0/SH0 for CDs on this SMMU: WB-WA/WB-WA/ISH when coherent,
-    /// NC/NC/OSH otherwise (what Linux's io-pgtable picks, docs/hw/smmuv3.md §12).
+    /// IR0/OR0/SH0 for CDs on this SMMU: WB-WA/WB-WA/ISH when its
+    /// attributes are cacheable ([`Self::cacheable`]), NC/NC/OSH otherwise
+    /// (docs/hw/smmuv3.md §12.1).
     pub fn walk_attrs(&self) -> (u8, u8, u8) {
-        if self.sync.coherent {
+        if self.sync.cacheable {
             Stage1Cd::WALK_COHERENT
         } else {
             Stage1Cd::WALK_NON_COHERENT

@@ -51,6 +51,10 @@ impl Probe for Smmuv3Probe {
         let config = Smmuv3Config {
             max_stream_id: t.max_stream_id.max(0xff),
             dt_dma_coherent: t.dma_coherent,
+            // Boot maps the DMA pool Normal Non-cacheable on every platform
+            // (docs/architecture.md "Memory"), so the SMMU gets NC/OSH
+            // attributes even when coherent (docs/hw/smmuv3.md §12.1).
+            cpu_cacheable: false,
             cache_ops: CacheOps {
                 cache: env.cache(),
                 barrier: env.dma_barrier(),

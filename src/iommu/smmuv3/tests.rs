@@ -93,7 +93,10 @@ fn enable_sequence_follows_the_documented_order() {
     assert_eq!(st.cr0ack, 0xD);
     assert_ne!(st.gbpa & (1 << 20), 0, "GBPA.ABORT stays set");
     assert_eq!(st.cr2, 0b110, "PTM | RECINVSID");
-    assert_eq!(st.cr1, 0xD75, "WB/WB/ISH for tables and queues");
+    assert_eq!(
+        st.cr1, 0x820,
+        "NC/NC/OSH for tables and queues: coherent, but the CPU maps the pool NC"
+    );
     assert_eq!(st.strtab_cfg, 8, "linear, 8 SID bits");
     assert_eq!(st.cmdq_base & 0x1f, 8);
     assert_eq!(st.evtq_base & 0x1f, 11);
