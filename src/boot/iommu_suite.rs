@@ -362,13 +362,13 @@ pub fn run(
         // `plan` only lets a node with a driver run.
         return report_setup_failure(k, number, &p.name, "no family driver for this node");
     };
-    let max_stream_id = p
+    let stream_ids: Vec<u32> = p
         .masters
         .iter()
         .take(MAX_MASTERS)
         .filter_map(|m| m.stream_on(p.index).map(|s| s.id))
-        .max()
-        .unwrap_or(0);
+        .collect();
+    let max_stream_id = stream_ids.iter().copied().max().unwrap_or(0);
     let target = FamilyTarget {
         probe: ProbeTarget {
             name: &p.name,
@@ -377,6 +377,7 @@ pub fn run(
             dma_coherent: p.dma_coherent,
             function: p.function.as_ref(),
             max_stream_id,
+            stream_ids: &stream_ids,
         },
         index: p.index,
         masters: p.masters.iter().take(MAX_MASTERS).collect(),

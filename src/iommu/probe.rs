@@ -37,6 +37,9 @@ pub struct ProbeTarget<'a> {
     pub function: Option<&'a Function>,
     /// Largest stream ID of the masters that will be used.
     pub max_stream_id: u32,
+    /// Every stream ID of the masters that will be used (a family may
+    /// prepare per-stream structures before enabling).
+    pub stream_ids: &'a [u32],
 }
 
 /// Platform services a probe may use (boot implements them on target).

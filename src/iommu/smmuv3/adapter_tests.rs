@@ -55,6 +55,8 @@ fn adapter<'a>(
         ..Smmuv3Config::default()
     };
     let mut smmu = Smmuv3::probe(Regs::new(model), clk, pool, config).unwrap();
+    // As probe.rs does for the run's masters (SID's span).
+    smmu.prepare_stream(SID).unwrap();
     smmu.reset_and_enable().unwrap();
     model.st.borrow_mut().executed.clear();
     Smmuv3Iommu::new(smmu, "smmuv3@test", skip_sync, QEMU_VIRT_CACHING)
@@ -652,7 +654,7 @@ fn unknown_asid_gets_a_context_wide_invalidation() {
 fn errors_keep_the_stream_and_register() {
     rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&mut smmu, &pool, 5);
-    // The linear stream table covers SIDs 0..=0xff (max_stream_id default).
+    // The stream table covers SIDSIZE (16 bits on QEMU): 0x1_0000 is beyond.
     assert_eq!(
         dom.attach(&mut smmu, StreamId(0x1_0000)),
         Err(IommuError::NoSuchStream {

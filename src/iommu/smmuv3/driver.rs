@@ -35,7 +35,9 @@ use core::time::Duration;
 /// Driver parameters chosen by the platform / self-test.
 #[derive(Clone, Copy, Debug)]
 pub struct Smmuv3Config {
-    /// Largest StreamID that will be attached; sizes the stream table.
+    /// Largest StreamID that will be attached (must fit IDR1.SIDSIZE); the
+    /// stream table covers every StreamID the SMMU supports anyway
+    /// (docs/hw/smmuv3.md §6.4).
     pub max_stream_id: u32,
     /// Stream table format.
     pub strtab: StrtabChoice,
@@ -223,6 +225,16 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         self.strtab.layout()
     }
 
+    /// Level-2 stream tables of their own (two-level; diagnostics, tests).
+    pub fn strtab_l2_tables(&self) -> usize {
+        self.strtab.l2_tables()
+    }
+
+    /// The shared level-2 table of abort STEs (two-level).
+    pub fn strtab_shared_abort_table(&self) -> Option<BusAddr> {
+        self.strtab.shared_abort_table()
+    }
+
     /// The VMID used in STEs and TLBIs.
     pub fn vmid(&self) -> u16 {
         self.config.vmid
@@ -325,7 +337,8 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     ///
     /// 1. GBPA.ABORT = 1 (handshake), so nothing bypasses while disabled;
     /// 2. CR0 = 0, wait CR0ACK;
-    /// 3. CR1 (queue/table attributes), CR2 = PTM | RECINVSID;
+    /// 3. CR1 (queue/table attributes), CR2 = PTM | RECINVSID (RECINVSID
+    ///    only when the stream table covers every StreamID);
     /// 4. STRTAB_BASE/_CFG, CMDQ_BASE/PROD/CONS, EVTQ_BASE/PROD/CONS;
     /// 5. IRQ_CTRL = 0 (we poll), wait IRQ_CTRLACK;
     /// 6. CR0 = CMDQEN | EVENTQEN, wait CR0ACK;
@@ -363,7 +376,17 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
             CR1::QUEUE_SH.val(2) + CR1::TABLE_SH.val(2)
         };
         self.regs.write(R_CR1, cr1);
-        self.regs.write(R_CR2, CR2::PTM::SET + CR2::RECINVSID::SET);
+        // RECINVSID: when the table covers every StreamID of IDR1.SIDSIZE
+        // (always, up to 24 bits) a C_BAD_STREAMID can only be a driver bug,
+        // so record it; a table that cannot cover them all leaves the
+        // uncovered masters aborted without an event each
+        // (docs/hw/smmuv3.md §6.4).
+        let cr2 = if self.strtab.layout().sid_bits() >= self.features.sid_bits {
+            CR2::PTM::SET + CR2::RECINVSID::SET
+        } else {
+            CR2::PTM::SET + CR2::RECINVSID::CLEAR
+        };
+        self.regs.write(R_CR2, cr2);
 
         self.sync.barrier();
         self.regs.write64(R_STRTAB_BASE, self.strtab.base_reg());
@@ -470,11 +493,8 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         ste: &Ste,
         invalidate_breaking: bool,
     ) -> Result<Issued, Smmuv3Error> {
-        let mut issued = Issued::default();
-        if self.strtab.ensure(sid, &self.sync)? && self.enabled {
-            // A new L1 descriptor: the SMMU may have cached the invalid one.
-            issued += self.submit(&[Command::CfgiSte { sid, leaf: false }], true)?;
-        }
+        // A switched L1 descriptor: the SMMU may have cached the old one.
+        let mut issued = self.prepare_stream(sid)?;
         let old = self.strtab.read(sid)?;
         let steps = plan_update(
             &old.0,
@@ -501,6 +521,21 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         }
         self.sync.barrier();
         Ok(issued)
+    }
+
+    /// Gives `sid`'s span of a two-level stream table a level-2 table of its
+    /// own (abort STEs) in place of the shared abort table; nothing to do
+    /// for a linear table or a span that has one.  Before
+    /// [`Self::reset_and_enable`] this needs no invalidation, so the probe
+    /// prepares the streams of the run's masters here and their first
+    /// attach costs what it costs with a linear table; later the switched
+    /// L1 descriptor is invalidated with CFGI_STE (Leaf = 0) + CMD_SYNC
+    /// (IHI 0070 §5.1.1; docs/hw/smmuv3.md §6.4).
+    pub fn prepare_stream(&mut self, sid: u32) -> Result<Issued, Smmuv3Error> {
+        if self.strtab.ensure(sid, &self.sync)? && self.enabled {
+            return self.submit(&[Command::CfgiSte { sid, leaf: false }], true);
+        }
+        Ok(Issued::default())
     }
 
     /// CFGI_STE(sid, Leaf = 1) + CMD_SYNC.

@@ -89,13 +89,16 @@ impl TearWatch {
         }
         if (self.strtab_cfg >> 16) & 3 == 1 {
             let split = (self.strtab_cfg >> 6) & 0x1f;
+            // A level-2 table several descriptors share (the driver's
+            // shared abort table) is listed once.
+            let mut seen = std::collections::BTreeSet::new();
             for l1 in 0..(1u64 << log2.saturating_sub(split)) {
                 let desc = crate::mm::host_ram::read_u64(base + 8 * l1);
                 let span = (desc & 0x1f) as u32;
-                if span == 0 {
+                let l2 = desc & (((1 << 52) - 1) & !0x3f);
+                if span == 0 || !seen.insert(l2) {
                     continue;
                 }
-                let l2 = desc & (((1 << 52) - 1) & !0x3f);
                 out.extend((0..1u64 << (span - 1)).map(|i| l2 + 64 * i));
             }
         } else {

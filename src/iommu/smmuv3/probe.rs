@@ -49,7 +49,7 @@ impl Probe for Smmuv3Probe {
         let mmio = env.map_device(t.name, reg)?;
         let defaults = Smmuv3Config::default();
         let config = Smmuv3Config {
-            max_stream_id: t.max_stream_id.max(0xff),
+            max_stream_id: t.max_stream_id,
             dt_dma_coherent: t.dma_coherent,
             // Boot maps the DMA pool Normal Non-cacheable on every platform
             // (docs/architecture.md "Memory"), so the SMMU gets NC/OSH
@@ -66,6 +66,13 @@ impl Probe for Smmuv3Probe {
         let mut smmu = Smmuv3::probe(Regs::new(mmio), env.clock(), pool, config)
             .map_err(|e| format!("{} probe: {e}", t.name))?;
         env.diag(&format!("{}: {}", t.name, smmu.features()));
+        // The masters' spans get their level-2 stream tables now, while no
+        // invalidation is needed; every other span stays on the shared
+        // abort table (docs/hw/smmuv3.md §6.4).
+        for &sid in t.stream_ids {
+            smmu.prepare_stream(sid)
+                .map_err(|e| format!("{} stream {sid:#x}: {e}", t.name))?;
+        }
         let stale = smmu
             .reset_and_enable()
             .map_err(|e| format!("{} enable: {e}", t.name))?;
