@@ -36,18 +36,23 @@ pub struct Prot {
 }
 
 impl Prot {
-    /// Read-write, not executable, unprivileged, Normal Non-cacheable: the
-    /// usual DMA buffer of this image, which lives in the DMA pool the CPU
-    /// maps Non-cacheable on every platform (docs/architecture.md
-    /// "Memory"), so the master's view matches the CPU's (Linux likewise
-    /// maps without `IOMMU_CACHE` unless the device is coherent;
-    /// docs/hw/smmuv3.md §12.1).  A buffer the CPU maps Write-Back takes
-    /// `.with_attr(MemAttr::Cacheable)`.
+    /// Read-write, executable, unprivileged, Normal Non-cacheable: the
+    /// usual DMA buffer of this image.
+    ///
+    /// * Non-cacheable: it lives in the DMA pool the CPU maps Non-cacheable
+    ///   on every platform (docs/architecture.md "Memory"), so the master's
+    ///   view matches the CPU's (Linux likewise maps without `IOMMU_CACHE`
+    ///   unless the device is coherent; docs/hw/smmuv3.md §12.1).  A buffer
+    ///   the CPU maps Write-Back takes `.with_attr(MemAttr::Cacheable)`.
+    /// * Executable (XN clear): a DMA mapping is executable unless asked
+    ///   otherwise, as Linux's DMA mappings (no `IOMMU_NOEXEC`), so a
+    ///   master that marks its reads as instruction fetches is not refused
+    ///   (docs/hw/smmuv3.md §12.2).  A no-exec mapping sets `exec: false`.
     pub const fn rw() -> Self {
         Self {
             read: true,
             write: true,
-            exec: false,
+            exec: true,
             privileged: false,
             attr: MemAttr::NonCacheable,
         }

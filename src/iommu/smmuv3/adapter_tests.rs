@@ -885,3 +885,17 @@ fn a_coherent_smmu_is_cacheable_only_where_the_cpu_is() {
         assert_eq!(u.shareability, if structure { 3 } else { 2 }, "{u:?}");
     }
 }
+
+/// Issue 11 item 7: the catalogue's buffers (`Prot::rw()`, `Prot::ro()`)
+/// are executable like Linux's DMA mappings: no leaf has UXN or PXN, so a
+/// master that marks its reads as instruction fetches is not refused by a
+/// permission fault.  Failed before: both XN bits were set.
+#[test]
+fn catalogue_mappings_are_not_execute_never() {
+    let uses = attributes_under(Smmuv3Config::default());
+    let xn: Vec<_> = uses
+        .iter()
+        .filter(|u| u.what.starts_with("PTE[") && u.execute_never)
+        .collect();
+    assert!(xn.is_empty(), "{xn:#?}");
+}
