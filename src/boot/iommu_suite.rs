@@ -66,6 +66,8 @@ pub struct Planned {
     compatible: String,
     reg: Option<PhysRange>,
     dma_coherent: bool,
+    /// SMMUv3 `cavium,cn9900-broken-page1-regspace`.
+    page0_regs_only: bool,
     /// virtio-iommu: its own PCI function (found by the BDF in its `reg`).
     function: Option<Function>,
     /// Masters this image can drive behind it, virtio-blk first.
@@ -95,6 +97,7 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         compatible: String::new(),
         reg: None,
         dma_coherent: false,
+        page0_regs_only: false,
         function: None,
         masters: Vec::new(),
         platform: Vec::new(),
@@ -119,6 +122,7 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             compatible: String::from(n.compatible),
             reg: n.reg,
             dma_coherent: n.dma_coherent,
+            page0_regs_only: n.page0_regs_only,
             function: None,
             masters: Vec::new(),
             platform: Vec::new(),
@@ -375,6 +379,7 @@ pub fn run(
             compatible: &p.compatible,
             reg: p.reg,
             dma_coherent: p.dma_coherent,
+            page0_regs_only: p.page0_regs_only,
             function: p.function.as_ref(),
             max_stream_id,
             stream_ids: &stream_ids,

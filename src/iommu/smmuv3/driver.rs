@@ -49,6 +49,11 @@ pub struct Smmuv3Config {
     pub evtq_log2: u8,
     /// The firmware says the SMMU is coherent (DT `dma-coherent`).
     pub dt_dma_coherent: bool,
+    /// The Page 1 registers (EVTQ_PROD/CONS, PRIQ_PROD/CONS) are reached at
+    /// their Page 0 offsets: DT `cavium,cn9900-broken-page1-regspace`
+    /// (docs/hw/smmuv3.md §1).  The frame is then 64 KiB; build the
+    /// register accessor with [`Regs::for_config`].
+    pub page0_regs_only: bool,
     /// The CPU maps the memory the SMMU's structures live in (the DMA
     /// pool) Normal Write-Back.  Only then, and only on a coherent SMMU,
     /// does the driver give the SMMU cacheable attributes; otherwise every
@@ -74,6 +79,7 @@ impl Default for Smmuv3Config {
             evtq_log2: 11,
             dt_dma_coherent: true,
             cpu_cacheable: false,
+            page0_regs_only: false,
             cache_ops: CacheOps::COHERENT,
             vmid: 0,
             timeout: Duration::from_secs(1),

@@ -344,6 +344,13 @@ pub struct State {
     /// Knob: a full event queue sets EVTQ_PROD.OVFLG (spec) instead of
     /// GERROR.EVTQ_ABT_ERR (QEMU 10.0.2).
     pub overflow_flag: bool,
+    /// Knob: Page 1 is not decoded (Cavium CN99xx,
+    /// `cavium,cn9900-broken-page1-regspace`, docs/hw/smmuv3.md §1): its
+    /// registers answer only at their Page 0 offsets, and any access at
+    /// 64 KiB or above panics.
+    pub page0_regs_only: bool,
+    /// Offsets of every access at or above 64 KiB (Page 1), in order.
+    pub page1_accesses: Vec<usize>,
 
     /// Every command executed, in order (CMD_SYNC included).
     pub executed: Vec<[u64; 2]>,
@@ -918,6 +925,13 @@ impl SmmuModel {
 
     fn rd(&self, off: usize, width: u8) -> u64 {
         let mut st = self.st.borrow_mut();
+        if off >= 0x1_0000 {
+            assert!(
+                !st.page0_regs_only,
+                "model: Page 1 access at {off:#x} on an SMMU that decodes Page 0 only"
+            );
+            st.page1_accesses.push(off);
+        }
         let off = off & OFF_MASK;
         if width == 8 && !matches!(off, 0x80 | 0x90 | 0xA0) {
             st.bad_64bit.push(off);
@@ -955,6 +969,13 @@ impl SmmuModel {
 
     fn wr(&self, off: usize, width: u8, v: u64) {
         let mut st = self.st.borrow_mut();
+        if off >= 0x1_0000 {
+            assert!(
+                !st.page0_regs_only,
+                "model: Page 1 access at {off:#x} on an SMMU that decodes Page 0 only"
+            );
+            st.page1_accesses.push(off);
+        }
         let off = off & OFF_MASK;
         st.writes.push((off, width, v));
         if width == 8 && !matches!(off, 0x80 | 0x90 | 0xA0) {

@@ -995,3 +995,41 @@ fn a_command_error_with_code_zero_leaves_the_command_in_place() {
     );
     assert_eq!(opcodes(&model), [0x11, 0x46], "the TLBI still ran");
 }
+
+/// Issue 11 item 7: an SMMU that decodes Page 0 only
+/// (`cavium,cn9900-broken-page1-regspace`): with `page0_regs_only` the
+/// driver reaches EVTQ_PROD/CONS at 0xA8/0xAC and never touches Page 1 —
+/// enable, attach, an event recorded and drained.  The same run without the
+/// option goes to Page 1 (and would panic on this model).
+#[test]
+fn page0_only_smmu_is_driven_without_page1() {
+    for page0 in [true, false] {
+        let mem = TestMem::new(4 << 20);
+        let pool = mem.pool();
+        let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+        model.st.borrow_mut().page0_regs_only = page0;
+        let clk = clock();
+        let config = Smmuv3Config {
+            page0_regs_only: page0,
+            ..cfg()
+        };
+        let regs = Regs::for_config(&model, &config);
+        assert_eq!(regs.page0_only(), page0);
+        let mut smmu = Smmuv3::probe(regs, &clk, &pool, config).unwrap();
+        smmu.reset_and_enable().unwrap();
+        smmu.attach_stage1(0x20, &cd(1, 0x4000_0000)).unwrap();
+        assert!(model.inject_event([0x10 | (0x20 << 32), 0, 0x3000, 0]));
+        let recs = smmu.drain_events();
+        assert_eq!(recs.len(), 1);
+        assert_eq!((recs[0].stream_id, recs[0].iova), (0x20, 0x3000));
+        let st = model.st.borrow();
+        assert_eq!(st.evtq_cons, 1, "CONS written back");
+        if page0 {
+            assert!(st.page1_accesses.is_empty(), "{:x?}", st.page1_accesses);
+            assert!(st.writes.iter().any(|w| w.0 == 0xAC), "EVTQ_CONS at 0xAC");
+        } else {
+            assert!(st.page1_accesses.contains(&0x100A8), "EVTQ_PROD on Page 1");
+            assert!(st.page1_accesses.contains(&0x100AC), "EVTQ_CONS on Page 1");
+        }
+    }
+}

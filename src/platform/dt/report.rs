@@ -343,6 +343,7 @@ fn providers<'a>(
                         .or_else(|| n.prop_u32("linux,phandle").ok().flatten()),
                     enabled: n.is_enabled(),
                     dma_coherent: n.has_property("dma-coherent"),
+                    page0_regs_only: false,
                 };
                 (node, Some(e.to_string()))
             }
