@@ -757,3 +757,51 @@ fn json_for_every_board_is_balanced() {
         assert!(j.starts_with("{\"model\":") && j.ends_with("]}"), "{rel}");
     }
 }
+
+// ---- SMMUv3 options -----------------------------------------------------------------
+
+/// Issue 11 item 7: `cavium,cn9900-broken-page1-regspace` is a boolean
+/// property of the SMMUv3 node (Linux `parse_driver_options` reads it with
+/// `of_property_read_bool`; docs/hw/smmuv3.md §1); discovery reports it so
+/// the probe can reach Page 1 registers at Page 0 and accept a 64 KiB reg.
+#[test]
+fn smmuv3_page0_regs_only_property_is_read() {
+    let src = r#"/dts-v1/;
+/ {
+    #address-cells = <2>;
+    #size-cells = <2>;
+    compatible = "test,board";
+    smmu_cn99: iommu@40000000 {
+        compatible = "arm,smmu-v3";
+        reg = <0 0x40000000 0 0x10000>;
+        #iommu-cells = <1>;
+        cavium,cn9900-broken-page1-regspace;
+    };
+    smmu_std: iommu@50000000 {
+        compatible = "arm,smmu-v3";
+        reg = <0 0x50000000 0 0x20000>;
+        #iommu-cells = <1>;
+    };
+};
+"#;
+    let Some(blob) = compile(src, "smmuv3-page0") else {
+        return;
+    };
+    let fdt = iommu_bringup::platform::dt::Fdt::parse(&blob).unwrap();
+    let list = iommu_bringup::platform::dt::iommus::find_iommus(&fdt).unwrap();
+    let flags: Vec<(&str, bool, u64)> = list
+        .iter()
+        .map(|n| (n.name, n.page0_regs_only, n.reg.unwrap().size))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("iommu@40000000", true, 0x1_0000),
+            ("iommu@50000000", false, 0x2_0000)
+        ]
+    );
+    // dt-probe does not warn about the 64 KiB frame of the page-0 SMMU.
+    let r = probe(&blob).unwrap();
+    let text = format!("{r:?}");
+    assert!(!text.contains("smaller than"), "{text}");
+}

@@ -200,8 +200,17 @@ fn attribute_bits_follow_the_linux_recipe() {
     let mut pt = table(Granule::K4, 48, 1 << 20);
     map(&mut pt, 0x1000, 0x8000_1000, 0x1000).unwrap();
     // docs/hw/lpae.md §2.4: RW, cacheable, no-exec page = pa | 0x0060_0000_0000_0F47.
-    let d = pt.codec().encode_leaf(3, PhysAddr(0x8000_1000), Prot::rw());
+    let wb_noexec = Prot {
+        exec: false,
+        ..Prot::rw().with_attr(MemAttr::Cacheable)
+    };
+    let d = pt.codec().encode_leaf(3, PhysAddr(0x8000_1000), wb_noexec);
     assert_eq!(d, 0x8000_1000 | 0x0060_0000_0000_0F47);
+    // Prot::rw() is the image's DMA buffer, Normal NC like the CPU's view of
+    // the pool: AttrIndx 0 (MAIR 0x44), SH outer (docs/hw/smmuv3.md §12.1),
+    // and executable like a Linux DMA mapping: UXN = PXN = 0 (§12.2).
+    let d = pt.codec().encode_leaf(3, PhysAddr(0x8000_1000), Prot::rw());
+    assert_eq!(d, 0x8000_1000 | 0x0000_0000_0000_0E43);
     let t = pt.translate(Iova(0x1000)).unwrap();
     assert_eq!(t.prot, Prot::rw());
     let ro_dev = Prot::ro().with_attr(MemAttr::Device);

@@ -59,21 +59,23 @@ pub fn run(
         // `plan` only lets a node with a driver run.
         return report_setup_failure(k, number, &p.name, "no family driver for this node");
     };
-    let max_stream_id = p
+    let stream_ids: Vec<u32> = p
         .masters
         .iter()
         .take(MAX_MASTERS)
         .filter_map(|m| m.stream_on(p.index).map(|s| s.id))
-        .max()
-        .unwrap_or(0);
+        .collect();
+    let max_stream_id = stream_ids.iter().copied().max().unwrap_or(0);
     let target = FamilyTarget {
         probe: ProbeTarget {
             name: &p.name,
             compatible: &p.compatible,
             reg: p.reg,
             dma_coherent: p.dma_coherent,
+            page0_regs_only: p.page0_regs_only,
             function: p.function.as_ref(),
             max_stream_id,
+            stream_ids: &stream_ids,
         },
         index: p.index,
         masters: p.masters.iter().take(MAX_MASTERS).collect(),

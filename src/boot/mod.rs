@@ -138,6 +138,15 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         }
     }
     map.enable(&[span(image)]);
+    // The pool is now mapped NC only, but firmware may have left dirty lines
+    // for it; one evicted later would overwrite an STE, CD, PTE or command
+    // the SMMU already read (docs/hw/smmuv3.md §12.1).  Drop them once.
+    if let Some(r) = pool_range {
+        crate::arch::aarch64::cache::clean_invalidate_range(
+            r.base.as_u64() as usize,
+            r.size as usize,
+        );
+    }
     let tables_used = map.tables_used();
     mmu::install(map);
     exception::set_fatal_hook(fatal_exception);

@@ -35,10 +35,16 @@ pub struct ProbeTarget<'a> {
     pub reg: Option<PhysRange>,
     /// `dma-coherent`: the IOMMU's walker snoops the CPU caches.
     pub dma_coherent: bool,
+    /// SMMUv3 `cavium,cn9900-broken-page1-regspace`: Page 1 registers at
+    /// their Page 0 offsets, a 64 KiB frame suffices.
+    pub page0_regs_only: bool,
     /// The IOMMU's own PCI function (virtio-iommu), found by its BDF.
     pub function: Option<&'a Function>,
     /// Largest stream ID of the masters that will be used.
     pub max_stream_id: u32,
+    /// Every stream ID of the masters that will be used (a family may
+    /// prepare per-stream structures before enabling).
+    pub stream_ids: &'a [u32],
 }
 
 /// Platform services a probe may use (boot implements them on target).

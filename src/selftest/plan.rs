@@ -67,6 +67,8 @@ pub struct Planned {
     pub reg: Option<PhysRange>,
     /// `dma-coherent`.
     pub dma_coherent: bool,
+    /// SMMUv3 `cavium,cn9900-broken-page1-regspace`.
+    pub page0_regs_only: bool,
     /// virtio-iommu: its own PCI function (found by the BDF in its `reg`).
     pub function: Option<Function>,
     /// Masters this image can drive behind it, virtio-blk first.
@@ -96,6 +98,7 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         compatible: String::new(),
         reg: None,
         dma_coherent: false,
+        page0_regs_only: false,
         function: None,
         masters: Vec::new(),
         platform: Vec::new(),
@@ -157,6 +160,7 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             compatible: String::from(n.compatible),
             reg: n.reg,
             dma_coherent: n.dma_coherent,
+            page0_regs_only: n.page0_regs_only,
             function: None,
             masters: Vec::new(),
             platform: Vec::new(),

@@ -8,9 +8,13 @@
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum MemAttr {
     /// Normal memory, write-back cacheable (snooped by a coherent master).
-    #[default]
+    /// Only for memory the CPU also maps Write-Back: a master's cacheable
+    /// access to memory the CPU maps Non-cacheable is a mismatched-attribute
+    /// alias (docs/hw/smmuv3.md §12.1).
     Cacheable,
-    /// Normal memory, non-cacheable.
+    /// Normal memory, non-cacheable: how the CPU maps the image's DMA pool,
+    /// so the default.
+    #[default]
     NonCacheable,
     /// Device memory (MMIO behind the IOMMU, e.g. an MSI doorbell).
     Device,
@@ -32,18 +36,29 @@ pub struct Prot {
 }
 
 impl Prot {
-    /// Read-write, cacheable, not executable, unprivileged: the usual DMA buffer.
+    /// Read-write, executable, unprivileged, Normal Non-cacheable: the
+    /// usual DMA buffer of this image.
+    ///
+    /// * Non-cacheable: it lives in the DMA pool the CPU maps Non-cacheable
+    ///   on every platform (docs/architecture.md "Memory"), so the master's
+    ///   view matches the CPU's (Linux likewise maps without `IOMMU_CACHE`
+    ///   unless the device is coherent; docs/hw/smmuv3.md §12.1).  A buffer
+    ///   the CPU maps Write-Back takes `.with_attr(MemAttr::Cacheable)`.
+    /// * Executable (XN clear): a DMA mapping is executable unless asked
+    ///   otherwise, as Linux's DMA mappings (no `IOMMU_NOEXEC`), so a
+    ///   master that marks its reads as instruction fetches is not refused
+    ///   (docs/hw/smmuv3.md §12.2).  A no-exec mapping sets `exec: false`.
     pub const fn rw() -> Self {
         Self {
             read: true,
             write: true,
-            exec: false,
+            exec: true,
             privileged: false,
-            attr: MemAttr::Cacheable,
+            attr: MemAttr::NonCacheable,
         }
     }
 
-    /// Read-only for the device (device writes fault), cacheable.
+    /// Read-only for the device (device writes fault), as [`Self::rw`].
     pub const fn ro() -> Self {
         Self {
             write: false,

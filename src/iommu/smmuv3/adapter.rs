@@ -399,9 +399,11 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
         let lpae = ctx.format;
         let granule = self.check_format(lpae, ctx.coherent_walk)?;
         let f = self.smmu.features();
-        // Linux's choice: cacheable inner-shareable walks when the walker is
-        // coherent, otherwise non-cacheable outer-shareable (docs/hw/smmuv3.md §8.2).
-        let (irgn, orgn, sh) = if ctx.coherent_walk {
+        // Cacheable inner-shareable walks only when the walker is coherent
+        // *and* the CPU maps the tables Write-Back (the driver's
+        // `cacheable`); otherwise non-cacheable outer-shareable, Linux's
+        // non-coherent choice (docs/hw/smmuv3.md §8.2, §12.1).
+        let (irgn, orgn, sh) = if ctx.coherent_walk && self.smmu.cacheable() {
             Stage1Cd::WALK_COHERENT
         } else {
             Stage1Cd::WALK_NON_COHERENT

@@ -55,6 +55,8 @@ fn adapter<'a>(
         ..Smmuv3Config::default()
     };
     let mut smmu = Smmuv3::probe(Regs::new(model), clk, pool, config).unwrap();
+    // As probe.rs does for the run's masters (SID's span).
+    smmu.prepare_stream(SID).unwrap();
     smmu.reset_and_enable().unwrap();
     model.st.borrow_mut().executed.clear();
     Smmuv3Iommu::new(smmu, "smmuv3@test", skip_sync, QEMU_VIRT_CACHING)
@@ -149,11 +151,12 @@ fn attach_points_the_ste_and_cd_at_the_domain() {
     assert_eq!(cd[0] >> 48, 5, "ASID");
     let lpae = *dom.context().format;
     // The driver packs the codec's numbers (IHI0070 §5.4): T0SZ = 64 − 32,
-    // TG0 = 0 (4K), IR0 = OR0 = 1 (WB-WA) and SH0 = 3 (inner) for a
-    // coherent walker, EPD1 = 1; IPS clamped from the tables' 48 bits to
-    // IDR5.OAS = 44 bits on QEMU.
+    // TG0 = 0 (4K), IR0 = OR0 = 0 (NC) and SH0 = 2 (outer): the walker is
+    // coherent but the CPU maps the tables NC (docs/hw/smmuv3.md §12.1);
+    // EPD1 = 1; IPS clamped from the tables' 48 bits to IDR5.OAS = 44 bits
+    // on QEMU.
     let tcr_mask = 0x3f | 3 << 6 | 3 << 8 | 3 << 10 | 3 << 12 | 1 << 30;
-    let want = 32 | 1 << 8 | 1 << 10 | 3 << 12 | 1 << 30;
+    let want = 32 | 2 << 12 | 1 << 30;
     assert_eq!(cd[0] & tcr_mask, want);
     assert_eq!(u64::from(64 - lpae.input_bits()), cd[0] & 0x3f);
     assert_eq!((cd[0] >> 32) & 7, 4);
@@ -651,7 +654,7 @@ fn unknown_asid_gets_a_context_wide_invalidation() {
 fn errors_keep_the_stream_and_register() {
     rig!(model, pool, smmu, skip_sync = false);
     let mut dom = domain(&mut smmu, &pool, 5);
-    // The linear stream table covers SIDs 0..=0xff (max_stream_id default).
+    // The stream table covers SIDSIZE (16 bits on QEMU): 0x1_0000 is beyond.
     assert_eq!(
         dom.attach(&mut smmu, StreamId(0x1_0000)),
         Err(IommuError::NoSuchStream {
@@ -781,4 +784,118 @@ fn tlbi_shapes_count_leaf_ril_num_and_addresses_above_4_gib() {
             .all(|&(_, _, lo, _, _)| lo >= base),
         "{vas:?}"
     );
+}
+
+/// Issue 11 item 4: an adapter over `config` with one domain attached to
+/// `SID` and a page mapped the way the catalogue maps its buffers
+/// (`Prot::rw()`), then every attribute the model decodes.
+fn attributes_under(config: Smmuv3Config) -> Vec<super::model::AttrUse> {
+    let mem = TestMem::new(8 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let config = Smmuv3Config {
+        timeout: Duration::from_millis(5),
+        ..config
+    };
+    let mut inner = Smmuv3::probe(Regs::new(&model), &clk, &pool, config).unwrap();
+    inner.reset_and_enable().unwrap();
+    let coherent = inner.coherent();
+    let mut smmu = Smmuv3Iommu::new(inner, "smmuv3@test", false, QEMU_VIRT_CACHING);
+    let mut dom = Domain::new(
+        &mut smmu,
+        Lpae::new(Granule::K4, 32, 48, coherent).unwrap(),
+        PoolTables::new(&pool, coherent, no_clean),
+        Iova(IOVA),
+        1 << 30,
+    )
+    .unwrap();
+    let buf = pool.alloc(0x2000).unwrap();
+    dom.attach(&mut smmu, StreamId(SID)).unwrap();
+    dom.map(&mut smmu, Iova(IOVA), buf.phys(), 0x1000, Prot::rw())
+        .unwrap();
+    dom.map(
+        &mut smmu,
+        Iova(IOVA + 0x1000),
+        buf.phys(),
+        0x1000,
+        Prot::ro(),
+    )
+    .unwrap();
+    let uses = model.attribute_uses();
+    for kind in ["CR1.QUEUE", "CR1.TABLE", "STE[", "CD[", "PTE["] {
+        assert!(
+            uses.iter().any(|u| u.what.starts_with(kind)),
+            "the model decoded no {kind}: {uses:#?}"
+        );
+    }
+    assert_eq!(
+        uses.iter().filter(|u| u.what.starts_with("PTE[")).count(),
+        2
+    );
+    uses
+}
+
+fn cacheable_or_inner(uses: &[super::model::AttrUse]) -> Vec<&super::model::AttrUse> {
+    uses.iter()
+        .filter(|u| u.cacheable || u.shareability == 3)
+        .collect()
+}
+
+/// Issue 11 item 4: a non-coherent SMMU (no `dma-coherent`) is given no
+/// cacheable or inner-shareable attribute anywhere — CR1, STE, CD, PTE —
+/// whatever the CPU's view, and the catalogue's buffers are NC like the
+/// CPU's mapping of the pool.  Failed before: PTEs said WB/ISH.
+#[test]
+fn a_non_coherent_smmu_is_given_no_cacheable_attribute_anywhere() {
+    for cpu_cacheable in [false, true] {
+        let uses = attributes_under(Smmuv3Config {
+            dt_dma_coherent: false,
+            cpu_cacheable,
+            ..Smmuv3Config::default()
+        });
+        let bad = cacheable_or_inner(&uses);
+        assert!(bad.is_empty(), "cpu_cacheable {cpu_cacheable}: {bad:#?}");
+        assert!(uses.iter().all(|u| u.shareability == 2), "{uses:#?}");
+    }
+}
+
+/// Issue 11 item 4: a coherent SMMU behind the image's NC pool (what
+/// probe.rs configures) is also NC/OSH everywhere; only a coherent SMMU
+/// whose memory the CPU maps Write-Back gets WB/ISH for CR1, the STE's CD
+/// fetch and the CD's walks, while the buffers keep their Prot's NC.
+/// Failed before: the coherent config wrote WB/ISH in CR1, STE, CD and PTEs.
+#[test]
+fn a_coherent_smmu_is_cacheable_only_where_the_cpu_is() {
+    let uses = attributes_under(Smmuv3Config {
+        dt_dma_coherent: true,
+        cpu_cacheable: false,
+        ..Smmuv3Config::default()
+    });
+    assert!(cacheable_or_inner(&uses).is_empty(), "{uses:#?}");
+
+    let uses = attributes_under(Smmuv3Config {
+        dt_dma_coherent: true,
+        cpu_cacheable: true,
+        ..Smmuv3Config::default()
+    });
+    for u in &uses {
+        let structure = !u.what.starts_with("PTE[");
+        assert_eq!(u.cacheable, structure, "{u:?}");
+        assert_eq!(u.shareability, if structure { 3 } else { 2 }, "{u:?}");
+    }
+}
+
+/// Issue 11 item 7: the catalogue's buffers (`Prot::rw()`, `Prot::ro()`)
+/// are executable like Linux's DMA mappings: no leaf has UXN or PXN, so a
+/// master that marks its reads as instruction fetches is not refused by a
+/// permission fault.  Failed before: both XN bits were set.
+#[test]
+fn catalogue_mappings_are_not_execute_never() {
+    let uses = attributes_under(Smmuv3Config::default());
+    let xn: Vec<_> = uses
+        .iter()
+        .filter(|u| u.what.starts_with("PTE[") && u.execute_never)
+        .collect();
+    assert!(xn.is_empty(), "{xn:#?}");
 }

@@ -59,6 +59,13 @@ impl fmt::Debug for CacheOps {
 pub struct DmaSync {
     /// `true`: no cache maintenance needed, barriers only.
     pub coherent: bool,
+    /// `true`: the SMMU accesses its tables, queues, CDs and page tables
+    /// Write-Back cacheable and Inner Shareable (CR1, STE.S1C*, CD.IR0/OR0/
+    /// SH0); `false`: Non-cacheable and Outer Shareable.  Cacheable only
+    /// when the SMMU is coherent *and* the CPU maps that memory Write-Back:
+    /// the two sides must not disagree on the attributes of the same memory
+    /// (docs/hw/smmuv3.md §12.1).
+    pub cacheable: bool,
     /// The routines.
     pub ops: CacheOps,
 }

@@ -35,7 +35,9 @@ use core::time::Duration;
 /// Driver parameters chosen by the platform / self-test.
 #[derive(Clone, Copy, Debug)]
 pub struct Smmuv3Config {
-    /// Largest StreamID that will be attached; sizes the stream table.
+    /// Largest StreamID that will be attached (must fit IDR1.SIDSIZE); the
+    /// stream table covers every StreamID the SMMU supports anyway
+    /// (docs/hw/smmuv3.md §6.4).
     pub max_stream_id: u32,
     /// Stream table format.
     pub strtab: StrtabChoice,
@@ -47,6 +49,19 @@ pub struct Smmuv3Config {
     pub evtq_log2: u8,
     /// The firmware says the SMMU is coherent (DT `dma-coherent`).
     pub dt_dma_coherent: bool,
+    /// The Page 1 registers (EVTQ_PROD/CONS, PRIQ_PROD/CONS) are reached at
+    /// their Page 0 offsets: DT `cavium,cn9900-broken-page1-regspace`
+    /// (docs/hw/smmuv3.md §1).  The frame is then 64 KiB; build the
+    /// register accessor with [`Regs::for_config`].
+    pub page0_regs_only: bool,
+    /// The CPU maps the memory the SMMU's structures live in (the DMA
+    /// pool) Normal Write-Back.  Only then, and only on a coherent SMMU,
+    /// does the driver give the SMMU cacheable attributes; otherwise every
+    /// attribute it writes is Non-cacheable, Outer Shareable
+    /// (docs/hw/smmuv3.md §12.1).  The image maps its pool Normal
+    /// Non-cacheable (docs/architecture.md "Memory"), so its probe says
+    /// `false`; so does the default.
+    pub cpu_cacheable: bool,
     /// Cache maintenance and barrier routines.
     pub cache_ops: CacheOps,
     /// VMID put in every STE's S2VMID and every TLBI_NH_* (0 like Linux).
@@ -63,6 +78,8 @@ impl Default for Smmuv3Config {
             cmdq_log2: 8,
             evtq_log2: 11,
             dt_dma_coherent: true,
+            cpu_cacheable: false,
+            page0_regs_only: false,
             cache_ops: CacheOps::COHERENT,
             vmid: 0,
             timeout: Duration::from_secs(1),
@@ -153,8 +170,10 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
                 bits: features.vmid_bits(),
             });
         }
+        let coherent = features.coherent && config.dt_dma_coherent;
         let sync = DmaSync {
-            coherent: features.coherent && config.dt_dma_coherent,
+            coherent,
+            cacheable: coherent && config.cpu_cacheable,
             ops: config.cache_ops,
         };
         let layout = choose_layout(&features, config.max_stream_id, config.strtab)?;
@@ -199,9 +218,27 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         self.sync.coherent
     }
 
+    /// Whether the SMMU is told to access its structures Write-Back
+    /// cacheable, Inner Shareable (coherent SMMU and a cacheable CPU view
+    /// of the memory); otherwise Non-cacheable, Outer Shareable
+    /// (docs/hw/smmuv3.md §12.1).
+    pub fn cacheable(&self) -> bool {
+        self.sync.cacheable
+    }
+
     /// The stream table format in use.
     pub fn strtab_layout(&self) -> StrtabLayout {
         self.strtab.layout()
+    }
+
+    /// Level-2 stream tables of their own (two-level; diagnostics, tests).
+    pub fn strtab_l2_tables(&self) -> usize {
+        self.strtab.l2_tables()
+    }
+
+    /// The shared level-2 table of abort STEs (two-level).
+    pub fn strtab_shared_abort_table(&self) -> Option<BusAddr> {
+        self.strtab.shared_abort_table()
     }
 
     /// The VMID used in STEs and TLBIs.
@@ -306,7 +343,8 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
     ///
     /// 1. GBPA.ABORT = 1 (handshake), so nothing bypasses while disabled;
     /// 2. CR0 = 0, wait CR0ACK;
-    /// 3. CR1 (queue/table attributes), CR2 = PTM | RECINVSID;
+    /// 3. CR1 (queue/table attributes), CR2 = PTM | RECINVSID (RECINVSID
+    ///    only when the stream table covers every StreamID);
     /// 4. STRTAB_BASE/_CFG, CMDQ_BASE/PROD/CONS, EVTQ_BASE/PROD/CONS;
     /// 5. IRQ_CTRL = 0 (we poll), wait IRQ_CTRLACK;
     /// 6. CR0 = CMDQEN | EVENTQEN, wait CR0ACK;
@@ -330,9 +368,10 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
                 .write_raw(R_GERRORN, self.regs.read(R_GERROR).get());
         }
 
-        // CR1: WB/WB/ISH when coherent (Linux always writes this), NC/OSH
-        // otherwise since we clean/invalidate by hand (docs/hw/smmuv3.md §12).
-        let cr1 = if self.sync.coherent {
+        // CR1: WB/WB/ISH only when coherent and the CPU maps the memory
+        // Write-Back (Linux always writes WB/ISH, its CPU view being
+        // cacheable); NC/NC/OSH otherwise (docs/hw/smmuv3.md §12.1).
+        let cr1 = if self.sync.cacheable {
             CR1::QUEUE_IC.val(1)
                 + CR1::QUEUE_OC.val(1)
                 + CR1::QUEUE_SH.val(3)
@@ -343,7 +382,17 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
             CR1::QUEUE_SH.val(2) + CR1::TABLE_SH.val(2)
         };
         self.regs.write(R_CR1, cr1);
-        self.regs.write(R_CR2, CR2::PTM::SET + CR2::RECINVSID::SET);
+        // RECINVSID: when the table covers every StreamID of IDR1.SIDSIZE
+        // (always, up to 24 bits) a C_BAD_STREAMID can only be a driver bug,
+        // so record it; a table that cannot cover them all leaves the
+        // uncovered masters aborted without an event each
+        // (docs/hw/smmuv3.md §6.4).
+        let cr2 = if self.strtab.layout().sid_bits() >= self.features.sid_bits {
+            CR2::PTM::SET + CR2::RECINVSID::SET
+        } else {
+            CR2::PTM::SET + CR2::RECINVSID::CLEAR
+        };
+        self.regs.write(R_CR2, cr2);
 
         self.sync.barrier();
         self.regs.write64(R_STRTAB_BASE, self.strtab.base_reg());
@@ -450,11 +499,8 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         ste: &Ste,
         invalidate_breaking: bool,
     ) -> Result<Issued, Smmuv3Error> {
-        let mut issued = Issued::default();
-        if self.strtab.ensure(sid, &self.sync)? && self.enabled {
-            // A new L1 descriptor: the SMMU may have cached the invalid one.
-            issued += self.submit(&[Command::CfgiSte { sid, leaf: false }], true)?;
-        }
+        // A switched L1 descriptor: the SMMU may have cached the old one.
+        let mut issued = self.prepare_stream(sid)?;
         let old = self.strtab.read(sid)?;
         let steps = plan_update(
             &old.0,
@@ -481,6 +527,21 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         }
         self.sync.barrier();
         Ok(issued)
+    }
+
+    /// Gives `sid`'s span of a two-level stream table a level-2 table of its
+    /// own (abort STEs) in place of the shared abort table; nothing to do
+    /// for a linear table or a span that has one.  Before
+    /// [`Self::reset_and_enable`] this needs no invalidation, so the probe
+    /// prepares the streams of the run's masters here and their first
+    /// attach costs what it costs with a linear table; later the switched
+    /// L1 descriptor is invalidated with CFGI_STE (Leaf = 0) + CMD_SYNC
+    /// (IHI 0070 §5.1.1; docs/hw/smmuv3.md §6.4).
+    pub fn prepare_stream(&mut self, sid: u32) -> Result<Issued, Smmuv3Error> {
+        if self.strtab.ensure(sid, &self.sync)? && self.enabled {
+            return self.submit(&[Command::CfgiSte { sid, leaf: false }], true);
+        }
+        Ok(Issued::default())
     }
 
     /// CFGI_STE(sid, Leaf = 1) + CMD_SYNC.
@@ -523,7 +584,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         Ste::stage1(&Stage1Ste {
             cd,
             vmid: self.config.vmid,
-            fetch: FetchAttrs::for_coherent(self.sync.coherent),
+            fetch: FetchAttrs::for_cacheable(self.sync.cacheable),
             stall_disable: self.features.stall_model == StallModel::StallAndTerminate,
         })
     }
@@ -646,10 +707,11 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
         Ok(issued)
     }
 
-    /// IR0/OR0/SH0 for CDs on this SMMU: WB-WA/WB-WA/ISH when coherent,
-    /// NC/NC/OSH otherwise (what Linux's io-pgtable picks, docs/hw/smmuv3.md §12).
+    /// IR0/OR0/SH0 for CDs on this SMMU: WB-WA/WB-WA/ISH when its
+    /// attributes are cacheable ([`Self::cacheable`]), NC/NC/OSH otherwise
+    /// (docs/hw/smmuv3.md §12.1).
     pub fn walk_attrs(&self) -> (u8, u8, u8) {
-        if self.sync.coherent {
+        if self.sync.cacheable {
             Stage1Cd::WALK_COHERENT
         } else {
             Stage1Cd::WALK_NON_COHERENT

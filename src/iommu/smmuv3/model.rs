@@ -94,13 +94,16 @@ impl TearWatch {
         }
         if (self.strtab_cfg >> 16) & 3 == 1 {
             let split = (self.strtab_cfg >> 6) & 0x1f;
+            // A level-2 table several descriptors share (the driver's
+            // shared abort table) is listed once.
+            let mut seen = std::collections::BTreeSet::new();
             for l1 in 0..(1u64 << log2.saturating_sub(split)) {
                 let desc = crate::mm::host_ram::read_u64(base + 8 * l1);
                 let span = (desc & 0x1f) as u32;
-                if span == 0 {
+                let l2 = desc & (((1 << 52) - 1) & !0x3f);
+                if span == 0 || !seen.insert(l2) {
                     continue;
                 }
-                let l2 = desc & (((1 << 52) - 1) & !0x3f);
                 out.extend((0..1u64 << (span - 1)).map(|i| l2 + 64 * i));
             }
         } else {
@@ -257,6 +260,20 @@ impl TearWatch {
 
 pub use crate::mm::host_ram::HostRam as TestMem;
 
+/// One memory attribute the SMMU was told to use (see
+/// [`SmmuModel::attribute_uses`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrUse {
+    /// Which register, STE, CD or PTE.
+    pub what: std::string::String,
+    /// Cacheable (inner or outer) rather than Non-cacheable / Device.
+    pub cacheable: bool,
+    /// Shareability field: 0 NSH, 2 OSH, 3 ISH.
+    pub shareability: u8,
+    /// PTEs: UXN or PXN set (instruction fetches fault).
+    pub execute_never: bool,
+}
+
 /// What the model's stream lookup decided for a StreamID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamConfig {
@@ -332,6 +349,13 @@ pub struct State {
     /// Knob: a full event queue sets EVTQ_PROD.OVFLG (spec) instead of
     /// GERROR.EVTQ_ABT_ERR (QEMU 10.0.2).
     pub overflow_flag: bool,
+    /// Knob: Page 1 is not decoded (Cavium CN99xx,
+    /// `cavium,cn9900-broken-page1-regspace`, docs/hw/smmuv3.md §1): its
+    /// registers answer only at their Page 0 offsets, and any access at
+    /// 64 KiB or above panics.
+    pub page0_regs_only: bool,
+    /// Offsets of every access at or above 64 KiB (Page 1), in order.
+    pub page1_accesses: Vec<usize>,
 
     /// Every command executed, in order (CMD_SYNC included).
     pub executed: Vec<[u64; 2]>,
@@ -424,6 +448,140 @@ impl SmmuModel {
     /// The IOTLB's entries, oldest first.
     pub fn iotlb(&self) -> Vec<IotlbEntry> {
         self.st.borrow().iotlb.entries().map(|(_, e)| e).collect()
+    }
+
+    /// Every memory attribute the driver told the SMMU to use, decoded
+    /// (issue 11 item 4): CR1's queue and table attributes, each stage-1
+    /// STE's CD-fetch attributes (S1CIR/S1COR/S1CSH), its CD's walk
+    /// attributes (IR0/OR0/SH0) and every leaf PTE reachable from that CD
+    /// (AttrIndx through the CD's MAIR, SH, UXN/PXN).  Encodings: IHI 0070
+    /// SMMU_CR1, §5.2, §5.4; docs/hw/lpae.md §2.1, §4.
+    pub fn attribute_uses(&self) -> Vec<AttrUse> {
+        let st = self.st.borrow();
+        let mut out = Vec::new();
+        // CR1 and the STE/CD fields: 0 NC, anything else a cacheable
+        // encoding (1 WB, 2 WT, 3 WB / reserved); SH 0 NSH, 2 OSH, 3 ISH.
+        let field = |v: u64, at: u32| ((v >> at) & 3) as u8;
+        for (what, at) in [("CR1.QUEUE_IC/OC/SH", 0), ("CR1.TABLE_IC/OC/SH", 6)] {
+            let cr1 = u64::from(st.cr1);
+            out.push(AttrUse {
+                what: what.into(),
+                cacheable: field(cr1, at) != 0 || field(cr1, at + 2) != 0,
+                shareability: field(cr1, at + 4),
+                execute_never: false,
+            });
+        }
+        let mut seen_l2 = std::collections::BTreeSet::new();
+        for (sid, ste_addr) in self.ste_addresses(&st, &mut seen_l2) {
+            let d0 = self.mem_read(ste_addr);
+            if d0 & 1 == 0 || (d0 >> 1) & 7 != 0b101 {
+                continue;
+            }
+            let d1 = self.mem_read(ste_addr + 8);
+            out.push(AttrUse {
+                what: std::format!("STE[{sid:#x}].S1CIR/S1COR/S1CSH"),
+                cacheable: field(d1, 2) != 0 || field(d1, 4) != 0,
+                shareability: field(d1, 6),
+                execute_never: false,
+            });
+            let cd_addr = d0 & (((1 << 52) - 1) & !0x3f);
+            let cd0 = self.mem_read(cd_addr);
+            if cd0 & (1 << 31) == 0 {
+                continue;
+            }
+            out.push(AttrUse {
+                what: std::format!("CD[{sid:#x}].IR0/OR0/SH0"),
+                cacheable: field(cd0, 8) != 0 || field(cd0, 10) != 0,
+                shareability: field(cd0, 12),
+                execute_never: false,
+            });
+            let ttb = self.mem_read(cd_addr + 8) & (((1 << 52) - 1) & !0xf);
+            let mair = self.mem_read(cd_addr + 24);
+            let g: u32 = match (cd0 >> 6) & 3 {
+                0 => 12,
+                1 => 16,
+                2 => 14,
+                _ => continue,
+            };
+            let ias = 64 - (cd0 & 0x3f) as u32;
+            let stride = g - 3;
+            let start = 4 - (ias - g).div_ceil(stride);
+            self.scan_leaves(sid, ttb, start, g, ias, mair, 0, &mut out);
+        }
+        out
+    }
+
+    /// `(sid, STE address)` of every STE the stream table reaches; a level-2
+    /// table several L1 descriptors share is listed once.
+    fn ste_addresses(
+        &self,
+        st: &State,
+        seen_l2: &mut std::collections::BTreeSet<u64>,
+    ) -> Vec<(u32, u64)> {
+        let base = st.strtab_base & (((1 << 52) - 1) & !0x3f);
+        let log2 = st.strtab_cfg & 0x3f;
+        let mut out = Vec::new();
+        if base == 0 {
+            return out;
+        }
+        if (st.strtab_cfg >> 16) & 3 == 1 {
+            let split = (st.strtab_cfg >> 6) & 0x1f;
+            for l1 in 0..(1u64 << log2.saturating_sub(split)) {
+                let desc = self.mem_read(base + 8 * l1);
+                let span = (desc & 0x1f) as u32;
+                let l2 = desc & (((1 << 52) - 1) & !0x3f);
+                if span == 0 || !seen_l2.insert(l2) {
+                    continue;
+                }
+                for i in 0..1u64 << (span - 1) {
+                    out.push((((l1 << split) + i) as u32, l2 + 64 * i));
+                }
+            }
+        } else {
+            out.extend((0..1u64 << log2).map(|i| (i as u32, base + 64 * i)));
+        }
+        out
+    }
+
+    /// Records the attributes of every leaf under `table` (a full scan of
+    /// the tree, not a translation: nothing is cached).
+    #[allow(clippy::too_many_arguments)]
+    fn scan_leaves(
+        &self,
+        sid: u32,
+        table: u64,
+        level: u32,
+        g: u32,
+        ias: u32,
+        mair: u64,
+        va: u64,
+        out: &mut Vec<AttrUse>,
+    ) {
+        let stride = g - 3;
+        let shift = g + (3 - level) * stride;
+        let bits = (ias - shift).min(stride);
+        let oa_mask = ((1u64 << 48) - 1) & !((1u64 << g) - 1);
+        for idx in 0..1u64 << bits {
+            let desc = self.mem_read(table + 8 * idx);
+            let at = va | idx << shift;
+            if desc & 1 == 0 {
+                continue;
+            }
+            if level < 3 && desc & 2 != 0 {
+                self.scan_leaves(sid, desc & oa_mask, level + 1, g, ias, mair, at, out);
+                continue;
+            }
+            let attr = (mair >> (8 * ((desc >> 2) & 7))) & 0xff;
+            // 0x44 is Normal inner+outer NC; a zero upper nibble is Device;
+            // every other Normal encoding caches on one side at least
+            // (Arm ARM MAIR_EL1, docs/hw/lpae.md §4).
+            out.push(AttrUse {
+                what: std::format!("PTE[{sid:#x}]@{at:#x} (MAIR {attr:#04x})"),
+                cacheable: attr != 0x44 && attr >> 4 != 0,
+                shareability: ((desc >> 8) & 3) as u8,
+                execute_never: desc & (3 << 53) != 0,
+            });
+        }
     }
 
     fn check(&self, addr: u64, len: u64) {
@@ -767,6 +925,13 @@ impl SmmuModel {
 
     fn rd(&self, off: usize, width: u8) -> u64 {
         let mut st = self.st.borrow_mut();
+        if off >= 0x1_0000 {
+            assert!(
+                !st.page0_regs_only,
+                "model: Page 1 access at {off:#x} on an SMMU that decodes Page 0 only"
+            );
+            st.page1_accesses.push(off);
+        }
         let off = off & OFF_MASK;
         if width == 8 && !matches!(off, 0x80 | 0x90 | 0xA0) {
             st.bad_64bit.push(off);
@@ -804,6 +969,13 @@ impl SmmuModel {
 
     fn wr(&self, off: usize, width: u8, v: u64) {
         let mut st = self.st.borrow_mut();
+        if off >= 0x1_0000 {
+            assert!(
+                !st.page0_regs_only,
+                "model: Page 1 access at {off:#x} on an SMMU that decodes Page 0 only"
+            );
+            st.page1_accesses.push(off);
+        }
         let off = off & OFF_MASK;
         st.writes.push((off, width, v));
         if width == 8 && !matches!(off, 0x80 | 0x90 | 0xA0) {

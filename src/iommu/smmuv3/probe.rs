@@ -12,6 +12,7 @@ use crate::iommu::pgtable::{Granule, Lpae};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::Iommu;
 use crate::mm::dma_pool::DmaPool;
+use crate::mm::PhysRange;
 use crate::mmio::VolatileMmio;
 use alloc::format;
 use alloc::string::String;
@@ -19,6 +20,32 @@ use alloc::string::String;
 /// Bytes of an SMMUv3 register frame: Page 0 + Page 1 (docs/hw/smmuv3.md
 /// §1.1).
 pub const SMMUV3_FRAME: u64 = 0x2_0000;
+
+/// Bytes of the register frame of an SMMU whose Page 1 registers sit at
+/// their Page 0 offsets (DT `cavium,cn9900-broken-page1-regspace`; Linux
+/// `arm_smmu_resource_size`: 64 KiB; docs/hw/smmuv3.md §1).
+pub const SMMUV3_PAGE0_FRAME: u64 = 0x1_0000;
+
+/// Refuses a `reg` smaller than the frame the register accessor will reach
+/// (it would trip its bounds check), with the node's numbers: 128 KiB, or
+/// 64 KiB when Page 1 is reached through Page 0.
+pub fn check_frame(name: &str, reg: PhysRange, page0_regs_only: bool) -> Result<(), String> {
+    let (need, what) = if page0_regs_only {
+        (
+            SMMUV3_PAGE0_FRAME,
+            "Page 0 only, cavium,cn9900-broken-page1-regspace",
+        )
+    } else {
+        (SMMUV3_FRAME, "Page 0 + Page 1")
+    };
+    if reg.size < need {
+        return Err(format!(
+            "{name}: reg {reg} is {:#x} bytes, smaller than the {need:#x}-byte SMMUv3 frame ({what})",
+            reg.size
+        ));
+    }
+    Ok(())
+}
 
 /// Input address size of the test domains: T0SZ 24, within what every
 /// granule and QEMU accept (CD.T0SZ 16..39, docs/hw/qemu-virt.md §7).
@@ -38,19 +65,17 @@ impl Probe for Smmuv3Probe {
         t: &ProbeTarget<'_>,
     ) -> Result<Self::Driver<'p>, String> {
         let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
-        // A smaller `reg` would make the register accessor trip its bounds
-        // check: refuse it here with the node's numbers.
-        if reg.size < SMMUV3_FRAME {
-            return Err(format!(
-                "{}: reg {reg} is {:#x} bytes, smaller than the {SMMUV3_FRAME:#x}-byte SMMUv3 frame (Page 0 + Page 1)",
-                t.name, reg.size
-            ));
-        }
+        check_frame(t.name, reg, t.page0_regs_only)?;
         let mmio = env.map_device(t.name, reg)?;
         let defaults = Smmuv3Config::default();
         let config = Smmuv3Config {
-            max_stream_id: t.max_stream_id.max(0xff),
+            max_stream_id: t.max_stream_id,
             dt_dma_coherent: t.dma_coherent,
+            // Boot maps the DMA pool Normal Non-cacheable on every platform
+            // (docs/architecture.md "Memory"), so the SMMU gets NC/OSH
+            // attributes even when coherent (docs/hw/smmuv3.md §12.1).
+            cpu_cacheable: false,
+            page0_regs_only: t.page0_regs_only,
             cache_ops: CacheOps {
                 cache: env.cache(),
                 barrier: env.dma_barrier(),
@@ -59,9 +84,16 @@ impl Probe for Smmuv3Probe {
             evtq_log2: env.event_queue_log2().unwrap_or(defaults.evtq_log2),
             ..defaults
         };
-        let mut smmu = Smmuv3::probe(Regs::new(mmio), env.clock(), pool, config)
+        let mut smmu = Smmuv3::probe(Regs::for_config(mmio, &config), env.clock(), pool, config)
             .map_err(|e| format!("{} probe: {e}", t.name))?;
         env.diag(&format!("{}: {}", t.name, smmu.features()));
+        // The masters' spans get their level-2 stream tables now, while no
+        // invalidation is needed; every other span stays on the shared
+        // abort table (docs/hw/smmuv3.md §6.4).
+        for &sid in t.stream_ids {
+            smmu.prepare_stream(sid)
+                .map_err(|e| format!("{} stream {sid:#x}: {e}", t.name))?;
+        }
         let stale = smmu
             .reset_and_enable()
             .map_err(|e| format!("{} enable: {e}", t.name))?;
@@ -99,5 +131,29 @@ impl Probe for Smmuv3Probe {
         let lpae = Lpae::new(granule, TEST_IAS, oas, coherent)
             .map_err(|e| format!("LPAE configuration: {e:?}"))?;
         Ok((lpae, coherent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::PhysAddr;
+
+    /// Issue 11 item 7: a 64 KiB `reg` is enough for an SMMU whose Page 1
+    /// registers are at Page 0 offsets, not for an architected one.
+    #[test]
+    fn frame_size_follows_the_page0_option() {
+        let r64 = PhysRange::new(PhysAddr(0x0900_0000), 0x1_0000);
+        let r128 = PhysRange::new(PhysAddr(0x0900_0000), 0x2_0000);
+        let err = check_frame("smmu@9000000", r64, false).unwrap_err();
+        assert!(
+            err.contains("0x20000-byte") && err.contains("Page 0 + Page 1"),
+            "{err}"
+        );
+        assert_eq!(check_frame("smmu@9000000", r64, true), Ok(()));
+        assert_eq!(check_frame("smmu@9000000", r128, false), Ok(()));
+        let small = PhysRange::new(PhysAddr(0x0900_0000), 0x8000);
+        let err = check_frame("smmu@9000000", small, true).unwrap_err();
+        assert!(err.contains("0x10000-byte"), "{err}");
     }
 }

@@ -388,6 +388,21 @@ impl<M: Mmio> Regs<M> {
         Self { mmio, page1: 0 }
     }
 
+    /// The accessor `config` asks for: [`Self::new_page0_only`] when
+    /// `config.page0_regs_only`, else [`Self::new`].
+    pub fn for_config(mmio: M, config: &super::driver::Smmuv3Config) -> Self {
+        if config.page0_regs_only {
+            Self::new_page0_only(mmio)
+        } else {
+            Self::new(mmio)
+        }
+    }
+
+    /// Whether Page 1 registers are reached at Page 0 offsets.
+    pub fn page0_only(&self) -> bool {
+        self.page1 == 0
+    }
+
     /// The underlying register block.
     pub fn mmio(&self) -> &M {
         &self.mmio

@@ -54,7 +54,8 @@ pub enum SteKind {
 }
 
 /// Cacheability/shareability the SMMU uses to fetch CDs (STE.S1CIR/S1COR/
-/// S1CSH) — WB/ISH on a coherent SMMU, NC/OSH otherwise (docs/hw/smmuv3.md §12).
+/// S1CSH) — WB/ISH when the SMMU is coherent and the CPU maps the CDs
+/// Write-Back, NC/OSH otherwise (docs/hw/smmuv3.md §12.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchAttrs {
     /// Inner cacheability: 0 NC, 1 WB-RA, 2 WT, 3 WB.
@@ -66,22 +67,22 @@ pub struct FetchAttrs {
 }
 
 impl FetchAttrs {
-    /// Attributes for a coherent SMMU: WB-RA, WB-RA, inner shareable.
+    /// Cacheable attributes: WB-RA, WB-RA, inner shareable.
     pub const COHERENT: Self = Self {
         inner: 1,
         outer: 1,
         share: 3,
     };
-    /// Attributes for a non-coherent SMMU: non-cacheable, outer shareable.
+    /// Non-cacheable, outer shareable.
     pub const NON_COHERENT: Self = Self {
         inner: 0,
         outer: 0,
         share: 2,
     };
 
-    /// The attributes matching a coherence decision.
-    pub const fn for_coherent(coherent: bool) -> Self {
-        if coherent {
+    /// [`Self::COHERENT`] when `cacheable`, else [`Self::NON_COHERENT`].
+    pub const fn for_cacheable(cacheable: bool) -> Self {
+        if cacheable {
             Self::COHERENT
         } else {
             Self::NON_COHERENT

@@ -1,14 +1,21 @@
-//! The stream table: linear, or two-level when IDR0.ST_LEVEL allows and the
-//! StreamID space makes a linear table wasteful.
+//! The stream table: covers every StreamID the SMMU supports (IDR1.SIDSIZE),
+//! linear when that is at most [`SPLIT`] bits or two-level tables are not
+//! implemented, two-level otherwise.
 //!
-//! Formats (IHI0070 §3.3.2, restated in docs/hw/smmuv3.md §6): linear = 2^LOG2SIZE
-//! STEs of 64 bytes; two-level = 2^(LOG2SIZE−SPLIT) level-1 descriptors of 8
-//! bytes (SPAN `[4:0]`, L2Ptr `[51:6]`) each pointing at 2^SPLIT STEs.  Like
-//! Linux we use SPLIT = 8 (16 KiB level-2 tables) and fill level-2 tables
-//! lazily, with abort STEs, before publishing the level-1 descriptor with a
-//! single 64-bit store.  Every STE reachable through the table is a valid
-//! abort STE from the start, so an unattached stream is blocked, not
-//! bypassed (docs/design.md §4 `default_deny`).
+//! Formats (IHI0070 §3.3.1, §5.1, restated in docs/hw/smmuv3.md §6): linear =
+//! 2^LOG2SIZE STEs of 64 bytes; two-level = 2^(LOG2SIZE−SPLIT) level-1
+//! descriptors of 8 bytes (SPAN `[4:0]`, L2Ptr `[51:6]`) each pointing at
+//! 2^SPLIT STEs.  Like Linux we use SPLIT = 8 (16 KiB level-2 tables).
+//! Every level-1 descriptor is valid from the start: the spans no attached
+//! stream uses all point at one shared, never-written level-2 table of abort
+//! STEs, so traffic from any master the run does not drive is aborted
+//! silently — an invalid descriptor (SPAN = 0) would make each of its
+//! transactions a C_BAD_STREAMID event and flood the event queue
+//! (docs/hw/smmuv3.md §6.4).  A span gets its own level-2 table, filled with
+//! abort STEs before its descriptor is switched with one 64-bit store, when
+//! a stream in it is first written.  Every STE reachable through the table
+//! is a valid abort STE until attached, so an unattached stream is blocked,
+//! not bypassed (docs/design.md §4 `default_deny`).
 #![forbid(unsafe_code)]
 
 use super::coherency::DmaSync;
@@ -21,20 +28,26 @@ use alloc::collections::BTreeMap;
 
 /// SPLIT for two-level tables (Linux's choice, docs/hw/smmuv3.md §6.3).
 pub const SPLIT: u8 = 8;
-/// Largest StreamID width this driver covers with a two-level table (L1 array
-/// of 2^(20−8) × 8 B = 32 KiB).
-pub const MAX_TWO_LEVEL_BITS: u8 = 20;
-/// Largest linear table chosen automatically: 2^12 STEs = 256 KiB.
+/// Largest StreamID width this driver covers with a two-level table: Linux's
+/// cap of 2^16 level-1 descriptors with SPLIT 8 (an L1 array of 512 KiB).
+/// Beyond it (SIDSIZE 25..32) the uncovered StreamIDs are out of range
+/// (docs/hw/smmuv3.md §6.4).
+pub const MAX_TWO_LEVEL_BITS: u8 = 24;
+/// Largest linear table: 2^12 STEs = 256 KiB (only reached when two-level
+/// tables are asked not to be used; an SMMU with more than 6 StreamID bits
+/// must implement them, IHI 0070 §3.3.1.2).
 pub const MAX_AUTO_LINEAR_BITS: u8 = 12;
 
 /// Which format to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum StrtabChoice {
-    /// Linear when the needed StreamIDs fit in [`MAX_AUTO_LINEAR_BITS`] or
-    /// two-level is unsupported; two-level otherwise.
+    /// Two-level when IDR0.ST_LEVEL allows it and SIDSIZE exceeds
+    /// [`SPLIT`]; linear otherwise.  Either way every supported StreamID
+    /// (up to [`MAX_TWO_LEVEL_BITS`]) is covered.
     #[default]
     Auto,
-    /// Always linear.
+    /// Always linear (covering SIDSIZE up to [`MAX_AUTO_LINEAR_BITS`], and
+    /// at least the largest StreamID asked for).
     Linear,
     /// Two-level (fails if IDR0.ST_LEVEL = 0).
     TwoLevel,
@@ -71,7 +84,8 @@ pub fn sid_bits_for(max_sid: u32) -> u8 {
     (32 - max_sid.leading_zeros()).max(1) as u8
 }
 
-/// Chooses the layout for StreamIDs `0..=max_sid`.
+/// Chooses the layout: every StreamID the SMMU supports (IDR1.SIDSIZE, up
+/// to [`MAX_TWO_LEVEL_BITS`]), and at least `0..=max_sid`.
 pub fn choose_layout(
     f: &Features,
     max_sid: u32,
@@ -95,7 +109,7 @@ pub fn choose_layout(
             })
         }
         StrtabChoice::TwoLevel => true,
-        StrtabChoice::Auto => two_level_ok && need > MAX_AUTO_LINEAR_BITS,
+        StrtabChoice::Auto => two_level_ok,
     };
     Ok(if two_level {
         StrtabLayout::TwoLevel {
@@ -103,7 +117,9 @@ pub fn choose_layout(
             split: SPLIT,
         }
     } else {
-        StrtabLayout::Linear { log2size: need }
+        StrtabLayout::Linear {
+            log2size: f.sid_bits.min(MAX_AUTO_LINEAR_BITS).max(need),
+        }
     })
 }
 
@@ -136,29 +152,43 @@ pub struct StreamTable<'a> {
     layout: StrtabLayout,
     /// The linear table, or the L1 descriptor array.
     base: DmaBuf<'a>,
-    /// Level-2 tables by L1 index.
+    /// Level-2 tables of their own, by L1 index.
     l2: BTreeMap<u32, DmaBuf<'a>>,
+    /// Two-level: the level-2 table of abort STEs every other span's
+    /// descriptor points at; never written after [`Self::new`].
+    shared_abort: Option<DmaBuf<'a>>,
     /// IDR5.OAS in bits: every table must lie below 2^oas_bits.
     oas_bits: u8,
 }
 
 impl<'a> StreamTable<'a> {
     /// Allocates the table; a linear table is filled with abort STEs, a
-    /// two-level one starts with every L1 descriptor invalid (SPAN = 0:
-    /// StreamIDs in that span are reported C_BAD_STREAMID and aborted).
+    /// two-level one gets one shared level-2 table of abort STEs and every
+    /// level-1 descriptor pointing at it (SPAN = SPLIT + 1), so every
+    /// StreamID it covers finds a valid abort STE: silently aborted, no
+    /// C_BAD_STREAMID (docs/hw/smmuv3.md §6.4).
     pub fn new(
         pool: &'a DmaPool,
         layout: StrtabLayout,
         sync: &DmaSync,
     ) -> Result<Self, Smmuv3Error> {
-        let base = match layout {
+        let (base, shared_abort) = match layout {
             StrtabLayout::Linear { log2size } => {
                 let buf = pool.alloc((STE_BYTES as u64) << log2size)?;
                 fill_abort(&buf, 1usize << log2size, sync);
-                buf
+                (buf, None)
             }
             StrtabLayout::TwoLevel { log2size, split } => {
-                pool.alloc(8u64 << (log2size.saturating_sub(split)))?
+                let descs = 1usize << log2size.saturating_sub(split);
+                let l1 = pool.alloc(8 * descs as u64)?;
+                let shared = pool.alloc((STE_BYTES as u64) << split)?;
+                fill_abort(&shared, 1usize << split, sync);
+                let desc = l1_descriptor(&shared, split);
+                for i in 0..descs {
+                    l1.write_u64(8 * i, desc);
+                }
+                sync.cpu_wrote(&l1, 0, 8 * descs);
+                (l1, Some(shared))
             }
         };
         Ok(Self {
@@ -166,6 +196,7 @@ impl<'a> StreamTable<'a> {
             layout,
             base,
             l2: BTreeMap::new(),
+            shared_abort,
             oas_bits: 52,
         })
     }
@@ -174,6 +205,9 @@ impl<'a> StreamTable<'a> {
     /// for the level-2 tables allocated later.
     pub fn with_oas(mut self, oas_bits: u8) -> Result<Self, Smmuv3Error> {
         check_oas("stream table", &self.base, oas_bits)?;
+        if let Some(shared) = &self.shared_abort {
+            check_oas("shared L2 stream table", shared, oas_bits)?;
+        }
         self.oas_bits = oas_bits;
         Ok(self)
     }
@@ -215,9 +249,11 @@ impl<'a> StreamTable<'a> {
         Ok(())
     }
 
-    /// Makes sure the STE of `sid` exists in memory.  Returns `true` when a
-    /// level-2 table was just published (the caller should then invalidate
-    /// with CFGI_STE Leaf = 0, docs/hw/smmuv3.md §6.3).
+    /// Makes sure the STE of `sid` exists in memory in a table of its own
+    /// span (never the shared abort table).  Returns `true` when a level-2
+    /// table was just published in place of the shared one (the caller
+    /// should then invalidate the L1 descriptor with CFGI_STE Leaf = 0,
+    /// IHI 0070 §5.1.1; docs/hw/smmuv3.md §6.3, §6.4).
     pub fn ensure(&mut self, sid: u32, sync: &DmaSync) -> Result<bool, Smmuv3Error> {
         self.check(sid)?;
         let StrtabLayout::TwoLevel { split, .. } = self.layout else {
@@ -230,8 +266,7 @@ impl<'a> StreamTable<'a> {
         let table = self.pool.alloc((STE_BYTES as u64) << split)?;
         check_oas("L2 stream table", &table, self.oas_bits)?;
         fill_abort(&table, 1usize << split, sync);
-        // SPAN = split + 1: the L2 table holds 2^(SPAN-1) STEs.
-        let desc = (table.bus_addr().as_u64() & (((1 << 52) - 1) & !0x3f)) | u64::from(split + 1);
+        let desc = l1_descriptor(&table, split);
         // The L2 contents must be visible before the descriptor that
         // points at them.
         sync.barrier();
@@ -282,10 +317,22 @@ impl<'a> StreamTable<'a> {
         })
     }
 
-    /// Number of level-2 tables allocated.
+    /// Number of level-2 tables of their own (the shared abort table not
+    /// counted).
     pub fn l2_tables(&self) -> usize {
         self.l2.len()
     }
+
+    /// Bus address of the shared level-2 table of abort STEs (two-level).
+    pub fn shared_abort_table(&self) -> Option<crate::mm::BusAddr> {
+        self.shared_abort.as_ref().map(|b| b.bus_addr())
+    }
+}
+
+/// A level-1 descriptor for the level-2 table `table` of 2^`split` STEs:
+/// L2Ptr `[51:6]`, SPAN = split + 1 (2^(SPAN−1) STEs; IHI 0070 §5.1).
+fn l1_descriptor(table: &DmaBuf<'_>, split: u8) -> u64 {
+    (table.bus_addr().as_u64() & (((1 << 52) - 1) & !0x3f)) | u64::from(split + 1)
 }
 
 fn fill_abort(buf: &DmaBuf<'_>, count: usize, sync: &DmaSync) {
@@ -312,9 +359,18 @@ mod tests {
         assert_eq!(sid_bits_for(0), 1);
         assert_eq!(sid_bits_for(0x20), 6);
         assert_eq!(sid_bits_for(0xff), 8);
+        // Every StreamID the SMMU supports (SIDSIZE 16), whatever the
+        // largest one the run uses (issue 11 item 6).
         assert_eq!(
             choose_layout(&f, 0x20, StrtabChoice::Auto).unwrap(),
-            StrtabLayout::Linear { log2size: 6 }
+            StrtabLayout::TwoLevel {
+                log2size: 16,
+                split: 8
+            }
+        );
+        assert_eq!(
+            choose_layout(&f, 0x20, StrtabChoice::Linear).unwrap(),
+            StrtabLayout::Linear { log2size: 12 }
         );
         assert_eq!(
             choose_layout(&f, 0xffff, StrtabChoice::Auto).unwrap(),
@@ -346,6 +402,10 @@ mod tests {
         assert_eq!(
             choose_layout(&linear_only, 0xffff, StrtabChoice::Auto).unwrap(),
             StrtabLayout::Linear { log2size: 16 }
+        );
+        assert_eq!(
+            choose_layout(&linear_only, 0x20, StrtabChoice::Auto).unwrap(),
+            StrtabLayout::Linear { log2size: 12 }
         );
     }
 }

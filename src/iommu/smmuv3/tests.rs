@@ -73,7 +73,14 @@ fn enable_sequence_follows_the_documented_order() {
     let clk = clock();
     let mut smmu = Smmuv3::probe(Regs::new(&model), &clk, &pool, cfg()).unwrap();
     assert!(smmu.coherent());
-    assert_eq!(smmu.strtab_layout(), StrtabLayout::Linear { log2size: 8 });
+    // Every StreamID of SIDSIZE 16, two-level (issue 11 item 6).
+    assert_eq!(
+        smmu.strtab_layout(),
+        StrtabLayout::TwoLevel {
+            log2size: 16,
+            split: 8
+        }
+    );
     // Before enable, QEMU's reset GBPA bypasses.
     assert_eq!(model.stream_config(0x20), StreamConfig::GlobalBypass);
     let stale = smmu.reset_and_enable().unwrap();
@@ -93,8 +100,15 @@ fn enable_sequence_follows_the_documented_order() {
     assert_eq!(st.cr0ack, 0xD);
     assert_ne!(st.gbpa & (1 << 20), 0, "GBPA.ABORT stays set");
     assert_eq!(st.cr2, 0b110, "PTM | RECINVSID");
-    assert_eq!(st.cr1, 0xD75, "WB/WB/ISH for tables and queues");
-    assert_eq!(st.strtab_cfg, 8, "linear, 8 SID bits");
+    assert_eq!(
+        st.cr1, 0x820,
+        "NC/NC/OSH for tables and queues: coherent, but the CPU maps the pool NC"
+    );
+    assert_eq!(
+        st.strtab_cfg,
+        (1 << 16) | (8 << 6) | 16,
+        "two-level, SPLIT 8, 16 SID bits"
+    );
     assert_eq!(st.cmdq_base & 0x1f, 8);
     assert_eq!(st.evtq_base & 0x1f, 11);
     assert_ne!(st.cmdq_base & (1 << 62), 0);
@@ -117,7 +131,8 @@ fn enable_sequence_follows_the_documented_order() {
     // Every stream is blocked until attached.
     assert_eq!(model.stream_config(0x20), StreamConfig::Abort);
     assert_eq!(model.stream_config(0xff), StreamConfig::Abort);
-    assert_eq!(model.stream_config(0x100), StreamConfig::Fault(0x02));
+    assert_eq!(model.stream_config(0x100), StreamConfig::Abort);
+    assert_eq!(model.stream_config(0xffff), StreamConfig::Abort);
     assert_eq!(smmu.commands_issued().total(), 4);
 }
 
@@ -171,6 +186,9 @@ fn enabled<'a>(
     config: Smmuv3Config,
 ) -> Smmuv3<'a, &'a SmmuModel> {
     let mut smmu = Smmuv3::probe(Regs::new(model), clk, pool, config).unwrap();
+    // As probe.rs does for the run's masters: span 0 (0x00..=0xff) gets its
+    // level-2 table before enable.
+    smmu.prepare_stream(0).unwrap();
     smmu.reset_and_enable().unwrap();
     model.st.borrow_mut().executed.clear();
     smmu
@@ -405,12 +423,12 @@ fn ste_update_is_ordered_and_stale_until_cfgi() {
     smmu.set_bypass(0x10).unwrap();
     assert_eq!(opcodes(&model), [0x03, 0x46, 0x03, 0x46, 0x03, 0x46]);
     assert_eq!(model.stream_config(0x10), StreamConfig::Bypass);
-    // Out-of-range StreamID.
+    // Out-of-range StreamID (beyond SIDSIZE 16).
     assert!(matches!(
-        smmu.set_bypass(0x100),
+        smmu.set_bypass(0x1_0000),
         Err(Smmuv3Error::StreamIdOutOfRange {
-            sid: 0x100,
-            table_bits: 8
+            sid: 0x1_0000,
+            table_bits: 16
         })
     ));
 }
@@ -435,8 +453,9 @@ fn two_level_stream_table_is_walkable() {
         }
     );
     assert_eq!(model.st.borrow().strtab_cfg, (1 << 16) | (8 << 6) | 16);
-    // No L2 yet: C_BAD_STREAMID.
-    assert_eq!(model.stream_config(0x1234), StreamConfig::Fault(0x02));
+    // No L2 of its own yet: the shared abort table, silently.
+    assert_eq!(model.stream_config(0x1234), StreamConfig::Abort);
+    assert_eq!(smmu.strtab_l2_tables(), 1, "span 0, prepared before enable");
     smmu.attach_stage1(0x1234, &cd(2, 0x4000_0000)).unwrap();
     // Publishing the L1 descriptor costs a non-leaf CFGI_STE + SYNC.
     let ex = model.st.borrow().executed.clone();
@@ -445,9 +464,102 @@ fn two_level_stream_table_is_walkable() {
     assert!(
         matches!(model.stream_config(0x1234), StreamConfig::Stage1 { cd, .. } if cd[0] >> 48 == 2)
     );
-    // Same span, not attached: abort. Other span: still C_BAD_STREAMID.
+    // Same span, not attached: abort.  Other span: the shared table, abort.
     assert_eq!(model.stream_config(0x12ff), StreamConfig::Abort);
-    assert_eq!(model.stream_config(0x1334), StreamConfig::Fault(0x02));
+    assert_eq!(model.stream_config(0x1334), StreamConfig::Abort);
+    assert_eq!(smmu.strtab_l2_tables(), 2, "span 0 and 0x1234's");
+}
+
+/// Issue 11 item 6: every level-1 descriptor is valid from the start and
+/// those of unused spans all point at one shared level-2 table of abort
+/// STEs; a span gets a table of its own only when a stream in it is
+/// attached, and the shared one is never written.
+#[test]
+fn unused_spans_share_one_abort_table() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let mut smmu = enabled(&model, &clk, &pool, cfg());
+    let l1 = model.st.borrow().strtab_base & !0x3f & ((1 << 52) - 1);
+    let shared = smmu.strtab_shared_abort_table().unwrap().as_u64();
+    let descs =
+        |model: &SmmuModel| -> Vec<u64> { (0..256).map(|i| model.mem_read(l1 + 8 * i)).collect() };
+    // Span 0 was prepared before enable (as probe.rs does for the run's
+    // masters); every other descriptor points at the shared table.
+    let d = descs(&model);
+    assert!(d[0] & !0x3f != shared && d[0] & 0x1f == 9);
+    assert!(d[1..].iter().all(|&d| d == shared | 9), "SPAN 9 → shared");
+    assert_eq!(smmu.strtab_l2_tables(), 1);
+    for i in 0..256 {
+        assert_eq!(model.mem_read(shared + 64 * i), 1, "abort STE {i}");
+    }
+    smmu.attach_stage1(0x20, &cd(1, 0x4000_0000)).unwrap();
+    smmu.attach_stage1(0x4321, &cd(2, 0x4000_0000)).unwrap();
+    let d = descs(&model);
+    for (i, desc) in d.iter().enumerate() {
+        assert_eq!(desc & 0x1f, 9);
+        assert_eq!(*desc & !0x3f == shared, i != 0 && i != 0x43, "L1[{i:#x}]");
+    }
+    assert_eq!(smmu.strtab_l2_tables(), 2);
+    for i in 0..256 {
+        assert_eq!(
+            model.mem_read(shared + 64 * i),
+            1,
+            "shared STE {i} untouched"
+        );
+    }
+    assert!(matches!(
+        model.stream_config(0x4321),
+        StreamConfig::Stage1 { .. }
+    ));
+    assert_eq!(model.stream_config(0x4320), StreamConfig::Abort);
+    assert_eq!(model.stream_config(0x21), StreamConfig::Abort);
+}
+
+/// Issue 11 item 6: a live master the run does not drive, above the old
+/// table's 0xff, DMAs continuously: every transaction aborts silently — no
+/// event, no lost record, no EVTQ_ABT_ERR — and the event queue still
+/// carries the attached stream's fault afterwards.  Failed before: the
+/// stream table covered 0..=0xff only, so each transaction was a
+/// C_BAD_STREAMID record (RECINVSID) and the 4-entry queue overflowed.
+#[test]
+fn an_unknown_master_above_0xff_aborts_without_flooding_the_event_queue() {
+    let mem = TestMem::new(4 << 20);
+    let pool = mem.pool();
+    let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+    let clk = clock();
+    let config = Smmuv3Config {
+        evtq_log2: 2,
+        max_stream_id: 0x20,
+        ..cfg()
+    };
+    let mut smmu = enabled(&model, &clk, &pool, config);
+    smmu.attach_stage1(0x20, &cd(1, 0x4000_0000)).unwrap();
+    for (sid, i) in [0x100u32, 0x1234, 0xffff]
+        .iter()
+        .flat_map(|s| (0..64).map(move |i| (*s, i)))
+    {
+        assert_eq!(
+            model.translate(sid, 0x1000 * i, i % 2 == 0),
+            Err(0),
+            "{sid:#x}"
+        );
+    }
+    {
+        let st = model.st.borrow();
+        assert_eq!(st.evtq_prod, st.evtq_cons, "no record written");
+        assert_eq!(st.events_lost, 0);
+        assert_eq!((st.gerror ^ st.gerrorn) & (1 << 2), 0, "no EVTQ_ABT_ERR");
+        assert_eq!(st.cr2, 0b110, "RECINVSID: the table covers SIDSIZE");
+    }
+    assert!(smmu.drain_events().is_empty());
+    assert!(smmu.check_gerror().unwrap().active.is_empty());
+    // The queue still works for the stream the run uses.
+    model.inject_event([0x10 | (0x20 << 32), 0, 0x2000, 0]);
+    let recs = smmu.drain_events();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].stream_id, 0x20);
 }
 
 #[test]
@@ -882,4 +994,42 @@ fn a_command_error_with_code_zero_leaves_the_command_in_place() {
         "{r:?}"
     );
     assert_eq!(opcodes(&model), [0x11, 0x46], "the TLBI still ran");
+}
+
+/// Issue 11 item 7: an SMMU that decodes Page 0 only
+/// (`cavium,cn9900-broken-page1-regspace`): with `page0_regs_only` the
+/// driver reaches EVTQ_PROD/CONS at 0xA8/0xAC and never touches Page 1 —
+/// enable, attach, an event recorded and drained.  The same run without the
+/// option goes to Page 1 (and would panic on this model).
+#[test]
+fn page0_only_smmu_is_driven_without_page1() {
+    for page0 in [true, false] {
+        let mem = TestMem::new(4 << 20);
+        let pool = mem.pool();
+        let model = SmmuModel::new(mem.range(), QEMU_VIRT_IDRS);
+        model.st.borrow_mut().page0_regs_only = page0;
+        let clk = clock();
+        let config = Smmuv3Config {
+            page0_regs_only: page0,
+            ..cfg()
+        };
+        let regs = Regs::for_config(&model, &config);
+        assert_eq!(regs.page0_only(), page0);
+        let mut smmu = Smmuv3::probe(regs, &clk, &pool, config).unwrap();
+        smmu.reset_and_enable().unwrap();
+        smmu.attach_stage1(0x20, &cd(1, 0x4000_0000)).unwrap();
+        assert!(model.inject_event([0x10 | (0x20 << 32), 0, 0x3000, 0]));
+        let recs = smmu.drain_events();
+        assert_eq!(recs.len(), 1);
+        assert_eq!((recs[0].stream_id, recs[0].iova), (0x20, 0x3000));
+        let st = model.st.borrow();
+        assert_eq!(st.evtq_cons, 1, "CONS written back");
+        if page0 {
+            assert!(st.page1_accesses.is_empty(), "{:x?}", st.page1_accesses);
+            assert!(st.writes.iter().any(|w| w.0 == 0xAC), "EVTQ_CONS at 0xAC");
+        } else {
+            assert!(st.page1_accesses.contains(&0x100A8), "EVTQ_PROD on Page 1");
+            assert!(st.page1_accesses.contains(&0x100AC), "EVTQ_CONS on Page 1");
+        }
+    }
 }

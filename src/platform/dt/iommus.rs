@@ -161,6 +161,10 @@ pub struct IommuNode<'a> {
     pub enabled: bool,
     /// `dma-coherent`: the IOMMU's table walker snoops CPU caches.
     pub dma_coherent: bool,
+    /// The boolean property `cavium,cn9900-broken-page1-regspace` (SMMUv3
+    /// binding; Linux `ARM_SMMU_OPT_PAGE0_REGS_ONLY`): the Page 1 registers
+    /// are reached at their Page 0 offsets (docs/hw/smmuv3.md §1).
+    pub page0_regs_only: bool,
 }
 
 /// A fixed-capacity list of providers, in blob order.
@@ -293,8 +297,13 @@ pub fn read_iommu_node<'a>(loc: &Located<'a>) -> Result<Option<IommuNode<'a>>, D
         phandle: phandle_of(&n)?,
         enabled: n.is_enabled(),
         dma_coherent: n.has_property("dma-coherent"),
+        page0_regs_only: n.has_property(PAGE0_REGS_ONLY_PROPERTY),
     }))
 }
+
+/// The SMMUv3 node property that says Page 1 is not decoded (Cavium
+/// ThunderX2 CN99xx; docs/hw/smmuv3.md §1).
+pub const PAGE0_REGS_ONLY_PROPERTY: &str = "cavium,cn9900-broken-page1-regspace";
 
 /// The `compatible` that decides a provider's kind and the kind: the first
 /// string we recognise, else the first string (`""` when absent) and

@@ -23,7 +23,7 @@ use super::console::{ConsoleKind, NS16550_COMPATIBLES};
 use super::error::DtError;
 use super::iommus::{
     find_iommus, for_each_pci_iommu_map, provider_kind, read_iommu_node, read_master_refs,
-    read_pci_iommu_map, IommuKind, IommuList, IommuNode, MAX_IOMMU_CELLS,
+    read_pci_iommu_map, IommuKind, IommuList, IommuNode, MAX_IOMMU_CELLS, PAGE0_REGS_ONLY_PROPERTY,
 };
 use super::reader::{Fdt, Located};
 use super::{discover_sections, PsciConduit};
@@ -37,6 +37,11 @@ use core::fmt::Write;
 /// IHI 0070 §6.1, docs/hw/smmuv3.md §1); `src/boot/iommu_suite.rs` refuses
 /// an SMMUv3 whose `reg` is smaller.
 pub const SMMUV3_FRAME: u64 = 0x2_0000;
+
+/// The frame of an SMMUv3 node with `cavium,cn9900-broken-page1-regspace`:
+/// Page 0 only, its Page 1 registers at their Page 0 offsets
+/// (docs/hw/smmuv3.md §1).
+pub const SMMUV3_PAGE0_FRAME: u64 = 0x1_0000;
 
 /// The loaders that write `/memory` at boot (docs/hw/boards.md §1).
 pub const MEMORY_LOADERS: &str = "U-Boot, ABL and m1n1 do";
@@ -338,6 +343,7 @@ fn providers<'a>(
                         .or_else(|| n.prop_u32("linux,phandle").ok().flatten()),
                     enabled: n.is_enabled(),
                     dma_coherent: n.has_property("dma-coherent"),
+                    page0_regs_only: n.has_property(PAGE0_REGS_ONLY_PROPERTY),
                 };
                 (node, Some(e.to_string()))
             }
@@ -378,16 +384,27 @@ fn providers<'a>(
             );
         }
         if node.kind == IommuKind::SmmuV3 {
-            if let Some(r) = node.reg.filter(|r| r.size < SMMUV3_FRAME) {
+            let (frame, what) = if node.page0_regs_only {
+                (
+                    SMMUV3_PAGE0_FRAME,
+                    "Page 0, which also holds the queue pointers (cavium,cn9900-broken-page1-regspace)",
+                )
+            } else {
+                (
+                    SMMUV3_FRAME,
+                    "Page 0 + Page 1 at +64 KiB, where the queue pointers are",
+                )
+            };
+            if let Some(r) = node.reg.filter(|r| r.size < frame) {
                 warn(
                     ws,
                     "iommus",
                     Some(&path),
                     format!(
-                        "reg is {} ({:#x} bytes), smaller than the {} SMMUv3 frame (Page 0 + Page 1 at +64 KiB, where the queue pointers are): the image refuses to set it up",
+                        "reg is {} ({:#x} bytes), smaller than the {} SMMUv3 frame ({what}): the image refuses to set it up",
                         size(r.size),
                         r.size,
-                        size(SMMUV3_FRAME)
+                        size(frame)
                     ),
                 );
             }
