@@ -268,7 +268,7 @@ fn sizes_the_format_lacks_are_split_or_refused() {
         Err(PgTableError::IovaOutOfRange { input_bits: 32, .. })
     ));
     // What the PTE cannot carry.
-    let exec = Prot { exec: true, ..RW };
+    let exec = Prot { exec: false, ..RW };
     assert_eq!(
         pt.map(
             Iova(0x0100_0000),

@@ -180,10 +180,13 @@ impl Codec for Sun50i {
         // Read and write (all four combinations) are ACI domains.  The PTE
         // has no execute, privilege or memory-type field and the masters'
         // transactions carry no fetch attribute the domains could check
-        // (docs/hw/sun50i.md §4.1): asking for an executable, privileged-only
-        // or non-default memory type mapping is refused rather than
-        // silently dropped.
-        !prot.exec && !prot.privileged && prot.attr == MemAttr::Cacheable
+        // (docs/hw/sun50i.md §4.1): every page is executable and takes its
+        // memory type from the master's bus attributes, which is what
+        // `Prot::rw()` describes for the image's non-cacheable DMA pool.
+        // Asking for what the hardware cannot do — a non-executable,
+        // privileged-only, cacheable or device mapping — is refused rather
+        // than silently dropped.
+        prot.exec && !prot.privileged && prot.attr == MemAttr::NonCacheable
     }
 
     #[inline]
@@ -288,7 +291,7 @@ mod tests {
     fn what_the_pte_cannot_carry_is_refused() {
         let c = Sun50i;
         assert!(!c.prot_supported(Prot {
-            exec: true,
+            exec: false,
             ..Prot::rw()
         }));
         assert!(!c.prot_supported(Prot {
@@ -296,6 +299,7 @@ mod tests {
             ..Prot::ro()
         }));
         assert!(!c.prot_supported(Prot::rw().with_attr(MemAttr::Device)));
-        assert!(!c.prot_supported(Prot::rw().with_attr(MemAttr::NonCacheable)));
+        assert!(!c.prot_supported(Prot::rw().with_attr(MemAttr::Cacheable)));
+        assert!(c.prot_supported(Prot::rw()));
     }
 }
