@@ -8,6 +8,7 @@
 //! | `inject` | comma list: `fail-one`, `skip-sync`, `exception`, `panic`, `oom` | fault injection for negative controls |
 //! | `granule` | `4k`, `16k`, `64k` | stage-1 page size of the IOMMU self-test's page tables (default 4k) |
 //! | `evtq` | `5` … `19` | log2 of the SMMUv3 event queue's entries (default: the driver's, 2^11), small to make it wrap |
+//! | `expect` | `iommu`, `no-iommu` | whether the lab expects an IOMMU to be tested (default `iommu`: a run that tests none exits 253; `no-iommu` makes such a run a pass) |
 //!
 //! The rules, so that a typo can never quietly turn into a different run:
 //!
@@ -22,7 +23,7 @@
 //!   `inject` list included) rejects the whole word: nothing of it is
 //!   applied, and the [`Rejected`] entry names the word and the accepted
 //!   values.  The boot code turns any rejection into a failing run.
-//! * A later `exit`, `granule` or `evtq` word replaces an earlier one (a [`Note`]
+//! * A later `exit`, `granule`, `evtq` or `expect` word replaces an earlier one (a [`Note`]
 //!   says so); `inject` words add up.
 //! * The command line is bytes: a byte that is not UTF-8 only spoils the
 //!   word it is in.
@@ -163,7 +164,12 @@ pub enum Key {
     Granule,
     /// `evtq`.
     Evtq,
+    /// `expect`.
+    Expect,
 }
+
+/// `expect` values: `true` when an IOMMU is expected to be tested.
+const EXPECT_VALUES: [(&str, bool); 2] = [("iommu", true), ("no-iommu", false)];
 
 /// `evtq` values: log2 of the event queue's entries.  At least 2^5: a
 /// blocked 64-byte DMA makes QEMU's SMMUv3 write 16 records
@@ -257,7 +263,7 @@ const INJECT_VALUES: [(&str, Inject); 5] = [
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 4] = [Key::Exit, Key::Inject, Key::Granule, Key::Evtq];
+    pub const ALL: [Key; 5] = [Key::Exit, Key::Inject, Key::Granule, Key::Evtq, Key::Expect];
 
     /// The key as written on the command line.
     pub fn name(self) -> &'static str {
@@ -266,6 +272,7 @@ impl Key {
             Key::Inject => "inject",
             Key::Granule => "granule",
             Key::Evtq => "evtq",
+            Key::Expect => "expect",
         }
     }
 
@@ -277,6 +284,7 @@ impl Key {
             Key::Inject => &["fail-one", "skip-sync", "exception", "panic", "oom"],
             Key::Granule => &["4k", "16k", "64k"],
             Key::Evtq => &EVTQ_NAMES,
+            Key::Expect => &["iommu", "no-iommu"],
         }
     }
 
@@ -286,6 +294,7 @@ impl Key {
             Key::Inject => 1,
             Key::Granule => 2,
             Key::Evtq => 3,
+            Key::Expect => 4,
         }
     }
 }
@@ -301,6 +310,8 @@ pub enum Setting {
     Granule(GranuleArg),
     /// `iommu_bringup.evtq=...` (log2 of the event queue's entries).
     Evtq(u8),
+    /// `iommu_bringup.expect=...` (`true`: an IOMMU is expected).
+    Expect(bool),
 }
 
 /// The word as it would be spelled exactly (`iommu_bringup.granule=16k`).
@@ -311,6 +322,11 @@ impl fmt::Display for Setting {
             Setting::Inject(i) => write!(f, "{PREFIX}inject={i}"),
             Setting::Granule(g) => write!(f, "{PREFIX}granule={}", g.name()),
             Setting::Evtq(n) => write!(f, "{PREFIX}evtq={n}"),
+            Setting::Expect(e) => write!(
+                f,
+                "{PREFIX}expect={}",
+                if *e { "iommu" } else { "no-iommu" }
+            ),
         }
     }
 }
@@ -526,8 +542,11 @@ pub struct Bootargs<'a> {
     /// `iommu_bringup.evtq`: log2 of the SMMUv3 event queue's entries
     /// (`None`: the driver's default).
     pub evtq_log2: Option<u8>,
+    /// `iommu_bringup.expect=no-iommu`: the lab declares that no IOMMU is
+    /// expected, so a run that tests none is not a failure.
+    pub no_iommu_expected: bool,
     /// The word in force for each key (by [`Key`] index).
-    given: [Option<Word<'a>>; 4],
+    given: [Option<Word<'a>>; 5],
     applied: usize,
     rejected: Listed<Rejected<'a>>,
     ignored: Listed<Word<'a>>,
@@ -631,6 +650,14 @@ impl<'a> Bootargs<'a> {
                         .push(unknown(value, suggest(&EXIT_VALUES, value)))
                 }
             },
+            Key::Expect => match lookup(&EXPECT_VALUES, value) {
+                Some((e, exact)) => (Setting::Expect(e), exact),
+                None => {
+                    return self
+                        .rejected
+                        .push(unknown(value, suggest(&EXPECT_VALUES, value)))
+                }
+            },
             Key::Evtq => match lookup(&EVTQ_VALUES, value) {
                 Some((n, exact)) => (Setting::Evtq(n), exact),
                 None => return self.rejected.push(unknown(value, None)),
@@ -686,6 +713,12 @@ impl<'a> Bootargs<'a> {
                     self.notes.push(Note::Replaces { word, earlier });
                 }
                 self.evtq_log2 = Some(n);
+            }
+            Setting::Expect(e) => {
+                if let (Some(earlier), true) = (given, self.no_iommu_expected == e) {
+                    self.notes.push(Note::Replaces { word, earlier });
+                }
+                self.no_iommu_expected = !e;
             }
             Setting::Inject(i) => self.inject = self.inject.union(i),
         }
@@ -758,6 +791,9 @@ impl fmt::Display for Settings<'_, '_> {
         f.write_str(")")?;
         if let Some(n) = a.evtq_log2 {
             write!(f, ", evtq=2^{n} entries (bootargs)")?;
+        }
+        if a.no_iommu_expected {
+            f.write_str(", expect=no-iommu (bootargs)")?;
         }
         write!(
             f,

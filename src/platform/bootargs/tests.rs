@@ -50,7 +50,7 @@ fn unknown_keys_and_values_are_rejected_with_the_accepted_values() {
     assert!(r[0].contains("`semihosting`, `psci`, `spin`"), "{}", r[0]);
     assert!(r[1].contains("unknown key `colour`"), "{}", r[1]);
     assert!(
-        r[1].contains("`exit`, `inject`, `granule`, `evtq`"),
+        r[1].contains("`exit`, `inject`, `granule`, `evtq`, `expect`"),
         "{}",
         r[1]
     );
@@ -281,4 +281,23 @@ fn evtq_takes_a_log2_size_in_range_and_rejects_everything_else() {
         "{line}"
     );
     assert!(!parse("").settings("psci").to_string().contains("evtq"));
+}
+
+#[test]
+fn expect_declares_whether_an_iommu_is_expected() {
+    let a = Bootargs::parse(b"iommu_bringup.expect=no-iommu");
+    assert!(a.no_iommu_expected);
+    assert_eq!(a.rejected().total(), 0);
+    assert!(format!("{}", a.settings("psci")).contains("expect=no-iommu (bootargs)"));
+    // Case folds, the default is "expected", a later word replaces.
+    assert!(Bootargs::parse(b"iommu_bringup.expect=NO-IOMMU").no_iommu_expected);
+    assert!(!Bootargs::parse(b"").no_iommu_expected);
+    assert!(
+        !Bootargs::parse(b"iommu_bringup.expect=no-iommu iommu_bringup.expect=iommu")
+            .no_iommu_expected
+    );
+    // A misspelling is rejected with a suggestion, never taken as "none".
+    let bad = Bootargs::parse(b"iommu_bringup.expect=no_iommu");
+    assert!(!bad.no_iommu_expected);
+    assert_eq!(bad.rejected().total(), 1);
 }

@@ -418,6 +418,26 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["no IOMMU was tested: the device tree has no IOMMU node"],
     },
     Scenario {
+        name: "no-iommu-expected",
+        iommu: Iommu::None,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "iommu_bringup.expect=no-iommu",
+        load: Load::Kernel,
+        icount: true,
+        dtb: Dtb::Qemu,
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        // The lab declares that no IOMMU is expected: the same run as
+        // `no-iommu` is then a pass, and says why.
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "no IOMMU was tested, as iommu_bringup.expect=no-iommu declared",
+            "expect=no-iommu (bootargs)",
+        ],
+    },
+    Scenario {
         name: "load-addr-2",
         iommu: Iommu::Smmuv3,
         el2: false,
