@@ -160,10 +160,17 @@ pub struct Bugs {
     pub no_ptw_invalidation: bool,
     /// The full flush is started but its busy bit never polled.
     pub flush_without_poll: bool,
-    /// Fault recovery as before the 2022 fix: the second RESET store
-    /// writes the faulting lanes' bits instead of all ones, so every other
-    /// lane (and the global, macro-TLB and PTW-cache resets) stays asserted.
+    /// Fault recovery as Linux did it before the 2022 fix
+    /// (`sun50i_iommu_irq`: RESET ← ~INT_STA, then RESET ← INT_STA): the
+    /// "release" store writes the status bits instead of all ones, so
+    /// every lane that did not fault (and the global reset, bit 31) is
+    /// left asserted, and a master that met an invalid entry (status bits
+    /// 16/17, not its lane bit) is never pulsed.
     pub reset_other_lanes: bool,
+    /// The permission domains written one domain per store, as Linux
+    /// does: the second store to a register holding two domains replaces
+    /// the first.
+    pub domains_one_store_each: bool,
 }
 
 /// Everything a fault left latched, read in one go (docs/hw/sun50i.md §8).
@@ -289,6 +296,10 @@ impl<M: Mmio> Sun50iHw<M> {
     fn program_domains(&mut self) {
         let mut words = [None::<u32>; 8];
         for (aci, read, write) in ACI_DOMAINS {
+            #[cfg(test)]
+            if self.bugs.domains_one_store_each {
+                words[usize::from(aci / 2)] = None;
+            }
             let w = words[usize::from(aci / 2)].get_or_insert(0);
             for m in 0..self.variant.masters {
                 if !read {
@@ -297,6 +308,11 @@ impl<M: Mmio> Sun50iHw<M> {
                 if !write {
                     *w |= dm_aut_bit(aci, m, true);
                 }
+            }
+            #[cfg(test)]
+            if self.bugs.domains_one_store_each {
+                let k = usize::from(aci / 2);
+                self.regs.set(dm_aut_ctrl(k), words[k].unwrap_or(0));
             }
         }
         for (k, w) in words.iter().enumerate() {
@@ -508,15 +524,15 @@ impl<M: Mmio> Sun50iHw<M> {
         let masters = self.variant.master_mask();
         self.regs.set(R_INT_CLR, l.status);
         let lanes = (l.status | l.l1pg | l.l2pg) & masters;
+        #[cfg(test)]
+        if self.bugs.reset_other_lanes {
+            self.regs.set(R_RESET, !l.status);
+            self.regs.set(R_RESET, l.status);
+            return Ok(lanes);
+        }
         if lanes != 0 {
             self.regs.set(R_RESET, self.all_released() & !lanes);
-            #[allow(unused_mut)]
-            let mut release = self.all_released();
-            #[cfg(test)]
-            if self.bugs.reset_other_lanes {
-                release = lanes;
-            }
-            self.regs.set(R_RESET, release);
+            self.regs.set(R_RESET, self.all_released());
         }
         let int = |f: tock_registers::fields::Field<u32, INT::Register>| f.mask << f.shift;
         if l.status & int(INT::L1_INVALID) != 0 {
