@@ -289,7 +289,7 @@ fn sunxi(rel: &str, name: &str, h6: bool) {
             "allwinner,sun50i-h616-iommu"
         }
     );
-    assert_eq!(i.driver, "no driver yet");
+    assert_eq!(i.driver, "sun50i");
     if h6 {
         // DE3 mixer 0 -> 0, Cedrus -> 3, Hantro G2 -> 5.
         assert_eq!(

@@ -55,6 +55,12 @@ pub enum IommuError {
         /// Bytes of the request.
         size: u64,
     },
+    /// Every translation context the IOMMU has is in use (the sun50i IOMMU
+    /// has one: a single table base for all masters).
+    NoFreeContext {
+        /// How many contexts the IOMMU has.
+        contexts: u32,
+    },
     /// The driver does not support this page-table format or configuration.
     Unsupported {
         /// A driver-defined code (e.g. the ID register value that said no).
@@ -109,6 +115,10 @@ impl fmt::Display for IommuError {
             Self::SyncFailed { iova, size } => {
                 write!(f, "invalidation of {iova:?}+{size:#x} failed")
             }
+            Self::NoFreeContext { contexts } => write!(
+                f,
+                "no free translation context: the IOMMU has {contexts}, all in use"
+            ),
             Self::Unsupported { value } => write!(f, "unsupported ({value:#x})"),
             Self::RequestStatus {
                 request,

@@ -101,6 +101,23 @@ impl DmaPool {
         }
     }
 
+    /// Like [`new`](Self::new), but devices see the pool at
+    /// `physical + bus_offset` (wrapping: a negative offset is the two's
+    /// complement).  Every platform this image boots on has offset 0; host
+    /// tests use it to put a host allocation at a 32-bit bus address for a
+    /// model IOMMU whose tables and outputs are 32-bit
+    /// (docs/hw/sun50i.md §4.2).
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new).
+    pub unsafe fn with_bus_offset(range: PhysRange, bus_offset: u64) -> Self {
+        // SAFETY: the caller upholds `new`'s contract.
+        let mut pool = unsafe { Self::new(range) };
+        pool.bus_offset = bus_offset;
+        pool
+    }
+
     /// The memory the pool manages.
     pub fn range(&self) -> PhysRange {
         self.range
@@ -153,8 +170,8 @@ impl DmaPool {
         };
         let count = size.div_ceil(FRAME) as usize;
         let bytes = count as u64 * FRAME;
-        let bus_base = self.range.base.as_u64().saturating_add(self.bus_offset);
-        let bus_end = self.range.end().as_u64().saturating_add(self.bus_offset);
+        let bus_base = self.range.base.as_u64().wrapping_add(self.bus_offset);
+        let bus_end = self.range.end().as_u64().wrapping_add(self.bus_offset);
         if bus_end <= limit {
             // The whole pool is below the limit.
             return self.alloc(size).map_err(|e| match e {
@@ -177,7 +194,7 @@ impl DmaPool {
                 };
                 let end = (first as u64 * FRAME)
                     .saturating_add(bytes)
-                    .saturating_add(self.bus_offset);
+                    .wrapping_add(self.bus_offset);
                 if end <= limit {
                     break Some(first);
                 }
@@ -224,7 +241,7 @@ impl DmaBuf<'_> {
     /// Bus address of the first byte (what an IOMMU walker or a bypassing
     /// device uses).
     pub fn bus_addr(&self) -> BusAddr {
-        BusAddr(self.pa.as_u64() + self.pool.bus_offset)
+        BusAddr(self.pa.as_u64().wrapping_add(self.pool.bus_offset))
     }
     /// Length in bytes (whole frames).
     pub fn len(&self) -> usize {

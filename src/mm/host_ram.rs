@@ -77,6 +77,16 @@ impl HostRam {
         // nothing but the pool; the tests keep it alive longer than the pool.
         unsafe { DmaPool::new(self.range()) }
     }
+
+    /// A DMA pool over the whole arena that devices see at bus address
+    /// `bus` (a 32-bit window for a model IOMMU whose tables and outputs are
+    /// 32-bit, docs/hw/sun50i.md §4.2).  Keep the arena alive longer than
+    /// the pool.
+    pub fn pool_at_bus(&self, bus: u64) -> DmaPool {
+        let offset = bus.wrapping_sub(self.range().base.as_u64());
+        // SAFETY: as for `pool`.
+        unsafe { DmaPool::with_bus_offset(self.range(), offset) }
+    }
 }
 
 impl Drop for HostRam {

@@ -17,6 +17,7 @@ use crate::dma::{DmaMaster, MasterSpec};
 use crate::iommu::pgtable::{Granule, PoolTables};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
+use crate::iommu::sun50i::probe::Sun50iProbe;
 use crate::iommu::virtio_iommu::probe::VirtioIommuProbe;
 use crate::iommu::{Contexts, Domain, Iommu, Observe};
 use crate::mm::dma_pool::DmaPool;
@@ -108,8 +109,8 @@ pub const FAMILIES: &[Family] = &[
     Family {
         kind: IommuKind::Sun50i,
         name: "sun50i",
-        driver: Err(NOT_YET),
-        self_master: false,
+        driver: Ok(run_family::<Sun50iProbe>),
+        self_master: <Sun50iProbe as Probe>::SELF_MASTER,
     },
     Family {
         kind: IommuKind::AppleDart,
@@ -316,6 +317,10 @@ mod tests {
         );
         assert_eq!(
             driver_for(IommuKind::Sun50i, "allwinner,sun50i-h6-iommu"),
+            "sun50i"
+        );
+        assert_eq!(
+            driver_for(IommuKind::AppleDart, "apple,t8103-dart"),
             "no driver yet"
         );
         assert_eq!(

@@ -47,6 +47,13 @@ impl<'p> GuardedBuf<'p> {
         self.buf.phys() + self.guard as u64
     }
 
+    /// The address devices and IOMMU tables use for the data area: its bus
+    /// address.  Equal to [`phys`](Self::phys) on every platform this image
+    /// runs on; differs on host models with a 32-bit bus window.
+    pub fn bus(&self) -> PhysAddr {
+        PhysAddr(self.buf.bus_addr().0.wrapping_add(self.guard as u64))
+    }
+
     /// Data length.
     pub fn len(&self) -> usize {
         self.len

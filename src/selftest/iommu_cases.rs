@@ -163,7 +163,7 @@ impl<'a, I: Observe, M: TableMemory> IommuTest<'a, I, M> {
             let iova = Iova(HEARTBEAT_IOVA + m as u64 * 0x10_0000);
             let b = GuardedBuf::new(t.pool, page as usize, page as usize)
                 .map_err(|e| format!("heartbeat buffer: {e}"))?;
-            let phys = b.phys();
+            let phys = b.bus();
             t.buffers.push(b);
             for d in t.domains.iter_mut() {
                 d.map(t.iommu, iova, phys, page, Prot::rw())
@@ -218,8 +218,10 @@ impl<'a, I: Observe, M: TableMemory> IommuTest<'a, I, M> {
         Some((b, iova))
     }
 
+    /// What the tables map for buffer `b`: its bus address (the
+    /// physical address on every platform this image runs on).
     fn phys(&self, b: usize) -> PhysAddr {
-        self.buffers[b].phys()
+        self.buffers[b].bus()
     }
 
     /// Maps `bytes` of buffer `b` in domain `d` at a fresh IOVA.

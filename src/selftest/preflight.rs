@@ -45,7 +45,7 @@ pub fn preflight<I: Observe, M: TableMemory>(
         let mut landed = Vec::new();
         for (k, &iova) in iovas.iter().enumerate() {
             t.domains[d]
-                .map(t.iommu, iova, buf.phys(), page, Prot::rw())
+                .map(t.iommu, iova, buf.bus(), page, Prot::rw())
                 .map_err(|e| format!("preflight: mapping {iova} for {name}: {e}"))?;
             let pattern = [0xc0 | (m as u8) << 2 | k as u8; PROBE];
             let sent = t.masters[m].write(iova, &pattern, timeout);

@@ -5,15 +5,32 @@
 //! Register facts, their primary sources and where Linux disagrees with the
 //! manuals: docs/hw/sun50i.md.
 //!
-//! Only the host behavioural model lives here so far (`model.rs`, written
-//! from the manuals' register descriptions, not from any driver); the driver
-//! files (`regs.rs`, `variant.rs`, `hw.rs`, `adapter.rs`, `fault.rs`,
-//! `probe.rs`) come with the driver.
+//! * `regs.rs`: the register map over the `Mmio` seam;
+//! * `variant.rs`: H6 / H616 (slots, range invalidation, VA port);
+//! * `hw.rs`: enable, TTB, bypass, flush / zaps with bounded busy polls,
+//!   fault latching and lane-reset recovery;
+//! * `adapter.rs`: `Iommu` + `Observe` (and [`SKIP_SYNC_FAILURES`]);
+//! * `fault.rs`: latched registers → fault records;
+//! * `probe.rs`: bring-up from the device-tree node.
 //!
 //! The model is test scaffolding (`#[cfg(test)]`): it builds on `testkit`,
-//! which ranks above `iommu` (docs/architecture.md, "Layers").
+//! which ranks above `iommu` (docs/architecture.md, "Layers").  It was
+//! written from the manuals, not from this driver.
+
+pub mod adapter;
+pub mod fault;
+pub mod hw;
+pub mod probe;
+pub mod regs;
+pub mod variant;
+
+pub use adapter::{Sun50iInvalidation, Sun50iIommu, SKIP_SYNC_FAILURES};
+pub use hw::{Sun50iError, Sun50iHw};
+pub use probe::Sun50iProbe;
 
 #[cfg(test)]
 pub mod model;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod tests;

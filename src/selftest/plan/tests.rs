@@ -150,14 +150,23 @@ fn disabled_and_driverless_iommus_are_skip_groups_with_the_reason() {
                 .prop_cells("reg", &[0, 0x0b30_0000, 0, 0x1000])
                 .prop_cells("iommus", &[0x7001, 3])
                 .end();
+            b.begin("iommu@b400000")
+                .prop_u32("#iommu-cells", 1)
+                .prop_cells("reg", &[0, 0x0b40_0000, 0, 0x4000])
+                .prop_str("compatible", "apple,t8103-dart")
+                .end();
         }),
         &two_edus(),
     );
-    let sun = state(&p, "iommu@b100000");
+    let dart = state(&p, "iommu@b400000");
     assert!(
-        sun.contains("sun50i family: no driver in this image yet"),
-        "{sun}"
+        dart.contains("apple-dart family: no driver in this image yet"),
+        "{dart}"
     );
+    // The sun50i family has a driver; with only a platform master (no DMA
+    // engine driver) the node is a SKIP naming the missing master.
+    let sun = state(&p, "iommu@b100000");
+    assert!(sun.contains("no DMA master this image can drive"), "{sun}");
     let off = state(&p, "iommu@b200000");
     assert!(off.contains("is disabled in the DT"), "{off}");
     assert_eq!(p[p.len() - 1].platform.len(), 0);
