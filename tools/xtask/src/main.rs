@@ -10,6 +10,7 @@
 //! cargo xtask install-qemu [--dry-run]
 //! cargo xtask dt-probe FILE.dtb [--json]
 //! cargo xtask fetch-dtbs
+//! cargo xtask lava-validate
 //! cargo xtask image --board NAME [--dtb FILE] | --list
 //! ```
 //!
@@ -31,6 +32,7 @@ mod install;
 mod junit;
 mod ktap;
 mod kunit;
+mod lava;
 mod process;
 mod qemu;
 mod scenarios;
@@ -76,6 +78,8 @@ commands:
       --dry-run                     only print what it would do
   dt-probe FILE.dtb     print what the image's discovery sees in a DTB [--json]
   fetch-dtbs            fetch + verify the board DTB fixtures into target/dtbs/
+  lava-validate         LAVA's job schema (Debian lava-common, installed if missing) on
+                        boards/*/lava.yaml; tests/fixtures/lava/*.yaml must be rejected
 ";
 
 /// Parsed command line.
@@ -94,6 +98,7 @@ enum Cmd {
     },
     DtProbe(dtprobe::Args),
     FetchDtbs,
+    LavaValidate,
     Image(boards::Options),
     Help,
 }
@@ -212,6 +217,7 @@ fn parse(argv: &[String]) -> Result<Cmd> {
         },
         "dt-probe" => Ok(Cmd::DtProbe(dtprobe::parse(rest)?)),
         "fetch-dtbs" => Ok(Cmd::FetchDtbs),
+        "lava-validate" => Ok(Cmd::LavaValidate),
         "image" => boards::parse(&mut args).map(Cmd::Image),
         "help" | "--help" | "-h" => Ok(Cmd::Help),
         other => Err(Error::Usage(format!("unknown command `{other}`"))),
@@ -298,6 +304,7 @@ fn main() -> ExitCode {
         Cmd::Bench(extra) => toolchain::ensure().and_then(|()| bench::run(&extra)),
         Cmd::DtProbe(a) => dtprobe::run(&a),
         Cmd::FetchDtbs => dtbs::run(),
+        Cmd::LavaValidate => lava::ensure().and_then(|()| lava::validate_all()),
         Cmd::Image(o) => boards::run(&o),
         Cmd::InstallQemu { dry_run: true } => {
             install::dry_run();

@@ -8,6 +8,7 @@ use crate::install;
 use crate::junit;
 use crate::ktap::Status;
 use crate::kunit;
+use crate::lava;
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
@@ -110,6 +111,15 @@ pub fn run(opts: &Options) -> Result<()> {
         have_qemu = true;
         Ok(())
     });
+    // LAVA's own job schema (Debian's lava-common, installed when missing)
+    // on every LAVA job file; before the host tests, whose LAVA test then
+    // fails instead of skipping.
+    let mut have_lava = false;
+    stage(&mut rows, "lava: job schema", || {
+        lava::ensure()?;
+        have_lava = true;
+        lava::validate_all()
+    });
     if !opts.no_host {
         // Board DTB fixtures first, so tests/dt_boards.rs really runs (it
         // fails instead of skipping when IOMMU_BRINGUP_REQUIRE_DTBS is set).
@@ -120,6 +130,9 @@ pub fn run(opts: &Options) -> Result<()> {
                 .env("IOMMU_BRINGUP_REQUIRE_DTBS", "1");
             if have_qemu {
                 cmd.env("IOMMU_BRINGUP_REQUIRE_QEMU", "1");
+            }
+            if have_lava {
+                cmd.env("IOMMU_BRINGUP_REQUIRE_LAVA", "1");
             }
             process::run(&mut cmd)
         });
