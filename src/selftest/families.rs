@@ -14,7 +14,7 @@ use super::ktap::KtapWriter;
 use super::preflight::preflight;
 use super::runner::{run_group, Totals};
 use crate::dma::{DmaMaster, MasterSpec};
-use crate::iommu::pgtable::{Granule, PoolTables};
+use crate::iommu::pgtable::{Codec, Granule, PoolTables};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
 use crate::iommu::sun50i::probe::Sun50iProbe;
@@ -197,16 +197,38 @@ pub trait FamilyEnv: ProbeEnv {
     }
 }
 
+/// Domain `i`'s aperture for a format with `input_bits` of IOVA: the
+/// catalogue's layout (`iommu_cases::aperture`, domain 0 above 4 GiB) when
+/// the format reaches above 4 GiB; otherwise every domain below 4 GiB, at
+/// `(i + 1) * APERTURE_SIZE` (a 32-bit IOMMU such as sun50i).
+pub fn aperture_for(i: usize, input_bits: u32) -> Iova {
+    if input_bits > 32 {
+        aperture(i)
+    } else {
+        Iova((i as u64 + 1) * APERTURE_SIZE)
+    }
+}
+
+/// The high preflight IOVA for a format with `input_bits`: just above the
+/// highest aperture [`aperture_for`] gives.
+pub fn preflight_high(input_bits: u32) -> u64 {
+    if input_bits > 32 {
+        PREFLIGHT_HIGH
+    } else {
+        APERTURE_SIZE * (MAX_MASTERS as u64 + 1)
+    }
+}
+
 /// The fixed IOVA ranges and apertures the catalogue will use (two pages
 /// per master: edu's staging buffer, or virtio-blk's queue and request
-/// memory).
-pub fn test_iova_ranges(page: u64, masters: usize) -> Vec<(u64, u64)> {
+/// memory) for a format with `input_bits` of IOVA.
+pub fn test_iova_ranges(page: u64, masters: usize, input_bits: u32) -> Vec<(u64, u64)> {
     let mut v: Vec<(u64, u64)> = (0..masters)
         .map(|i| (STAGING_IOVA + i as u64 * STAGING_STRIDE, 2 * page.max(4096)))
         .collect();
-    v.extend((0..MAX_MASTERS).map(|i| (aperture(i).0, APERTURE_SIZE)));
+    v.extend((0..MAX_MASTERS).map(|i| (aperture_for(i, input_bits).0, APERTURE_SIZE)));
     v.push((PREFLIGHT_LOW, page.max(4096)));
-    v.push((PREFLIGHT_HIGH, page.max(4096)));
+    v.push((preflight_high(input_bits), page.max(4096)));
     v
 }
 
@@ -221,6 +243,7 @@ pub fn run_family<P: Probe>(
     let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
     let granule = env.granule();
     let (format, coherent) = P::table_format(&driver, granule)?;
+    let input_bits = format.input_bits();
     let page = granule.size();
     let streams: Vec<u32> = t
         .masters
@@ -234,7 +257,7 @@ pub fn run_family<P: Probe>(
             P::INVALIDATION
         ));
     }
-    let ranges = test_iova_ranges(page, t.masters.len());
+    let ranges = test_iova_ranges(page, t.masters.len(), input_bits);
     P::check_test_iovas(&mut driver, env.probe_env(), &streams, &ranges)?;
     // One domain per master, or the one context every stream shares; the
     // driver checks the format against its hardware and tags each domain.
@@ -249,7 +272,7 @@ pub fn run_family<P: Probe>(
             &mut driver,
             format.clone(),
             tables,
-            aperture(i),
+            aperture_for(i, input_bits),
             APERTURE_SIZE,
         )
         .map_err(|e| format!("domain {i}: {e}"))?;
@@ -276,7 +299,8 @@ pub fn run_family<P: Probe>(
     env.check_bring_up()?;
     let mut test = IommuTest::setup(&mut driver, masters, domains, &opened.fixed, pool, page)?;
     test.timeout = DMA_TIMEOUT;
-    for note in preflight(&mut test, &[Iova(PREFLIGHT_LOW), Iova(PREFLIGHT_HIGH)])? {
+    let high = Iova(preflight_high(input_bits));
+    for note in preflight(&mut test, &[Iova(PREFLIGHT_LOW), high])? {
         env.diag(&note);
     }
     // The negative control starts with the cases, not with the setup.
@@ -306,6 +330,20 @@ mod tests {
             );
         }
         assert!(family(IommuKind::Unknown).is_none());
+    }
+
+    #[test]
+    fn a_32_bit_format_keeps_every_test_iova_below_4_gib() {
+        for (bits, above) in [(32, false), (40, true)] {
+            let r = test_iova_ranges(4096, 2, bits);
+            assert_eq!(
+                r.iter().any(|&(s, n)| s + n > 1 << 32),
+                above,
+                "{bits}-bit: {r:x?}"
+            );
+        }
+        assert_eq!(aperture_for(0, 40), aperture(0));
+        assert!(preflight_high(32) + 4096 <= 1 << 32);
     }
 
     #[test]
