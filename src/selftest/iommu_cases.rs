@@ -526,6 +526,11 @@ pub fn group<'a, I: Observe + 'a, M: TableMemory + 'a>(name: String) -> Group<Io
             run: map_dma_roundtrip,
         },
         Case {
+            name: "map_next_to_walked",
+            needs: &[],
+            run: map_next_to_walked,
+        },
+        Case {
             name: "unmap_stale_window",
             needs: &[Need::Tlb],
             run: unmap_stale_window,
@@ -685,6 +690,146 @@ fn map_dma_roundtrip<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) ->
     }
     t.release(0, iova, page);
     r
+}
+
+/// The bytes one last-level table maps in domain `d`: the span of one
+/// entry of the level above, from the driver's own table format (1 MiB on
+/// sun50i, 2 MiB / 32 MiB / 512 MiB for LPAE at 4K / 16K / 64K).
+fn table_span<I: Observe, M: TableMemory>(t: &IommuTest<'_, I, M>, d: usize) -> u64 {
+    let codec = t.domains[d].page_table().codec();
+    codec.level_entries(codec.last_level()) as u64 * t.page
+}
+
+/// `map_next_to_walked`: a mapping made right next to one the IOMMU has
+/// just walked must be usable at once, with no unmap (and so no unmap's
+/// invalidation) in between.  An IOMMU may walk ahead of a DMA and cache
+/// what it found, invalid entries included (sun50i's prefetch loads the
+/// next page's PTE and the next directory entry, docs/hw/sun50i.md §5); a
+/// map into such a window is only seen once the driver's map-time
+/// invalidation ([`Iommu::sync_map`]) drops them.  Two probes, each a map,
+/// a DMA, then a map next to it and a DMA through that:
+///
+/// * the next page in the same last-level table;
+/// * the first page of the next last-level table's span, which had no
+///   table when the page before it was used (the span is the codec's).
+///
+/// Both live in one fresh IOVA region of three table spans, so whatever
+/// the walks cache ahead of them (the page after, the next table entry)
+/// falls on IOVA this case owns and no later case can meet it; nothing is
+/// unmapped until both have run.  Where three spans do not fit the
+/// aperture (LPAE 64K: 512 MiB each), the first probe runs alone in a
+/// region of its own and the case says so.
+fn map_next_to_walked<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> Report {
+    let mut r = Report::new();
+    let page = t.page;
+    let span = table_span(t, 0);
+    let (start, end) = t.domains[0].iova_allocator().aperture();
+    let across_tables = 3 * span <= end.0 - start.0;
+    let (bytes, align) = if across_tables {
+        (3 * span, span)
+    } else {
+        (4 * page, 4 * page)
+    };
+    let Some(b) = t.buf(&mut r, 4 * page) else {
+        return r;
+    };
+    let base = match t.domains[0].alloc_iova(bytes, align) {
+        Ok(v) => v,
+        Err(e) => {
+            r.fail(format_args!(
+                "taking {bytes:#x} bytes of IOVA space aligned to {align:#x}: {e}"
+            ));
+            return r;
+        }
+    };
+    // Nothing is unmapped before the end: an unmap between the probes
+    // could free the table they share, and its sync is not what this case
+    // is about.
+    let mut mapped = Vec::new();
+    walked_then_next(
+        &mut r,
+        t,
+        &mut mapped,
+        b,
+        [(base, 0), (base + page, page)],
+        "the next page in the same last-level table",
+        56,
+    );
+    if across_tables {
+        let last = base + (span - page);
+        walked_then_next(
+            &mut r,
+            t,
+            &mut mapped,
+            b,
+            [(last, 2 * page), (base + span, 3 * page)],
+            &format!("the first page of the next {span:#x}-byte last-level table span"),
+            58,
+        );
+    } else {
+        r.note(format_args!(
+            "not probed: the first page of the next last-level table span ({span:#x} bytes each; three do not fit the {:#x}-byte aperture)",
+            end.0 - start.0
+        ));
+    }
+    for iova in mapped {
+        t.release(0, iova, page);
+    }
+    r
+}
+
+/// One probe of [`map_next_to_walked`]: maps page `first` (buffer `b` at
+/// its offset), DMAs through it, then maps page `next` with no unmap in
+/// between and DMAs through that: both writes must land and nothing may
+/// fault.  What it mapped is pushed to `mapped` (the caller unmaps it).
+fn walked_then_next<I: Observe, M: TableMemory>(
+    r: &mut Report,
+    t: &mut IommuTest<'_, I, M>,
+    mapped: &mut Vec<Iova>,
+    b: usize,
+    pages: [(Iova, u64); 2],
+    what: &str,
+    seed: u8,
+) {
+    let page = t.page;
+    let phys = t.phys(b);
+    let [(first, _), (next, next_off)] = pages;
+    for (i, (iova, off)) in pages.into_iter().enumerate() {
+        if let Err(e) = t.domains[0].map(t.iommu, iova, phys + off, page, Prot::rw()) {
+            r.fail(format_args!("map {iova} -> {}: {e}", phys + off));
+            break;
+        }
+        mapped.push(iova);
+        let what_dma = if i == 0 {
+            format!("DMA through {first}")
+        } else {
+            format!(
+                "DMA through {next} ({what}), mapped right after a DMA through {first} with no unmap in between"
+            )
+        };
+        let p = pattern(seed + i as u8);
+        let landed =
+            t.dma_write(r, 0, iova, &p) && expect_bytes(t, r, b, off as usize, &p, &what_dma);
+        t.tables_agree(r, 0, iova, b, off as usize, &p);
+        let faults = t.faults();
+        for f in &faults {
+            r.fail(format_args!("fault on the {what_dma}: {f}"));
+        }
+        if !landed || !faults.is_empty() {
+            if i == 1 {
+                r.note(format_args!(
+                    "an IOMMU that caches invalid entries ahead of a walk shows a fresh mapping only after the driver's map-time invalidation (Iommu::sync_map)"
+                ));
+            }
+            break;
+        }
+        if i == 1 {
+            r.note(format_args!(
+                "{next} ({what}), mapped after a DMA through {first}: the DMA landed at {}",
+                phys + next_off
+            ));
+        }
+    }
 }
 
 fn unmap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> Report {

@@ -246,15 +246,18 @@ impl<M: Mmio> Iommu for Sun50iIommu<M> {
 ///   level-2 table stays reachable through the PTW cache's directory entry;
 /// * a fresh mapping sits behind an invalid entry the prefetch cached when
 ///   the page before it (or the 1 MiB slot before it) was used, and no zap
-///   drops it, so the first DMA to it faults: `unmap_stale_window`,
-///   `remap_stale_window` and `remap_invalidate_new_page` (their first DMA
-///   to a fresh page), `readonly_blocks_write` (a translation fault where a
-///   permission fault is expected).
+///   drops it, so the first DMA to it faults: `map_next_to_walked` (which
+///   maps right next to a page it has just used, the window this zap
+///   exists for), `unmap_stale_window`, `remap_stale_window` and
+///   `remap_invalidate_new_page` (their first DMA to a fresh page),
+///   `readonly_blocks_write` (a translation fault where a permission fault
+///   is expected).
 ///
 /// `fault_record` passes (its IOVA was never used before the unmap, so
 /// nothing cached it); the cases that need separate contexts or a blocking
 /// detach SKIP with the capability's reason.
 pub const SKIP_SYNC_FAILURES: &[&str] = &[
+    "map_next_to_walked",
     "unmap_stale_window",
     "unmap_invalidate_blocks_dma",
     "remap_stale_window",

@@ -268,8 +268,9 @@ fn map_next_to_a_used_page(bugs: Bugs) -> Option<String> {
 }
 
 #[test]
-fn no_neighbour_zap_after_map_fails_a_map_next_to_a_used_page_but_no_catalogue_case() {
-    // The driver's zap makes the fresh neighbour visible.
+fn no_neighbour_zap_after_map_fails_map_next_to_walked() {
+    // The mechanism, directly: the driver's zap makes the fresh neighbour
+    // visible; without it the prefetched invalid entry faults.
     assert_eq!(map_next_to_a_used_page(Bugs::default()), None);
     let bugs = Bugs {
         no_neighbour_zap: true,
@@ -277,12 +278,33 @@ fn no_neighbour_zap_after_map_fails_a_map_next_to_a_used_page_but_no_catalogue_c
     };
     let e = map_next_to_a_used_page(bugs).expect("the prefetched invalid entry must fault");
     assert!(e.contains("Aborted"), "{e}");
-    // No catalogue case catches it: every case's unmap brings the full
-    // flush, which also empties what the prefetch cached, before the next
-    // map into the prefetched window (docs/hw/sun50i.md §15).  The
-    // negative control shows the zap matters once the flush is gone too
-    // (`SKIP_SYNC_FAILURES`).
-    assert!(with_bug(bugs).is_empty());
+    // The catalogue catches it with `map_next_to_walked` alone: the other
+    // cases' unmaps bring the full flush, which also empties what the
+    // prefetch cached, before their next map into the prefetched window
+    // (docs/hw/sun50i.md §15).
+    let (r, _) = run_catalogue(Opts {
+        bugs,
+        ..Opts::default()
+    });
+    assert_eq!(failed(&r), ["map_next_to_walked"], "{r:?}");
+    // Both probes see it: the next page's PTE prefetched into the macro
+    // TLB, and the next directory entry prefetched into the PTW cache.
+    let diags = &r
+        .iter()
+        .find(|(n, _, _)| *n == "map_next_to_walked")
+        .unwrap()
+        .2;
+    for probe in [
+        "the next page in the same last-level table",
+        "the first page of the next 0x100000-byte last-level table span",
+    ] {
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.contains("Translation fault") && d.contains(probe)),
+            "{probe}: {diags:?}"
+        );
+    }
 }
 
 #[test]
