@@ -65,6 +65,15 @@ pub trait DmaMaster {
     /// Largest single transfer.
     fn max_transfer(&self) -> usize;
 
+    /// `Some(reason)` when the IOMMU is not known to check this master's
+    /// writes against page permissions (an IOMMU's own debug port outside
+    /// the per-master permission machinery): `readonly_blocks_write` then
+    /// SKIPs with the reason instead of judging the IOMMU by it.  The
+    /// default — an ordinary master — is `None`.
+    fn write_permission_unchecked(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Device writes `data` to memory at `iova`.
     fn write(&mut self, iova: Iova, data: &[u8], timeout: Duration) -> Result<DmaReport, DmaError>;
 

@@ -108,10 +108,18 @@ pub trait Probe {
         granule: Granule,
     ) -> Result<(Self::Format, bool), String>;
 
-    /// `true` when the IOMMU has a port of its own through which the CPU can
-    /// drive translated accesses ([`Self::self_master`]), so it can be
-    /// tested without any other DMA master.
+    /// `true` when the family's IOMMUs may have a port of their own through
+    /// which the CPU can drive translated accesses ([`Self::self_master`]),
+    /// so they can be tested without any other DMA master.  Which of its
+    /// variants have one: [`Self::has_self_master`].
     const SELF_MASTER: bool = false;
+
+    /// `true` when the IOMMU of `compatible` has such a port (the plan runs
+    /// a node without other masters only then).  The default: every
+    /// variant, as [`Self::SELF_MASTER`] says.
+    fn has_self_master(_compatible: &str) -> bool {
+        Self::SELF_MASTER
+    }
 
     /// The IOMMU's own translation port as a DMA master (for example a
     /// CPU-driven translation or debug port), when the family has one; it

@@ -72,9 +72,15 @@ pub struct Family {
     pub name: &'static str,
     /// How to run it, or why it cannot run in this image.
     pub driver: Result<RunFamily, &'static str>,
-    /// The IOMMU can be tested through its own port (`Probe::SELF_MASTER`),
-    /// so a node without other masters still runs.
-    pub self_master: bool,
+    /// Whether an IOMMU of this `compatible` can be tested through its own
+    /// port (`Probe::has_self_master`), so a node without other masters
+    /// still runs.
+    pub self_master: fn(&str) -> bool,
+}
+
+/// A family without a driver has no self master either.
+fn no_self_master(_compatible: &str) -> bool {
+    false
 }
 
 /// No driver in this image for a family whose issue is still open.
@@ -86,37 +92,37 @@ pub const FAMILIES: &[Family] = &[
         kind: IommuKind::SmmuV3,
         name: "smmuv3",
         driver: Ok(run_family::<Smmuv3Probe>),
-        self_master: <Smmuv3Probe as Probe>::SELF_MASTER,
+        self_master: <Smmuv3Probe as Probe>::has_self_master,
     },
     Family {
         kind: IommuKind::VirtioIommu,
         name: "virtio-iommu",
         driver: Ok(run_family::<VirtioIommuProbe>),
-        self_master: <VirtioIommuProbe as Probe>::SELF_MASTER,
+        self_master: <VirtioIommuProbe as Probe>::has_self_master,
     },
     Family {
         kind: IommuKind::Mmu500,
         name: "mmu-500",
         driver: Err(NOT_YET),
-        self_master: false,
+        self_master: no_self_master,
     },
     Family {
         kind: IommuKind::SmmuV2,
         name: "smmuv2",
         driver: Err(NOT_YET),
-        self_master: false,
+        self_master: no_self_master,
     },
     Family {
         kind: IommuKind::Sun50i,
         name: "sun50i",
         driver: Ok(run_family::<Sun50iProbe>),
-        self_master: <Sun50iProbe as Probe>::SELF_MASTER,
+        self_master: <Sun50iProbe as Probe>::has_self_master,
     },
     Family {
         kind: IommuKind::AppleDart,
         name: "apple-dart",
         driver: Err(NOT_YET),
-        self_master: false,
+        self_master: no_self_master,
     },
 ];
 

@@ -587,7 +587,7 @@ pub fn group<'a, I: Observe + 'a, M: TableMemory + 'a>(name: String) -> Group<Io
         },
         Case {
             name: "readonly_blocks_write",
-            needs: &[],
+            needs: &[Need::PermissionCheckedMaster],
             run: readonly_blocks_write,
         },
         Case {
@@ -639,6 +639,9 @@ fn unmet<I: Observe, M: TableMemory>(t: &IommuTest<'_, I, M>, need: Need) -> Opt
                 "needs an invalidation scoped to one context, but only the whole IOMMU can be invalidated: {why}"
             )),
         },
+        Need::PermissionCheckedMaster => t.masters[0]
+            .write_permission_unchecked()
+            .map(|why| format!("{}: {why}", t.masters[0].name())),
         Need::DetachBlocks => match c.detach {
             Detach::Blocks => None,
             Detach::Bypasses(why) => Some(format!(

@@ -25,4 +25,6 @@ pub enum Need {
     ContextScopedInvalidation,
     /// A detached stream is blocked (not bypassing translation).
     DetachBlocks,
+    /// The IOMMU checks master 0's writes against page permissions.
+    PermissionCheckedMaster,
 }

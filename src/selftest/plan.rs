@@ -380,7 +380,7 @@ fn judge(
             "PCIe discovery failed, so no DMA master could be found: {e}"
         ));
     }
-    if p.masters.is_empty() && !fam.self_master {
+    if p.masters.is_empty() && !(fam.self_master)(&p.compatible) {
         let platform = if p.platform.is_empty() {
             String::new()
         } else {

@@ -27,6 +27,7 @@
 
 use super::fault;
 use super::hw::Sun50iHw;
+use super::va_port::VA_PORT_STREAM;
 use crate::iommu::pgtable::sun50i::Sun50i;
 use crate::iommu::{
     Capabilities, Context, ContextInvalidation, Contexts, Detach, Fault, FaultDelivery, FaultShape,
@@ -197,7 +198,12 @@ impl<M: Mmio> Iommu for Sun50iIommu<M> {
         ctx: &Context<'_, Sun50i, ()>,
     ) -> Result<(), IommuError> {
         self.hw.set_ttb(ctx.root.0)?;
-        self.hw.set_bypass(stream.0, false)?;
+        if stream == VA_PORT_STREAM {
+            // No BYPASS bit: the port walks the TTB just written.
+            self.hw.check_va_port()?;
+        } else {
+            self.hw.set_bypass(stream.0, false)?;
+        }
         Ok(())
     }
 
@@ -206,7 +212,11 @@ impl<M: Mmio> Iommu for Sun50iIommu<M> {
         stream: StreamId,
         _ctx: &Context<'_, Sun50i, ()>,
     ) -> Result<(), IommuError> {
-        self.hw.set_bypass(stream.0, true)?;
+        // The VA port has no BYPASS bit (§11): it keeps walking the TTB,
+        // but only when the CPU drives it.
+        if stream != VA_PORT_STREAM {
+            self.hw.set_bypass(stream.0, true)?;
+        }
         // Nothing of the table may stay cached for the master.
         self.invalidate(Sun50iInvalidation::FullFlush)
     }

@@ -11,11 +11,14 @@
 //!   ACI where its domain forbids exactly one direction (read-only domain:
 //!   the access was a write; write-only: a read), as Linux does; the
 //!   no-access domain leaves it unknown (Linux assumes a read).
-//! * The debug port (bit 31 of L1PG/L2PG) is not a master of this driver's
-//!   and gets no record.
+//! * The VA debug port is flagged by bit 31 of L1PG/L2PG (§8, §11): its
+//!   records carry [`VA_PORT_STREAM`] (31), the stream the port master
+//!   (`va_port.rs`) reports, and count as one more flagged requester when
+//!   deciding whether the latched IOVA is unambiguous.
 #![forbid(unsafe_code)]
 
 use super::hw::Latched;
+use super::va_port::VA_PORT_STREAM;
 use super::variant::Variant;
 use crate::iommu::pgtable::sun50i::{Sun50i, ACI_RD, ACI_WR};
 use crate::iommu::{Access, Fault, FaultKind, RawRecord, StreamId};
@@ -26,6 +29,8 @@ use alloc::vec::Vec;
 const L1_INVALID: u32 = 1 << 16;
 /// INT_STA bit 17.
 const L2_INVALID: u32 = 1 << 17;
+/// L1PG_INT / L2PG_INT bit 31: the VA debug port.
+const PG_DEBUG: u32 = 1 << 31;
 
 /// The direction a permission fault implies from the refusing domain.
 pub fn direction_of_aci(aci: u8) -> Option<Access> {
@@ -45,11 +50,15 @@ pub fn decode(l: &Latched, v: &Variant) -> Vec<Fault> {
         if l.status & bit == 0 {
             return;
         }
-        let who = pg & masters;
+        let who = pg & (masters | PG_DEBUG);
         let single = who.count_ones() == 1;
-        for m in (0..v.masters).filter(|m| who & 1 << m != 0) {
+        let streams = (0..v.masters)
+            .filter(|m| who & 1 << m != 0)
+            .map(|m| StreamId(u32::from(m)))
+            .chain((who & PG_DEBUG != 0).then_some(VA_PORT_STREAM));
+        for stream in streams {
             out.push(Fault {
-                stream: StreamId(u32::from(m)),
+                stream,
                 iova: single.then_some(Iova(u64::from(addr))),
                 access: None,
                 kind: FaultKind::Translation,
@@ -108,6 +117,20 @@ mod tests {
         l.status = L2_INVALID;
         let f = decode(&l, &H616);
         assert_eq!(f.len(), 2);
+        assert!(f.iter().all(|f| f.iova.is_none()));
+        // The VA port alone (bit 31): its stream, with the IOVA.
+        l.l2pg = PG_DEBUG;
+        let f = decode(&l, &H616);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].stream, VA_PORT_STREAM);
+        assert_eq!(f[0].iova, Some(Iova(0x1234_5000)));
+        // The port and a master: both recorded, neither claims the IOVA.
+        l.l2pg = PG_DEBUG | 1;
+        let f = decode(&l, &H616);
+        assert_eq!(
+            f.iter().map(|f| f.stream).collect::<Vec<_>>(),
+            [StreamId(0), VA_PORT_STREAM]
+        );
         assert!(f.iter().all(|f| f.iova.is_none()));
     }
 }

@@ -382,6 +382,20 @@ impl<M: Mmio> Sun50iHw<M> {
         Ok(())
     }
 
+    /// The VA debug port can be attached: documented on this variant
+    /// (docs/hw/sun50i.md §1, §11; unconfirmed on H6).  The port has no
+    /// BYPASS bit: it walks the one TTB whenever the CPU drives it.
+    pub fn check_va_port(&self) -> Result<(), Sun50iError> {
+        if self.variant.va_port == Some(true) {
+            Ok(())
+        } else {
+            Err(Sun50iError::NoSuchMaster {
+                master: super::va_port::VA_PORT_STREAM.0,
+                masters: self.variant.masters,
+            })
+        }
+    }
+
     fn wait_clear<R: tock_registers::RegisterLongName>(
         &self,
         reg: Reg<R>,

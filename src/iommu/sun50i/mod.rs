@@ -11,7 +11,8 @@
 //!   fault latching and lane-reset recovery;
 //! * `adapter.rs`: `Iommu` + `Observe` (and [`SKIP_SYNC_FAILURES`]);
 //! * `fault.rs`: latched registers → fault records;
-//! * `probe.rs`: bring-up from the device-tree node.
+//! * `probe.rs`: bring-up from the device-tree node;
+//! * `va_port.rs`: the VA debug port as a DMA master (the self master).
 //!
 //! The model is test scaffolding (`#[cfg(test)]`): it builds on `testkit`,
 //! which ranks above `iommu` (docs/architecture.md, "Layers").  It was
@@ -22,11 +23,13 @@ pub mod fault;
 pub mod hw;
 pub mod probe;
 pub mod regs;
+pub mod va_port;
 pub mod variant;
 
 pub use adapter::{Sun50iInvalidation, Sun50iIommu, SKIP_SYNC_FAILURES};
 pub use hw::{Sun50iError, Sun50iHw};
 pub use probe::Sun50iProbe;
+pub use va_port::{VaPort, VA_PORT_STREAM};
 
 #[cfg(test)]
 pub mod model;

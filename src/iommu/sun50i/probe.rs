@@ -4,22 +4,26 @@
 //! sequence (every master bypassed until attached), and choose the sun50i
 //! table format — 4 KiB pages only.
 //!
-//! Clocks and resets (the CCU gates of the IOMMU and its masters), the VA
-//! debug port as a self master and the PMU are not brought up here yet:
-//! the image relies on the loader having left the IOMMU clocked and out of
-//! reset, and a node without a master it can drive is a SKIP
-//! (docs/architecture.md, "sun50i").
+//! The VA debug port is the family's self master (`va_port.rs`) where the
+//! manual documents it (H616/H618); on H6 no manual text confirms the
+//! port, so an H6 node without another master stays a SKIP.  Clocks and
+//! resets (the CCU gates of the IOMMU and its masters) and the PMU are not
+//! brought up here yet: the image relies on the loader having left the
+//! IOMMU clocked and out of reset (docs/architecture.md, "sun50i").
 #![forbid(unsafe_code)]
 
 use super::adapter::Sun50iIommu;
 use super::hw::{Sun50iHw, REG_SPAN};
 use super::regs::Regs;
+use super::va_port::VaPort;
 use super::variant;
+use crate::dma::DmaMaster;
 use crate::iommu::pgtable::sun50i::Sun50i;
 use crate::iommu::pgtable::Granule;
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::mm::dma_pool::DmaPool;
 use crate::mmio::VolatileMmio;
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 
@@ -65,6 +69,40 @@ impl Probe for Sun50iProbe {
         granule: Granule,
     ) -> Result<(Sun50i, bool), String> {
         table_format(granule)
+    }
+
+    /// The VA debug port (docs/hw/sun50i.md §11) on variants whose manual
+    /// documents it.
+    const SELF_MASTER: bool = true;
+
+    fn has_self_master(compatible: &str) -> bool {
+        variant::by_compatible(compatible).is_some_and(|v| v.va_port == Some(true))
+    }
+
+    /// The VA port over a second mapping of the IOMMU's registers.  H6:
+    /// none, with a note — no H6 manual text documents the port (only the
+    /// H6 vendor BSP drives it, §1), and no register tells a present port
+    /// from reserved space that reads 0 and ignores writes, so it is not
+    /// probed for.
+    fn self_master<'p>(
+        env: &mut dyn ProbeEnv,
+        _pool: &'p DmaPool,
+        t: &ProbeTarget<'_>,
+    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
+        let Some(v) = variant::by_compatible(t.compatible) else {
+            return Ok(None);
+        };
+        if v.va_port != Some(true) {
+            env.diag(&format!(
+                "{}: the VA debug port (0x190-0x198) is unconfirmed on {}: no manual text documents it there (docs/hw/sun50i.md §1, §11), so it is not used as a master",
+                t.name, v.name
+            ));
+            return Ok(None);
+        }
+        let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+        let mmio = env.map_device(t.name, reg)?;
+        let name = format!("{} VA port", t.name);
+        Ok(Some(Box::new(VaPort::new(mmio, env.clock(), &name))))
     }
 }
 

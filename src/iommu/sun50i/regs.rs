@@ -68,6 +68,15 @@ pub mod bits {
             /// Level-2 entry invalid.
             L2_INVALID OFFSET(17) NUMBITS(1) []
         ],
+        /// VA_CONFIG (0x198): the VA debug port's control (§11).
+        pub VA_CONFIG [
+            /// Start; self-clearing, reads 0 when the access is done.
+            START OFFSET(0) NUMBITS(1) [],
+            /// 1 = write VA_DATA to the IOVA, 0 = read it into VA_DATA.
+            WRITE OFFSET(8) NUMBITS(1) [],
+            /// 1 = debug mode, 0 = prefetch mode.
+            MODE_SEL OFFSET(31) NUMBITS(1) []
+        ],
         /// L1PG_INT / L2PG_INT (0x180/0x184): who met the invalid entry.
         pub PG_INT [
             /// Master j (bit j).
@@ -151,6 +160,13 @@ pub const R_INT_ERR_DATA_L2: Raw = r(0x174, "INT_ERR_DATA_L2");
 pub const R_L1PG_INT: Reg<PG_INT::Register> = r(0x180, "L1PG_INT");
 /// L2PG_INT.
 pub const R_L2PG_INT: Reg<PG_INT::Register> = r(0x184, "L2PG_INT");
+
+/// VA: the IOVA of the debug port's access (§11).
+pub const R_VA: Raw = r(0x190, "VA");
+/// VA_DATA: what the debug port writes, or what it read.
+pub const R_VA_DATA: Raw = r(0x194, "VA_DATA");
+/// VA_CONFIG.
+pub const R_VA_CONFIG: Reg<VA_CONFIG::Register> = r(0x198, "VA_CONFIG");
 
 /// DM_AUT_CTRLk (0x0B0 + 4k) holds permission domains 2k ([15:0]) and
 /// 2k+1 ([31:16]) (docs/hw/sun50i.md §9).

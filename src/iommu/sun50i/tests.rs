@@ -14,6 +14,7 @@ use super::adapter::{Sun50iIommu, SKIP_SYNC_FAILURES};
 use super::hw::{Bugs, Sun50iHw};
 use super::model::{self, Misuse, Sun50i as Model, Window};
 use super::regs::Regs;
+use super::va_port::{VaPort, VA_BUSY_TIMEOUT, VA_PORT_STREAM};
 use super::variant;
 use crate::iommu::pgtable::sun50i::Sun50i;
 use crate::iommu::pgtable::{Granule, PoolTables, Prot};
@@ -54,11 +55,24 @@ fn rig(ram: &HostRam, v: model::Variant, dv: variant::Variant) -> (Model, Driver
     (hw, Sun50iIommu::new(drv, "sun50i-model", false))
 }
 
+/// Which masters the catalogue runs with.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+enum Masters {
+    /// Two `ModelMaster`s (slots 0 and 5).
+    #[default]
+    TwoModel,
+    /// The VA debug port alone (as `run_family` adds it with no other).
+    VaPort,
+    /// One `ModelMaster` (slot 0), then the VA port (`run_family`'s order).
+    ModelAndVaPort,
+}
+
 #[derive(Clone, Copy, Default)]
 struct Opts {
     skip_sync: bool,
     bugs: Bugs,
     h6: bool,
+    masters: Masters,
 }
 
 type Results = Vec<(&'static str, Outcome, Vec<String>)>;
@@ -80,6 +94,7 @@ fn run_catalogue(o: Opts) -> (Results, Model) {
     }
     let mut m0 = ModelMaster::new(0, "m0", hw.clone());
     let mut m1 = ModelMaster::new(5, "m5", hw.clone());
+    let mut port = VaPort::new(ModelMmio::new(hw.clone()), clock(), "va-port");
     let domain = Domain::new(
         &mut iommu,
         Sun50i,
@@ -94,7 +109,11 @@ fn run_catalogue(o: Opts) -> (Results, Model) {
         iova: Iova(0x0800_0000),
         size: 4096,
     }];
-    let masters: Vec<&mut dyn DmaMaster> = alloc::vec![&mut m0, &mut m1];
+    let masters: Vec<&mut dyn DmaMaster> = match o.masters {
+        Masters::TwoModel => alloc::vec![&mut m0, &mut m1],
+        Masters::VaPort => alloc::vec![&mut port],
+        Masters::ModelAndVaPort => alloc::vec![&mut m0, &mut port],
+    };
     let mut t = IommuTest::setup(
         &mut iommu,
         masters,
@@ -377,4 +396,265 @@ fn permission_domains_written_one_store_each_leave_read_only_writable() {
         ..Bugs::default()
     });
     assert_eq!(bad, ["readonly_blocks_write"]);
+}
+
+/// The evidence-based SKIP of a case that could not show its own entries
+/// cached (docs/design.md §5): the VA port uses no TLB on the model.
+const NOT_CACHED: &str = "could not establish caching";
+
+#[test]
+fn the_catalogue_with_a_model_master_and_the_va_port_passes() {
+    let (r, hw) = run_catalogue(Opts {
+        masters: Masters::ModelAndVaPort,
+        ..Opts::default()
+    });
+    check_clean_run(&r, &hw);
+    assert_eq!(
+        skipped(&r),
+        [
+            "asid_invalidate",
+            "config_invalidate",
+            "default_deny",
+            "isolation"
+        ],
+        "{r:?}"
+    );
+}
+
+/// The VA port as the only master (an H616 board with no master driver).
+/// Two things differ from a slot master, both the port's, both on the
+/// model only:
+///
+/// * the port uses no micro TLB and (model default,
+///   `Knobs::va_port_uses_tlb` off; unconfirmed, docs/hw/sun50i.md §11) no
+///   macro TLB, so the stale-window cases cannot show a cached entry and
+///   SKIP with the evidence reason, not a capability's;
+/// * the port has no DM_AUT bits (permission domains are per micro-TLB
+///   slot, §9) and no source says its accesses are permission-checked, so
+///   the port says so (`DmaMaster::write_permission_unchecked`) and
+///   `readonly_blocks_write` SKIPs with that reason instead of judging the
+///   IOMMU by a master the permission machinery does not cover.
+#[test]
+fn the_catalogue_with_the_va_port_alone() {
+    let (r, hw) = run_catalogue(Opts {
+        masters: Masters::VaPort,
+        ..Opts::default()
+    });
+    assert!(
+        hw.0.borrow().misuse.is_empty(),
+        "{:?}",
+        hw.0.borrow().misuse
+    );
+    assert!(failed(&r).is_empty(), "{r:?}");
+    let (_, o, _) = r
+        .iter()
+        .find(|(n, _, _)| *n == "readonly_blocks_write")
+        .unwrap();
+    assert!(
+        matches!(o, Outcome::Skip(why) if why.contains("no micro-TLB slot")),
+        "{o:?}"
+    );
+    let c = caps();
+    for (name, outcome, _) in &r {
+        if let Outcome::Skip(why) = outcome {
+            let reasons = [
+                c.contexts_reason(),
+                c.detach_reason(),
+                Some("needs two DMA masters"),
+                Some(NOT_CACHED),
+                Some("no micro-TLB slot"),
+            ];
+            assert!(
+                reasons.iter().flatten().any(|r| why.contains(r)),
+                "{name} skipped for another reason: {why}"
+            );
+        }
+    }
+    assert_eq!(
+        skipped(&r),
+        [
+            "unmap_stale_window",
+            "remap_stale_window",
+            "range_invalidate",
+            "asid_invalidate",
+            "config_invalidate",
+            "default_deny",
+            "isolation",
+            "readonly_blocks_write"
+        ],
+        "{r:?}"
+    );
+    // The faults the port met were recorded under its own stream.
+    let (_, o, d) = r.iter().find(|(n, _, _)| *n == "fault_record").unwrap();
+    assert_eq!(*o, Outcome::Pass, "{d:?}");
+    assert!(d.iter().any(|d| d.contains("sid 0x1f")), "{d:?}");
+}
+
+#[test]
+fn skip_sync_with_a_model_master_and_the_va_port_fails_exactly_the_declared_list() {
+    let (r, _) = run_catalogue(Opts {
+        skip_sync: true,
+        masters: Masters::ModelAndVaPort,
+        ..Opts::default()
+    });
+    assert_eq!(failed(&r), SKIP_SYNC_FAILURES, "{r:?}");
+}
+
+/// Skip-sync with the VA port alone fails the declared list but three:
+/// `unmap_invalidate_blocks_dma` passes, because the port keeps no TLB
+/// entry (model default) — its DMA after the unmap walks the cleared PTE
+/// (the live neighbour keeps the directory entry) and faults.  The other
+/// seven fail for the list's reasons, through the PTW cache: a table freed
+/// by an earlier unmap stays behind a cached directory entry, so a fresh
+/// mapping in that 1 MiB slot faults (no map-time zap) and a freed table
+/// stays reachable (`walk_cache_invalidate`); `readonly_blocks_write`
+/// SKIPs for the port's own reason (see above); `map_next_to_walked`
+/// passes, because the invalid next-page entry the prefetch caches sits in
+/// the macro TLB, which the port (model default) does not use.  The list is
+/// the driver's and is not changed for the port.
+#[test]
+fn skip_sync_with_the_va_port_alone_fails_the_list_but_the_tlb_only_case() {
+    let (r, _) = run_catalogue(Opts {
+        skip_sync: true,
+        masters: Masters::VaPort,
+        ..Opts::default()
+    });
+    let expected: Vec<&str> = SKIP_SYNC_FAILURES
+        .iter()
+        .copied()
+        .filter(|n| {
+            !matches!(
+                *n,
+                "unmap_invalidate_blocks_dma" | "readonly_blocks_write" | "map_next_to_walked"
+            )
+        })
+        .collect();
+    assert_eq!(failed(&r), expected, "{r:?}");
+}
+
+/// A VA port over a fresh H616 model with one page mapped at `IOVA`
+/// (the page at bus `BUS + 0x10_0000`), the port attached.
+fn port_rig(ram: &HostRam) -> (Model, Driver, VaPort<ModelMmio<Model>>) {
+    let (hw, mut iommu) = rig(ram, model::H616, variant::H616);
+    let pool = ram.pool_at_bus(BUS);
+    let mut d = Domain::new(
+        &mut iommu,
+        Sun50i,
+        PoolTables::new(&pool, false, |_, _| {}),
+        Iova(0x2000_0000),
+        0x10_0000,
+    )
+    .unwrap();
+    d.attach(&mut iommu, VA_PORT_STREAM).unwrap();
+    d.map(
+        &mut iommu,
+        PORT_IOVA,
+        PhysAddr(BUS + 0x10_0000),
+        4096,
+        Prot::rw(),
+    )
+    .unwrap();
+    // The tables stay in host RAM after the domain is forgotten; the test
+    // only drives the port.
+    core::mem::forget(d);
+    core::mem::forget(pool);
+    let port = VaPort::new(ModelMmio::new(hw.clone()), clock(), "va-port");
+    (hw, iommu, port)
+}
+
+const PORT_IOVA: Iova = Iova(0x2000_0000);
+
+#[test]
+fn the_va_port_moves_unaligned_bytes_and_aborts_at_an_unmapped_page_with_its_stream() {
+    let ram = HostRam::new(4 << 20);
+    let (hw, mut iommu, mut port) = port_rig(&ram);
+    let t = core::time::Duration::from_millis(1);
+    let host = |off: u64| hw.0.borrow().window.host(BUS as u32 + 0x10_0000) + off;
+    crate::mm::host_ram::write_bytes(host(0), &[0xee; 16]);
+    port.write(PORT_IOVA + 3, &[1, 2, 3, 4, 5, 6, 7], t)
+        .unwrap();
+    let mut back = [0u8; 12];
+    crate::mm::host_ram::read_bytes(host(0), &mut back);
+    assert_eq!(back, [0xee, 0xee, 0xee, 1, 2, 3, 4, 5, 6, 7, 0xee, 0xee]);
+    let mut got = [0u8; 5];
+    port.read(PORT_IOVA + 5, &mut got, t).unwrap();
+    assert_eq!(got, [3, 4, 5, 6, 7]);
+    // The page after is not mapped: the abort names the port's stream and
+    // the IOVA, and the driver's record names the same stream.
+    let e = port.write(PORT_IOVA + 0x1000, &[9; 8], t).unwrap_err();
+    assert!(
+        matches!(e, crate::dma::DmaError::Aborted { stream, iova, write: true, bytes: 0, .. }
+            if stream == VA_PORT_STREAM && iova == PORT_IOVA + 0x1000),
+        "{e:?}"
+    );
+    let f = iommu.drain_faults();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].stream, VA_PORT_STREAM);
+    assert_eq!(f[0].iova, Some(PORT_IOVA + 0x1000));
+    // Drained: the port works again.
+    port.read(PORT_IOVA + 5, &mut got, t).unwrap();
+    assert!(
+        hw.0.borrow().misuse.is_empty(),
+        "{:?}",
+        hw.0.borrow().misuse
+    );
+}
+
+#[test]
+fn a_never_clearing_va_busy_bit_ends_at_the_deadline() {
+    let ram = HostRam::new(4 << 20);
+    let (hw, _iommu, mut port) = port_rig(&ram);
+    // From here on every busy bit stays set (`Knobs::busy_polls`).
+    hw.0.borrow_mut().knobs.busy_polls = u32::MAX;
+    let t = core::time::Duration::from_secs(5);
+    let e = port.write(PORT_IOVA, &[1; 4], t).unwrap_err();
+    let crate::dma::DmaError::Timeout {
+        stream,
+        iova,
+        waited,
+        status,
+    } = e
+    else {
+        panic!("{e:?}");
+    };
+    assert_eq!((stream, iova), (VA_PORT_STREAM, PORT_IOVA));
+    // Bounded by the port's busy timeout, not the transfer's 5 s.
+    assert!(waited >= VA_BUSY_TIMEOUT && waited < t, "{waited:?}");
+    assert_eq!(status & 1, 1, "VA_CONFIG start bit still set: {status:#x}");
+    // The next transfer waits for the busy port (bounded) instead of
+    // starting over it: no start-while-busy in the model's log.
+    let mut b = [0u8; 4];
+    let e = port.read(PORT_IOVA, &mut b, t).unwrap_err();
+    assert!(matches!(e, crate::dma::DmaError::Timeout { .. }), "{e:?}");
+    assert!(
+        hw.0.borrow().misuse.is_empty(),
+        "{:?}",
+        hw.0.borrow().misuse
+    );
+}
+
+#[test]
+fn the_va_port_is_a_self_master_on_h616_only() {
+    use super::probe::Sun50iProbe;
+    use crate::iommu::probe::Probe;
+    assert!(Sun50iProbe::has_self_master("allwinner,sun50i-h616-iommu"));
+    assert!(!Sun50iProbe::has_self_master("allwinner,sun50i-h6-iommu"));
+    // The H6 driver refuses to attach the unconfirmed port.
+    let ram = HostRam::new(4 << 20);
+    let pool = ram.pool_at_bus(BUS);
+    let (_, mut iommu) = rig(&ram, model::H6, variant::H6);
+    let mut d = Domain::new(
+        &mut iommu,
+        Sun50i,
+        PoolTables::new(&pool, false, |_, _| {}),
+        Iova(0x2000_0000),
+        0x10_0000,
+    )
+    .unwrap();
+    assert_eq!(
+        d.attach(&mut iommu, VA_PORT_STREAM),
+        Err(IommuError::NoSuchStream {
+            stream: VA_PORT_STREAM
+        })
+    );
 }
