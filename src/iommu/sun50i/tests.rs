@@ -17,16 +17,21 @@ use super::regs::Regs;
 use super::va_port::{VaPort, VA_BUSY_TIMEOUT, VA_PORT_STREAM};
 use super::variant;
 use crate::iommu::pgtable::sun50i::Sun50i;
-use crate::iommu::pgtable::{Granule, PoolTables, Prot};
+use crate::iommu::pgtable::{Codec, Granule, PoolTables, Prot};
+use crate::iommu::probe::Probe;
 use crate::iommu::{Capabilities, DmaMaster, Domain, Iommu, IommuError, Observe};
 use crate::mm::host_ram::HostRam;
 use crate::mm::{Iova, PhysAddr};
 use crate::mmio::ModelMmio;
+use crate::selftest::families::{aperture_for, preflight_high, PREFLIGHT_LOW};
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest, APERTURE_SIZE};
-use crate::selftest::runner::{run_case, Outcome};
+use crate::selftest::ktap::KtapWriter;
+use crate::selftest::preflight::preflight;
+use crate::selftest::runner::{run_case, run_group, Outcome};
 use crate::testkit::master::ModelMaster;
 use crate::time::fake::SteppingClock;
 use alloc::boxed::Box;
+use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -45,6 +50,16 @@ type Driver = Sun50iIommu<ModelMmio<Model>>;
 
 /// A model of `v` with its driver enabled over it.
 fn rig(ram: &HostRam, v: model::Variant, dv: variant::Variant) -> (Model, Driver) {
+    rig_named(ram, v, dv, "sun50i-model")
+}
+
+/// [`rig`] with the driver named `name`.
+fn rig_named(
+    ram: &HostRam,
+    v: model::Variant,
+    dv: variant::Variant,
+    name: &str,
+) -> (Model, Driver) {
     let window = Window {
         bus: BUS as u32,
         host: ram.range().base.as_u64(),
@@ -52,7 +67,7 @@ fn rig(ram: &HostRam, v: model::Variant, dv: variant::Variant) -> (Model, Driver
     let hw = Model::new(v, window);
     let mut drv = Sun50iHw::new(Regs::new(ModelMmio::new(hw.clone())), dv, clock());
     drv.enable().unwrap();
-    (hw, Sun50iIommu::new(drv, "sun50i-model", false))
+    (hw, Sun50iIommu::new(drv, name, false))
 }
 
 /// Which masters the catalogue runs with.
@@ -73,19 +88,27 @@ struct Opts {
     bugs: Bugs,
     h6: bool,
     masters: Masters,
+    /// Run as the board's IOMMU node of this name: the driver and the VA
+    /// port named after it, the domain at the image's aperture
+    /// (`families::aperture_for`), as `run_family` sets it up.
+    node: Option<&'static str>,
 }
 
 type Results = Vec<(&'static str, Outcome, Vec<String>)>;
 
-/// The whole catalogue as the image runs it, over the model with two
-/// masters sharing the one domain.
-fn run_catalogue(o: Opts) -> (Results, Model) {
+/// The catalogue's test context over the model, as [`with_catalogue`] sets it up.
+type Test<'a> = IommuTest<'a, Driver, PoolTables<'a>>;
+
+/// Sets up the catalogue over the model with `o`'s masters sharing the one
+/// domain, then hands the context to `f` (which runs the cases).
+fn with_catalogue<R>(o: Opts, f: impl FnOnce(&mut Test<'_>) -> R) -> (R, Model) {
     let ram = HostRam::new(32 << 20);
     let pool = ram.pool_at_bus(BUS);
+    let name = o.node.unwrap_or("sun50i-model");
     let (hw, mut iommu) = if o.h6 {
-        rig(&ram, model::H6, variant::H6)
+        rig_named(&ram, model::H6, variant::H6, name)
     } else {
-        rig(&ram, model::H616, variant::H616)
+        rig_named(&ram, model::H616, variant::H616, name)
     };
     iommu.hw_mut().bugs = o.bugs;
     if o.bugs.domains_one_store_each {
@@ -94,12 +117,19 @@ fn run_catalogue(o: Opts) -> (Results, Model) {
     }
     let mut m0 = ModelMaster::new(0, "m0", hw.clone());
     let mut m1 = ModelMaster::new(5, "m5", hw.clone());
-    let mut port = VaPort::new(ModelMmio::new(hw.clone()), clock(), "va-port");
+    let port_name = o
+        .node
+        .map_or(String::from("va-port"), |n| format!("{n} VA port"));
+    let mut port = VaPort::new(ModelMmio::new(hw.clone()), clock(), &port_name);
+    let aperture = match o.node {
+        Some(_) => aperture_for(0, Sun50i.input_bits()),
+        None => iommu_cases::aperture(1),
+    };
     let domain = Domain::new(
         &mut iommu,
         Sun50i,
         PoolTables::new(&pool, false, |_, _| {}),
-        iommu_cases::aperture(1),
+        aperture,
         APERTURE_SIZE,
     )
     .unwrap();
@@ -123,16 +153,25 @@ fn run_catalogue(o: Opts) -> (Results, Model) {
         4096,
     )
     .unwrap();
-    t.iommu.set_skip_sync(o.skip_sync);
-    let g = iommu_cases::group("sun50i".to_string());
-    let mut out = Vec::new();
-    for i in 0..g.cases.len() {
-        let r = run_case(&g, i, &mut t);
-        out.push((g.cases[i].name, r.outcome, r.diags));
-    }
+    let r = f(&mut t);
     drop(t);
     drop(staging);
-    (out, hw)
+    (r, hw)
+}
+
+/// The whole catalogue as the image runs it, over the model with two
+/// masters sharing the one domain.
+fn run_catalogue(o: Opts) -> (Results, Model) {
+    with_catalogue(o, |t| {
+        t.iommu.set_skip_sync(o.skip_sync);
+        let g = iommu_cases::group("sun50i".to_string());
+        let mut out = Vec::new();
+        for i in 0..g.cases.len() {
+            let r = run_case(&g, i, t);
+            out.push((g.cases[i].name, r.outcome, r.diags));
+        }
+        out
+    })
 }
 
 fn failed(r: &Results) -> Vec<&'static str> {
@@ -657,4 +696,121 @@ fn the_va_port_is_a_self_master_on_h616_only() {
             stream: VA_PORT_STREAM
         })
     );
+}
+
+/// The H616's IOMMU node on the boards this project knows
+/// (docs/hw/boards.md): the KTAP group a board run reports.
+const H616_NODE: &str = "iommu@30f0000";
+
+/// The catalogue on the H616 model with a model master (slot 0) and the
+/// VA port, printed as KTAP the way boot prints a board's run
+/// (`selftest::families::run_family`: bring-up line, skip-sync note, own
+/// port note, preflight notes, then one subtest group named after the
+/// node) inside a top-level run of one group with its totals.  The first
+/// line after the plan says it is the host model, not a board.
+fn model_ktap(skip_sync: bool) -> String {
+    let o = Opts {
+        skip_sync,
+        masters: Masters::ModelAndVaPort,
+        node: Some(H616_NODE),
+        ..Opts::default()
+    };
+    let (ktap, hw) = with_catalogue(o, |t| {
+        let mut k = KtapWriter::new(String::new());
+        let _ = k.start(1);
+        let _ = k.diag(
+            "iommu_bringup host model: the sun50i driver over the H616 model (src/iommu/sun50i/model.rs, written from the manuals), a model master in slot 0 and the VA port; not a board",
+        );
+        let v = variant::H616;
+        let version = t.iommu.hw().identify().unwrap();
+        let _ = k.diag(&format!(
+            "{H616_NODE}: {} IOMMU, VERSION {version:#x}, {} micro-TLB slots",
+            v.name, v.masters
+        ));
+        if skip_sync {
+            let _ = k.diag(&format!(
+                "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every {} (negative control)",
+                super::probe::Sun50iProbe::INVALIDATION
+            ));
+        }
+        let _ = k.diag(&format!(
+            "{H616_NODE}: using the IOMMU's own port as a master"
+        ));
+        let high = Iova(preflight_high(Sun50i.input_bits()));
+        for note in preflight(t, &[Iova(PREFLIGHT_LOW), high]).unwrap() {
+            let _ = k.diag(&note);
+        }
+        t.iommu.set_skip_sync(skip_sync);
+        let g = iommu_cases::group(H616_NODE.to_string());
+        let totals = run_group(&mut k, 1, &g, t);
+        let _ = k.totals(totals.pass, totals.fail, totals.skip);
+        k.into_inner()
+    });
+    let misuse: Vec<Misuse> = hw.0.borrow().misuse.clone();
+    assert!(
+        misuse.is_empty(),
+        "the driver did what the manual rules out: {misuse:?}"
+    );
+    ktap
+}
+
+/// Writes [`model_ktap`] to the file `IOMMU_BRINGUP_MODEL_KTAP` names
+/// (stdout when unset).  Run by `cargo xtask test` (stage
+/// `model: sun50i H616`), which judges the file like a board's console.
+fn write_model_ktap(skip_sync: bool) {
+    let ktap = model_ktap(skip_sync);
+    match std::env::var_os("IOMMU_BRINGUP_MODEL_KTAP") {
+        Some(path) => std::fs::write(&path, &ktap)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.to_string_lossy())),
+        None => std::print!("{ktap}"),
+    }
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_h616() {
+    write_model_ktap(false);
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_h616_skip_sync() {
+    write_model_ktap(true);
+}
+
+/// The KTAP run is the catalogue run: same outcomes as
+/// [`run_catalogue`] with the same masters, one group named after the node.
+#[test]
+fn model_ktap_reports_what_the_catalogue_run_found() {
+    for skip_sync in [false, true] {
+        let ktap = model_ktap(skip_sync);
+        let (r, _) = run_catalogue(Opts {
+            skip_sync,
+            masters: Masters::ModelAndVaPort,
+            ..Opts::default()
+        });
+        assert!(
+            ktap.starts_with("KTAP version 1\n1..1\n# iommu_bringup host model"),
+            "{ktap}"
+        );
+        assert!(ktap.contains("    # Subtest: iommu@30f0000\n"), "{ktap}");
+        for (i, (name, outcome, _)) in r.iter().enumerate() {
+            let line = match outcome {
+                Outcome::Pass => format!("\n    ok {} {name}\n", i + 1),
+                Outcome::Fail => format!("\n    not ok {} {name}\n", i + 1),
+                Outcome::Skip(why) => format!("\n    ok {} {name} # SKIP {why}\n", i + 1),
+            };
+            assert!(ktap.contains(&line), "{line:?} not in\n{ktap}");
+        }
+        let group = if skip_sync {
+            "not ok 1 iommu@30f0000\n"
+        } else {
+            "ok 1 iommu@30f0000\n"
+        };
+        assert!(ktap.contains(&format!("\n{group}")), "{ktap}");
+        assert!(
+            ktap.contains("reaches 0xe000000 and 0x30000000 through iommu@30f0000"),
+            "{ktap}"
+        );
+    }
 }
