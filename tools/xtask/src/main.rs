@@ -33,6 +33,7 @@ mod junit;
 mod ktap;
 mod kunit;
 mod lava;
+mod model;
 mod process;
 mod qemu;
 mod scenarios;
@@ -68,7 +69,8 @@ commands:
       --timeout SECS                total timeout (default 300; silence limit min(60, SECS))
       --junit FILE                  write a JUnit XML report
       -- ARGS...                    extra qemu-system-aarch64 arguments
-  test                  lint, host tests, build, QEMU scenario matrix
+  test                  lint, host tests, build, host model runs (sun50i KTAP over its
+                        model, not a board), QEMU scenario matrix
       --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
   bench                 cargo bench --bench pgtable [-- ARGS...]
   image --board NAME [--dtb FILE]   package the Image for a board's loader

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the toolchain's target and components, lint, host
-//! unit tests, then the QEMU scenario matrix, each stage timed and
-//! summarised; the last stdout line is `xtask: N passed, M failed`.
+//! unit tests, the host model runs (`model.rs`), then the QEMU scenario
+//! matrix, each stage timed and summarised; the last stdout line is
+//! `xtask: N passed, M failed`.
 
 use crate::error::{Error, Result};
 use crate::image;
@@ -9,6 +10,7 @@ use crate::junit;
 use crate::ktap::Status;
 use crate::kunit;
 use crate::lava;
+use crate::model::{self, ModelRun};
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
@@ -21,11 +23,12 @@ use std::time::{Duration, Instant};
 pub struct Options {
     /// Skip fmt and clippy.
     pub no_lint: bool,
-    /// Skip `cargo test --workspace`.
+    /// Skip `cargo test --workspace` and the host model runs.
     pub no_host: bool,
     /// Skip the second opinion of the kernel's KTAP parser.
     pub no_kunit: bool,
-    /// Only scenarios whose name contains one of these (all when empty).
+    /// Only scenarios and model runs whose name contains one of these (all
+    /// when empty).
     pub only: Vec<String>,
     /// Total timeout per scenario, seconds.
     pub timeout: u64,
@@ -141,13 +144,19 @@ pub fn run(opts: &Options) -> Result<()> {
         .iter()
         .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| s.name.contains(o.as_str())))
         .collect();
-    if selected.is_empty() {
+    let models: Vec<&ModelRun> = model::RUNS
+        .iter()
+        .filter(|_| !opts.no_host)
+        .filter(|m| opts.only.is_empty() || opts.only.iter().any(|o| m.name.contains(o.as_str())))
+        .collect();
+    if selected.is_empty() && models.is_empty() {
         return Err(Error::Usage(format!(
             "--only {:?} matches no scenario (have: {})",
             opts.only,
             SCENARIOS
                 .iter()
                 .map(|s| s.name)
+                .chain(model::RUNS.iter().map(|m| m.name))
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -164,6 +173,15 @@ pub fn run(opts: &Options) -> Result<()> {
             kunit_dir = Some(kunit::parser_dir()?);
             Ok(())
         });
+    }
+    // The host model runs: KTAP as a board prints it, from the driver over
+    // its model (not a board), judged like a scenario.
+    for m in &models {
+        let mut junit_suites = Vec::new();
+        stage(&mut rows, m.stage, || {
+            model::run(m, kunit_dir.as_deref(), &mut junit_suites)
+        });
+        suites.extend(junit_suites);
     }
     match art {
         Some(art) if have_qemu => {

@@ -1,0 +1,230 @@
+//! Host model runs in `cargo xtask test`: the sun50i driver runs the whole
+//! catalogue over its behavioural model (`src/iommu/sun50i/model.rs`,
+//! `#[cfg(test)]`, written from the manuals) in an ignored host test, which
+//! prints the KTAP a board's run prints (one subtest group named after the
+//! board's IOMMU node) to the file `$IOMMU_BRINGUP_MODEL_KTAP` names.  This
+//! module runs that test, keeps the file under `target/xtask/logs/` like a
+//! QEMU scenario's console, and judges it the same way: the project's KTAP
+//! parser, the expected failures, and the kernel's KTAP parser.
+//!
+//! A host model, not a board: it shows the driver and the KTAP path agree
+//! with the model, nothing about silicon.
+
+use crate::error::{io, Error, Result};
+use crate::junit;
+use crate::ktap::{self, Report, Status};
+use crate::kunit;
+use crate::process;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The variable the host test writes its KTAP to.
+pub const ENV: &str = "IOMMU_BRINGUP_MODEL_KTAP";
+
+/// The H616's IOMMU node, the group a board run reports.
+pub const SUN50I_GROUP: &str = "iommu@30f0000";
+
+/// What the sun50i negative control must fail: the driver's own list.
+pub const SUN50I_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::sun50i::SKIP_SYNC_FAILURES;
+
+/// One host model run.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelRun {
+    /// Stage name in the summary.
+    pub stage: &'static str,
+    /// Log file stem under `target/xtask/logs/` and JUnit suite prefix.
+    pub name: &'static str,
+    /// The ignored lib test that writes the KTAP (exact path).
+    pub test: &'static str,
+    /// The one group the KTAP must hold.
+    pub group: &'static str,
+    /// Exactly these cases of `group` fail; every other case passes or skips.
+    pub failures: &'static [&'static str],
+}
+
+/// The host model runs, in order.
+pub const RUNS: &[ModelRun] = &[
+    ModelRun {
+        stage: "model: sun50i H616",
+        name: "model-sun50i-h616",
+        test: "iommu::sun50i::tests::model_ktap_h616",
+        group: SUN50I_GROUP,
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: sun50i H616 skip-sync",
+        name: "model-sun50i-h616-skip-sync",
+        test: "iommu::sun50i::tests::model_ktap_h616_skip_sync",
+        group: SUN50I_GROUP,
+        failures: SUN50I_SKIP_SYNC_FAILURES,
+    },
+];
+
+/// The words the run's own header must carry, so a log read out of context
+/// is never taken for a board's.
+pub const HOST_MODEL_MARK: &str = "host model";
+
+/// Runs `r`'s host test, saves its KTAP as `target/xtask/logs/NAME.log` and
+/// judges it; JUnit suites for its cases go to `suites`.
+pub fn run(r: &ModelRun, kunit_dir: Option<&Path>, suites: &mut Vec<junit::Suite>) -> Result<()> {
+    let dir = process::workspace_root().join("target/xtask/logs");
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    let log: PathBuf = dir.join(format!("{}.log", r.name));
+    // A stale log from an earlier run must not be judged.
+    let _ = std::fs::remove_file(&log);
+    let start = Instant::now();
+    process::run(
+        process::cargo()
+            .args(["test", "--lib", "-p", "iommu-bringup", r.test])
+            .args(["--", "--exact", "--ignored"])
+            .env(ENV, &log),
+    )?;
+    let elapsed = start.elapsed();
+    let text = std::fs::read_to_string(&log).map_err(io(format!(
+        "{} did not write {}",
+        r.test,
+        log.display()
+    )))?;
+    let report = ktap::parse(&text)
+        .map_err(|e| Error::Run(format!("{}: not valid KTAP: {e}", log.display())))?;
+    let mut cases = report.cases();
+    for c in &mut cases {
+        if c.status == Status::Fail && r.failures.contains(&c.case.as_str()) {
+            // As for a QEMU negative control: an expected failure is a pass.
+            c.status = Status::Pass;
+            c.diagnostics
+                .push("expected failure (negative control)".into());
+        }
+    }
+    suites.extend(junit::suites_from_cases(r.name, &cases, elapsed));
+    let mut problems = check(r, &report);
+    if let Some(dir) = kunit_dir {
+        if let Err(e) = kunit::check(dir, &log, r.failures.is_empty()) {
+            problems.push(e.to_string());
+        }
+    }
+    if problems.is_empty() {
+        let t = report.totals;
+        eprintln!(
+            "xtask: {}: pass:{} fail:{} skip:{} as expected (host model, log {})",
+            r.stage,
+            t.pass,
+            t.fail,
+            t.skip,
+            log.display()
+        );
+        Ok(())
+    } else {
+        eprintln!("xtask: {}: expectation not met; KTAP was:", r.stage);
+        for l in text.lines() {
+            eprintln!("  | {l}");
+        }
+        Err(Error::Run(problems.join("\n")))
+    }
+}
+
+/// What is wrong with `report` for `r` (empty: as expected).
+pub fn check(r: &ModelRun, report: &Report) -> Vec<String> {
+    let mut problems = Vec::new();
+    let groups: Vec<&str> = report.tests.iter().map(|n| n.name.as_str()).collect();
+    if groups != [r.group] {
+        problems.push(format!("expected one group `{}`, got {groups:?}", r.group));
+    }
+    if !report
+        .all_diagnostics()
+        .iter()
+        .any(|d| d.contains(HOST_MODEL_MARK))
+    {
+        problems.push(format!(
+            "no diagnostic says `{HOST_MODEL_MARK}`: a model run must not read like a board's"
+        ));
+    }
+    let cases = report.cases();
+    if cases.is_empty() {
+        problems.push("the KTAP reports no cases at all".into());
+    }
+    let failed: Vec<String> = cases
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.qualified())
+        .collect();
+    let wanted: Vec<String> = r
+        .failures
+        .iter()
+        .map(|c| format!("{}.{c}", r.group))
+        .collect();
+    for f in &failed {
+        if !wanted.contains(f) {
+            let why = cases
+                .iter()
+                .find(|c| &c.qualified() == f)
+                .and_then(|c| c.diagnostics.last().cloned())
+                .unwrap_or_default();
+            problems.push(format!("unexpected failure: {f} ({why})"));
+        }
+    }
+    for w in &wanted {
+        if !failed.contains(w) {
+            problems.push(format!("expected `{w}` to fail, but it did not"));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "KTAP version 1\n1..1\n# iommu_bringup host model: not a board\n    KTAP version 1\n    # Subtest: iommu@30f0000\n    1..2\n    ok 1 a\n    ok 2 b # SKIP why\nok 1 iommu@30f0000\n# Totals: pass:1 fail:0 skip:1 total:2\n";
+
+    const RUN: ModelRun = ModelRun {
+        stage: "model: t",
+        name: "model-t",
+        test: "t",
+        group: SUN50I_GROUP,
+        failures: &[],
+    };
+
+    #[test]
+    fn a_clean_model_run_passes() {
+        let r = ktap::parse(OK).unwrap();
+        assert_eq!(check(&RUN, &r), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unexpected_or_missing_failure_and_an_unmarked_log_are_named() {
+        let bad = OK
+            .replace("    ok 1 a", "    # boom\n    not ok 1 a")
+            .replace("ok 1 iommu@30f0000", "not ok 1 iommu@30f0000")
+            .replace("pass:1 fail:0", "pass:0 fail:1");
+        let p = check(&RUN, &ktap::parse(&bad).unwrap());
+        assert_eq!(p, ["unexpected failure: iommu@30f0000.a (boom)"]);
+        let neg = ModelRun {
+            failures: &["b"],
+            ..RUN
+        };
+        let p = check(&neg, &ktap::parse(OK).unwrap());
+        assert_eq!(p, ["expected `iommu@30f0000.b` to fail, but it did not"]);
+        let unmarked = OK.replace("host model", "board");
+        let p = check(&RUN, &ktap::parse(&unmarked).unwrap());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("must not read like a board's"), "{p:?}");
+        let other = ModelRun {
+            group: "iommu@1",
+            ..RUN
+        };
+        assert_eq!(check(&other, &ktap::parse(OK).unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn the_runs_name_ignored_tests_that_exist() {
+        let src =
+            std::fs::read_to_string(process::workspace_root().join("src/iommu/sun50i/tests.rs"))
+                .unwrap();
+        for r in RUNS {
+            let f = r.test.rsplit("::").next().unwrap();
+            assert!(src.contains(&format!("fn {f}()")), "{f}");
+            assert!(src.contains(ENV), "{ENV}");
+        }
+    }
+}
