@@ -805,3 +805,74 @@ fn smmuv3_page0_regs_only_property_is_read() {
     let text = format!("{r:?}");
     assert!(!text.contains("smaller than"), "{text}");
 }
+
+/// The sunxi IOMMU's `clocks`/`resets` on the Debian DTBs name the CCU with
+/// the binding headers' indices (`include/dt-bindings/{clock,reset}/
+/// sun50i-h6{,16}-ccu.h`: H6 CLK_BUS_IOMMU 51, RST_BUS_IOMMU 15; H616 48,
+/// 11), the CCU at 0x3001000 (docs/hw/sun50i.md §16).
+#[test]
+fn sunxi_iommu_clock_and_reset_references() {
+    use iommu_bringup::platform::dt::clocks::{read_clocks, read_resets};
+    use iommu_bringup::platform::dt::Fdt;
+    for (rel, ccu, clk, rst) in [
+        (
+            "allwinner/sun50i-h6-pine-h64.dtb",
+            "allwinner,sun50i-h6-ccu",
+            0x33,
+            0x0f,
+        ),
+        (
+            "allwinner/sun50i-h6-orangepi-3.dtb",
+            "allwinner,sun50i-h6-ccu",
+            0x33,
+            0x0f,
+        ),
+        (
+            "allwinner/sun50i-h616-orangepi-zero2.dtb",
+            "allwinner,sun50i-h616-ccu",
+            0x30,
+            0x0b,
+        ),
+        (
+            "allwinner/sun50i-h618-orangepi-zero3.dtb",
+            "allwinner,sun50i-h616-ccu",
+            0x30,
+            0x0b,
+        ),
+    ] {
+        let Ok(blob) = std::fs::read(dtb_dir().join(rel)) else {
+            skip(&format!("{rel} not found"));
+            continue;
+        };
+        let fdt = Fdt::parse(&blob).unwrap();
+        let loc = fdt.find("/soc/iommu@30f0000").unwrap();
+        for (list, index) in [
+            (read_clocks(&loc).unwrap(), clk),
+            (read_resets(&loc).unwrap(), rst),
+        ] {
+            let got: Vec<_> = list
+                .iter()
+                .map(|r| {
+                    (
+                        r.provider,
+                        r.compatible,
+                        r.index(),
+                        r.name,
+                        r.reg.map(|g| (g.base.0, g.size)),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                got,
+                [(
+                    "clock@3001000",
+                    ccu,
+                    Some(index),
+                    None,
+                    Some((0x0300_1000, 0x1000))
+                )],
+                "{rel}"
+            );
+        }
+    }
+}

@@ -76,6 +76,8 @@ pub fn run(
             function: p.function.as_ref(),
             max_stream_id,
             stream_ids: &stream_ids,
+            controls: &p.controls,
+            controls_error: p.controls_error.as_deref(),
         },
         index: p.index,
         masters: p.masters.iter().take(MAX_MASTERS).collect(),

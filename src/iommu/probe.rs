@@ -18,6 +18,7 @@ use crate::mm::cache::CacheMaintenance;
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::PhysRange;
 use crate::mmio::VolatileMmio;
+use crate::platform::ccu::ControlRef;
 use crate::platform::pci::Function;
 use crate::time::Clock;
 use crate::virtio::Layout;
@@ -45,6 +46,13 @@ pub struct ProbeTarget<'a> {
     /// Every stream ID of the masters that will be used (a family may
     /// prepare per-stream structures before enabling).
     pub stream_ids: &'a [u32],
+    /// The node's `clocks` and `resets`, in property order (clocks
+    /// first); a family turns on the ones its CCU table knows
+    /// (`platform::ccu`).
+    pub controls: &'a [ControlRef],
+    /// Why `clocks`/`resets` could not be read (then `controls` is empty
+    /// and they are left to the loader).
+    pub controls_error: Option<&'a str>,
 }
 
 /// Platform services a probe may use (boot implements them on target).

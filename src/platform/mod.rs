@@ -2,6 +2,7 @@
 //! how the run ends.
 
 pub mod bootargs;
+pub mod ccu;
 pub mod console;
 pub mod dt;
 pub mod exit;

@@ -10,9 +10,13 @@
 use super::families::family;
 use crate::dma::{edu, virtio_blk, MasterSource, MasterSpec, StreamSpec};
 use crate::mm::PhysRange;
+use crate::platform::ccu::ControlRef;
+use crate::platform::dt::clocks::{read_clocks, read_resets};
 use crate::platform::dt::iommus::{
-    for_each_master, for_each_pci_iommu_map, provider_kind, read_iommu_node, IommuKind, IommuList,
+    for_each_master, for_each_pci_iommu_map, locate, provider_kind, read_iommu_node, IommuKind,
+    IommuList,
 };
+use crate::platform::dt::DtError;
 use crate::platform::dt::Fdt;
 use crate::platform::pci::{self, Function};
 use crate::virtio;
@@ -77,6 +81,10 @@ pub struct Planned {
     pub platform: Vec<MasterSpec>,
     /// `#iommu-cells` is not what the binding says (the whole message).
     pub cells_mismatch: Option<String>,
+    /// Its `clocks` then `resets` (`platform::dt::clocks`).
+    pub controls: Vec<ControlRef>,
+    /// Why they could not be read.
+    pub controls_error: Option<String>,
 }
 
 impl Planned {
@@ -103,6 +111,8 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         masters: Vec::new(),
         platform: Vec::new(),
         cells_mismatch: None,
+        controls: Vec::new(),
+        controls_error: None,
     };
     let fdt = match Fdt::parse(blob) {
         Ok(f) => f,
@@ -165,8 +175,16 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             masters: Vec::new(),
             platform: Vec::new(),
             cells_mismatch: n.cells_mismatch.as_ref().map(|e| format!("{e}")),
+            controls: Vec::new(),
+            controls_error: None,
         })
         .collect();
+    for (p, n) in planned.iter_mut().zip(list.iter()) {
+        match read_controls(&fdt, n.node_offset) {
+            Ok(c) => p.controls = c,
+            Err(e) => p.controls_error = Some(format!("{e}")),
+        }
+    }
     // A virtio-iommu is itself a PCI function: find it by its BDF.
     if let Ok(hosts) = pci {
         for (p, n) in planned.iter_mut().zip(list.iter()) {
@@ -339,6 +357,18 @@ fn streams_text(s: &[StreamSpec]) -> String {
         }
     }
     t
+}
+
+/// The node's `clocks` then `resets`, owned.
+fn read_controls(fdt: &Fdt<'_>, offset: usize) -> Result<Vec<ControlRef>, DtError> {
+    let loc = locate(fdt, offset)?;
+    let clocks = read_clocks(&loc)?;
+    let resets = read_resets(&loc)?;
+    Ok(clocks
+        .iter()
+        .chain(resets.iter())
+        .map(ControlRef::from)
+        .collect())
 }
 
 /// What the suite does with one IOMMU node.

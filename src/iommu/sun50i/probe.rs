@@ -6,10 +6,13 @@
 //!
 //! The VA debug port is the family's self master (`va_port.rs`) where the
 //! manual documents it (H616/H618); on H6 no manual text confirms the
-//! port, so an H6 node without another master stays a SKIP.  Clocks and
-//! resets (the CCU gates of the IOMMU and its masters) and the PMU are not
-//! brought up here yet: the image relies on the loader having left the
-//! IOMMU clocked and out of reset (docs/architecture.md, "sun50i").
+//! port, so an H6 node without another master stays a SKIP.  Before the
+//! first register access the node's `clocks`/`resets` are turned on
+//! through the CCU where `platform::ccu::sun50i` has a table for them
+//! (the IOMMU's bus gate and reset, docs/hw/sun50i.md §16), and KTAP says
+//! what was already on and what the image turned on; anything else is
+//! left to the loader.  The masters' gates and the PMU are not brought up
+//! here yet.
 #![forbid(unsafe_code)]
 
 use super::adapter::Sun50iIommu;
@@ -22,10 +25,13 @@ use crate::iommu::pgtable::sun50i::Sun50i;
 use crate::iommu::pgtable::Granule;
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::mm::dma_pool::DmaPool;
-use crate::mmio::VolatileMmio;
+use crate::mm::PhysRange;
+use crate::mmio::{Mmio, VolatileMmio};
+use crate::platform::ccu::{self, ControlRef, Outcome};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// The sun50i family.
 pub struct Sun50iProbe;
@@ -53,9 +59,24 @@ impl Probe for Sun50iProbe {
                 t.name, reg.size
             ));
         }
+        let controls = match t.controls_error {
+            Some(e) => Controls {
+                lines: alloc::vec![format!(
+                    "{}: clocks/resets not read ({e}): the image leaves them to the loader",
+                    t.name
+                )],
+                outcomes: Vec::new(),
+            },
+            None => turn_on_controls(t.name, t.controls, &mut |what, r| env.map_device(what, r)),
+        };
+        for line in &controls.lines {
+            env.diag(line);
+        }
         let mmio = env.map_device(t.name, reg)?;
         let mut hw = Sun50iHw::new(Regs::new(mmio), variant, env.clock());
-        let version = hw.identify().map_err(|e| format!("{}: {e}", t.name))?;
+        let version = hw
+            .identify()
+            .map_err(|e| format!("{}: {e}; {}", t.name, controls.summary()))?;
         env.diag(&format!(
             "{}: {} IOMMU, VERSION {version:#x}, {} micro-TLB slots",
             t.name, variant.name, variant.masters
@@ -106,6 +127,127 @@ impl Probe for Sun50iProbe {
     }
 }
 
+/// What the CCU bring-up did: the KTAP diagnostics, and each outcome.
+#[derive(Debug)]
+pub struct Controls {
+    /// One line per provider (or per thing left to the loader).
+    pub lines: Vec<String>,
+    /// What happened to each reference a table knew or did not.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Controls {
+    /// For a dead-block failure: what the CCU says about the lines.
+    pub fn summary(&self) -> String {
+        let mut on = Vec::new();
+        let mut off = Vec::new();
+        for o in &self.outcomes {
+            match o {
+                Outcome::AlreadyOn(l) | Outcome::TurnedOn(l) => {
+                    on.push(format!("{} {}", l.name, l.state_word(true)))
+                }
+                Outcome::Stuck(l, _) => off.push(format!("{} {}", l.name, l.state_word(false))),
+                Outcome::Unknown(..) => {}
+            }
+        }
+        match (on.is_empty(), off.is_empty()) {
+            (true, true) => String::from("its clocks and resets were left to the loader"),
+            (_, true) => format!("the CCU reads {}", on.join(", ")),
+            _ => format!("the CCU still reads {}", off.join(", ")),
+        }
+    }
+}
+
+/// Turns on the node's `controls` through each provider's CCU table
+/// (resets first, then clocks), mapping each known CCU with `map`.  A
+/// provider without a table, without a `reg`, or one that does not map is
+/// named and left to the loader.  Host-tested over a register model.
+pub fn turn_on_controls<M: Mmio>(
+    node: &str,
+    controls: &[ControlRef],
+    map: &mut dyn FnMut(&str, PhysRange) -> Result<M, String>,
+) -> Controls {
+    let mut c = Controls {
+        lines: Vec::new(),
+        outcomes: Vec::new(),
+    };
+    if controls.is_empty() {
+        c.lines.push(format!(
+            "{node}: no clocks/resets in the DT: the image relies on the loader having left the IOMMU clocked and out of reset"
+        ));
+        return c;
+    }
+    let mut providers: Vec<(&str, &str, Option<PhysRange>)> = Vec::new();
+    for r in controls {
+        let p = (r.provider.as_str(), r.compatible.as_str(), r.reg);
+        if !providers.contains(&p) {
+            providers.push(p);
+        }
+    }
+    for (provider, compatible, reg) in providers {
+        let refs: Vec<&ControlRef> = controls
+            .iter()
+            .filter(|r| {
+                (r.provider.as_str(), r.compatible.as_str(), r.reg) == (provider, compatible, reg)
+            })
+            .collect();
+        let leave = |why: &str| {
+            format!(
+                "{node}: {} on {provider} ({compatible}): {why}: the image leaves them to the loader",
+                names(&refs)
+            )
+        };
+        let Some(table) = ccu::sun50i::by_compatible(compatible) else {
+            c.lines
+                .push(leave("no CCU table in this image for that compatible"));
+            c.outcomes
+                .extend(refs.iter().map(|r| Outcome::Unknown(r.kind, r.index)));
+            continue;
+        };
+        let Some(reg) = reg.filter(|r| r.size >= table.span()) else {
+            c.lines.push(leave(&format!(
+                "its reg {reg:?} does not cover the {:#x} bytes the table reaches",
+                table.span()
+            )));
+            continue;
+        };
+        let mmio = match map(provider, reg) {
+            Ok(m) => m,
+            Err(e) => {
+                c.lines
+                    .push(leave(&format!("it could not be mapped ({e})")));
+                continue;
+            }
+        };
+        let outcomes = ccu::turn_on(&mmio, &table, &refs);
+        let mut line = format!("{node}: {} CCU {:#x}: ", table.soc, reg.base.0);
+        for (i, o) in outcomes.iter().enumerate() {
+            if i > 0 {
+                line.push_str("; ");
+            }
+            line.push_str(&format!("{o}"));
+        }
+        c.lines.push(line);
+        c.outcomes.extend(outcomes);
+    }
+    c
+}
+
+/// "clock 48, reset 11" for the references of one provider.
+fn names(refs: &[&ControlRef]) -> String {
+    let mut s = String::new();
+    for (i, r) in refs.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(r.kind.prop());
+        if let Some(n) = r.index {
+            s.push_str(&format!(" {n}"));
+        }
+    }
+    s
+}
+
 /// 4 KiB only (docs/hw/sun50i.md §4); the walker does not snoop the CPU
 /// caches (Linux cleans every table line), so tables are written for a
 /// non-coherent walker.
@@ -118,3 +260,6 @@ pub fn table_format(granule: Granule) -> Result<(Sun50i, bool), String> {
     }
     Ok((Sun50i, false))
 }
+
+#[cfg(test)]
+mod tests;

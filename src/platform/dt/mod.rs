@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod clocks;
 pub mod console;
 pub mod error;
 pub mod iommus;

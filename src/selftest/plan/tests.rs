@@ -246,3 +246,73 @@ fn no_iommu_node_plans_nothing() {
     let (p, _) = plan(&b.finish(), &two_edus());
     assert!(p.is_empty());
 }
+
+#[test]
+fn an_iommu_node_carries_its_clocks_and_resets_or_why_they_did_not_read() {
+    let h616 = |b: &mut FdtBuilder, resets: &[u32]| {
+        b.begin("clock@3001000")
+            .prop_str("compatible", "allwinner,sun50i-h616-ccu")
+            .prop_cells("reg", &[0, 0x0300_1000, 0, 0x1000])
+            .prop_u32("#clock-cells", 1)
+            .prop_u32("#reset-cells", 1)
+            .prop_u32("phandle", 2)
+            .end();
+        b.begin("iommu@30f0000")
+            .prop_u32("#iommu-cells", 1)
+            .prop_cells("reg", &[0, 0x030f_0000, 0, 0x1_0000])
+            .prop_str("compatible", "allwinner,sun50i-h616-iommu")
+            .prop_cells("clocks", &[2, 0x30])
+            .prop_cells("resets", resets)
+            .end();
+    };
+    let (p, _) = plan(
+        &tree(Some(1), FULL_MAP, |b| h616(b, &[2, 0x0b])),
+        &two_edus(),
+    );
+    let g = p.iter().find(|g| g.name == "iommu@30f0000").unwrap();
+    assert!(g.runs(), "the H616's VA port is its master");
+    assert_eq!(g.controls_error, None);
+    let got: Vec<_> = g
+        .controls
+        .iter()
+        .map(|c| {
+            (
+                c.kind,
+                c.compatible.as_str(),
+                c.index,
+                c.reg.map(|r| r.base.0),
+            )
+        })
+        .collect();
+    use crate::platform::dt::clocks::RefKind;
+    assert_eq!(
+        got,
+        [
+            (
+                RefKind::Clock,
+                "allwinner,sun50i-h616-ccu",
+                Some(0x30),
+                Some(0x0300_1000)
+            ),
+            (
+                RefKind::Reset,
+                "allwinner,sun50i-h616-ccu",
+                Some(0x0b),
+                Some(0x0300_1000)
+            ),
+        ]
+    );
+    // The SMMU has none.
+    assert!(p[0].controls.is_empty() && p[0].controls_error.is_none());
+    // A reset reference naming no node: the error is kept, the node still
+    // runs (the loader may have left it on).
+    let (p, _) = plan(
+        &tree(Some(1), FULL_MAP, |b| h616(b, &[0x99, 0x0b])),
+        &two_edus(),
+    );
+    let g = p.iter().find(|g| g.name == "iommu@30f0000").unwrap();
+    assert!(g.runs());
+    assert!(g.controls.is_empty());
+    let e = g.controls_error.as_deref().unwrap();
+    assert!(e.contains("resets") && e.contains("0x99"), "{e}");
+}
