@@ -290,6 +290,11 @@ fn sunxi(rel: &str, name: &str, h6: bool) {
         }
     );
     assert_eq!(i.driver, "sun50i");
+    // Issue 12: the clocks the image turns on, and the master it uses.
+    let lines: Vec<_> = i.clocks.iter().map(|c| c.line.map(|l| l.name)).collect();
+    assert_eq!(lines, [Some("CLK_BUS_IOMMU"), Some("RST_BUS_IOMMU")]);
+    let m = i.master.as_deref().unwrap();
+    assert_eq!(m.starts_with("the VA debug port"), !h6, "{m}");
     if h6 {
         // DE3 mixer 0 -> 0, Cedrus -> 3, Hantro G2 -> 5.
         assert_eq!(

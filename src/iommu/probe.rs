@@ -129,6 +129,9 @@ pub trait Probe {
         Self::SELF_MASTER
     }
 
+    /// What reports call that port (`dt-probe`'s `master:` line).
+    const SELF_MASTER_NAME: &'static str = "the IOMMU's own translation port";
+
     /// The IOMMU's own translation port as a DMA master (for example a
     /// CPU-driven translation or debug port), when the family has one; it
     /// maps its own registers.  Used when fewer masters than the catalogue

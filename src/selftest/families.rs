@@ -23,7 +23,7 @@ use crate::iommu::{Contexts, Domain, Iommu, Observe};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::Iova;
 use crate::platform::dt::iommus::IommuKind;
-use crate::platform::dt::report::{self, Report};
+use crate::platform::dt::report::{self, Lookups, Report, SelfMaster};
 use crate::platform::dt::DtError;
 use alloc::boxed::Box;
 use alloc::format;
@@ -76,6 +76,8 @@ pub struct Family {
     /// port (`Probe::has_self_master`), so a node without other masters
     /// still runs.
     pub self_master: fn(&str) -> bool,
+    /// What reports call that port (`Probe::SELF_MASTER_NAME`).
+    pub self_master_name: &'static str,
 }
 
 /// A family without a driver has no self master either.
@@ -93,36 +95,42 @@ pub const FAMILIES: &[Family] = &[
         name: "smmuv3",
         driver: Ok(run_family::<Smmuv3Probe>),
         self_master: <Smmuv3Probe as Probe>::has_self_master,
+        self_master_name: <Smmuv3Probe as Probe>::SELF_MASTER_NAME,
     },
     Family {
         kind: IommuKind::VirtioIommu,
         name: "virtio-iommu",
         driver: Ok(run_family::<VirtioIommuProbe>),
         self_master: <VirtioIommuProbe as Probe>::has_self_master,
+        self_master_name: <VirtioIommuProbe as Probe>::SELF_MASTER_NAME,
     },
     Family {
         kind: IommuKind::Mmu500,
         name: "mmu-500",
         driver: Err(NOT_YET),
         self_master: no_self_master,
+        self_master_name: "",
     },
     Family {
         kind: IommuKind::SmmuV2,
         name: "smmuv2",
         driver: Err(NOT_YET),
         self_master: no_self_master,
+        self_master_name: "",
     },
     Family {
         kind: IommuKind::Sun50i,
         name: "sun50i",
         driver: Ok(run_family::<Sun50iProbe>),
         self_master: <Sun50iProbe as Probe>::has_self_master,
+        self_master_name: <Sun50iProbe as Probe>::SELF_MASTER_NAME,
     },
     Family {
         kind: IommuKind::AppleDart,
         name: "apple-dart",
         driver: Err(NOT_YET),
         self_master: no_self_master,
+        self_master_name: "",
     },
 ];
 
@@ -147,10 +155,29 @@ pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
     }
 }
 
-/// `cargo xtask dt-probe`'s report for `dtb`, with the driver column from
-/// this registry.
+/// Whether the image can test a node of `kind` with `compatible` through
+/// the IOMMU's own port, and what that port is called (the plan runs such
+/// a node without other masters).
+pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
+    match family(kind) {
+        Some(f @ Family { driver: Ok(_), .. }) if (f.self_master)(compatible) => {
+            SelfMaster::Port(f.self_master_name)
+        }
+        Some(Family { driver: Ok(_), .. }) => SelfMaster::None,
+        _ => SelfMaster::NoDriver,
+    }
+}
+
+/// `cargo xtask dt-probe`'s report for `dtb`, with the driver column and
+/// the self masters from this registry.
 pub fn dt_probe(dtb: &[u8]) -> Result<Report, DtError> {
-    report::probe(dtb, driver_for)
+    report::probe(
+        dtb,
+        Lookups {
+            driver_for,
+            self_master: self_master_for,
+        },
+    )
 }
 
 /// One IOMMU to run: the node's facts and the masters chosen behind it.

@@ -96,6 +96,8 @@ impl Probe for Sun50iProbe {
     /// documents it.
     const SELF_MASTER: bool = true;
 
+    const SELF_MASTER_NAME: &'static str = "the VA debug port (IOMMU +0x190..0x198)";
+
     fn has_self_master(compatible: &str) -> bool {
         variant::by_compatible(compatible).is_some_and(|v| v.va_port == Some(true))
     }

@@ -19,6 +19,7 @@
 //! calls [`probe`] on arbitrary bytes.
 #![forbid(unsafe_code)]
 
+use super::clocks::{read_clocks, read_resets, RefKind};
 use super::console::{ConsoleKind, NS16550_COMPATIBLES};
 use super::error::DtError;
 use super::iommus::{
@@ -28,6 +29,7 @@ use super::iommus::{
 use super::reader::{Fdt, Located};
 use super::{discover_sections, PsciConduit};
 use crate::mm::addr::{PhysAddr, PhysRange};
+use crate::platform::ccu::{sun50i as ccu_tables, Line};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -100,6 +102,36 @@ pub struct IommuReport {
     /// The node does not read ([`read_iommu_node`]'s error): the image's
     /// IOMMU discovery stops on it.
     pub error: Option<String>,
+    /// The node's `clocks` then `resets`, in property order, each with the
+    /// CCU line the image turns on when the loader left it off (`None`:
+    /// left to the loader).
+    pub clocks: Vec<ClockReport>,
+    /// Why `clocks`/`resets` do not read (then all are left to the loader,
+    /// as the image's plan does).
+    pub clocks_error: Option<String>,
+    /// The DMA master the image would test this IOMMU through, when the
+    /// tree alone decides it (no PCI `iommu-map` targets it) and the image
+    /// drives it: its own port, or why there is none.
+    pub master: Option<String>,
+}
+
+/// One `clocks` or `resets` reference of an IOMMU provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClockReport {
+    /// Clock or reset.
+    pub kind: RefKind,
+    /// The provider's node name (`clock@3001000`).
+    pub provider: String,
+    /// The provider's first `compatible`.
+    pub compatible: String,
+    /// The binding header index (first argument cell).
+    pub index: Option<u32>,
+    /// `clock-names` / `reset-names` entry.
+    pub name: Option<String>,
+    /// The CCU table line the image turns on (resets first, then clocks,
+    /// before the IOMMU's first register access) if the loader left it
+    /// off; `None`: left to the loader.
+    pub line: Option<Line>,
 }
 
 /// One `iommus` reference of a master.
@@ -266,6 +298,70 @@ pub fn driverless_family(compatible: &str) -> Option<&'static str> {
 /// caller passes it in, so there is one list of the drivers that exist.
 pub type DriverLookup = fn(IommuKind, &str) -> String;
 
+/// Whether the image can test a provider through a port of its own (no
+/// other master needed), from the family registry like [`DriverLookup`]
+/// (`Probe::has_self_master`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfMaster {
+    /// No driver in this image for the provider's family.
+    NoDriver,
+    /// A driver, but no port of its own for this `compatible`.
+    None,
+    /// A driver and its own port, by name (`the VA debug port ...`).
+    Port(&'static str),
+}
+
+/// Says whether a provider of `kind` with `compatible` has a self master
+/// ([`SelfMaster`]); passed in like [`DriverLookup`].
+pub type SelfMasterLookup = fn(IommuKind, &str) -> SelfMaster;
+
+/// What the family registry answers about a provider, passed into
+/// [`probe`] by the caller (`selftest::families::dt_probe`).
+#[derive(Clone, Copy, Debug)]
+pub struct Lookups {
+    /// Which driver takes it.
+    pub driver_for: DriverLookup,
+    /// Whether it has a self master.
+    pub self_master: SelfMasterLookup,
+}
+
+/// The `clocks`/`resets` of a provider and what the image does with each:
+/// a sun50i IOMMU with a driver turns on, through the CCU table of the
+/// provider's `compatible` (`platform::ccu::sun50i`), every line the table
+/// knows when the provider's `reg` covers the table (as the sun50i probe's
+/// `turn_on_controls`); everything else is left to the loader.
+fn clock_reports(loc: &Located<'_>, turns_on: bool) -> (Vec<ClockReport>, Option<String>) {
+    let (clocks, resets) = match (read_clocks(loc), read_resets(loc)) {
+        (Ok(c), Ok(r)) => (c, r),
+        (Err(e), _) | (_, Err(e)) => return (Vec::new(), Some(e.to_string())),
+    };
+    let out = clocks
+        .iter()
+        .chain(resets.iter())
+        .map(|r| {
+            let line = ccu_tables::by_compatible(r.compatible)
+                .filter(|t| turns_on && r.reg.is_some_and(|g| g.size >= t.span()))
+                .and_then(|t| r.index().and_then(|i| t.line(r.kind, i)));
+            ClockReport {
+                kind: r.kind,
+                provider: r.provider.to_string(),
+                compatible: r.compatible.to_string(),
+                index: r.index(),
+                name: r.name.map(|n| n.to_string()),
+                line,
+            }
+        })
+        .collect();
+    (out, None)
+}
+
+fn ref_kind_name(k: RefKind) -> &'static str {
+    match k {
+        RefKind::Clock => "clock",
+        RefKind::Reset => "reset",
+    }
+}
+
 /// Full path of a located node (no length limit, unlike
 /// [`Located::path_name`]).
 pub fn full_path(loc: &Located<'_>) -> String {
@@ -309,7 +405,7 @@ fn providers<'a>(
     fdt: &Fdt<'a>,
     iommus: &mut Vec<IommuReport>,
     ws: &mut Vec<Warning>,
-    driver_for: DriverLookup,
+    lookups: Lookups,
 ) -> (IommuList<'a>, Vec<usize>) {
     let mut list = IommuList::new();
     let mut index = Vec::new();
@@ -353,11 +449,18 @@ fn providers<'a>(
             IommuKind::Unknown => n.prop_strs("compatible").find_map(driverless_family),
             _ => None,
         };
+        let turns_on = node.kind == IommuKind::Sun50i
+            && (lookups.self_master)(node.kind, node.compatible) != SelfMaster::NoDriver;
+        let (clocks, clocks_error) = if error.is_some() {
+            (Vec::new(), None)
+        } else {
+            clock_reports(loc, turns_on)
+        };
         iommus.push(IommuReport {
             path: path.clone(),
             compatible: node.compatible.to_string(),
             kind: named.unwrap_or(iommu_kind_name(node.kind)),
-            driver: driver_for(node.kind, node.compatible),
+            driver: (lookups.driver_for)(node.kind, node.compatible),
             reg: node.reg,
             iommu_cells: node.iommu_cells,
             phandle: node.phandle,
@@ -365,6 +468,9 @@ fn providers<'a>(
             dma_coherent: node.dma_coherent,
             cells_mismatch: node.cells_mismatch.map(|m| m.to_string()),
             error: error.clone(),
+            clocks,
+            clocks_error,
+            master: None,
         });
         if let Some(e) = &error {
             let image = if first_broken {
@@ -431,10 +537,11 @@ fn providers<'a>(
 }
 
 /// Runs discovery on `dtb` (as if loaded at address 0) and builds the
-/// report, naming each provider's driver with `driver_for` (callers pass
-/// `selftest::families::driver_for`; `selftest::families::dt_probe` does).
-/// A blob with no readable structure gives the image's error.
-pub fn probe(dtb: &[u8], driver_for: DriverLookup) -> Result<Report, DtError> {
+/// report, naming each provider's driver and self master with `lookups`
+/// (callers pass `selftest::families::driver_for` and `self_master_for`;
+/// `selftest::families::dt_probe` does).  A blob with no readable structure
+/// gives the image's error.
+pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
     let fdt = Fdt::parse(dtb)?;
     let (info, errors) = discover_sections(&fdt, PhysAddr(0))?;
     let memory_from_loader = matches!(errors.memory, Some(DtError::NoMemory));
@@ -509,7 +616,7 @@ pub fn probe(dtb: &[u8], driver_for: DriverLookup) -> Result<Report, DtError> {
     };
 
     let mut iommus = Vec::new();
-    let (list, index) = providers(&fdt, &mut iommus, &mut ws, driver_for);
+    let (list, index) = providers(&fdt, &mut iommus, &mut ws, lookups);
     let to_report = |i: usize| index.get(i).copied().unwrap_or(usize::MAX);
     // What the image itself does with the providers (boot/iommu_suite.rs).
     let image_list = find_iommus(&fdt);
@@ -630,6 +737,9 @@ pub fn probe(dtb: &[u8], driver_for: DriverLookup) -> Result<Report, DtError> {
             );
         }
     }
+    for (i, n) in iommus.iter_mut().enumerate() {
+        n.master = master_for(n, i, &masters, &pci_maps, lookups);
+    }
     ws.sort_by_key(|w| section_rank(w.section));
     Ok(Report {
         boot_error: errors.first().map(|e| e.to_string()),
@@ -653,6 +763,64 @@ pub fn probe(dtb: &[u8], driver_for: DriverLookup) -> Result<Report, DtError> {
         pci_maps,
         warnings: ws,
     })
+}
+
+/// The master the image would test provider `i` through, when the tree
+/// decides it: the image drives no platform master yet (`selftest::plan`),
+/// so a driven, enabled provider no PCI `iommu-map` targets runs through
+/// its own port or not at all.  `None` when the image does not drive it or
+/// PCI enumeration at boot decides.
+fn master_for(
+    n: &IommuReport,
+    i: usize,
+    masters: &[MasterReport],
+    pci_maps: &[PciMapReport],
+    lookups: Lookups,
+) -> Option<String> {
+    if !n.enabled || n.error.is_some() || n.cells_mismatch.is_some() {
+        return None;
+    }
+    if pci_maps
+        .iter()
+        .any(|p| p.entries.iter().any(|e| e.iommu == i))
+    {
+        return None;
+    }
+    let kind = iommu_kind_by_name(n.kind)?;
+    let behind: Vec<&str> = masters
+        .iter()
+        .filter(|m| m.refs.iter().any(|r| r.iommu == i))
+        .map(|m| m.path.rsplit('/').next().unwrap_or(&m.path))
+        .collect();
+    let platform = if behind.is_empty() {
+        "no platform master references it".to_string()
+    } else {
+        format!(
+            "the platform masters behind it ({}) have no DMA engine driver in this image yet",
+            behind.join(", ")
+        )
+    };
+    match (lookups.self_master)(kind, &n.compatible) {
+        SelfMaster::NoDriver => None,
+        SelfMaster::Port(port) => Some(format!("{port}, the image's own master for it: {platform}")),
+        SelfMaster::None => Some(format!(
+            "none the image can drive: {platform}, and it has no port of its own the image uses: not tested"
+        )),
+    }
+}
+
+/// The [`IommuKind`] of a short name ([`iommu_kind_name`]).
+fn iommu_kind_by_name(name: &str) -> Option<IommuKind> {
+    [
+        IommuKind::SmmuV3,
+        IommuKind::Mmu500,
+        IommuKind::SmmuV2,
+        IommuKind::Sun50i,
+        IommuKind::AppleDart,
+        IommuKind::VirtioIommu,
+    ]
+    .into_iter()
+    .find(|k| iommu_kind_name(*k) == name)
 }
 
 /// Print order of the sections.
@@ -872,6 +1040,12 @@ impl Report {
                 disabled(n.enabled),
                 if n.error.is_some() { " [broken]" } else { "" }
             );
+            if let Some(c) = clocks_text(n) {
+                let _ = writeln!(o, "    clocks: {c}");
+            }
+            if let Some(m) = &n.master {
+                let _ = writeln!(o, "    master: {m}");
+            }
             self.write_warnings(&mut o, "iommus", Some(&n.path), "    ");
         }
         self.write_warnings(&mut o, "iommus", None, "  ");
@@ -1005,7 +1179,7 @@ impl Report {
             };
             let _ = write!(
                 o,
-                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{},\"cells_mismatch\":{},\"error\":{}}}",
+                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{},\"cells_mismatch\":{},\"error\":{},\"clocks\":{},\"clocks_error\":{},\"master\":{}}}",
                 json_str(&n.path),
                 json_str(&n.compatible),
                 json_str(n.kind),
@@ -1017,7 +1191,10 @@ impl Report {
                 n.enabled,
                 n.dma_coherent,
                 opt(n.cells_mismatch.as_deref()),
-                opt(n.error.as_deref())
+                opt(n.error.as_deref()),
+                json_clocks(&n.clocks),
+                opt(n.clocks_error.as_deref()),
+                opt(n.master.as_deref())
             );
         }
         o.push_str("],\"masters\":[");
@@ -1101,6 +1278,89 @@ impl Report {
         o.push_str("]}");
         o
     }
+}
+
+/// The `clocks:` line of a provider: the lines the image turns on, then
+/// those left to the loader; `None` when the node has no `clocks`/`resets`.
+fn clocks_text(n: &IommuReport) -> Option<String> {
+    if let Some(e) = &n.clocks_error {
+        return Some(format!("{e}: left to the loader"));
+    }
+    if n.clocks.is_empty() {
+        return None;
+    }
+    let list = |on: bool| {
+        let items: Vec<String> = n
+            .clocks
+            .iter()
+            .filter(|c| c.line.is_some() == on)
+            .map(|c| match &c.line {
+                Some(l) => format!(
+                    "{} ({}, CCU +{:#x} bit {})",
+                    l.name, l.index, l.offset, l.bit
+                ),
+                None => {
+                    let mut s = ref_kind_name(c.kind).to_string();
+                    if let Some(i) = c.index {
+                        let _ = write!(s, " {i}");
+                    }
+                    if let Some(name) = &c.name {
+                        let _ = write!(s, " \"{name}\"");
+                    }
+                    let compatible = if c.compatible.is_empty() {
+                        "no compatible"
+                    } else {
+                        c.compatible.as_str()
+                    };
+                    let _ = write!(s, " of {} ({compatible})", c.provider);
+                    s
+                }
+            })
+            .collect();
+        items.join(", ")
+    };
+    let mut parts = Vec::new();
+    let (on, loader) = (list(true), list(false));
+    if !on.is_empty() {
+        parts.push(format!(
+            "{on}: the image turns them on if the loader left them off"
+        ));
+    }
+    if !loader.is_empty() {
+        parts.push(format!("{loader}: left to the loader"));
+    }
+    Some(parts.join("; "))
+}
+
+fn json_clocks(cs: &[ClockReport]) -> String {
+    let mut o = String::from("[");
+    for (i, c) in cs.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let line = match &c.line {
+            Some(l) => format!(
+                "{{\"name\":{},\"offset\":{},\"bit\":{}}}",
+                json_str(l.name),
+                json_hex(l.offset as u64),
+                l.bit
+            ),
+            None => "null".to_string(),
+        };
+        let _ = write!(
+            o,
+            "{{\"kind\":{},\"provider\":{},\"compatible\":{},\"index\":{},\"name\":{},\"ccu_line\":{},\"turned_on_by_image\":{}}}",
+            json_str(ref_kind_name(c.kind)),
+            json_str(&c.provider),
+            json_str(&c.compatible),
+            c.index.map(|i| i.to_string()).unwrap_or_else(|| "null".to_string()),
+            c.name.as_deref().map(json_str).unwrap_or_else(|| "null".to_string()),
+            line,
+            c.line.is_some()
+        );
+    }
+    o.push(']');
+    o
 }
 
 /// A JSON string literal (RFC 8259 §7 escapes).

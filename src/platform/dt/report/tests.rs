@@ -661,7 +661,9 @@ fn small_smmuv3_reg_warns() {
     );
     assert!(warnings(&r, "iommus", Some("/smmu@a050000")).is_empty());
     let t = r.to_text();
-    assert!(t.contains("#iommu-cells=1 -> smmuv3\n    warning: reg is 64 KiB (0x10000 bytes), smaller than the 128 KiB SMMUv3 frame"), "{t}");
+    // No iommu-map and no master of its own: the image has nothing to
+    // test it through (the master line), and the warning follows.
+    assert!(t.contains("#iommu-cells=1 -> smmuv3\n    master: none the image can drive: no platform master references it, and it has no port of its own the image uses: not tested\n    warning: reg is 64 KiB (0x10000 bytes), smaller than the 128 KiB SMMUv3 frame"), "{t}");
 }
 
 #[test]
@@ -949,4 +951,145 @@ fn broken_tree_is_reported_section_by_section() {
     let j = r.to_json();
     assert!(json_well_formed(&j), "{j}");
     assert!(j.contains("\"iommu_cells\":7,\"phandle\":6,\"enabled\":true,\"dma_coherent\":false,\"cells_mismatch\":null,\"error\":\"device tree: node /iommu@a000000 has `#iommu-cells` = 7"), "{j}");
+}
+
+/// A sunxi-shaped tree: a CCU of `ccu` compatible at 0x3001000 and the
+/// IOMMU with `clocks = <&ccu clk>`, `resets = <&ccu rst>`; `extra` adds
+/// to the IOMMU node, `master` adds a platform master behind it.
+fn sunxi_tree(ccu: &str, iommu: &str, clk: u32, rst: u32, master: bool) -> Vec<u8> {
+    with(|b| {
+        b.begin("soc")
+            .prop_u32("#address-cells", 1)
+            .prop_u32("#size-cells", 1)
+            .prop_empty("ranges");
+        b.begin("clock@3001000")
+            .prop_str("compatible", ccu)
+            .prop_cells("reg", &[0x0300_1000, 0x1000])
+            .prop_u32("#clock-cells", 1)
+            .prop_u32("#reset-cells", 1)
+            .prop_u32("phandle", 2)
+            .end();
+        b.begin("iommu@30f0000")
+            .prop_str("compatible", iommu)
+            .prop_cells("reg", &[0x030f_0000, 0x1_0000])
+            .prop_u32("#iommu-cells", 1)
+            .prop_cells("clocks", &[2, clk])
+            .prop_cells("resets", &[2, rst])
+            .prop_u32("phandle", 3)
+            .end();
+        if master {
+            b.begin("video-codec@1c0e000")
+                .prop_cells("reg", &[0x01c0_e000, 0x2000])
+                .prop_cells("iommus", &[3, 3])
+                .end();
+        }
+        b.end();
+    })
+}
+
+#[test]
+fn sun50i_clocks_the_image_turns_on_and_the_va_port_master() {
+    let r = probe(&sunxi_tree(
+        "allwinner,sun50i-h616-ccu",
+        "allwinner,sun50i-h616-iommu",
+        48,
+        11,
+        false,
+    ))
+    .unwrap();
+    let i = &r.iommus[0];
+    assert_eq!(i.clocks_error, None);
+    let lines: Vec<_> = i.clocks.iter().map(|c| c.line.map(|l| l.name)).collect();
+    assert_eq!(lines, [Some("CLK_BUS_IOMMU"), Some("RST_BUS_IOMMU")]);
+    assert_eq!(i.clocks[0].provider, "clock@3001000");
+    assert_eq!(i.clocks[1].kind, RefKind::Reset);
+    let t = r.to_text();
+    assert!(
+        t.contains("  /soc/iommu@30f0000 compatible=allwinner,sun50i-h616-iommu kind=sun50i base=0x30f0000 size=0x10000 #iommu-cells=1 -> sun50i\n    clocks: CLK_BUS_IOMMU (48, CCU +0x7bc bit 0), RST_BUS_IOMMU (11, CCU +0x7bc bit 16): the image turns them on if the loader left them off\n    master: the VA debug port (IOMMU +0x190..0x198), the image's own master for it: no platform master references it\n"),
+        "{t}"
+    );
+    let j = r.to_json();
+    assert!(json_well_formed(&j), "{j}");
+    for frag in [
+        "\"error\":null,\"clocks\":[{\"kind\":\"clock\",\"provider\":\"clock@3001000\",\"compatible\":\"allwinner,sun50i-h616-ccu\",\"index\":48,\"name\":null,\"ccu_line\":{\"name\":\"CLK_BUS_IOMMU\",\"offset\":\"0x7bc\",\"bit\":0},\"turned_on_by_image\":true}",
+        "{\"kind\":\"reset\",\"provider\":\"clock@3001000\",\"compatible\":\"allwinner,sun50i-h616-ccu\",\"index\":11,\"name\":null,\"ccu_line\":{\"name\":\"RST_BUS_IOMMU\",\"offset\":\"0x7bc\",\"bit\":16},\"turned_on_by_image\":true}]",
+        "\"clocks_error\":null,\"master\":\"the VA debug port (IOMMU +0x190..0x198), the image's own master for it: no platform master references it\"",
+    ] {
+        assert!(j.contains(frag), "missing {frag} in {j}");
+    }
+}
+
+#[test]
+fn sun50i_unknown_lines_and_providers_are_left_to_the_loader() {
+    // An index the H6 table does not know: that one is the loader's.
+    let r = probe(&sunxi_tree(
+        "allwinner,sun50i-h6-ccu",
+        "allwinner,sun50i-h6-iommu",
+        51,
+        99,
+        true,
+    ))
+    .unwrap();
+    let t = r.to_text();
+    assert!(
+        t.contains("    clocks: CLK_BUS_IOMMU (51, CCU +0x7bc bit 0): the image turns them on if the loader left them off; reset 99 of clock@3001000 (allwinner,sun50i-h6-ccu): left to the loader\n"),
+        "{t}"
+    );
+    // H6: no VA port the image uses, and the codec has no driver.
+    assert!(
+        t.contains("    master: none the image can drive: the platform masters behind it (video-codec@1c0e000) have no DMA engine driver in this image yet, and it has no port of its own the image uses: not tested\n"),
+        "{t}"
+    );
+    // A CCU without a table in this image: everything left to the loader.
+    let r = probe(&sunxi_tree(
+        "acme,frob-ccu",
+        "allwinner,sun50i-h616-iommu",
+        48,
+        11,
+        false,
+    ))
+    .unwrap();
+    assert!(r.iommus[0].clocks.iter().all(|c| c.line.is_none()));
+    assert!(
+        r.to_text().contains("    clocks: clock 48 of clock@3001000 (acme,frob-ccu), reset 11 of clock@3001000 (acme,frob-ccu): left to the loader\n"),
+        "{}",
+        r.to_text()
+    );
+    assert!(r
+        .to_json()
+        .contains("\"ccu_line\":null,\"turned_on_by_image\":false"));
+}
+
+#[test]
+fn clocks_that_do_not_read_and_providers_without_driver() {
+    // `clocks` naming no node: the error, and the loader keeps them.
+    let blob = with(|b| {
+        b.begin("iommu@30f0000")
+            .prop_str("compatible", "allwinner,sun50i-h616-iommu")
+            .prop_cells("reg", &[0, 0x030f_0000, 0, 0x1_0000])
+            .prop_u32("#iommu-cells", 1)
+            .prop_cells("clocks", &[0x77, 48])
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    let e = r.iommus[0].clocks_error.clone().unwrap();
+    assert!(e.contains("no node has this phandle"), "{e}");
+    assert!(
+        r.to_text()
+            .contains(&format!("    clocks: {e}: left to the loader\n")),
+        "{}",
+        r.to_text()
+    );
+    // The virt SMMUv3 has no clocks and PCI decides its masters: no new
+    // lines; the driverless MMU-500 gets no master line either.
+    let r = probe(&virt()).unwrap();
+    assert!(r
+        .iommus
+        .iter()
+        .all(|i| i.master.is_none() && i.clocks.is_empty()));
+    let t = r.to_text();
+    assert!(
+        !t.contains("    clocks:") && !t.contains("    master:"),
+        "{t}"
+    );
 }
