@@ -85,12 +85,23 @@ pub trait DmaMaster {
         timeout: Duration,
     ) -> Result<DmaReport, DmaError>;
 
-    /// Device copies `len` bytes from `src` to `dst` (both IOVAs).
+    /// Device copies `len` bytes from `src` to `dst` (both IOVAs).  The
+    /// default reads into a buffer, then writes it (refusing more than
+    /// [`max_transfer`](Self::max_transfer)); a device with a copy engine of
+    /// its own (edu, virtio-blk) overrides it.
     fn copy(
         &mut self,
         src: Iova,
         dst: Iova,
         len: usize,
         timeout: Duration,
-    ) -> Result<DmaReport, DmaError>;
+    ) -> Result<DmaReport, DmaError> {
+        let max = self.max_transfer();
+        if len > max {
+            return Err(DmaError::TooLong { len, max });
+        }
+        let mut tmp = alloc::vec![0u8; len];
+        self.read(src, &mut tmp, timeout)?;
+        self.write(dst, &tmp, timeout)
+    }
 }

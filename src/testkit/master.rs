@@ -108,16 +108,4 @@ impl<T: Translate> DmaMaster for ModelMaster<T> {
             status: 0,
         })
     }
-
-    fn copy(
-        &mut self,
-        src: Iova,
-        dst: Iova,
-        len: usize,
-        t: Duration,
-    ) -> Result<DmaReport, DmaError> {
-        let mut tmp = alloc::vec![0u8; len];
-        self.read(src, &mut tmp, t)?;
-        self.write(dst, &tmp, t)
-    }
 }

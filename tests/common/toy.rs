@@ -294,18 +294,6 @@ impl DmaMaster for ToyMaster {
             status: 0,
         })
     }
-
-    fn copy(
-        &mut self,
-        src: Iova,
-        dst: Iova,
-        len: usize,
-        t: Duration,
-    ) -> Result<DmaReport, DmaError> {
-        let mut tmp = vec![0u8; len];
-        self.read(src, &mut tmp, t)?;
-        self.write(dst, &tmp, t)
-    }
 }
 
 /// Reads bytes straight from the arena (what the CPU would see).

@@ -269,22 +269,4 @@ impl<M: Mmio> DmaMaster for VaPort<M> {
             status: 0,
         })
     }
-
-    fn copy(
-        &mut self,
-        src: Iova,
-        dst: Iova,
-        len: usize,
-        timeout: Duration,
-    ) -> Result<DmaReport, DmaError> {
-        if len > VA_MAX_TRANSFER {
-            return Err(DmaError::TooLong {
-                len,
-                max: VA_MAX_TRANSFER,
-            });
-        }
-        let mut tmp = alloc::vec![0u8; len];
-        self.read(src, &mut tmp, timeout)?;
-        self.write(dst, &tmp, timeout)
-    }
 }
