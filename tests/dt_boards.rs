@@ -6,7 +6,7 @@
 //!
 //! Each test asserts what the image's discovery finds (console, memory,
 //! IOMMU nodes with kind and base, masters and their stream IDs, PCI maps,
-//! disabled nodes) against `docs/hw/boards.md` §2–§3, and pins the whole
+//! disabled nodes) against `docs/hw/board-facts.md` §2–§3, and pins the whole
 //! `cargo xtask dt-probe` text against `tests/fixtures/dtprobe/*.txt` when
 //! the DTBs are the pinned, verified ones.  Regenerate the pictures with
 //! `IOMMU_BRINGUP_BLESS=1 cargo test --test dt_boards` and review the diff.
@@ -231,7 +231,7 @@ fn assert_console(
 }
 
 /// The shipped DTB has no usable `/memory`: the loader writes it
-/// (U-Boot on sunxi, ABL on Qualcomm; docs/hw/boards.md §1.4, §1.5).
+/// (U-Boot on sunxi, ABL on Qualcomm; docs/hw/board-facts.md §1.4, §1.5).
 /// dt-probe says so, and that nothing else stops the image or silences it:
 /// the one warning is the memory one, no node is broken.
 fn assert_memory_left_to_the_loader(r: &Report) {
@@ -262,7 +262,7 @@ fn assert_no_broken_node(r: &Report) {
     assert!(r.pci_maps.iter().all(|p| p.error.is_none()));
 }
 
-// ---- Allwinner (docs/hw/boards.md §2, §3.1, §3.2) --------------------------------
+// ---- Allwinner (docs/hw/board-facts.md §2, §3.1, §3.2) --------------------------------
 
 fn sunxi(rel: &str, name: &str, h6: bool) {
     let Some(r) = board(rel) else { return };
@@ -372,7 +372,7 @@ fn orangepi_zero2w() {
     );
 }
 
-// ---- Qualcomm (docs/hw/boards.md §2, §3.3–§3.5) ---------------------------------
+// ---- Qualcomm (docs/hw/board-facts.md §2, §3.3–§3.5) ---------------------------------
 
 fn qcom_common(r: &Report, uart: &str, uart_base: u64) {
     assert_console(r, uart, "qcom,geni-debug-uart", "geni", uart_base, 0, 1);
@@ -538,7 +538,7 @@ fn sm8250(rel: &str, name: &str, rb5: bool) {
             .collect();
         assert_eq!(got, vec![(0, sid0, 1), (0x100, sid0 + 1, 1)], "{host}");
     }
-    // The 6.12.117 RB5/HDK DTBs differ slightly (docs/hw/boards.md §4): the
+    // The 6.12.117 RB5/HDK DTBs differ slightly (docs/hw/board-facts.md §4): the
     // picture is only compared for the pinned package.
     pin_picture(&r, name, picture_comparable(rel));
 }
@@ -626,7 +626,7 @@ fn discovery_succeeds_once_the_loader_fills_memory() {
     if !dtb_dir().join("SOURCE").is_file() {
         return skip("board DTBs not fetched");
     }
-    // U-Boot on a 2 GiB Pine H64: DRAM at 0x4000_0000 (docs/hw/boards.md §1.4);
+    // U-Boot on a 2 GiB Pine H64: DRAM at 0x4000_0000 (docs/hw/board-facts.md §1.4);
     // the H6 root has #address-cells = #size-cells = 1.
     if let Some(r) = with_memory(
         "allwinner/sun50i-h6-pine-h64.dtb",
@@ -655,7 +655,7 @@ fn discovery_succeeds_once_the_loader_fills_memory() {
     }
 }
 
-// ---- Apple t8103 (hand-written from docs/hw/boards.md §3.6) -----------------------
+// ---- Apple t8103 (hand-written from docs/hw/board-facts.md §3.6) -----------------------
 
 #[test]
 fn apple_t8103_trimmed() {

@@ -452,7 +452,7 @@ fn install_console(
             (ActiveConsole::Geni(u), Some(st))
         }
         // The Apple S5L registers are 32-bit (`reg-io-width = <4>` in
-        // t8103.dtsi, docs/hw/boards.md §2); the driver always accesses them so.
+        // t8103.dtsi, docs/hw/board-facts.md §2); the driver always accesses them so.
         (ConsoleKind::S5l, Ok(regs)) => {
             let u = S5l::new(regs, &TIMER);
             let st = u.status();

@@ -31,7 +31,7 @@ impl ExitMethod {
     /// How the final status line names the method.  For [`ExitMethod::Spin`]
     /// it says plainly that the run is over and the board now waits, so an
     /// operator or a LAVA job knows it can power-cycle it: Apple machines
-    /// under m1n1 have no PSCI (CPUs are released by spin-table, docs/hw/boards.md
+    /// under m1n1 have no PSCI (CPUs are released by spin-table, docs/hw/board-facts.md
     /// §1.1), and m1n1 offers no power-off call to a payload, so spinning with
     /// this line is the documented end of a run there.
     pub fn describe(self) -> &'static str {

@@ -699,7 +699,7 @@ fn the_va_port_is_a_self_master_on_h616_only() {
 }
 
 /// The H616's IOMMU node on the boards this project knows
-/// (docs/hw/boards.md): the KTAP group a board run reports.
+/// (docs/hw/board-facts.md): the KTAP group a board run reports.
 const H616_NODE: &str = "iommu@30f0000";
 
 /// The catalogue on the H616 model with a model master (slot 0) and the

@@ -2,11 +2,11 @@
 //! polled transmit through the TX FIFO that ABL already configured.
 //!
 //! We do not touch clocks, the baud rate or the protocol: ABL left the serial
-//! engine (SE) clocked, in FIFO mode, at 115200 8N1 (`docs/hw/boards.md`
+//! engine (SE) clocked, in FIFO mode, at 115200 8N1 (`docs/hw/board-facts.md`
 //! §2 "GENI minimal polled TX", which matches U-Boot
 //! `drivers/serial/serial_msm_geni.c` and Linux
 //! `drivers/tty/serial/qcom_geni_serial.c` earlycon).  Each character is one
-//! GENI "M" command (docs/hw/boards.md §2, steps 1–8):
+//! GENI "M" command (docs/hw/board-facts.md §2, steps 1–8):
 //!
 //! 1. `SE_GENI_TX_WATERMARK_REG` (0x80c) = 2
 //! 2. `SE_UART_TX_TRANS_LEN` (0x270) = 1
@@ -26,9 +26,9 @@
 //! On creation, if `SE_GENI_STATUS` (0x40) bit 0 `M_GENI_CMD_ACTIVE` says a
 //! command is still running (ABL's last print), it is aborted first:
 //! `SE_GENI_M_CMD_CTRL_REG` (0x604) = `M_GENI_CMD_ABORT` (bit 1), wait for
-//! `M_CMD_ABORT_EN` (bit 5) in 0x610, clear it (docs/hw/boards.md §2 "Extras").  The
+//! `M_CMD_ABORT_EN` (bit 5) in 0x610, clear it (docs/hw/board-facts.md §2 "Extras").  The
 //! TX packing is set as Linux earlycon does for 8-bit words, one byte per FIFO
-//! word (docs/hw/boards.md §2): `SE_GENI_TX_PACKING_CFG0` (0x260) = 0xf,
+//! word (docs/hw/board-facts.md §2): `SE_GENI_TX_PACKING_CFG0` (0x260) = 0xf,
 //! `SE_GENI_TX_PACKING_CFG1` (0x264) = 0 — what Linux
 //! `qcom_geni_serial_earlycon_setup` gets from
 //! `geni_se_config_packing(se, 8, 1, false, true, false)`
@@ -79,7 +79,7 @@ const M_CMD_DONE_EN: u32 = 1 << 0;
 const M_CMD_ABORT_EN: u32 = 1 << 5;
 /// `M_TX_FIFO_WATERMARK_EN` in `M_IRQ_STATUS`.
 const M_TX_FIFO_WATERMARK_EN: u32 = 1 << 30;
-/// TX watermark: interrupt when at most 2 words are queued (docs/hw/boards.md §2 step 1).
+/// TX watermark: interrupt when at most 2 words are queued (docs/hw/board-facts.md §2 step 1).
 const TX_WATERMARK: u32 = 2;
 /// Packing vector for 8-bit words, one per FIFO word (see the module docs).
 const TX_PACKING_CFG0: u32 = 0xf;
@@ -119,7 +119,7 @@ impl<M: Mmio> Geni<M> {
         self.regs.read32(SE_GENI_STATUS)
     }
 
-    /// Aborts the current M command (docs/hw/boards.md §2 "Extras"); bounded.
+    /// Aborts the current M command (docs/hw/board-facts.md §2 "Extras"); bounded.
     fn abort(&self) {
         self.regs.write32(SE_GENI_M_CMD_CTRL_REG, M_GENI_CMD_ABORT);
         let done = poll_until(

@@ -1,16 +1,16 @@
 //! Apple / Samsung S5L UART (`apple,s5l-uart`) transmit driver, as on the
 //! M1 (t8103) at 0x2_3520_0000 behind m1n1.
 //!
-//! Registers are 32 bits wide (`reg-io-width = <4>`, docs/hw/boards.md §2):
+//! Registers are 32 bits wide (`reg-io-width = <4>`, docs/hw/board-facts.md §2):
 //! `UTRSTAT` at 0x10 with `TXBE` = bit 1 (transmit buffer empty), `UFSTAT` at
 //! 0x18, `UTXH` at 0x20.  Transmit is exactly what m1n1 `src/uart.c` does
-//! (docs/hw/boards.md §2): wait for `UTRSTAT.TXBE`, then write `UTXH`.  m1n1 has set
+//! (docs/hw/board-facts.md §2): wait for `UTRSTAT.TXBE`, then write `UTXH`.  m1n1 has set
 //! the line up (115200 8N1 from the 24 MHz clock); we change nothing.
 //!
 //! `UFSTAT` is only read once, for the platform facts: its TX-full bit
 //! (bit 9) and TX count (bits 7:4) follow the S3C2410 layout Linux
 //! `drivers/tty/serial/samsung_tty.c` uses for `apple,s5l-uart`, which
-//! docs/hw/boards.md does not state; waiting for TXBE does not depend on it and is
+//! docs/hw/board-facts.md does not state; waiting for TXBE does not depend on it and is
 //! correct whether or not the FIFO is enabled.
 #![forbid(unsafe_code)]
 

@@ -180,7 +180,7 @@ impl SectionErrors {
 /// far as they got and is recorded in [`SectionErrors`] while the others
 /// still run.  The image uses [`discover_fdt`] (any error stops the boot);
 /// `cargo xtask dt-probe` uses this to show the whole picture, e.g. of a
-/// Qualcomm DTB whose `/memory` ABL fills in only at boot (`docs/hw/boards.md`
+/// Qualcomm DTB whose `/memory` ABL fills in only at boot (`docs/hw/board-facts.md`
 /// §1.5).  Fails only when the root node cannot be read.
 pub fn discover_sections<'a>(
     fdt: &Fdt<'a>,

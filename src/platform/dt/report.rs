@@ -45,7 +45,7 @@ pub const SMMUV3_FRAME: u64 = 0x2_0000;
 /// (docs/hw/smmuv3.md §1).
 pub const SMMUV3_PAGE0_FRAME: u64 = 0x1_0000;
 
-/// The loaders that write `/memory` at boot (docs/hw/boards.md §1).
+/// The loaders that write `/memory` at boot (docs/hw/board-facts.md §1).
 pub const MEMORY_LOADERS: &str = "U-Boot, ABL and m1n1 do";
 
 /// The console as discovery found it.

@@ -1,5 +1,5 @@
 //! Host tests for device-tree discovery: synthetic trees shaped like QEMU
-//! `virt` and Allwinner H6 (from `docs/hw/boards.md` §1.3 and §2), each malformed
+//! `virt` and Allwinner H6 (from `docs/hw/board-facts.md` §1.3 and §2), each malformed
 //! case with its error, a deterministic mutation fuzzer, a differential
 //! check against the `fdt` crate, and (when QEMU is installed) a real `virt`
 //! DTB.
@@ -17,7 +17,7 @@ fn pr(base: u64, size: u64) -> PhysRange {
     PhysRange::new(PhysAddr(base), size)
 }
 
-/// A tree shaped like QEMU 10 `virt` (docs/hw/boards.md §1.3).
+/// A tree shaped like QEMU 10 `virt` (docs/hw/board-facts.md §1.3).
 fn qemu_virt() -> Vec<u8> {
     let mut b = FdtBuilder::new();
     b.begin("")
@@ -56,7 +56,7 @@ fn qemu_virt() -> Vec<u8> {
 }
 
 /// A tree shaped like an Allwinner H6 board after U-Boot + TF-A
-/// (docs/hw/boards.md §1.4, §2): alias stdout-path with options, DW-APB UART under
+/// (docs/hw/board-facts.md §1.4, §2): alias stdout-path with options, DW-APB UART under
 /// a translating `/soc`, reserved-memory with no-map and a dynamic pool.
 fn sunxi_h6() -> Vec<u8> {
     let mut b = FdtBuilder::new();

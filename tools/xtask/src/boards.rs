@@ -661,11 +661,11 @@ mod tests {
             assert!(e.contains("--dtb"), "{e}");
             // Nothing outside the repository (the research notes are not in it).
             assert!(
-                !e.contains("../") && !e.contains("docs/hw/boards.md"),
+                !e.contains("../") && !e.contains("docs/hw/board-facts.md"),
                 "{e}"
             );
         }
-        assert!(!boot_cmd(board("pine-h64"), None).contains("docs/hw/boards.md"));
+        assert!(!boot_cmd(board("pine-h64"), None).contains("docs/hw/board-facts.md"));
     }
 
     /// When Debian's `u-boot-tools` / `mkbootimg` happen to be installed,

@@ -36,7 +36,7 @@
 //! -d boot.cmd`, and `boot.img` to Debian `mkbootimg` 1:29.0.6's
 //! `--header_version 2 --base 0x80000000 --pagesize 2048 --board NAME
 //! --kernel Image --ramdisk R --dtb D`.
-//! 3. **m1n1 payload** (m1n1 `src/payload.c`, docs/hw/boards.md §1.6): blobs
+//! 3. **m1n1 payload** (m1n1 `src/payload.c`, docs/hw/board-facts.md §1.6): blobs
 //!    concatenated with no padding; an FDT (`d0 0d fe ed`) is skipped by its
 //!    `totalsize`, an uncompressed arm64 Image ("ARM\x64" at +0x38) ends the
 //!    scan, so it must come last.
@@ -473,7 +473,7 @@ pub fn parse_android_boot_v2(b: &[u8]) -> Result<BootImg<'_>, FormatError> {
 /// The smallest valid ramdisk: a "newc" cpio archive holding only the
 /// `TRAILER!!!` entry (`man 5 cpio`: "070701", 13 eight-digit hex fields,
 /// the NUL-terminated name padded to 4 bytes).  ABL is given a ramdisk
-/// because some builds refuse an empty one (docs/hw/boards.md §1.5, hedged).
+/// because some builds refuse an empty one (docs/hw/board-facts.md §1.5, hedged).
 pub fn empty_cpio() -> Vec<u8> {
     let name = b"TRAILER!!!\0";
     let mut v = b"070701".to_vec();
@@ -506,7 +506,7 @@ pub struct FdtRoot {
 /// Checks that `b` is exactly one flattened device tree (devicetree spec
 /// v0.4 §5.2: `magic` at 0, `totalsize` at 4, both big-endian) and returns
 /// its root node's `compatible` strings and property names (ABL selects a
-/// DTB by `qcom,msm-id` / `qcom,board-id`, docs/hw/boards.md §1.5).
+/// DTB by `qcom,msm-id` / `qcom,board-id`, docs/hw/board-facts.md §1.5).
 pub fn fdt_root(b: &[u8]) -> Result<FdtRoot, FormatError> {
     let mut root = FdtRoot::default();
     let magic = be32(b, 0, "fdt magic")?;

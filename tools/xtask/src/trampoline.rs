@@ -9,7 +9,7 @@
 //! recreates the Linux boot contract: x0 = DTB, x1..x3 = 0, jump to the Image.
 //!
 //! With `vhe` the trampoline first sets HCR_EL2.E2H and TGE, the state m1n1
-//! leaves Apple cores in ("VHE mode (forced)", docs/hw/boards.md §1.2), so the
+//! leaves Apple cores in ("VHE mode (forced)", docs/hw/board-facts.md §1.2), so the
 //! image's EL2 entry path for E2H=1 runs under QEMU too (needs EL2 and a CPU
 //! with FEAT_VHE: `virtualization=on`, `-cpu max`).
 //!

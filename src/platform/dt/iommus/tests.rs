@@ -1,5 +1,5 @@
 //! Host tests for IOMMU and DMA-master enumeration, with trees shaped like
-//! the boards in `docs/hw/boards.md` §3 (H6, SDM845, M1 t8103, QEMU virt), the
+//! the boards in `docs/hw/board-facts.md` §3 (H6, SDM845, M1 t8103, QEMU virt), the
 //! error cases, a mutation fuzz, and real QEMU DTBs when QEMU is installed.
 #![forbid(unsafe_code)]
 
@@ -31,7 +31,7 @@ fn masters(fdt: &Fdt<'_>, list: &IommuList<'_>) -> Vec<(String, usize, Vec<u32>)
 }
 
 /// H6: provider under /soc, masters under /soc and under a nested bus
-/// (docs/hw/boards.md §3.1).
+/// (docs/hw/board-facts.md §3.1).
 fn h6() -> Vec<u8> {
     let mut b = FdtBuilder::new();
     b.begin("")
@@ -102,7 +102,7 @@ fn sun50i_h6_provider_and_masters() {
 }
 
 /// SDM845-like: MMU-500 with 2-cell specifiers, a v2 Adreno SMMU, multiple
-/// references per master, a PCIe host with iommu-map (docs/hw/boards.md §3.3).
+/// references per master, a PCIe host with iommu-map (docs/hw/board-facts.md §3.3).
 fn sdm845() -> Vec<u8> {
     let mut b = FdtBuilder::new();
     b.begin("")
@@ -201,7 +201,7 @@ fn qualcomm_mmu500_masters_and_pci_map() {
 }
 
 /// M1 t8103-like: DARTs (one disabled), iommu-map-mask selecting the bus
-/// (docs/hw/boards.md §3.6), a master with two references to two DARTs.
+/// (docs/hw/board-facts.md §3.6), a master with two references to two DARTs.
 fn t8103() -> Vec<u8> {
     let mut b = FdtBuilder::new();
     b.begin("")
@@ -493,7 +493,7 @@ fn real_qemu_virt_smmuv3_dtb() {
     for_each_pci_iommu_map(&fdt, &list, |_, m| {
         maps += 1;
         assert_eq!(m.host, "pcie@10000000");
-        // docs/hw/boards.md §1.3: RID = SID, identity.
+        // docs/hw/board-facts.md §1.3: RID = SID, identity.
         assert_eq!(m.map_rid(0x0010), Some((0, 0x10)));
         assert_eq!(m.map_rid(0xffff), Some((0, 0xffff)));
         Ok(true)

@@ -14,7 +14,7 @@ use crate::platform::dt::tests::{mutate, XorShift};
 use crate::selftest::families::dt_probe as probe;
 use std::vec::Vec;
 
-/// QEMU `virt` with `iommu=smmuv3` (docs/hw/boards.md §1.3), plus a disabled
+/// QEMU `virt` with `iommu=smmuv3` (docs/hw/board-facts.md §1.3), plus a disabled
 /// master, a 2-cell SMMU and an unknown provider.
 fn virt() -> Vec<u8> {
     let mut b = FdtBuilder::new();
@@ -215,7 +215,7 @@ fn virt_report_json() {
 
 #[test]
 fn loader_filled_memory_is_reported_not_fatal() {
-    // ABL leaves /memory with size 0 in the shipped DTB (docs/hw/boards.md §1.5):
+    // ABL leaves /memory with size 0 in the shipped DTB (docs/hw/board-facts.md §1.5):
     // the report says the image would stop, and still lists the rest.
     let mut b = FdtBuilder::new();
     b.begin("")
