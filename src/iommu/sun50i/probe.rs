@@ -11,8 +11,10 @@
 //! through the CCU where `platform::ccu::sun50i` has a table for them
 //! (the IOMMU's bus gate and reset, docs/hw/sun50i.md §16), and KTAP says
 //! what was already on and what the image turned on; anything else is
-//! left to the loader.  The masters' gates and the PMU are not brought up
-//! here yet.
+//! left to the loader.  The PMU counters are started and cleared with the
+//! driver and a `#` line says whether they count (the stale-window cases'
+//! cache evidence rests on them).  No master's gates are brought up: the
+//! image drives no platform master yet (docs/hw/sun50i.md §17).
 #![forbid(unsafe_code)]
 
 use super::adapter::Sun50iIommu;
@@ -82,7 +84,9 @@ impl Probe for Sun50iProbe {
             t.name, variant.name, variant.masters
         ));
         hw.enable().map_err(|e| format!("{} enable: {e}", t.name))?;
-        Ok(Sun50iIommu::new(hw, t.name, false))
+        let driver = Sun50iIommu::new(hw, t.name, false);
+        env.diag(&format!("{}: {}", t.name, driver.pmu_status()));
+        Ok(driver)
     }
 
     fn table_format(
