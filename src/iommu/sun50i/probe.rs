@@ -106,6 +106,16 @@ impl Probe for Sun50iProbe {
         variant::by_compatible(compatible).is_some_and(|v| v.va_port == Some(true))
     }
 
+    /// H6: neither the VA port (no manual text) nor a memory-to-memory
+    /// master (the deinterlacer is not in the DT and has no documented
+    /// mode with a known output) can be driven (docs/hw/sun50i.md §17).
+    fn no_master_reason(compatible: &str) -> Option<&'static str> {
+        match variant::by_compatible(compatible) {
+            Some(v) if v.va_port != Some(true) => Some(H6_NO_MASTER),
+            _ => None,
+        }
+    }
+
     /// The VA port over a second mapping of the IOMMU's registers.  H6:
     /// none, with a note — no H6 manual text documents the port (only the
     /// H6 vendor BSP drives it, §1), and no register tells a present port
@@ -132,6 +142,10 @@ impl Probe for Sun50iProbe {
         Ok(Some(Box::new(VaPort::new(mmio, env.clock(), &name))))
     }
 }
+
+/// Why an H6 IOMMU has no master this image can drive (docs/hw/sun50i.md
+/// §1, §11, §17).
+pub const H6_NO_MASTER: &str = "on H6 the image has neither a self master nor a memory-to-memory master: the IOMMU's VA debug port (0x190-0x198) has no H6 manual text, and the deinterlacer (master 2, 0x01420000) is in none of the Debian 6.12 board DTBs and has no documented processing mode with a known output (docs/hw/sun50i.md §17)";
 
 /// What the CCU bring-up did: the KTAP diagnostics, and each outcome.
 #[derive(Debug)]
