@@ -926,18 +926,28 @@ const H616_NODE: &str = "iommu@30f0000";
 /// node) inside a top-level run of one group with its totals.  The first
 /// line after the plan says it is the host model, not a board.
 fn model_ktap(skip_sync: bool) -> String {
+    model_ktap_with(skip_sync, Masters::ModelAndVaPort)
+}
+
+/// [`model_ktap`] with `masters`: a model master and the VA port, or the
+/// VA port alone — what an H616 board runs today, with no master driver.
+fn model_ktap_with(skip_sync: bool, masters: Masters) -> String {
     let o = Opts {
         skip_sync,
-        masters: Masters::ModelAndVaPort,
+        masters,
         node: Some(H616_NODE),
         ..Opts::default()
+    };
+    let who = match masters {
+        Masters::VaPort => "the VA port alone, as an H616 board without a master driver runs",
+        _ => "a model master in slot 0 and the VA port",
     };
     let (ktap, hw) = with_catalogue(o, |t| {
         let mut k = KtapWriter::new(String::new());
         let _ = k.start(1);
-        let _ = k.diag(
-            "iommu_bringup host model: the sun50i driver over the H616 model (src/iommu/sun50i/model.rs, written from the manuals), a model master in slot 0 and the VA port; not a board",
-        );
+        let _ = k.diag(&format!(
+            "iommu_bringup host model: the sun50i driver over the H616 model (src/iommu/sun50i/model.rs, written from the manuals), {who}; not a board"
+        ));
         let v = variant::H616;
         let version = t.iommu.hw().identify().unwrap();
         let _ = k.diag(&format!(
@@ -975,8 +985,7 @@ fn model_ktap(skip_sync: bool) -> String {
 /// Writes [`model_ktap`] to the file `IOMMU_BRINGUP_MODEL_KTAP` names
 /// (stdout when unset).  Run by `cargo xtask test` (stage
 /// `model: sun50i H616`), which judges the file like a board's console.
-fn write_model_ktap(skip_sync: bool) {
-    let ktap = model_ktap(skip_sync);
+fn write_model_ktap(ktap: String) {
     match std::env::var_os("IOMMU_BRINGUP_MODEL_KTAP") {
         Some(path) => std::fs::write(&path, &ktap)
             .unwrap_or_else(|e| panic!("writing {}: {e}", path.to_string_lossy())),
@@ -987,24 +996,35 @@ fn write_model_ktap(skip_sync: bool) {
 #[test]
 #[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
 fn model_ktap_h616() {
-    write_model_ktap(false);
+    write_model_ktap(model_ktap(false));
 }
 
 #[test]
 #[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
 fn model_ktap_h616_skip_sync() {
-    write_model_ktap(true);
+    write_model_ktap(model_ktap(true));
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_h616_va_port_alone() {
+    write_model_ktap(model_ktap_with(false, Masters::VaPort));
 }
 
 /// The KTAP run is the catalogue run: same outcomes as
 /// [`run_catalogue`] with the same masters, one group named after the node.
 #[test]
 fn model_ktap_reports_what_the_catalogue_run_found() {
-    for skip_sync in [false, true] {
-        let ktap = model_ktap(skip_sync);
+    for (skip_sync, masters) in [
+        (false, Masters::ModelAndVaPort),
+        (true, Masters::ModelAndVaPort),
+        (false, Masters::VaPort),
+    ] {
+        let ktap = model_ktap_with(skip_sync, masters);
         let (r, _) = run_catalogue(Opts {
             skip_sync,
-            masters: Masters::ModelAndVaPort,
+            masters,
+            node: Some(H616_NODE),
             ..Opts::default()
         });
         assert!(
