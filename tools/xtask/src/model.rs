@@ -58,6 +58,13 @@ pub const RUNS: &[ModelRun] = &[
         group: SUN50I_GROUP,
         failures: SUN50I_SKIP_SYNC_FAILURES,
     },
+    ModelRun {
+        stage: "model: sun50i H616, VA port alone",
+        name: "model-sun50i-h616-va-port",
+        test: "iommu::sun50i::tests::model_ktap_h616_va_port_alone",
+        group: SUN50I_GROUP,
+        failures: &[],
+    },
 ];
 
 /// The words the run's own header must carry, so a log read out of context
