@@ -173,13 +173,12 @@ impl Smmuv2Model {
             cb::ACTLR => {
                 // MMU-500: CMTLB, CPRE; read-only while CACHE_LOCK
                 // (TRM Table 3.7).  Elsewhere IMPLEMENTATION DEFINED: RAZ/WI.
-                if !mmu500 {
-                } else if self.actlr_locked() {
+                if mmu500 && self.actlr_locked() {
                     self.misuse.push(Misuse::ActlrLocked {
                         cb: n as u8,
                         value: val,
                     });
-                } else {
+                } else if mmu500 {
                     self.cbs[n].actlr = val & (actlr::CMTLB | actlr::CPRE);
                 }
             }

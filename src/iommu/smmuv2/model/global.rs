@@ -225,7 +225,7 @@ impl Smmuv2Model {
     pub(super) fn gr1_read(&mut self, off: usize, o: usize) -> u32 {
         let n = self.cbs.len();
         let (base, i) = (o & !0x3ff, (o & 0x3ff) / 4);
-        if o % 4 != 0 || i >= n {
+        if !o.is_multiple_of(4) || i >= n {
             self.misuse.push(Misuse::Unmapped { off });
             return 0;
         }
@@ -243,7 +243,10 @@ impl Smmuv2Model {
     pub(super) fn gr1_write(&mut self, off: usize, o: usize, val: u32) {
         let n = self.cbs.len();
         let (base, i) = (o & !0x3ff, (o & 0x3ff) / 4);
-        if o % 4 != 0 || i >= n || !matches!(base, gr1::CBAR0 | gr1::CBFRSYNRA0 | gr1::CBA2R0) {
+        if !o.is_multiple_of(4)
+            || i >= n
+            || !matches!(base, gr1::CBAR0 | gr1::CBFRSYNRA0 | gr1::CBA2R0)
+        {
             self.misuse.push(Misuse::Unmapped { off });
             return;
         }

@@ -573,16 +573,16 @@ impl Smmuv2Model {
             }
             None => {
                 self.demand_walks += 1;
-                let r = self.walk(&c, c.key, use_tlb);
+                let r = self
+                    .walk(&c, c.key, use_tlb)
+                    .map(|w| self.entry(n, &c, &w, false));
+                if let (Ok(e), true) = (r, use_tlb) {
+                    self.tlb.insert((), e);
+                }
                 if !a.atos && self.prefetching(n) {
                     self.prefetch(n, &c, a.iova);
                 }
-                let w = r.map_err(CtxFault::from_walk)?;
-                let e = self.entry(n, &c, &w, false);
-                if use_tlb {
-                    self.tlb.insert((), e);
-                }
-                e
+                r.map_err(CtxFault::from_walk)?
             }
         };
         if !e.valid {

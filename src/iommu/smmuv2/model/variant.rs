@@ -187,7 +187,7 @@ pub const QCOM_BOOT_DISPLAY: BootSmr = BootSmr {
 /// SMMU (a 512 KiB register space: 64 pages of global space, NUMPAGENDXB
 /// = 5; the SMR and CB counts are the model's choice, not a read-out):
 /// 96 stream mapping groups, 64 context banks, no security extensions
-/// visible, no ATOS, r2p? given as 0x21.  Quirks: BYPASS reads back as
+/// visible, no ATOS, ID7 = 0x21 (r2p1, a choice).  Quirks: BYPASS reads back as
 /// FAULT, zero stores to the write-anything registers dropped, context
 /// banks 0 and 1 reserved, [`QCOM_BOOT_DISPLAY`] valid at construction,
 /// sACR writes refused (it resets with CACHE_LOCK clear).
@@ -289,7 +289,6 @@ impl Variant {
     pub fn id1(&self) -> u32 {
         u32::from(self.numcb)
             | u32::from(self.numssdndxb & 0xf) << id1::NUMSSDNDXB_SHIFT
-            | id1::SSDTP
             | u32::from(self.nums2cb) << id1::NUMS2CB_SHIFT
             | u32::from(self.numpagendxb & 7) << id1::NUMPAGENDXB_SHIFT
             | if self.page_64k { id1::PAGESIZE } else { 0 }
