@@ -43,7 +43,8 @@
 //!   S2CR.EXIDVALID), multiple matches raise SMCF; S2CR translate /
 //!   bypass / fault.
 //! * Context banks: CBAR types 1 (stage 1, stage 2 bypass) and 0 (stage
-//!   2, AArch64 format, no concatenation); CBA2R.VA64; AArch64 and
+//!   2, AArch64 or AArch32 format, concatenated top tables); CBA2R.VA64
+//!   (absent with [`Variant::smmuv1`]); AArch64 and
 //!   AArch32-LPAE stage 1 (TCR, TCR2, TTBR0/1, MAIR); SCTLR.M/AFFD/CFIE/
 //!   CFCFG; FSR/FAR/FSYNR0/CBFRSYNRA, first fault wins, MULTI, W1C.
 //!   Tables are walked by the reference walker

@@ -36,16 +36,30 @@ const AP1: u64 = 1 << 6;
 /// MAIR0: Attr0 0x44, Attr1 0xFF, Attr2 0x04, Attr3 0xF4.
 const MAIR0: u32 = 0xF404_FF44;
 
-/// One table format: granule shift and input bits.
+/// One table format: granule shift, input bits, and a stage-2 start level
+/// when it is not the implied one (concatenated top tables).
 #[derive(Clone, Copy)]
 struct Fmt {
     gs: u32,
     ias: u32,
+    sl: Option<u32>,
 }
 
-const K4: Fmt = Fmt { gs: 12, ias: 48 };
-const K64: Fmt = Fmt { gs: 16, ias: 48 };
-const A32: Fmt = Fmt { gs: 12, ias: 32 };
+const K4: Fmt = Fmt {
+    gs: 12,
+    ias: 48,
+    sl: None,
+};
+const K64: Fmt = Fmt {
+    gs: 16,
+    ias: 48,
+    sl: None,
+};
+const A32: Fmt = Fmt {
+    gs: 12,
+    ias: 32,
+    sl: None,
+};
 
 impl Fmt {
     fn stride(self) -> u32 {
@@ -55,7 +69,8 @@ impl Fmt {
         self.gs + self.stride() * (3 - l)
     }
     fn start(self) -> u32 {
-        4 - (self.ias - self.gs).div_ceil(self.stride())
+        self.sl
+            .unwrap_or(4 - (self.ias - self.gs).div_ceil(self.stride()))
     }
     fn index(self, l: u32, iova: u64) -> u64 {
         let bits = if l == self.start() {
@@ -1100,7 +1115,11 @@ fn a_stage_2_bank_translates_ipas_with_s2ap_permissions() {
     let root = r.table();
     let pa = r.page();
     let ipa = 0x40_0000_0000 - 0x1000 * 3; // inside 39 bits
-    let f = Fmt { gs: 12, ias: 39 };
+    let f = Fmt {
+        gs: 12,
+        ias: 39,
+        sl: None,
+    };
     // S2AP read only (bit 6), AF, SH inner, MemAttr 0xF.
     r.map(root, f, ipa, pa, 1 << 6 | 0x400 | 0x300 | 0xf << 2);
     r.w1(gr1::CBAR0 + 8, cbar::TYPE_S2 << cbar::TYPE_SHIFT | 9);
@@ -1278,4 +1297,98 @@ fn qcom_refused_register_writes_do_not_read_back() {
     let r = rig();
     r.w0(gr0::SACR, sacr::SMTNMB_TLBEN);
     assert_eq!(r.r0(gr0::SACR), sacr::SMTNMB_TLBEN);
+}
+
+#[test]
+fn a_stage_2_start_level_above_t0sz_walks_concatenated_tables() {
+    // 40-bit IPA, 4K, SL0 = 1: two concatenated level-1 tables (8 KiB)
+    // indexed by IPA[39:30].
+    let r = rig();
+    let f = Fmt {
+        gs: 12,
+        ias: 40,
+        sl: Some(1),
+    };
+    let root = r.table();
+    let pa = r.page();
+    let ipa = 0xc0_1234_5000; // IPA[39] set: the second table
+    r.map(root, f, ipa, pa, 3 << 6 | 0x400 | 0xf << 2);
+    assert_ne!(r.mem(root + 8 * 0x300) & 3, 0, "entry 768 of the pair");
+    r.w1(gr1::CBAR0, cbar::TYPE_S2 << cbar::TYPE_SHIFT | 9);
+    r.w1(gr1::CBA2R0, cba2r::VA64);
+    r.wcb(
+        0,
+        cbr::TCR,
+        24 | 1 << tcr::SL0_SHIFT | 5 << tcr::S2_PASIZE_SHIFT,
+    );
+    r.wcb64(0, cbr::TTBR0, root);
+    r.wcb(0, cbr::SCTLR, sctlr::M);
+    r.stream(0, 0x60, 0, 0);
+    r.enable();
+    assert_eq!(r.go(0x60, ipa + 4, true), Some(pa + 4));
+    assert!(r.misuse().is_empty(), "{:?}", r.misuse());
+}
+
+#[test]
+fn an_smmuv1_stage_2_part_translates_in_the_aarch32_format() {
+    // An SMMUv1, stage-2-only shape (MMU-401-like, assembled for the
+    // test): no CBA2R, no TCR2, no AArch64 tables, 64 KiB pages.
+    let v1 = Variant {
+        name: "SMMUv1 stage 2",
+        smmuv1: true,
+        mmu500: false,
+        s1ts: false,
+        nts: false,
+        page_64k: true,
+        granule_4k: false,
+        granule_64k: false,
+        aarch32: Aarch32::LongOnly,
+        ..MMU500
+    };
+    let r = rig_with(v1, Knobs::default());
+    r.w1(gr1::CBA2R0, cba2r::VA64);
+    assert_eq!(
+        r.misuse(),
+        [Misuse::Unmapped {
+            off: 0x1_0000 + gr1::CBA2R0
+        }]
+    );
+    // T0SZ = -8 (40-bit IPA), SL0 = 1: concatenated level-1 tables.
+    let f = Fmt {
+        gs: 12,
+        ias: 40,
+        sl: Some(1),
+    };
+    let root = r.table();
+    let pa = r.page();
+    let ipa = 0x80_0000_3000;
+    r.map(root, f, ipa, pa, 3 << 6 | 0x400);
+    r.w1(gr1::CBAR0, cbar::TYPE_S2 << cbar::TYPE_SHIFT | 2);
+    r.wcb(0, cbr::TCR, tcr::EAE | 0x8 | 1 << tcr::SL0_SHIFT);
+    r.wcb64(0, cbr::TTBR0, root);
+    r.wcb(0, cbr::SCTLR, sctlr::M | sctlr::CFRE);
+    r.stream(0, 0x20, 0, 0);
+    r.enable();
+    assert_eq!(r.go(0x20, ipa + 0x10, false), Some(pa + 0x10));
+    assert_eq!(r.rcb(0, cbr::FSR), 0);
+    // TLBIVMID + the global sync remove stage-2 entries of the VMID.
+    r.unmap(root, f, ipa);
+    r.w0(gr0::TLBIVMID, 2);
+    assert_eq!(r.go(0x20, ipa, false), Some(pa), "not synced");
+    r.gsync();
+    assert_eq!(r.go(0x20, ipa, false), None);
+    assert_eq!(
+        r.rcb(0, cbr::FSR),
+        fsr::TF | 1 << fsr::FORMAT_SHIFT,
+        "AArch32 long format"
+    );
+    // No stage 1 here: a stage-1 bank type is refused and recorded.
+    r.w1(gr1::CBAR0 + 4, cbar::TYPE_S1_BYPASS << cbar::TYPE_SHIFT);
+    r.wcb(1, cbr::SCTLR, sctlr::M);
+    r.stream(1, 0x21, 0, 1);
+    assert_eq!(r.go(0x21, 0x1000, false), None);
+    assert!(r.misuse().contains(&Misuse::Unmodelled {
+        cb: 1,
+        what: Unmodelled::CbarType
+    }));
 }

@@ -103,7 +103,7 @@ impl Smmuv2Model {
         match o {
             cb::SCTLR => c.sctlr,
             cb::ACTLR => c.actlr,
-            cb::TCR2 => c.tcr2,
+            cb::TCR2 if !self.variant.smmuv1 => c.tcr2,
             cb::TCR => c.tcr,
             cb::CONTEXTIDR => c.contextidr,
             cb::MAIR0 => c.mair[0],
@@ -188,7 +188,7 @@ impl Smmuv2Model {
                 // the stall ends.
                 self.cbs[n].fsr &= !fsr::SS;
             }
-            cb::TCR2 => {
+            cb::TCR2 if !self.variant.smmuv1 => {
                 self.live_write(n, off);
                 self.cbs[n].tcr2 = val;
             }

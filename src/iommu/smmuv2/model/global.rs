@@ -225,7 +225,8 @@ impl Smmuv2Model {
     pub(super) fn gr1_read(&mut self, off: usize, o: usize) -> u32 {
         let n = self.cbs.len();
         let (base, i) = (o & !0x3ff, (o & 0x3ff) / 4);
-        if !o.is_multiple_of(4) || i >= n {
+        let v1_a2r = self.variant.smmuv1 && base == gr1::CBA2R0;
+        if !o.is_multiple_of(4) || i >= n || v1_a2r {
             self.misuse.push(Misuse::Unmapped { off });
             return 0;
         }
@@ -243,10 +244,9 @@ impl Smmuv2Model {
     pub(super) fn gr1_write(&mut self, off: usize, o: usize, val: u32) {
         let n = self.cbs.len();
         let (base, i) = (o & !0x3ff, (o & 0x3ff) / 4);
-        if !o.is_multiple_of(4)
-            || i >= n
-            || !matches!(base, gr1::CBAR0 | gr1::CBFRSYNRA0 | gr1::CBA2R0)
-        {
+        let v1_a2r = self.variant.smmuv1 && base == gr1::CBA2R0;
+        let known = matches!(base, gr1::CBAR0 | gr1::CBFRSYNRA0 | gr1::CBA2R0);
+        if !o.is_multiple_of(4) || i >= n || !known || v1_a2r {
             self.misuse.push(Misuse::Unmapped { off });
             return;
         }

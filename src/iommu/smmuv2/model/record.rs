@@ -5,8 +5,9 @@
 
 use crate::mmio::Width;
 
-/// A feature the model does not implement; the access that needed it
-/// faults (translation fault) and this is recorded.
+/// A feature the model does not implement, or the instance lacks, or a
+/// configuration that names neither; the access that needed it faults
+/// (translation fault, level 0) and this is recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unmodelled {
     /// AArch32 short-descriptor tables (VA64 = 0, TCR.EAE = 0).
@@ -15,10 +16,10 @@ pub enum Unmodelled {
     Nested,
     /// CBAR TYPE = 2 (stage 1 with stage 2 fault).
     S1WithS2Fault,
-    /// A stage-2 bank in the AArch32 format (VA64 = 0).
-    Stage2Aarch32,
-    /// A stage-2 start level (SL0) that needs concatenated tables, or a
-    /// reserved SL0.
+    /// An AArch32 format (VA64 = 0) on an instance without one (ID0.PTFS).
+    Format,
+    /// A reserved stage-2 SL0, or one inconsistent with T0SZ (a start level
+    /// past the one T0SZ implies, or more than 16 concatenated tables).
     Stage2StartLevel,
     /// A CBAR type the instance lacks (stage 1 without S1TS, stage 2
     /// without S2TS, a stage-1 type in a stage-2-only bank).

@@ -126,6 +126,9 @@ pub struct Variant {
     pub major: u8,
     /// ID7.MINOR.
     pub minor: u8,
+    /// An SMMUv1 (IHI 0062 v1, e.g. MMU-400/401): no CBA2R and no TCR2
+    /// (unmapped), so every bank uses the AArch32 formats.
+    pub smmuv1: bool,
     /// An Arm MMU-500: sACR and CBn_ACTLR as the TRM defines them, the
     /// next-page prefetcher, sCR0's read-only bits, a 49-bit input
     /// (UBS code 5 read as 49 bits, TRM §2.3.5).
@@ -170,6 +173,7 @@ pub const MMU500: Variant = Variant {
     vmid16s: false,
     major: 2,
     minor: 1,
+    smmuv1: false,
     mmu500: true,
     sacr_reset: sacr::CACHE_LOCK | sacr::S1WC2EN,
     quirks: Quirks::NONE,
@@ -220,6 +224,7 @@ pub const QCOM_SDM845: Variant = Variant {
     vmid16s: false,
     major: 2,
     minor: 1,
+    smmuv1: false,
     mmu500: true,
     sacr_reset: sacr::S1WC2EN,
     quirks: Quirks {
