@@ -65,7 +65,9 @@
 //! * ATOS (ATS1PR/PW/UR/UW, ATSR, PAR) when ID0.ATOSNS = 0, optionally
 //!   through the TLB ([`Knobs::atos_uses_tlb`]).
 //! * Qualcomm quirks ([`Quirks`]).
-//! * [`Misuse`]: what a driver did that the architecture rules out.
+//! * [`Misuse`]: what a driver did that the architecture (or the vendor)
+//!   rules out; [`Refusal`]: writes the instance did not take that a
+//!   correct driver may still make, and must notice.
 //!
 //! Not modelled: Secure state and the Secure aliases, Hyp and monitor
 //! contexts, stage-1-then-2 nesting, AArch32 short descriptors, the
@@ -88,7 +90,7 @@ pub mod tlb;
 mod translate;
 pub mod variant;
 
-pub use record::{EnableProblem, FaultEvent, FaultKind, Misuse, Unmodelled};
+pub use record::{EnableProblem, FaultEvent, FaultKind, Misuse, Refusal, Unmodelled};
 pub use tlb::{Inval, Stage, TlbEntry, WalkEntry};
 pub use variant::{
     size_bits, Aarch32, BootSmr, Knobs, Quirks, Variant, MMU500, QCOM_BOOT_DISPLAY, QCOM_SDM845,
@@ -197,6 +199,9 @@ pub struct Smmuv2Model {
     /// Everything the driver did that the architecture rules out, oldest
     /// first.
     pub misuse: Vec<Misuse>,
+    /// Writes the instance refused that a correct driver may still make
+    /// (and should notice by reading back), oldest first.
+    pub refusals: Vec<Refusal>,
     /// Every fault, oldest first.
     pub faults: Vec<FaultEvent>,
     /// Demand table walks made (TLB misses of transactions and ATOS).
@@ -231,6 +236,7 @@ impl Smmuv2Model {
             pending: Vec::new(),
             gsync: None,
             misuse: Vec::new(),
+            refusals: Vec::new(),
             faults: Vec::new(),
             demand_walks: 0,
         };

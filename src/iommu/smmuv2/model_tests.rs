@@ -926,7 +926,11 @@ fn cache_lock_makes_actlr_read_only() {
     assert_ne!(r.r0(gr0::SACR) & sacr::CACHE_LOCK, 0);
     r.wcb(0, cbr::ACTLR, 0);
     assert_eq!(r.rcb(0, cbr::ACTLR), 0x3);
-    assert_eq!(r.misuse(), [Misuse::ActlrLocked { cb: 0, value: 0 }]);
+    assert_eq!(
+        r.hw.model().refusals,
+        [Refusal::ActlrLocked { cb: 0, value: 0 }]
+    );
+    assert!(r.misuse().is_empty());
     r.w0(gr0::SACR, 0);
     assert_eq!(r.r0(gr0::SACR) & sacr::CACHE_LOCK, 0);
     r.wcb(0, cbr::ACTLR, 0);
@@ -1174,7 +1178,8 @@ fn qcom_s2cr_bypass_reads_back_as_fault_and_faults() {
         (q.r0(gr0::S2CR0 + 4 * 10) >> s2cr::TYPE_SHIFT) & 3,
         s2cr::TYPE_FAULT
     );
-    assert_eq!(q.misuse(), [Misuse::BypassRefused { index: 10 }]);
+    assert_eq!(q.hw.model().refusals, [Refusal::Bypass { index: 10 }]);
+    assert!(q.misuse().is_empty(), "probing the quirk is no misuse");
     q.w0(gr0::SMR0 + 4 * 10, smr::VALID | 0x300);
     q.enable();
     assert_eq!(q.go(0x300, 0x8000_1000, false), None);
@@ -1284,8 +1289,8 @@ fn qcom_refused_register_writes_do_not_read_back() {
     q.w0(gr0::SACR, before | sacr::SMTNMB_TLBEN | sacr::S2CRB_TLBEN);
     assert_eq!(q.r0(gr0::SACR), before);
     assert_eq!(
-        q.misuse(),
-        [Misuse::Refused {
+        q.hw.model().refusals,
+        [Refusal::Register {
             off: gr0::SACR,
             value: before | sacr::SMTNMB_TLBEN | sacr::S2CRB_TLBEN
         }]

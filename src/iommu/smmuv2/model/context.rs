@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use super::reg::{actlr, cb, cba2r, fsr, sacr, sctlr, tcr, tcr2};
-use super::{AtosReq, Inval, Misuse, Smmuv2Model};
+use super::{AtosReq, Inval, Misuse, Refusal, Smmuv2Model};
 
 /// The translation scheme of a bank (IHI §16.5.38).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,7 +174,7 @@ impl Smmuv2Model {
                 // MMU-500: CMTLB, CPRE; read-only while CACHE_LOCK
                 // (TRM Table 3.7).  Elsewhere IMPLEMENTATION DEFINED: RAZ/WI.
                 if mmu500 && self.actlr_locked() {
-                    self.misuse.push(Misuse::ActlrLocked {
+                    self.refusals.push(Refusal::ActlrLocked {
                         cb: n as u8,
                         value: val,
                     });

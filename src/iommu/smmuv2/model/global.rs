@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use super::reg::{gr0, gr1, s2cr, sacr, scr0, sgfsr, smr};
-use super::{EnableProblem, Inval, Misuse, Smmuv2Model};
+use super::{EnableProblem, Inval, Misuse, Refusal, Smmuv2Model};
 
 impl Smmuv2Model {
     pub(super) fn gr0_read(&mut self, off: usize, o: usize) -> u32 {
@@ -49,7 +49,7 @@ impl Smmuv2Model {
     pub(super) fn gr0_write(&mut self, off: usize, o: usize, val: u32) {
         let q = self.variant.quirks;
         if q.refused.contains(&o) {
-            self.misuse.push(Misuse::Refused { off, value: val });
+            self.refusals.push(Refusal::Register { off, value: val });
             return;
         }
         let anything = matches!(
@@ -187,7 +187,7 @@ impl Smmuv2Model {
         let ty = (v >> s2cr::TYPE_SHIFT) & 3;
         if ty == s2cr::TYPE_BYPASS && self.variant.quirks.s2cr_bypass_reads_fault {
             v = v & !(3 << s2cr::TYPE_SHIFT) | s2cr::TYPE_FAULT << s2cr::TYPE_SHIFT;
-            self.misuse.push(Misuse::BypassRefused { index: i as u16 });
+            self.refusals.push(Refusal::Bypass { index: i as u16 });
         }
         self.boot_check(i, v != self.s2cr[i]);
         self.s2cr[i] = v;

@@ -1,6 +1,8 @@
 //! What the model records for a test to assert on: every fault as it
-//! happened ([`FaultEvent`]) and everything a driver did that the
-//! architecture rules out or that the instance refuses ([`Misuse`]).
+//! happened ([`FaultEvent`]), everything a driver did that the
+//! architecture or the vendor rules out ([`Misuse`]), and the writes the
+//! instance did not take that a correct driver may still make
+//! ([`Refusal`]).
 #![forbid(unsafe_code)]
 
 use crate::mmio::Width;
@@ -121,14 +123,6 @@ pub enum Misuse {
         /// Table base the bank points at.
         root: u64,
     },
-    /// A write to CBn_ACTLR while sACR.CACHE_LOCK makes it read-only
-    /// (MMU-500 TRM Table 3.7); ignored.
-    ActlrLocked {
-        /// The bank.
-        cb: u8,
-        /// The value written.
-        value: u32,
-    },
     /// An ATS1xx write while the bank's previous operation was active;
     /// ignored.
     AtosWhileActive {
@@ -153,11 +147,6 @@ pub enum Misuse {
         /// Offset in the register space.
         off: usize,
     },
-    /// Qualcomm: an S2CR write of TYPE = bypass was stored as TYPE = fault.
-    BypassRefused {
-        /// The S2CR.
-        index: u16,
-    },
     /// Qualcomm: a write to a reserved context bank (its page or its GR1
     /// registers) was dropped.
     ReservedCbWrite {
@@ -166,18 +155,39 @@ pub enum Misuse {
         /// Offset in the register space.
         off: usize,
     },
-    /// Qualcomm: the hypervisor dropped a write to this GR0 register.
-    Refused {
-        /// Offset in the register space.
-        off: usize,
-        /// The value written.
-        value: u32,
-    },
     /// Qualcomm: the SMR or S2CR of a stream mapping the bootloader left
     /// valid was changed (the display stream loses its mapping).
     BootSmrChanged {
         /// The index.
         index: u16,
+    },
+}
+
+/// A write the instance did not take as written although a correct driver
+/// may make it (it cannot know before it tries): the driver is expected to
+/// read back and report it, so these are not [`Misuse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A write to CBn_ACTLR while sACR.CACHE_LOCK (or the Secure copy,
+    /// [`super::Knobs::secure_cache_lock`]) makes it read-only (MMU-500 TRM
+    /// Table 3.7); ignored.
+    ActlrLocked {
+        /// The bank.
+        cb: u8,
+        /// The value written.
+        value: u32,
+    },
+    /// Qualcomm: an S2CR write of TYPE = bypass was stored as TYPE = fault.
+    Bypass {
+        /// The S2CR.
+        index: u16,
+    },
+    /// Qualcomm: the hypervisor dropped a write to this GR0 register.
+    Register {
+        /// Offset in the register space.
+        off: usize,
+        /// The value written.
+        value: u32,
     },
 }
 
