@@ -109,8 +109,9 @@ pub enum Misuse {
     },
     /// A TLB hit on an entry walked from other tables than the ones the
     /// bank points at now: the ASID/VMID pair was reused for new tables
-    /// without an invalidation + sync in between (IHI, before §2.5.1).
-    /// The stale entry was used.
+    /// without an invalidation + sync in between, or two banks share the
+    /// pair (or a global entry) with different tables (IHI, before
+    /// §2.5.1).  The entry was used.
     AsidReuse {
         /// The bank translating.
         cb: u8,
