@@ -1093,3 +1093,148 @@ fn clocks_that_do_not_read_and_providers_without_driver() {
         "{t}"
     );
 }
+
+/// A ZynqMP-shaped tree after the board README's U-Boot edits: the
+/// MMU-500 enabled, `iommus` on three GDMA channels (one disabled) and on
+/// an engine without a driver.
+fn zynqmp_like() -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2)
+        .prop_str("compatible", "xlnx,zynqmp");
+    b.begin("memory@0")
+        .prop_str("device_type", "memory")
+        .prop_cells("reg", &[0, 0, 0, 0x8000_0000])
+        .end();
+    b.begin("iommu@fd800000")
+        .prop_str("compatible", "arm,mmu-500")
+        .prop_cells("reg", &[0, 0xfd80_0000, 0, 0x2_0000])
+        .prop_u32("#iommu-cells", 1)
+        .prop_u32("phandle", 0x20)
+        .end();
+    for (base, sid, status) in [
+        (0xfd50_0000u32, 0x14e8u32, "okay"),
+        (0xfd51_0000, 0x14e9, "disabled"),
+        (0xfd52_0000, 0x14ea, "okay"),
+        (0xfd53_0000, 0x14eb, "okay"),
+    ] {
+        b.begin(&format!("dma-controller@{base:x}"))
+            .prop_str("compatible", "xlnx,zynqmp-dma-1.0")
+            .prop_cells("reg", &[0, base, 0, 0x1000])
+            .prop_cells("iommus", &[0x20, sid])
+            .prop_str("status", status)
+            .end();
+    }
+    b.begin("ethernet@ff0e0000")
+        .prop_strs("compatible", &["cdns,zynqmp-gem", "cdns,gem"])
+        .prop_cells("reg", &[0, 0xff0e_0000, 0, 0x1000])
+        .prop_cells("iommus", &[0x20, 0x877])
+        .end();
+    b.end();
+    b.finish()
+}
+
+fn mmu500_has_a_driver(kind: IommuKind, _: &str) -> String {
+    match kind {
+        IommuKind::Mmu500 => String::from("smmuv2"),
+        _ => String::from("no driver yet"),
+    }
+}
+
+fn no_port(kind: IommuKind, _: &str) -> SelfMaster {
+    match kind {
+        IommuKind::Mmu500 => SelfMaster::None,
+        _ => SelfMaster::NoDriver,
+    }
+}
+
+#[test]
+fn platform_masters_with_a_driver_are_named_as_the_images_masters() {
+    let lookups = Lookups {
+        driver_for: mmu500_has_a_driver,
+        self_master: no_port,
+        platform_master: crate::selftest::families::platform_master_for,
+        max_masters: 2,
+    };
+    let r = super::probe(&zynqmp_like(), lookups).unwrap();
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(
+        m.starts_with("dma-controller@fd500000 (sid=0x14e8) through the ZynqMP ZDMA"),
+        "{m}"
+    );
+    assert!(
+        m.contains("and dma-controller@fd520000 (sid=0x14ea)"),
+        "the disabled channel is skipped: {m}"
+    );
+    assert!(m.contains("the image's masters for it"), "{m}");
+    assert!(
+        m.contains("3 other platform masters behind it not used"),
+        "{m}"
+    );
+    let gem = r
+        .masters
+        .iter()
+        .find(|x| x.path == "/ethernet@ff0e0000")
+        .unwrap();
+    assert_eq!(gem.driver, None);
+    let zdma = &r.masters[0];
+    assert!(zdma.driver.unwrap().name.contains("ZDMA"));
+    let t = r.to_text();
+    assert!(
+        t.contains("/dma-controller@fd500000 -> /iommu@fd800000 sid=0x14e8 [driver: ZynqMP ZDMA"),
+        "{t}"
+    );
+    assert!(r.to_json().contains("\"driver\":\"ZynqMP ZDMA"));
+    assert!(json_well_formed(&r.to_json()));
+
+    // One usable channel: its name, and the others why not.
+    let r = super::probe(
+        &zynqmp_like(),
+        Lookups {
+            max_masters: 1,
+            ..lookups
+        },
+    )
+    .unwrap();
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(m.contains("the image's master for it;"), "{m}");
+    // The image's own registry: no SMMUv2 driver yet, so no master line.
+    let r = probe(&zynqmp_like()).unwrap();
+    assert_eq!(r.iommus[0].master, None);
+    assert_eq!(r.iommus[0].driver, "no driver yet");
+}
+
+#[test]
+fn a_driven_master_that_cannot_be_used_is_named_with_why() {
+    let lookups = Lookups {
+        driver_for: mmu500_has_a_driver,
+        self_master: no_port,
+        platform_master: crate::selftest::families::platform_master_for,
+        max_masters: 2,
+    };
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2);
+    b.begin("iommu@fd800000")
+        .prop_str("compatible", "arm,mmu-500")
+        .prop_cells("reg", &[0, 0xfd80_0000, 0, 0x2_0000])
+        .prop_u32("#iommu-cells", 1)
+        .prop_u32("phandle", 0x20)
+        .end();
+    b.begin("dma-controller@fd500000")
+        .prop_str("compatible", "xlnx,zynqmp-dma-1.0")
+        .prop_cells("reg", &[0, 0xfd50_0000, 0, 0x1000])
+        .prop_cells("iommus", &[0x20, 0x14e8])
+        .prop_str("status", "disabled")
+        .end();
+    b.end();
+    let r = super::probe(&b.finish(), lookups).unwrap();
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(
+        m.contains("dma-controller@fd500000 has a driver but is not used (disabled)")
+            && m.ends_with("not tested"),
+        "{m}"
+    );
+}
