@@ -255,6 +255,7 @@ pub fn kind_name(k: ConsoleKind) -> &'static str {
         ConsoleKind::Ns16550 => "ns16550",
         ConsoleKind::Geni => "geni",
         ConsoleKind::S5l => "s5l",
+        ConsoleKind::Cadence => "cadence",
         _ => "unknown",
     }
 }
@@ -411,7 +412,9 @@ fn driven_consoles() -> String {
         }
         s.push_str(c);
     }
-    s.push_str("), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart)");
+    s.push_str(
+        "), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart), Cadence (cdns,uart-r1p12)",
+    );
     s
 }
 

@@ -500,8 +500,7 @@ fn warnings<'r>(r: &'r Report, section: &str, node: Option<&str>) -> Vec<&'r str
         .collect()
 }
 
-/// A ZynqMP-like tree: the console is a Cadence UART (`cdns,uart-r1p12`,
-/// Linux `serial/cdns,uart.yaml`), which the image has no driver for.
+/// A tree whose console is a UART the image has no driver for.
 #[test]
 fn undriven_console_says_the_board_would_be_silent() {
     let blob = with(|b| {
@@ -510,7 +509,7 @@ fn undriven_console_says_the_board_would_be_silent() {
             .prop_u32("#size-cells", 2)
             .prop_empty("ranges");
         b.begin("serial@ff000000")
-            .prop_strs("compatible", &["xlnx,zynqmp-uart", "cdns,uart-r1p12"])
+            .prop_strs("compatible", &["acme,frob-uart", "acme,uart"])
             .prop_cells("reg", &[0, 0xff00_0000, 0, 0x1000])
             .end();
         b.end();
@@ -524,28 +523,28 @@ fn undriven_console_says_the_board_would_be_silent() {
     assert_eq!((c.kind, c.driven), ("unknown", false));
     assert_eq!(
         r.boot_verdict(),
-        "discovery succeeds; the board would be silent: no driver for its console xlnx,zynqmp-uart (/axi/serial@ff000000)"
+        "discovery succeeds; the board would be silent: no driver for its console acme,frob-uart (/axi/serial@ff000000)"
     );
     let w = warnings(&r, "console", Some("/axi/serial@ff000000"));
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("the image has no driver for xlnx,zynqmp-uart: the board would be silent (it drives PL011 (arm,pl011), 16550/8250 (ns16550a, "), "{}", w[0]);
+    assert!(w[0].starts_with("the image has no driver for acme,frob-uart: the board would be silent (it drives PL011 (arm,pl011), 16550/8250 (ns16550a, "), "{}", w[0]);
     assert!(
         w[0].contains(
-            "snps,dw-apb-uart), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart))"
+            "snps,dw-apb-uart), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart), Cadence (cdns,uart-r1p12))"
         ),
         "{}",
         w[0]
     );
     let t = r.to_text();
     for line in [
-        "boot: discovery succeeds; the board would be silent: no driver for its console xlnx,zynqmp-uart (/axi/serial@ff000000)",
+        "boot: discovery succeeds; the board would be silent: no driver for its console acme,frob-uart (/axi/serial@ff000000)",
         "warnings: 1",
-        "console: /axi/serial@ff000000 compatible=xlnx,zynqmp-uart kind=unknown base=0xff000000 size=0x1000 reg-shift=0 io-width=1 options=115200n8 [no driver: silent]",
+        "console: /axi/serial@ff000000 compatible=acme,frob-uart kind=unknown base=0xff000000 size=0x1000 reg-shift=0 io-width=1 options=115200n8 [no driver: silent]",
     ] {
         assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
     }
     assert!(
-        t.contains("[no driver: silent]\n  warning: the image has no driver for xlnx,zynqmp-uart"),
+        t.contains("[no driver: silent]\n  warning: the image has no driver for acme,frob-uart"),
         "{t}"
     );
     let j = r.to_json();
@@ -561,10 +560,43 @@ fn undriven_console_says_the_board_would_be_silent() {
         (ConsoleKind::Ns16550, true),
         (ConsoleKind::Geni, true),
         (ConsoleKind::S5l, true),
+        (ConsoleKind::Cadence, true),
         (ConsoleKind::Unknown, false),
     ] {
         assert_eq!(k.driven(), driven, "{k:?}");
     }
+}
+
+/// The ZynqMP console: a Cadence UART (`xlnx,zynqmp-uart`,
+/// `cdns,uart-r1p12`, Linux `serial/cdns,uart.yaml`), driven, 32-bit.
+#[test]
+fn a_zynqmp_cadence_console_is_driven_with_32_bit_registers() {
+    let blob = with(|b| {
+        b.begin("axi")
+            .prop_u32("#address-cells", 2)
+            .prop_u32("#size-cells", 2)
+            .prop_empty("ranges");
+        b.begin("serial@ff000000")
+            .prop_strs("compatible", &["xlnx,zynqmp-uart", "cdns,uart-r1p12"])
+            .prop_cells("reg", &[0, 0xff00_0000, 0, 0x1000])
+            .end();
+        b.end();
+        b.begin("chosen")
+            .prop_str("stdout-path", "/axi/serial@ff000000:115200n8")
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    let c = r.console.as_ref().unwrap();
+    assert_eq!(
+        (c.kind, c.driven, c.compatible.as_str(), c.reg_io_width),
+        ("cadence", true, "xlnx,zynqmp-uart", 4)
+    );
+    assert_eq!(r.silent_because(), None);
+    assert!(warnings(&r, "console", None).is_empty());
+    assert_eq!(
+        ConsoleKind::from_compatible("cdns,uart-r1p12"),
+        Some(ConsoleKind::Cadence)
+    );
 }
 
 #[test]
