@@ -32,6 +32,8 @@ pub mod master;
 pub mod regs;
 
 #[cfg(test)]
+mod catalogue_tests;
+#[cfg(test)]
 mod model;
 #[cfg(test)]
 mod tests;
