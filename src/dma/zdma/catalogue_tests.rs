@@ -32,13 +32,11 @@ fn clock() -> &'static SteppingClock {
     }))
 }
 
-/// (case, outcome, diagnostics) for every case, and the declared list.
-fn run(
-    skip_sync: bool,
-) -> (
-    Vec<(&'static str, Outcome, Vec<String>)>,
-    &'static [&'static str],
-) {
+/// (case, outcome, diagnostics) for every case.
+type Results = Vec<(&'static str, Outcome, Vec<String>)>;
+
+/// Every case's result, and the toy driver's declared negative-control list.
+fn run(skip_sync: bool) -> (Results, &'static [&'static str]) {
     let ram = HostRam::new(32 << 20);
     let pool = ram.pool();
     let tables = arena(1 << 20);
