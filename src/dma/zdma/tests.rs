@@ -349,3 +349,30 @@ fn isr_bits_are_named() {
     // Bits above the twelve ISR bits are not named.
     assert_eq!(regs::isr_bits(1 << 12), "-");
 }
+
+/// An error bit that names neither data side (INV_APB, a descriptor-fetch
+/// bit) is reported at the memory the caller asked about, in the caller's
+/// direction: a device write's destination is a write, a device read's
+/// source a read.
+#[test]
+fn an_error_of_neither_side_is_reported_in_the_callers_direction() {
+    let ram = HostRam::new(1 << 20);
+    let pool = ram.pool();
+    let staging = pool.alloc(PAGE).unwrap();
+    let pages = Pages::default();
+    pages.map(STAGING, &staging, true);
+    let mut m = master(&pages, staging);
+    m.channel_mut().regs.model_mut().fail_isr = INV_APB;
+    let e = m.write(Iova(DST), &[1; 8], T).unwrap_err();
+    assert!(
+        matches!(e, DmaError::Aborted { iova: Iova(DST), write: true, .. }),
+        "{e:?}"
+    );
+    assert_eq!(m.last_error().unwrap().side(), None);
+    let mut buf = [0u8; 8];
+    let e = m.read(Iova(SRC), &mut buf, T).unwrap_err();
+    assert!(
+        matches!(e, DmaError::Aborted { iova: Iova(SRC), write: false, .. }),
+        "{e:?}"
+    );
+}
