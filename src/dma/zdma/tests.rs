@@ -365,14 +365,28 @@ fn an_error_of_neither_side_is_reported_in_the_callers_direction() {
     m.channel_mut().regs.model_mut().fail_isr = INV_APB;
     let e = m.write(Iova(DST), &[1; 8], T).unwrap_err();
     assert!(
-        matches!(e, DmaError::Aborted { iova: Iova(DST), write: true, .. }),
+        matches!(
+            e,
+            DmaError::Aborted {
+                iova: Iova(DST),
+                write: true,
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert_eq!(m.last_error().unwrap().side(), None);
     let mut buf = [0u8; 8];
     let e = m.read(Iova(SRC), &mut buf, T).unwrap_err();
     assert!(
-        matches!(e, DmaError::Aborted { iova: Iova(SRC), write: false, .. }),
+        matches!(
+            e,
+            DmaError::Aborted {
+                iova: Iova(SRC),
+                write: false,
+                ..
+            }
+        ),
         "{e:?}"
     );
 }

@@ -19,7 +19,9 @@
 //!   into the console LAVA saw and LAVA's results; the console must parse as
 //!   KTAP, and LAVA's results of the `iommu-bringup` suite must equal the
 //!   KTAP's result lines one for one (same names in the same order, same
-//!   pass / fail / skip), with the job itself a pass.
+//!   pass / fail / skip), with the job itself a pass and the SMMUv3 group
+//!   run (at least one of its cases passed: a group that SKIPped whole, or
+//!   whose every case SKIPped, tested nothing and is not a pass).
 //! * The negative control runs the same job with
 //!   `iommu_bringup.inject=skip-sync`: in LAVA's results exactly the SMMUv3
 //!   driver's declared cases fail.
@@ -294,8 +296,9 @@ pub fn ktap_lines(r: &Report) -> Vec<(String, &'static str)> {
 }
 
 /// Judges one run: the console LAVA saw is KTAP, LAVA's suite equals its
-/// result lines, exactly `run.failures` (leaf cases of [`SMMUV3_GROUP`])
-/// fail, and LAVA's own `job` result is a pass.
+/// result lines, [`SMMUV3_GROUP`] ran (one of its cases passed), exactly
+/// `run.failures` (leaf cases of that group) fail, and LAVA's own `job`
+/// result is a pass.
 pub fn judge(run: &LavaRun, console: &str, results: &[LavaResult]) -> Result<()> {
     let report = ktap::parse(console)
         .map_err(|e| Error::Run(format!("the console LAVA recorded is not valid KTAP: {e}")))?;
@@ -326,6 +329,17 @@ pub fn judge(run: &LavaRun, console: &str, results: &[LavaResult]) -> Result<()>
         .iter()
         .find(|n| n.name == SMMUV3_GROUP)
         .ok_or_else(|| Error::Run(format!("no {SMMUV3_GROUP} group in the KTAP LAVA saw")))?;
+    // Nothing tested is not a pass: the group must have run its cases, not
+    // SKIPped as a whole or had every case SKIP.
+    if matches!(group.status, Status::Skip(_))
+        || !group.children.iter().any(|c| c.status == Status::Pass)
+    {
+        return Err(Error::Run(format!(
+            "in the KTAP LAVA saw, {SMMUV3_GROUP} passed no case ({:?}, {} cases): no IOMMU case was tested",
+            group.status,
+            group.children.len()
+        )));
+    }
     let leaf_fails: Vec<&str> = group
         .children
         .iter()
@@ -532,6 +546,34 @@ mod tests {
         l.last_mut().unwrap().result = "fail".into();
         let e = judge(&RUN, KTAP, &l).unwrap_err().to_string();
         assert!(e.contains("`job` result is `fail`"), "{e}");
+    }
+
+    /// The SMMUv3 group SKIPped whole (driver missing, no master): the
+    /// lists still agree and nothing fails, yet nothing was tested.
+    #[test]
+    fn a_skipped_iommu_group_is_not_a_pass() {
+        let ktap = "KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    ok 1 bootargs\nok 1 platform\nok 2 smmuv3@9050000 # SKIP no DMA master\n# Totals: pass:1 fail:0 skip:1 total:2\n";
+        let lava = vec![
+            r(SUITE, "bootargs", "pass"),
+            r(SUITE, "platform", "pass"),
+            r(SUITE, "smmuv3@9050000", "skip"),
+            r("lava", "job", "pass"),
+        ];
+        let none = LavaRun {
+            failures: &[],
+            ..RUN
+        };
+        let e = judge(&none, ktap, &lava).unwrap_err().to_string();
+        assert!(e.contains("no IOMMU case was tested"), "{e}");
+        // Every case SKIPped inside a group that ran: the same.
+        let ktap = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    ok 1 walk_cache_invalidate # SKIP no walk cache\nok 1 smmuv3@9050000\n# Totals: pass:0 fail:0 skip:1 total:1\n";
+        let lava = vec![
+            r(SUITE, "walk_cache_invalidate", "skip"),
+            r(SUITE, "smmuv3@9050000", "pass"),
+            r("lava", "job", "pass"),
+        ];
+        let e = judge(&none, ktap, &lava).unwrap_err().to_string();
+        assert!(e.contains("passed no case"), "{e}");
     }
 
     #[test]
