@@ -101,10 +101,7 @@ pub fn install_plan(
     os: &OsRelease,
     privilege: Privilege,
 ) -> std::result::Result<Vec<Vec<String>>, String> {
-    let debian = os.id == "debian"
-        || os.id == "ubuntu"
-        || os.id_like.split_whitespace().any(|w| w == "debian");
-    if !debian {
+    if !install::is_debian_family(os) {
         return Err(format!(
             "`{LAVA_RUN}` is missing and this is not Debian/Ubuntu ({}): install LAVA's \
              `{DISPATCHER_PACKAGE}` (2023.01 or later) so that `{LAVA_RUN}` is on PATH",
@@ -124,25 +121,11 @@ pub fn install_plan(
     }
     inst.push(DISPATCHER_PACKAGE.into());
     let cmds = vec![update, inst];
-    match privilege {
-        Privilege::Root => Ok(cmds),
-        Privilege::Sudo => Ok(cmds
-            .into_iter()
-            .map(|c| {
-                let mut v = vec!["sudo".to_string(), "-n".to_string()];
-                v.extend(c);
-                v
-            })
-            .collect()),
-        Privilege::None => Err(format!(
-            "`{LAVA_RUN}` is missing and installing `{DISPATCHER_PACKAGE}` needs root \
-             (run as root or with password-less sudo). Run:\n{}",
-            cmds.iter()
-                .map(|c| format!("  sudo DEBIAN_FRONTEND=noninteractive {}", c.join(" ")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )),
-    }
+    install::as_root(
+        cmds,
+        privilege,
+        &format!("`{LAVA_RUN}` is missing and installing `{DISPATCHER_PACKAGE}`"),
+    )
 }
 
 /// Makes sure `lava-run` exists, installing Debian's dispatcher when not.
@@ -160,16 +143,7 @@ pub fn ensure_dispatcher() -> Result<()> {
     if os.codename == "bookworm" {
         install::add_backports(privilege)?;
     }
-    for argv in cmds {
-        let Some((prog, args)) = argv.split_first() else {
-            continue;
-        };
-        process::run(
-            Command::new(prog)
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-    }
+    install::run_noninteractive(&cmds)?;
     if dispatcher_available() {
         Ok(())
     } else {
@@ -630,7 +604,17 @@ mod tests {
         let p = install_plan(&trixie, Privilege::Sudo).unwrap();
         assert_eq!(p[1][0], "sudo");
         assert!(!p[1].join(" ").contains("backports"));
-        assert!(install_plan(&trixie, Privilege::None).is_err());
+        let manual = install_plan(&trixie, Privilege::None).unwrap_err();
+        assert!(
+            manual.starts_with("`lava-run` is missing and installing `lava-dispatcher` needs root"),
+            "{manual}"
+        );
+        assert!(
+            manual.contains(
+                "  sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install"
+            ),
+            "{manual}"
+        );
         let fedora = OsRelease::parse("ID=fedora\n");
         assert!(install_plan(&fedora, Privilege::Root).is_err());
     }
