@@ -809,18 +809,54 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
     })
 }
 
+/// Why a platform master the image has a driver for is not used: the one
+/// rule both `dt-probe` (this module) and `selftest::plan` apply, so the
+/// master line `dt-probe` prints is the master the plan takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// `status` is not okay.
+    Disabled,
+    /// No first `reg`, or one that does not translate.
+    NoReg,
+    /// Its first `reg` is smaller than the register span the driver
+    /// touches.
+    RegTooSmall {
+        /// The node's first `reg`.
+        reg: PhysRange,
+        /// Bytes the driver needs.
+        need: u64,
+    },
+}
+
+/// Applies the rule: `None` when a node that is `enabled`, with first
+/// `reg`, is usable by a driver that needs `reg_span` bytes of it.
+pub fn platform_master_unusable(
+    enabled: bool,
+    reg: Option<PhysRange>,
+    reg_span: u64,
+) -> Option<Unusable> {
+    if !enabled {
+        return Some(Unusable::Disabled);
+    }
+    match reg {
+        Some(r) if r.size >= reg_span => None,
+        Some(reg) => Some(Unusable::RegTooSmall {
+            reg,
+            need: reg_span,
+        }),
+        None => Some(Unusable::NoReg),
+    }
+}
+
 /// Why the image does not use platform master `m` although it has a
 /// driver for it, `None` when it does (as `selftest::plan` decides).
 fn unusable(m: &MasterReport) -> Option<&'static str> {
     let d = m.driver?;
-    if !m.enabled {
-        return Some("disabled");
-    }
-    match m.reg {
-        Some(r) if r.size >= d.reg_span => None,
-        Some(_) => Some("reg too small for its driver"),
-        None => Some("no usable reg"),
-    }
+    platform_master_unusable(m.enabled, m.reg, d.reg_span).map(|u| match u {
+        Unusable::Disabled => "disabled",
+        Unusable::RegTooSmall { .. } => "reg too small for its driver",
+        Unusable::NoReg => "no usable reg",
+    })
 }
 
 /// The master the image would test provider `i` through, when the tree
