@@ -75,6 +75,17 @@ fn master<'p>(pages: &Pages, staging: DmaBuf<'p>) -> ZdmaMaster<'p, ModelMmio<Zd
     )
 }
 
+/// Runs `f` on a master whose one-page staging buffer is mapped writable
+/// at [`STAGING`] and nothing else.
+fn with_staged_master(f: impl FnOnce(&mut ZdmaMaster<'_, ModelMmio<ZdmaModel<Pages>>>)) {
+    let ram = HostRam::new(1 << 20);
+    let pool = ram.pool();
+    let staging = pool.alloc(PAGE).unwrap();
+    let pages = Pages::default();
+    pages.map(STAGING, &staging, true);
+    f(&mut master(&pages, staging));
+}
+
 const SRC: u64 = 0x1000_0000;
 const DST: u64 = 0x2_0000_0000;
 const STAGING: u64 = 0x0800_0000;
@@ -187,26 +198,22 @@ fn a_refused_write_is_an_aborted_device_write_at_the_destination() {
 
 #[test]
 fn a_refused_read_is_an_aborted_device_read_at_the_source() {
-    let ram = HostRam::new(1 << 20);
-    let pool = ram.pool();
-    let staging = pool.alloc(PAGE).unwrap();
-    let pages = Pages::default();
-    pages.map(STAGING, &staging, true);
-    let mut m = master(&pages, staging);
-    let mut buf = [0u8; 64];
-    match m.read(Iova(SRC), &mut buf, T) {
-        Err(DmaError::Aborted {
-            iova,
-            write,
-            status,
-            ..
-        }) => {
-            assert_eq!((iova, write), (Iova(SRC), false));
-            assert_ne!(status as u32 & AXI_RD_DATA, 0);
+    with_staged_master(|m| {
+        let mut buf = [0u8; 64];
+        match m.read(Iova(SRC), &mut buf, T) {
+            Err(DmaError::Aborted {
+                iova,
+                write,
+                status,
+                ..
+            }) => {
+                assert_eq!((iova, write), (Iova(SRC), false));
+                assert_ne!(status as u32 & AXI_RD_DATA, 0);
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(m.last_error().unwrap().side(), Some(Side::Source));
+        assert_eq!(m.last_error().unwrap().side(), Some(Side::Source));
+    });
 }
 
 #[test]
@@ -269,20 +276,16 @@ fn a_hung_channel_times_out_naming_its_registers_and_is_stopped() {
 
 #[test]
 fn a_hung_channel_is_a_timeout_for_the_master() {
-    let ram = HostRam::new(1 << 20);
-    let pool = ram.pool();
-    let staging = pool.alloc(PAGE).unwrap();
-    let pages = Pages::default();
-    pages.map(STAGING, &staging, true);
-    let mut m = master(&pages, staging);
-    m.channel_mut().regs.model_mut().hang = true;
-    match m.write(Iova(DST), &[9; 8], T) {
-        Err(DmaError::Timeout { iova, status, .. }) => {
-            assert_eq!(iova, Iova(DST));
-            assert_eq!((status >> 32) as u32, 2);
+    with_staged_master(|m| {
+        m.channel_mut().regs.model_mut().hang = true;
+        match m.write(Iova(DST), &[9; 8], T) {
+            Err(DmaError::Timeout { iova, status, .. }) => {
+                assert_eq!(iova, Iova(DST));
+                assert_eq!((status >> 32) as u32, 2);
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
+    });
 }
 
 #[test]
@@ -356,37 +359,33 @@ fn isr_bits_are_named() {
 /// source a read.
 #[test]
 fn an_error_of_neither_side_is_reported_in_the_callers_direction() {
-    let ram = HostRam::new(1 << 20);
-    let pool = ram.pool();
-    let staging = pool.alloc(PAGE).unwrap();
-    let pages = Pages::default();
-    pages.map(STAGING, &staging, true);
-    let mut m = master(&pages, staging);
-    m.channel_mut().regs.model_mut().fail_isr = INV_APB;
-    let e = m.write(Iova(DST), &[1; 8], T).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DmaError::Aborted {
-                iova: Iova(DST),
-                write: true,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(m.last_error().unwrap().side(), None);
-    let mut buf = [0u8; 8];
-    let e = m.read(Iova(SRC), &mut buf, T).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DmaError::Aborted {
-                iova: Iova(SRC),
-                write: false,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    with_staged_master(|m| {
+        m.channel_mut().regs.model_mut().fail_isr = INV_APB;
+        let e = m.write(Iova(DST), &[1; 8], T).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DmaError::Aborted {
+                    iova: Iova(DST),
+                    write: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(m.last_error().unwrap().side(), None);
+        let mut buf = [0u8; 8];
+        let e = m.read(Iova(SRC), &mut buf, T).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DmaError::Aborted {
+                    iova: Iova(SRC),
+                    write: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    });
 }
