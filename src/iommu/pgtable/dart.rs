@@ -386,14 +386,14 @@ impl Codec for Dart {
     fn encode_table(&self, _level: u8, next: BusAddr) -> u64 {
         // The walker allocated `next` below `table_address_limit`, 16 KiB
         // aligned, so the field holds it exactly.
-        debug_assert!(next.0 >> self.output_bits == 0 && next.0 % PAGE_SIZE == 0);
+        debug_assert!(next.0 >> self.output_bits == 0 && next.0.is_multiple_of(PAGE_SIZE));
         self.pte.encode_pa(next.0) | VALID
     }
 
     #[inline]
     fn encode_leaf(&self, _level: u8, oa: PhysAddr, prot: Prot) -> u64 {
         // The walker checked that OA + size fits `output_bits`.
-        debug_assert!(oa.0 >> self.output_bits == 0 && oa.0 % PAGE_SIZE == 0);
+        debug_assert!(oa.0 >> self.output_bits == 0 && oa.0.is_multiple_of(PAGE_SIZE));
         let (no_read, no_write) = self.pte.prot_bits();
         let mut raw = SP_WHOLE_PAGE | self.pte.encode_pa(oa.0) | VALID;
         if self.pte == PteFormat::Dart1 {
