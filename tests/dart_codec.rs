@@ -144,10 +144,10 @@ fn golden_tables_for_a_fixed_map_sequence_dart1() {
         &[(0, 0x000F_FF08_4000_0003), (1, 0x000F_FF0A_0000_0083)],
     );
     // The walk agrees with the words.
-    let t = pt.translate(Iova(0x0200_4abc)).unwrap();
+    let t = pt.translate(Iova(0x0200_4ABC)).unwrap();
     assert_eq!(
         (t.phys, t.level, t.leaf_size, t.prot),
-        (PhysAddr(0xA_0000_0abc), 2, K16, RO)
+        (PhysAddr(0xA_0000_0ABC), 2, K16, RO)
     );
     assert_eq!(
         pt.translate(Iova(0x0200_8000)),
