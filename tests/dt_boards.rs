@@ -695,7 +695,7 @@ fn apple_t8103_trimmed() {
         .iommus
         .iter()
         .all(|i| i.kind == "apple-dart" && i.iommu_cells == 1));
-    assert!(r.iommus.iter().all(|i| i.driver == "no driver yet"));
+    assert!(r.iommus.iter().all(|i| i.driver == "apple-dart"));
     assert!(!r.iommus.iter().any(|i| i.path.contains("27bc50000")));
     for (path, base) in [
         ("/soc/iommu@235004000", 0x2_3500_4000u64),

@@ -144,6 +144,14 @@ pub trait Probe {
         Ok(None)
     }
 
+    /// Why no case can run on this instance although it came up (a DART
+    /// the boot loader locked: its streams cannot be reprogrammed).  The
+    /// group is then reported as one SKIP with this reason.  The default:
+    /// `None`, every instance that comes up runs.
+    fn untestable(_driver: &Self::Driver<'_>) -> Option<String> {
+        None
+    }
+
     /// Checks the IOVA ranges the catalogue will use, `(start, bytes)`,
     /// against what the IOMMU reserves or cannot translate for `streams`
     /// (virtio-iommu: the input range and each endpoint's PROBEd reserved

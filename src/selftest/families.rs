@@ -12,8 +12,9 @@
 use super::iommu_cases::{self, aperture, FixedMapping, IommuTest, APERTURE_SIZE, HIGH_APERTURE};
 use super::ktap::KtapWriter;
 use super::preflight::preflight;
-use super::runner::{run_group, Totals};
+use super::runner::{report_setup_skip, run_group, Totals};
 use crate::dma::{DmaMaster, MasterSpec};
+use crate::iommu::dart::probe::DartProbe;
 use crate::iommu::pgtable::{Codec, Granule, PoolTables};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
@@ -128,9 +129,9 @@ pub const FAMILIES: &[Family] = &[
     Family {
         kind: IommuKind::AppleDart,
         name: "apple-dart",
-        driver: Err(NOT_YET),
-        self_master: no_self_master,
-        self_master_name: "",
+        driver: Ok(run_family::<DartProbe>),
+        self_master: <DartProbe as Probe>::has_self_master,
+        self_master_name: <DartProbe as Probe>::SELF_MASTER_NAME,
     },
 ];
 
@@ -274,10 +275,23 @@ pub fn run_family<P: Probe>(
     t: &FamilyTarget<'_>,
 ) -> Result<Totals, String> {
     let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
+    if let Some(why) = P::untestable(&driver) {
+        return Ok(report_setup_skip(k, number, t.probe.name, &why));
+    }
     let granule = env.granule();
     let (format, coherent) = P::table_format(&driver, granule)?;
     let input_bits = format.input_bits();
-    let page = granule.size();
+    // The format's page size: the granule asked for, unless the IOMMU has
+    // one page size only and its format says so (DART: 16 KiB).
+    let page = format.granule();
+    if page != granule.size() {
+        env.diag(&format!(
+            "{}: the IOMMU's page size is {} KiB, fixed by the hardware: the run's {} KiB granule does not apply to it",
+            t.probe.name,
+            page >> 10,
+            granule.size() >> 10
+        ));
+    }
     let streams: Vec<u32> = t
         .masters
         .iter()
@@ -392,7 +406,7 @@ mod tests {
         );
         assert_eq!(
             driver_for(IommuKind::AppleDart, "apple,t8103-dart"),
-            "no driver yet"
+            "apple-dart"
         );
         assert_eq!(
             driver_for(IommuKind::Unknown, "rockchip,iommu"),

@@ -158,9 +158,11 @@ fn disabled_and_driverless_iommus_are_skip_groups_with_the_reason() {
         }),
         &two_edus(),
     );
+    // The DART family has a driver; nothing this image drives sits
+    // behind this node.
     let dart = state(&p, "iommu@b400000");
     assert!(
-        dart.contains("apple-dart family: no driver in this image yet"),
+        dart.contains("no DMA master this image can drive"),
         "{dart}"
     );
     // The sun50i family has a driver; with only a platform master (no DMA

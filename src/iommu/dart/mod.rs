@@ -1,0 +1,37 @@
+//! Apple DART (t8103, t6000, t8110): per-stream TCR and TTBRs pointing at
+//! two- or three-level tables of 16 KiB pages, a TLB kept per stream and
+//! flushed only whole-stream (T8020 layout: stream select + command;
+//! T8110 layout: one TLB_OP per stream), one latched error register, and a
+//! lock the boot loader may set.  Register facts, their primary sources and
+//! where the sources disagree: docs/hw/dart.md.
+//!
+//! * `regs.rs`: both register layouts over the `Mmio` seam;
+//! * `variant.rs`: t8103, t8103-usb4, t6000, t8110 in one table;
+//! * `sids.rs`: a stream set (what one invalidation names);
+//! * `hw.rs`: identification, lock, reset, stream programming with
+//!   read-back, bypass where allowed, the flushes with bounded busy polls,
+//!   the error register;
+//! * `adapter.rs`: `Iommu` + `Observe` (and [`SKIP_SYNC_FAILURES`]);
+//! * `fault.rs`: the latched ERROR → fault records;
+//! * `probe.rs`: bring-up from the device-tree node; a locked DART is left
+//!   as found and reported as a SKIP.
+//!
+//! The table format is `iommu::pgtable::dart`.  The host tests
+//! (`#[cfg(test)]`) run the driver against a register-recording fake and
+//! the behavioural model.
+
+pub mod adapter;
+pub mod fault;
+pub mod hw;
+pub mod probe;
+pub mod regs;
+pub mod sids;
+pub mod variant;
+
+pub use adapter::{DartInvalidation, DartIommu, SKIP_SYNC_FAILURES};
+pub use hw::{DartError, DartHw};
+pub use probe::DartProbe;
+pub use sids::SidSet;
+
+#[cfg(test)]
+mod tests;
