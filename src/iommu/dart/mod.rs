@@ -16,9 +16,15 @@
 //! * `probe.rs`: bring-up from the device-tree node; a locked DART is left
 //!   as found and reported as a SKIP.
 //!
-//! The table format is `iommu::pgtable::dart`.  The host tests
-//! (`#[cfg(test)]`) run the driver against a register-recording fake and
-//! the behavioural model.
+//! The table format is `iommu::pgtable::dart`.
+//!
+//! Test scaffolding (`#[cfg(test)]`): `model.rs` (with `model/`) is the
+//! behavioural model, built on `testkit`, which ranks above `iommu`
+//! (docs/architecture.md, "Layers"); it was written from m1n1's, U-Boot's
+//! and OpenBSD's descriptions of the hardware, not from this driver.
+//! `model_tests.rs` programs the model through raw register accesses;
+//! `tests.rs` runs this driver against a register-recording fake and the
+//! model.
 
 pub mod adapter;
 pub mod fault;
@@ -33,5 +39,9 @@ pub use hw::{DartError, DartHw};
 pub use probe::DartProbe;
 pub use sids::SidSet;
 
+#[cfg(test)]
+pub mod model;
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;
