@@ -42,6 +42,8 @@ pub use sids::SidSet;
 #[cfg(test)]
 pub mod model;
 #[cfg(test)]
+mod model_runs;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod tests;
