@@ -46,4 +46,6 @@ mod model_runs;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]
+mod oracle_dump;
+#[cfg(test)]
 mod tests;

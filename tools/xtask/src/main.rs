@@ -34,6 +34,7 @@ mod ktap;
 mod kunit;
 mod lava;
 mod model;
+mod oracle;
 mod process;
 mod qemu;
 mod scenarios;

@@ -11,6 +11,7 @@ use crate::ktap::Status;
 use crate::kunit;
 use crate::lava;
 use crate::model::{self, ModelRun};
+use crate::oracle;
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
@@ -37,6 +38,9 @@ pub struct Options {
     /// Write a JUnit report here.
     pub junit: Option<PathBuf>,
 }
+
+/// `--only` name of the DART oracle stage.
+const ORACLE: &str = "oracle-dart";
 
 /// One line of the summary.
 struct Row {
@@ -149,7 +153,10 @@ pub fn run(opts: &Options) -> Result<()> {
         .filter(|_| !opts.no_host)
         .filter(|m| opts.only.is_empty() || opts.only.iter().any(|o| m.name.contains(o.as_str())))
         .collect();
-    if selected.is_empty() && models.is_empty() {
+    // The DART oracle runs with the host stages (its name: `oracle-dart`).
+    let run_oracle = !opts.no_host
+        && (opts.only.is_empty() || opts.only.iter().any(|o| ORACLE.contains(o.as_str())));
+    if selected.is_empty() && models.is_empty() && !run_oracle {
         return Err(Error::Usage(format!(
             "--only {:?} matches no scenario (have: {})",
             opts.only,
@@ -157,6 +164,7 @@ pub fn run(opts: &Options) -> Result<()> {
                 .iter()
                 .map(|s| s.name)
                 .chain(model::RUNS.iter().map(|m| m.name))
+                .chain([ORACLE])
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -182,6 +190,11 @@ pub fn run(opts: &Options) -> Result<()> {
             model::run(m, kunit_dir.as_deref(), &mut junit_suites)
         });
         suites.extend(junit_suites);
+    }
+    // The DART driver's writes replayed through Asahi's own DART classes
+    // (PyPI m1n1-proxyclient in a venv under target/).
+    if run_oracle {
+        stage(&mut rows, "oracle: dart", oracle::run);
     }
     match art {
         Some(art) if have_qemu => {
