@@ -135,6 +135,21 @@ pub const FAMILIES: &[Family] = &[
     },
 ];
 
+/// Per family with such a reason, why a node it takes has no master the
+/// image can drive (`Probe::no_master_reason`): the plan adds it to the
+/// node's SKIP.  One line per family; a family without one is not listed.
+pub const NO_MASTER_REASONS: &[(IommuKind, report::NoMasterLookupFor)] =
+    &[(IommuKind::Sun50i, <Sun50iProbe as Probe>::no_master_reason)];
+
+/// The reason [`NO_MASTER_REASONS`] gives for a node of `kind` with
+/// `compatible`, if any.
+pub fn no_master_reason(kind: IommuKind, compatible: &str) -> Option<&'static str> {
+    NO_MASTER_REASONS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, why)| why(compatible))
+}
+
 /// The family that takes nodes of `kind`.
 pub fn family(kind: IommuKind) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.kind == kind)
@@ -177,6 +192,7 @@ pub fn dt_probe(dtb: &[u8]) -> Result<Report, DtError> {
         Lookups {
             driver_for,
             self_master: self_master_for,
+            no_master: no_master_reason,
         },
     )
 }

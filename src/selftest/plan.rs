@@ -7,7 +7,7 @@
 //! verdict is unit-tested (`plan/tests.rs`); boot runs the groups.
 #![forbid(unsafe_code)]
 
-use super::families::family;
+use super::families::{family, no_master_reason};
 use crate::dma::{edu, virtio_blk, MasterSource, MasterSpec, StreamSpec};
 use crate::mm::PhysRange;
 use crate::platform::ccu::ControlRef;
@@ -420,8 +420,11 @@ fn judge(
                 names.join(", ")
             )
         };
+        let family_reason = no_master_reason(p.kind, &p.compatible)
+            .map(|why| format!("; {why}"))
+            .unwrap_or_default();
         return PlanState::Skip(format!(
-            "{what}: no DMA master this image can drive sits behind it{platform}"
+            "{what}: no DMA master this image can drive sits behind it{platform}{family_reason}"
         ));
     }
     PlanState::Run

@@ -553,7 +553,7 @@ mod tests {
         assert_eq!(w1s.leaf(wo, 0, false), Err(DartFault::ReadProt { pte: wo }));
         // DART2: bit 1 does not switch the window off; RDPROT/WRPROT.
         let w2 = DartWalk::t8110(0, false);
-        let narrow = 0u64 << 52 | 0xffe << 40 | 0x400 | 0b11; // END excludes the last word
+        let narrow = 0xffeu64 << 40 | 0x400 | 0b11; // START 0; END excludes the last word
         assert_eq!(
             w2.leaf(narrow, 0x3ffc, false),
             Err(DartFault::Subpage {

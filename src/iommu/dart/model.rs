@@ -657,7 +657,7 @@ impl DartModel {
     }
 
     fn read_entry(&self, at: u64) -> Option<u64> {
-        if at % 8 != 0 {
+        if !at.is_multiple_of(8) {
             return None;
         }
         self.host(at, 8).map(host_ram::read_u64)
@@ -871,7 +871,7 @@ impl DartModel {
 
 impl RegisterModel for DartModel {
     fn read(&mut self, off: usize, width: Width) -> u64 {
-        if width != Width::W32 || off % 4 != 0 || off >= SPACE {
+        if width != Width::W32 || !off.is_multiple_of(4) || off >= SPACE {
             self.misuse.push(Misuse::BadAccess {
                 off,
                 bytes: width.bytes(),
@@ -882,7 +882,7 @@ impl RegisterModel for DartModel {
     }
 
     fn write(&mut self, off: usize, width: Width, val: u64) {
-        if width != Width::W32 || off % 4 != 0 || off >= SPACE {
+        if width != Width::W32 || !off.is_multiple_of(4) || off >= SPACE {
             self.misuse.push(Misuse::BadAccess {
                 off,
                 bytes: width.bytes(),

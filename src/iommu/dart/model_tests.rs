@@ -40,16 +40,14 @@ struct Rig {
 fn rig_at(variant: Variant, knobs: Knobs, table_bus: u64, data_bus: u64) -> Rig {
     let t = HostRam::new(2 << 20);
     let d = HostRam::new(2 << 20);
-    let tables = Window {
-        bus: table_bus,
-        host: t.range().base.as_u64(),
-        len: 2 << 20,
-    };
-    let data = Window {
-        bus: data_bus,
-        host: d.range().base.as_u64(),
-        len: 2 << 20,
-    };
+    let tables = Window::over(&t, table_bus);
+    let data = Window::over(&d, data_bus);
+    assert_eq!(
+        tables.host(table_bus + 8),
+        Some(t.range().base.as_u64() + 8)
+    );
+    assert_eq!(tables.host(table_bus + (2 << 20)), None);
+    assert_eq!(data.bus(d.range().base.as_u64()), Some(data_bus));
     let dart = Dart::from_model(
         DartModel::new(variant, knobs)
             .with_window(tables)

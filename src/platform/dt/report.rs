@@ -315,6 +315,15 @@ pub enum SelfMaster {
 /// ([`SelfMaster`]); passed in like [`DriverLookup`].
 pub type SelfMasterLookup = fn(IommuKind, &str) -> SelfMaster;
 
+/// The family's own reason why a provider of `kind` with `compatible` has
+/// no master the image can drive (`Probe::no_master_reason`), if it gives
+/// one; passed in like [`DriverLookup`].
+pub type NoMasterLookup = fn(IommuKind, &str) -> Option<&'static str>;
+
+/// One family's [`NoMasterLookup`], by `compatible` alone
+/// (`Probe::no_master_reason`).
+pub type NoMasterLookupFor = fn(&str) -> Option<&'static str>;
+
 /// What the family registry answers about a provider, passed into
 /// [`probe`] by the caller (`selftest::families::dt_probe`).
 #[derive(Clone, Copy, Debug)]
@@ -323,6 +332,8 @@ pub struct Lookups {
     pub driver_for: DriverLookup,
     /// Whether it has a self master.
     pub self_master: SelfMasterLookup,
+    /// Why it has no master, in the family's words.
+    pub no_master: NoMasterLookup,
 }
 
 /// The `clocks`/`resets` of a provider and what the image does with each:
@@ -802,10 +813,17 @@ fn master_for(
     };
     match (lookups.self_master)(kind, &n.compatible) {
         SelfMaster::NoDriver => None,
-        SelfMaster::Port(port) => Some(format!("{port}, the image's own master for it: {platform}")),
-        SelfMaster::None => Some(format!(
-            "none the image can drive: {platform}, and it has no port of its own the image uses: not tested"
-        )),
+        SelfMaster::Port(port) => {
+            Some(format!("{port}, the image's own master for it: {platform}"))
+        }
+        SelfMaster::None => {
+            let why = (lookups.no_master)(kind, &n.compatible)
+                .map(|w| format!("; {w}"))
+                .unwrap_or_default();
+            Some(format!(
+                "none the image can drive: {platform}, and it has no port of its own the image uses: not tested{why}"
+            ))
+        }
     }
 }
 

@@ -65,6 +65,13 @@ pub const RUNS: &[ModelRun] = &[
         failures: SUN50I_SKIP_SYNC_FAILURES,
     },
     ModelRun {
+        stage: "model: sun50i H616, VA port alone",
+        name: "model-sun50i-h616-va-port",
+        test: "iommu::sun50i::tests::model_ktap_h616_va_port_alone",
+        group: SUN50I_GROUP,
+        failures: &[],
+    },
+    ModelRun {
         stage: "model: DART t8103",
         name: "model-dart-t8103",
         test: "iommu::dart::model_runs::model_ktap_t8103",

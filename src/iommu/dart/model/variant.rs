@@ -4,6 +4,7 @@
 //! (docs/hw/dart.md "Behavioural model (host)" §M1, §M9).
 
 use super::regs::params;
+use crate::mm::host_ram::HostRam;
 use crate::testkit::walk_dart::DartFormat;
 
 /// Register layout.
@@ -133,7 +134,8 @@ pub enum TcrOff {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Knobs {
     /// Reads of the command register that still see BUSY after a command;
-    /// the flush takes effect on the read that sees BUSY clear (0: at once).
+    /// the flush takes effect on the read that sees BUSY clear (0: at once;
+    /// `u32::MAX`: a DART that never finishes within any bounded poll).
     pub busy_polls: u32,
     /// The TLB keeps the result of a walk that found no valid leaf (and of
     /// one that stopped at an invalid TTBR/L0/L1 entry) until a flush.
@@ -188,6 +190,18 @@ impl Window {
         host: 0,
         len: u64::MAX,
     };
+
+    /// All of `ram`, seen by the DART at bus address `bus` (pair it with
+    /// `ram.pool_at_bus(bus)` so a driver's DMA buffers carry the same bus
+    /// addresses).
+    pub fn over(ram: &HostRam, bus: u64) -> Self {
+        let r = ram.range();
+        Self {
+            bus,
+            host: r.base.as_u64(),
+            len: r.size,
+        }
+    }
 
     /// The host address of `bus`, if the window holds it.
     pub fn host(&self, bus: u64) -> Option<u64> {
