@@ -20,6 +20,7 @@ use crate::iommu::pgtable::dart::{
 use crate::iommu::{IommuError, StreamId};
 use crate::mmio::Mmio;
 use crate::time::{poll_until, Clock};
+use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
@@ -386,6 +387,51 @@ impl<M: Mmio> DartHw<M> {
             }
         };
         set.then_some((name, offset, value))
+    }
+
+    /// The lock register, whatever it holds: (name, offset, value).
+    pub fn lock_register(&self) -> (&'static str, usize, u32) {
+        match self.variant.layout {
+            Layout::T8020 => (
+                t8020::CONFIG.name,
+                t8020::CONFIG.offset,
+                self.regs.get(t8020::CONFIG),
+            ),
+            Layout::T8110 => (
+                t8110::PROTECT.name,
+                t8110::PROTECT.offset,
+                self.regs.get(t8110::PROTECT),
+            ),
+        }
+    }
+
+    /// Streams the boot loader left translating: TCR with TRANSLATE set and
+    /// a valid TTBR (any of the four on the T8020 layout).  OpenBSD (rev
+    /// 1.16) leaves such a DART alone — "resetting the DART used for the
+    /// display controller will kill the framebuffer" (docs/hw/dart.md §9).
+    pub fn streams_in_use(&self) -> Vec<(u32, StreamState)> {
+        let mut out = Vec::new();
+        for sid in 0..self.ident.sids {
+            let s = self.stream_state(sid);
+            let (translate, valid) = match self.variant.layout {
+                Layout::T8020 => (
+                    s.tcr & TCR_T8020::TRANSLATE_ENABLE::SET.value != 0,
+                    (0..self.variant.ttbrs).any(|i| {
+                        self.regs.get(t8020::ttbr(self.variant.ttbr_base, sid, i))
+                            & TTBR_T8020::VALID::SET.value
+                            != 0
+                    }),
+                ),
+                Layout::T8110 => (
+                    s.tcr & TCR_T8110::TRANSLATE_ENABLE::SET.value != 0,
+                    s.ttbr0 & TTBR_T8110::VALID::SET.value != 0,
+                ),
+            };
+            if translate && valid {
+                out.push((sid, s));
+            }
+        }
+        out
     }
 
     /// `Err(Locked)` when the DART is locked (checked before every write

@@ -13,8 +13,12 @@
 //!   the error register;
 //! * `adapter.rs`: `Iommu` + `Observe` (and [`SKIP_SYNC_FAILURES`]);
 //! * `fault.rs`: the latched ERROR → fault records;
-//! * `probe.rs`: bring-up from the device-tree node; a locked DART is left
-//!   as found and reported as a SKIP.
+//! * `probe.rs`: bring-up from the device-tree node; a locked DART, or one
+//!   the boot loader left translating, is left as found and its DMA cases
+//!   SKIP naming why;
+//! * `checks.rs`: what the driver checks with no DMA master (identity,
+//!   lock, a stream read back, invalidations completing, the error
+//!   register).
 //!
 //! The table format is `iommu::pgtable::dart`.
 //!
@@ -27,6 +31,7 @@
 //! model.
 
 pub mod adapter;
+pub mod checks;
 pub mod fault;
 pub mod hw;
 pub mod probe;

@@ -687,3 +687,179 @@ fn model_ktap_reports_what_the_catalogue_run_found() {
         );
     }
 }
+
+/// A model of `w` brought up by the driver, and `f`'s view of the checks.
+fn checks_on(
+    w: Which,
+    m: &Model,
+    ram: &HostRam,
+    before: impl FnOnce(&mut DartHw<ModelMmio<Model>>),
+) -> (Vec<crate::iommu::probe::HardwareCheck>, Option<String>) {
+    let mut hw = bring_up_hw(
+        Regs::new(ModelMmio::new(m.clone())),
+        w.driver,
+        clock(),
+        w.node,
+        &mut |_| {},
+    )
+    .unwrap();
+    before(&mut hw);
+    let pool = ram.pool_at_bus(w.bus);
+    let table = pool.alloc(PAGE).unwrap();
+    let leave = super::probe::left_as_found(&hw, w.node);
+    let out = super::checks::run(&mut hw, Some(table.bus_addr().0), leave.as_deref());
+    (out, leave)
+}
+
+fn outcome_of(
+    c: &[crate::iommu::probe::HardwareCheck],
+    name: &str,
+) -> crate::iommu::probe::CheckOutcome {
+    c.iter().find(|c| c.name == name).unwrap().outcome.clone()
+}
+
+fn fresh_model(ram: &HostRam, w: Which) -> Model {
+    let m = Model::new(w.model, knobs(w));
+    m.model_mut().map_window(Window {
+        bus: w.bus,
+        host: ram.range().base.as_u64(),
+        len: ram.range().size,
+    });
+    m
+}
+
+#[test]
+fn the_hardware_checks_pass_on_every_model_and_leave_the_stream_blocked() {
+    use crate::iommu::probe::CheckOutcome;
+    for w in [T8103, T6000, T8110] {
+        let ram = HostRam::new(4 << 20);
+        let m = fresh_model(&ram, w);
+        let (c, leave) = checks_on(w, &m, &ram, |_| {});
+        assert!(leave.is_none());
+        let names: Vec<&str> = c.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "dart_identify",
+                "dart_lock_state",
+                "dart_stream_readback",
+                "dart_invalidation_completes",
+                "dart_error_register"
+            ]
+        );
+        for check in &c {
+            assert_eq!(check.outcome, CheckOutcome::Pass, "{}: {check:?}", w.node);
+        }
+        let rb = &c[2].notes[0];
+        assert!(
+            rb.contains("stream 15") && rb.contains("blocked again: TTBR0 0x0 TCR 0x0"),
+            "{rb}"
+        );
+        assert_eq!((m.model().tcr(15), m.model().ttbr(15, 0)), (0, 0));
+        assert!(misuse(&m).is_empty(), "{}: {:?}", w.node, misuse(&m));
+    }
+}
+
+#[test]
+fn on_a_locked_dart_the_checks_write_no_tcr_or_ttbr() {
+    use crate::iommu::probe::CheckOutcome;
+    for w in [T8103, T6000, T8110] {
+        let ram = HostRam::new(4 << 20);
+        let m = locked_model(&ram, w);
+        let (c, leave) = checks_on(w, &m, &ram, |_| {});
+        assert!(leave.unwrap().contains("locked by the boot loader"));
+        assert!(
+            matches!(outcome_of(&c, "dart_stream_readback"), CheckOutcome::Skip(why) if why.contains("locked")),
+            "{c:?}"
+        );
+        for n in [
+            "dart_identify",
+            "dart_lock_state",
+            "dart_invalidation_completes",
+            "dart_error_register",
+        ] {
+            assert_eq!(
+                outcome_of(&c, n),
+                CheckOutcome::Pass,
+                "{}: {n}: {c:?}",
+                w.node
+            );
+        }
+        assert!(c[1].notes[0].starts_with("locked ("), "{:?}", c[1].notes);
+        assert!(misuse(&m).is_empty(), "{}: {:?}", w.node, misuse(&m));
+        assert_eq!(
+            m.model().tcr(0),
+            if w.driver.layout == variant::Layout::T8020 {
+                0x80
+            } else {
+                0x1
+            }
+        );
+    }
+}
+
+#[test]
+fn a_dart_the_boot_loader_left_translating_is_left_as_found() {
+    use crate::mmio::{RegisterModel, Width};
+    for w in [T8103, T8110] {
+        let ram = HostRam::new(4 << 20);
+        let mut m = fresh_model(&ram, w);
+        let table = w.bus + 0x10_0000;
+        let (tcr, ttbr, tcr_v, ttbr_v): (usize, usize, u32, u32) = match w.driver.layout {
+            variant::Layout::T8020 => (0x104, 0x210, 0x80, 0x8000_0000 | (table >> 12) as u32),
+            variant::Layout::T8110 => (0x1004, 0x1404, 0x1, (table >> 12) as u32 | 1),
+        };
+        m.write(ttbr, Width::W32, u64::from(ttbr_v));
+        m.write(tcr, Width::W32, u64::from(tcr_v));
+        let (c, leave) = checks_on(w, &m, &ram, |_| {});
+        let why = leave.unwrap();
+        assert!(
+            why.contains("translating for the boot loader (streams 1 (TCR"),
+            "{why}"
+        );
+        assert!(matches!(
+            outcome_of(&c, "dart_stream_readback"),
+            crate::iommu::probe::CheckOutcome::Skip(_)
+        ));
+        // No reset: stream 1 still translates through the boot loader's table.
+        assert_eq!((m.model().tcr(1), m.model().ttbr(1, 0)), (tcr_v, ttbr_v));
+    }
+}
+
+#[test]
+fn a_flush_that_never_completes_and_a_latched_error_show_in_the_checks() {
+    use crate::iommu::probe::CheckOutcome;
+    let ram = HostRam::new(4 << 20);
+    let m = fresh_model(&ram, T8110);
+    let mm = m.clone();
+    let mm2 = m.clone();
+    let (c, _) = checks_on(T8110, &m, &ram, |hw| {
+        // A translation fault latched before the checks: stream 3 pointed
+        // at an empty table, one access.
+        let root = T8110.bus + 0x20_0000;
+        hw.program_stream(3, root, &hw.ident().format).unwrap();
+        hw.flush(super::sids::SidSet::one(3)).unwrap();
+        assert!(mm2.model_mut().translate_bus(3, 0x4000, true).is_none());
+        hw.block_stream(3).unwrap();
+    });
+    assert_eq!(outcome_of(&c, "dart_error_register"), CheckOutcome::Pass);
+    let notes = &c
+        .iter()
+        .find(|c| c.name == "dart_error_register")
+        .unwrap()
+        .notes;
+    assert!(
+        notes[0].contains("latched before the checks") && notes[0].contains("sid 0x3"),
+        "{notes:?}"
+    );
+    // After bring-up, every command stays busy.
+    let (c, _) = checks_on(T8110, &m, &ram, |_| {
+        mm.model_mut().knobs.busy_polls = u32::MAX;
+    });
+    let f = c
+        .iter()
+        .find(|c| c.name == "dart_invalidation_completes")
+        .unwrap();
+    assert_eq!(f.outcome, CheckOutcome::Fail);
+    assert!(f.notes[0].contains("TLB_OP"), "{:?}", f.notes);
+}

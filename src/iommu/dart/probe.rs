@@ -13,11 +13,12 @@
 #![forbid(unsafe_code)]
 
 use super::adapter::DartIommu;
+use super::checks;
 use super::hw::{DartHw, REG_SPAN};
 use super::regs::Regs;
 use super::variant::{self, Layout};
 use crate::iommu::pgtable::{Dart, Granule};
-use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{HardwareCheck, Probe, ProbeEnv, ProbeTarget};
 use crate::mm::dma_pool::DmaPool;
 use crate::mmio::{Mmio, VolatileMmio};
 use alloc::format;
@@ -63,7 +64,28 @@ impl Probe for DartProbe {
     }
 
     fn untestable(driver: &Self::Driver<'_>) -> Option<String> {
-        locked_reason(driver.hw(), crate::iommu::Iommu::name(driver))
+        left_as_found(driver.hw(), crate::iommu::Iommu::name(driver))
+    }
+
+    const HARDWARE_CHECKS: Option<&'static str> = Some(checks::WHAT);
+
+    /// [`checks::run`], with an empty table from the pool for the stream
+    /// read-back (below the DART's output size).
+    fn hardware_checks<'p>(
+        driver: &mut Self::Driver<'p>,
+        pool: &'p DmaPool,
+        _env: &mut dyn ProbeEnv,
+    ) -> Vec<HardwareCheck> {
+        use crate::iommu::pgtable::Codec;
+        let name = String::from(crate::iommu::Iommu::name(driver));
+        let leave = left_as_found(driver.hw(), &name);
+        let limit = 1u64 << driver.hw().ident().format.output_bits();
+        let table = pool.alloc_below(16 << 10, limit).ok();
+        let root = table
+            .as_ref()
+            .map(|t| t.bus_addr().0)
+            .filter(|b| b % (16 << 10) == 0);
+        checks::run(driver.hw_mut(), root, leave.as_deref())
     }
 }
 
@@ -87,8 +109,35 @@ pub fn bring_up_hw<M: Mmio>(
         ));
         return Ok(hw);
     }
+    if let Some(why) = in_use_reason(&hw, name) {
+        diag(&format!("{why}: left as found, nothing written"));
+        return Ok(hw);
+    }
     hw.reset().map_err(|e| format!("{name} reset: {e}"))?;
     Ok(hw)
+}
+
+/// Why an unlocked DART is left as found: streams the boot loader left
+/// translating through its own tables (a display or coprocessor using
+/// them).  `None` when no stream translates.
+pub fn in_use_reason<M: Mmio>(hw: &DartHw<M>, name: &str) -> Option<String> {
+    let live = hw.streams_in_use();
+    if live.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = live
+        .iter()
+        .map(|(sid, s)| format!("{sid} (TCR {:#x}, TTBR0 {:#x})", s.tcr, s.ttbr0))
+        .collect();
+    Some(format!(
+        "{name} is translating for the boot loader (streams {}): resetting it would cut off the device using those tables, so it is not reset or reprogrammed (OpenBSD rev 1.16 skips such DARTs; docs/hw/dart.md §9)",
+        list.join(", ")
+    ))
+}
+
+/// Why nothing may be written to this DART: locked, or in use.
+pub fn left_as_found<M: Mmio>(hw: &DartHw<M>, name: &str) -> Option<String> {
+    locked_reason(hw, name).or_else(|| in_use_reason(hw, name))
 }
 
 /// `iommu@…: t8103 DART (T8020 layout, DART1 PTEs), 16 streams, 2-level

@@ -309,6 +309,9 @@ pub enum SelfMaster {
     None,
     /// A driver and its own port, by name (`the VA debug port ...`).
     Port(&'static str),
+    /// A driver, no port of its own, but checks that need no master (what
+    /// they check): the node runs them and SKIPs the DMA cases.
+    HardwareChecks(&'static str),
 }
 
 /// Says whether a provider of `kind` with `compatible` has a self master
@@ -816,6 +819,9 @@ fn master_for(
         SelfMaster::Port(port) => {
             Some(format!("{port}, the image's own master for it: {platform}"))
         }
+        SelfMaster::HardwareChecks(checks) => Some(format!(
+            "none the image can drive: {platform}: {checks} run without one, the DMA cases SKIP"
+        )),
         SelfMaster::None => {
             let why = (lookups.no_master)(kind, &n.compatible)
                 .map(|w| format!("; {w}"))
