@@ -34,7 +34,7 @@ use crate::selftest::families::{aperture_for, preflight_high, PREFLIGHT_LOW};
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest, APERTURE_SIZE};
 use crate::selftest::ktap::KtapWriter;
 use crate::selftest::preflight::preflight;
-use crate::selftest::runner::{run_case, run_group, Outcome};
+use crate::selftest::runner::{report_group_skipped, run_case, run_group_after, Outcome};
 use crate::testkit::master::ModelMaster;
 use crate::time::fake::SteppingClock;
 use alloc::boxed::Box;
@@ -586,6 +586,13 @@ fn model_ktap(w: Which, skip_sync: bool) -> String {
             "{}: the IOMMU's page size is 16 KiB, fixed by the hardware: the run's 4 KiB granule does not apply to it",
             w.node
         ));
+        // The family's register checks, as run_family runs them first.
+        let table = t.pool.alloc(PAGE).unwrap();
+        let checks: Vec<_> = super::checks::run(t.iommu.hw_mut(), Some(table.bus_addr().0), None)
+            .into_iter()
+            .map(crate::selftest::families::check_report)
+            .collect();
+        drop(table);
         let bits = t.iommu.hw().ident().format.input_bits();
         let high = Iova(preflight_high(bits));
         for note in preflight(t, &[Iova(PREFLIGHT_LOW), high]).unwrap() {
@@ -593,7 +600,7 @@ fn model_ktap(w: Which, skip_sync: bool) -> String {
         }
         t.iommu.set_skip_sync(skip_sync);
         let g = iommu_cases::group(w.node.to_string());
-        let totals = run_group(&mut k, 1, &g, t);
+        let totals = run_group_after(&mut k, 1, &checks, &g, t);
         let _ = k.totals(totals.pass, totals.fail, totals.skip);
         k.into_inner()
     });
@@ -671,11 +678,19 @@ fn model_ktap_reports_what_the_catalogue_run_found() {
             ktap.contains(&format!("    # Subtest: {}\n", w.node)),
             "{ktap}"
         );
+        // The five register checks come first.
+        for (i, name) in CHECK_NAMES.iter().enumerate() {
+            assert!(
+                ktap.contains(&format!("\n    ok {} {name}\n", i + 1)),
+                "{ktap}"
+            );
+        }
         for (i, (name, outcome, _)) in r.iter().enumerate() {
+            let n = i + 1 + CHECK_NAMES.len();
             let line = match outcome {
-                Outcome::Pass => format!("\n    ok {} {name}\n", i + 1),
-                Outcome::Fail => format!("\n    not ok {} {name}\n", i + 1),
-                Outcome::Skip(why) => format!("\n    ok {} {name} # SKIP {why}\n", i + 1),
+                Outcome::Pass => format!("\n    ok {n} {name}\n"),
+                Outcome::Fail => format!("\n    not ok {n} {name}\n"),
+                Outcome::Skip(why) => format!("\n    ok {n} {name} # SKIP {why}\n"),
             };
             assert!(ktap.contains(&line), "{line:?} not in\n{ktap}");
         }
@@ -862,4 +877,84 @@ fn a_flush_that_never_completes_and_a_latched_error_show_in_the_checks() {
         .unwrap();
     assert_eq!(f.outcome, CheckOutcome::Fail);
     assert!(f.notes[0].contains("TLB_OP"), "{:?}", f.notes);
+}
+
+/// The register checks' names, in order (`checks.rs`).
+const CHECK_NAMES: [&str; 5] = [
+    "dart_identify",
+    "dart_lock_state",
+    "dart_stream_readback",
+    "dart_invalidation_completes",
+    "dart_error_register",
+];
+
+/// pcie0_dart_1 of an M1 Mac mini (docs/hw/dart.md §10): the DART of the
+/// USB-A xHCI, the most tractable master (boards/j274/README.md).
+const J274_NODE: &str = "iommu@682008000";
+
+/// What a j274 board run prints for an idle, unlocked t8103 DART with no
+/// master the image can drive (`run_family`: the identification line, the
+/// register checks, then every catalogue case as a SKIP), over the t8103
+/// model; the first line after the plan says it is the host model.
+fn model_ktap_no_master() -> String {
+    let ram = HostRam::new(4 << 20);
+    let pool = ram.pool_at_bus(T8103.bus);
+    let m = fresh_model(&ram, T8103);
+    let mut lines = Vec::new();
+    let mut hw = bring_up_hw(
+        Regs::new(ModelMmio::new(m.clone())),
+        T8103.driver,
+        clock(),
+        J274_NODE,
+        &mut |l| lines.push(l.to_string()),
+    )
+    .unwrap();
+    let table = pool.alloc(PAGE).unwrap();
+    let checks: Vec<_> = super::checks::run(&mut hw, Some(table.bus_addr().0), None)
+        .into_iter()
+        .map(crate::selftest::families::check_report)
+        .collect();
+    let names: Vec<&str> = iommu_cases::group::<Driver, PoolTables<'_>>(String::new())
+        .cases
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    let mut k = KtapWriter::new(String::new());
+    let _ = k.start(1);
+    let _ = k.diag("iommu_bringup host model: the DART driver over the t8103 DART model (src/iommu/dart/model.rs), no DMA master behind it, as on an M1 Mac mini; not a board");
+    for l in &lines {
+        let _ = k.diag(l);
+    }
+    let why = format!(
+        "no DMA master this image can drive sits behind {J274_NODE}: only the checks that need none ran"
+    );
+    let t = report_group_skipped(&mut k, 1, J274_NODE, &checks, &names, &why);
+    let _ = k.totals(t.pass, t.fail, t.skip);
+    assert!(misuse(&m).is_empty(), "{:?}", misuse(&m));
+    k.into_inner()
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_t8103_no_master() {
+    let ktap = model_ktap_no_master();
+    match std::env::var_os("IOMMU_BRINGUP_MODEL_KTAP") {
+        Some(path) => std::fs::write(&path, &ktap)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.to_string_lossy())),
+        None => std::print!("{ktap}"),
+    }
+}
+
+#[test]
+fn with_no_master_the_checks_pass_and_every_dma_case_skips() {
+    let ktap = model_ktap_no_master();
+    for (i, name) in CHECK_NAMES.iter().enumerate() {
+        assert!(
+            ktap.contains(&format!("\n    ok {} {name}\n", i + 1)),
+            "{ktap}"
+        );
+    }
+    assert!(ktap.contains("    ok 6 map_dma_roundtrip # SKIP no DMA master this image can drive sits behind iommu@682008000"), "{ktap}");
+    assert!(ktap.contains("\nok 1 iommu@682008000\n"), "{ktap}");
+    assert!(!ktap.contains("not ok"), "{ktap}");
 }

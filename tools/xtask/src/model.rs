@@ -107,6 +107,13 @@ pub const RUNS: &[ModelRun] = &[
         failures: &[],
     },
     ModelRun {
+        stage: "model: DART t8103, no master",
+        name: "model-dart-t8103-no-master",
+        test: "iommu::dart::model_runs::model_ktap_t8103_no_master",
+        group: "iommu@682008000",
+        failures: &[],
+    },
+    ModelRun {
         stage: "model: DART t8110 skip-sync",
         name: "model-dart-t8110-skip-sync",
         test: "iommu::dart::model_runs::model_ktap_t8110_skip_sync",
