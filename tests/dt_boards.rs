@@ -732,6 +732,24 @@ fn apple_t8103_trimmed() {
         !iommu(&r, "/soc/iommu@231304000").enabled,
         "disp0_dart disabled until m1n1"
     );
+    // The locked one: the display subsystem's DART (m1n1 locks it); the
+    // lock itself is read at run time.  dcp_dart has a firmware window.
+    let disp0 = iommu(&r, "/soc/iommu@231304000");
+    assert!(disp0
+        .boot_state
+        .as_deref()
+        .unwrap()
+        .contains("locked by m1n1"));
+    let dcp = iommu(&r, "/soc/iommu@23130c000");
+    assert!(
+        dcp.dma_range
+            && dcp
+                .boot_state
+                .as_deref()
+                .unwrap()
+                .contains("apple,dma-range")
+    );
+    assert!(iommu(&r, "/soc/iommu@682008000").boot_state.is_none());
     assert_eq!(
         master(&r, "/soc/dma-controller@238200000"),
         (ids(&["sid=0x2"]), true)
@@ -761,6 +779,35 @@ fn apple_t8103_trimmed() {
             (0x300, "/soc/iommu@683008000", 1),
         ]
     );
+    // What boot plans for the Mac mini: every enabled DART runs (the
+    // register checks; the DMA cases SKIP at run time: no master this
+    // image drives sits behind any of them), the disabled disp0_dart is a
+    // SKIP.  No PCIe host the image enumerates (apple,pcie is not
+    // ECAM-generic): the plan sees no PCI function.
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    let state = |n: &str| {
+        let g = groups.iter().find(|g| g.name == n).unwrap();
+        match &g.state {
+            PlanState::Run => {
+                assert!(g.masters.is_empty(), "{n}");
+                String::from("run")
+            }
+            PlanState::Skip(w) => format!("skip: {w}"),
+            PlanState::Fail(w) => format!("fail: {w}"),
+        }
+    };
+    for n in [
+        "iommu@235004000",
+        "iommu@23130c000",
+        "iommu@382f00000",
+        "iommu@382f80000",
+        "iommu@681008000",
+        "iommu@682008000",
+        "iommu@683008000",
+    ] {
+        assert_eq!(state(n), "run", "{n}");
+    }
+    assert!(state("iommu@231304000").contains("is disabled in the DT"));
     pin_picture(&r, "t8103-trimmed", true);
 }
 
