@@ -4,7 +4,7 @@
 //! PA field | permission bits | VALID, DART1 with SP_DIS and the PA in
 //! place, DART2 with the PA >> 4 at [37:10]; table = PA field | VALID),
 //! never computed with the codec; the four worked examples of m1n1's
-//! register and PTE golden values (docs/hw/dart.md §5.1) in the form this
+//! register and PTE golden values (docs/hw/dart.md §M8) in the form this
 //! codec writes them; sizes the format lacks; and the output and
 //! table-memory limits.
 

@@ -182,7 +182,7 @@ fn t8103_identifies_and_resets_as_linux_does() {
 
 #[test]
 fn ttbr_and_tcr_words_match_m1n1s_golden_values() {
-    // docs/hw/dart.md §5.1: T8020 TTBR for an L1 at 0x8_0010_0000 is
+    // docs/hw/dart.md §M8: T8020 TTBR for an L1 at 0x8_0010_0000 is
     // 0x8080_0100, at 0x100_0010_0000 0x9000_0100; T8110 0x0080_0101 and,
     // with FOUR_LEVEL (TCR 0x9), 0x1000_0101.
     let s = fake(variant::T8103, true, 0);
