@@ -294,3 +294,94 @@ fn table_memory_beyond_the_field_is_refused_with_the_limit_named() {
     // DART2 reaches 42 bits: the same arena is fine.
     assert!(PageTable::new(Dart::t6000(), arena(1 << 36)).is_ok());
 }
+
+/// The codec's tables walked by the reference walker
+/// (`testkit::walk_dart`, written by another hand from the non-Linux
+/// sources, docs/hw/dart.md §M3): every page the sequence maps reaches the
+/// same output, reads and writes are allowed or refused as the codec's
+/// permissions say, and unmapped pages fault at the level the engine says.
+#[test]
+fn the_reference_walker_reads_the_codecs_tables_as_the_engine_does() {
+    use iommu_bringup::testkit::walk_dart::{DartFault, DartFormat, DartWalk};
+    let cases = [
+        ("t8103", Dart::t8103(), 0x8_0000_0000u64),
+        ("t6000", Dart::t6000(), 0x100_0000_0000),
+        (
+            "t8110",
+            Dart::new(PteFormat::Dart2, 2, 36, 42).unwrap(),
+            0x8_0000_0000,
+        ),
+        (
+            "t8110 three levels",
+            Dart::new(PteFormat::Dart2, 3, 42, 42).unwrap(),
+            0x100_0000_0000,
+        ),
+    ];
+    for (name, codec, bus) in cases {
+        let mut pt = PageTable::new(codec, arena(bus)).unwrap();
+        let root = pt.root().0;
+        let high = if codec.input_bits() > 36 {
+            0x123_0000_0000
+        } else {
+            0
+        };
+        let maps = [
+            (high + 0x4000, 0x8_4000_0000u64, 2u64, RW),
+            (high + 0x0200_0000, 0x8_5000_0000, 1, RO),
+            (high + 0x0200_4000, 0x8_5000_4000, 1, WO),
+            (high + 0xFFFF_C000, 0x8_6000_0000, 1, RW),
+        ];
+        for &(iova, pa, n, prot) in &maps {
+            map(&mut pt, iova, pa, n * K16, prot);
+        }
+        let w = match (codec.pte_format(), codec.levels()) {
+            (PteFormat::Dart1, _) => DartWalk {
+                dart1_rw_bits: true,
+                ..DartWalk::t8020(DartFormat::Dart1, [(root >> 12) as u32 | 1 << 31, 0, 0, 0])
+            },
+            (PteFormat::Dart2, 2) if name == "t6000" => {
+                DartWalk::t8020(DartFormat::T6000, [(root >> 12) as u32 | 1 << 31, 0, 0, 0])
+            }
+            (_, levels) => DartWalk::t8110((root >> 12) as u32 | 1, levels == 3),
+        };
+        let mem = pt.memory();
+        let read = |_, at: u64| mem.read_bus_u64(BusAddr(at));
+        for &(iova, pa, n, prot) in &maps {
+            for k in 0..n {
+                let v = iova + k * K16 + 0x123;
+                let engine = pt.translate(Iova(v)).unwrap();
+                let r = w.walk(read, v, false);
+                let wr = w.walk(read, v, true);
+                assert_eq!(engine.phys, PhysAddr(pa + k * K16 + 0x123), "{name} {v:#x}");
+                match r {
+                    Ok(done) => assert!(
+                        prot.read && done.pa == engine.phys.0,
+                        "{name} {v:#x}: {done:?}"
+                    ),
+                    Err(f) => assert!(!prot.read, "{name} {v:#x} read: {f:?}"),
+                }
+                match wr {
+                    Ok(done) => assert!(prot.write && done.pa == engine.phys.0, "{name} {v:#x}"),
+                    Err(f) => assert!(
+                        !prot.write && matches!(f, DartFault::WriteProt { .. }),
+                        "{name} {v:#x} write: {f:?}"
+                    ),
+                }
+            }
+        }
+        // Not mapped: a leaf-level miss next to a mapping, an L1 miss far
+        // from any.
+        let near = high + 0xC000;
+        assert!(
+            matches!(w.walk(read, near, false), Err(DartFault::NoPte { .. })),
+            "{name}"
+        );
+        assert!(pt.translate(Iova(near)).is_err());
+        let far = high + 0x4000_0000;
+        assert!(
+            matches!(w.walk(read, far, false), Err(DartFault::NoPmd { .. })),
+            "{name}: {:?}",
+            w.walk(read, far, false)
+        );
+    }
+}
