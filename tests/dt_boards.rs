@@ -811,6 +811,86 @@ fn apple_t8103_trimmed() {
     pin_picture(&r, "t8103-trimmed", true);
 }
 
+/// The trimmed M1 Pro tree (docs/hw/dart.md §10's t600x die-0 DARTs):
+/// every DART is `apple-dart` with the t6000 compatible, the masters
+/// behind two DARTs are one master each with two stream specs, the
+/// display subsystem's DART is named as the one m1n1 locks, and the plan
+/// runs every enabled DART (its register checks; no master).
+#[test]
+fn apple_t6000_trimmed() {
+    let src = std::fs::read_to_string(root().join("tests/fixtures/t6000-trimmed.dts")).unwrap();
+    let Some(blob) = compile(&src, "t6000") else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    assert_eq!(r.compatible, "apple,j314s");
+    assert_eq!(r.iommus.len(), 16);
+    assert!(r.iommus.iter().all(|i| i.kind == "apple-dart"
+        && i.compatible == "apple,t6000-dart"
+        && i.driver == "apple-dart"));
+    let disabled: Vec<&str> = r
+        .iommus
+        .iter()
+        .filter(|i| !i.enabled)
+        .map(|i| i.path.as_str())
+        .collect();
+    assert_eq!(
+        disabled,
+        [
+            "/soc/iommu@293808000",
+            "/soc/iommu@38b304000",
+            "/soc/iommu@3860e8000",
+            "/soc/iommu@3860f4000",
+            "/soc/iommu@3860fc000"
+        ]
+    );
+    assert_eq!(
+        master(&r, "/soc/admac"),
+        (ids(&["sid=0x2", "sid=0x2"]), true)
+    );
+    assert_eq!(
+        master(&r, "/soc/usb-dwc3-0"),
+        (ids(&["sid=0x0", "sid=0x1"]), true)
+    );
+    assert_eq!(iommu(&r, "/soc/iommu@39b008000").reg.unwrap().size, 0x8000);
+    assert!(iommu(&r, "/soc/iommu@38b304000")
+        .boot_state
+        .as_deref()
+        .unwrap()
+        .contains("locked by m1n1"));
+    let p = &r.pci_maps[0];
+    let got: Vec<_> = p
+        .entries
+        .iter()
+        .map(|e| (e.rid_base, r.iommus[e.iommu].path.as_str(), e.sid_base))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0x100, "/soc/iommu@581008000", 1),
+            (0x200, "/soc/iommu@582008000", 1),
+            (0x300, "/soc/iommu@583008000", 1),
+            (0x400, "/soc/iommu@584008000", 1),
+        ]
+    );
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    for g in &groups {
+        let enabled = r
+            .iommus
+            .iter()
+            .find(|i| i.path.ends_with(&format!("/{}", g.name)))
+            .unwrap()
+            .enabled;
+        match (&g.state, enabled) {
+            (PlanState::Run, true) => assert!(g.masters.is_empty()),
+            (PlanState::Skip(w), false) => assert!(w.contains("is disabled in the DT"), "{w}"),
+            (PlanState::Skip(w) | PlanState::Fail(w), _) => panic!("{}: {w}", g.name),
+            (PlanState::Run, false) => panic!("{} runs while disabled", g.name),
+        }
+    }
+    pin_picture(&r, "t6000-trimmed", true);
+}
+
 /// The JSON form parses as far as a bracket/quote balance check goes, for
 /// every board (the report module's own tests check its fields).
 #[test]
