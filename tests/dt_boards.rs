@@ -811,6 +811,39 @@ fn apple_t8103_trimmed() {
     pin_picture(&r, "t8103-trimmed", true);
 }
 
+/// The t8103 tree as the SoC's dtsi leaves it, before a board enables
+/// its PCIe DARTs: pcie0_dart_2 disabled while pcie0's `iommu-map` still
+/// points at it.  The map row is marked, a warning says the requester IDs
+/// get no IOMMU, and the plan reports the DART as a disabled SKIP.
+#[test]
+fn apple_t8103_iommu_map_to_a_disabled_dart() {
+    let src = std::fs::read_to_string(root().join("tests/fixtures/t8103-trimmed.dts")).unwrap();
+    let okay = "status = \"okay\"; /* disabled in t8103.dtsi, okay on j274 */";
+    let at = src.rfind(okay).expect("pcie0_dart_2's status");
+    let src = format!(
+        "{}status = \"disabled\";{}",
+        &src[..at],
+        &src[at + okay.len()..]
+    );
+    let Some(blob) = compile(&src, "t8103-dart2-off") else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    assert!(!iommu(&r, "/soc/iommu@683008000").enabled);
+    assert!(r
+        .to_text()
+        .contains("rid 0x0300..+0x1 -> /soc/iommu@683008000 sid 0x1 [iommu disabled]"));
+    assert!(r.warnings.iter().any(|w| w.message.contains(
+        "entries target /soc/iommu@683008000, which is disabled: the image does not test it, and these requester IDs get no IOMMU"
+    )), "{:#?}", r.warnings);
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    let g = groups.iter().find(|g| g.name == "iommu@683008000").unwrap();
+    assert!(
+        matches!(&g.state, PlanState::Skip(w) if w.contains("is disabled in the DT")),
+        "plan"
+    );
+}
+
 /// The trimmed M1 Pro tree (docs/hw/dart.md §10's t600x die-0 DARTs):
 /// every DART is `apple-dart` with the t6000 compatible, the masters
 /// behind two DARTs are one master each with two stream specs, the

@@ -160,6 +160,15 @@ mod tests {
         assert!(v.bypass_forbidden && v.unconfirmed.is_some());
         assert!(by_compatible("apple,t8103-sart").is_none());
         assert_eq!(Variant::words(16), 1);
+        // Discovery takes every compatible this table drives.
+        for v in VARIANTS {
+            assert_eq!(
+                crate::platform::dt::iommus::IommuKind::from_compatible(v.compatible),
+                Some(crate::platform::dt::iommus::IommuKind::AppleDart),
+                "{}",
+                v.compatible
+            );
+        }
         assert_eq!(Variant::words(256), 8);
     }
 }
