@@ -15,7 +15,7 @@ use super::preflight::preflight;
 use super::runner::{
     report_group_skipped, report_setup_skip, run_group_after, Outcome, Report as CaseReport, Totals,
 };
-use crate::dma::{DmaMaster, MasterSpec};
+use crate::dma::{platform, DmaMaster, MasterSpec};
 use crate::iommu::dart::probe::DartProbe;
 use crate::iommu::pgtable::{Codec, Granule, PoolTables};
 use crate::iommu::probe::{CheckOutcome, HardwareCheck, Probe, ProbeEnv, ProbeTarget};
@@ -26,7 +26,7 @@ use crate::iommu::{Contexts, Domain, Iommu, Observe};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::Iova;
 use crate::platform::dt::iommus::IommuKind;
-use crate::platform::dt::report::{self, Lookups, Report, SelfMaster};
+use crate::platform::dt::report::{self, DrivenMaster, Lookups, Report, SelfMaster};
 use crate::platform::dt::DtError;
 use alloc::boxed::Box;
 use alloc::format;
@@ -205,8 +205,18 @@ pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
     }
 }
 
+/// The platform-master registry's driver for a master node's `compatible`
+/// (`dma::platform`), as reports see it.
+pub fn platform_master_for(compatible: &str) -> Option<DrivenMaster> {
+    platform::by_compatible(compatible).map(|m| DrivenMaster {
+        name: m.name,
+        reg_span: m.reg_span,
+    })
+}
+
 /// `cargo xtask dt-probe`'s report for `dtb`, with the driver column and
-/// the self masters from this registry.
+/// the self masters from this registry and the platform masters from
+/// `dma::platform`.
 pub fn dt_probe(dtb: &[u8]) -> Result<Report, DtError> {
     report::probe(
         dtb,
@@ -214,6 +224,8 @@ pub fn dt_probe(dtb: &[u8]) -> Result<Report, DtError> {
             driver_for,
             self_master: self_master_for,
             no_master: no_master_reason,
+            platform_master: platform_master_for,
+            max_masters: MAX_MASTERS,
         },
     )
 }
