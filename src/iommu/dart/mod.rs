@@ -27,8 +27,11 @@
 //! (docs/architecture.md, "Layers"); it was written from m1n1's, U-Boot's
 //! and OpenBSD's descriptions of the hardware, not from this driver.
 //! `model_tests.rs` programs the model through raw register accesses;
-//! `tests.rs` runs this driver against a register-recording fake and the
-//! model.
+//! `tests.rs` runs this driver against a register-recording fake;
+//! `model_runs.rs` runs it against the model (the catalogue on each
+//! variant, the negative control, the driver bugs, locks, the register
+//! checks, and the KTAP `cargo xtask test` judges); `oracle_dump.rs`
+//! records its writes for the independent oracle (`tools/dart_oracle.py`).
 
 pub mod adapter;
 pub mod checks;

@@ -3,8 +3,8 @@
 //! layouts (and their bounded polls), bypass, the lock and the error
 //! register, each checked against the values docs/hw/dart.md gives (m1n1's
 //! golden TTBR words among them).  The fake stores what is written and
-//! reads it back; it does not translate — the behavioural model does
-//! (`model.rs`, on the model branch).
+//! reads it back; it does not translate — the driver against the
+//! behavioural model is `model_runs.rs`.
 
 use super::adapter::DartIommu;
 use super::hw::{DartError, DartHw};
