@@ -7,7 +7,7 @@
 //! verdict is unit-tested (`plan/tests.rs`); boot runs the groups.
 #![forbid(unsafe_code)]
 
-use super::families::{family, no_master_reason};
+use super::families::{family, hardware_checks_for, no_master_reason};
 use crate::dma::{edu, platform, virtio_blk, MasterSource, MasterSpec, StreamSpec};
 use crate::mm::PhysRange;
 use crate::platform::ccu::ControlRef;
@@ -464,7 +464,10 @@ fn judge(
             ));
         }
     }
-    if p.masters.is_empty() && !(fam.self_master)(&p.compatible) {
+    if p.masters.is_empty()
+        && !(fam.self_master)(&p.compatible)
+        && hardware_checks_for(p.kind).is_none()
+    {
         let platform = if p.platform.is_empty() {
             String::new()
         } else {
