@@ -1549,7 +1549,7 @@ fn clocks_text(n: &IommuReport) -> Option<String> {
     let (on, loader) = (list(true), list(false));
     if !on.is_empty() {
         parts.push(format!(
-            "{on}: the image turns them on if the loader left them off"
+            "{on}: the image turns them on, when it tests this IOMMU, if the loader left them off"
         ));
     }
     if !loader.is_empty() {

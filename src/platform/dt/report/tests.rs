@@ -1037,7 +1037,7 @@ fn sun50i_clocks_the_image_turns_on_and_the_va_port_master() {
     assert_eq!(i.clocks[1].kind, RefKind::Reset);
     let t = r.to_text();
     assert!(
-        t.contains("  /soc/iommu@30f0000 compatible=allwinner,sun50i-h616-iommu kind=sun50i base=0x30f0000 size=0x10000 #iommu-cells=1 -> sun50i\n    clocks: CLK_BUS_IOMMU (48, CCU +0x7bc bit 0), RST_BUS_IOMMU (11, CCU +0x7bc bit 16): the image turns them on if the loader left them off\n    master: the VA debug port (IOMMU +0x190..0x198), the image's own master for it: no platform master references it\n"),
+        t.contains("  /soc/iommu@30f0000 compatible=allwinner,sun50i-h616-iommu kind=sun50i base=0x30f0000 size=0x10000 #iommu-cells=1 -> sun50i\n    clocks: CLK_BUS_IOMMU (48, CCU +0x7bc bit 0), RST_BUS_IOMMU (11, CCU +0x7bc bit 16): the image turns them on, when it tests this IOMMU, if the loader left them off\n    master: the VA debug port (IOMMU +0x190..0x198), the image's own master for it: no platform master references it\n"),
         "{t}"
     );
     let j = r.to_json();
@@ -1064,7 +1064,7 @@ fn sun50i_unknown_lines_and_providers_are_left_to_the_loader() {
     .unwrap();
     let t = r.to_text();
     assert!(
-        t.contains("    clocks: CLK_BUS_IOMMU (51, CCU +0x7bc bit 0): the image turns them on if the loader left them off; reset 99 of clock@3001000 (allwinner,sun50i-h6-ccu): left to the loader\n"),
+        t.contains("    clocks: CLK_BUS_IOMMU (51, CCU +0x7bc bit 0): the image turns them on, when it tests this IOMMU, if the loader left them off; reset 99 of clock@3001000 (allwinner,sun50i-h6-ccu): left to the loader\n"),
         "{t}"
     );
     // H6: no VA port the image uses, and the codec has no driver.
