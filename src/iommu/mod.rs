@@ -8,6 +8,7 @@
 
 pub mod pgtable;
 pub mod probe;
+pub mod smmuv2;
 pub mod smmuv3;
 pub mod sun50i;
 pub mod virtio_iommu;

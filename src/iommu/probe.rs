@@ -46,6 +46,10 @@ pub struct ProbeTarget<'a> {
     /// Every stream ID of the masters that will be used (a family may
     /// prepare per-stream structures before enabling).
     pub stream_ids: &'a [u32],
+    /// The SMR-style mask of each of `stream_ids` (same order; 0 where the
+    /// binding gives none): the `iommus` mask cell or the IOMMU node's
+    /// `stream-match-mask`.
+    pub stream_masks: &'a [u32],
     /// The node's `clocks` and `resets`, in property order (clocks
     /// first); a family turns on the ones its CCU table knows
     /// (`platform::ccu`).
@@ -108,6 +112,14 @@ pub trait Probe {
         pool: &'p DmaPool,
         target: &ProbeTarget<'_>,
     ) -> Result<Self::Driver<'p>, String>;
+
+    /// `Some(reason)` when the IOMMU brought up is one the family's driver
+    /// cannot test (an SMMU whose ID registers say its contexts are
+    /// stage 2 only): the group is then a SKIP with the reason, decided
+    /// from the hardware, before any domain is made.  The default: `None`.
+    fn cannot_test(_driver: &Self::Driver<'_>) -> Option<String> {
+        None
+    }
 
     /// The table format for pages of `granule` that this IOMMU can walk,
     /// and whether its tables are written for a coherent walker.

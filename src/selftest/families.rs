@@ -12,10 +12,11 @@
 use super::iommu_cases::{self, aperture, FixedMapping, IommuTest, APERTURE_SIZE, HIGH_APERTURE};
 use super::ktap::KtapWriter;
 use super::preflight::preflight;
-use super::runner::{run_group, Totals};
+use super::runner::{report_setup_skip, run_group, Totals};
 use crate::dma::{DmaMaster, MasterSpec};
 use crate::iommu::pgtable::{Codec, Granule, PoolTables};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::smmuv2::probe::Smmuv2Probe;
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
 use crate::iommu::sun50i::probe::Sun50iProbe;
 use crate::iommu::virtio_iommu::probe::VirtioIommuProbe;
@@ -106,17 +107,17 @@ pub const FAMILIES: &[Family] = &[
     },
     Family {
         kind: IommuKind::Mmu500,
-        name: "mmu-500",
-        driver: Err(NOT_YET),
-        self_master: no_self_master,
-        self_master_name: "",
+        name: "smmuv2",
+        driver: Ok(run_family::<Smmuv2Probe>),
+        self_master: <Smmuv2Probe as Probe>::has_self_master,
+        self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
     },
     Family {
         kind: IommuKind::SmmuV2,
         name: "smmuv2",
-        driver: Err(NOT_YET),
-        self_master: no_self_master,
-        self_master_name: "",
+        driver: Ok(run_family::<Smmuv2Probe>),
+        self_master: <Smmuv2Probe as Probe>::has_self_master,
+        self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
     },
     Family {
         kind: IommuKind::Sun50i,
@@ -274,6 +275,9 @@ pub fn run_family<P: Probe>(
     t: &FamilyTarget<'_>,
 ) -> Result<Totals, String> {
     let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
+    if let Some(why) = P::cannot_test(&driver) {
+        return Ok(report_setup_skip(k, number, t.probe.name, &why));
+    }
     let granule = env.granule();
     let (format, coherent) = P::table_format(&driver, granule)?;
     let input_bits = format.input_bits();

@@ -1,0 +1,41 @@
+//! Arm SMMUv1/v2 (generic SMMUv1/v2, CoreLink MMU-400/401/500, Qualcomm's
+//! MMU-500 and SMMUv2): stream mapping groups (SMR/S2CR) route streams to
+//! translation context banks, each with its own LPAE stage-1 tables and
+//! ASID; TLB maintenance by VA or ASID through memory-mapped registers,
+//! completed by TLBSYNC.  Register facts, their primary sources and where
+//! sources disagree: docs/hw/smmuv2.md.
+//!
+//! * `regs.rs`: the GR0/GR1/context-bank register map over the `Mmio`
+//!   seam and the page geometry;
+//! * `variant.rs`: the implementations and their compatibles;
+//! * `ids.rs`: the ID registers decoded;
+//! * `context.rs`: packing a stage-1 context bank from the LPAE codec;
+//! * `hw.rs`: reset and enable, stream mapping, context banks, TLB
+//!   maintenance with bounded syncs, fault registers, MMU-500 and
+//!   Qualcomm behaviour;
+//! * `adapter.rs`: `Iommu` + `Observe` (and [`SKIP_SYNC_FAILURES`]);
+//! * `fault.rs`: fault registers → fault records;
+//! * `probe.rs`: bring-up from the device-tree node;
+//! * `atos.rs`: the address translation operations as a DMA master (the
+//!   self master).
+//!
+//! The model is test scaffolding (`#[cfg(test)]`), written from the
+//! architecture sheet, not from this driver.
+
+pub mod adapter;
+pub mod atos;
+pub mod context;
+pub mod fault;
+pub mod hw;
+pub mod ids;
+pub mod probe;
+pub mod regs;
+pub mod variant;
+
+pub use adapter::{Smmuv2Invalidation, Smmuv2Iommu, Smmuv2Tag, SKIP_SYNC_FAILURES};
+pub use atos::AtosPort;
+pub use hw::{Smmuv2Error, Smmuv2Hw};
+pub use probe::Smmuv2Probe;
+
+#[cfg(test)]
+mod tests;
