@@ -38,4 +38,6 @@ pub use hw::{Smmuv2Error, Smmuv2Hw};
 pub use probe::Smmuv2Probe;
 
 #[cfg(test)]
+mod hw_tests;
+#[cfg(test)]
 mod tests;

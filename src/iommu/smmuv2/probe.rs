@@ -25,7 +25,7 @@ use crate::iommu::pgtable::{Granule, Lpae};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::Iommu;
 use crate::mm::dma_pool::DmaPool;
-use crate::mmio::VolatileMmio;
+use crate::mmio::{Mmio, VolatileMmio};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -43,6 +43,13 @@ pub fn stage2_only_reason(id0: u32) -> String {
     format!(
         "ID0 {id0:#010x} has S1TS = 0: every context bank translates stage 2 only (MMU-400/401); this driver programs stage-1 contexts only, and a stage-2 context with its own descriptors, VTCR and TLBIIPAS2/TLBIVMID maintenance is not implemented"
     )
+}
+
+/// Why `driver`'s SMMU cannot be tested ([`Probe::cannot_test`]): its
+/// contexts are stage 2 only.
+pub fn untestable<M: Mmio>(driver: &Smmuv2Iommu<M>) -> Option<String> {
+    let ids = driver.hw().ids();
+    (!ids.s1).then(|| format!("{}: {}", Iommu::name(driver), stage2_only_reason(ids.id0)))
 }
 
 /// The LPAE format for `granule` that an SMMU with `ids` walks: AArch64
@@ -138,8 +145,7 @@ impl Probe for Smmuv2Probe {
     }
 
     fn cannot_test(driver: &Self::Driver<'_>) -> Option<String> {
-        let ids = driver.hw().ids();
-        (!ids.s1).then(|| format!("{}: {}", Iommu::name(driver), stage2_only_reason(ids.id0)))
+        untestable(driver)
     }
 
     fn table_format(driver: &Self::Driver<'_>, granule: Granule) -> Result<(Lpae, bool), String> {
