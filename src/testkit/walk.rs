@@ -65,6 +65,9 @@ pub struct Walked {
     pub span: u64,
     /// Bus address of the table holding the leaf (what a walk cache keeps).
     pub leaf_table: u64,
+    /// The leaf descriptor as read: the attribute bits (AttrIndx, AP, SH,
+    /// nG, XN) a model decodes itself.
+    pub desc: u64,
 }
 
 impl Walked {
@@ -211,6 +214,7 @@ impl LpaeWalk {
                     level,
                     span,
                     leaf_table: table,
+                    desc: d,
                 })
             };
             match (d & 0b11, level) {

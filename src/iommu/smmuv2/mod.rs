@@ -19,8 +19,10 @@
 //! * `atos.rs`: the address translation operations as a DMA master (the
 //!   self master).
 //!
-//! The model is test scaffolding (`#[cfg(test)]`), written from the
-//! architecture sheet, not from this driver.
+//! The behavioural model (`model`, with its own tests in `model_tests`) is
+//! test scaffolding (`#[cfg(test)]`): it builds on `testkit`, which ranks
+//! above `iommu` (docs/architecture.md, "Layers").  It was written from the
+//! architecture (IHI 0062, the MMU-500 TRM DDI 0517), not from this driver.
 
 pub mod adapter;
 pub mod atos;
@@ -41,3 +43,7 @@ pub use probe::Smmuv2Probe;
 mod hw_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub mod model;
+#[cfg(test)]
+mod model_tests;
