@@ -254,6 +254,9 @@ pub struct Bugs {
     pub prefetcher_left_on: bool,
     /// Write-anything registers stored with 0 instead of a non-zero value.
     pub zero_write_anything: bool,
+    /// A freed table gets the leaf-only TLBIVAL too (the walk cache's
+    /// pointer to it survives).
+    pub leaf_only_when_freeing: bool,
 }
 
 /// One stream mapping group as the driver sees it.
@@ -294,6 +297,13 @@ pub enum KeptOff {
     },
     /// Qualcomm: the last bank (docs/hw/smmuv2.md §11.4).
     QcomLast,
+    /// Qualcomm: translating (SCTLR.M = 1) when the driver came, with no
+    /// adopted stream mapping pointing at it: another owner's (TZ, the
+    /// hypervisor); never written (docs/hw/smmuv2.md §11.4).
+    Live {
+        /// SCTLR as read.
+        sctlr: u32,
+    },
 }
 
 /// One context bank as the driver sees it.
@@ -619,6 +629,16 @@ impl<M: Mmio> Smmuv2Hw<M> {
         for cb in 0..self.banks.len() {
             if matches!(self.banks[cb], Bank::KeptOff(KeptOff::Bootloader { .. })) {
                 continue;
+            }
+            if self.variant.qcom {
+                let sctlr = self.regs.cb_get(cb, CB_SCTLR);
+                if sctlr & SCTLR::M::SET.value != 0 {
+                    self.banks[cb] = Bank::KeptOff(KeptOff::Live { sctlr });
+                    notes.push(format!(
+                        "context bank {cb} translates already (SCTLR {sctlr:#x}) and no adopted stream mapping uses it: another owner's (TZ or the hypervisor), kept off and never written (docs/hw/smmuv2.md §11.4)"
+                    ));
+                    continue;
+                }
             }
             self.regs.cb_set(cb, CB_SCTLR, 0);
             self.regs.cb_set(cb, CB_FSR, FSR_ALL);

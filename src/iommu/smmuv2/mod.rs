@@ -34,7 +34,10 @@ pub mod probe;
 pub mod regs;
 pub mod variant;
 
-pub use adapter::{Smmuv2Invalidation, Smmuv2Iommu, Smmuv2Tag, SKIP_SYNC_FAILURES};
+pub use adapter::{
+    Smmuv2Invalidation, Smmuv2Iommu, Smmuv2Tag, SKIP_SYNC_FAILURES,
+    SKIP_SYNC_FAILURES_WITHOUT_WALK_CACHE,
+};
 pub use atos::AtosPort;
 pub use hw::{Smmuv2Error, Smmuv2Hw};
 pub use probe::Smmuv2Probe;
@@ -42,8 +45,8 @@ pub use probe::Smmuv2Probe;
 #[cfg(test)]
 mod hw_tests;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 pub mod model;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod tests;
