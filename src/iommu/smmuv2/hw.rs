@@ -702,7 +702,7 @@ impl<M: Mmio> Smmuv2Hw<M> {
         self.bypass_quirk = Some(quirk);
         if quirk {
             notes.push(format!(
-                "S2CR quirk: BYPASS written to S2CR{g} reads back {read:#010x} (not BYPASS): this firmware turns BYPASS into FAULT and ignores FAULT writes; unmatched streams are blocked by sCR0.USFCFG (docs/hw/smmuv2.md §11.2)"
+                "S2CR quirk: BYPASS written to S2CR{g} (no stream matches it) reads back {read:#010x}, not BYPASS: the firmware's S2CR quirk (Linux: BYPASS stored as FAULT, FAULT writes ignored); the driver relies on neither: unmatched and detached streams fault by sCR0.USFCFG (docs/hw/smmuv2.md §11.2)"
             ));
             if self.groups.len() > QCOM_RELIABLE_GROUPS {
                 notes.push(format!(

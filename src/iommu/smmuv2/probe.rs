@@ -45,6 +45,28 @@ pub fn stage2_only_reason(id0: u32) -> String {
     )
 }
 
+/// The bring-up's KTAP line: what the ID registers say.
+pub fn id_line(node: &str, v: &super::variant::Variant, ids: &super::ids::Ids) -> String {
+    format!(
+        "{node}: {} r{}p{}, ID0 {:#010x} ID1 {:#010x} ID2 {:#010x}: {} stream mapping groups, {} context banks ({} stage-2 only), {} KiB register pages, stage 1 {}, ATOS {}, IAS/OAS/UBS {}/{}/{} bits",
+        v.name,
+        ids.major,
+        ids.minor,
+        ids.id0,
+        ids.id1,
+        ids.id2,
+        ids.groups,
+        ids.numcb,
+        ids.nums2cb,
+        ids.layout.page() >> 10,
+        if ids.s1 { "yes" } else { "no" },
+        if ids.atos { "yes" } else { "no" },
+        ids.ias_bits,
+        ids.oas_bits,
+        ids.ubs_bits
+    )
+}
+
 /// Why `driver`'s SMMU cannot be tested ([`Probe::cannot_test`]): its
 /// contexts are stage 2 only.
 pub fn untestable<M: Mmio>(driver: &Smmuv2Iommu<M>) -> Option<String> {
@@ -100,25 +122,7 @@ impl Probe for Smmuv2Probe {
             .map_err(|e| format!("{}: {e}", t.name))?;
         hw.set_barrier(env.dma_barrier());
         let ids = *hw.ids();
-        env.diag(&format!(
-            "{}: {} r{}p{}, ID0 {:#010x} ID1 {:#010x} ID2 {:#010x}: {} stream mapping groups, {} context banks ({} stage-2 only), {} KiB register pages, stage 1 {}, ATOS {}, IAS/OAS/UBS {}/{}/{} bits",
-            t.name,
-            v.name,
-            ids.major,
-            ids.minor,
-            ids.id0,
-            ids.id1,
-            ids.id2,
-            ids.groups,
-            ids.numcb,
-            ids.nums2cb,
-            ids.layout.page() >> 10,
-            if ids.s1 { "yes" } else { "no" },
-            if ids.atos { "yes" } else { "no" },
-            ids.ias_bits,
-            ids.oas_bits,
-            ids.ubs_bits
-        ));
+        env.diag(&id_line(t.name, &v, &ids));
         if !ids.s1 {
             // Touch nothing: `cannot_test` reports the SKIP.
             let mut drv = Smmuv2Iommu::new(hw, t.name, false, false);

@@ -15,7 +15,7 @@ use super::adapter::{Smmuv2Iommu, SKIP_SYNC_FAILURES};
 use super::atos::AtosPort;
 use super::hw::{Bugs, Smmuv2Hw};
 use super::model::{self, Knobs, Misuse, Smmuv2, Variant as ModelVariant, Window};
-use super::probe::{format_for, Smmuv2Probe};
+use super::probe::{format_for, id_line, Smmuv2Probe};
 use super::regs::Regs;
 use super::variant::{self, Variant};
 use crate::iommu::pgtable::{Codec, Granule, PoolTables, Prot};
@@ -134,11 +134,22 @@ struct Opts {
 /// A model of `part` with its driver reset over it (`bugs` on before the
 /// reset, so reset-time bugs act).
 fn rig(part: Part, knobs: Knobs, bugs: Bugs, name: &str) -> (Smmuv2, Driver) {
+    let (hw, drv, _) = rig_with_notes(part, knobs, bugs, name);
+    (hw, drv)
+}
+
+/// [`rig`], with the reset's notes (the bring-up's KTAP lines).
+fn rig_with_notes(
+    part: Part,
+    knobs: Knobs,
+    bugs: Bugs,
+    name: &str,
+) -> (Smmuv2, Driver, Vec<String>) {
     let hw = Smmuv2::new(part.model(), knobs);
     let mut drv = Smmuv2Hw::probe(Regs::new(hw.mmio()), part.driver(), clock()).unwrap();
     drv.bugs = bugs;
-    drv.reset().unwrap();
-    (hw, Smmuv2Iommu::new(drv, name, false, false))
+    let notes = drv.reset().unwrap();
+    (hw, Smmuv2Iommu::new(drv, name, false, false), notes)
 }
 
 type Results = Vec<(&'static str, Outcome, Vec<String>)>;
@@ -148,7 +159,10 @@ type Test<'a> = IommuTest<'a, Driver, PoolTables<'a>>;
 
 /// Sets up the catalogue over the model with `o`'s masters, one domain per
 /// master as `run_family` makes them, then hands the context to `f`.
-fn with_catalogue<R>(o: Opts, f: impl FnOnce(&mut Test<'_>, &Smmuv2) -> R) -> (R, Smmuv2) {
+fn with_catalogue<R>(
+    o: Opts,
+    f: impl FnOnce(&mut Test<'_>, &Smmuv2, &[String]) -> R,
+) -> (R, Smmuv2) {
     let ram = HostRam::new(32 << 20);
     let pool = ram.pool();
     let name = if o.node {
@@ -156,7 +170,7 @@ fn with_catalogue<R>(o: Opts, f: impl FnOnce(&mut Test<'_>, &Smmuv2) -> R) -> (R
     } else {
         "smmuv2-model"
     };
-    let (hw, mut iommu) = rig(o.part, o.knobs.unwrap_or_default(), o.bugs, name);
+    let (hw, mut iommu, notes) = rig_with_notes(o.part, o.knobs.unwrap_or_default(), o.bugs, name);
     let granule = o.granule.unwrap_or(Granule::K4);
     let lpae = format_for(iommu.hw().ids(), granule, false).unwrap();
     let input = lpae.input_bits();
@@ -203,7 +217,7 @@ fn with_catalogue<R>(o: Opts, f: impl FnOnce(&mut Test<'_>, &Smmuv2) -> R) -> (R
         Masters::Atos => alloc::vec![port.as_mut().expect("a part with ATOS")],
     };
     let mut t = IommuTest::setup(&mut iommu, masters, domains, &fixed, &pool, page).unwrap();
-    let r = f(&mut t, &hw);
+    let r = f(&mut t, &hw, &notes);
     drop(t);
     drop(staging);
     (r, hw)
@@ -211,7 +225,7 @@ fn with_catalogue<R>(o: Opts, f: impl FnOnce(&mut Test<'_>, &Smmuv2) -> R) -> (R
 
 /// The whole catalogue, as the image runs it.
 fn run_catalogue(o: Opts) -> (Results, Smmuv2) {
-    with_catalogue(o, |t, _| {
+    with_catalogue(o, |t, _, _| {
         t.iommu.set_skip_sync(o.skip_sync);
         let g = iommu_cases::group("smmuv2".to_string());
         let mut out = Vec::new();
@@ -818,7 +832,7 @@ fn model_ktap(part: Part, skip_sync: bool) -> String {
         ..Opts::default()
     };
     let node = part.node();
-    let (ktap, hw) = with_catalogue(o, |t, hw| {
+    let (ktap, hw) = with_catalogue(o, |t, hw, notes| {
         let mut k = KtapWriter::new(String::new());
         let _ = k.start(1);
         let _ = k.diag(&format!(
@@ -826,18 +840,10 @@ fn model_ktap(part: Part, skip_sync: bool) -> String {
             part.driver().name,
             hw.model().variant.name
         ));
-        let ids = *t.iommu.hw().ids();
-        let _ = k.diag(&format!(
-            "{node}: {} r{}p{}, ID0 {:#010x} ID1 {:#010x} ID2 {:#010x}: {} stream mapping groups, {} context banks",
-            part.driver().name,
-            ids.major,
-            ids.minor,
-            ids.id0,
-            ids.id1,
-            ids.id2,
-            ids.groups,
-            ids.numcb
-        ));
+        let _ = k.diag(&id_line(node, &part.driver(), t.iommu.hw().ids()));
+        for n in notes {
+            let _ = k.diag(&format!("{node}: {n}"));
+        }
         if skip_sync {
             let _ = k.diag(&format!(
                 "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every {} (negative control)",

@@ -1,6 +1,8 @@
-//! Host model runs in `cargo xtask test`: the sun50i driver runs the whole
-//! catalogue over its behavioural model (`src/iommu/sun50i/model.rs`,
-//! `#[cfg(test)]`, written from the manuals) in an ignored host test, which
+//! Host model runs in `cargo xtask test`: the sun50i and SMMUv2 drivers run
+//! the whole catalogue over their behavioural models
+//! (`src/iommu/sun50i/model.rs`, `src/iommu/smmuv2/model.rs`,
+//! `#[cfg(test)]`, written from the manuals and the architecture; SMMUv2 on
+//! its MMU-500 and Qualcomm variants) in ignored host tests, each of which
 //! prints the KTAP a board's run prints (one subtest group named after the
 //! board's IOMMU node) to the file `$IOMMU_BRINGUP_MODEL_KTAP` names.  This
 //! module runs that test, keeps the file under `target/xtask/logs/` like a
@@ -26,6 +28,16 @@ pub const SUN50I_GROUP: &str = "iommu@30f0000";
 
 /// What the sun50i negative control must fail: the driver's own list.
 pub const SUN50I_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::sun50i::SKIP_SYNC_FAILURES;
+
+/// The ZynqMP MMU-500's node, the group the SMMUv2 MMU-500 model run
+/// reports.
+pub const MMU500_GROUP: &str = "iommu@fd800000";
+
+/// The SDM845 apps SMMU's node, the group the Qualcomm model run reports.
+pub const QCOM_SMMU_GROUP: &str = "iommu@15000000";
+
+/// What the SMMUv2 negative control must fail: the driver's own list.
+pub const SMMUV2_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::smmuv2::SKIP_SYNC_FAILURES;
 
 /// One host model run.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +69,34 @@ pub const RUNS: &[ModelRun] = &[
         test: "iommu::sun50i::tests::model_ktap_h616_skip_sync",
         group: SUN50I_GROUP,
         failures: SUN50I_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: SMMUv2 MMU-500",
+        name: "model-smmuv2-mmu500",
+        test: "iommu::smmuv2::tests::model_ktap_mmu500",
+        group: MMU500_GROUP,
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: SMMUv2 MMU-500 skip-sync",
+        name: "model-smmuv2-mmu500-skip-sync",
+        test: "iommu::smmuv2::tests::model_ktap_mmu500_skip_sync",
+        group: MMU500_GROUP,
+        failures: SMMUV2_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: SMMUv2 Qualcomm MMU-500",
+        name: "model-smmuv2-qcom",
+        test: "iommu::smmuv2::tests::model_ktap_qcom",
+        group: QCOM_SMMU_GROUP,
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: SMMUv2 Qualcomm MMU-500 skip-sync",
+        name: "model-smmuv2-qcom-skip-sync",
+        test: "iommu::smmuv2::tests::model_ktap_qcom_skip_sync",
+        group: QCOM_SMMU_GROUP,
+        failures: SMMUV2_SKIP_SYNC_FAILURES,
     },
 ];
 
@@ -218,13 +258,16 @@ mod tests {
 
     #[test]
     fn the_runs_name_ignored_tests_that_exist() {
-        let src =
-            std::fs::read_to_string(process::workspace_root().join("src/iommu/sun50i/tests.rs"))
-                .unwrap();
         for r in RUNS {
-            let f = r.test.rsplit("::").next().unwrap();
-            assert!(src.contains(&format!("fn {f}()")), "{f}");
-            assert!(src.contains(ENV), "{ENV}");
+            // `iommu::<family>::tests::<fn>` is `src/iommu/<family>/tests.rs`.
+            let parts: Vec<&str> = r.test.split("::").collect();
+            let [.., family, "tests", f] = parts.as_slice() else {
+                panic!("{}: not iommu::<family>::tests::<fn>", r.test);
+            };
+            let path = format!("src/iommu/{family}/tests.rs");
+            let src = std::fs::read_to_string(process::workspace_root().join(&path)).unwrap();
+            assert!(src.contains(&format!("fn {f}()")), "{f} in {path}");
+            assert!(src.contains(ENV), "{ENV} in {path}");
         }
     }
 }
