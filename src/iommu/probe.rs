@@ -128,6 +128,14 @@ pub trait Probe {
         granule: Granule,
     ) -> Result<(Self::Format, bool), String>;
 
+    /// `Some(reason)` when the family recognises `compatible` but its
+    /// driver deliberately leaves such an IOMMU alone (an SMMU that belongs
+    /// to the GPU): the plan reports the node as a SKIP with the reason and
+    /// never brings it up.  The default: `None`.
+    fn left_alone(_compatible: &str) -> Option<&'static str> {
+        None
+    }
+
     /// `true` when the family's IOMMUs may have a port of their own through
     /// which the CPU can drive translated accesses ([`Self::self_master`]),
     /// so they can be tested without any other DMA master.  Which of its

@@ -79,11 +79,19 @@ pub struct Family {
     pub self_master: fn(&str) -> bool,
     /// What reports call that port (`Probe::SELF_MASTER_NAME`).
     pub self_master_name: &'static str,
+    /// Why the driver leaves an IOMMU of this `compatible` alone, if it does
+    /// (`Probe::left_alone`).
+    pub left_alone: fn(&str) -> Option<&'static str>,
 }
 
 /// A family without a driver has no self master either.
 fn no_self_master(_compatible: &str) -> bool {
     false
+}
+
+/// A family without a driver leaves nothing alone on purpose.
+fn not_left_alone(_compatible: &str) -> Option<&'static str> {
+    None
 }
 
 /// No driver in this image for a family whose issue is still open.
@@ -97,6 +105,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Smmuv3Probe>),
         self_master: <Smmuv3Probe as Probe>::has_self_master,
         self_master_name: <Smmuv3Probe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Smmuv3Probe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::VirtioIommu,
@@ -104,6 +113,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<VirtioIommuProbe>),
         self_master: <VirtioIommuProbe as Probe>::has_self_master,
         self_master_name: <VirtioIommuProbe as Probe>::SELF_MASTER_NAME,
+        left_alone: <VirtioIommuProbe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::Mmu500,
@@ -111,6 +121,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Smmuv2Probe>),
         self_master: <Smmuv2Probe as Probe>::has_self_master,
         self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Smmuv2Probe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::SmmuV2,
@@ -118,6 +129,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Smmuv2Probe>),
         self_master: <Smmuv2Probe as Probe>::has_self_master,
         self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Smmuv2Probe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::Sun50i,
@@ -125,6 +137,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Sun50iProbe>),
         self_master: <Sun50iProbe as Probe>::has_self_master,
         self_master_name: <Sun50iProbe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Sun50iProbe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::AppleDart,
@@ -132,6 +145,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Err(NOT_YET),
         self_master: no_self_master,
         self_master_name: "",
+        left_alone: not_left_alone,
     },
 ];
 
@@ -144,6 +158,11 @@ pub fn family(kind: IommuKind) -> Option<&'static Family> {
 /// the family's name, `no driver yet` (the family is named by the report's
 /// `kind`), or `unsupported: …`.
 pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
+    if let Some(f) = family(kind).filter(|f| f.driver.is_ok()) {
+        if (f.left_alone)(compatible).is_some() {
+            return format!("{} (leaves {compatible} alone)", f.name);
+        }
+    }
     match family(kind) {
         Some(Family {
             name,
@@ -160,6 +179,12 @@ pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
 /// the IOMMU's own port, and what that port is called (the plan runs such
 /// a node without other masters).
 pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
+    if let Some(why) = family(kind)
+        .filter(|f| f.driver.is_ok())
+        .and_then(|f| (f.left_alone)(compatible))
+    {
+        return SelfMaster::LeftAlone(why);
+    }
     match family(kind) {
         Some(f @ Family { driver: Ok(_), .. }) if (f.self_master)(compatible) => {
             SelfMaster::Port(f.self_master_name)

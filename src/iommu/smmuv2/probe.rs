@@ -161,6 +161,13 @@ impl Probe for Smmuv2Probe {
         Ok((lpae, coherent))
     }
 
+    fn left_alone(compatible: &str) -> Option<&'static str> {
+        match variant::by_compatible(compatible) {
+            Lookup::LeftAlone(why) => Some(why),
+            _ => None,
+        }
+    }
+
     /// ATOS, where the variant may have it (generic and Qualcomm SMMUv2;
     /// not MMU-500, whose ID0 reports ATOSNS = 1, nor the stage-2-only
     /// SMMUv1 parts) and ID0 says it does.

@@ -104,7 +104,7 @@ pub const ADRENO: &str = "qcom,adreno-smmu";
 
 /// Why an Adreno SMMU is not tested (docs/hw/smmuv2.md §11.6).
 pub const ADRENO_REASON: &str =
-    "qcom,adreno-smmu is the GPU's own SMMU instance: its masters are the Adreno GPU (stream 0, which switches its own page tables through context bank 0) and its GMU, which this image cannot drive, and the instance is clocked and powered with the GPU (its power-domain is the GPU clock controller's), which the image leaves to the loader (docs/hw/smmuv2.md §11.6)";
+    "qcom,adreno-smmu is the GPU's own SMMU instance: the only masters behind it are the Adreno GPU and, where there is one, its GMU, which this image cannot drive (the GPU switches its own page tables through context bank 0, which Linux keeps for stream 0), and it is powered through the GPU clock controller's power domain, which the image leaves to the loader (docs/hw/smmuv2.md §11.6)";
 
 /// What the table says about one compatible.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -309,6 +309,8 @@ pub enum SelfMaster {
     None,
     /// A driver and its own port, by name (`the VA debug port ...`).
     Port(&'static str),
+    /// A driver that deliberately leaves this provider alone, and why.
+    LeftAlone(&'static str),
 }
 
 /// Says whether a provider of `kind` with `compatible` has a self master
@@ -440,6 +442,7 @@ fn providers<'a>(
                     enabled: n.is_enabled(),
                     dma_coherent: n.has_property("dma-coherent"),
                     page0_regs_only: n.has_property(PAGE0_REGS_ONLY_PROPERTY),
+                    stream_match_mask: None,
                 };
                 (node, Some(e.to_string()))
             }
@@ -802,6 +805,7 @@ fn master_for(
     };
     match (lookups.self_master)(kind, &n.compatible) {
         SelfMaster::NoDriver => None,
+        SelfMaster::LeftAlone(why) => Some(format!("none: not tested: {why}")),
         SelfMaster::Port(port) => Some(format!("{port}, the image's own master for it: {platform}")),
         SelfMaster::None => Some(format!(
             "none the image can drive: {platform}, and it has no port of its own the image uses: not tested"
