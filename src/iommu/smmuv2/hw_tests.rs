@@ -441,7 +441,7 @@ fn tlbi_operands_carry_the_asid_and_a_sync_follows_with_a_bounded_poll() {
     let e = hw.tlb_sync(n).unwrap_err();
     assert!(
         matches!(e, Smmuv2Error::Timeout { reg: "TLBSTATUS", value: 1, waited_us, .. }
-            if waited_us >= 1_000_000 && waited_us < 1_100_000),
+            if (1_000_000..1_100_000).contains(&waited_us)),
         "{e:?}"
     );
 }
