@@ -43,7 +43,8 @@
 //!   S2CR.EXIDVALID), multiple matches raise SMCF; S2CR translate /
 //!   bypass / fault.
 //! * Context banks: CBAR types 1 (stage 1, stage 2 bypass) and 0 (stage
-//!   2, AArch64 format, no concatenation); CBA2R.VA64; AArch64 and
+//!   2, AArch64 or AArch32 format, concatenated top tables); CBA2R.VA64
+//!   (absent with [`Variant::smmuv1`]); AArch64 and
 //!   AArch32-LPAE stage 1 (TCR, TCR2, TTBR0/1, MAIR); SCTLR.M/AFFD/CFIE/
 //!   CFCFG; FSR/FAR/FSYNR0/CBFRSYNRA, first fault wins, MULTI, W1C.
 //!   Tables are walked by the reference walker
@@ -64,7 +65,9 @@
 //! * ATOS (ATS1PR/PW/UR/UW, ATSR, PAR) when ID0.ATOSNS = 0, optionally
 //!   through the TLB ([`Knobs::atos_uses_tlb`]).
 //! * Qualcomm quirks ([`Quirks`]).
-//! * [`Misuse`]: what a driver did that the architecture rules out.
+//! * [`Misuse`]: what a driver did that the architecture (or the vendor)
+//!   rules out; [`Refusal`]: writes the instance did not take that a
+//!   correct driver may still make, and must notice.
 //!
 //! Not modelled: Secure state and the Secure aliases, Hyp and monitor
 //! contexts, stage-1-then-2 nesting, AArch32 short descriptors, the
@@ -87,7 +90,7 @@ pub mod tlb;
 mod translate;
 pub mod variant;
 
-pub use record::{EnableProblem, FaultEvent, FaultKind, Misuse, Unmodelled};
+pub use record::{EnableProblem, FaultEvent, FaultKind, Misuse, Refusal, Unmodelled};
 pub use tlb::{Inval, Stage, TlbEntry, WalkEntry};
 pub use variant::{
     size_bits, Aarch32, BootSmr, Knobs, Quirks, Variant, MMU500, QCOM_BOOT_DISPLAY, QCOM_SDM845,
@@ -196,6 +199,9 @@ pub struct Smmuv2Model {
     /// Everything the driver did that the architecture rules out, oldest
     /// first.
     pub misuse: Vec<Misuse>,
+    /// Writes the instance refused that a correct driver may still make
+    /// (and should notice by reading back), oldest first.
+    pub refusals: Vec<Refusal>,
     /// Every fault, oldest first.
     pub faults: Vec<FaultEvent>,
     /// Demand table walks made (TLB misses of transactions and ATOS).
@@ -230,6 +236,7 @@ impl Smmuv2Model {
             pending: Vec::new(),
             gsync: None,
             misuse: Vec::new(),
+            refusals: Vec::new(),
             faults: Vec::new(),
             demand_walks: 0,
         };

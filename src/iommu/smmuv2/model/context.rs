@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use super::reg::{actlr, cb, cba2r, fsr, sacr, sctlr, tcr, tcr2};
-use super::{AtosReq, Inval, Misuse, Smmuv2Model};
+use super::{AtosReq, Inval, Misuse, Refusal, Smmuv2Model};
 
 /// The translation scheme of a bank (IHI §16.5.38).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl Smmuv2Model {
         match o {
             cb::SCTLR => c.sctlr,
             cb::ACTLR => c.actlr,
-            cb::TCR2 => c.tcr2,
+            cb::TCR2 if !self.variant.smmuv1 => c.tcr2,
             cb::TCR => c.tcr,
             cb::CONTEXTIDR => c.contextidr,
             cb::MAIR0 => c.mair[0],
@@ -173,13 +173,12 @@ impl Smmuv2Model {
             cb::ACTLR => {
                 // MMU-500: CMTLB, CPRE; read-only while CACHE_LOCK
                 // (TRM Table 3.7).  Elsewhere IMPLEMENTATION DEFINED: RAZ/WI.
-                if !mmu500 {
-                } else if self.actlr_locked() {
-                    self.misuse.push(Misuse::ActlrLocked {
+                if mmu500 && self.actlr_locked() {
+                    self.refusals.push(Refusal::ActlrLocked {
                         cb: n as u8,
                         value: val,
                     });
-                } else {
+                } else if mmu500 {
                     self.cbs[n].actlr = val & (actlr::CMTLB | actlr::CPRE);
                 }
             }
@@ -189,7 +188,7 @@ impl Smmuv2Model {
                 // the stall ends.
                 self.cbs[n].fsr &= !fsr::SS;
             }
-            cb::TCR2 => {
+            cb::TCR2 if !self.variant.smmuv1 => {
                 self.live_write(n, off);
                 self.cbs[n].tcr2 = val;
             }

@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 use super::reg::{gr0, gr1, s2cr, sacr, scr0, sgfsr, smr};
-use super::{EnableProblem, Inval, Misuse, Smmuv2Model};
+use super::{EnableProblem, Inval, Misuse, Refusal, Smmuv2Model};
 
 impl Smmuv2Model {
     pub(super) fn gr0_read(&mut self, off: usize, o: usize) -> u32 {
@@ -49,7 +49,7 @@ impl Smmuv2Model {
     pub(super) fn gr0_write(&mut self, off: usize, o: usize, val: u32) {
         let q = self.variant.quirks;
         if q.refused.contains(&o) {
-            self.misuse.push(Misuse::Refused { off, value: val });
+            self.refusals.push(Refusal::Register { off, value: val });
             return;
         }
         let anything = matches!(
@@ -187,7 +187,7 @@ impl Smmuv2Model {
         let ty = (v >> s2cr::TYPE_SHIFT) & 3;
         if ty == s2cr::TYPE_BYPASS && self.variant.quirks.s2cr_bypass_reads_fault {
             v = v & !(3 << s2cr::TYPE_SHIFT) | s2cr::TYPE_FAULT << s2cr::TYPE_SHIFT;
-            self.misuse.push(Misuse::BypassRefused { index: i as u16 });
+            self.refusals.push(Refusal::Bypass { index: i as u16 });
         }
         self.boot_check(i, v != self.s2cr[i]);
         self.s2cr[i] = v;
@@ -225,7 +225,8 @@ impl Smmuv2Model {
     pub(super) fn gr1_read(&mut self, off: usize, o: usize) -> u32 {
         let n = self.cbs.len();
         let (base, i) = (o & !0x3ff, (o & 0x3ff) / 4);
-        if o % 4 != 0 || i >= n {
+        let v1_a2r = self.variant.smmuv1 && base == gr1::CBA2R0;
+        if !o.is_multiple_of(4) || i >= n || v1_a2r {
             self.misuse.push(Misuse::Unmapped { off });
             return 0;
         }
@@ -243,7 +244,9 @@ impl Smmuv2Model {
     pub(super) fn gr1_write(&mut self, off: usize, o: usize, val: u32) {
         let n = self.cbs.len();
         let (base, i) = (o & !0x3ff, (o & 0x3ff) / 4);
-        if o % 4 != 0 || i >= n || !matches!(base, gr1::CBAR0 | gr1::CBFRSYNRA0 | gr1::CBA2R0) {
+        let v1_a2r = self.variant.smmuv1 && base == gr1::CBA2R0;
+        let known = matches!(base, gr1::CBAR0 | gr1::CBFRSYNRA0 | gr1::CBA2R0);
+        if !o.is_multiple_of(4) || i >= n || !known || v1_a2r {
             self.misuse.push(Misuse::Unmapped { off });
             return;
         }

@@ -1,12 +1,15 @@
 //! What the model records for a test to assert on: every fault as it
-//! happened ([`FaultEvent`]) and everything a driver did that the
-//! architecture rules out or that the instance refuses ([`Misuse`]).
+//! happened ([`FaultEvent`]), everything a driver did that the
+//! architecture or the vendor rules out ([`Misuse`]), and the writes the
+//! instance did not take that a correct driver may still make
+//! ([`Refusal`]).
 #![forbid(unsafe_code)]
 
 use crate::mmio::Width;
 
-/// A feature the model does not implement; the access that needed it
-/// faults (translation fault) and this is recorded.
+/// A feature the model does not implement, or the instance lacks, or a
+/// configuration that names neither; the access that needed it faults
+/// (translation fault, level 0) and this is recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unmodelled {
     /// AArch32 short-descriptor tables (VA64 = 0, TCR.EAE = 0).
@@ -15,10 +18,10 @@ pub enum Unmodelled {
     Nested,
     /// CBAR TYPE = 2 (stage 1 with stage 2 fault).
     S1WithS2Fault,
-    /// A stage-2 bank in the AArch32 format (VA64 = 0).
-    Stage2Aarch32,
-    /// A stage-2 start level (SL0) that needs concatenated tables, or a
-    /// reserved SL0.
+    /// An AArch32 format (VA64 = 0) on an instance without one (ID0.PTFS).
+    Format,
+    /// A reserved stage-2 SL0, or one inconsistent with T0SZ (a start level
+    /// past the one T0SZ implies, or more than 16 concatenated tables).
     Stage2StartLevel,
     /// A CBAR type the instance lacks (stage 1 without S1TS, stage 2
     /// without S2TS, a stage-1 type in a stage-2-only bank).
@@ -106,8 +109,9 @@ pub enum Misuse {
     },
     /// A TLB hit on an entry walked from other tables than the ones the
     /// bank points at now: the ASID/VMID pair was reused for new tables
-    /// without an invalidation + sync in between (IHI, before §2.5.1).
-    /// The stale entry was used.
+    /// without an invalidation + sync in between, or two banks share the
+    /// pair (or a global entry) with different tables (IHI, before
+    /// §2.5.1).  The entry was used.
     AsidReuse {
         /// The bank translating.
         cb: u8,
@@ -119,14 +123,6 @@ pub enum Misuse {
         entry_root: u64,
         /// Table base the bank points at.
         root: u64,
-    },
-    /// A write to CBn_ACTLR while sACR.CACHE_LOCK makes it read-only
-    /// (MMU-500 TRM Table 3.7); ignored.
-    ActlrLocked {
-        /// The bank.
-        cb: u8,
-        /// The value written.
-        value: u32,
     },
     /// An ATS1xx write while the bank's previous operation was active;
     /// ignored.
@@ -152,11 +148,6 @@ pub enum Misuse {
         /// Offset in the register space.
         off: usize,
     },
-    /// Qualcomm: an S2CR write of TYPE = bypass was stored as TYPE = fault.
-    BypassRefused {
-        /// The S2CR.
-        index: u16,
-    },
     /// Qualcomm: a write to a reserved context bank (its page or its GR1
     /// registers) was dropped.
     ReservedCbWrite {
@@ -165,18 +156,39 @@ pub enum Misuse {
         /// Offset in the register space.
         off: usize,
     },
-    /// Qualcomm: the hypervisor dropped a write to this GR0 register.
-    Refused {
-        /// Offset in the register space.
-        off: usize,
-        /// The value written.
-        value: u32,
-    },
     /// Qualcomm: the SMR or S2CR of a stream mapping the bootloader left
     /// valid was changed (the display stream loses its mapping).
     BootSmrChanged {
         /// The index.
         index: u16,
+    },
+}
+
+/// A write the instance did not take as written although a correct driver
+/// may make it (it cannot know before it tries): the driver is expected to
+/// read back and report it, so these are not [`Misuse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A write to CBn_ACTLR while sACR.CACHE_LOCK (or the Secure copy,
+    /// [`super::Knobs::secure_cache_lock`]) makes it read-only (MMU-500 TRM
+    /// Table 3.7); ignored.
+    ActlrLocked {
+        /// The bank.
+        cb: u8,
+        /// The value written.
+        value: u32,
+    },
+    /// Qualcomm: an S2CR write of TYPE = bypass was stored as TYPE = fault.
+    Bypass {
+        /// The S2CR.
+        index: u16,
+    },
+    /// Qualcomm: the hypervisor dropped a write to this GR0 register.
+    Register {
+        /// Offset in the register space.
+        off: usize,
+        /// The value written.
+        value: u32,
     },
 }
 

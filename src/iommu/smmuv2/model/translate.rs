@@ -13,7 +13,7 @@
 
 use super::context::Scheme;
 use super::reg::{cbar, fsr, fsynr0, par, s2cr, scr0, sctlr, sgfsr, sgfsynr0, smr, tcr, tcr2};
-use super::variant::size_bits;
+use super::variant::{size_bits, Aarch32};
 use super::{
     AtosReq, FaultEvent, FaultKind, Misuse, Smmuv2Model, Stage, TlbEntry, Unmodelled, WalkEntry,
 };
@@ -404,6 +404,9 @@ impl Smmuv2Model {
                 (half, ias, g, pas.min(v.oas_bits()), va64 & ((1 << ias) - 1))
             }
             Scheme::A32Long => {
+                if v.aarch32 == Aarch32::None {
+                    return Err(CtxFault::unmodelled(Unmodelled::Format));
+                }
                 if iova >> 32 != 0 {
                     return Err(CtxFault::at(fsr::TF, 0));
                 }
@@ -451,44 +454,62 @@ impl Smmuv2Model {
         })
     }
 
-    /// Stage 2 (CBAR TYPE = 0), AArch64 format: T0SZ [5:0], SL0 [7:6],
-    /// TG0 [15:14], PASize [18:16] (IHI §17.3.8).  The start level SL0
-    /// names must be the one T0SZ implies (no concatenated tables).
+    /// Stage 2 (CBAR TYPE = 0), IHI §17.3.8.  AArch64 format (VA64 = 1):
+    /// T0SZ [5:0], SL0 [7:6], TG0 [15:14], PASize [18:16].  AArch32 format
+    /// (VA64 = 0, the only one an SMMUv1 has): T0SZ [3:0] signed (input
+    /// 32 − T0SZ bits, up to 40), SL0 [7:6], 4K granule, 40-bit output.
+    /// SL0 names the start level (4K: 0 → 2, 1 → 1, 2 → 0; 16K/64K: 0 → 3,
+    /// 1 → 2, 2 → 1); a start level below the one the input size implies
+    /// concatenates up to 16 top tables (DDI0487 D8).
     fn s2_config(&self, n: usize, iova: u64) -> Result<Cfg, CtxFault> {
         let c = &self.cbs[n];
         let v = &self.variant;
-        if self.scheme(n) != Scheme::A64 {
-            return Err(CtxFault::unmodelled(Unmodelled::Stage2Aarch32));
-        }
-        let t0sz = c.tcr & 0x3f;
-        if !(16..=39).contains(&t0sz) {
-            return Err(CtxFault::unmodelled(Unmodelled::InputSize));
-        }
-        let ias = 64 - t0sz;
+        let (ias, g, pas) = if self.scheme(n) == Scheme::A64 {
+            let t0sz = c.tcr & 0x3f;
+            if !(16..=39).contains(&t0sz) {
+                return Err(CtxFault::unmodelled(Unmodelled::InputSize));
+            }
+            let g = match (c.tcr >> tcr::TG0_SHIFT) & 3 {
+                0 => 12,
+                1 => 16,
+                2 => 14,
+                _ => 0,
+            };
+            if !granule_ok(v, g) {
+                return Err(CtxFault::unmodelled(Unmodelled::Granule));
+            }
+            let pas = size_bits(((c.tcr >> tcr::S2_PASIZE_SHIFT) & 7) as u8);
+            (64 - t0sz, g, pas)
+        } else {
+            if v.aarch32 == Aarch32::None {
+                return Err(CtxFault::unmodelled(Unmodelled::Format));
+            }
+            // Sign-extend the 4-bit T0SZ.
+            let t = (c.tcr & 0xf) as i32;
+            let t = if t & 8 != 0 { t - 16 } else { t };
+            (32u32.wrapping_sub(t as u32), 12, 40)
+        };
         if iova >> ias != 0 {
             return Err(CtxFault::at(fsr::TF, 0));
         }
-        let g = match (c.tcr >> tcr::TG0_SHIFT) & 3 {
-            0 => 12,
-            1 => 16,
-            2 => 14,
-            _ => 0,
-        };
-        if !granule_ok(v, g) {
-            return Err(CtxFault::unmodelled(Unmodelled::Granule));
-        }
         let sl0 = (c.tcr >> tcr::SL0_SHIFT) & 3;
+        let a64 = self.scheme(n) == Scheme::A64;
         let start = match (g, sl0) {
             (_, 3) => None,
+            (12, 2) if !a64 => None,
             (12, s) => Some(2 - s as u8),
             (_, s) => Some(3 - s as u8),
         };
-        let pas = size_bits(((c.tcr >> tcr::S2_PASIZE_SHIFT) & 7) as u8);
         let root = c.ttbr[0] & MASK48 & !7;
-        let walk = LpaeWalk::new(root, ias, g)
+        let implied = LpaeWalk::new(root, ias, g);
+        let Some(start) = start.filter(|s| *s >= implied.start_level()) else {
+            return Err(CtxFault::unmodelled(Unmodelled::Stage2StartLevel));
+        };
+        let walk = implied
+            .with_start_level(start)
             .with_oas(pas.min(v.oas_bits()))
             .with_access_flag_faults(c.sctlr & sctlr::AFFD == 0);
-        if start != Some(walk.start_level()) {
+        if walk.concatenated() > 16 {
             return Err(CtxFault::unmodelled(Unmodelled::Stage2StartLevel));
         }
         Ok(Cfg {
@@ -573,16 +594,16 @@ impl Smmuv2Model {
             }
             None => {
                 self.demand_walks += 1;
-                let r = self.walk(&c, c.key, use_tlb);
+                let r = self
+                    .walk(&c, c.key, use_tlb)
+                    .map(|w| self.entry(n, &c, &w, false));
+                if let (Ok(e), true) = (r, use_tlb) {
+                    self.tlb.insert((), e);
+                }
                 if !a.atos && self.prefetching(n) {
                     self.prefetch(n, &c, a.iova);
                 }
-                let w = r.map_err(CtxFault::from_walk)?;
-                let e = self.entry(n, &c, &w, false);
-                if use_tlb {
-                    self.tlb.insert((), e);
-                }
-                e
+                r.map_err(CtxFault::from_walk)?
             }
         };
         if !e.valid {

@@ -126,6 +126,9 @@ pub struct Variant {
     pub major: u8,
     /// ID7.MINOR.
     pub minor: u8,
+    /// An SMMUv1 (IHI 0062 v1, e.g. MMU-400/401): no CBA2R and no TCR2
+    /// (unmapped), so every bank uses the AArch32 formats.
+    pub smmuv1: bool,
     /// An Arm MMU-500: sACR and CBn_ACTLR as the TRM defines them, the
     /// next-page prefetcher, sCR0's read-only bits, a 49-bit input
     /// (UBS code 5 read as 49 bits, TRM §2.3.5).
@@ -170,6 +173,7 @@ pub const MMU500: Variant = Variant {
     vmid16s: false,
     major: 2,
     minor: 1,
+    smmuv1: false,
     mmu500: true,
     sacr_reset: sacr::CACHE_LOCK | sacr::S1WC2EN,
     quirks: Quirks::NONE,
@@ -187,7 +191,7 @@ pub const QCOM_BOOT_DISPLAY: BootSmr = BootSmr {
 /// SMMU (a 512 KiB register space: 64 pages of global space, NUMPAGENDXB
 /// = 5; the SMR and CB counts are the model's choice, not a read-out):
 /// 96 stream mapping groups, 64 context banks, no security extensions
-/// visible, no ATOS, r2p? given as 0x21.  Quirks: BYPASS reads back as
+/// visible, no ATOS, ID7 = 0x21 (r2p1, a choice).  Quirks: BYPASS reads back as
 /// FAULT, zero stores to the write-anything registers dropped, context
 /// banks 0 and 1 reserved, [`QCOM_BOOT_DISPLAY`] valid at construction,
 /// sACR writes refused (it resets with CACHE_LOCK clear).
@@ -220,6 +224,7 @@ pub const QCOM_SDM845: Variant = Variant {
     vmid16s: false,
     major: 2,
     minor: 1,
+    smmuv1: false,
     mmu500: true,
     sacr_reset: sacr::S1WC2EN,
     quirks: Quirks {
@@ -289,7 +294,6 @@ impl Variant {
     pub fn id1(&self) -> u32 {
         u32::from(self.numcb)
             | u32::from(self.numssdndxb & 0xf) << id1::NUMSSDNDXB_SHIFT
-            | id1::SSDTP
             | u32::from(self.nums2cb) << id1::NUMS2CB_SHIFT
             | u32::from(self.numpagendxb & 7) << id1::NUMPAGENDXB_SHIFT
             | if self.page_64k { id1::PAGESIZE } else { 0 }
