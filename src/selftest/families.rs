@@ -423,6 +423,29 @@ mod tests {
             driver_for(IommuKind::AppleDart, "apple,t8103-dart"),
             "no driver yet"
         );
+        // Both SMMUv2 kinds are the smmuv2 family; the Adreno's own SMMU is
+        // left alone, and says so.
+        assert_eq!(driver_for(IommuKind::Mmu500, "arm,mmu-500"), "smmuv2");
+        assert_eq!(
+            driver_for(IommuKind::SmmuV2, "qcom,sdm845-smmu-v2"),
+            "smmuv2"
+        );
+        assert_eq!(
+            driver_for(IommuKind::SmmuV2, "qcom,adreno-smmu"),
+            "smmuv2 (leaves qcom,adreno-smmu alone)"
+        );
+        assert!(matches!(
+            self_master_for(IommuKind::Mmu500, "qcom,adreno-smmu"),
+            SelfMaster::LeftAlone(why) if why.contains("GPU")
+        ));
+        assert_eq!(
+            self_master_for(IommuKind::Mmu500, "arm,mmu-500"),
+            SelfMaster::None
+        );
+        assert!(matches!(
+            self_master_for(IommuKind::SmmuV2, "arm,smmu-v2"),
+            SelfMaster::Port(_)
+        ));
         assert_eq!(
             driver_for(IommuKind::Unknown, "rockchip,iommu"),
             "unsupported: rockchip,iommu"
