@@ -353,6 +353,19 @@ pub fn run_family<P: Probe>(
             opened.masters.push(own);
         }
     }
+    if opened.masters.is_empty() {
+        // The plan ran the node for its own port, and the hardware has none
+        // (its ID registers say so; the probe's note above names them).
+        return Ok(report_setup_skip(
+            k,
+            number,
+            t.probe.name,
+            &format!(
+                "no DMA master: none this image can drive sits behind it, and {} is not available on this instance (see the note above)",
+                P::SELF_MASTER_NAME
+            ),
+        ));
+    }
     let masters: Vec<&mut dyn DmaMaster> = opened
         .masters
         .iter_mut()

@@ -14,7 +14,7 @@
 use super::context::CbConfig;
 use super::ids::{CbFormat, Ids};
 use super::regs::*;
-use super::variant::{Variant, Version};
+use super::variant::Variant;
 use crate::mmio::Mmio;
 use crate::time::{poll_until, Clock};
 use alloc::format;
@@ -597,7 +597,7 @@ impl<M: Mmio> Smmuv2Hw<M> {
         let boot_exids = self.regs.read(SCR0_REG).is_set(SCR0::EXIDENABLE);
         if self.variant.qcom {
             self.adopt_boot_entries(boot_exids, &mut notes);
-            self.detect_s2cr_quirk(boot_exids, &mut notes)?;
+            self.detect_s2cr_quirk(&mut notes);
             if let Some(last) = self.banks.len().checked_sub(1) {
                 if self.banks[last] == Bank::Free {
                     self.banks[last] = Bank::KeptOff(KeptOff::QcomLast);
@@ -685,15 +685,14 @@ impl<M: Mmio> Smmuv2Hw<M> {
     /// firmware's S2CR quirk (docs/hw/smmuv2.md §11.2).  The driver never
     /// relies on BYPASS either way; with the quirk FAULT writes are
     /// ignored too, so unmatched streams are blocked by sCR0.USFCFG alone.
-    fn detect_s2cr_quirk(&mut self, exids: bool, notes: &mut Notes) -> Result<(), Smmuv2Error> {
+    fn detect_s2cr_quirk(&mut self, notes: &mut Notes) {
         let reliable = self.groups.len().min(QCOM_RELIABLE_GROUPS);
         let Some(g) = (0..reliable).rev().find(|&g| self.groups[g] == Group::Free) else {
             notes.push(String::from(
                 "S2CR quirk not probed: no free stream mapping group",
             ));
-            return Ok(());
+            return;
         };
-        let _ = exids;
         let bypass = (S2CR::TYPE::Bypass + S2CR::CBNDX.val(0xff)).value;
         self.regs.set(s2cr(g), bypass);
         let read = self.regs.get(s2cr(g));
@@ -712,7 +711,6 @@ impl<M: Mmio> Smmuv2Hw<M> {
                 self.groups.truncate(QCOM_RELIABLE_GROUPS);
             }
         }
-        Ok(())
     }
 
     /// Group `g` invalid: nothing matches it, and its S2CR says FAULT.
@@ -1193,11 +1191,6 @@ impl<M: Mmio> Smmuv2Hw<M> {
     /// The implemented StreamID bits (CBFRSYNRA/sGFSYNR1 masked by them).
     pub fn stream_bits(&self) -> u32 {
         self.id_mask
-    }
-
-    /// `true` for SMMUv1 parts.
-    pub fn v1(&self) -> bool {
-        self.variant.version == Version::V1
     }
 }
 
