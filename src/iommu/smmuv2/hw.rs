@@ -913,15 +913,15 @@ impl<M: Mmio> Smmuv2Hw<M> {
         }
         let translate = (S2CR::TYPE::Translate + S2CR::CBNDX.val(cb as u32)).value;
         let smr_val = (SMR::ID.val(sid) + SMR::MASK.val(smr_mask)).value;
+        let implemented = self.id_mask | self.mask_mask << 16;
         if self.exids {
-            self.write_checked(smr(g), smr_val, 0xffff_ffff)?;
+            self.write_checked(smr(g), smr_val, implemented)?;
             let s = translate | S2CR::EXIDVALID::SET.value;
             self.write_checked(s2cr(g), s, S2CR_CHECKED | S2CR::EXIDVALID::SET.value)?;
         } else {
             self.write_checked(s2cr(g), translate, S2CR_CHECKED)?;
             let v = smr_val | SMR::VALID::SET.value;
-            let checked = SMR::VALID::SET.value | self.id_mask | self.mask_mask << 16;
-            self.write_checked(smr(g), v, checked)?;
+            self.write_checked(smr(g), v, SMR::VALID::SET.value | implemented)?;
         }
         self.groups[g] = Group::Ours {
             id: sid,
