@@ -1,5 +1,5 @@
 //! Discovery on the boards' real device trees (issue 6): Debian's arm64
-//! kernel DTBs for the Allwinner and Qualcomm boards, fetched and
+//! kernel DTBs for the Allwinner, Qualcomm, ZynqMP (ZCU102) and Juno boards, fetched and
 //! sha256-verified into `target/dtbs/` by `cargo xtask fetch-dtbs`
 //! (`tools/xtask/src/dtbs.rs`, list in `tests/fixtures/dtbs.sha256`), and a
 //! trimmed Apple t8103 DTS compiled with `dtc`.
@@ -15,8 +15,10 @@
 //! skip with a message, unless `IOMMU_BRINGUP_REQUIRE_DTBS` is set, as
 //! `cargo xtask test` does: then a missing fixture fails.
 
+use iommu_bringup::iommu::sun50i::probe::H6_NO_MASTER;
 use iommu_bringup::platform::dt::report::{IommuReport, Report};
 use iommu_bringup::selftest::families::dt_probe as probe;
+use iommu_bringup::selftest::plan::{plan, PlanState};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -315,6 +317,26 @@ fn sunxi(rel: &str, name: &str, h6: bool) {
         assert!(r.masters.is_empty());
     }
     assert!(r.pci_maps.is_empty());
+    // The plan boot runs: H616 runs on the VA port; H6 is a SKIP whose
+    // reason ends with the family's account of what is missing
+    // (docs/hw/sun50i.md §17) — among it, that no board DT has a
+    // deinterlacer (or G2D) node, checked here on the blob itself.
+    let blob = std::fs::read(dtb_dir().join(rel)).unwrap();
+    for word in [&b"deinterlace"[..], b"g2d"] {
+        assert!(
+            !blob.windows(word.len()).any(|w| w == word),
+            "{rel} has a {} node now: docs/hw/sun50i.md §17 is out of date",
+            String::from_utf8_lossy(word)
+        );
+    }
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    assert_eq!(groups.len(), 1);
+    match (&groups[0].state, h6) {
+        (PlanState::Skip(why), true) => assert!(why.ends_with(H6_NO_MASTER), "{why}"),
+        (PlanState::Run, false) => {}
+        (PlanState::Skip(w) | PlanState::Fail(w), _) => panic!("{rel}: plan: {w}"),
+        (PlanState::Run, true) => panic!("{rel}: an H6 IOMMU group runs"),
+    }
     pin_picture(&r, name, picture_comparable(rel));
 }
 
@@ -891,4 +913,168 @@ fn sunxi_iommu_clock_and_reset_references() {
             );
         }
     }
+}
+
+// ---- ZynqMP ZCU102 and Juno (docs/hw/zynqmp.md, boards/zcu102, boards/juno) ----
+
+/// The U-Boot `fdt` edits of `boards/zcu102/fdt-fixups.cmd` (the lines
+/// `cargo xtask image --board zcu102` puts in boot.cmd) as DTS path
+/// amendments (`&{/path} { prop = value; };`), so the test applies the
+/// same edits the board's U-Boot does.
+fn zcu102_fixups_as_dts() -> String {
+    let cmds = std::fs::read_to_string(root().join("boards/zcu102/fdt-fixups.cmd")).unwrap();
+    let mut out = String::new();
+    for line in cmds.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("fdt set ") else {
+            assert!(
+                line.is_empty() || line.starts_with("fdt addr ") || line.starts_with("fdt resize "),
+                "an fdt command this test does not translate: {line}"
+            );
+            continue;
+        };
+        let mut parts = rest.splitn(3, ' ');
+        let (path, prop, value) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let value = if value.starts_with('<') {
+            value.to_string()
+        } else {
+            format!("\"{value}\"")
+        };
+        out.push_str(&format!("&{{{path}}} {{ {prop} = {value}; }};\n"));
+    }
+    out
+}
+
+#[test]
+fn zcu102() {
+    let rel = "xilinx/zynqmp-zcu102-rev1.0.dtb";
+    let Some(r) = board(rel) else { return };
+    assert_eq!(r.boot_error, None, "{:?}", r.section_errors);
+    assert_eq!(r.compatible, "xlnx,zynqmp-zcu102-rev1.0");
+    assert_console(
+        &r,
+        "/axi/serial@ff000000",
+        "xlnx,zynqmp-uart",
+        "cadence",
+        0xff00_0000,
+        0,
+        4,
+    );
+    assert!(r.console.as_ref().unwrap().driven);
+    assert_eq!(r.psci, Some("smc"));
+    // One MMU-500, disabled in mainline; no node has `iommus` (the
+    // references are comments in zynqmp.dtsi since 2024).
+    assert_eq!(r.iommus.len(), 1);
+    let i = iommu(&r, "/axi/iommu@fd800000");
+    assert_eq!((i.kind, i.compatible.as_str()), ("mmu-500", "arm,mmu-500"));
+    let reg = i.reg.unwrap();
+    assert_eq!(
+        (reg.base.0, reg.size, i.iommu_cells),
+        (0xfd80_0000, 0x2_0000, 1)
+    );
+    assert!(!i.enabled);
+    assert!(r.masters.is_empty());
+    assert!(r.pci_maps.is_empty());
+    assert_no_broken_node(&r);
+    pin_picture(&r, "zynqmp-zcu102-rev1.0", picture_comparable(rel));
+}
+
+/// The ZCU102 tree after the README's U-Boot fixups: the MMU-500 enabled,
+/// GDMA channels 0 and 1 behind it as 0x14e8 and 0x14e9, which the plan
+/// takes as the IOMMU's two masters through the ZDMA registry line.
+#[test]
+fn zcu102_after_the_u_boot_fixups_plans_two_zdma_masters() {
+    let rel = "xilinx/zynqmp-zcu102-rev1.0.dtb";
+    if !dtb_dir().join(rel).is_file() {
+        return skip(&format!("{rel} not fetched"));
+    }
+    let Some(dts) = decompile(rel) else { return };
+    let Some(blob) = compile(
+        &format!("{dts}\n{}", zcu102_fixups_as_dts()),
+        "zcu102-fixed",
+    ) else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    let i = iommu(&r, "/axi/iommu@fd800000");
+    assert!(i.enabled);
+    assert_eq!(
+        master(&r, "/axi/dma-controller@fd500000"),
+        (ids(&["sid=0x14e8"]), true)
+    );
+    assert_eq!(
+        master(&r, "/axi/dma-controller@fd510000"),
+        (ids(&["sid=0x14e9"]), true)
+    );
+    assert_eq!(r.masters.len(), 2);
+    for m in &r.masters {
+        let d = m
+            .driver
+            .expect("the ZDMA line of the platform-master registry");
+        assert!(d.name.contains("ZDMA"), "{}", d.name);
+    }
+    // Until the SMMUv2 driver lands, the IOMMU has no driver and so no
+    // `master:` line; re-blessing after it lands shows the ZDMA masters.
+    pin_picture(
+        &r,
+        "zynqmp-zcu102-rev1.0-uboot-fixups",
+        picture_comparable(rel),
+    );
+    let (plan, _) = iommu_bringup::selftest::plan::plan(&blob, &Ok(Vec::new()));
+    let g = plan
+        .iter()
+        .find(|g| g.name == "iommu@fd800000")
+        .expect("a group for the MMU-500");
+    let used: Vec<(&str, u32)> = g
+        .masters
+        .iter()
+        .map(|m| (m.name.as_str(), m.stream_on(g.index).unwrap().id))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("/axi/dma-controller@fd500000", 0x14e8),
+            ("/axi/dma-controller@fd510000", 0x14e9)
+        ]
+    );
+}
+
+#[test]
+fn juno_r0() {
+    let rel = "arm/juno.dtb";
+    let Some(r) = board(rel) else { return };
+    assert_eq!(r.boot_error, None, "{:?}", r.section_errors);
+    assert_console(
+        &r,
+        "/serial@7ff80000",
+        "arm,pl011",
+        "pl011",
+        0x7ff8_0000,
+        0,
+        4,
+    );
+    // Six MMU-401s and one MMU-400, all SMMUv1 stage-2-only parts.
+    assert_eq!(r.iommus.len(), 7);
+    assert!(r
+        .iommus
+        .iter()
+        .all(|i| i.kind == "smmuv2" && i.iommu_cells == 1));
+    assert_eq!(
+        r.iommus
+            .iter()
+            .filter(|i| i.compatible == "arm,mmu-401")
+            .count(),
+        6
+    );
+    // The DMA-330 (PL330) sits behind the MMU-401 at 0x7fb00000 with nine
+    // stream IDs, one per channel and the manager.
+    let want: Vec<String> = (0..9).map(|s| format!("sid={s:#x}")).collect();
+    assert_eq!(master(&r, "/dma-controller@7ff00000"), (want, true));
+    assert!(r.masters.iter().all(|m| m.driver.is_none()));
+    let i = iommu(&r, "/iommu@7fb00000");
+    assert!(i.enabled && i.dma_coherent);
+    pin_picture(&r, "juno", picture_comparable(rel));
 }

@@ -6,6 +6,7 @@
 //! No `unsafe` in this layer (docs/design.md §1, "Layers").
 #![forbid(unsafe_code)]
 
+pub mod dart;
 pub mod pgtable;
 pub mod probe;
 pub mod smmuv2;

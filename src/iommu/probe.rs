@@ -152,6 +152,14 @@ pub trait Probe {
     /// What reports call that port (`dt-probe`'s `master:` line).
     const SELF_MASTER_NAME: &'static str = "the IOMMU's own translation port";
 
+    /// The family's own reason why an IOMMU of `compatible` with no usable
+    /// master and no self master cannot be tested (the hardware facts that
+    /// are missing); the plan adds it to the node's SKIP.  The default:
+    /// nothing to add.
+    fn no_master_reason(_compatible: &str) -> Option<&'static str> {
+        None
+    }
+
     /// The IOMMU's own translation port as a DMA master (for example a
     /// CPU-driven translation or debug port), when the family has one; it
     /// maps its own registers.  Used when fewer masters than the catalogue

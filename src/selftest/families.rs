@@ -13,7 +13,7 @@ use super::iommu_cases::{self, aperture, FixedMapping, IommuTest, APERTURE_SIZE,
 use super::ktap::KtapWriter;
 use super::preflight::preflight;
 use super::runner::{report_setup_skip, run_group, Totals};
-use crate::dma::{DmaMaster, MasterSpec};
+use crate::dma::{platform, DmaMaster, MasterSpec};
 use crate::iommu::pgtable::{Codec, Granule, PoolTables};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv2::probe::Smmuv2Probe;
@@ -24,7 +24,7 @@ use crate::iommu::{Contexts, Domain, Iommu, Observe};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::Iova;
 use crate::platform::dt::iommus::IommuKind;
-use crate::platform::dt::report::{self, Lookups, Report, SelfMaster};
+use crate::platform::dt::report::{self, DrivenMaster, Lookups, Report, SelfMaster};
 use crate::platform::dt::DtError;
 use alloc::boxed::Box;
 use alloc::format;
@@ -149,6 +149,24 @@ pub const FAMILIES: &[Family] = &[
     },
 ];
 
+/// Per family with such a reason, why a node it takes has no master the
+/// image can drive (`Probe::no_master_reason`): the plan adds it to the
+/// node's SKIP.  One line per family; a family without one is not listed.
+pub const NO_MASTER_REASONS: &[(IommuKind, report::NoMasterLookupFor)] = &[
+    (IommuKind::Sun50i, <Sun50iProbe as Probe>::no_master_reason),
+    (IommuKind::Mmu500, <Smmuv2Probe as Probe>::no_master_reason),
+    (IommuKind::SmmuV2, <Smmuv2Probe as Probe>::no_master_reason),
+];
+
+/// The reason [`NO_MASTER_REASONS`] gives for a node of `kind` with
+/// `compatible`, if any.
+pub fn no_master_reason(kind: IommuKind, compatible: &str) -> Option<&'static str> {
+    NO_MASTER_REASONS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, why)| why(compatible))
+}
+
 /// The family that takes nodes of `kind`.
 pub fn family(kind: IommuKind) -> Option<&'static Family> {
     FAMILIES.iter().find(|f| f.kind == kind)
@@ -194,14 +212,27 @@ pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
     }
 }
 
+/// The platform-master registry's driver for a master node's `compatible`
+/// (`dma::platform`), as reports see it.
+pub fn platform_master_for(compatible: &str) -> Option<DrivenMaster> {
+    platform::by_compatible(compatible).map(|m| DrivenMaster {
+        name: m.name,
+        reg_span: m.reg_span,
+    })
+}
+
 /// `cargo xtask dt-probe`'s report for `dtb`, with the driver column and
-/// the self masters from this registry.
+/// the self masters from this registry and the platform masters from
+/// `dma::platform`.
 pub fn dt_probe(dtb: &[u8]) -> Result<Report, DtError> {
     report::probe(
         dtb,
         Lookups {
             driver_for,
             self_master: self_master_for,
+            no_master: no_master_reason,
+            platform_master: platform_master_for,
+            max_masters: MAX_MASTERS,
         },
     )
 }

@@ -361,16 +361,42 @@ impl<'a, I: Observe, M: TableMemory> IommuTest<'a, I, M> {
     /// SKIPs the case because it could not establish that an entry was
     /// cached (`what`): the architecture never promises an entry stays
     /// cached, so this is not a driver bug (docs/design.md §5).  Adds the
-    /// IOMMU's hit/miss evidence when it offers any.
-    fn not_cached(&mut self, r: &mut Report, what: core::fmt::Arguments<'_>) {
+    /// IOMMU's hit/miss evidence over the DMAs that showed it, when it
+    /// offers any ([`Self::observed_attempts`]).
+    fn not_cached(
+        &mut self,
+        r: &mut Report,
+        what: core::fmt::Arguments<'_>,
+        evidence: Option<String>,
+    ) {
         let mut why = format!(
             "could not establish caching: {what}; an evicted entry is not a driver bug, so this case cannot judge the invalidation here"
         );
-        if let Some(e) = self.iommu.cache_evidence() {
-            why.push_str("; cache evidence: ");
+        if let Some(e) = evidence {
+            why.push_str("; cache evidence over that DMA: ");
             why.push_str(&e);
         }
         r.skip(&why);
+    }
+
+    /// Master `m`'s attempts to write `data` at each IOVA of `iovas`, with
+    /// the IOMMU's cache-evidence window ([`Observe::open_cache_window`])
+    /// around exactly those DMAs: the heartbeat after them, which hits a
+    /// cached page by design, is outside it.  Returns the evidence.
+    fn observed_attempts(
+        &mut self,
+        r: &mut Report,
+        m: usize,
+        iovas: &[Iova],
+        data: &[u8],
+    ) -> Option<String> {
+        self.iommu.open_cache_window();
+        for &iova in iovas {
+            self.dma_attempt_unchecked(r, m, iova, data);
+        }
+        let evidence = self.iommu.cache_evidence();
+        self.alive(r, m);
+        evidence
     }
 
     fn unmap(&mut self, r: &mut Report, d: usize, iova: Iova, bytes: u64) -> bool {
@@ -851,7 +877,7 @@ fn unmap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
     t.hold(true);
     t.unmap(&mut r, 0, iova, page);
     let p2 = pattern(4);
-    t.dma_attempt(&mut r, 0, iova, &p2);
+    let evidence = t.observed_attempts(&mut r, 0, &[iova], &p2);
     let stale = same_bytes(t, b, 0, &p2);
     t.release_held(&mut r);
     let _ = t.faults();
@@ -860,6 +886,9 @@ fn unmap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
             "DMA to {iova} after unmap, invalidation held: reached {} through the cached translation",
             t.phys(b)
         ));
+        if let Some(e) = evidence {
+            r.note(format_args!("cache evidence over that DMA: {e}"));
+        }
     } else {
         let pb = t.phys(b);
         t.not_cached(
@@ -867,6 +896,7 @@ fn unmap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
             format_args!(
                 "DMA to {iova} after unmap with the invalidation held did not reach {pb} (no cached translation was used)"
             ),
+            evidence,
         );
     }
     t.neighbour_alive(&mut r, 0, &n, 30);
@@ -933,17 +963,21 @@ fn remap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
         r.fail(format_args!("remap {iova} -> {pb}: {e}"));
     }
     let p2 = pattern(8);
-    t.dma_attempt(&mut r, 0, iova, &p2);
+    let evidence = t.observed_attempts(&mut r, 0, &[iova], &p2);
     let stale = same_bytes(t, a, 0, &p2);
     t.release_held(&mut r);
     let _ = t.faults();
     let pa = t.phys(a);
     if stale {
         r.note(format_args!("after re-pointing {iova} to {pb} with the invalidation held, DMA still reached the old page {pa}"));
+        if let Some(e) = evidence {
+            r.note(format_args!("cache evidence over that DMA: {e}"));
+        }
     } else {
         t.not_cached(
             &mut r,
             format_args!("re-pointed {iova} with the invalidation held, but DMA did not reach the old page {pa} (no stale translation to observe)"),
+            evidence,
         );
     }
     t.neighbour_alive(&mut r, 0, &n, 32);
@@ -1074,14 +1108,13 @@ fn one_range<I: Observe, M: TableMemory>(
     }
     t.unmap(r, 0, iova + page, n * page);
     if cached_proof {
-        let mut missing = Vec::new();
-        for &k in &probes {
-            t.dma_attempt_unchecked(r, 0, iova + k * page, &stale);
-            if !same_bytes(t, b, (k * page) as usize, &stale) {
-                missing.push(k - 1);
-            }
-        }
-        t.alive(r, 0);
+        let iovas: Vec<Iova> = probes.iter().map(|&k| iova + k * page).collect();
+        let evidence = t.observed_attempts(r, 0, &iovas, &stale);
+        let missing: Vec<u64> = probes
+            .iter()
+            .filter(|&&k| !same_bytes(t, b, (k * page) as usize, &stale))
+            .map(|&k| k - 1)
+            .collect();
         expect_unmapped = stale;
         t.release_held(r);
         if !missing.is_empty() {
@@ -1093,8 +1126,15 @@ fn one_range<I: Observe, M: TableMemory>(
                     "pages {missing:?} of the {n}-page range at {} were not cached (DMA after unmap with the invalidation held did not land), so 'blocked' after the invalidation would prove nothing",
                     iova + page
                 ),
+                evidence,
             );
             return false;
+        }
+        if let Some(e) = evidence {
+            r.note(format_args!(
+                "{n}-page range, cache evidence over the {} held DMAs: {e}",
+                probes.len()
+            ));
         }
     }
     let cost = t.iommu.take_invalidation_cost();
@@ -1168,10 +1208,10 @@ fn asid_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> R
     // Both contexts' pages must be cached before the context invalidation,
     // or the checks after it prove nothing.
     let p_cached = pattern(27);
-    t.dma_attempt(&mut r, 0, ia, &p_cached);
+    let ea = t.observed_attempts(&mut r, 0, &[ia], &p_cached);
     let a_cached = same_bytes(t, a, 0, &p_cached);
     let pb_cached = pattern(28);
-    t.dma_attempt(&mut r, 1, ib, &pb_cached);
+    let eb = t.observed_attempts(&mut r, 1, &[ib], &pb_cached);
     let b_cached = same_bytes(t, b, 0, &pb_cached);
     let asid0 = t.domains[0].tag();
     let asid1 = t.domains[1].tag();
@@ -1185,9 +1225,14 @@ fn asid_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> R
             (false, true) => format!("{ia} in {asid0:?}"),
             _ => format!("{ib} in {asid1:?}"),
         };
+        let evidence = match (ea, eb) {
+            (Some(ea), Some(eb)) => Some(format!("{ia}: {ea}; {ib}: {eb}")),
+            (ea, eb) => ea.or(eb),
+        };
         t.not_cached(
             &mut r,
             format_args!("{which} was not cached before the context invalidation (DMA after unmap, invalidation held, did not land)"),
+            evidence,
         );
         return r;
     }
@@ -1255,7 +1300,7 @@ fn config_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) ->
         ));
     }
     let p2 = pattern(16);
-    t.dma_attempt(&mut r, 0, iova, &p2);
+    let evidence = t.observed_attempts(&mut r, 0, &[iova], &p2);
     let stale = same_bytes(t, a, 0, &p2);
     t.release_held(&mut r);
     let mut uncached = false;
@@ -1290,6 +1335,7 @@ fn config_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) ->
         t.not_cached(
             &mut r,
             format_args!("with the configuration invalidation held, {stream} already used the new configuration (nothing cached to observe)"),
+            evidence,
         );
     }
     r

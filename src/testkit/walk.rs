@@ -25,8 +25,8 @@
 //!   descriptor that holds it.
 //!
 //! Allwinner sun50i ([`Sun50iWalk`]): two levels of 32-bit entries as the
-//! sun50i page describes them (docs/hw/sun50i.md §4).  The DART walker
-//! joins here with its family.
+//! sun50i page describes them (docs/hw/sun50i.md §4).  The Apple DART's
+//! walker is its own file, [`super::walk_dart`].
 #![forbid(unsafe_code)]
 
 /// One LPAE stage-1 configuration as a model reads it from a context.

@@ -19,7 +19,7 @@ use super::atos::AtosPort;
 use super::hw::Smmuv2Hw;
 use super::ids::CbFormat;
 use super::regs::Regs;
-use super::variant::{self, Lookup};
+use super::variant::{self, Lookup, Version};
 use crate::dma::DmaMaster;
 use crate::iommu::pgtable::{Granule, Lpae};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
@@ -37,6 +37,17 @@ pub const TEST_IAS: u32 = 40;
 
 /// The SMMUv1/v2 family.
 pub struct Smmuv2Probe;
+
+/// Why an MMU-500 with no master the image drives cannot be tested
+/// through its own port (docs/hw/smmuv2.md §9).
+pub const MMU500_NO_MASTER: &str =
+    "an MMU-500 offers no ATOS port to test it through (ID0.ATOSNS = 1 on every MMU-500 whose ID registers are published; docs/hw/smmuv2.md §9)";
+
+/// Why an SMMUv1 part (MMU-400/401) with no master cannot be tested: its
+/// contexts are stage 2 only, which the bring-up would also find in ID0
+/// (docs/hw/smmuv2.md §1).
+pub const V1_NO_MASTER: &str =
+    "an SMMUv1 part (MMU-400/401) translates stage 2 only and has no stage-1 ATOS; even with a master the driver, which programs stage-1 contexts, would SKIP it on ID0.S1TS = 0 (docs/hw/smmuv2.md §1)";
 
 /// Why a stage-2-only SMMU is not tested (docs/hw/smmuv2.md §1).
 pub fn stage2_only_reason(id0: u32) -> String {
@@ -159,6 +170,14 @@ impl Probe for Smmuv2Probe {
         let lpae = format_for(driver.hw().ids(), granule, coherent)
             .map_err(|e| format!("{}: {e}", Iommu::name(driver)))?;
         Ok((lpae, coherent))
+    }
+
+    fn no_master_reason(compatible: &str) -> Option<&'static str> {
+        match variant::by_compatible(compatible) {
+            Lookup::Driven(v) if v.version == Version::V1 => Some(V1_NO_MASTER),
+            Lookup::Driven(v) if v.mmu500() => Some(MMU500_NO_MASTER),
+            _ => None,
+        }
     }
 
     fn left_alone(compatible: &str) -> Option<&'static str> {

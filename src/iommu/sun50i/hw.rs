@@ -496,6 +496,30 @@ impl<M: Mmio> Sun50iHw<M> {
         Ok(n)
     }
 
+    /// Turns the PMU counters on and clears them (docs/hw/sun50i.md §12,
+    /// the vendor sequence: PMU_ENABLE ← 1, PMU_CLR ← 1, poll PMU_CLR
+    /// until 0), then checks that PMU_ENABLE reads 1.  The counters are
+    /// evidence only: a failure here is reported, never fatal.
+    pub fn start_pmu(&mut self) -> Result<(), Sun50iError> {
+        self.regs.set(R_PMU_ENABLE, 1);
+        self.regs.set(R_PMU_CLR, 1);
+        self.wait_clear(R_PMU_CLR, "sun50i PMU_CLR")?;
+        let read = self.regs.get(R_PMU_ENABLE);
+        if read & 1 == 0 {
+            return Err(Sun50iError::NotTaken {
+                reg: R_PMU_ENABLE.name,
+                wrote: 1,
+                read,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every PMU counter of the variant and PMU_ENABLE, now.
+    pub fn pmu_reading(&self) -> super::pmu::Reading {
+        super::pmu::read(&self.regs, self.variant.masters)
+    }
+
     /// Reads every fault register (INT_STA first); `None` when nothing is
     /// latched.
     pub fn latched(&self) -> Option<Latched> {

@@ -150,6 +150,12 @@ pub struct MasterReport {
     pub path: String,
     /// `status` absent or okay.
     pub enabled: bool,
+    /// The platform-master registry's driver for one of its `compatible`
+    /// strings (see [`PlatformMasterLookup`]), `None` when the image has
+    /// none.
+    pub driver: Option<DrivenMaster>,
+    /// First `reg`, when it translates.
+    pub reg: Option<PhysRange>,
     /// Its references in property order (those read before an error).
     pub refs: Vec<MasterRefReport>,
     /// Why the rest of `iommus` does not read.
@@ -249,6 +255,7 @@ pub fn kind_name(k: ConsoleKind) -> &'static str {
         ConsoleKind::Ns16550 => "ns16550",
         ConsoleKind::Geni => "geni",
         ConsoleKind::S5l => "s5l",
+        ConsoleKind::Cadence => "cadence",
         _ => "unknown",
     }
 }
@@ -317,7 +324,31 @@ pub enum SelfMaster {
 /// ([`SelfMaster`]); passed in like [`DriverLookup`].
 pub type SelfMasterLookup = fn(IommuKind, &str) -> SelfMaster;
 
-/// What the family registry answers about a provider, passed into
+/// The family's own reason why a provider of `kind` with `compatible` has
+/// no master the image can drive (`Probe::no_master_reason`), if it gives
+/// one; passed in like [`DriverLookup`].
+pub type NoMasterLookup = fn(IommuKind, &str) -> Option<&'static str>;
+
+/// One family's [`NoMasterLookup`], by `compatible` alone
+/// (`Probe::no_master_reason`).
+pub type NoMasterLookupFor = fn(&str) -> Option<&'static str>;
+
+/// A platform DMA engine the image drives, as the platform-master
+/// registry (`dma::platform`) describes it to reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrivenMaster {
+    /// What reports call it.
+    pub name: &'static str,
+    /// Bytes of its first `reg` the driver needs.
+    pub reg_span: u64,
+}
+
+/// Which platform master driver of the image takes a node with this
+/// `compatible` string (the registry lives above this layer, so the caller
+/// passes it in, like [`DriverLookup`]).
+pub type PlatformMasterLookup = fn(&str) -> Option<DrivenMaster>;
+
+/// What the family and platform-master registries answer, passed into
 /// [`probe`] by the caller (`selftest::families::dt_probe`).
 #[derive(Clone, Copy, Debug)]
 pub struct Lookups {
@@ -325,6 +356,13 @@ pub struct Lookups {
     pub driver_for: DriverLookup,
     /// Whether it has a self master.
     pub self_master: SelfMasterLookup,
+    /// Why it has no master, in the family's words.
+    pub no_master: NoMasterLookup,
+    /// Which platform master driver takes a master node.
+    pub platform_master: PlatformMasterLookup,
+    /// How many masters the catalogue uses per IOMMU (the plan takes the
+    /// first ones).
+    pub max_masters: usize,
 }
 
 /// The `clocks`/`resets` of a provider and what the image does with each:
@@ -387,7 +425,9 @@ fn driven_consoles() -> String {
         }
         s.push_str(c);
     }
-    s.push_str("), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart)");
+    s.push_str(
+        "), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart), Cadence (cdns,uart-r1p12)",
+    );
     s
 }
 
@@ -640,6 +680,10 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
             let mut m = MasterReport {
                 path: full_path(loc),
                 enabled: n.is_enabled(),
+                driver: n
+                    .prop_strs("compatible")
+                    .find_map(|c| (lookups.platform_master)(c)),
+                reg: super::translate_reg(loc, 0).ok(),
                 refs: Vec::new(),
                 error: None,
             };
@@ -768,11 +812,27 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
     })
 }
 
+/// Why the image does not use platform master `m` although it has a
+/// driver for it, `None` when it does (as `selftest::plan` decides).
+fn unusable(m: &MasterReport) -> Option<&'static str> {
+    let d = m.driver?;
+    if !m.enabled {
+        return Some("disabled");
+    }
+    match m.reg {
+        Some(r) if r.size >= d.reg_span => None,
+        Some(_) => Some("reg too small for its driver"),
+        None => Some("no usable reg"),
+    }
+}
+
 /// The master the image would test provider `i` through, when the tree
-/// decides it: the image drives no platform master yet (`selftest::plan`),
-/// so a driven, enabled provider no PCI `iommu-map` targets runs through
-/// its own port or not at all.  `None` when the image does not drive it or
-/// PCI enumeration at boot decides.
+/// decides it (no PCI `iommu-map` targets it): the platform masters behind
+/// it that the platform-master registry drives (the first
+/// [`Lookups::max_masters`], as `selftest::plan` takes them), then the
+/// IOMMU's own port if fewer than that; or why there is none.  `None` when
+/// the image does not drive the provider or PCI enumeration at boot
+/// decides.
 fn master_for(
     n: &IommuReport,
     i: usize,
@@ -790,26 +850,94 @@ fn master_for(
         return None;
     }
     let kind = iommu_kind_by_name(n.kind)?;
-    let behind: Vec<&str> = masters
+    let short = |m: &MasterReport| m.path.rsplit('/').next().unwrap_or(&m.path).to_string();
+    let behind: Vec<&MasterReport> = masters
         .iter()
         .filter(|m| m.refs.iter().any(|r| r.iommu == i))
-        .map(|m| m.path.rsplit('/').next().unwrap_or(&m.path))
         .collect();
+    let usable: Vec<&MasterReport> = behind
+        .iter()
+        .copied()
+        .filter(|m| m.driver.is_some() && unusable(m).is_none())
+        .collect();
+    let port = match (lookups.self_master)(kind, &n.compatible) {
+        SelfMaster::NoDriver => return None,
+        SelfMaster::LeftAlone(why) => return Some(format!("none: not tested: {why}")),
+        SelfMaster::Port(port) => Some(port),
+        SelfMaster::None => None,
+    };
+    if !usable.is_empty() {
+        let used = &usable[..usable.len().min(lookups.max_masters)];
+        let mut s = String::new();
+        for (k, m) in used.iter().enumerate() {
+            if k > 0 {
+                s.push_str(if k + 1 == used.len() { " and " } else { ", " });
+            }
+            let sid = m
+                .refs
+                .iter()
+                .find(|r| r.iommu == i)
+                .and_then(|r| r.args.first())
+                .map(|a| format!(" (sid={a:#x})"))
+                .unwrap_or_default();
+            let driver = m.driver.map(|d| d.name).unwrap_or("");
+            let _ = write!(s, "{}{sid} through the {driver} driver", short(m));
+        }
+        s.push_str(if used.len() == 1 {
+            ", the image's master for it"
+        } else {
+            ", the image's masters for it"
+        });
+        if used.len() < lookups.max_masters {
+            if let Some(p) = port {
+                let _ = write!(s, ", plus {p}");
+            }
+        }
+        let others = behind.len() - used.len();
+        if others > 0 {
+            let _ = write!(
+                s,
+                "; {others} other platform master{} behind it not used",
+                if others == 1 { "" } else { "s" }
+            );
+        }
+        return Some(s);
+    }
     let platform = if behind.is_empty() {
         "no platform master references it".to_string()
     } else {
-        format!(
-            "the platform masters behind it ({}) have no DMA engine driver in this image yet",
-            behind.join(", ")
-        )
+        let mut s = String::new();
+        let undriven: Vec<String> = behind
+            .iter()
+            .filter(|m| m.driver.is_none())
+            .map(|m| short(m))
+            .collect();
+        if !undriven.is_empty() {
+            let _ = write!(
+                s,
+                "the platform masters behind it ({}) have no DMA engine driver in this image yet",
+                undriven.join(", ")
+            );
+        }
+        for m in behind.iter().filter(|m| m.driver.is_some()) {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            let why = unusable(m).unwrap_or("not used");
+            let _ = write!(s, "{} has a driver but is not used ({why})", short(m));
+        }
+        s
     };
-    match (lookups.self_master)(kind, &n.compatible) {
-        SelfMaster::NoDriver => None,
-        SelfMaster::LeftAlone(why) => Some(format!("none: not tested: {why}")),
-        SelfMaster::Port(port) => Some(format!("{port}, the image's own master for it: {platform}")),
-        SelfMaster::None => Some(format!(
-            "none the image can drive: {platform}, and it has no port of its own the image uses: not tested"
-        )),
+    match port {
+        Some(port) => Some(format!("{port}, the image's own master for it: {platform}")),
+        None => {
+            let why = (lookups.no_master)(kind, &n.compatible)
+                .map(|w| format!("; {w}"))
+                .unwrap_or_default();
+            Some(format!(
+                "none the image can drive: {platform}, and it has no port of its own the image uses: not tested{why}"
+            ))
+        }
     }
 }
 
@@ -1077,11 +1205,14 @@ impl Report {
             }
             let _ = writeln!(
                 o,
-                "  {} -> {}{}{}",
+                "  {} -> {}{}{}{}",
                 m.path,
                 refs,
                 disabled(m.enabled),
-                if m.error.is_some() { " [broken]" } else { "" }
+                if m.error.is_some() { " [broken]" } else { "" },
+                m.driver
+                    .map(|d| format!(" [driver: {}]", d.name))
+                    .unwrap_or_default()
             );
             self.write_warnings(&mut o, "masters", Some(&m.path), "    ");
         }
@@ -1234,7 +1365,12 @@ impl Report {
                     self.iommu_enabled(r.iommu)
                 );
             }
-            let _ = write!(o, "],\"error\":{}}}", opt(m.error.as_deref()));
+            let _ = write!(
+                o,
+                "],\"error\":{},\"driver\":{}}}",
+                opt(m.error.as_deref()),
+                opt(m.driver.map(|d| d.name))
+            );
         }
         o.push_str("],\"pci_maps\":[");
         for (i, p) in self.pci_maps.iter().enumerate() {

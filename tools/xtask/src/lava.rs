@@ -25,8 +25,9 @@ pub const SCRIPT: &str = "tools/lava_validate.py";
 /// Deliberately broken jobs, from the repository root.
 pub const BROKEN_DIR: &str = "tests/fixtures/lava";
 
-/// Every job file that must be valid: `boards/*/lava.yaml`, sorted.
-/// (xtask generates no LAVA job today; a generator adds its output here.)
+/// Every job file that must be valid: `boards/*/lava.yaml`, sorted, then
+/// the QEMU job `lava-run` executes (`crate::lava_run::JOB`, as a template:
+/// its placeholders are strings the schema accepts).
 pub fn job_files(root: &Path) -> Result<Vec<PathBuf>> {
     let boards = root.join("boards");
     let mut out: Vec<PathBuf> = std::fs::read_dir(&boards)
@@ -36,6 +37,7 @@ pub fn job_files(root: &Path) -> Result<Vec<PathBuf>> {
         .filter(|p| p.is_file())
         .collect();
     out.sort();
+    out.push(root.join(crate::lava_run::JOB));
     Ok(out)
 }
 
@@ -281,7 +283,8 @@ mod tests {
     #[test]
     fn finds_every_board_job_and_the_broken_ones() {
         let jobs = job_files(&root()).unwrap();
-        assert_eq!(jobs.len(), crate::boards::BOARDS.len());
+        assert_eq!(jobs.len(), crate::boards::BOARDS.len() + 1);
+        assert!(jobs.last().unwrap().ends_with(crate::lava_run::JOB));
         let broken = broken_files(&root()).unwrap();
         assert!(broken.iter().any(|p| p.ends_with("misspelt-action.yaml")));
     }

@@ -33,6 +33,7 @@ mod junit;
 mod ktap;
 mod kunit;
 mod lava;
+mod lava_run;
 mod model;
 mod process;
 mod qemu;

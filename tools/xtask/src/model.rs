@@ -71,6 +71,13 @@ pub const RUNS: &[ModelRun] = &[
         failures: SUN50I_SKIP_SYNC_FAILURES,
     },
     ModelRun {
+        stage: "model: sun50i H616, VA port alone",
+        name: "model-sun50i-h616-va-port",
+        test: "iommu::sun50i::tests::model_ktap_h616_va_port_alone",
+        group: SUN50I_GROUP,
+        failures: &[],
+    },
+    ModelRun {
         stage: "model: SMMUv2 MMU-500",
         name: "model-smmuv2-mmu500",
         test: "iommu::smmuv2::tests::model_ktap_mmu500",

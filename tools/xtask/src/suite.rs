@@ -10,6 +10,7 @@ use crate::junit;
 use crate::ktap::Status;
 use crate::kunit;
 use crate::lava;
+use crate::lava_run;
 use crate::model::{self, ModelRun};
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
@@ -149,7 +150,10 @@ pub fn run(opts: &Options) -> Result<()> {
         .filter(|_| !opts.no_host)
         .filter(|m| opts.only.is_empty() || opts.only.iter().any(|o| m.name.contains(o.as_str())))
         .collect();
-    if selected.is_empty() && models.is_empty() {
+    let lava_selected = lava_run::RUNS
+        .iter()
+        .any(|r| opts.only.is_empty() || opts.only.iter().any(|o| r.name.contains(o.as_str())));
+    if selected.is_empty() && models.is_empty() && !lava_selected {
         return Err(Error::Usage(format!(
             "--only {:?} matches no scenario (have: {})",
             opts.only,
@@ -157,6 +161,7 @@ pub fn run(opts: &Options) -> Result<()> {
                 .iter()
                 .map(|s| s.name)
                 .chain(model::RUNS.iter().map(|m| m.name))
+                .chain(lava_run::RUNS.iter().map(|r| r.name))
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -183,7 +188,7 @@ pub fn run(opts: &Options) -> Result<()> {
         });
         suites.extend(junit_suites);
     }
-    match art {
+    match &art {
         Some(art) if have_qemu => {
             for s in &selected {
                 let name = format!("qemu: {}", s.name);
@@ -205,6 +210,30 @@ pub fn run(opts: &Options) -> Result<()> {
                     note: "not run: no image or no QEMU (see above)".into(),
                 });
             }
+        }
+    }
+    // A LAVA job run by LAVA's own dispatcher (lava-run) under QEMU, its
+    // results compared with the image's KTAP, and its negative control.
+    let lava_runs: Vec<&lava_run::LavaRun> = lava_run::RUNS
+        .iter()
+        .filter(|r| opts.only.is_empty() || opts.only.iter().any(|o| r.name.contains(o.as_str())))
+        .collect();
+    if !lava_runs.is_empty() {
+        let mut have_dispatcher = false;
+        stage(&mut rows, "lava: dispatcher installed", || {
+            lava_run::ensure_dispatcher()?;
+            have_dispatcher = true;
+            Ok(())
+        });
+        for (i, r) in lava_runs.iter().enumerate() {
+            stage(&mut rows, r.stage, || match &art {
+                Some(art) if have_qemu && have_lava && have_dispatcher => {
+                    lava_run::run(r, &art.image, i as u32 + 1)
+                }
+                _ => Err(Error::Run(
+                    "not run: no image, QEMU, LAVA schema or dispatcher (see above)".into(),
+                )),
+            });
         }
     }
     // Summary.
