@@ -728,7 +728,7 @@ fn apple_t8103_trimmed() {
         .iommus
         .iter()
         .all(|i| i.kind == "apple-dart" && i.iommu_cells == 1));
-    assert!(r.iommus.iter().all(|i| i.driver == "no driver yet"));
+    assert!(r.iommus.iter().all(|i| i.driver == "apple-dart"));
     assert!(!r.iommus.iter().any(|i| i.path.contains("27bc50000")));
     for (path, base) in [
         ("/soc/iommu@235004000", 0x2_3500_4000u64),
@@ -743,6 +743,24 @@ fn apple_t8103_trimmed() {
         !iommu(&r, "/soc/iommu@231304000").enabled,
         "disp0_dart disabled until m1n1"
     );
+    // The locked one: the display subsystem's DART (m1n1 locks it); the
+    // lock itself is read at run time.  dcp_dart has a firmware window.
+    let disp0 = iommu(&r, "/soc/iommu@231304000");
+    assert!(disp0
+        .boot_state
+        .as_deref()
+        .unwrap()
+        .contains("locked by m1n1"));
+    let dcp = iommu(&r, "/soc/iommu@23130c000");
+    assert!(
+        dcp.dma_range
+            && dcp
+                .boot_state
+                .as_deref()
+                .unwrap()
+                .contains("apple,dma-range")
+    );
+    assert!(iommu(&r, "/soc/iommu@682008000").boot_state.is_none());
     assert_eq!(
         master(&r, "/soc/dma-controller@238200000"),
         (ids(&["sid=0x2"]), true)
@@ -772,7 +790,149 @@ fn apple_t8103_trimmed() {
             (0x300, "/soc/iommu@683008000", 1),
         ]
     );
+    // What boot plans for the Mac mini: every enabled DART runs (the
+    // register checks; the DMA cases SKIP at run time: no master this
+    // image drives sits behind any of them), the disabled disp0_dart is a
+    // SKIP.  No PCIe host the image enumerates (apple,pcie is not
+    // ECAM-generic): the plan sees no PCI function.
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    let state = |n: &str| {
+        let g = groups.iter().find(|g| g.name == n).unwrap();
+        match &g.state {
+            PlanState::Run => {
+                assert!(g.masters.is_empty(), "{n}");
+                String::from("run")
+            }
+            PlanState::Skip(w) => format!("skip: {w}"),
+            PlanState::Fail(w) => format!("fail: {w}"),
+        }
+    };
+    for n in [
+        "iommu@235004000",
+        "iommu@23130c000",
+        "iommu@382f00000",
+        "iommu@382f80000",
+        "iommu@681008000",
+        "iommu@682008000",
+        "iommu@683008000",
+    ] {
+        assert_eq!(state(n), "run", "{n}");
+    }
+    assert!(state("iommu@231304000").contains("is disabled in the DT"));
     pin_picture(&r, "t8103-trimmed", true);
+}
+
+/// The t8103 tree as the SoC's dtsi leaves it, before a board enables
+/// its PCIe DARTs: pcie0_dart_2 disabled while pcie0's `iommu-map` still
+/// points at it.  The map row is marked, a warning says the requester IDs
+/// get no IOMMU, and the plan reports the DART as a disabled SKIP.
+#[test]
+fn apple_t8103_iommu_map_to_a_disabled_dart() {
+    let src = std::fs::read_to_string(root().join("tests/fixtures/t8103-trimmed.dts")).unwrap();
+    let okay = "status = \"okay\"; /* disabled in t8103.dtsi, okay on j274 */";
+    let at = src.rfind(okay).expect("pcie0_dart_2's status");
+    let src = format!(
+        "{}status = \"disabled\";{}",
+        &src[..at],
+        &src[at + okay.len()..]
+    );
+    let Some(blob) = compile(&src, "t8103-dart2-off") else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    assert!(!iommu(&r, "/soc/iommu@683008000").enabled);
+    assert!(r
+        .to_text()
+        .contains("rid 0x0300..+0x1 -> /soc/iommu@683008000 sid 0x1 [iommu disabled]"));
+    assert!(r.warnings.iter().any(|w| w.message.contains(
+        "entries target /soc/iommu@683008000, which is disabled: the image does not test it, and these requester IDs get no IOMMU"
+    )), "{:#?}", r.warnings);
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    let g = groups.iter().find(|g| g.name == "iommu@683008000").unwrap();
+    assert!(
+        matches!(&g.state, PlanState::Skip(w) if w.contains("is disabled in the DT")),
+        "plan"
+    );
+}
+
+/// The trimmed M1 Pro tree (docs/hw/dart.md §10's t600x die-0 DARTs):
+/// every DART is `apple-dart` with the t6000 compatible, the masters
+/// behind two DARTs are one master each with two stream specs, the
+/// display subsystem's DART is named as the one m1n1 locks, and the plan
+/// runs every enabled DART (its register checks; no master).
+#[test]
+fn apple_t6000_trimmed() {
+    let src = std::fs::read_to_string(root().join("tests/fixtures/t6000-trimmed.dts")).unwrap();
+    let Some(blob) = compile(&src, "t6000") else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    assert_eq!(r.compatible, "apple,j314s");
+    assert_eq!(r.iommus.len(), 16);
+    assert!(r.iommus.iter().all(|i| i.kind == "apple-dart"
+        && i.compatible == "apple,t6000-dart"
+        && i.driver == "apple-dart"));
+    let disabled: Vec<&str> = r
+        .iommus
+        .iter()
+        .filter(|i| !i.enabled)
+        .map(|i| i.path.as_str())
+        .collect();
+    assert_eq!(
+        disabled,
+        [
+            "/soc/iommu@293808000",
+            "/soc/iommu@38b304000",
+            "/soc/iommu@3860e8000",
+            "/soc/iommu@3860f4000",
+            "/soc/iommu@3860fc000"
+        ]
+    );
+    assert_eq!(
+        master(&r, "/soc/admac"),
+        (ids(&["sid=0x2", "sid=0x2"]), true)
+    );
+    assert_eq!(
+        master(&r, "/soc/usb-dwc3-0"),
+        (ids(&["sid=0x0", "sid=0x1"]), true)
+    );
+    assert_eq!(iommu(&r, "/soc/iommu@39b008000").reg.unwrap().size, 0x8000);
+    assert!(iommu(&r, "/soc/iommu@38b304000")
+        .boot_state
+        .as_deref()
+        .unwrap()
+        .contains("locked by m1n1"));
+    let p = &r.pci_maps[0];
+    let got: Vec<_> = p
+        .entries
+        .iter()
+        .map(|e| (e.rid_base, r.iommus[e.iommu].path.as_str(), e.sid_base))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0x100, "/soc/iommu@581008000", 1),
+            (0x200, "/soc/iommu@582008000", 1),
+            (0x300, "/soc/iommu@583008000", 1),
+            (0x400, "/soc/iommu@584008000", 1),
+        ]
+    );
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    for g in &groups {
+        let enabled = r
+            .iommus
+            .iter()
+            .find(|i| i.path.ends_with(&format!("/{}", g.name)))
+            .unwrap()
+            .enabled;
+        match (&g.state, enabled) {
+            (PlanState::Run, true) => assert!(g.masters.is_empty()),
+            (PlanState::Skip(w), false) => assert!(w.contains("is disabled in the DT"), "{w}"),
+            (PlanState::Skip(w) | PlanState::Fail(w), _) => panic!("{}: {w}", g.name),
+            (PlanState::Run, false) => panic!("{} runs while disabled", g.name),
+        }
+    }
+    pin_picture(&r, "t6000-trimmed", true);
 }
 
 /// The JSON form parses as far as a bracket/quote balance check goes, for

@@ -24,6 +24,7 @@ use crate::time::Clock;
 use crate::virtio::Layout;
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// The device-tree facts about one IOMMU node a probe needs.
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +93,31 @@ pub trait ProbeEnv {
     }
 }
 
+/// What one of a family's hardware checks concluded
+/// ([`Probe::hardware_checks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The property held.
+    Pass,
+    /// It did not (the notes say what was read).
+    Fail,
+    /// It cannot be checked here, with the reason.
+    Skip(String),
+}
+
+/// One check a family runs on its IOMMU through registers alone, with no
+/// DMA master: reported as a case of the IOMMU's group, before the
+/// catalogue's cases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HardwareCheck {
+    /// Stable case name (`dart_identify`, ...).
+    pub name: &'static str,
+    /// The verdict.
+    pub outcome: CheckOutcome,
+    /// Evidence lines (register values read).
+    pub notes: Vec<String>,
+}
+
 /// One IOMMU family's bring-up.
 pub trait Probe {
     /// What the driver calls one invalidation, for the negative control's
@@ -112,14 +138,6 @@ pub trait Probe {
         pool: &'p DmaPool,
         target: &ProbeTarget<'_>,
     ) -> Result<Self::Driver<'p>, String>;
-
-    /// `Some(reason)` when the IOMMU brought up is one the family's driver
-    /// cannot test (an SMMU whose ID registers say its contexts are
-    /// stage 2 only): the group is then a SKIP with the reason, decided
-    /// from the hardware, before any domain is made.  The default: `None`.
-    fn cannot_test(_driver: &Self::Driver<'_>) -> Option<String> {
-        None
-    }
 
     /// The table format for pages of `granule` that this IOMMU can walk,
     /// and whether its tables are written for a coherent walker.
@@ -170,6 +188,32 @@ pub trait Probe {
         _target: &ProbeTarget<'_>,
     ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
         Ok(None)
+    }
+
+    /// Why no case can run on this instance although it came up (a DART
+    /// the boot loader locked: its streams cannot be reprogrammed).  The
+    /// group is then reported as one SKIP with this reason.  The default:
+    /// `None`, every instance that comes up runs.
+    fn untestable(_driver: &Self::Driver<'_>) -> Option<String> {
+        None
+    }
+
+    /// What [`Self::hardware_checks`] checks, for reports (`dt-probe`);
+    /// `None` when the family has no such checks.  A family with them runs
+    /// an IOMMU even when no DMA master sits behind it: the checks, then
+    /// the catalogue's cases as SKIPs.
+    const HARDWARE_CHECKS: Option<&'static str> = None;
+
+    /// The family's checks that need no DMA master (identification, a
+    /// stream's registers read back, an invalidation that completes, the
+    /// error register), run right after [`Self::bring_up`] whether or not a
+    /// master sits behind the IOMMU.  The default: none.
+    fn hardware_checks<'p>(
+        _driver: &mut Self::Driver<'p>,
+        _pool: &'p DmaPool,
+        _env: &mut dyn ProbeEnv,
+    ) -> Vec<HardwareCheck> {
+        Vec::new()
     }
 
     /// Checks the IOVA ranges the catalogue will use, `(start, bytes)`,

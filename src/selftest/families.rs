@@ -12,10 +12,13 @@
 use super::iommu_cases::{self, aperture, FixedMapping, IommuTest, APERTURE_SIZE, HIGH_APERTURE};
 use super::ktap::KtapWriter;
 use super::preflight::preflight;
-use super::runner::{report_setup_skip, run_group, Totals};
+use super::runner::{
+    report_group_skipped, report_setup_skip, run_group_after, Outcome, Report as CaseReport, Totals,
+};
 use crate::dma::{platform, DmaMaster, MasterSpec};
+use crate::iommu::dart::probe::DartProbe;
 use crate::iommu::pgtable::{Codec, Granule, PoolTables};
-use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{CheckOutcome, HardwareCheck, Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv2::probe::Smmuv2Probe;
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
 use crate::iommu::sun50i::probe::Sun50iProbe;
@@ -142,10 +145,10 @@ pub const FAMILIES: &[Family] = &[
     Family {
         kind: IommuKind::AppleDart,
         name: "apple-dart",
-        driver: Err(NOT_YET),
-        self_master: no_self_master,
-        self_master_name: "",
-        left_alone: not_left_alone,
+        driver: Ok(run_family::<DartProbe>),
+        self_master: <DartProbe as Probe>::has_self_master,
+        self_master_name: <DartProbe as Probe>::SELF_MASTER_NAME,
+        left_alone: <DartProbe as Probe>::left_alone,
     },
 ];
 
@@ -157,6 +160,22 @@ pub const NO_MASTER_REASONS: &[(IommuKind, report::NoMasterLookupFor)] = &[
     (IommuKind::Mmu500, <Smmuv2Probe as Probe>::no_master_reason),
     (IommuKind::SmmuV2, <Smmuv2Probe as Probe>::no_master_reason),
 ];
+
+/// Per family with checks that need no DMA master
+/// (`Probe::HARDWARE_CHECKS`), what they check: the plan runs a node of
+/// such a family even with no master behind it (the checks, then the
+/// catalogue as SKIPs), and `dt-probe` says so.  One line per family.
+pub const HARDWARE_CHECKS: &[(IommuKind, Option<&'static str>)] =
+    &[(IommuKind::AppleDart, <DartProbe as Probe>::HARDWARE_CHECKS)];
+
+/// What [`HARDWARE_CHECKS`] says a node of `kind` is checked for with no
+/// master, if anything.
+pub fn hardware_checks_for(kind: IommuKind) -> Option<&'static str> {
+    HARDWARE_CHECKS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, c)| *c)
+}
 
 /// The reason [`NO_MASTER_REASONS`] gives for a node of `kind` with
 /// `compatible`, if any.
@@ -207,7 +226,10 @@ pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
         Some(f @ Family { driver: Ok(_), .. }) if (f.self_master)(compatible) => {
             SelfMaster::Port(f.self_master_name)
         }
-        Some(Family { driver: Ok(_), .. }) => SelfMaster::None,
+        Some(Family { driver: Ok(_), .. }) => match hardware_checks_for(kind) {
+            Some(checks) => SelfMaster::HardwareChecks(checks),
+            None => SelfMaster::None,
+        },
         _ => SelfMaster::NoDriver,
     }
 }
@@ -331,13 +353,60 @@ pub fn run_family<P: Probe>(
     t: &FamilyTarget<'_>,
 ) -> Result<Totals, String> {
     let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
-    if let Some(why) = P::cannot_test(&driver) {
-        return Ok(report_setup_skip(k, number, t.probe.name, &why));
+    // The family's checks that need no master come first in the group.
+    let checks: Vec<(&str, CaseReport)> = P::hardware_checks(&mut driver, pool, env.probe_env())
+        .into_iter()
+        .map(check_report)
+        .collect();
+    let catalogue = || -> Vec<&'static str> {
+        iommu_cases::group::<P::Driver<'_>, PoolTables<'_>>(String::new())
+            .cases
+            .iter()
+            .map(|c| c.name)
+            .collect()
+    };
+    if let Some(why) = P::untestable(&driver) {
+        if checks.is_empty() {
+            return Ok(report_setup_skip(k, number, t.probe.name, &why));
+        }
+        return Ok(report_group_skipped(
+            k,
+            number,
+            t.probe.name,
+            &checks,
+            &catalogue(),
+            &why,
+        ));
+    }
+    if t.masters.is_empty() && !P::has_self_master(t.probe.compatible) {
+        // Only a family with hardware checks is planned without a master.
+        let why = format!(
+            "no DMA master this image can drive sits behind {}: only the checks that need none ran",
+            t.probe.name
+        );
+        return Ok(report_group_skipped(
+            k,
+            number,
+            t.probe.name,
+            &checks,
+            &catalogue(),
+            &why,
+        ));
     }
     let granule = env.granule();
     let (format, coherent) = P::table_format(&driver, granule)?;
     let input_bits = format.input_bits();
-    let page = granule.size();
+    // The format's page size: the granule asked for, unless the IOMMU has
+    // one page size only and its format says so (DART: 16 KiB).
+    let page = format.granule();
+    if page != granule.size() {
+        env.diag(&format!(
+            "{}: the IOMMU's page size is {} KiB, fixed by the hardware: the run's {} KiB granule does not apply to it",
+            t.probe.name,
+            page >> 10,
+            granule.size() >> 10
+        ));
+    }
     let streams: Vec<u32> = t
         .masters
         .iter()
@@ -412,7 +481,23 @@ pub fn run_family<P: Probe>(
     // The negative control starts with the cases, not with the setup.
     test.iommu.set_skip_sync(skip);
     let group = iommu_cases::group(String::from(t.probe.name));
-    Ok(run_group(k, number, &group, &mut test))
+    Ok(run_group_after(k, number, &checks, &group, &mut test))
+}
+
+/// A hardware check as a case report.
+pub fn check_report(c: HardwareCheck) -> (&'static str, CaseReport) {
+    let outcome = match c.outcome {
+        CheckOutcome::Pass => Outcome::Pass,
+        CheckOutcome::Fail => Outcome::Fail,
+        CheckOutcome::Skip(why) => Outcome::Skip(why),
+    };
+    (
+        c.name,
+        CaseReport {
+            outcome,
+            diags: c.notes,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -465,7 +550,7 @@ mod tests {
         );
         assert_eq!(
             driver_for(IommuKind::AppleDart, "apple,t8103-dart"),
-            "no driver yet"
+            "apple-dart"
         );
         // Both SMMUv2 kinds are the smmuv2 family; the Adreno's own SMMU is
         // left alone, and says so.

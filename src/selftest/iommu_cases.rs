@@ -742,7 +742,14 @@ fn table_span<I: Observe, M: TableMemory>(t: &IommuTest<'_, I, M>, d: usize) -> 
 /// * the first page of the next last-level table's span, which had no
 ///   table when the page before it was used (the span is the codec's).
 ///
-/// Both live in one fresh IOVA region of three table spans, so whatever
+/// A third probe needs no walk ahead: a DMA to a page that is not mapped
+/// yet (it faults), then a map of that page and a DMA through it.  An
+/// IOMMU whose TLB keeps the result of a failed walk (the DART may cache
+/// invalid entries, which is why every DART driver flushes after a map,
+/// docs/hw/dart.md §7) shows that mapping only after the map-time
+/// invalidation.
+///
+/// All live in one fresh IOVA region of three table spans, so whatever
 /// the walks cache ahead of them (the page after, the next table entry)
 /// falls on IOVA this case owns and no later case can meet it; nothing is
 /// unmapped until both have run.  Where three spans do not fit the
@@ -759,7 +766,7 @@ fn map_next_to_walked<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
     } else {
         (4 * page, 4 * page)
     };
-    let Some(b) = t.buf(&mut r, 4 * page) else {
+    let Some(b) = t.buf(&mut r, 5 * page) else {
         return r;
     };
     let base = match t.domains[0].alloc_iova(bytes, align) {
@@ -801,10 +808,56 @@ fn map_next_to_walked<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
             end.0 - start.0
         ));
     }
+    faulted_then_mapped(&mut r, t, &mut mapped, b, base + 2 * page, 4 * page, 60);
     for iova in mapped {
         t.release(0, iova, page);
     }
     r
+}
+
+/// `map_next_to_walked`'s third probe: a DMA to `iova` while nothing is
+/// mapped there (blocked; its fault records are drained), then a map of
+/// `iova` to buffer `b` at `off` and a DMA through it, which must land
+/// without a fault.  `iova` shares a last-level table with a mapped page,
+/// so the blocked walk reached the leaf level.
+#[allow(clippy::too_many_arguments)]
+fn faulted_then_mapped<I: Observe, M: TableMemory>(
+    r: &mut Report,
+    t: &mut IommuTest<'_, I, M>,
+    mapped: &mut Vec<Iova>,
+    b: usize,
+    iova: Iova,
+    off: u64,
+    seed: u8,
+) {
+    let page = t.page;
+    let phys = t.phys(b) + off;
+    t.dma_attempt(r, 0, iova, &pattern(seed));
+    let _ = t.faults();
+    if let Err(e) = t.domains[0].map(t.iommu, iova, phys, page, Prot::rw()) {
+        r.fail(format_args!("map {iova} -> {phys}: {e}"));
+        return;
+    }
+    mapped.push(iova);
+    let what = format!(
+        "DMA through {iova}, mapped right after a DMA to it faulted (nothing was mapped there)"
+    );
+    let p = pattern(seed + 1);
+    let landed = t.dma_write(r, 0, iova, &p) && expect_bytes(t, r, b, off as usize, &p, &what);
+    t.tables_agree(r, 0, iova, b, off as usize, &p);
+    let faults = t.faults();
+    for f in &faults {
+        r.fail(format_args!("fault on the {what}: {f}"));
+    }
+    if landed && faults.is_empty() {
+        r.note(format_args!(
+            "{iova}, mapped after a DMA to it faulted: the DMA landed at {phys}"
+        ));
+    } else {
+        r.note(format_args!(
+            "an IOMMU that caches the result of a failed walk shows a fresh mapping only after the driver's map-time invalidation (Iommu::sync_map)"
+        ));
+    }
 }
 
 /// One probe of [`map_next_to_walked`]: maps page `first` (buffer `b` at

@@ -7,7 +7,7 @@
 //! verdict is unit-tested (`plan/tests.rs`); boot runs the groups.
 #![forbid(unsafe_code)]
 
-use super::families::{family, no_master_reason};
+use super::families::{family, hardware_checks_for, no_master_reason};
 use crate::dma::{edu, platform, virtio_blk, MasterSource, MasterSpec, StreamSpec};
 use crate::mm::PhysRange;
 use crate::platform::ccu::ControlRef;
@@ -16,6 +16,7 @@ use crate::platform::dt::iommus::{
     for_each_master, for_each_pci_iommu_map, locate, provider_kind, read_iommu_node, IommuKind,
     IommuList,
 };
+use crate::platform::dt::report::{platform_master_unusable, Unusable};
 use crate::platform::dt::{translate_reg, DtError, Fdt};
 use crate::platform::pci::{self, Function};
 use crate::virtio;
@@ -379,23 +380,20 @@ fn platform_unusable(m: &MasterSpec) -> Option<String> {
     let Some(d) = m.platform_driver() else {
         return Some(String::from("no DMA engine driver for it yet"));
     };
-    if !enabled {
-        return Some(format!(
+    Some(match platform_master_unusable(*enabled, *reg, d.reg_span)? {
+        Unusable::Disabled => format!(
             "{} driver, but the node is disabled in the DT (status): not used",
             d.name
-        ));
-    }
-    match reg {
-        None => Some(format!(
+        ),
+        Unusable::NoReg => format!(
             "{} driver, but the node has no usable reg: not used",
             d.name
-        )),
-        Some(r) if r.size < d.reg_span => Some(format!(
-            "{} driver, but its reg {r} is smaller than the {:#x} bytes the driver uses: not used",
-            d.name, d.reg_span
-        )),
-        Some(_) => None,
-    }
+        ),
+        Unusable::RegTooSmall { reg, need } => format!(
+            "{} driver, but its reg {reg} is smaller than the {need:#x} bytes the driver uses: not used",
+            d.name
+        ),
+    })
 }
 
 fn platform_compatible(m: &MasterSpec) -> &str {
@@ -478,7 +476,10 @@ fn judge(
             ));
         }
     }
-    if p.masters.is_empty() && !(fam.self_master)(&p.compatible) {
+    if p.masters.is_empty()
+        && !(fam.self_master)(&p.compatible)
+        && hardware_checks_for(p.kind).is_none()
+    {
         let platform = if p.platform.is_empty() {
             String::new()
         } else {

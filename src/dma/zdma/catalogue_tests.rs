@@ -2,8 +2,11 @@
 //! channel model behind the testkit's toy IOMMU, with every capability):
 //! every case passes, and under `skip-sync` exactly the toy driver's
 //! declared list fails — so a ZDMA master's writes, reads, copies and
-//! aborted transfers are what the catalogue needs to judge an IOMMU.  This
-//! is the driver against its model, not against a ZynqMP.
+//! aborted transfers are what the catalogue needs to judge an IOMMU.  A
+//! path that ignores write permissions between the channel and the IOMMU
+//! makes `readonly_blocks_write` fail: the catalogue sees through the
+//! master what the bytes in memory say.  This is the driver against its
+//! model, not against a ZynqMP.
 
 use super::model::ZdmaModel;
 use super::{Zdma, ZdmaMaster};
@@ -15,8 +18,9 @@ use crate::mm::Iova;
 use crate::mmio::ModelMmio;
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest};
 use crate::selftest::runner::{run_case, Outcome};
+use crate::testkit::master::Translate;
 use crate::testkit::ram::arena;
-use crate::testkit::toy::{ToyIommu, ToyShape, TOY_IAS};
+use crate::testkit::toy::{ToyIommu, ToyPort, ToyShape, TOY_IAS};
 use crate::time::fake::SteppingClock;
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
@@ -35,8 +39,27 @@ fn clock() -> &'static SteppingClock {
 /// (case, outcome, diagnostics) for every case.
 type Results = Vec<(&'static str, Outcome, Vec<String>)>;
 
+/// The toy IOMMU's port as a channel that asks it only for reads: every
+/// write is translated as if the page were writable (a broken path, the
+/// negative control of `readonly_blocks_write`).
+struct WritesAsReads(ToyPort);
+
+impl Translate for WritesAsReads {
+    fn translate(&self, stream: u32, iova: u64, _write: bool) -> Option<u64> {
+        self.0.translate(stream, iova, false)
+    }
+}
+
 /// Every case's result, and the toy driver's declared negative-control list.
 fn run(skip_sync: bool) -> (Results, &'static [&'static str]) {
+    run_with(skip_sync, |p| p)
+}
+
+/// [`run`] with each channel's path to the IOMMU built by `path`.
+fn run_with<T: Translate>(
+    skip_sync: bool,
+    path: fn(ToyPort) -> T,
+) -> (Results, &'static [&'static str]) {
     let ram = HostRam::new(32 << 20);
     let pool = ram.pool();
     let tables = arena(1 << 20);
@@ -45,7 +68,8 @@ fn run(skip_sync: bool) -> (Results, &'static [&'static str]) {
     let mut masters = Vec::new();
     let mut fixed = Vec::new();
     for (i, sid) in [0x14e8u32, 0x14e9].into_iter().enumerate() {
-        let zdma = Zdma::new(ModelMmio::new(ZdmaModel::new(iommu.port(), sid)), clock()).unwrap();
+        let model = ZdmaModel::new(path(iommu.port()), sid);
+        let zdma = Zdma::new(ModelMmio::new(model), clock()).unwrap();
         let staging = pool.alloc(4096).unwrap();
         let iova = Iova(0x0800_0000 + i as u64 * 0x10_0000);
         fixed.push(FixedMapping {
@@ -116,4 +140,18 @@ fn skip_sync_fails_exactly_the_declared_list_with_zdma_masters() {
     want.sort_unstable();
     got.sort_unstable();
     assert_eq!(got, want);
+}
+
+#[test]
+fn a_path_that_ignores_write_permissions_fails_readonly_blocks_write() {
+    let (r, _) = run_with(false, WritesAsReads);
+    let mut failed: Vec<&str> = r
+        .iter()
+        .filter(|(_, o, _)| *o == Outcome::Fail)
+        .map(|(n, _, _)| *n)
+        .collect();
+    failed.sort_unstable();
+    // The write lands, and the permission fault fault_record provokes
+    // never comes; nothing else depends on write permissions.
+    assert_eq!(failed, ["fault_record", "readonly_blocks_write"], "{r:?}");
 }

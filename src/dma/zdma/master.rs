@@ -74,13 +74,15 @@ impl<'p, M: Mmio> ZdmaMaster<'p, M> {
         &mut self.zdma
     }
 
-    /// One copy; `target` is the IOVA a timeout is reported at.
+    /// One copy; `target` is the IOVA (and `target_write` the direction)
+    /// an error that names neither side is reported at: the memory the
+    /// caller asked the device to write or read.
     fn transfer(
         &mut self,
         src: Iova,
         dst: Iova,
         len: usize,
-        target: Iova,
+        (target, target_write): (Iova, bool),
         timeout: Duration,
     ) -> Result<DmaReport, DmaError> {
         match self.zdma.copy(src.0, dst.0, len, timeout) {
@@ -93,19 +95,25 @@ impl<'p, M: Mmio> ZdmaMaster<'p, M> {
             }
             Err(e) => {
                 self.last = Some(e);
-                Err(self.dma_error(e, src, dst, target))
+                Err(self.dma_error(e, src, dst, (target, target_write)))
             }
         }
     }
 
-    fn dma_error(&self, e: ZdmaError, src: Iova, dst: Iova, target: Iova) -> DmaError {
+    fn dma_error(
+        &self,
+        e: ZdmaError,
+        src: Iova,
+        dst: Iova,
+        (target, target_write): (Iova, bool),
+    ) -> DmaError {
         let stream = self.stream;
         match e {
             ZdmaError::Failed { isr, status, bytes } => {
                 let (iova, write) = match e.side() {
                     Some(Side::Source) => (src, false),
                     Some(Side::Destination) => (dst, true),
-                    None => (target, false),
+                    None => (target, target_write),
                 };
                 DmaError::Aborted {
                     stream,
@@ -146,7 +154,7 @@ impl<'p, M: Mmio> ZdmaMaster<'p, M> {
             ZdmaError::Dead { value, .. } => DmaError::Aborted {
                 stream,
                 iova: target,
-                write: false,
+                write: target_write,
                 bytes: 0,
                 status: u64::from(value),
             },
@@ -181,7 +189,7 @@ impl<M: Mmio> DmaMaster for ZdmaMaster<'_, M> {
         self.check_len(data.len())?;
         self.staging.write(0, data);
         (self.barrier)();
-        self.transfer(self.staging_iova, iova, data.len(), iova, timeout)
+        self.transfer(self.staging_iova, iova, data.len(), (iova, true), timeout)
     }
 
     fn read(
@@ -191,7 +199,7 @@ impl<M: Mmio> DmaMaster for ZdmaMaster<'_, M> {
         timeout: Duration,
     ) -> Result<DmaReport, DmaError> {
         self.check_len(buf.len())?;
-        let r = self.transfer(iova, self.staging_iova, buf.len(), iova, timeout)?;
+        let r = self.transfer(iova, self.staging_iova, buf.len(), (iova, false), timeout)?;
         self.staging.read(0, buf);
         Ok(r)
     }
@@ -204,7 +212,7 @@ impl<M: Mmio> DmaMaster for ZdmaMaster<'_, M> {
         timeout: Duration,
     ) -> Result<DmaReport, DmaError> {
         self.check_len(len)?;
-        self.transfer(src, dst, len, src, timeout)
+        self.transfer(src, dst, len, (src, false), timeout)
     }
 }
 

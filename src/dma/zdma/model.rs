@@ -15,7 +15,9 @@
 //! * Any write to TOTAL_BYTE clears it (UG1085: "can be cleared by software
 //!   by writing to the total transferred byte register").
 //! * Knobs: `hang` (the channel never finishes: EN stays set, STATUS busy,
-//!   until software writes EN = 0), `dead` (every register reads all ones).
+//!   until software writes EN = 0), `dead` (every register reads all ones),
+//!   `fail_isr` (the transfer ends at once with these ISR bits and STATE 3,
+//!   moving nothing: an error that names neither data side).
 //!
 //! Anything the driver should never do (scatter-gather pointer type, a
 //! non read-write mode, starting a running channel, an access to an
@@ -45,6 +47,9 @@ pub struct ZdmaModel<T> {
     pub hang: bool,
     /// Every register reads all ones (unclocked block).
     pub dead: bool,
+    /// Nonzero: every start ends at once with these ISR bits set and STATE
+    /// done-with-errors, moving no data.
+    pub fail_isr: u32,
     /// Transfers started.
     pub starts: usize,
     /// What the driver should not have done.
@@ -63,6 +68,7 @@ impl<T: Translate> ZdmaModel<T> {
             stream,
             hang: false,
             dead: false,
+            fail_isr: 0,
             starts: 0,
             misuse: Vec::new(),
         }
@@ -117,6 +123,12 @@ impl<T: Translate> ZdmaModel<T> {
         self.regs[CTRL2 / 4] = CTRL2_EN;
         if self.hang {
             self.set_state(2);
+            return;
+        }
+        if self.fail_isr != 0 {
+            self.regs[CTRL2 / 4] = 0;
+            self.regs[ISR / 4] |= self.fail_isr & ISR_ALL;
+            self.set_state(STATE_DONE_ERR);
             return;
         }
         let src = self.addr(SRC_WORD0, SRC_WORD1);

@@ -18,7 +18,7 @@ use crate::time::fake::SteppingClock;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
-use alloc::string::{String, ToString};
+use alloc::string::ToString;
 use core::cell::{Cell, RefCell};
 
 const SID: u32 = 0x14e8;
@@ -61,6 +61,30 @@ fn channel(pages: &Pages) -> Channel {
 }
 
 fn no_barrier() {}
+
+/// A master over a fresh channel, its staging buffer mapped at [`STAGING`]
+/// by the caller.
+fn master<'p>(pages: &Pages, staging: DmaBuf<'p>) -> ZdmaMaster<'p, ModelMmio<ZdmaModel<Pages>>> {
+    ZdmaMaster::new(
+        channel(pages),
+        "zdma".to_string(),
+        StreamId(SID),
+        staging,
+        Iova(STAGING),
+        no_barrier,
+    )
+}
+
+/// Runs `f` on a master whose one-page staging buffer is mapped writable
+/// at [`STAGING`] and nothing else.
+fn with_staged_master(f: impl FnOnce(&mut ZdmaMaster<'_, ModelMmio<ZdmaModel<Pages>>>)) {
+    let ram = HostRam::new(1 << 20);
+    let pool = ram.pool();
+    let staging = pool.alloc(PAGE).unwrap();
+    let pages = Pages::default();
+    pages.map(STAGING, &staging, true);
+    f(&mut master(&pages, staging));
+}
 
 const SRC: u64 = 0x1000_0000;
 const DST: u64 = 0x2_0000_0000;
@@ -105,14 +129,7 @@ fn the_master_writes_reads_and_copies_through_its_staging_buffer() {
     let pages = Pages::default();
     pages.map(STAGING, &staging, true);
     pages.map(DST, &target, true);
-    let mut m = ZdmaMaster::new(
-        channel(&pages),
-        "zdma".to_string(),
-        StreamId(SID),
-        staging,
-        Iova(STAGING),
-        no_barrier,
-    );
+    let mut m = master(&pages, staging);
     assert_eq!(m.max_transfer(), PAGE as usize);
     let r = m.write(Iova(DST + 8), b"through the IOMMU", T).unwrap();
     assert_eq!(r.bytes, 17);
@@ -143,14 +160,7 @@ fn a_refused_write_is_an_aborted_device_write_at_the_destination() {
     let pages = Pages::default();
     pages.map(STAGING, &staging, true);
     pages.map(DST, &target, false); // read-only
-    let mut m = ZdmaMaster::new(
-        channel(&pages),
-        "zdma".to_string(),
-        StreamId(SID),
-        staging,
-        Iova(STAGING),
-        no_barrier,
-    );
+    let mut m = master(&pages, staging);
     let e = m.write(Iova(DST), &[1, 2, 3, 4], T).unwrap_err();
     let DmaError::Aborted {
         stream,
@@ -188,33 +198,22 @@ fn a_refused_write_is_an_aborted_device_write_at_the_destination() {
 
 #[test]
 fn a_refused_read_is_an_aborted_device_read_at_the_source() {
-    let ram = HostRam::new(1 << 20);
-    let pool = ram.pool();
-    let staging = pool.alloc(PAGE).unwrap();
-    let pages = Pages::default();
-    pages.map(STAGING, &staging, true);
-    let mut m = ZdmaMaster::new(
-        channel(&pages),
-        "zdma".to_string(),
-        StreamId(SID),
-        staging,
-        Iova(STAGING),
-        no_barrier,
-    );
-    let mut buf = [0u8; 64];
-    match m.read(Iova(SRC), &mut buf, T) {
-        Err(DmaError::Aborted {
-            iova,
-            write,
-            status,
-            ..
-        }) => {
-            assert_eq!((iova, write), (Iova(SRC), false));
-            assert_ne!(status as u32 & AXI_RD_DATA, 0);
+    with_staged_master(|m| {
+        let mut buf = [0u8; 64];
+        match m.read(Iova(SRC), &mut buf, T) {
+            Err(DmaError::Aborted {
+                iova,
+                write,
+                status,
+                ..
+            }) => {
+                assert_eq!((iova, write), (Iova(SRC), false));
+                assert_ne!(status as u32 & AXI_RD_DATA, 0);
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(m.last_error().unwrap().side(), Some(Side::Source));
+        assert_eq!(m.last_error().unwrap().side(), Some(Side::Source));
+    });
 }
 
 #[test]
@@ -277,27 +276,16 @@ fn a_hung_channel_times_out_naming_its_registers_and_is_stopped() {
 
 #[test]
 fn a_hung_channel_is_a_timeout_for_the_master() {
-    let ram = HostRam::new(1 << 20);
-    let pool = ram.pool();
-    let staging = pool.alloc(PAGE).unwrap();
-    let pages = Pages::default();
-    pages.map(STAGING, &staging, true);
-    let mut m = ZdmaMaster::new(
-        channel(&pages),
-        "zdma".to_string(),
-        StreamId(SID),
-        staging,
-        Iova(STAGING),
-        no_barrier,
-    );
-    m.channel_mut().regs.model_mut().hang = true;
-    match m.write(Iova(DST), &[9; 8], T) {
-        Err(DmaError::Timeout { iova, status, .. }) => {
-            assert_eq!(iova, Iova(DST));
-            assert_eq!((status >> 32) as u32, 2);
+    with_staged_master(|m| {
+        m.channel_mut().regs.model_mut().hang = true;
+        match m.write(Iova(DST), &[9; 8], T) {
+            Err(DmaError::Timeout { iova, status, .. }) => {
+                assert_eq!(iova, Iova(DST));
+                assert_eq!((status >> 32) as u32, 2);
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
+    });
 }
 
 #[test]
@@ -356,5 +344,48 @@ fn isr_bits_are_named() {
         "DMA_DONE|AXI_WR_DATA"
     );
     assert_eq!(regs::isr_bits(0), "-");
-    let _: String = regs::isr_bits(ISR_ALL);
+    assert_eq!(
+        regs::isr_bits(ISR_ALL),
+        "DMA_PAUSE|DMA_DONE|AXI_WR_DATA|AXI_RD_DATA|AXI_RD_DST_DSCR|AXI_RD_SRC_DSCR|\
+         IRQ_DST_ACCT_ERR|IRQ_SRC_ACCT_ERR|BYTE_CNT_OVRFL|DST_DSCR_DONE|SRC_DSCR_DONE|INV_APB"
+    );
+    // Bits above the twelve ISR bits are not named.
+    assert_eq!(regs::isr_bits(1 << 12), "-");
+}
+
+/// An error bit that names neither data side (INV_APB, a descriptor-fetch
+/// bit) is reported at the memory the caller asked about, in the caller's
+/// direction: a device write's destination is a write, a device read's
+/// source a read.
+#[test]
+fn an_error_of_neither_side_is_reported_in_the_callers_direction() {
+    with_staged_master(|m| {
+        m.channel_mut().regs.model_mut().fail_isr = INV_APB;
+        let e = m.write(Iova(DST), &[1; 8], T).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DmaError::Aborted {
+                    iova: Iova(DST),
+                    write: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(m.last_error().unwrap().side(), None);
+        let mut buf = [0u8; 8];
+        let e = m.read(Iova(SRC), &mut buf, T).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DmaError::Aborted {
+                    iova: Iova(SRC),
+                    write: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    });
 }

@@ -562,18 +562,26 @@ fn busy_lasts_the_configured_polls_and_settle_completes() {
     assert_eq!(r.dart.model().flushes().len(), 1);
 }
 
+/// Streams 0 and 1 sharing the tables (OpenBSD's mirrored streams), page
+/// 0x10_0000 → [`DB`] cached in both TLBs, then unmapped in memory with
+/// no flush yet.
+fn cached_on_two_streams(v: Variant) -> Rig {
+    let r = rig(v);
+    r.bring_up(0, L1);
+    r.bring_up(1, L1);
+    r.map(0x10_0000, DB);
+    r.flush_sid(0);
+    r.flush_sid(1);
+    assert!(r.xl(0, 0x10_0000, false).is_some(), "{}", v.name);
+    assert!(r.xl(1, 0x10_0000, false).is_some(), "{}", v.name);
+    r.unmap(0x10_0000);
+    r
+}
+
 #[test]
 fn a_command_while_busy_is_ignored_and_recorded() {
     for v in VARIANTS {
-        let r = rig(v);
-        r.bring_up(0, L1);
-        r.bring_up(1, L1);
-        r.map(0x10_0000, DB);
-        r.flush_sid(0);
-        r.flush_sid(1);
-        assert!(r.xl(0, 0x10_0000, false).is_some());
-        assert!(r.xl(1, 0x10_0000, false).is_some());
-        r.unmap(0x10_0000);
+        let r = cached_on_two_streams(v);
         r.issue_flush_sid(1);
         // A second command before the first completes.
         if r.t8110() {
@@ -600,16 +608,7 @@ fn a_command_while_busy_is_ignored_and_recorded() {
 #[test]
 fn flushing_the_wrong_stream_leaves_the_entry() {
     for v in VARIANTS {
-        let r = rig(v);
-        // Streams 0 and 1 share the tables (OpenBSD's mirrored streams).
-        r.bring_up(0, L1);
-        r.bring_up(1, L1);
-        r.map(0x10_0000, DB);
-        r.flush_sid(0);
-        r.flush_sid(1);
-        assert!(r.xl(0, 0x10_0000, false).is_some());
-        assert!(r.xl(1, 0x10_0000, false).is_some());
-        r.unmap(0x10_0000);
+        let r = cached_on_two_streams(v);
         r.flush_sid(1);
         assert_eq!(r.xl(0, 0x10_0000, false), Some(DB), "{}", v.name);
         assert_eq!(r.xl(1, 0x10_0000, false), None);

@@ -6,7 +6,7 @@
 //! for the run's granule in the context format ID2/ID0 offer.
 //!
 //! Stage-2-only parts (ID0.S1TS = 0: MMU-400/401) are decided from the ID
-//! registers, not the compatible, and SKIP ([`Probe::cannot_test`]): this
+//! registers, not the compatible, and SKIP ([`Probe::untestable`]): this
 //! driver programs stage-1 contexts only.  `qcom,adreno-smmu` nodes are
 //! left alone (`variant::ADRENO_REASON`).  The ATOS port is the self
 //! master where the variant may have one and ID0 says it does
@@ -78,7 +78,7 @@ pub fn id_line(node: &str, v: &super::variant::Variant, ids: &super::ids::Ids) -
     )
 }
 
-/// Why `driver`'s SMMU cannot be tested ([`Probe::cannot_test`]): its
+/// Why `driver`'s SMMU cannot be tested ([`Probe::untestable`]): its
 /// contexts are stage 2 only.
 pub fn untestable<M: Mmio>(driver: &Smmuv2Iommu<M>) -> Option<String> {
     let ids = driver.hw().ids();
@@ -135,7 +135,7 @@ impl Probe for Smmuv2Probe {
         let ids = *hw.ids();
         env.diag(&id_line(t.name, &v, &ids));
         if !ids.s1 {
-            // Touch nothing: `cannot_test` reports the SKIP.
+            // Touch nothing: `untestable` reports the SKIP.
             let mut drv = Smmuv2Iommu::new(hw, t.name, false, false);
             drv.set_coherent(t.dma_coherent);
             return Ok(drv);
@@ -159,7 +159,7 @@ impl Probe for Smmuv2Probe {
         Ok(drv)
     }
 
-    fn cannot_test(driver: &Self::Driver<'_>) -> Option<String> {
+    fn untestable(driver: &Self::Driver<'_>) -> Option<String> {
         untestable(driver)
     }
 

@@ -71,6 +71,8 @@ pub enum Sun50iError {
     NotTaken {
         /// Register name.
         reg: &'static str,
+        /// Its offset.
+        offset: usize,
         /// Written.
         wrote: u32,
         /// Read back.
@@ -113,8 +115,13 @@ impl fmt::Display for Sun50iError {
                 f,
                 "TTB {current:#x} serves masters {translating:#x}; {wanted:#x} may only be written while every master bypasses"
             ),
-            Self::NotTaken { reg, wrote, read } => {
-                write!(f, "{reg}: wrote {wrote:#x}, reads {read:#x}")
+            Self::NotTaken {
+                reg,
+                offset,
+                wrote,
+                read,
+            } => {
+                write!(f, "{reg} (+{offset:#x}): wrote {wrote:#x}, reads {read:#x}")
             }
             Self::NoSuchMaster { master, masters } => {
                 write!(f, "master {master}: this IOMMU has {masters} micro-TLB slots")
@@ -279,6 +286,7 @@ impl<M: Mmio> Sun50iHw<M> {
         if bypass & masters != masters {
             return Err(Sun50iError::NotTaken {
                 reg: R_BYPASS.name,
+                offset: R_BYPASS.offset,
                 wrote: masters,
                 read: bypass,
             });
@@ -357,6 +365,7 @@ impl<M: Mmio> Sun50iHw<M> {
         if read != wanted {
             return Err(Sun50iError::NotTaken {
                 reg: R_TTB.name,
+                offset: R_TTB.offset,
                 wrote: wanted,
                 read,
             });
@@ -508,6 +517,7 @@ impl<M: Mmio> Sun50iHw<M> {
         if read & 1 == 0 {
             return Err(Sun50iError::NotTaken {
                 reg: R_PMU_ENABLE.name,
+                offset: R_PMU_ENABLE.offset,
                 wrote: 1,
                 read,
             });

@@ -352,9 +352,15 @@ mod tests {
         // entry answered the other three.
         let e = Evidence::judge(&reading(1, z, z, z), &reading(1, c(4, 3), c(1, 0), c(1, 1)));
         assert_eq!(e.verdict, Verdict::Refilled);
+        let said = alloc::format!("{e}");
         assert!(
-            !alloc::format!("{e}").contains("cached before the DMA:"),
-            "{e}"
+            said.contains("the hits do not show an entry cached before the DMA"),
+            "{said}"
+        );
+        assert!(!said.contains("was cached before the DMA"), "{said}");
+        assert!(
+            said.ends_with("micro TLB 0 4/3, macro TLB 1/0, PTW cache 1/1 (accesses/hits)"),
+            "{said}"
         );
     }
 

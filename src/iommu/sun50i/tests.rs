@@ -852,7 +852,7 @@ fn broken_counters_give_no_evidence_not_a_false_claim() {
     let expect = [
         (
             stuck,
-            "no evidence: the PMU did not start (PMU_ENABLE: wrote 0x1, reads 0x0)",
+            "no evidence: the PMU did not start (PMU_ENABLE (+0x200): wrote 0x1, reads 0x0)",
         ),
         (zero, "no evidence: no PMU counter moved in the window"),
     ];

@@ -113,6 +113,13 @@ pub struct IommuReport {
     /// tree alone decides it (no PCI `iommu-map` targets it) and the image
     /// drives it: its own port, or why there is none.
     pub master: Option<String>,
+    /// Apple DART `apple,dma-range`: a window the boot loader's firmware
+    /// expects (the DART may be in use when the image starts).
+    pub dma_range: bool,
+    /// What the boot loader does to this IOMMU before the image runs, as far
+    /// as the tree tells (an Apple DART m1n1 locks, or one with a firmware
+    /// window); `None` when the tree says nothing.
+    pub boot_state: Option<String>,
 }
 
 /// One `clocks` or `resets` reference of an IOMMU provider.
@@ -318,6 +325,9 @@ pub enum SelfMaster {
     Port(&'static str),
     /// A driver that deliberately leaves this provider alone, and why.
     LeftAlone(&'static str),
+    /// A driver, no port of its own, but checks that need no master (what
+    /// they check): the node runs them and SKIPs the DMA cases.
+    HardwareChecks(&'static str),
 }
 
 /// Says whether a provider of `kind` with `compatible` has a self master
@@ -514,6 +524,8 @@ fn providers<'a>(
             clocks,
             clocks_error,
             master: None,
+            dma_range: node.kind == IommuKind::AppleDart && n.has_property("apple,dma-range"),
+            boot_state: None,
         });
         if let Some(e) = &error {
             let image = if first_broken {
@@ -786,6 +798,7 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
     }
     for (i, n) in iommus.iter_mut().enumerate() {
         n.master = master_for(n, i, &masters, &pci_maps, lookups);
+        n.boot_state = dart_boot_state(n, i, &masters);
     }
     ws.sort_by_key(|w| section_rank(w.section));
     Ok(Report {
@@ -812,18 +825,54 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
     })
 }
 
+/// Why a platform master the image has a driver for is not used: the one
+/// rule both `dt-probe` (this module) and `selftest::plan` apply, so the
+/// master line `dt-probe` prints is the master the plan takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// `status` is not okay.
+    Disabled,
+    /// No first `reg`, or one that does not translate.
+    NoReg,
+    /// Its first `reg` is smaller than the register span the driver
+    /// touches.
+    RegTooSmall {
+        /// The node's first `reg`.
+        reg: PhysRange,
+        /// Bytes the driver needs.
+        need: u64,
+    },
+}
+
+/// Applies the rule: `None` when a node that is `enabled`, with first
+/// `reg`, is usable by a driver that needs `reg_span` bytes of it.
+pub fn platform_master_unusable(
+    enabled: bool,
+    reg: Option<PhysRange>,
+    reg_span: u64,
+) -> Option<Unusable> {
+    if !enabled {
+        return Some(Unusable::Disabled);
+    }
+    match reg {
+        Some(r) if r.size >= reg_span => None,
+        Some(reg) => Some(Unusable::RegTooSmall {
+            reg,
+            need: reg_span,
+        }),
+        None => Some(Unusable::NoReg),
+    }
+}
+
 /// Why the image does not use platform master `m` although it has a
 /// driver for it, `None` when it does (as `selftest::plan` decides).
 fn unusable(m: &MasterReport) -> Option<&'static str> {
     let d = m.driver?;
-    if !m.enabled {
-        return Some("disabled");
-    }
-    match m.reg {
-        Some(r) if r.size >= d.reg_span => None,
-        Some(_) => Some("reg too small for its driver"),
-        None => Some("no usable reg"),
-    }
+    platform_master_unusable(m.enabled, m.reg, d.reg_span).map(|u| match u {
+        Unusable::Disabled => "disabled",
+        Unusable::RegTooSmall { .. } => "reg too small for its driver",
+        Unusable::NoReg => "no usable reg",
+    })
 }
 
 /// The master the image would test provider `i` through, when the tree
@@ -860,11 +909,12 @@ fn master_for(
         .copied()
         .filter(|m| m.driver.is_some() && unusable(m).is_none())
         .collect();
-    let port = match (lookups.self_master)(kind, &n.compatible) {
+    let (port, checks) = match (lookups.self_master)(kind, &n.compatible) {
         SelfMaster::NoDriver => return None,
         SelfMaster::LeftAlone(why) => return Some(format!("none: not tested: {why}")),
-        SelfMaster::Port(port) => Some(port),
-        SelfMaster::None => None,
+        SelfMaster::Port(port) => (Some(port), None),
+        SelfMaster::HardwareChecks(checks) => (None, Some(checks)),
+        SelfMaster::None => (None, None),
     };
     if !usable.is_empty() {
         let used = &usable[..usable.len().min(lookups.max_masters)];
@@ -928,9 +978,12 @@ fn master_for(
         }
         s
     };
-    match port {
-        Some(port) => Some(format!("{port}, the image's own master for it: {platform}")),
-        None => {
+    match (port, checks) {
+        (Some(port), _) => Some(format!("{port}, the image's own master for it: {platform}")),
+        (None, Some(checks)) => Some(format!(
+            "none the image can drive: {platform}: {checks} run without one, the DMA cases SKIP"
+        )),
+        (None, None) => {
             let why = (lookups.no_master)(kind, &n.compatible)
                 .map(|w| format!("; {w}"))
                 .unwrap_or_default();
@@ -939,6 +992,38 @@ fn master_for(
             ))
         }
     }
+}
+
+/// What the boot loader does to an Apple DART before the image runs, as
+/// far as the tree tells (docs/hw/dart.md §9): m1n1 locks the DART of the
+/// display subsystem (and enables it in the tree it hands over); a DART
+/// with an `apple,dma-range` window serves firmware the boot loader
+/// started.  The lock itself is a register (T8020 CONFIG bit 15, T8110
+/// PROTECT bit 0) no tree carries: the image reads it at run time.
+fn dart_boot_state(n: &IommuReport, i: usize, masters: &[MasterReport]) -> Option<String> {
+    if n.kind != iommu_kind_name(IommuKind::AppleDart) {
+        return None;
+    }
+    let display = masters.iter().any(|m| {
+        m.refs.iter().any(|r| r.iommu == i)
+            && m.path
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.starts_with("display-subsystem"))
+    });
+    if display {
+        let when = if n.enabled {
+            ""
+        } else {
+            " (disabled in this tree; m1n1 enables it in the one it hands over)"
+        };
+        return Some(format!(
+            "locked by m1n1 before the OS boots (the display subsystem's DART){when}: the image reads CONFIG/PROTECT, leaves it as found and reports its DMA cases as SKIPs naming the lock"
+        ));
+    }
+    n.dma_range.then(|| String::from(
+        "apple,dma-range: a window for firmware the boot loader started; if the image finds the DART locked or translating it leaves it as found (its DMA cases SKIP naming why)",
+    ))
 }
 
 /// The [`IommuKind`] of a short name ([`iommu_kind_name`]).
@@ -1178,6 +1263,9 @@ impl Report {
             if let Some(m) = &n.master {
                 let _ = writeln!(o, "    master: {m}");
             }
+            if let Some(b) = &n.boot_state {
+                let _ = writeln!(o, "    boot loader: {b}");
+            }
             self.write_warnings(&mut o, "iommus", Some(&n.path), "    ");
         }
         self.write_warnings(&mut o, "iommus", None, "  ");
@@ -1314,7 +1402,7 @@ impl Report {
             };
             let _ = write!(
                 o,
-                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{},\"cells_mismatch\":{},\"error\":{},\"clocks\":{},\"clocks_error\":{},\"master\":{}}}",
+                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{},\"cells_mismatch\":{},\"error\":{},\"clocks\":{},\"clocks_error\":{},\"master\":{},\"dma_range\":{},\"boot_state\":{}}}",
                 json_str(&n.path),
                 json_str(&n.compatible),
                 json_str(n.kind),
@@ -1329,7 +1417,9 @@ impl Report {
                 opt(n.error.as_deref()),
                 json_clocks(&n.clocks),
                 opt(n.clocks_error.as_deref()),
-                opt(n.master.as_deref())
+                opt(n.master.as_deref()),
+                n.dma_range,
+                opt(n.boot_state.as_deref())
             );
         }
         o.push_str("],\"masters\":[");

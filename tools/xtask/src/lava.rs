@@ -72,10 +72,7 @@ pub fn install_plan(
     privilege: Privilege,
     need_update: bool,
 ) -> std::result::Result<Vec<Vec<String>>, String> {
-    let debian = os.id == "debian"
-        || os.id == "ubuntu"
-        || os.id_like.split_whitespace().any(|w| w == "debian");
-    if !debian {
+    if !install::is_debian_family(os) {
         return Err(format!(
             "{PYTHON} cannot import lava_common.schemas and this is not Debian/Ubuntu ({}): \
              install LAVA's `{PACKAGE}` so that {PYTHON} imports it",
@@ -96,25 +93,11 @@ pub fn install_plan(
             .map(|s| s.to_string()),
     );
     cmds.push(inst);
-    match privilege {
-        Privilege::Root => Ok(cmds),
-        Privilege::Sudo => Ok(cmds
-            .into_iter()
-            .map(|c| {
-                let mut v = vec!["sudo".to_string(), "-n".to_string()];
-                v.extend(c);
-                v
-            })
-            .collect()),
-        Privilege::None => Err(format!(
-            "{PYTHON} cannot import lava_common.schemas and installing `{PACKAGE}` needs root \
-             (run as root or with password-less sudo). Run:\n{}",
-            cmds.iter()
-                .map(|c| format!("  sudo DEBIAN_FRONTEND=noninteractive {}", c.join(" ")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )),
-    }
+    install::as_root(
+        cmds,
+        privilege,
+        &format!("{PYTHON} cannot import lava_common.schemas and installing `{PACKAGE}`"),
+    )
 }
 
 /// Whether `apt-cache policy` output has no candidate.
@@ -143,16 +126,7 @@ pub fn ensure() -> Result<()> {
     let cmds =
         install_plan(&os, install::privilege(), no_candidate(&policy)).map_err(Error::Tool)?;
     eprintln!("xtask: {PYTHON} cannot import lava_common.schemas; installing Debian's {PACKAGE} (LAVA's job schema)");
-    for argv in cmds {
-        let Some((prog, args)) = argv.split_first() else {
-            continue;
-        };
-        process::run(
-            Command::new(prog)
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-    }
+    install::run_noninteractive(&cmds)?;
     if available() {
         Ok(())
     } else {

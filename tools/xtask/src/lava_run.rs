@@ -19,7 +19,9 @@
 //!   into the console LAVA saw and LAVA's results; the console must parse as
 //!   KTAP, and LAVA's results of the `iommu-bringup` suite must equal the
 //!   KTAP's result lines one for one (same names in the same order, same
-//!   pass / fail / skip), with the job itself a pass.
+//!   pass / fail / skip), with the job itself a pass and the SMMUv3 group
+//!   run (at least one of its cases passed: a group that SKIPped whole, or
+//!   whose every case SKIPped, tested nothing and is not a pass).
 //! * The negative control runs the same job with
 //!   `iommu_bringup.inject=skip-sync`: in LAVA's results exactly the SMMUv3
 //!   driver's declared cases fail.
@@ -99,10 +101,7 @@ pub fn install_plan(
     os: &OsRelease,
     privilege: Privilege,
 ) -> std::result::Result<Vec<Vec<String>>, String> {
-    let debian = os.id == "debian"
-        || os.id == "ubuntu"
-        || os.id_like.split_whitespace().any(|w| w == "debian");
-    if !debian {
+    if !install::is_debian_family(os) {
         return Err(format!(
             "`{LAVA_RUN}` is missing and this is not Debian/Ubuntu ({}): install LAVA's \
              `{DISPATCHER_PACKAGE}` (2023.01 or later) so that `{LAVA_RUN}` is on PATH",
@@ -122,25 +121,11 @@ pub fn install_plan(
     }
     inst.push(DISPATCHER_PACKAGE.into());
     let cmds = vec![update, inst];
-    match privilege {
-        Privilege::Root => Ok(cmds),
-        Privilege::Sudo => Ok(cmds
-            .into_iter()
-            .map(|c| {
-                let mut v = vec!["sudo".to_string(), "-n".to_string()];
-                v.extend(c);
-                v
-            })
-            .collect()),
-        Privilege::None => Err(format!(
-            "`{LAVA_RUN}` is missing and installing `{DISPATCHER_PACKAGE}` needs root \
-             (run as root or with password-less sudo). Run:\n{}",
-            cmds.iter()
-                .map(|c| format!("  sudo DEBIAN_FRONTEND=noninteractive {}", c.join(" ")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )),
-    }
+    install::as_root(
+        cmds,
+        privilege,
+        &format!("`{LAVA_RUN}` is missing and installing `{DISPATCHER_PACKAGE}`"),
+    )
 }
 
 /// Makes sure `lava-run` exists, installing Debian's dispatcher when not.
@@ -158,16 +143,7 @@ pub fn ensure_dispatcher() -> Result<()> {
     if os.codename == "bookworm" {
         install::add_backports(privilege)?;
     }
-    for argv in cmds {
-        let Some((prog, args)) = argv.split_first() else {
-            continue;
-        };
-        process::run(
-            Command::new(prog)
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-    }
+    install::run_noninteractive(&cmds)?;
     if dispatcher_available() {
         Ok(())
     } else {
@@ -294,8 +270,9 @@ pub fn ktap_lines(r: &Report) -> Vec<(String, &'static str)> {
 }
 
 /// Judges one run: the console LAVA saw is KTAP, LAVA's suite equals its
-/// result lines, exactly `run.failures` (leaf cases of [`SMMUV3_GROUP`])
-/// fail, and LAVA's own `job` result is a pass.
+/// result lines, [`SMMUV3_GROUP`] ran (one of its cases passed), exactly
+/// `run.failures` (leaf cases of that group) fail, and LAVA's own `job`
+/// result is a pass.
 pub fn judge(run: &LavaRun, console: &str, results: &[LavaResult]) -> Result<()> {
     let report = ktap::parse(console)
         .map_err(|e| Error::Run(format!("the console LAVA recorded is not valid KTAP: {e}")))?;
@@ -326,6 +303,17 @@ pub fn judge(run: &LavaRun, console: &str, results: &[LavaResult]) -> Result<()>
         .iter()
         .find(|n| n.name == SMMUV3_GROUP)
         .ok_or_else(|| Error::Run(format!("no {SMMUV3_GROUP} group in the KTAP LAVA saw")))?;
+    // Nothing tested is not a pass: the group must have run its cases, not
+    // SKIPped as a whole or had every case SKIP.
+    if matches!(group.status, Status::Skip(_))
+        || !group.children.iter().any(|c| c.status == Status::Pass)
+    {
+        return Err(Error::Run(format!(
+            "in the KTAP LAVA saw, {SMMUV3_GROUP} passed no case ({:?}, {} cases): no IOMMU case was tested",
+            group.status,
+            group.children.len()
+        )));
+    }
     let leaf_fails: Vec<&str> = group
         .children
         .iter()
@@ -534,6 +522,34 @@ mod tests {
         assert!(e.contains("`job` result is `fail`"), "{e}");
     }
 
+    /// The SMMUv3 group SKIPped whole (driver missing, no master): the
+    /// lists still agree and nothing fails, yet nothing was tested.
+    #[test]
+    fn a_skipped_iommu_group_is_not_a_pass() {
+        let ktap = "KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    ok 1 bootargs\nok 1 platform\nok 2 smmuv3@9050000 # SKIP no DMA master\n# Totals: pass:1 fail:0 skip:1 total:2\n";
+        let lava = vec![
+            r(SUITE, "bootargs", "pass"),
+            r(SUITE, "platform", "pass"),
+            r(SUITE, "smmuv3@9050000", "skip"),
+            r("lava", "job", "pass"),
+        ];
+        let none = LavaRun {
+            failures: &[],
+            ..RUN
+        };
+        let e = judge(&none, ktap, &lava).unwrap_err().to_string();
+        assert!(e.contains("no IOMMU case was tested"), "{e}");
+        // Every case SKIPped inside a group that ran: the same.
+        let ktap = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..1\n    ok 1 walk_cache_invalidate # SKIP no walk cache\nok 1 smmuv3@9050000\n# Totals: pass:0 fail:0 skip:1 total:1\n";
+        let lava = vec![
+            r(SUITE, "walk_cache_invalidate", "skip"),
+            r(SUITE, "smmuv3@9050000", "pass"),
+            r("lava", "job", "pass"),
+        ];
+        let e = judge(&none, ktap, &lava).unwrap_err().to_string();
+        assert!(e.contains("passed no case"), "{e}");
+    }
+
     #[test]
     fn results_parse_and_reject_malformed_lines() {
         let l = parse_results(
@@ -588,7 +604,17 @@ mod tests {
         let p = install_plan(&trixie, Privilege::Sudo).unwrap();
         assert_eq!(p[1][0], "sudo");
         assert!(!p[1].join(" ").contains("backports"));
-        assert!(install_plan(&trixie, Privilege::None).is_err());
+        let manual = install_plan(&trixie, Privilege::None).unwrap_err();
+        assert!(
+            manual.starts_with("`lava-run` is missing and installing `lava-dispatcher` needs root"),
+            "{manual}"
+        );
+        assert!(
+            manual.contains(
+                "  sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install"
+            ),
+            "{manual}"
+        );
         let fedora = OsRelease::parse("ID=fedora\n");
         assert!(install_plan(&fedora, Privilege::Root).is_err());
     }

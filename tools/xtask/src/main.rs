@@ -35,6 +35,7 @@ mod kunit;
 mod lava;
 mod lava_run;
 mod model;
+mod oracle;
 mod process;
 mod qemu;
 mod scenarios;

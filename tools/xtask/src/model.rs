@@ -1,10 +1,14 @@
-//! Host model runs in `cargo xtask test`: the sun50i and SMMUv2 drivers run
-//! the whole catalogue over their behavioural models
-//! (`src/iommu/sun50i/model.rs`, `src/iommu/smmuv2/model.rs`,
-//! `#[cfg(test)]`, written from the manuals and the architecture; SMMUv2 on
-//! its MMU-500 and Qualcomm variants) in ignored host tests, each of which
+//! Host model runs in `cargo xtask test`: the sun50i driver runs the whole
+//! catalogue over its behavioural model (`src/iommu/sun50i/model.rs`,
+//! `#[cfg(test)]`, written from the manuals), the DART driver over the
+//! DART model (`src/iommu/dart/model.rs`, written from m1n1, U-Boot and
+//! OpenBSD) for t8103, t6000 and t8110, and the SMMUv2 driver over the
+//! SMMUv2 model (`src/iommu/smmuv2/model.rs`, written from IHI 0062 and the
+//! MMU-500 TRM) on its MMU-500 and Qualcomm variants, each in an ignored
+//! host test, which
 //! prints the KTAP a board's run prints (one subtest group named after the
-//! board's IOMMU node) to the file `$IOMMU_BRINGUP_MODEL_KTAP` names.  This
+//! board's IOMMU node, or after the model) to the file
+//! `$IOMMU_BRINGUP_MODEL_KTAP` names.  This
 //! module runs that test, keeps the file under `target/xtask/logs/` like a
 //! QEMU scenario's console, and judges it the same way: the project's KTAP
 //! parser, the expected failures, and the kernel's KTAP parser.
@@ -38,6 +42,9 @@ pub const QCOM_SMMU_GROUP: &str = "iommu@15000000";
 
 /// What the SMMUv2 negative control must fail: the driver's own list.
 pub const SMMUV2_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::smmuv2::SKIP_SYNC_FAILURES;
+
+/// What the DART negative control must fail: the driver's own list.
+pub const DART_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::dart::SKIP_SYNC_FAILURES;
 
 /// One host model run.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +83,55 @@ pub const RUNS: &[ModelRun] = &[
         test: "iommu::sun50i::tests::model_ktap_h616_va_port_alone",
         group: SUN50I_GROUP,
         failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8103",
+        name: "model-dart-t8103",
+        test: "iommu::dart::model_runs::model_ktap_t8103",
+        group: "dart-model-t8103",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8103 skip-sync",
+        name: "model-dart-t8103-skip-sync",
+        test: "iommu::dart::model_runs::model_ktap_t8103_skip_sync",
+        group: "dart-model-t8103",
+        failures: DART_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: DART t6000",
+        name: "model-dart-t6000",
+        test: "iommu::dart::model_runs::model_ktap_t6000",
+        group: "dart-model-t6000",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t6000 skip-sync",
+        name: "model-dart-t6000-skip-sync",
+        test: "iommu::dart::model_runs::model_ktap_t6000_skip_sync",
+        group: "dart-model-t6000",
+        failures: DART_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: DART t8110",
+        name: "model-dart-t8110",
+        test: "iommu::dart::model_runs::model_ktap_t8110",
+        group: "dart-model-t8110",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8103, no master",
+        name: "model-dart-t8103-no-master",
+        test: "iommu::dart::model_runs::model_ktap_t8103_no_master",
+        group: "iommu@682008000",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8110 skip-sync",
+        name: "model-dart-t8110-skip-sync",
+        test: "iommu::dart::model_runs::model_ktap_t8110_skip_sync",
+        group: "dart-model-t8110",
+        failures: DART_SKIP_SYNC_FAILURES,
     },
     ModelRun {
         stage: "model: SMMUv2 MMU-500",
@@ -266,15 +322,13 @@ mod tests {
     #[test]
     fn the_runs_name_ignored_tests_that_exist() {
         for r in RUNS {
-            // `iommu::<family>::tests::<fn>` is `src/iommu/<family>/tests.rs`.
-            let parts: Vec<&str> = r.test.split("::").collect();
-            let [.., family, "tests", f] = parts.as_slice() else {
-                panic!("{}: not iommu::<family>::tests::<fn>", r.test);
-            };
-            let path = format!("src/iommu/{family}/tests.rs");
-            let src = std::fs::read_to_string(process::workspace_root().join(&path)).unwrap();
-            assert!(src.contains(&format!("fn {f}()")), "{f} in {path}");
-            assert!(src.contains(ENV), "{ENV} in {path}");
+            // `a::b::f` lives in src/a/b.rs.
+            let (module, f) = r.test.rsplit_once("::").unwrap();
+            let file = format!("src/{}.rs", module.replace("::", "/"));
+            let src = std::fs::read_to_string(process::workspace_root().join(&file))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(src.contains(&format!("fn {f}()")), "{f} in {file}");
+            assert!(src.contains(ENV), "{ENV} in {file}");
         }
     }
 }

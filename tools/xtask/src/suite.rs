@@ -12,6 +12,7 @@ use crate::kunit;
 use crate::lava;
 use crate::lava_run;
 use crate::model::{self, ModelRun};
+use crate::oracle;
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
@@ -38,6 +39,9 @@ pub struct Options {
     /// Write a JUnit report here.
     pub junit: Option<PathBuf>,
 }
+
+/// `--only` name of the DART oracle stage.
+const ORACLE: &str = "oracle-dart";
 
 /// One line of the summary.
 struct Row {
@@ -153,7 +157,10 @@ pub fn run(opts: &Options) -> Result<()> {
     let lava_selected = lava_run::RUNS
         .iter()
         .any(|r| opts.only.is_empty() || opts.only.iter().any(|o| r.name.contains(o.as_str())));
-    if selected.is_empty() && models.is_empty() && !lava_selected {
+    // The DART oracle runs with the host stages (its name: `oracle-dart`).
+    let run_oracle = !opts.no_host
+        && (opts.only.is_empty() || opts.only.iter().any(|o| ORACLE.contains(o.as_str())));
+    if selected.is_empty() && models.is_empty() && !lava_selected && !run_oracle {
         return Err(Error::Usage(format!(
             "--only {:?} matches no scenario (have: {})",
             opts.only,
@@ -162,6 +169,7 @@ pub fn run(opts: &Options) -> Result<()> {
                 .map(|s| s.name)
                 .chain(model::RUNS.iter().map(|m| m.name))
                 .chain(lava_run::RUNS.iter().map(|r| r.name))
+                .chain([ORACLE])
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -187,6 +195,11 @@ pub fn run(opts: &Options) -> Result<()> {
             model::run(m, kunit_dir.as_deref(), &mut junit_suites)
         });
         suites.extend(junit_suites);
+    }
+    // The DART driver's writes replayed through Asahi's own DART classes
+    // (PyPI m1n1-proxyclient in a venv under target/).
+    if run_oracle {
+        stage(&mut rows, "oracle: dart", oracle::run);
     }
     match &art {
         Some(art) if have_qemu => {

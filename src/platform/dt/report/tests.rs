@@ -1272,3 +1272,33 @@ fn a_driven_master_that_cannot_be_used_is_named_with_why() {
         "{m}"
     );
 }
+
+/// The one usability rule `dt-probe` and the plan share: enabled, a `reg`,
+/// and at least the driver's span of it (exactly the span is enough).
+#[test]
+fn platform_master_usability_rule() {
+    use super::{platform_master_unusable, Unusable};
+    use crate::mm::{PhysAddr, PhysRange};
+    let reg = |size| {
+        Some(PhysRange {
+            base: PhysAddr(0xfd50_0000),
+            size,
+        })
+    };
+    assert_eq!(platform_master_unusable(true, reg(0x204), 0x204), None);
+    assert_eq!(
+        platform_master_unusable(true, reg(0x200), 0x204),
+        Some(Unusable::RegTooSmall {
+            reg: reg(0x200).unwrap(),
+            need: 0x204
+        })
+    );
+    assert_eq!(
+        platform_master_unusable(true, None, 0x204),
+        Some(Unusable::NoReg)
+    );
+    assert_eq!(
+        platform_master_unusable(false, reg(0x1000), 0x204),
+        Some(Unusable::Disabled)
+    );
+}
