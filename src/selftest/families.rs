@@ -87,19 +87,6 @@ pub struct Family {
     pub left_alone: fn(&str) -> Option<&'static str>,
 }
 
-/// A family without a driver has no self master either.
-fn no_self_master(_compatible: &str) -> bool {
-    false
-}
-
-/// A family without a driver leaves nothing alone on purpose.
-fn not_left_alone(_compatible: &str) -> Option<&'static str> {
-    None
-}
-
-/// No driver in this image for a family whose issue is still open.
-const NOT_YET: &str = "no driver in this image yet";
-
 /// Every family, one line each.
 pub const FAMILIES: &[Family] = &[
     Family {
