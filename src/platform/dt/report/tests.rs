@@ -111,7 +111,7 @@ fn virt_report_fields() {
             r.iommus[1].compatible.as_str(),
             r.iommus[1].driver.as_str()
         ),
-        ("mmu-500", "qcom,sdm845-smmu-500", "no driver yet")
+        ("mmu-500", "qcom,sdm845-smmu-500", "smmuv2")
     );
     assert_eq!(r.iommus[2].driver, "unsupported: acme,frob-iommu");
     assert!(!r.iommus[2].enabled);
@@ -950,7 +950,7 @@ fn broken_tree_is_reported_section_by_section() {
         "console: /pl011@9000000 compatible=arm,pl011 kind=pl011 base=0x9000000 size=0x1000 reg-shift=0 io-width=4",
         "iommus: 3",
         "  /smmu@9050000 compatible=arm,smmu-v3 kind=smmuv3 base=0x9050000 size=0x20000 #iommu-cells=1 -> smmuv3",
-        "  /iommu@a000000 compatible=arm,mmu-500 kind=mmu-500 base=? #iommu-cells=7 -> no driver yet [broken]",
+        "  /iommu@a000000 compatible=arm,mmu-500 kind=mmu-500 base=? #iommu-cells=7 -> smmuv2 [broken]",
         "  /iommu@b000000 compatible=allwinner,sun50i-h6-iommu kind=sun50i base=? #iommu-cells=1 -> sun50i [broken]",
         "  warning: the image reports one failing `iommu_discovery` case and tests no IOMMU: device tree: node /iommu@a000000 has `#iommu-cells` = 7, expected at most 4",
         "masters: 3",
@@ -1113,17 +1113,15 @@ fn clocks_that_do_not_read_and_providers_without_driver() {
         r.to_text()
     );
     // The virt SMMUv3 has no clocks and PCI decides its masters: no new
-    // lines; the driverless MMU-500 gets no master line either.
+    // lines; the MMU-500 (SMMUv2 driver, platform masters only, no ATOS on
+    // MMU-500) gets the master line saying nothing can drive it.
     let r = probe(&virt()).unwrap();
-    assert!(r
-        .iommus
-        .iter()
-        .all(|i| i.master.is_none() && i.clocks.is_empty()));
+    assert!(r.iommus.iter().all(|i| i.clocks.is_empty()));
+    assert!(r.iommus[0].master.is_none());
+    let m = r.iommus[1].master.as_deref().unwrap();
+    assert!(m.starts_with("none the image can drive"), "{m}");
     let t = r.to_text();
-    assert!(
-        !t.contains("    clocks:") && !t.contains("    master:"),
-        "{t}"
-    );
+    assert!(!t.contains("    clocks:"), "{t}");
 }
 
 /// A ZynqMP-shaped tree after the board README's U-Boot edits: the
@@ -1232,10 +1230,12 @@ fn platform_masters_with_a_driver_are_named_as_the_images_masters() {
     .unwrap();
     let m = r.iommus[0].master.as_deref().unwrap();
     assert!(m.contains("the image's master for it;"), "{m}");
-    // The image's own registry: no SMMUv2 driver yet, so no master line.
+    // The image's own registry: the SMMUv2 driver takes the MMU-500 and
+    // the ZDMA channels are its masters.
     let r = probe(&zynqmp_like()).unwrap();
-    assert_eq!(r.iommus[0].master, None);
-    assert_eq!(r.iommus[0].driver, "no driver yet");
+    assert_eq!(r.iommus[0].driver, "smmuv2");
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(m.contains("through the ZynqMP ZDMA"), "{m}");
 }
 
 #[test]
