@@ -172,7 +172,9 @@ pub trait Probe {
 
     /// The family's own reason why an IOMMU of `compatible` with no usable
     /// master and no self master cannot be tested (the hardware facts that
-    /// are missing); the plan adds it to the node's SKIP.  The default:
+    /// are missing); the plan adds it to the node's SKIP.  For a node run
+    /// through its self master alone, reports add it to the master line
+    /// (a port used only if a run-time check finds it).  The default:
     /// nothing to add.
     fn no_master_reason(_compatible: &str) -> Option<&'static str> {
         None

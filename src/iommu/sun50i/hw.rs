@@ -391,11 +391,13 @@ impl<M: Mmio> Sun50iHw<M> {
         Ok(())
     }
 
-    /// The VA debug port can be attached: documented on this variant
-    /// (docs/hw/sun50i.md §1, §11; unconfirmed on H6).  The port has no
-    /// BYPASS bit: it walks the one TTB whenever the CPU drives it.
+    /// The VA debug port can be attached: documented on this variant, or
+    /// unconfirmed (H6, docs/hw/sun50i.md §1, §11) — there the port master
+    /// exists only once the run-time check found it (`va_detect.rs`,
+    /// `Sun50iProbe::self_master`).  The port has no BYPASS bit: it walks
+    /// the one TTB whenever the CPU drives it.
     pub fn check_va_port(&self) -> Result<(), Sun50iError> {
-        if self.variant.va_port == Some(true) {
+        if self.variant.va_port != Some(false) {
             Ok(())
         } else {
             Err(Sun50iError::NoSuchMaster {

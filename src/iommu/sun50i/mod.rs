@@ -13,7 +13,9 @@
 //! * `fault.rs`: latched registers → fault records;
 //! * `pmu.rs`: the PMU counters, read around a DMA as cache evidence;
 //! * `probe.rs`: bring-up from the device-tree node;
-//! * `va_port.rs`: the VA debug port as a DMA master (the self master).
+//! * `va_port.rs`: the VA debug port as a DMA master (the self master);
+//! * `va_detect.rs`: the run-time check that finds the port where no
+//!   manual documents it (H6).
 //!
 //! The model is test scaffolding (`#[cfg(test)]`): it builds on `testkit`,
 //! which ranks above `iommu` (docs/architecture.md, "Layers").  It was
@@ -25,6 +27,7 @@ pub mod hw;
 pub mod pmu;
 pub mod probe;
 pub mod regs;
+pub mod va_detect;
 pub mod va_port;
 pub mod variant;
 

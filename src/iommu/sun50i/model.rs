@@ -239,6 +239,13 @@ pub struct Knobs {
     /// Test knob, not a hardware claim: every PMU counter register reads 0
     /// whatever was counted — a counter read that is broken.
     pub pmu_reads_zero: bool,
+    /// Test knob, not a hardware claim: the debug port's reads return the
+    /// word read with its low byte inverted — a port that answers with the
+    /// wrong data.
+    pub va_port_wrong_data: bool,
+    /// Test knob, not a hardware claim: VA_CONFIG's start bit never clears
+    /// (the access never completes) — a port that hangs.
+    pub va_start_stuck: bool,
 }
 
 impl Default for Knobs {
@@ -251,6 +258,8 @@ impl Default for Knobs {
             va_port_uses_tlb: false,
             pmu_stuck_off: false,
             pmu_reads_zero: false,
+            va_port_wrong_data: false,
+            va_start_stuck: false,
         }
     }
 }
@@ -875,10 +884,15 @@ impl Sun50iModel {
             self.misuse.push(Misuse::StartWhileBusy { off });
             return;
         }
-        if self.knobs.busy_polls == 0 {
+        let polls = if self.knobs.va_start_stuck && off == reg::VA_CONFIG {
+            u32::MAX
+        } else {
+            self.knobs.busy_polls
+        };
+        if polls == 0 {
             self.complete(op);
         } else {
-            self.busy.push((self.knobs.busy_polls, op));
+            self.busy.push((polls, op));
         }
     }
 
@@ -968,6 +982,9 @@ impl Sun50iModel {
             let mut b = [0u8; 4];
             host_ram::read_bytes(host, &mut b);
             self.regs.va_data = u32::from_le_bytes(b);
+            if self.knobs.va_port_wrong_data {
+                self.regs.va_data ^= 0xff;
+            }
         }
     }
 

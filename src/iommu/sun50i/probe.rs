@@ -4,9 +4,10 @@
 //! sequence (every master bypassed until attached), and choose the sun50i
 //! table format — 4 KiB pages only.
 //!
-//! The VA debug port is the family's self master (`va_port.rs`) where the
-//! manual documents it (H616/H618); on H6 no manual text confirms the
-//! port, so an H6 node without another master stays a SKIP.  Before the
+//! The VA debug port is the family's self master (`va_port.rs`): used
+//! directly where the manual documents it (H616/H618); on H6, where no
+//! manual text confirms it, only after a run-time self-check finds it
+//! (`va_detect.rs`), else the group SKIPs with what the check saw.  Before the
 //! first register access the node's `clocks`/`resets` are turned on
 //! through the CCU where `platform::ccu::sun50i` has a table for them
 //! (the IOMMU's bus gate and reset, docs/hw/sun50i.md §16), and KTAP says
@@ -20,6 +21,7 @@
 use super::adapter::Sun50iIommu;
 use super::hw::{Sun50iHw, REG_SPAN};
 use super::regs::Regs;
+use super::va_detect;
 use super::va_port::VaPort;
 use super::variant;
 use crate::dma::DmaMaster;
@@ -96,56 +98,70 @@ impl Probe for Sun50iProbe {
         table_format(granule)
     }
 
-    /// The VA debug port (docs/hw/sun50i.md §11) on variants whose manual
-    /// documents it.
+    /// The VA debug port (docs/hw/sun50i.md §11): documented on H616; on
+    /// H6 planned too, but used only if the run-time check finds it.
     const SELF_MASTER: bool = true;
 
     const SELF_MASTER_NAME: &'static str = "the VA debug port (IOMMU +0x190..0x198)";
 
+    /// H616: documented.  H6: unconfirmed, planned with the port "if the
+    /// run-time check finds it" (`self_master`; reports say so through
+    /// [`H6_VA_PORT_CONDITIONAL`]).
     fn has_self_master(compatible: &str) -> bool {
-        variant::by_compatible(compatible).is_some_and(|v| v.va_port == Some(true))
+        variant::by_compatible(compatible).is_some_and(|v| v.va_port != Some(false))
     }
 
-    /// H6: neither the VA port (no manual text) nor a memory-to-memory
-    /// master (the deinterlacer is not in the DT and has no documented
-    /// mode with a known output) can be driven (docs/hw/sun50i.md §17).
+    /// What the plan adds for a node run through its port alone: on H6 the
+    /// port is conditional on the run-time check (docs/hw/sun50i.md §11,
+    /// §17).
     fn no_master_reason(compatible: &str) -> Option<&'static str> {
         match variant::by_compatible(compatible) {
-            Some(v) if v.va_port != Some(true) => Some(H6_NO_MASTER),
+            Some(v) if v.va_port.is_none() => Some(H6_VA_PORT_CONDITIONAL),
             _ => None,
         }
     }
 
     /// The VA port over a second mapping of the IOMMU's registers.  H6:
-    /// none, with a note — no H6 manual text documents the port (only the
-    /// H6 vendor BSP drives it, §1), and no register tells a present port
-    /// from reserved space that reads 0 and ignores writes, so it is not
-    /// probed for.
+    /// first the run-time check (`va_detect.rs`: VA_DATA holds a pattern
+    /// and its complement; a translated read of a page mapped by a private
+    /// table returns its words); the port is handed out only if it passes,
+    /// else `Ok(None)` with a `#` line saying what was seen.
     fn self_master<'p>(
         env: &mut dyn ProbeEnv,
-        _pool: &'p DmaPool,
+        pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
     ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
         let Some(v) = variant::by_compatible(t.compatible) else {
             return Ok(None);
         };
-        if v.va_port != Some(true) {
-            env.diag(&format!(
-                "{}: the VA debug port (0x190-0x198) is unconfirmed on {}: no manual text documents it there (docs/hw/sun50i.md §1, §11), so it is not used as a master",
-                t.name, v.name
-            ));
+        if v.va_port == Some(false) {
             return Ok(None);
         }
         let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
         let mmio = env.map_device(t.name, reg)?;
         let name = format!("{} VA port", t.name);
-        Ok(Some(Box::new(VaPort::new(mmio, env.clock(), &name))))
+        let port = VaPort::new(mmio, env.clock(), &name);
+        if v.va_port.is_none() {
+            let mut hw = Sun50iHw::new(Regs::new(env.map_device(t.name, reg)?), v, env.clock());
+            let cache = env.cache();
+            let mut lines = Vec::new();
+            let found =
+                va_detect::checked_port(t.name, v.name, &mut hw, port, pool, cache, &mut |l| {
+                    lines.push(String::from(l))
+                });
+            for l in &lines {
+                env.diag(l);
+            }
+            return Ok(found.map(|p| Box::new(p) as Box<dyn DmaMaster + 'p>));
+        }
+        Ok(Some(Box::new(port)))
     }
 }
 
-/// Why an H6 IOMMU has no master this image can drive (docs/hw/sun50i.md
-/// §1, §11, §17).
-pub const H6_NO_MASTER: &str = "on H6 the image has neither a self master nor a memory-to-memory master: the IOMMU's VA debug port (0x190-0x198) has no H6 manual text, and the deinterlacer (master 2, 0x01420000) is in none of the Debian 6.12 board DTBs and has no documented processing mode with a known output (docs/hw/sun50i.md §17)";
+/// What reports add for an H6 IOMMU: its master is the VA debug port only
+/// if the run-time check finds it (docs/hw/sun50i.md §1, §11); no
+/// memory-to-memory master is driven (the deinterlacer/G2D facts: §17).
+pub const H6_VA_PORT_CONDITIONAL: &str = "on H6 the IOMMU's VA debug port (0x190-0x198) has no manual text: it is used if the run-time check finds it (a register holding a pattern and its complement, and a translated read returning a mapped page's words), else the group SKIPs naming what the check saw (docs/hw/sun50i.md §11, §17)";
 
 /// What the CCU bring-up did: the KTAP diagnostics, and each outcome.
 #[derive(Debug)]

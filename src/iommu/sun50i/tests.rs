@@ -149,6 +149,22 @@ fn with_catalogue<R>(o: Opts, f: impl FnOnce(&mut Test<'_>) -> R) -> (R, Model) 
         .node
         .map_or(String::from("va-port"), |n| format!("{n} VA port"));
     let mut port = VaPort::new(ModelMmio::new(hw.clone()), clock(), &port_name);
+    if o.h6 && o.masters != Masters::TwoModel {
+        // As `Sun50iProbe::self_master`: on H6 the port is used only once
+        // the run-time check found it.
+        let mut check = Sun50iHw::new(Regs::new(ModelMmio::new(hw.clone())), variant::H6, clock());
+        let mut lines = Vec::new();
+        port = super::va_detect::checked_port(
+            name,
+            "H6",
+            &mut check,
+            port,
+            &pool,
+            &crate::mm::cache::NoMaintenance,
+            &mut |l| lines.push(l.to_string()),
+        )
+        .unwrap_or_else(|| panic!("the H6 model's port was not found: {lines:?}"));
+    }
     let aperture = match o.node {
         Some(_) => aperture_for(0, Sun50i.input_bits()),
         None => iommu_cases::aperture(1),
@@ -701,29 +717,164 @@ fn a_never_clearing_va_busy_bit_ends_at_the_deadline() {
 }
 
 #[test]
-fn the_va_port_is_a_self_master_on_h616_only() {
-    use super::probe::Sun50iProbe;
+fn the_va_port_is_planned_on_both_but_conditional_on_h6() {
+    use super::probe::{Sun50iProbe, H6_VA_PORT_CONDITIONAL};
     use crate::iommu::probe::Probe;
     assert!(Sun50iProbe::has_self_master("allwinner,sun50i-h616-iommu"));
-    assert!(!Sun50iProbe::has_self_master("allwinner,sun50i-h6-iommu"));
-    // The H6 driver refuses to attach the unconfirmed port.
+    assert!(Sun50iProbe::has_self_master("allwinner,sun50i-h6-iommu"));
+    assert_eq!(
+        Sun50iProbe::no_master_reason("allwinner,sun50i-h6-iommu"),
+        Some(H6_VA_PORT_CONDITIONAL)
+    );
+    assert_eq!(
+        Sun50iProbe::no_master_reason("allwinner,sun50i-h616-iommu"),
+        None
+    );
+}
+
+// ---- Finding the H6's VA port at run time (docs/hw/sun50i.md §11) ----
+
+/// Runs the H6 port check over a fresh H6 driver on model variant `v`
+/// with `knobs` set after the enable: what `checked_port` handed out and said, the model, and
+/// TTB before and after.
+fn check_h6_port(
+    v: model::Variant,
+    knobs: Option<fn(&mut model::Knobs)>,
+) -> (bool, Vec<String>, Model, u32, u32) {
     let ram = HostRam::new(4 << 20);
     let pool = ram.pool_at_bus(BUS);
-    let (_, mut iommu) = rig(&ram, model::H6, variant::H6);
-    let mut d = Domain::new(
-        &mut iommu,
-        Sun50i,
-        PoolTables::new(&pool, false, |_, _| {}),
-        Iova(0x2000_0000),
-        0x10_0000,
-    )
-    .unwrap();
-    assert_eq!(
-        d.attach(&mut iommu, VA_PORT_STREAM),
-        Err(IommuError::NoSuchStream {
-            stream: VA_PORT_STREAM
-        })
+    let (hw, iommu) = rig_with(&ram, v, variant::H6, "iommu@30f0000", None);
+    // The knobs break the port after the enable sequence.
+    if let Some(k) = knobs {
+        k(&mut hw.0.borrow_mut().knobs);
+    }
+    let before = iommu.hw().ttb();
+    let mut check = Sun50iHw::new(Regs::new(ModelMmio::new(hw.clone())), variant::H6, clock());
+    let port = VaPort::new(ModelMmio::new(hw.clone()), clock(), "iommu@30f0000 VA port");
+    let mut lines = Vec::new();
+    let found = super::va_detect::checked_port(
+        "iommu@30f0000",
+        "H6",
+        &mut check,
+        port,
+        &pool,
+        &crate::mm::cache::NoMaintenance,
+        &mut |l| lines.push(l.to_string()),
     );
+    let after = iommu.hw().ttb();
+    (found.is_some(), lines, hw, before, after)
+}
+
+#[test]
+fn an_h6_with_the_port_passes_the_check_and_ttb_is_put_back() {
+    let (found, lines, hw, before, after) = check_h6_port(model::H6, None);
+    assert!(found, "{lines:?}");
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].contains("H6's VA debug port")
+            && lines[0].contains("was found by the run-time check")
+            && lines[0].contains("VA_DATA (0x194) held 0xa55ac33c and 0x5aa53cc3")
+            && lines[0].contains("IOVA 0x76543000"),
+        "{lines:?}"
+    );
+    assert_eq!(before, after);
+    assert!(
+        hw.0.borrow().faults.is_empty(),
+        "{:?}",
+        hw.0.borrow().faults
+    );
+    assert!(
+        hw.0.borrow().misuse.is_empty(),
+        "{:?}",
+        hw.0.borrow().misuse
+    );
+}
+
+#[test]
+fn an_h6_without_the_port_is_not_found_and_names_the_register() {
+    let absent = model::Variant {
+        va_port: false,
+        ..model::H6
+    };
+    let (found, lines, hw, before, after) = check_h6_port(absent, None);
+    assert!(!found);
+    assert_eq!(
+        lines,
+        ["iommu@30f0000: the H6's VA debug port (0x190-0x198) was not found by the run-time check: VA_DATA (0x194): wrote 0xa55ac33c, read 0x00000000; it is not used as a master (docs/hw/sun50i.md §11)"]
+    );
+    // Refused at the register step: the TTB was never repointed, and the
+    // only register touched in the hole was VA_DATA (the model logs each
+    // write to an absent register).
+    assert_eq!(before, after);
+    let misuse = hw.0.borrow().misuse.clone();
+    assert!(!misuse.is_empty());
+    assert!(
+        misuse.iter().all(|m| *m
+            == Misuse::Unmapped {
+                off: model::reg::VA_DATA
+            }),
+        "{misuse:?}"
+    );
+}
+
+#[test]
+fn an_h6_port_that_returns_wrong_data_is_not_found() {
+    let (found, lines, _, before, after) =
+        check_h6_port(model::H6, Some(|k| k.va_port_wrong_data = true));
+    assert!(!found);
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].contains("was not found")
+            && lines[0]
+                .contains("IOVA 0x76543000 returned [13579b20, 2468ac1f, c0def0f2, 0badca01]")
+            && lines[0].contains("expected [13579bdf, 2468ace0, c0def00d, 0badcafe]"),
+        "{lines:?}"
+    );
+    assert_eq!(before, after);
+}
+
+#[test]
+fn an_h6_port_whose_start_bit_never_clears_is_not_found() {
+    let (found, lines, hw, before, after) =
+        check_h6_port(model::H6, Some(|k| k.va_start_stuck = true));
+    assert!(!found);
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].contains("was not found")
+            && lines[0].contains("a translated read at IOVA 0x76543000")
+            && lines[0].contains("Timeout"),
+        "{lines:?}"
+    );
+    // The driver's table is back in TTB although the port hung.
+    assert_eq!(before, after);
+    assert!(hw.0.borrow().busy_at(model::reg::VA_CONFIG));
+}
+
+/// On H6 the catalogue runs through the port only after `checked_port`
+/// found it, as `run_family` does; the results are the H616 port-alone
+/// run's (same model, same driver, the variant's slot count aside).
+#[test]
+fn the_catalogue_runs_through_the_h6_port_the_check_found() {
+    let (r6, hw) = run_catalogue(Opts {
+        masters: Masters::VaPort,
+        h6: true,
+        ..Opts::default()
+    });
+    let (r616, _) = run_catalogue(Opts {
+        masters: Masters::VaPort,
+        ..Opts::default()
+    });
+    assert!(failed(&r6).is_empty(), "{r6:?}");
+    assert!(
+        hw.0.borrow().misuse.is_empty(),
+        "{:?}",
+        hw.0.borrow().misuse
+    );
+    let outcomes = |r: &Results| -> Vec<(&'static str, Outcome)> {
+        r.iter().map(|(n, o, _)| (*n, o.clone())).collect()
+    };
+    assert_eq!(outcomes(&r6), outcomes(&r616));
+    assert!(r6.iter().filter(|(_, o, _)| *o == Outcome::Pass).count() > 0);
 }
 
 // ---- The PMU counters as cache evidence (docs/hw/sun50i.md §12) ----

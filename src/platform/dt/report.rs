@@ -979,7 +979,15 @@ fn master_for(
         s
     };
     match (port, checks) {
-        (Some(port), _) => Some(format!("{port}, the image's own master for it: {platform}")),
+        (Some(port), _) => {
+            // A port the family uses only after a run-time check says so.
+            let note = (lookups.no_master)(kind, &n.compatible)
+                .map(|w| format!("; {w}"))
+                .unwrap_or_default();
+            Some(format!(
+                "{port}, the image's own master for it: {platform}{note}"
+            ))
+        }
         (None, Some(checks)) => Some(format!(
             "none the image can drive: {platform}: {checks} run without one, the DMA cases SKIP"
         )),

@@ -1067,9 +1067,10 @@ fn sun50i_unknown_lines_and_providers_are_left_to_the_loader() {
         t.contains("    clocks: CLK_BUS_IOMMU (51, CCU +0x7bc bit 0): the image turns them on, when it tests this IOMMU, if the loader left them off; reset 99 of clock@3001000 (allwinner,sun50i-h6-ccu): left to the loader\n"),
         "{t}"
     );
-    // H6: no VA port the image uses, and the codec has no driver.
+    // H6: the VA port if the run-time check finds it; the codec has no
+    // driver.
     assert!(
-        t.contains(&format!("    master: none the image can drive: the platform masters behind it (video-codec@1c0e000) have no DMA engine driver in this image yet, and it has no port of its own the image uses: not tested; {}\n", crate::iommu::sun50i::probe::H6_NO_MASTER)),
+        t.contains(&format!("    master: the VA debug port (IOMMU +0x190..0x198), the image's own master for it: the platform masters behind it (video-codec@1c0e000) have no DMA engine driver in this image yet; {}\n", crate::iommu::sun50i::probe::H6_VA_PORT_CONDITIONAL)),
         "{t}"
     );
     // A CCU without a table in this image: everything left to the loader.
