@@ -128,7 +128,13 @@ pub fn detect<M: Mmio, P: Mmio>(
     let restored = hw
         .set_ttb(u64::from(old))
         .map_err(|e| format!("TTB {old:#x} not restored after the check: {e}"));
-    drop(buf);
+    if restored.is_err() {
+        // TTB may still point at the private table: keep its frames out of
+        // the pool rather than let a later allocation be walked.
+        core::mem::forget(buf);
+    } else {
+        drop(buf);
+    }
     let words = read?;
     restored?;
     let iova = CHECK_IOVA;
