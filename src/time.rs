@@ -3,6 +3,18 @@
 //! Every hardware poll in the project is bounded: drivers call [`poll_until`]
 //! with a [`Clock`] (the generic timer on target, a fake on the host) and get a
 //! [`Timeout`] that names what they were waiting for instead of hanging.
+//!
+//! Between two checks a wait *sleeps* ([`Wait::pause`]): after a few checks
+//! back to back (hardware that answers within microseconds), it asks the clock
+//! to rest until the next check, a quarter of the time waited so far from now
+//! (at least [`MIN_SLEEP`], at most [`MAX_SLEEP`], never past the deadline).
+//! [`Clock::sleep_until`] decides how: the generic timer arms its compare
+//! value and executes WFI when boot has routed the timer interrupt to the CPU
+//! (`boot/waits.rs`); every other clock, and the generic timer on a board
+//! where that could not be done, spins once and returns, so the wait polls.
+//! Under QEMU's `-icount ...,sleep=off` a CPU in WFI lets virtual time jump
+//! to the next timer deadline, so a sleeping wait costs no host time
+//! (docs/performance.md).
 #![forbid(unsafe_code)]
 
 use core::fmt;
@@ -19,7 +31,32 @@ pub trait Clock {
     fn since(&self, earlier: u64) -> Duration {
         ticks_to_duration(self.ticks().wrapping_sub(earlier), self.freq_hz())
     }
+
+    /// Rests until the counter reaches `tick`, or earlier (an interrupt, a
+    /// spurious wake-up): callers check their condition and the time again
+    /// on return.  Must not return much later than `tick`.
+    ///
+    /// The default is one spin-loop hint and an immediate return: waits on
+    /// such a clock poll.
+    fn sleep_until(&self, tick: u64) {
+        let _ = tick;
+        core::hint::spin_loop();
+    }
 }
+
+/// Checks a [`Wait`] makes back to back before it starts sleeping: a device
+/// that answers within a few register reads never waits for a timer.
+pub const SPIN_CHECKS: u32 = 16;
+/// The shortest sleep between two checks.
+pub const MIN_SLEEP: Duration = Duration::from_micros(1);
+/// The longest sleep between two checks: how late a wait may notice a
+/// condition that became true (on top of a quarter of the time it waited).
+pub const MAX_SLEEP: Duration = Duration::from_millis(1);
+/// A sleep is the time waited so far divided by this (then clamped to
+/// [`MIN_SLEEP`]..=[`MAX_SLEEP`]): the checks thin out geometrically, so a
+/// wait of `T` makes about `log(T / MIN_SLEEP) / log(1 + 1/BACKOFF)` checks
+/// until the cap, and notices a change at most `T / BACKOFF` late.
+pub const BACKOFF: u64 = 4;
 
 /// Converts a tick count at `freq_hz` to a [`Duration`] without overflow.
 pub fn ticks_to_duration(ticks: u64, freq_hz: u64) -> Duration {
@@ -79,7 +116,81 @@ impl fmt::Display for Timeout {
     }
 }
 
-/// Polls `done` until it returns `true` or `timeout` passes.
+/// One bounded wait in progress: the deadline, and the pacing of the
+/// checks (module docs).  [`poll_until`] is the usual way to use it; a
+/// caller whose condition yields more than a `bool` (the virtio transport's
+/// used ring) drives it itself:
+///
+/// ```text
+/// let mut w = Wait::new(clock, timeout);
+/// loop {
+///     let expired = w.expired();   // before the check, so a condition that
+///     if done() { break; }         // turned true as time ran out is seen
+///     if expired { return Err(.. w.waited() ..) }
+///     w.pause();
+/// }
+/// ```
+pub struct Wait<'c> {
+    clock: &'c dyn Clock,
+    deadline: Deadline,
+    checks: u32,
+    min_ticks: u64,
+    max_ticks: u64,
+}
+
+impl<'c> Wait<'c> {
+    /// A wait of at most `timeout`, starting now.
+    pub fn new(clock: &'c dyn Clock, timeout: Duration) -> Self {
+        let freq = clock.freq_hz();
+        Self {
+            clock,
+            deadline: Deadline::after(clock, timeout),
+            checks: 0,
+            min_ticks: duration_to_ticks(MIN_SLEEP, freq).max(1),
+            max_ticks: duration_to_ticks(MAX_SLEEP, freq).max(1),
+        }
+    }
+
+    /// `true` once the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.deadline.expired(self.clock)
+    }
+
+    /// Time since the wait started.
+    pub fn waited(&self) -> Duration {
+        self.clock.since(self.deadline.start)
+    }
+
+    /// Pauses made so far (one per failed check).
+    pub fn pauses(&self) -> u32 {
+        self.checks
+    }
+
+    /// Pauses before the next check: a spin-loop hint for the first
+    /// [`SPIN_CHECKS`], then a sleep until the next check is due (a
+    /// [`BACKOFF`]th of the time waited, clamped to
+    /// [`MIN_SLEEP`]..=[`MAX_SLEEP`], never past the first tick at which the
+    /// deadline has passed).
+    pub fn pause(&mut self) {
+        self.checks = self.checks.saturating_add(1);
+        if self.checks <= SPIN_CHECKS {
+            core::hint::spin_loop();
+            return;
+        }
+        let now = self.clock.ticks();
+        let waited = now.wrapping_sub(self.deadline.start);
+        // The first tick at which `expired()` is true.
+        let left = self.deadline.limit.saturating_add(1).saturating_sub(waited);
+        if left == 0 {
+            return;
+        }
+        let step = (waited / BACKOFF).clamp(self.min_ticks, self.max_ticks);
+        self.clock.sleep_until(now.wrapping_add(step.min(left)));
+    }
+}
+
+/// Polls `done` until it returns `true` or `timeout` passes, sleeping
+/// between checks ([`Wait::pause`]).
 ///
 /// `done` is always evaluated at least once after the deadline check, so a
 /// condition that became true just as time ran out is still seen.
@@ -89,30 +200,30 @@ pub fn poll_until(
     what: &'static str,
     mut done: impl FnMut() -> bool,
 ) -> Result<(), Timeout> {
-    let start = clock.ticks();
-    let deadline = Deadline::after(clock, timeout);
+    let mut wait = Wait::new(clock, timeout);
     loop {
-        let expired = deadline.expired(clock);
+        let expired = wait.expired();
         if done() {
             return Ok(());
         }
         if expired {
             return Err(Timeout {
                 what,
-                waited: clock.since(start),
+                waited: wait.waited(),
             });
         }
-        core::hint::spin_loop();
+        wait.pause();
     }
 }
 
 #[cfg(test)]
 pub mod fake {
-    //! A clock for host tests that advances by a fixed step on every read.
+    //! Clocks for host tests.
     use super::Clock;
     use core::cell::Cell;
 
-    /// Advances `step` ticks each time it is read; 1 MHz.
+    /// Advances `step` ticks each time it is read; 1 MHz.  Never sleeps:
+    /// waits on it poll, as on a board whose timer interrupt is not routed.
     pub struct SteppingClock {
         /// Current value.
         pub now: Cell<u64>,
@@ -130,11 +241,38 @@ pub mod fake {
             1_000_000
         }
     }
+
+    /// A 1 MHz clock that stands still while read and jumps to the target
+    /// of every [`Clock::sleep_until`], as QEMU's virtual time does for a
+    /// CPU in WFI under `-icount ...,sleep=off`; it records the sleeps.
+    #[derive(Default)]
+    pub struct SleepingClock {
+        /// Current value.
+        pub now: Cell<u64>,
+        /// Sleeps so far.
+        pub sleeps: Cell<u32>,
+        /// The latest tick any sleep asked for.
+        pub latest_target: Cell<u64>,
+    }
+
+    impl Clock for SleepingClock {
+        fn ticks(&self) -> u64 {
+            self.now.get()
+        }
+        fn freq_hz(&self) -> u64 {
+            1_000_000
+        }
+        fn sleep_until(&self, tick: u64) {
+            self.sleeps.set(self.sleeps.get() + 1);
+            self.latest_target.set(self.latest_target.get().max(tick));
+            self.now.set(self.now.get().max(tick));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fake::SteppingClock;
+    use super::fake::{SleepingClock, SteppingClock};
     use super::*;
     use core::cell::Cell;
 
@@ -175,5 +313,83 @@ mod tests {
             n == 5
         })
         .is_ok());
+    }
+
+    #[test]
+    fn a_wait_that_never_completes_ends_at_its_deadline_with_a_clear_failure() {
+        let clock = SleepingClock::default();
+        let timeout = Duration::from_millis(100);
+        let mut checks = 0u32;
+        let err = poll_until(
+            &clock,
+            timeout,
+            "edu DMA command bit0 (busy) to clear",
+            || {
+                checks += 1;
+                false
+            },
+        )
+        .unwrap_err();
+        // It ended at the deadline, not before and not much after: the first
+        // tick past the 100,000-tick limit.
+        assert_eq!(err.waited, Duration::from_micros(100_001));
+        assert_eq!(
+            clock.latest_target.get(),
+            100_001,
+            "slept past the deadline"
+        );
+        assert_eq!(
+            err.to_string(),
+            "timed out after 100001 us waiting for edu DMA command bit0 (busy) to clear"
+        );
+        // It slept instead of spinning: a few dozen checks for 100 ms,
+        // not one per tick (16 back to back, then 1/4 of the time waited,
+        // capped at 1 ms).
+        let sleeps = clock.sleeps.get();
+        assert!((100..=140).contains(&sleeps), "{sleeps} sleeps");
+        assert_eq!(checks, SPIN_CHECKS + sleeps + 1);
+    }
+
+    #[test]
+    fn a_condition_that_turns_true_is_seen_soon_after() {
+        for ready_at in [40u64, 700, 10_000, 100_000, 1_000_000] {
+            let clock = SleepingClock::default();
+            let mut seen_at = None;
+            poll_until(&clock, Duration::from_secs(5), "ready", || {
+                let now = clock.now.get();
+                if now >= ready_at {
+                    seen_at = Some(now);
+                }
+                seen_at.is_some()
+            })
+            .unwrap();
+            let seen = seen_at.unwrap();
+            // At most a quarter late, and never more than MAX_SLEEP late.
+            let late = seen - ready_at;
+            assert!(
+                late <= (ready_at / BACKOFF + 1).min(1_000),
+                "ready at {ready_at}, seen at {seen}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_device_that_answers_within_a_few_reads_never_sleeps() {
+        let clock = SleepingClock::default();
+        let mut n = 0;
+        poll_until(&clock, Duration::from_secs(1), "n", || {
+            n += 1;
+            n == SPIN_CHECKS
+        })
+        .unwrap();
+        assert_eq!(clock.sleeps.get(), 0);
+    }
+
+    #[test]
+    fn a_zero_timeout_checks_once_more_and_never_sleeps_past_it() {
+        let clock = SleepingClock::default();
+        let err = poll_until(&clock, Duration::ZERO, "z", || false).unwrap_err();
+        assert_eq!(clock.latest_target.get(), 1);
+        assert_eq!(err.waited, Duration::from_micros(1));
     }
 }
