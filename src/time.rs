@@ -7,13 +7,22 @@
 //! Between two checks a wait *sleeps* ([`Wait::pause`]): after a few checks
 //! back to back (hardware that answers within microseconds), it asks the clock
 //! to rest until the next check, a quarter of the time waited so far from now
-//! (at least [`MIN_SLEEP`], at most [`MAX_SLEEP`], never past the deadline).
-//! [`Clock::sleep_until`] decides how: the generic timer arms its compare
-//! value and executes WFI when boot has routed the timer interrupt to the CPU
-//! (`boot/waits.rs`); every other clock, and the generic timer on a board
-//! where that could not be done, spins once and returns, so the wait polls.
+//! (at least [`MIN_SLEEP`], at most [`MAX_SLEEP`] or a [`PACE`]th of the
+//! timeout, never past the deadline).  A device with a known latency (QEMU's
+//! edu: 100 ms per DMA) is first slept on for that long
+//! ([`poll_until_expecting`]).  [`Clock::sleep_until`] decides how: the
+//! generic timer arms its compare value and executes WFI when boot has routed
+//! the timer interrupt to the CPU (`boot/waits.rs`); every other clock, and
+//! the generic timer on a board where that could not be done, spins once and
+//! returns, so the wait polls.
+//!
 //! Under QEMU's `-icount ...,sleep=off` a CPU in WFI lets virtual time jump
-//! to the next timer deadline, so a sleeping wait costs no host time
+//! to the next timer deadline, so a sleeping wait costs no host time — and a
+//! device that completes on a host thread (virtio-blk's disk I/O) could then
+//! see its guest's deadline pass before the host got to run.  That is why a
+//! sleep is never longer than a [`PACE`]th of the timeout: reaching the
+//! deadline takes at least that many wake-ups, each a round through QEMU's
+//! main loop, which is where such completions are delivered
 //! (docs/performance.md).
 #![forbid(unsafe_code)]
 
@@ -49,13 +58,17 @@ pub trait Clock {
 pub const SPIN_CHECKS: u32 = 16;
 /// The shortest sleep between two checks.
 pub const MIN_SLEEP: Duration = Duration::from_micros(1);
-/// The longest sleep between two checks: how late a wait may notice a
-/// condition that became true (on top of a quarter of the time it waited).
+/// The longest sleep between two checks of a wait of up to
+/// `PACE * MAX_SLEEP` (4 s): how late a long wait may notice a condition
+/// that became true, beyond a quarter of the time it waited.
 pub const MAX_SLEEP: Duration = Duration::from_millis(1);
-/// A sleep is the time waited so far divided by this (then clamped to
-/// [`MIN_SLEEP`]..=[`MAX_SLEEP`]): the checks thin out geometrically, so a
-/// wait of `T` makes about `log(T / MIN_SLEEP) / log(1 + 1/BACKOFF)` checks
-/// until the cap, and notices a change at most `T / BACKOFF` late.
+/// A longer wait sleeps at most a `PACE`th of its timeout at a time, so it
+/// checks at least `PACE` times before it gives up (module docs).
+pub const PACE: u32 = 4000;
+/// A sleep is the time waited so far divided by this (then clamped): the
+/// checks thin out geometrically, so a wait of `T` makes about
+/// `log(T / MIN_SLEEP) / log(1 + 1/BACKOFF)` checks until the cap, and
+/// notices a change at most `T / BACKOFF` late.
 pub const BACKOFF: u64 = 4;
 
 /// Converts a tick count at `freq_hz` to a [`Duration`] without overflow.
@@ -136,19 +149,31 @@ pub struct Wait<'c> {
     checks: u32,
     min_ticks: u64,
     max_ticks: u64,
+    expect_ticks: u64,
 }
 
 impl<'c> Wait<'c> {
     /// A wait of at most `timeout`, starting now.
     pub fn new(clock: &'c dyn Clock, timeout: Duration) -> Self {
         let freq = clock.freq_hz();
+        let deadline = Deadline::after(clock, timeout);
+        let cap = duration_to_ticks(MAX_SLEEP, freq).max(deadline.limit / u64::from(PACE));
         Self {
             clock,
-            deadline: Deadline::after(clock, timeout),
+            deadline,
             checks: 0,
             min_ticks: duration_to_ticks(MIN_SLEEP, freq).max(1),
-            max_ticks: duration_to_ticks(MAX_SLEEP, freq).max(1),
+            max_ticks: cap.max(1),
+            expect_ticks: 0,
         }
+    }
+
+    /// The same wait for a device that needs `latency` to answer: the
+    /// first pause sleeps until `latency` has passed (no checks back to
+    /// back), then the wait paces itself as usual.
+    pub fn expecting(mut self, latency: Duration) -> Self {
+        self.expect_ticks = duration_to_ticks(latency, self.clock.freq_hz());
+        self
     }
 
     /// `true` once the deadline has passed.
@@ -166,14 +191,15 @@ impl<'c> Wait<'c> {
         self.checks
     }
 
-    /// Pauses before the next check: a spin-loop hint for the first
-    /// [`SPIN_CHECKS`], then a sleep until the next check is due (a
-    /// [`BACKOFF`]th of the time waited, clamped to
-    /// [`MIN_SLEEP`]..=[`MAX_SLEEP`], never past the first tick at which the
-    /// deadline has passed).
+    /// Pauses before the next check: until the expected latency has passed
+    /// ([`Wait::expecting`]); else a spin-loop hint for the first
+    /// [`SPIN_CHECKS`]; else a sleep until the next check is due (a
+    /// [`BACKOFF`]th of the time waited, at least [`MIN_SLEEP`], at most
+    /// [`MAX_SLEEP`] or a [`PACE`]th of the timeout).  Never sleeps past the
+    /// first tick at which the deadline has passed.
     pub fn pause(&mut self) {
         self.checks = self.checks.saturating_add(1);
-        if self.checks <= SPIN_CHECKS {
+        if self.expect_ticks == 0 && self.checks <= SPIN_CHECKS {
             core::hint::spin_loop();
             return;
         }
@@ -184,7 +210,11 @@ impl<'c> Wait<'c> {
         if left == 0 {
             return;
         }
-        let step = (waited / BACKOFF).clamp(self.min_ticks, self.max_ticks);
+        let step = if waited < self.expect_ticks {
+            self.expect_ticks - waited
+        } else {
+            (waited / BACKOFF).clamp(self.min_ticks, self.max_ticks)
+        };
         self.clock.sleep_until(now.wrapping_add(step.min(left)));
     }
 }
@@ -198,9 +228,30 @@ pub fn poll_until(
     clock: &dyn Clock,
     timeout: Duration,
     what: &'static str,
+    done: impl FnMut() -> bool,
+) -> Result<(), Timeout> {
+    run(Wait::new(clock, timeout), what, done)
+}
+
+/// [`poll_until`] for a device that takes `latency` to answer (its
+/// documented behaviour, e.g. QEMU's edu completes a DMA 100 ms after the
+/// command): checks once at once, then sleeps until `latency` has passed
+/// before checking again ([`Wait::expecting`]).
+pub fn poll_until_expecting(
+    clock: &dyn Clock,
+    latency: Duration,
+    timeout: Duration,
+    what: &'static str,
+    done: impl FnMut() -> bool,
+) -> Result<(), Timeout> {
+    run(Wait::new(clock, timeout).expecting(latency), what, done)
+}
+
+fn run(
+    mut wait: Wait<'_>,
+    what: &'static str,
     mut done: impl FnMut() -> bool,
 ) -> Result<(), Timeout> {
-    let mut wait = Wait::new(clock, timeout);
     loop {
         let expired = wait.expired();
         if done() {
@@ -391,5 +442,61 @@ mod tests {
         let err = poll_until(&clock, Duration::ZERO, "z", || false).unwrap_err();
         assert_eq!(clock.latest_target.get(), 1);
         assert_eq!(err.waited, Duration::from_micros(1));
+    }
+
+    #[test]
+    fn a_long_wait_checks_at_least_pace_times_before_it_gives_up() {
+        // 20 s (the catalogue's DMA timeout): sleeps of at most 5 ms, so
+        // at least PACE wake-ups before the deadline.
+        let clock = SleepingClock::default();
+        poll_until(&clock, Duration::from_secs(20), "never", || false).unwrap_err();
+        let sleeps = clock.sleeps.get();
+        assert!(
+            (PACE..PACE + 100).contains(&sleeps),
+            "{sleeps} sleeps for 20 s"
+        );
+    }
+
+    #[test]
+    fn a_device_with_a_known_latency_is_slept_on_once() {
+        // edu: done 100 ms after the command.  One check at once, one sleep
+        // of 100 ms, done.
+        let clock = SleepingClock::default();
+        let mut checks = 0;
+        poll_until_expecting(
+            &clock,
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            "edu",
+            || {
+                checks += 1;
+                clock.now.get() >= 100_000
+            },
+        )
+        .unwrap();
+        assert_eq!((checks, clock.sleeps.get()), (2, 1));
+        // Late by 3 ms: the usual pacing takes over.
+        let clock = SleepingClock::default();
+        poll_until_expecting(
+            &clock,
+            Duration::from_millis(100),
+            Duration::from_secs(5),
+            "edu",
+            || clock.now.get() >= 103_000,
+        )
+        .unwrap();
+        assert!(clock.now.get() <= 104_000, "{}", clock.now.get());
+        // A latency beyond the timeout still ends at the deadline.
+        let clock = SleepingClock::default();
+        let err = poll_until_expecting(
+            &clock,
+            Duration::from_secs(9),
+            Duration::from_millis(10),
+            "edu",
+            || false,
+        )
+        .unwrap_err();
+        assert_eq!(err.waited, Duration::from_micros(10_001));
+        assert_eq!(clock.sleeps.get(), 1);
     }
 }
