@@ -225,14 +225,33 @@ impl<'c, M: Mmio> Transport<'c, M> {
         }
     }
 
-    /// Waits for the next used element of `q`, up to `timeout`.  Stops
-    /// early when the device sets DEVICE_NEEDS_RESET.
+    /// Waits for the next used element of `q`, up to `timeout`, sleeping
+    /// between checks.  Stops early when the device sets
+    /// DEVICE_NEEDS_RESET.
     pub fn wait_used(
         &self,
         q: &mut SplitQueue<'_>,
         timeout: Duration,
     ) -> Result<Used, VirtioError> {
-        let mut wait = Wait::new(self.clock, timeout);
+        self.wait_used_with(q, Wait::new(self.clock, timeout))
+    }
+
+    /// [`Self::wait_used`] without sleeping ([`Wait::polling`]), for a
+    /// device whose completion comes from the emulator's host threads
+    /// (virtio-blk's disk I/O) rather than from time passing.
+    pub fn wait_used_polling(
+        &self,
+        q: &mut SplitQueue<'_>,
+        timeout: Duration,
+    ) -> Result<Used, VirtioError> {
+        self.wait_used_with(q, Wait::new(self.clock, timeout).polling())
+    }
+
+    fn wait_used_with(
+        &self,
+        q: &mut SplitQueue<'_>,
+        mut wait: Wait<'_>,
+    ) -> Result<Used, VirtioError> {
         loop {
             let expired = wait.expired();
             if let Some(u) = q.pop_used()? {
