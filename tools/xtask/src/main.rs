@@ -5,7 +5,7 @@
 //! cargo xtask run [--iommu smmuv3|virtio|none] [--el2] [--bootargs "…"]
 //!                 [--load-addr ADDR] [--ram MIB] [--timeout SECS] [--junit FILE] [-- qemu args…]
 //! cargo xtask test [--no-lint] [--no-host] [--no-kunit] [--only NAME]… [--timeout SECS]
-//!                  [--verbose] [--junit FILE]
+//!                  [--jobs N] [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
 //! cargo xtask install-qemu [--dry-run]
 //! cargo xtask dt-probe FILE.dtb [--json]
@@ -62,7 +62,7 @@ commands:
                                     root-ports: each behind a pcie-root-port; pci-bridge:
                                     behind pcie-pci-bridges behind root ports)
       --el2                         enter at EL2 (virtualization=on)
-      --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8)
+      --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8,sleep=off)
       --bootargs \"...\"              extra bootargs (after iommu_bringup.exit=semihosting)
       --load-addr ADDR              load the Image raw at ADDR behind a trampoline ELF
       --ram MIB                     guest RAM in MiB (default 256; 8 starves the heap plan)
@@ -72,6 +72,7 @@ commands:
   test                  lint, host tests, build, host model runs (sun50i KTAP over its
                         model, not a board), QEMU scenario matrix
       --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
+      --jobs N                      QEMU scenarios at a time (default 2; --verbose runs one)
   bench                 cargo bench --bench pgtable [-- ARGS...]
   image --board NAME [--dtb FILE]   package the Image for a board's loader
                         into target/boards/NAME/ (--list: the boards); fetches the
@@ -197,6 +198,12 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                     "--no-kunit" => o.no_kunit = true,
                     "--verbose" | "-v" => o.verbose = true,
                     "--only" => o.only.push(value(&mut args, a)?),
+                    "--jobs" | "-j" => {
+                        o.jobs = parse_u64(&value(&mut args, a)?, a)? as usize;
+                        if o.jobs == 0 {
+                            return Err(Error::Usage("--jobs needs at least 1".into()));
+                        }
+                    }
                     "--timeout" => o.timeout = parse_u64(&value(&mut args, a)?, a)?,
                     "--junit" => o.junit = Some(PathBuf::from(value(&mut args, a)?)),
                     _ => return Err(Error::Usage(format!("test: unknown option `{a}`"))),

@@ -99,8 +99,9 @@ pub fn run(r: &ModelRun, kunit_dir: Option<&Path>, suites: &mut Vec<junit::Suite
     suites.extend(junit::suites_from_cases(r.name, &cases, elapsed));
     let mut problems = check(r, &report);
     if let Some(dir) = kunit_dir {
-        if let Err(e) = kunit::check(dir, &log, r.failures.is_empty()) {
-            problems.push(e.to_string());
+        match kunit::check(dir, &log, r.failures.is_empty()) {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     if problems.is_empty() {

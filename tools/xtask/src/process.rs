@@ -69,6 +69,29 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// Runs `cmd` with its output captured, saying nothing unless it fails:
+/// then the error carries the command line and what it printed.  For
+/// commands run while other stages print (the parallel QEMU matrix).
+pub fn run_quiet(cmd: &mut Command) -> Result<()> {
+    let line = display(cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io(format!("cannot start `{line}`")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            cmd: format!(
+                "{line}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            status: out.status.to_string(),
+        })
+    }
+}
+
 /// Runs `cmd` and returns its stdout (stderr inherited); fails if it does not exit 0.
 pub fn output(cmd: &mut Command) -> Result<String> {
     let line = display(cmd);

@@ -2,6 +2,15 @@
 //! unit tests, the host model runs (`model.rs`), then the QEMU scenario
 //! matrix, each stage timed and summarised; the last stdout line is
 //! `xtask: N passed, M failed`.
+//!
+//! Two things overlap, so the loop is shorter than the sum of its stages:
+//! the release image builds in the background from the start (it needs
+//! nothing the lint and host stages make, and cargo locks `release` and
+//! `debug` separately), and the QEMU scenarios run [`Options::jobs`] at a
+//! time (default 2; `--verbose`, which streams consoles, runs one).  Each
+//! stage's output is held back and printed whole, in matrix order, when it
+//! ends; its time is its own.  The summary ends with the wall time of the
+//! whole run and of the matrix.
 
 use crate::error::{Error, Result};
 use crate::image;
@@ -15,8 +24,15 @@ use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
 use crate::toolchain;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// QEMU scenarios run at the same time unless `--jobs` says otherwise.
+pub const DEFAULT_JOBS: usize = 2;
 
 /// Options of `cargo xtask test`.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +52,8 @@ pub struct Options {
     pub verbose: bool,
     /// Write a JUnit report here.
     pub junit: Option<PathBuf>,
+    /// QEMU scenarios at a time (0: [`DEFAULT_JOBS`]).
+    pub jobs: usize,
 }
 
 /// One line of the summary.
@@ -50,7 +68,12 @@ fn stage(rows: &mut Vec<Row>, name: &str, f: impl FnOnce() -> Result<()>) {
     eprintln!("xtask: == {name} ==");
     let start = Instant::now();
     let r = f();
-    let time = start.elapsed();
+    record(rows, name, r, start.elapsed());
+}
+
+/// Reports a finished stage: a FAILED line on stderr, the stage line on
+/// stdout, a row for the summary.
+fn record(rows: &mut Vec<Row>, name: &str, r: Result<()>, time: Duration) {
     let (ok, note) = match r {
         Ok(()) => (true, String::new()),
         Err(e) => {
@@ -74,11 +97,18 @@ fn stage(rows: &mut Vec<Row>, name: &str, f: impl FnOnce() -> Result<()>) {
 
 /// Runs the whole suite; Err if anything failed (after printing the summary).
 pub fn run(opts: &Options) -> Result<()> {
+    let wall = Instant::now();
     let mut rows = Vec::new();
     let mut suites = Vec::new();
     // Before anything builds: without the target every later stage fails
     // with "can't find crate for `core`" (rustup does not always add it).
     stage(&mut rows, "rustup: target + components", toolchain::ensure);
+    // The image builds while lint and host tests run (module docs).
+    let image_build = std::thread::spawn(|| {
+        let start = Instant::now();
+        let (r, log) = image::build_quiet();
+        (r, log, start.elapsed())
+    });
     if !opts.no_lint {
         stage(&mut rows, "lint: cargo fmt --check", || {
             process::run(process::cargo().args(["fmt", "--all", "--check"]))
@@ -161,12 +191,32 @@ pub fn run(opts: &Options) -> Result<()> {
                 .join(", ")
         )));
     }
-    // Build once and make sure QEMU is there; if either fails every scenario fails.
-    let mut art = None;
-    stage(&mut rows, "image: build + header check", || {
-        art = Some(image::build()?);
-        Ok(())
-    });
+    // The image (built in the background) and QEMU; if either is missing
+    // every scenario fails.
+    eprintln!("xtask: == image: build + header check ==");
+    let art = match image_build.join() {
+        Ok((r, log, time)) => {
+            eprint!("{log}");
+            let art = r.as_ref().ok().cloned();
+            record(
+                &mut rows,
+                "image: build + header check",
+                r.map(|_| ()),
+                time,
+            );
+            art
+        }
+        Err(_) => {
+            let e = Error::Failed("the image build thread panicked".into());
+            record(
+                &mut rows,
+                "image: build + header check",
+                Err(e),
+                Duration::ZERO,
+            );
+            None
+        }
+    };
     let mut kunit_dir = None;
     if !opts.no_kunit {
         stage(&mut rows, "kunit: kernel KTAP parser", || {
@@ -183,16 +233,29 @@ pub fn run(opts: &Options) -> Result<()> {
         });
         suites.extend(junit_suites);
     }
+    let mut matrix = None;
     match art {
         Some(art) if have_qemu => {
-            for s in &selected {
-                let name = format!("qemu: {}", s.name);
-                let mut junit_suites = Vec::new();
-                stage(&mut rows, &name, || {
-                    run_scenario(s, &art.image, opts, kunit_dir.as_deref(), &mut junit_suites)
-                });
-                suites.extend(junit_suites);
-            }
+            let jobs = match (opts.verbose, opts.jobs) {
+                (true, _) => 1,
+                (false, 0) => DEFAULT_JOBS,
+                (false, j) => j,
+            };
+            let start = Instant::now();
+            let kunit = kunit_dir.as_deref();
+            run_in_order(
+                &selected,
+                jobs,
+                |s| run_scenario(s, &art.image, opts, kunit),
+                |s, done| {
+                    let name = format!("qemu: {}", s.name);
+                    eprintln!("xtask: == {name} ==");
+                    eprint!("{}", done.log);
+                    record(&mut rows, &name, done.result, done.time);
+                    suites.extend(done.suites);
+                },
+            );
+            matrix = Some((start.elapsed(), jobs));
         }
         _ => {
             for s in &selected {
@@ -223,6 +286,17 @@ pub fn run(opts: &Options) -> Result<()> {
     for r in rows.iter().filter(|r| !r.ok) {
         println!("  {}: {}", r.name, first_lines(&r.note, 6));
     }
+    // Stages overlap (module docs): the wall time is less than their sum.
+    let mut line = format!("wall {:.1} s", wall.elapsed().as_secs_f64());
+    if let Some((t, jobs)) = matrix {
+        let _ = write!(
+            line,
+            "; QEMU matrix {:.1} s ({} scenarios, {jobs} at a time)",
+            t.as_secs_f64(),
+            selected.len()
+        );
+    }
+    println!("{line}; the image built alongside lint and host tests");
     if let Some(path) = &opts.junit {
         suites.push(junit::Suite {
             name: "xtask".into(),
@@ -279,12 +353,70 @@ fn save_log(name: &str, console: &str) -> Option<PathBuf> {
     }
 }
 
-fn run_scenario(
+/// What one scenario left: its console judged, the runner's lines about
+/// it (printed when its turn comes), its JUnit suites.
+struct Done {
+    result: Result<()>,
+    log: String,
+    time: Duration,
+    suites: Vec<junit::Suite>,
+}
+
+/// Runs `work` on every item, `jobs` at a time, and hands each result to
+/// `report` in the items' order as soon as it and all before it are done.
+fn run_in_order<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> R + Sync,
+    mut report: impl FnMut(&T, R),
+) {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, R)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            let tx = tx.clone();
+            let (next, work) = (&next, &work);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                if tx.send((i, work(item))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting = BTreeMap::new();
+        let mut due = 0;
+        for (i, r) in rx {
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&due) {
+                report(&items[due], r);
+                due += 1;
+            }
+        }
+    });
+}
+
+fn run_scenario(s: &Scenario, image: &Path, opts: &Options, kunit_dir: Option<&Path>) -> Done {
+    let start = Instant::now();
+    let mut log = String::new();
+    let mut suites = Vec::new();
+    let result = scenario(s, image, opts, kunit_dir, &mut suites, &mut log);
+    Done {
+        result,
+        log,
+        time: start.elapsed(),
+        suites,
+    }
+}
+
+fn scenario(
     s: &Scenario,
-    image: &std::path::Path,
+    image: &Path,
     opts: &Options,
-    kunit_dir: Option<&std::path::Path>,
+    kunit_dir: Option<&Path>,
     suites: &mut Vec<junit::Suite>,
+    log: &mut String,
 ) -> Result<()> {
     let echo = if opts.verbose {
         Echo::Stdout
@@ -298,22 +430,25 @@ fn run_scenario(
         machine.extra.push(dtb.display().to_string());
     }
     let boot = qemu::boot(&machine, image, Limits::from_total(opts.timeout), echo)?;
-    let dump = |why: &str| {
+    if !opts.verbose {
+        let _ = writeln!(log, "xtask: running {}", boot.command);
+    }
+    let dump = |log: &mut String, why: &str| {
         if !opts.verbose {
-            eprintln!("xtask: {}: {why}; console was:", s.name);
+            let _ = writeln!(log, "xtask: {}: {why}; console was:", s.name);
             for l in boot.console.lines() {
-                eprintln!("  | {}", l.trim_end_matches('\r'));
+                let _ = writeln!(log, "  | {}", l.trim_end_matches('\r'));
             }
         }
     };
-    let log = save_log(s.name, &boot.console);
+    let saved = save_log(s.name, &boot.console);
     let verdict = match qemu::judge(&boot) {
         Ok(v) => v,
         Err(bad) => {
             let problems = s.check_bad(&bad);
             let ok = problems.is_empty();
             if !ok {
-                dump(&bad.to_string());
+                dump(log, &bad.to_string());
             }
             suites.push(junit::Suite {
                 name: s.name.to_string(),
@@ -327,7 +462,7 @@ fn run_scenario(
                 }],
             });
             if ok {
-                eprintln!("xtask: {}: {bad}, as expected", s.name);
+                let _ = writeln!(log, "xtask: {}: {bad}, as expected", s.name);
                 return Ok(());
             }
             return Err(Error::Run(format!(
@@ -350,21 +485,62 @@ fn run_scenario(
     }
     suites.extend(junit::suites_from_cases(s.name, &cases, boot.elapsed));
     let mut problems = s.check_verdict(&verdict.report, verdict.nothing_tested);
-    if let (Some(dir), Some(log)) = (kunit_dir, &log) {
+    if let (Some(dir), Some(saved)) = (kunit_dir, &saved) {
         let success = matches!(s.expect, Expectation::AllPass | Expectation::NothingTested);
-        if let Err(e) = kunit::check(dir, log, success) {
-            problems.push(e.to_string());
+        match kunit::check(dir, saved, success) {
+            Ok(summary) => {
+                let _ = writeln!(log, "{summary}");
+            }
+            Err(e) => problems.push(e.to_string()),
         }
     }
     if problems.is_empty() {
         let t = verdict.report.totals;
-        eprintln!(
+        let _ = writeln!(
+            log,
             "xtask: {}: pass:{} fail:{} skip:{}, exit status {} as expected",
             s.name, t.pass, t.fail, t.skip, verdict.code
         );
         Ok(())
     } else {
-        dump("expectation not met");
+        dump(log, "expectation not met");
         Err(Error::Run(problems.join("\n")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn results_come_back_in_order_whatever_finishes_first() {
+        // Item 0 finishes last; the report still sees 0, 1, 2, ... and each
+        // item's own result.
+        let items: Vec<u64> = (0..7).collect();
+        let running = AtomicUsize::new(0);
+        let most = Mutex::new(0);
+        let mut seen = Vec::new();
+        run_in_order(
+            &items,
+            2,
+            |&i| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                let mut m = most.lock().unwrap();
+                *m = (*m).max(now);
+                drop(m);
+                std::thread::sleep(Duration::from_millis(if i == 0 { 60 } else { 5 }));
+                running.fetch_sub(1, Ordering::SeqCst);
+                i * 10
+            },
+            |&i, r| seen.push((i, r)),
+        );
+        assert_eq!(seen, (0..7).map(|i| (i, i * 10)).collect::<Vec<_>>());
+        assert_eq!(*most.lock().unwrap(), 2, "two at a time");
+        // One job, and no items at all, work too.
+        let mut one = Vec::new();
+        run_in_order(&items, 1, |&i| i, |_, r| one.push(r));
+        assert_eq!(one, items);
+        run_in_order(&[] as &[u64], 2, |&i| i, |_, _| panic!("no items"));
     }
 }
