@@ -9,7 +9,8 @@
 //!   timer, which EL1 may always program.
 //! * Its controller is found the way Linux's `of_irq_find_parent` does: the
 //!   node's own `interrupt-parent`, else its parent's, climbing until a node
-//!   with `#interrupt-cells`.
+//!   with `#interrupt-cells`; or, for a timer with `interrupts-extended`
+//!   (some Renesas trees), from the entry's own phandle.
 //! * A GIC specifier is three cells (four on a GICv3 with PPI partitions):
 //!   type (0 SPI, 1 PPI), number, flags (trigger in bits 3:0, the GICv2 PPI
 //!   CPU mask in bits 15:8) — binding `interrupt-controller/arm,gic.yaml`,
@@ -190,7 +191,7 @@ pub enum NoTimerIrq<'a> {
         timer_node: &'a str,
         /// The controller's `#interrupt-cells`.
         cells: u32,
-        /// Cells in `interrupts`.
+        /// Cells found for the entry.
         have: usize,
         /// What is wrong.
         problem: &'static str,
@@ -230,7 +231,7 @@ impl fmt::Display for NoTimerIrq<'_> {
                 problem,
             } => write!(
                 f,
-                "timer node {timer_node}: virtual timer entry of `interrupts` ({have} cells, #interrupt-cells {cells}): {problem}"
+                "timer node {timer_node}: the virtual timer's entry ({have} cells, #interrupt-cells {cells}): {problem}"
             ),
             NoTimerIrq::Dt(e) => write!(f, "{e}"),
         }
@@ -320,37 +321,68 @@ fn gic<'a>(loc: &Located<'a>) -> Result<Result<Gic<'a>, NoTimerIrq<'a>>, DtError
     Ok(Ok(g))
 }
 
+/// The virtual timer's specifier (its cells) and the controller it names:
+/// from `interrupts` with the node's interrupt parent, or from
+/// `interrupts-extended` (`<phandle specifier>` per entry, each entry as
+/// long as its controller's `#interrupt-cells`).
+fn virt_entry<'a>(
+    timer: &Located<'a>,
+    index: usize,
+) -> Result<(&'a [u8], Located<'a>, u32), NoTimerIrq<'a>> {
+    let tn = timer.node();
+    let timer_node = tn.display_name();
+    let cells_of = |l: &Located<'a>| l.node().prop_u32("#interrupt-cells");
+    if let Some(irqs) = tn.property("interrupts") {
+        let parent = interrupt_parent(timer)?.ok_or(NoTimerIrq::NoController { timer_node })?;
+        let cells = cells_of(&parent)?.unwrap_or(0);
+        let n = cells as usize;
+        let spec = irqs
+            .value
+            .get(index * n * 4..(index + 1) * n * 4)
+            .unwrap_or(&[]);
+        return Ok((spec, parent, cells));
+    }
+    let ext = tn
+        .property("interrupts-extended")
+        .ok_or(NoTimerIrq::NoInterrupts { timer_node })?;
+    let mut at = 0usize;
+    for i in 0.. {
+        let Some(phandle) = cell(ext.value, at) else {
+            return Ok((&[], *timer, 0));
+        };
+        let ctrl = by_phandle(timer, phandle)?.ok_or(NoTimerIrq::NoController { timer_node })?;
+        let cells = cells_of(&ctrl)?.unwrap_or(0);
+        let n = cells as usize;
+        if i == index {
+            let spec = ext.value.get((at + 1) * 4..(at + 1 + n) * 4).unwrap_or(&[]);
+            return Ok((spec, ctrl, cells));
+        }
+        at += 1 + n;
+    }
+    Ok((&[], *timer, 0))
+}
+
 /// Finds the virtual timer's interrupt and its GIC.
 pub fn timer_irq<'a>(fdt: &Fdt<'a>) -> Result<TimerIrq<'a>, NoTimerIrq<'a>> {
     let timer = timer_node(fdt)?.ok_or(NoTimerIrq::NoTimerNode)?;
     let tn = timer.node();
     let timer_node = tn.display_name();
-    let irqs = tn
-        .property("interrupts")
-        .ok_or(NoTimerIrq::NoInterrupts { timer_node })?;
-    let parent = interrupt_parent(&timer)?.ok_or(NoTimerIrq::NoController { timer_node })?;
+    let index = tn
+        .prop_strs("interrupt-names")
+        .position(|name| name == VIRT_TIMER_NAME)
+        .unwrap_or(VIRT_TIMER_INDEX);
+    let (spec, parent, cells) = virt_entry(&timer, index)?;
     let gic = gic(&parent)??;
-    let cells = parent.node().prop_u32("#interrupt-cells")?.unwrap_or(0);
-    let have = irqs.value.len() / 4;
     let bad = |problem| NoTimerIrq::BadSpecifier {
         timer_node,
         cells,
-        have,
+        have: spec.len() / 4,
         problem,
     };
     if !(3..=4).contains(&cells) {
         return Err(bad("a GIC specifier has 3 cells (4 with PPI partitions)"));
     }
-    let index = tn
-        .prop_strs("interrupt-names")
-        .position(|name| name == VIRT_TIMER_NAME)
-        .unwrap_or(VIRT_TIMER_INDEX);
-    let at = index * cells as usize;
-    let (Some(kind), Some(ppi), Some(flags)) = (
-        cell(irqs.value, at),
-        cell(irqs.value, at + 1),
-        cell(irqs.value, at + 2),
-    ) else {
+    let (Some(kind), Some(ppi), Some(flags)) = (cell(spec, 0), cell(spec, 1), cell(spec, 2)) else {
         return Err(bad("no entry for the virtual timer"));
     };
     if kind != 1 {
@@ -359,7 +391,7 @@ pub fn timer_irq<'a>(fdt: &Fdt<'a>) -> Result<TimerIrq<'a>, NoTimerIrq<'a>> {
     if ppi > 15 {
         return Err(bad("PPI number above 15"));
     }
-    if cells == 4 && cell(irqs.value, at + 3).is_some_and(|p| p != 0) {
+    if cells == 4 && cell(spec, 3).is_some_and(|p| p != 0) {
         return Err(bad(
             "the PPI is partitioned (4th cell), which this image does not read",
         ));

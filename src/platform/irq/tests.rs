@@ -140,6 +140,41 @@ fn the_virtual_timer_is_the_third_entry_or_the_one_named_virt() {
 }
 
 #[test]
+fn interrupts_extended_names_the_controller_per_entry() {
+    // Two controllers: the timer's first entries go to a 2-cell one, the
+    // virtual timer's to the GIC.
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#address-cells", 1)
+        .prop_u32("#size-cells", 1);
+    b.begin("interrupt-controller@3021000")
+        .prop_str("compatible", "arm,gic-400")
+        .prop_cells("reg", &[0x0302_1000, 0x1000, 0x0302_2000, 0x2000])
+        .prop_empty("interrupt-controller")
+        .prop_u32("#interrupt-cells", 3)
+        .prop_u32("phandle", 1)
+        .end();
+    b.begin("intc@7000000")
+        .prop_str("compatible", "vendor,other")
+        .prop_empty("interrupt-controller")
+        .prop_u32("#interrupt-cells", 2)
+        .prop_u32("phandle", 2)
+        .end();
+    b.begin("timer")
+        .prop_str("compatible", "arm,armv8-timer")
+        .prop_cells(
+            "interrupts-extended",
+            &[2, 5, 4, 1, 1, 14, 8, 1, 1, 11, 8, 1, 1, 10, 8],
+        )
+        .end();
+    b.end();
+    let blob = b.finish();
+    let t = timer_irq(&Fdt::parse(&blob).unwrap()).unwrap();
+    assert_eq!((t.ppi, t.trigger()), (11, Trigger::LevelLow));
+    assert_eq!(t.gic.node, "interrupt-controller@3021000");
+}
+
+#[test]
 fn what_cannot_be_routed_says_why() {
     let err = |blob: Vec<u8>| {
         let fdt = Fdt::parse(&blob).unwrap();
