@@ -85,15 +85,18 @@ pub enum Edus {
     /// (secondary bus, 00.0), so the SMMU sees streams 0x200, 0x200 and
     /// 0x400.
     PciBridge,
+    /// No edu at all (`cargo xtask wall`'s floor run).
+    None,
 }
 
 impl Edus {
-    /// Parses `root`, `root-ports` or `pci-bridge`.
+    /// Parses `root`, `root-ports`, `pci-bridge` or `none`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "root" => Some(Edus::RootBus),
             "root-ports" => Some(Edus::RootPorts),
             "pci-bridge" => Some(Edus::PciBridge),
+            "none" => Some(Edus::None),
             _ => None,
         }
     }
@@ -104,6 +107,7 @@ impl Edus {
         let port = |n: u8| format!("pcie-root-port,id=rp{n},bus=pcie.0,addr={n}.0,chassis={n}");
         match self {
             Edus::RootBus => EDU.iter().map(|s| s.to_string()).collect(),
+            Edus::None => Vec::new(),
             Edus::RootPorts => vec![
                 port(1),
                 port(2),
@@ -141,6 +145,9 @@ pub struct Machine {
     /// Run with `-icount` [`ICOUNT`] (virtual time advances per instruction
     /// and jumps over idle time) instead of wall-clock virtual time.
     pub icount: bool,
+    /// Another `-icount` setting than [`ICOUNT`] (`cargo xtask wall
+    /// --icount`, to measure the alternatives).
+    pub icount_setting: Option<String>,
     /// Add two virtio-blk DMA masters (00:06.0, 00:07.0) behind the IOMMU,
     /// each on its own small raw disk image ([`disk_path`]).
     pub blk: bool,
@@ -206,6 +213,7 @@ impl Default for Machine {
             load: Load::Kernel,
             extra: Vec::new(),
             icount: true,
+            icount_setting: None,
             blk: false,
             edus: Edus::RootBus,
             ram_mib: DEFAULT_RAM_MIB,
@@ -307,7 +315,7 @@ impl Machine {
         }
         if self.icount {
             a.push("-icount".into());
-            a.push(ICOUNT.into());
+            a.push(self.icount_setting.as_deref().unwrap_or(ICOUNT).into());
         }
         a.extend(self.extra.iter().cloned());
         a

@@ -748,6 +748,7 @@ impl Scenario {
             load: self.load,
             extra: Vec::new(),
             icount: self.icount,
+            icount_setting: None,
             blk: self.blk,
             edus: self.edus,
             ram_mib: self.ram_mib,
