@@ -65,19 +65,26 @@ pub const RUNS: &[ModelRun] = &[
 pub const HOST_MODEL_MARK: &str = "host model";
 
 /// Runs `r`'s host test, saves its KTAP as `target/xtask/logs/NAME.log` and
-/// judges it; JUnit suites for its cases go to `suites`.
-pub fn run(r: &ModelRun, kunit_dir: Option<&Path>, suites: &mut Vec<junit::Suite>) -> Result<()> {
+/// judges it; JUnit suites for its cases go to `suites`, what it has to say
+/// to `out`.
+pub fn run(
+    r: &ModelRun,
+    kunit_dir: Option<&Path>,
+    suites: &mut Vec<junit::Suite>,
+    out: &mut String,
+) -> Result<()> {
     let dir = process::workspace_root().join("target/xtask/logs");
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     let log: PathBuf = dir.join(format!("{}.log", r.name));
     // A stale log from an earlier run must not be judged.
     let _ = std::fs::remove_file(&log);
     let start = Instant::now();
-    process::run(
+    process::run_logged(
         process::cargo()
             .args(["test", "--lib", "-p", "iommu-bringup", r.test])
             .args(["--", "--exact", "--ignored"])
             .env(ENV, &log),
+        out,
     )?;
     let elapsed = start.elapsed();
     let text = std::fs::read_to_string(&log).map_err(io(format!(
@@ -100,25 +107,28 @@ pub fn run(r: &ModelRun, kunit_dir: Option<&Path>, suites: &mut Vec<junit::Suite
     let mut problems = check(r, &report);
     if let Some(dir) = kunit_dir {
         match kunit::check(dir, &log, r.failures.is_empty()) {
-            Ok(summary) => eprintln!("{summary}"),
+            Ok(summary) => out.push_str(&format!("{summary}\n")),
             Err(e) => problems.push(e.to_string()),
         }
     }
     if problems.is_empty() {
         let t = report.totals;
-        eprintln!(
-            "xtask: {}: pass:{} fail:{} skip:{} as expected (host model, log {})",
+        out.push_str(&format!(
+            "xtask: {}: pass:{} fail:{} skip:{} as expected (host model, log {})\n",
             r.stage,
             t.pass,
             t.fail,
             t.skip,
             log.display()
-        );
+        ));
         Ok(())
     } else {
-        eprintln!("xtask: {}: expectation not met; KTAP was:", r.stage);
+        out.push_str(&format!(
+            "xtask: {}: expectation not met; KTAP was:\n",
+            r.stage
+        ));
         for l in text.lines() {
-            eprintln!("  | {l}");
+            out.push_str(&format!("  | {l}\n"));
         }
         Err(Error::Run(problems.join("\n")))
     }

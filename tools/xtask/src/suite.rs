@@ -3,14 +3,18 @@
 //! matrix, each stage timed and summarised; the last stdout line is
 //! `xtask: N passed, M failed`.
 //!
-//! Two things overlap, so the loop is shorter than the sum of its stages:
-//! the release image builds in the background from the start (it needs
-//! nothing the lint and host stages make, and cargo locks `release` and
-//! `debug` separately), and the QEMU scenarios run [`Options::jobs`] at a
-//! time (default 2; `--verbose`, which streams consoles, runs one).  Each
-//! stage's output is held back and printed whole, in matrix order, when it
-//! ends; its time is its own.  The summary ends with the wall time of the
-//! whole run and of the matrix.
+//! Three lanes run side by side after a short prelude (toolchain, QEMU,
+//! LAVA, DTB fixtures, the kernel's KTAP parser: what may install
+//! software), so the loop is shorter than the sum of its stages: **lint**
+//! (fmt, then clippy for host and target in its own target directory,
+//! [`LINT_TARGET_DIR`], so it never waits for `cargo test`'s lock),
+//! **host** (`cargo test --workspace`, then the host model runs) and
+//! **image** (the release image — cargo locks `release` apart from `debug`
+//! — then the QEMU scenarios, [`Options::jobs`] at a time, default 2;
+//! `--verbose`, which streams consoles, runs one).  Each stage's output is
+//! held back and printed whole, in the order above, once it and all before
+//! it are done; its time is its own.  The summary ends with the wall time
+//! of the whole run and of the QEMU matrix.
 
 use crate::error::{Error, Result};
 use crate::image;
@@ -95,47 +99,20 @@ fn record(rows: &mut Vec<Row>, name: &str, r: Result<()>, time: Duration) {
     });
 }
 
+/// The directory the lint lane's clippy runs build in: its own, so they
+/// never wait for `cargo test`'s lock on `target/debug`.
+pub const LINT_TARGET_DIR: &str = "target/lint";
+
 /// Runs the whole suite; Err if anything failed (after printing the summary).
 pub fn run(opts: &Options) -> Result<()> {
     let wall = Instant::now();
     let mut rows = Vec::new();
     let mut suites = Vec::new();
+    // The prelude, one stage after the other, printed as it runs: what
+    // every lane needs, and what may install software.
     // Before anything builds: without the target every later stage fails
     // with "can't find crate for `core`" (rustup does not always add it).
     stage(&mut rows, "rustup: target + components", toolchain::ensure);
-    // The image builds while lint and host tests run (module docs).
-    let image_build = std::thread::spawn(|| {
-        let start = Instant::now();
-        let (r, log) = image::build_quiet();
-        (r, log, start.elapsed())
-    });
-    if !opts.no_lint {
-        stage(&mut rows, "lint: cargo fmt --check", || {
-            process::run(process::cargo().args(["fmt", "--all", "--check"]))
-        });
-        stage(&mut rows, "lint: clippy (host)", || {
-            process::run(process::cargo().args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]))
-        });
-        stage(&mut rows, "lint: clippy (target)", || {
-            process::run(process::cargo().args([
-                "clippy",
-                "--target",
-                image::TARGET,
-                "-p",
-                image::BIN,
-                "--",
-                "-D",
-                "warnings",
-            ]))
-        });
-    }
     // QEMU before the host tests: some of them dump real virt DTBs with it
     // (and fail instead of skipping when IOMMU_BRINGUP_REQUIRE_QEMU is set).
     let mut have_qemu = false;
@@ -157,17 +134,12 @@ pub fn run(opts: &Options) -> Result<()> {
         // Board DTB fixtures first, so tests/dt_boards.rs really runs (it
         // fails instead of skipping when IOMMU_BRINGUP_REQUIRE_DTBS is set).
         stage(&mut rows, "fixtures: board DTBs + dtc", crate::dtbs::run);
-        stage(&mut rows, "host: cargo test --workspace", || {
-            let mut cmd = process::cargo();
-            cmd.args(["test", "--workspace"])
-                .env("IOMMU_BRINGUP_REQUIRE_DTBS", "1");
-            if have_qemu {
-                cmd.env("IOMMU_BRINGUP_REQUIRE_QEMU", "1");
-            }
-            if have_lava {
-                cmd.env("IOMMU_BRINGUP_REQUIRE_LAVA", "1");
-            }
-            process::run(&mut cmd)
+    }
+    let mut kunit_dir = None;
+    if !opts.no_kunit {
+        stage(&mut rows, "kunit: kernel KTAP parser", || {
+            kunit_dir = Some(kunit::parser_dir()?);
+            Ok(())
         });
     }
     let selected: Vec<&Scenario> = SCENARIOS
@@ -191,85 +163,162 @@ pub fn run(opts: &Options) -> Result<()> {
                 .join(", ")
         )));
     }
-    // The image (built in the background) and QEMU; if either is missing
-    // every scenario fails.
-    eprintln!("xtask: == image: build + header check ==");
-    let art = match image_build.join() {
-        Ok((r, log, time)) => {
-            eprint!("{log}");
-            let art = r.as_ref().ok().cloned();
-            record(
-                &mut rows,
-                "image: build + header check",
-                r.map(|_| ()),
-                time,
-            );
-            art
-        }
-        Err(_) => {
-            let e = Error::Failed("the image build thread panicked".into());
-            record(
-                &mut rows,
-                "image: build + header check",
-                Err(e),
-                Duration::ZERO,
-            );
-            None
-        }
+    // Three lanes at once (module docs); their stages print in this order.
+    let lint: Vec<(&str, Vec<&str>)> = if opts.no_lint {
+        Vec::new()
+    } else {
+        vec![
+            ("lint: cargo fmt --check", vec!["fmt", "--all", "--check"]),
+            (
+                "lint: clippy (host)",
+                vec![
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--target-dir",
+                    LINT_TARGET_DIR,
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+            (
+                "lint: clippy (target)",
+                vec![
+                    "clippy",
+                    "--target",
+                    image::TARGET,
+                    "-p",
+                    image::BIN,
+                    "--target-dir",
+                    LINT_TARGET_DIR,
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+        ]
     };
-    let mut kunit_dir = None;
-    if !opts.no_kunit {
-        stage(&mut rows, "kunit: kernel KTAP parser", || {
-            kunit_dir = Some(kunit::parser_dir()?);
-            Ok(())
-        });
+    let mut names: Vec<String> = lint.iter().map(|(n, _)| n.to_string()).collect();
+    let host_at = names.len();
+    if !opts.no_host {
+        names.push("host: cargo test --workspace".into());
     }
-    // The host model runs: KTAP as a board prints it, from the driver over
-    // its model (not a board), judged like a scenario.
-    for m in &models {
-        let mut junit_suites = Vec::new();
-        stage(&mut rows, m.stage, || {
-            model::run(m, kunit_dir.as_deref(), &mut junit_suites)
-        });
-        suites.extend(junit_suites);
-    }
+    let models_at = names.len();
+    names.extend(models.iter().map(|m| m.stage.to_string()));
+    let image_at = names.len();
+    names.push("image: build + header check".into());
+    let scenarios_at = names.len();
+    names.extend(selected.iter().map(|s| format!("qemu: {}", s.name)));
+    let jobs = match (opts.verbose, opts.jobs) {
+        (true, _) => 1,
+        (false, 0) => DEFAULT_JOBS,
+        (false, j) => j,
+    };
+    let kunit = kunit_dir.as_deref();
     let mut matrix = None;
-    match art {
-        Some(art) if have_qemu => {
-            let jobs = match (opts.verbose, opts.jobs) {
-                (true, _) => 1,
-                (false, 0) => DEFAULT_JOBS,
-                (false, j) => j,
-            };
-            let start = Instant::now();
-            let kunit = kunit_dir.as_deref();
-            run_in_order(
-                &selected,
-                jobs,
-                |s| run_scenario(s, &art.image, opts, kunit),
-                |s, done| {
-                    let name = format!("qemu: {}", s.name);
-                    eprintln!("xtask: == {name} ==");
-                    eprint!("{}", done.log);
-                    record(&mut rows, &name, done.result, done.time);
-                    suites.extend(done.suites);
-                },
-            );
-            matrix = Some((start.elapsed(), jobs));
-        }
-        _ => {
-            for s in &selected {
-                let name = format!("qemu: {}", s.name);
-                println!("xtask: {name:<28} FAIL (not run)");
-                rows.push(Row {
-                    name,
-                    ok: false,
-                    time: Duration::ZERO,
-                    note: "not run: no image or no QEMU (see above)".into(),
+    let (tx, rx) = mpsc::channel::<(usize, Done)>();
+    std::thread::scope(|scope| {
+        let tx_lint = tx.clone();
+        scope.spawn(move || {
+            for (i, (_, args)) in lint.iter().enumerate() {
+                let done = timed(|log, _| process::run_logged(process::cargo().args(args), log));
+                if tx_lint.send((i, done)).is_err() {
+                    return;
+                }
+            }
+        });
+        let tx_host = tx.clone();
+        let models = &models;
+        scope.spawn(move || {
+            if !opts.no_host {
+                let done = timed(|log, _| {
+                    let mut cmd = process::cargo();
+                    cmd.args(["test", "--workspace"])
+                        .env("IOMMU_BRINGUP_REQUIRE_DTBS", "1");
+                    if have_qemu {
+                        cmd.env("IOMMU_BRINGUP_REQUIRE_QEMU", "1");
+                    }
+                    if have_lava {
+                        cmd.env("IOMMU_BRINGUP_REQUIRE_LAVA", "1");
+                    }
+                    process::run_logged(&mut cmd, log)
                 });
+                if tx_host.send((host_at, done)).is_err() {
+                    return;
+                }
+            }
+            // The host model runs: KTAP as a board prints it, from the
+            // driver over its model (not a board), judged like a scenario.
+            for (i, m) in models.iter().enumerate() {
+                let done = timed(|log, suites| model::run(m, kunit, suites, log));
+                if tx_host.send((models_at + i, done)).is_err() {
+                    return;
+                }
+            }
+        });
+        let tx_image = tx.clone();
+        let selected = &selected;
+        let matrix = &mut matrix;
+        scope.spawn(move || {
+            let start = Instant::now();
+            let (r, log) = image::build_quiet();
+            let art = r.as_ref().ok().cloned();
+            let done = Done {
+                result: r.map(|_| ()),
+                log,
+                time: start.elapsed(),
+                suites: Vec::new(),
+            };
+            if tx_image.send((image_at, done)).is_err() {
+                return;
+            }
+            match art {
+                Some(art) if have_qemu => {
+                    let start = Instant::now();
+                    let mut n = 0;
+                    run_in_order(
+                        selected,
+                        jobs,
+                        |s| run_scenario(s, &art.image, opts, kunit),
+                        |_, done| {
+                            let _ = tx_image.send((scenarios_at + n, done));
+                            n += 1;
+                        },
+                    );
+                    *matrix = Some(start.elapsed());
+                }
+                _ => {
+                    for i in 0..selected.len() {
+                        let done = Done {
+                            result: Err(Error::Failed(
+                                "not run: no image or no QEMU (see above)".into(),
+                            )),
+                            log: String::new(),
+                            time: Duration::ZERO,
+                            suites: Vec::new(),
+                        };
+                        let _ = tx_image.send((scenarios_at + i, done));
+                    }
+                }
+            }
+        });
+        drop(tx);
+        // Print each stage whole, in order, once it and all before it are done.
+        let mut waiting = BTreeMap::new();
+        let mut due = 0;
+        for (i, done) in rx {
+            waiting.insert(i, done);
+            while let Some(done) = waiting.remove(&due) {
+                eprintln!("xtask: == {} ==", names[due]);
+                eprint!("{}", done.log);
+                record(&mut rows, &names[due], done.result, done.time);
+                suites.extend(done.suites);
+                due += 1;
             }
         }
-    }
+    });
+    let matrix = matrix.map(|t| (t, jobs));
     // Summary.
     let passed = rows.iter().filter(|r| r.ok).count();
     let failed = rows.len() - passed;
@@ -296,7 +345,7 @@ pub fn run(opts: &Options) -> Result<()> {
             selected.len()
         );
     }
-    println!("{line}; the image built alongside lint and host tests");
+    println!("{line}; lint, host tests and image + QEMU ran side by side");
     if let Some(path) = &opts.junit {
         suites.push(junit::Suite {
             name: "xtask".into(),
@@ -360,6 +409,20 @@ struct Done {
     log: String,
     time: Duration,
     suites: Vec<junit::Suite>,
+}
+
+/// Runs one captured stage: its log, result, JUnit suites and own time.
+fn timed(f: impl FnOnce(&mut String, &mut Vec<junit::Suite>) -> Result<()>) -> Done {
+    let start = Instant::now();
+    let mut log = String::new();
+    let mut suites = Vec::new();
+    let result = f(&mut log, &mut suites);
+    Done {
+        result,
+        log,
+        time: start.elapsed(),
+        suites,
+    }
 }
 
 /// Runs `work` on every item, `jobs` at a time, and hands each result to
