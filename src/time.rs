@@ -18,12 +18,13 @@
 //!
 //! Under QEMU's `-icount ...,sleep=off` a CPU in WFI lets virtual time jump
 //! to the next timer deadline, so a sleeping wait costs no host time — and a
-//! device that completes on a host thread (virtio-blk's disk I/O) could then
-//! see its guest's deadline pass before the host got to run.  That is why a
-//! sleep is never longer than a [`PACE`]th of the timeout: reaching the
-//! deadline takes at least that many wake-ups, each a round through QEMU's
-//! main loop, which is where such completions are delivered
-//! (docs/performance.md).
+//! device that completes on the host side of the emulator (virtio-blk's
+//! disk I/O, finished in QEMU's main loop) could see its guest's deadline
+//! pass before the host got to run.  Such a wait polls instead
+//! ([`Wait::polling`]: executing instructions lets the main loop run while
+//! virtual time advances with them); and no sleep is longer than a
+//! [`PACE`]th of the timeout, so any wait takes at least that many
+//! wake-ups to reach its deadline (docs/performance.md).
 #![forbid(unsafe_code)]
 
 use core::fmt;
