@@ -1,5 +1,5 @@
 //! Discovery on the boards' real device trees (issue 6): Debian's arm64
-//! kernel DTBs for the Allwinner and Qualcomm boards, fetched and
+//! kernel DTBs for the Allwinner, Qualcomm, ZynqMP (ZCU102) and Juno boards, fetched and
 //! sha256-verified into `target/dtbs/` by `cargo xtask fetch-dtbs`
 //! (`tools/xtask/src/dtbs.rs`, list in `tests/fixtures/dtbs.sha256`), and a
 //! trimmed Apple t8103 DTS compiled with `dtc`.
@@ -15,8 +15,10 @@
 //! skip with a message, unless `IOMMU_BRINGUP_REQUIRE_DTBS` is set, as
 //! `cargo xtask test` does: then a missing fixture fails.
 
+use iommu_bringup::iommu::sun50i::probe::H6_NO_MASTER;
 use iommu_bringup::platform::dt::report::{IommuReport, Report};
 use iommu_bringup::selftest::families::dt_probe as probe;
+use iommu_bringup::selftest::plan::{plan, PlanState};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -315,6 +317,26 @@ fn sunxi(rel: &str, name: &str, h6: bool) {
         assert!(r.masters.is_empty());
     }
     assert!(r.pci_maps.is_empty());
+    // The plan boot runs: H616 runs on the VA port; H6 is a SKIP whose
+    // reason ends with the family's account of what is missing
+    // (docs/hw/sun50i.md §17) — among it, that no board DT has a
+    // deinterlacer (or G2D) node, checked here on the blob itself.
+    let blob = std::fs::read(dtb_dir().join(rel)).unwrap();
+    for word in [&b"deinterlace"[..], b"g2d"] {
+        assert!(
+            !blob.windows(word.len()).any(|w| w == word),
+            "{rel} has a {} node now: docs/hw/sun50i.md §17 is out of date",
+            String::from_utf8_lossy(word)
+        );
+    }
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    assert_eq!(groups.len(), 1);
+    match (&groups[0].state, h6) {
+        (PlanState::Skip(why), true) => assert!(why.ends_with(H6_NO_MASTER), "{why}"),
+        (PlanState::Run, false) => {}
+        (PlanState::Skip(w) | PlanState::Fail(w), _) => panic!("{rel}: plan: {w}"),
+        (PlanState::Run, true) => panic!("{rel}: an H6 IOMMU group runs"),
+    }
     pin_picture(&r, name, picture_comparable(rel));
 }
 
@@ -695,7 +717,7 @@ fn apple_t8103_trimmed() {
         .iommus
         .iter()
         .all(|i| i.kind == "apple-dart" && i.iommu_cells == 1));
-    assert!(r.iommus.iter().all(|i| i.driver == "no driver yet"));
+    assert!(r.iommus.iter().all(|i| i.driver == "apple-dart"));
     assert!(!r.iommus.iter().any(|i| i.path.contains("27bc50000")));
     for (path, base) in [
         ("/soc/iommu@235004000", 0x2_3500_4000u64),
@@ -710,6 +732,24 @@ fn apple_t8103_trimmed() {
         !iommu(&r, "/soc/iommu@231304000").enabled,
         "disp0_dart disabled until m1n1"
     );
+    // The locked one: the display subsystem's DART (m1n1 locks it); the
+    // lock itself is read at run time.  dcp_dart has a firmware window.
+    let disp0 = iommu(&r, "/soc/iommu@231304000");
+    assert!(disp0
+        .boot_state
+        .as_deref()
+        .unwrap()
+        .contains("locked by m1n1"));
+    let dcp = iommu(&r, "/soc/iommu@23130c000");
+    assert!(
+        dcp.dma_range
+            && dcp
+                .boot_state
+                .as_deref()
+                .unwrap()
+                .contains("apple,dma-range")
+    );
+    assert!(iommu(&r, "/soc/iommu@682008000").boot_state.is_none());
     assert_eq!(
         master(&r, "/soc/dma-controller@238200000"),
         (ids(&["sid=0x2"]), true)
@@ -739,7 +779,149 @@ fn apple_t8103_trimmed() {
             (0x300, "/soc/iommu@683008000", 1),
         ]
     );
+    // What boot plans for the Mac mini: every enabled DART runs (the
+    // register checks; the DMA cases SKIP at run time: no master this
+    // image drives sits behind any of them), the disabled disp0_dart is a
+    // SKIP.  No PCIe host the image enumerates (apple,pcie is not
+    // ECAM-generic): the plan sees no PCI function.
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    let state = |n: &str| {
+        let g = groups.iter().find(|g| g.name == n).unwrap();
+        match &g.state {
+            PlanState::Run => {
+                assert!(g.masters.is_empty(), "{n}");
+                String::from("run")
+            }
+            PlanState::Skip(w) => format!("skip: {w}"),
+            PlanState::Fail(w) => format!("fail: {w}"),
+        }
+    };
+    for n in [
+        "iommu@235004000",
+        "iommu@23130c000",
+        "iommu@382f00000",
+        "iommu@382f80000",
+        "iommu@681008000",
+        "iommu@682008000",
+        "iommu@683008000",
+    ] {
+        assert_eq!(state(n), "run", "{n}");
+    }
+    assert!(state("iommu@231304000").contains("is disabled in the DT"));
     pin_picture(&r, "t8103-trimmed", true);
+}
+
+/// The t8103 tree as the SoC's dtsi leaves it, before a board enables
+/// its PCIe DARTs: pcie0_dart_2 disabled while pcie0's `iommu-map` still
+/// points at it.  The map row is marked, a warning says the requester IDs
+/// get no IOMMU, and the plan reports the DART as a disabled SKIP.
+#[test]
+fn apple_t8103_iommu_map_to_a_disabled_dart() {
+    let src = std::fs::read_to_string(root().join("tests/fixtures/t8103-trimmed.dts")).unwrap();
+    let okay = "status = \"okay\"; /* disabled in t8103.dtsi, okay on j274 */";
+    let at = src.rfind(okay).expect("pcie0_dart_2's status");
+    let src = format!(
+        "{}status = \"disabled\";{}",
+        &src[..at],
+        &src[at + okay.len()..]
+    );
+    let Some(blob) = compile(&src, "t8103-dart2-off") else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    assert!(!iommu(&r, "/soc/iommu@683008000").enabled);
+    assert!(r
+        .to_text()
+        .contains("rid 0x0300..+0x1 -> /soc/iommu@683008000 sid 0x1 [iommu disabled]"));
+    assert!(r.warnings.iter().any(|w| w.message.contains(
+        "entries target /soc/iommu@683008000, which is disabled: the image does not test it, and these requester IDs get no IOMMU"
+    )), "{:#?}", r.warnings);
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    let g = groups.iter().find(|g| g.name == "iommu@683008000").unwrap();
+    assert!(
+        matches!(&g.state, PlanState::Skip(w) if w.contains("is disabled in the DT")),
+        "plan"
+    );
+}
+
+/// The trimmed M1 Pro tree (docs/hw/dart.md §10's t600x die-0 DARTs):
+/// every DART is `apple-dart` with the t6000 compatible, the masters
+/// behind two DARTs are one master each with two stream specs, the
+/// display subsystem's DART is named as the one m1n1 locks, and the plan
+/// runs every enabled DART (its register checks; no master).
+#[test]
+fn apple_t6000_trimmed() {
+    let src = std::fs::read_to_string(root().join("tests/fixtures/t6000-trimmed.dts")).unwrap();
+    let Some(blob) = compile(&src, "t6000") else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    assert_eq!(r.compatible, "apple,j314s");
+    assert_eq!(r.iommus.len(), 16);
+    assert!(r.iommus.iter().all(|i| i.kind == "apple-dart"
+        && i.compatible == "apple,t6000-dart"
+        && i.driver == "apple-dart"));
+    let disabled: Vec<&str> = r
+        .iommus
+        .iter()
+        .filter(|i| !i.enabled)
+        .map(|i| i.path.as_str())
+        .collect();
+    assert_eq!(
+        disabled,
+        [
+            "/soc/iommu@293808000",
+            "/soc/iommu@38b304000",
+            "/soc/iommu@3860e8000",
+            "/soc/iommu@3860f4000",
+            "/soc/iommu@3860fc000"
+        ]
+    );
+    assert_eq!(
+        master(&r, "/soc/admac"),
+        (ids(&["sid=0x2", "sid=0x2"]), true)
+    );
+    assert_eq!(
+        master(&r, "/soc/usb-dwc3-0"),
+        (ids(&["sid=0x0", "sid=0x1"]), true)
+    );
+    assert_eq!(iommu(&r, "/soc/iommu@39b008000").reg.unwrap().size, 0x8000);
+    assert!(iommu(&r, "/soc/iommu@38b304000")
+        .boot_state
+        .as_deref()
+        .unwrap()
+        .contains("locked by m1n1"));
+    let p = &r.pci_maps[0];
+    let got: Vec<_> = p
+        .entries
+        .iter()
+        .map(|e| (e.rid_base, r.iommus[e.iommu].path.as_str(), e.sid_base))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0x100, "/soc/iommu@581008000", 1),
+            (0x200, "/soc/iommu@582008000", 1),
+            (0x300, "/soc/iommu@583008000", 1),
+            (0x400, "/soc/iommu@584008000", 1),
+        ]
+    );
+    let (groups, _) = plan(&blob, &Ok(Vec::new()));
+    for g in &groups {
+        let enabled = r
+            .iommus
+            .iter()
+            .find(|i| i.path.ends_with(&format!("/{}", g.name)))
+            .unwrap()
+            .enabled;
+        match (&g.state, enabled) {
+            (PlanState::Run, true) => assert!(g.masters.is_empty()),
+            (PlanState::Skip(w), false) => assert!(w.contains("is disabled in the DT"), "{w}"),
+            (PlanState::Skip(w) | PlanState::Fail(w), _) => panic!("{}: {w}", g.name),
+            (PlanState::Run, false) => panic!("{} runs while disabled", g.name),
+        }
+    }
+    pin_picture(&r, "t6000-trimmed", true);
 }
 
 /// The JSON form parses as far as a bracket/quote balance check goes, for
@@ -993,4 +1175,168 @@ fn the_timer_interrupt_and_its_gic_on_every_board() {
         assert_eq!(second_base, Some(second), "{rel}");
         assert_eq!(t.gic.redist_stride, stride, "{rel}");
     }
+}
+
+// ---- ZynqMP ZCU102 and Juno (docs/hw/zynqmp.md, boards/zcu102, boards/juno) ----
+
+/// The U-Boot `fdt` edits of `boards/zcu102/fdt-fixups.cmd` (the lines
+/// `cargo xtask image --board zcu102` puts in boot.cmd) as DTS path
+/// amendments (`&{/path} { prop = value; };`), so the test applies the
+/// same edits the board's U-Boot does.
+fn zcu102_fixups_as_dts() -> String {
+    let cmds = std::fs::read_to_string(root().join("boards/zcu102/fdt-fixups.cmd")).unwrap();
+    let mut out = String::new();
+    for line in cmds.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("fdt set ") else {
+            assert!(
+                line.is_empty() || line.starts_with("fdt addr ") || line.starts_with("fdt resize "),
+                "an fdt command this test does not translate: {line}"
+            );
+            continue;
+        };
+        let mut parts = rest.splitn(3, ' ');
+        let (path, prop, value) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let value = if value.starts_with('<') {
+            value.to_string()
+        } else {
+            format!("\"{value}\"")
+        };
+        out.push_str(&format!("&{{{path}}} {{ {prop} = {value}; }};\n"));
+    }
+    out
+}
+
+#[test]
+fn zcu102() {
+    let rel = "xilinx/zynqmp-zcu102-rev1.0.dtb";
+    let Some(r) = board(rel) else { return };
+    assert_eq!(r.boot_error, None, "{:?}", r.section_errors);
+    assert_eq!(r.compatible, "xlnx,zynqmp-zcu102-rev1.0");
+    assert_console(
+        &r,
+        "/axi/serial@ff000000",
+        "xlnx,zynqmp-uart",
+        "cadence",
+        0xff00_0000,
+        0,
+        4,
+    );
+    assert!(r.console.as_ref().unwrap().driven);
+    assert_eq!(r.psci, Some("smc"));
+    // One MMU-500, disabled in mainline; no node has `iommus` (the
+    // references are comments in zynqmp.dtsi since 2024).
+    assert_eq!(r.iommus.len(), 1);
+    let i = iommu(&r, "/axi/iommu@fd800000");
+    assert_eq!((i.kind, i.compatible.as_str()), ("mmu-500", "arm,mmu-500"));
+    let reg = i.reg.unwrap();
+    assert_eq!(
+        (reg.base.0, reg.size, i.iommu_cells),
+        (0xfd80_0000, 0x2_0000, 1)
+    );
+    assert!(!i.enabled);
+    assert!(r.masters.is_empty());
+    assert!(r.pci_maps.is_empty());
+    assert_no_broken_node(&r);
+    pin_picture(&r, "zynqmp-zcu102-rev1.0", picture_comparable(rel));
+}
+
+/// The ZCU102 tree after the README's U-Boot fixups: the MMU-500 enabled,
+/// GDMA channels 0 and 1 behind it as 0x14e8 and 0x14e9, which the plan
+/// takes as the IOMMU's two masters through the ZDMA registry line.
+#[test]
+fn zcu102_after_the_u_boot_fixups_plans_two_zdma_masters() {
+    let rel = "xilinx/zynqmp-zcu102-rev1.0.dtb";
+    if !dtb_dir().join(rel).is_file() {
+        return skip(&format!("{rel} not fetched"));
+    }
+    let Some(dts) = decompile(rel) else { return };
+    let Some(blob) = compile(
+        &format!("{dts}\n{}", zcu102_fixups_as_dts()),
+        "zcu102-fixed",
+    ) else {
+        return;
+    };
+    let r = probe(&blob).unwrap();
+    let i = iommu(&r, "/axi/iommu@fd800000");
+    assert!(i.enabled);
+    assert_eq!(
+        master(&r, "/axi/dma-controller@fd500000"),
+        (ids(&["sid=0x14e8"]), true)
+    );
+    assert_eq!(
+        master(&r, "/axi/dma-controller@fd510000"),
+        (ids(&["sid=0x14e9"]), true)
+    );
+    assert_eq!(r.masters.len(), 2);
+    for m in &r.masters {
+        let d = m
+            .driver
+            .expect("the ZDMA line of the platform-master registry");
+        assert!(d.name.contains("ZDMA"), "{}", d.name);
+    }
+    // Until the SMMUv2 driver lands, the IOMMU has no driver and so no
+    // `master:` line; re-blessing after it lands shows the ZDMA masters.
+    pin_picture(
+        &r,
+        "zynqmp-zcu102-rev1.0-uboot-fixups",
+        picture_comparable(rel),
+    );
+    let (plan, _) = iommu_bringup::selftest::plan::plan(&blob, &Ok(Vec::new()));
+    let g = plan
+        .iter()
+        .find(|g| g.name == "iommu@fd800000")
+        .expect("a group for the MMU-500");
+    let used: Vec<(&str, u32)> = g
+        .masters
+        .iter()
+        .map(|m| (m.name.as_str(), m.stream_on(g.index).unwrap().id))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("/axi/dma-controller@fd500000", 0x14e8),
+            ("/axi/dma-controller@fd510000", 0x14e9)
+        ]
+    );
+}
+
+#[test]
+fn juno_r0() {
+    let rel = "arm/juno.dtb";
+    let Some(r) = board(rel) else { return };
+    assert_eq!(r.boot_error, None, "{:?}", r.section_errors);
+    assert_console(
+        &r,
+        "/serial@7ff80000",
+        "arm,pl011",
+        "pl011",
+        0x7ff8_0000,
+        0,
+        4,
+    );
+    // Six MMU-401s and one MMU-400, all SMMUv1 stage-2-only parts.
+    assert_eq!(r.iommus.len(), 7);
+    assert!(r
+        .iommus
+        .iter()
+        .all(|i| i.kind == "smmuv2" && i.iommu_cells == 1));
+    assert_eq!(
+        r.iommus
+            .iter()
+            .filter(|i| i.compatible == "arm,mmu-401")
+            .count(),
+        6
+    );
+    // The DMA-330 (PL330) sits behind the MMU-401 at 0x7fb00000 with nine
+    // stream IDs, one per channel and the manager.
+    let want: Vec<String> = (0..9).map(|s| format!("sid={s:#x}")).collect();
+    assert_eq!(master(&r, "/dma-controller@7ff00000"), (want, true));
+    assert!(r.masters.iter().all(|m| m.driver.is_none()));
+    let i = iommu(&r, "/iommu@7fb00000");
+    assert!(i.enabled && i.dma_coherent);
+    pin_picture(&r, "juno", picture_comparable(rel));
 }

@@ -6,19 +6,23 @@
 //! the tree is left as a mere `#` comment.
 //!
 //! Masters come from PCI (`iommu-map`: edu and virtio-blk functions, which
-//! this image drives) and from platform devices (`iommus = <...>`, found
-//! and reported; no platform DMA engine has a driver yet).  Boot provides
-//! the platform services ([`BootEnv`]): device mappings, the timer, cache
-//! maintenance, and opening the PCI masters.
+//! this image drives) and from platform devices (`iommus = <...>`): those
+//! whose `compatible` has a line in the platform-master registry
+//! (`dma::platform`, e.g. the ZynqMP ZDMA) are opened through that line,
+//! the others are reported.  Boot provides the platform services
+//! ([`BootEnv`]): device mappings, the timer, cache maintenance, and
+//! opening the masters.
 
 use super::pci_probe;
 use super::services::{device_block, CPU_CACHES, TIMER};
 use crate::arch::aarch64::cache;
 use crate::dma::edu_master::EduMaster;
+use crate::dma::platform::{Controls, OpenArgs, Opened, PlatformMaster};
 use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
-use crate::dma::{DmaMaster, MasterSpec};
+use crate::dma::{DmaMaster, MasterSource, MasterSpec};
 use crate::iommu::pgtable::Granule;
 use crate::iommu::probe::{ProbeEnv, ProbeTarget};
+use crate::iommu::sun50i::probe::turn_on_controls;
 use crate::iommu::StreamId;
 use crate::mm::cache::CacheMaintenance;
 use crate::mm::dma_pool::DmaPool;
@@ -183,6 +187,61 @@ impl ProbeEnv for BootEnv<'_> {
     }
 }
 
+impl BootEnv<'_> {
+    /// Opens a platform master through its registry line: its clocks and
+    /// resets as the line says, its first `reg` mapped, then the line's
+    /// opener.
+    fn open_platform<'p>(
+        &mut self,
+        pool: &'p DmaPool,
+        m: &MasterSpec,
+        line: &PlatformMaster,
+        stream: StreamId,
+        staging_iova: Iova,
+        page: u64,
+    ) -> Result<Opened<'p>, String> {
+        let MasterSource::Platform {
+            compatible,
+            reg,
+            controls,
+            ..
+        } = &m.source
+        else {
+            return Err(format!("{}: not a platform master", m.name));
+        };
+        let reg = reg.ok_or_else(|| format!("{}: no usable reg", m.name))?;
+        match (line.controls, controls) {
+            (Controls::Firmware(what), _) => {
+                self.diag(&format!("{}: clocks/resets: {what}", m.name));
+            }
+            (Controls::Ccu, Ok(refs)) => {
+                let c = turn_on_controls(&m.name, refs, &mut |what, r| {
+                    device_block(r).map_err(|e| format!("mapping {what} at {r}: {e}"))
+                });
+                for l in &c.lines {
+                    self.diag(l);
+                }
+            }
+            (Controls::Ccu, Err(e)) => self.diag(&format!(
+                "{}: clocks/resets not read ({e}): the image leaves them to the loader",
+                m.name
+            )),
+        }
+        let mmio = self.map_device(&m.name, reg)?;
+        let args = OpenArgs {
+            name: &m.name,
+            compatible,
+            reg,
+            stream,
+            staging_iova,
+            page,
+            clock: &TIMER,
+            barrier: dma_barrier,
+        };
+        (line.open)(mmio, pool, &args)
+    }
+}
+
 impl FamilyEnv for BootEnv<'_> {
     fn granule(&self) -> Granule {
         self.granule
@@ -196,10 +255,11 @@ impl FamilyEnv for BootEnv<'_> {
         self.quick
     }
 
-    /// Opens edu and virtio-blk masters: a virtio-blk's queue sits at its
-    /// staging IOVA and its request memory one page above; an edu's
-    /// staging buffer (edu can only reach its own buffer by DMA) at its
-    /// staging IOVA.
+    /// Opens edu and virtio-blk masters and the platform masters of the
+    /// registry: a virtio-blk's queue sits at its staging IOVA and its
+    /// request memory one page above; an edu's staging buffer (edu can only
+    /// reach its own buffer by DMA) at its staging IOVA; a platform master
+    /// puts whatever its opener asks for there (ZDMA: its staging buffer).
     fn open_masters<'p>(
         &mut self,
         pool: &'p DmaPool,
@@ -212,8 +272,21 @@ impl FamilyEnv for BootEnv<'_> {
         let mut opened: Vec<Box<dyn DmaMaster + 'p>> = Vec::new();
         let mut fixed = Vec::new();
         for (m, &iova) in masters.iter().zip(staging) {
+            if let (Some(line), Some(stream)) = (m.platform_driver(), m.stream_on(iommu)) {
+                let o = self.open_platform(pool, m, line, StreamId(stream.id), iova, page)?;
+                fixed.extend(o.fixed.iter().map(|f| FixedMapping {
+                    phys: f.phys,
+                    iova: f.iova,
+                    size: f.size,
+                }));
+                for n in &o.notes {
+                    self.diag(n);
+                }
+                opened.push(o.master);
+                continue;
+            }
             let (Some(f), Some(stream)) = (m.pci(), m.stream_on(iommu)) else {
-                return Err(format!("{}: not a PCI master this image drives", m.name));
+                return Err(format!("{}: not a master this image drives", m.name));
             };
             let sid = stream.id;
             if pci_probe::is_virtio_blk(f) {

@@ -16,6 +16,7 @@ use crate::mm::layout::{self, MemoryPlan};
 use crate::mm::{PhysAddr, PhysRange};
 use crate::platform::bootargs::Bootargs;
 use crate::platform::console::active::{self, ActiveConsole, Stdout};
+use crate::platform::console::cadence::Cadence;
 use crate::platform::console::geni::Geni;
 use crate::platform::console::ns16550::{IoWidth, Ns16550};
 use crate::platform::console::pl011::Pl011;
@@ -462,6 +463,12 @@ fn install_console(
             let u = S5l::new(regs, &TIMER);
             let st = u.status();
             (ActiveConsole::S5l(u), Some(st))
+        }
+        // Cadence registers are 32-bit (docs/hw/zynqmp.md §3).
+        (ConsoleKind::Cadence, Ok(regs)) => {
+            let u = Cadence::new(regs, &TIMER);
+            let sr = u.status();
+            (ActiveConsole::Cadence(u), Some(sr))
         }
         _ => (fallback, None),
     };

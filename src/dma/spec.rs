@@ -4,6 +4,9 @@
 //! with several stream IDs, or one behind two IOMMUs, is one master.
 #![forbid(unsafe_code)]
 
+use super::platform::{self, PlatformMaster};
+use crate::mm::PhysRange;
+use crate::platform::ccu::ControlRef;
 use crate::platform::pci::Function;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -30,10 +33,17 @@ pub enum MasterSource {
     Platform {
         /// Its node offset in the blob.
         offset: usize,
-        /// Its first `compatible` (empty when it has none).
+        /// The `compatible` the platform-master registry takes
+        /// ([`platform::for_node`]), else its first one (empty when it has
+        /// none).
         compatible: String,
         /// `status` is okay.
         enabled: bool,
+        /// Its first `reg`, translated (`None`: absent or untranslatable).
+        reg: Option<PhysRange>,
+        /// Its `clocks` then `resets` (read for masters the registry
+        /// drives; empty otherwise), or why they do not read.
+        controls: Result<Vec<ControlRef>, String>,
     },
 }
 
@@ -52,6 +62,14 @@ impl MasterSpec {
     /// Its stream on IOMMU `iommu`, if any.
     pub fn stream_on(&self, iommu: usize) -> Option<StreamSpec> {
         self.streams.iter().copied().find(|s| s.iommu == iommu)
+    }
+
+    /// The registry line that drives this platform master, if any.
+    pub fn platform_driver(&self) -> Option<&'static PlatformMaster> {
+        match &self.source {
+            MasterSource::Platform { compatible, .. } => platform::by_compatible(compatible),
+            MasterSource::Pci(_) => None,
+        }
     }
 
     /// The PCI function, for a PCI master.

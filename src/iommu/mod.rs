@@ -6,8 +6,10 @@
 //! No `unsafe` in this layer (docs/design.md §1, "Layers").
 #![forbid(unsafe_code)]
 
+pub mod dart;
 pub mod pgtable;
 pub mod probe;
+pub mod smmuv2;
 pub mod smmuv3;
 pub mod sun50i;
 pub mod virtio_iommu;

@@ -181,10 +181,21 @@ pub trait Observe: Iommu {
         Vec::new()
     }
 
+    /// Opens a window for [`Self::cache_evidence`]: an IOMMU with hit/miss
+    /// counters notes them here.  The self-test opens one right before a
+    /// DMA whose caching it wants to judge and closes it right after, before
+    /// any other DMA (the heartbeat), so the counts belong to that DMA.
+    /// The default: nothing to note.
+    fn open_cache_window(&mut self) {}
+
     /// Whatever hit/miss evidence the IOMMU offers about its caches (PMU
-    /// counters, a model's statistics), for a case that could not establish
-    /// that an entry was cached and SKIPs: an evicted entry is not a driver
-    /// bug (docs/design.md §5).  `None`: the IOMMU offers none.
+    /// counters, a model's statistics) over the window
+    /// [`Self::open_cache_window`] opened, which this call closes: printed
+    /// with the stale-window observations, and with the SKIP of a case that
+    /// could not establish that an entry was cached (an evicted entry is
+    /// not a driver bug, docs/design.md §5).  Counters that cannot be
+    /// trusted must say "no evidence", never claim a hit.  `None`: the
+    /// IOMMU offers none, or no window is open.
     fn cache_evidence(&mut self) -> Option<alloc::string::String> {
         None
     }

@@ -24,6 +24,7 @@ use crate::time::Clock;
 use crate::virtio::Layout;
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 /// The device-tree facts about one IOMMU node a probe needs.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +89,31 @@ pub trait ProbeEnv {
     }
 }
 
+/// What one of a family's hardware checks concluded
+/// ([`Probe::hardware_checks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The property held.
+    Pass,
+    /// It did not (the notes say what was read).
+    Fail,
+    /// It cannot be checked here, with the reason.
+    Skip(String),
+}
+
+/// One check a family runs on its IOMMU through registers alone, with no
+/// DMA master: reported as a case of the IOMMU's group, before the
+/// catalogue's cases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HardwareCheck {
+    /// Stable case name (`dart_identify`, ...).
+    pub name: &'static str,
+    /// The verdict.
+    pub outcome: CheckOutcome,
+    /// Evidence lines (register values read).
+    pub notes: Vec<String>,
+}
+
 /// One IOMMU family's bring-up.
 pub trait Probe {
     /// What the driver calls one invalidation, for the negative control's
@@ -132,6 +158,14 @@ pub trait Probe {
     /// What reports call that port (`dt-probe`'s `master:` line).
     const SELF_MASTER_NAME: &'static str = "the IOMMU's own translation port";
 
+    /// The family's own reason why an IOMMU of `compatible` with no usable
+    /// master and no self master cannot be tested (the hardware facts that
+    /// are missing); the plan adds it to the node's SKIP.  The default:
+    /// nothing to add.
+    fn no_master_reason(_compatible: &str) -> Option<&'static str> {
+        None
+    }
+
     /// The IOMMU's own translation port as a DMA master (for example a
     /// CPU-driven translation or debug port), when the family has one; it
     /// maps its own registers.  Used when fewer masters than the catalogue
@@ -142,6 +176,32 @@ pub trait Probe {
         _target: &ProbeTarget<'_>,
     ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
         Ok(None)
+    }
+
+    /// Why no case can run on this instance although it came up (a DART
+    /// the boot loader locked: its streams cannot be reprogrammed).  The
+    /// group is then reported as one SKIP with this reason.  The default:
+    /// `None`, every instance that comes up runs.
+    fn untestable(_driver: &Self::Driver<'_>) -> Option<String> {
+        None
+    }
+
+    /// What [`Self::hardware_checks`] checks, for reports (`dt-probe`);
+    /// `None` when the family has no such checks.  A family with them runs
+    /// an IOMMU even when no DMA master sits behind it: the checks, then
+    /// the catalogue's cases as SKIPs.
+    const HARDWARE_CHECKS: Option<&'static str> = None;
+
+    /// The family's checks that need no DMA master (identification, a
+    /// stream's registers read back, an invalidation that completes, the
+    /// error register), run right after [`Self::bring_up`] whether or not a
+    /// master sits behind the IOMMU.  The default: none.
+    fn hardware_checks<'p>(
+        _driver: &mut Self::Driver<'p>,
+        _pool: &'p DmaPool,
+        _env: &mut dyn ProbeEnv,
+    ) -> Vec<HardwareCheck> {
+        Vec::new()
     }
 
     /// Checks the IOVA ranges the catalogue will use, `(start, bytes)`,

@@ -12,10 +12,13 @@
 use super::iommu_cases::{self, aperture, FixedMapping, IommuTest, APERTURE_SIZE, HIGH_APERTURE};
 use super::ktap::KtapWriter;
 use super::preflight::preflight;
-use super::runner::{run_group, Totals};
-use crate::dma::{DmaMaster, MasterSpec};
+use super::runner::{
+    report_group_skipped, report_setup_skip, run_group_after, Outcome, Report as CaseReport, Totals,
+};
+use crate::dma::{platform, DmaMaster, MasterSpec};
+use crate::iommu::dart::probe::DartProbe;
 use crate::iommu::pgtable::{Codec, Granule, PoolTables};
-use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{CheckOutcome, HardwareCheck, Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
 use crate::iommu::sun50i::probe::Sun50iProbe;
 use crate::iommu::virtio_iommu::probe::VirtioIommuProbe;
@@ -23,7 +26,7 @@ use crate::iommu::{Contexts, Domain, Iommu, Observe};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::Iova;
 use crate::platform::dt::iommus::IommuKind;
-use crate::platform::dt::report::{self, Lookups, Report, SelfMaster};
+use crate::platform::dt::report::{self, DrivenMaster, Lookups, Report, SelfMaster};
 use crate::platform::dt::DtError;
 use alloc::boxed::Box;
 use alloc::format;
@@ -128,11 +131,42 @@ pub const FAMILIES: &[Family] = &[
     Family {
         kind: IommuKind::AppleDart,
         name: "apple-dart",
-        driver: Err(NOT_YET),
-        self_master: no_self_master,
-        self_master_name: "",
+        driver: Ok(run_family::<DartProbe>),
+        self_master: <DartProbe as Probe>::has_self_master,
+        self_master_name: <DartProbe as Probe>::SELF_MASTER_NAME,
     },
 ];
+
+/// Per family with such a reason, why a node it takes has no master the
+/// image can drive (`Probe::no_master_reason`): the plan adds it to the
+/// node's SKIP.  One line per family; a family without one is not listed.
+pub const NO_MASTER_REASONS: &[(IommuKind, report::NoMasterLookupFor)] =
+    &[(IommuKind::Sun50i, <Sun50iProbe as Probe>::no_master_reason)];
+
+/// Per family with checks that need no DMA master
+/// (`Probe::HARDWARE_CHECKS`), what they check: the plan runs a node of
+/// such a family even with no master behind it (the checks, then the
+/// catalogue as SKIPs), and `dt-probe` says so.  One line per family.
+pub const HARDWARE_CHECKS: &[(IommuKind, Option<&'static str>)] =
+    &[(IommuKind::AppleDart, <DartProbe as Probe>::HARDWARE_CHECKS)];
+
+/// What [`HARDWARE_CHECKS`] says a node of `kind` is checked for with no
+/// master, if anything.
+pub fn hardware_checks_for(kind: IommuKind) -> Option<&'static str> {
+    HARDWARE_CHECKS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, c)| *c)
+}
+
+/// The reason [`NO_MASTER_REASONS`] gives for a node of `kind` with
+/// `compatible`, if any.
+pub fn no_master_reason(kind: IommuKind, compatible: &str) -> Option<&'static str> {
+    NO_MASTER_REASONS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, why)| why(compatible))
+}
 
 /// The family that takes nodes of `kind`.
 pub fn family(kind: IommuKind) -> Option<&'static Family> {
@@ -163,19 +197,35 @@ pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
         Some(f @ Family { driver: Ok(_), .. }) if (f.self_master)(compatible) => {
             SelfMaster::Port(f.self_master_name)
         }
-        Some(Family { driver: Ok(_), .. }) => SelfMaster::None,
+        Some(Family { driver: Ok(_), .. }) => match hardware_checks_for(kind) {
+            Some(checks) => SelfMaster::HardwareChecks(checks),
+            None => SelfMaster::None,
+        },
         _ => SelfMaster::NoDriver,
     }
 }
 
+/// The platform-master registry's driver for a master node's `compatible`
+/// (`dma::platform`), as reports see it.
+pub fn platform_master_for(compatible: &str) -> Option<DrivenMaster> {
+    platform::by_compatible(compatible).map(|m| DrivenMaster {
+        name: m.name,
+        reg_span: m.reg_span,
+    })
+}
+
 /// `cargo xtask dt-probe`'s report for `dtb`, with the driver column and
-/// the self masters from this registry.
+/// the self masters from this registry and the platform masters from
+/// `dma::platform`.
 pub fn dt_probe(dtb: &[u8]) -> Result<Report, DtError> {
     report::probe(
         dtb,
         Lookups {
             driver_for,
             self_master: self_master_for,
+            no_master: no_master_reason,
+            platform_master: platform_master_for,
+            max_masters: MAX_MASTERS,
         },
     )
 }
@@ -279,10 +329,60 @@ pub fn run_family<P: Probe>(
     t: &FamilyTarget<'_>,
 ) -> Result<Totals, String> {
     let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
+    // The family's checks that need no master come first in the group.
+    let checks: Vec<(&str, CaseReport)> = P::hardware_checks(&mut driver, pool, env.probe_env())
+        .into_iter()
+        .map(check_report)
+        .collect();
+    let catalogue = || -> Vec<&'static str> {
+        iommu_cases::group::<P::Driver<'_>, PoolTables<'_>>(String::new())
+            .cases
+            .iter()
+            .map(|c| c.name)
+            .collect()
+    };
+    if let Some(why) = P::untestable(&driver) {
+        if checks.is_empty() {
+            return Ok(report_setup_skip(k, number, t.probe.name, &why));
+        }
+        return Ok(report_group_skipped(
+            k,
+            number,
+            t.probe.name,
+            &checks,
+            &catalogue(),
+            &why,
+        ));
+    }
+    if t.masters.is_empty() && !P::has_self_master(t.probe.compatible) {
+        // Only a family with hardware checks is planned without a master.
+        let why = format!(
+            "no DMA master this image can drive sits behind {}: only the checks that need none ran",
+            t.probe.name
+        );
+        return Ok(report_group_skipped(
+            k,
+            number,
+            t.probe.name,
+            &checks,
+            &catalogue(),
+            &why,
+        ));
+    }
     let granule = env.granule();
     let (format, coherent) = P::table_format(&driver, granule)?;
     let input_bits = format.input_bits();
-    let page = granule.size();
+    // The format's page size: the granule asked for, unless the IOMMU has
+    // one page size only and its format says so (DART: 16 KiB).
+    let page = format.granule();
+    if page != granule.size() {
+        env.diag(&format!(
+            "{}: the IOMMU's page size is {} KiB, fixed by the hardware: the run's {} KiB granule does not apply to it",
+            t.probe.name,
+            page >> 10,
+            granule.size() >> 10
+        ));
+    }
     let streams: Vec<u32> = t
         .masters
         .iter()
@@ -347,7 +447,23 @@ pub fn run_family<P: Probe>(
     if env.quick_catalogue() {
         group = iommu_cases::quick(group);
     }
-    Ok(run_group(k, number, &group, &mut test))
+    Ok(run_group_after(k, number, &checks, &group, &mut test))
+}
+
+/// A hardware check as a case report.
+pub fn check_report(c: HardwareCheck) -> (&'static str, CaseReport) {
+    let outcome = match c.outcome {
+        CheckOutcome::Pass => Outcome::Pass,
+        CheckOutcome::Fail => Outcome::Fail,
+        CheckOutcome::Skip(why) => Outcome::Skip(why),
+    };
+    (
+        c.name,
+        CaseReport {
+            outcome,
+            diags: c.notes,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -400,7 +516,7 @@ mod tests {
         );
         assert_eq!(
             driver_for(IommuKind::AppleDart, "apple,t8103-dart"),
-            "no driver yet"
+            "apple-dart"
         );
         assert_eq!(
             driver_for(IommuKind::Unknown, "rockchip,iommu"),

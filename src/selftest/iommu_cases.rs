@@ -361,16 +361,42 @@ impl<'a, I: Observe, M: TableMemory> IommuTest<'a, I, M> {
     /// SKIPs the case because it could not establish that an entry was
     /// cached (`what`): the architecture never promises an entry stays
     /// cached, so this is not a driver bug (docs/design.md §5).  Adds the
-    /// IOMMU's hit/miss evidence when it offers any.
-    fn not_cached(&mut self, r: &mut Report, what: core::fmt::Arguments<'_>) {
+    /// IOMMU's hit/miss evidence over the DMAs that showed it, when it
+    /// offers any ([`Self::observed_attempts`]).
+    fn not_cached(
+        &mut self,
+        r: &mut Report,
+        what: core::fmt::Arguments<'_>,
+        evidence: Option<String>,
+    ) {
         let mut why = format!(
             "could not establish caching: {what}; an evicted entry is not a driver bug, so this case cannot judge the invalidation here"
         );
-        if let Some(e) = self.iommu.cache_evidence() {
-            why.push_str("; cache evidence: ");
+        if let Some(e) = evidence {
+            why.push_str("; cache evidence over that DMA: ");
             why.push_str(&e);
         }
         r.skip(&why);
+    }
+
+    /// Master `m`'s attempts to write `data` at each IOVA of `iovas`, with
+    /// the IOMMU's cache-evidence window ([`Observe::open_cache_window`])
+    /// around exactly those DMAs: the heartbeat after them, which hits a
+    /// cached page by design, is outside it.  Returns the evidence.
+    fn observed_attempts(
+        &mut self,
+        r: &mut Report,
+        m: usize,
+        iovas: &[Iova],
+        data: &[u8],
+    ) -> Option<String> {
+        self.iommu.open_cache_window();
+        for &iova in iovas {
+            self.dma_attempt_unchecked(r, m, iova, data);
+        }
+        let evidence = self.iommu.cache_evidence();
+        self.alive(r, m);
+        evidence
     }
 
     fn unmap(&mut self, r: &mut Report, d: usize, iova: Iova, bytes: u64) -> bool {
@@ -750,7 +776,14 @@ fn table_span<I: Observe, M: TableMemory>(t: &IommuTest<'_, I, M>, d: usize) -> 
 /// * the first page of the next last-level table's span, which had no
 ///   table when the page before it was used (the span is the codec's).
 ///
-/// Both live in one fresh IOVA region of three table spans, so whatever
+/// A third probe needs no walk ahead: a DMA to a page that is not mapped
+/// yet (it faults), then a map of that page and a DMA through it.  An
+/// IOMMU whose TLB keeps the result of a failed walk (the DART may cache
+/// invalid entries, which is why every DART driver flushes after a map,
+/// docs/hw/dart.md §7) shows that mapping only after the map-time
+/// invalidation.
+///
+/// All live in one fresh IOVA region of three table spans, so whatever
 /// the walks cache ahead of them (the page after, the next table entry)
 /// falls on IOVA this case owns and no later case can meet it; nothing is
 /// unmapped until both have run.  Where three spans do not fit the
@@ -767,7 +800,7 @@ fn map_next_to_walked<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
     } else {
         (4 * page, 4 * page)
     };
-    let Some(b) = t.buf(&mut r, 4 * page) else {
+    let Some(b) = t.buf(&mut r, 5 * page) else {
         return r;
     };
     let base = match t.domains[0].alloc_iova(bytes, align) {
@@ -809,10 +842,56 @@ fn map_next_to_walked<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
             end.0 - start.0
         ));
     }
+    faulted_then_mapped(&mut r, t, &mut mapped, b, base + 2 * page, 4 * page, 60);
     for iova in mapped {
         t.release(0, iova, page);
     }
     r
+}
+
+/// `map_next_to_walked`'s third probe: a DMA to `iova` while nothing is
+/// mapped there (blocked; its fault records are drained), then a map of
+/// `iova` to buffer `b` at `off` and a DMA through it, which must land
+/// without a fault.  `iova` shares a last-level table with a mapped page,
+/// so the blocked walk reached the leaf level.
+#[allow(clippy::too_many_arguments)]
+fn faulted_then_mapped<I: Observe, M: TableMemory>(
+    r: &mut Report,
+    t: &mut IommuTest<'_, I, M>,
+    mapped: &mut Vec<Iova>,
+    b: usize,
+    iova: Iova,
+    off: u64,
+    seed: u8,
+) {
+    let page = t.page;
+    let phys = t.phys(b) + off;
+    t.dma_attempt(r, 0, iova, &pattern(seed));
+    let _ = t.faults();
+    if let Err(e) = t.domains[0].map(t.iommu, iova, phys, page, Prot::rw()) {
+        r.fail(format_args!("map {iova} -> {phys}: {e}"));
+        return;
+    }
+    mapped.push(iova);
+    let what = format!(
+        "DMA through {iova}, mapped right after a DMA to it faulted (nothing was mapped there)"
+    );
+    let p = pattern(seed + 1);
+    let landed = t.dma_write(r, 0, iova, &p) && expect_bytes(t, r, b, off as usize, &p, &what);
+    t.tables_agree(r, 0, iova, b, off as usize, &p);
+    let faults = t.faults();
+    for f in &faults {
+        r.fail(format_args!("fault on the {what}: {f}"));
+    }
+    if landed && faults.is_empty() {
+        r.note(format_args!(
+            "{iova}, mapped after a DMA to it faulted: the DMA landed at {phys}"
+        ));
+    } else {
+        r.note(format_args!(
+            "an IOMMU that caches the result of a failed walk shows a fresh mapping only after the driver's map-time invalidation (Iommu::sync_map)"
+        ));
+    }
 }
 
 /// One probe of [`map_next_to_walked`]: maps page `first` (buffer `b` at
@@ -885,7 +964,7 @@ fn unmap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
     t.hold(true);
     t.unmap(&mut r, 0, iova, page);
     let p2 = pattern(4);
-    t.dma_attempt(&mut r, 0, iova, &p2);
+    let evidence = t.observed_attempts(&mut r, 0, &[iova], &p2);
     let stale = same_bytes(t, b, 0, &p2);
     t.release_held(&mut r);
     let _ = t.faults();
@@ -894,6 +973,9 @@ fn unmap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
             "DMA to {iova} after unmap, invalidation held: reached {} through the cached translation",
             t.phys(b)
         ));
+        if let Some(e) = evidence {
+            r.note(format_args!("cache evidence over that DMA: {e}"));
+        }
     } else {
         let pb = t.phys(b);
         t.not_cached(
@@ -901,6 +983,7 @@ fn unmap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
             format_args!(
                 "DMA to {iova} after unmap with the invalidation held did not reach {pb} (no cached translation was used)"
             ),
+            evidence,
         );
     }
     t.neighbour_alive(&mut r, 0, &n, 30);
@@ -967,17 +1050,21 @@ fn remap_stale_window<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -
         r.fail(format_args!("remap {iova} -> {pb}: {e}"));
     }
     let p2 = pattern(8);
-    t.dma_attempt(&mut r, 0, iova, &p2);
+    let evidence = t.observed_attempts(&mut r, 0, &[iova], &p2);
     let stale = same_bytes(t, a, 0, &p2);
     t.release_held(&mut r);
     let _ = t.faults();
     let pa = t.phys(a);
     if stale {
         r.note(format_args!("after re-pointing {iova} to {pb} with the invalidation held, DMA still reached the old page {pa}"));
+        if let Some(e) = evidence {
+            r.note(format_args!("cache evidence over that DMA: {e}"));
+        }
     } else {
         t.not_cached(
             &mut r,
             format_args!("re-pointed {iova} with the invalidation held, but DMA did not reach the old page {pa} (no stale translation to observe)"),
+            evidence,
         );
     }
     t.neighbour_alive(&mut r, 0, &n, 32);
@@ -1108,14 +1195,13 @@ fn one_range<I: Observe, M: TableMemory>(
     }
     t.unmap(r, 0, iova + page, n * page);
     if cached_proof {
-        let mut missing = Vec::new();
-        for &k in &probes {
-            t.dma_attempt_unchecked(r, 0, iova + k * page, &stale);
-            if !same_bytes(t, b, (k * page) as usize, &stale) {
-                missing.push(k - 1);
-            }
-        }
-        t.alive(r, 0);
+        let iovas: Vec<Iova> = probes.iter().map(|&k| iova + k * page).collect();
+        let evidence = t.observed_attempts(r, 0, &iovas, &stale);
+        let missing: Vec<u64> = probes
+            .iter()
+            .filter(|&&k| !same_bytes(t, b, (k * page) as usize, &stale))
+            .map(|&k| k - 1)
+            .collect();
         expect_unmapped = stale;
         t.release_held(r);
         if !missing.is_empty() {
@@ -1127,8 +1213,15 @@ fn one_range<I: Observe, M: TableMemory>(
                     "pages {missing:?} of the {n}-page range at {} were not cached (DMA after unmap with the invalidation held did not land), so 'blocked' after the invalidation would prove nothing",
                     iova + page
                 ),
+                evidence,
             );
             return false;
+        }
+        if let Some(e) = evidence {
+            r.note(format_args!(
+                "{n}-page range, cache evidence over the {} held DMAs: {e}",
+                probes.len()
+            ));
         }
     }
     let cost = t.iommu.take_invalidation_cost();
@@ -1202,10 +1295,10 @@ fn asid_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> R
     // Both contexts' pages must be cached before the context invalidation,
     // or the checks after it prove nothing.
     let p_cached = pattern(27);
-    t.dma_attempt(&mut r, 0, ia, &p_cached);
+    let ea = t.observed_attempts(&mut r, 0, &[ia], &p_cached);
     let a_cached = same_bytes(t, a, 0, &p_cached);
     let pb_cached = pattern(28);
-    t.dma_attempt(&mut r, 1, ib, &pb_cached);
+    let eb = t.observed_attempts(&mut r, 1, &[ib], &pb_cached);
     let b_cached = same_bytes(t, b, 0, &pb_cached);
     let asid0 = t.domains[0].tag();
     let asid1 = t.domains[1].tag();
@@ -1219,9 +1312,14 @@ fn asid_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> R
             (false, true) => format!("{ia} in {asid0:?}"),
             _ => format!("{ib} in {asid1:?}"),
         };
+        let evidence = match (ea, eb) {
+            (Some(ea), Some(eb)) => Some(format!("{ia}: {ea}; {ib}: {eb}")),
+            (ea, eb) => ea.or(eb),
+        };
         t.not_cached(
             &mut r,
             format_args!("{which} was not cached before the context invalidation (DMA after unmap, invalidation held, did not land)"),
+            evidence,
         );
         return r;
     }
@@ -1289,7 +1387,7 @@ fn config_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) ->
         ));
     }
     let p2 = pattern(16);
-    t.dma_attempt(&mut r, 0, iova, &p2);
+    let evidence = t.observed_attempts(&mut r, 0, &[iova], &p2);
     let stale = same_bytes(t, a, 0, &p2);
     t.release_held(&mut r);
     let mut uncached = false;
@@ -1324,6 +1422,7 @@ fn config_invalidate<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) ->
         t.not_cached(
             &mut r,
             format_args!("with the configuration invalidation held, {stream} already used the new configuration (nothing cached to observe)"),
+            evidence,
         );
     }
     r

@@ -7,8 +7,8 @@
 //! verdict is unit-tested (`plan/tests.rs`); boot runs the groups.
 #![forbid(unsafe_code)]
 
-use super::families::family;
-use crate::dma::{edu, virtio_blk, MasterSource, MasterSpec, StreamSpec};
+use super::families::{family, hardware_checks_for, no_master_reason};
+use crate::dma::{edu, platform, virtio_blk, MasterSource, MasterSpec, StreamSpec};
 use crate::mm::PhysRange;
 use crate::platform::ccu::ControlRef;
 use crate::platform::dt::clocks::{read_clocks, read_resets};
@@ -16,8 +16,8 @@ use crate::platform::dt::iommus::{
     for_each_master, for_each_pci_iommu_map, locate, provider_kind, read_iommu_node, IommuKind,
     IommuList,
 };
-use crate::platform::dt::DtError;
-use crate::platform::dt::Fdt;
+use crate::platform::dt::report::{platform_master_unusable, Unusable};
+use crate::platform::dt::{translate_reg, DtError, Fdt};
 use crate::platform::pci::{self, Function};
 use crate::virtio;
 use alloc::format;
@@ -280,15 +280,30 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             matches!(m.source, MasterSource::Platform { offset, .. } if offset == r.master_offset)
         }) {
             Some(m) => m.streams.push(stream),
-            None => p.platform.push(MasterSpec {
-                name: loc.path_name().as_str().into(),
-                source: MasterSource::Platform {
-                    offset: r.master_offset,
-                    compatible: String::from(loc.node().prop_strs("compatible").next().unwrap_or("")),
-                    enabled: r.enabled,
-                },
-                streams: alloc::vec![stream],
-            }),
+            None => {
+                let node = loc.node();
+                // The compatible the registry takes, else the first.
+                let compatible = platform::for_node(node.prop_strs("compatible"))
+                    .map(|(c, _)| c)
+                    .or_else(|| node.prop_strs("compatible").next())
+                    .unwrap_or("");
+                let controls = if platform::by_compatible(compatible).is_some() {
+                    read_controls(&fdt, r.master_offset).map_err(|e| format!("{e}"))
+                } else {
+                    Ok(Vec::new())
+                };
+                p.platform.push(MasterSpec {
+                    name: loc.path_name().as_str().into(),
+                    source: MasterSource::Platform {
+                        offset: r.master_offset,
+                        compatible: String::from(compatible),
+                        enabled: r.enabled,
+                        reg: translate_reg(loc, 0).ok(),
+                        controls,
+                    },
+                    streams: alloc::vec![stream],
+                })
+            }
         }
         Ok(true)
     })
@@ -320,22 +335,59 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         });
     }
     out.append(&mut broken_nodes);
-    for (p, n) in planned.into_iter().zip(list.iter()) {
+    for (mut p, n) in planned.into_iter().zip(list.iter()) {
+        // Platform masters the registry drives join the PCI ones, in tree
+        // order after them (`dma::platform`).
+        let usable: Vec<MasterSpec> = p
+            .platform
+            .iter()
+            .filter(|m| platform_unusable(m).is_none())
+            .cloned()
+            .collect();
+        p.masters.extend(usable);
         let state = judge(&p, n.enabled, n.pci_bdf, &map_error, pci);
         if let PlanState::Run = state {
             for m in p.platform.iter() {
-                notes.push(format!(
-                    "{}: platform master {} ({}) found, streams {}: no DMA engine driver for it yet",
-                    p.name,
-                    m.name,
-                    platform_compatible(m),
-                    streams_text(&m.streams)
-                ));
+                if let Some(why) = platform_unusable(m) {
+                    notes.push(format!(
+                        "{}: platform master {} ({}) found, streams {}: {why}",
+                        p.name,
+                        m.name,
+                        platform_compatible(m),
+                        streams_text(&m.streams)
+                    ));
+                }
             }
         }
         out.push(Planned { state, ..p });
     }
     (out, notes)
+}
+
+/// Why a platform master is not used: no line in the registry, or its
+/// node is disabled or has no `reg` the driver can use; `None` when the
+/// image drives it.
+fn platform_unusable(m: &MasterSpec) -> Option<String> {
+    let MasterSource::Platform { enabled, reg, .. } = &m.source else {
+        return Some(String::from("not a platform master"));
+    };
+    let Some(d) = m.platform_driver() else {
+        return Some(String::from("no DMA engine driver for it yet"));
+    };
+    Some(match platform_master_unusable(*enabled, *reg, d.reg_span)? {
+        Unusable::Disabled => format!(
+            "{} driver, but the node is disabled in the DT (status): not used",
+            d.name
+        ),
+        Unusable::NoReg => format!(
+            "{} driver, but the node has no usable reg: not used",
+            d.name
+        ),
+        Unusable::RegTooSmall { reg, need } => format!(
+            "{} driver, but its reg {reg} is smaller than the {need:#x} bytes the driver uses: not used",
+            d.name
+        ),
+    })
 }
 
 fn platform_compatible(m: &MasterSpec) -> &str {
@@ -406,22 +458,44 @@ fn judge(
         return PlanState::Fail(e.clone());
     }
     if let Err(e) = pci {
-        return PlanState::Fail(format!(
-            "PCIe discovery failed, so no DMA master could be found: {e}"
-        ));
+        if !p.masters.iter().any(|m| m.pci().is_none()) {
+            return PlanState::Fail(format!(
+                "PCIe discovery failed, so no DMA master could be found: {e}"
+            ));
+        }
     }
-    if p.masters.is_empty() && !(fam.self_master)(&p.compatible) {
+    if p.masters.is_empty()
+        && !(fam.self_master)(&p.compatible)
+        && hardware_checks_for(p.kind).is_none()
+    {
         let platform = if p.platform.is_empty() {
             String::new()
         } else {
-            let names: Vec<&str> = p.platform.iter().map(|m| m.name.as_str()).collect();
-            format!(
-                "; platform masters reference it ({}) but none has a DMA engine driver in this image yet",
-                names.join(", ")
-            )
+            let undriven: Vec<&str> = p
+                .platform
+                .iter()
+                .filter(|m| m.platform_driver().is_none())
+                .map(|m| m.name.as_str())
+                .collect();
+            let mut s = String::new();
+            if !undriven.is_empty() {
+                s = format!(
+                    "; platform masters reference it ({}) but none has a DMA engine driver in this image yet",
+                    undriven.join(", ")
+                );
+            }
+            for m in p.platform.iter().filter(|m| m.platform_driver().is_some()) {
+                if let Some(why) = platform_unusable(m) {
+                    let _ = write!(s, "; {}: {why}", m.name);
+                }
+            }
+            s
         };
+        let family_reason = no_master_reason(p.kind, &p.compatible)
+            .map(|why| format!("; {why}"))
+            .unwrap_or_default();
         return PlanState::Skip(format!(
-            "{what}: no DMA master this image can drive sits behind it{platform}"
+            "{what}: no DMA master this image can drive sits behind it{platform}{family_reason}"
         ));
     }
     PlanState::Run

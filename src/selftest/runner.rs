@@ -147,29 +147,39 @@ pub fn run_group<C, W: Write>(
     group: &Group<C>,
     ctx: &mut C,
 ) -> Totals {
-    let mut t = Totals::default();
-    let _ = k.begin_subtest(&group.name, group.cases.len());
-    for (i, case) in group.cases.iter().enumerate() {
-        let report = run_case(group, i, ctx);
-        for d in &report.diags {
-            let _ = k.diag(d);
-        }
-        let status = match &report.outcome {
-            Outcome::Pass => {
-                t.pass += 1;
-                Status::Pass
-            }
-            Outcome::Fail => {
-                t.fail += 1;
-                Status::Fail
-            }
-            Outcome::Skip(r) => {
-                t.skip += 1;
-                Status::Skip(r)
-            }
-        };
-        let _ = k.result(i + 1, case.name, status);
+    run_group_after(k, number, &[], group, ctx)
+}
+
+/// Writes one case's diagnostics and result line, counting it.
+fn report_case<W: Write>(
+    k: &mut KtapWriter<W>,
+    t: &mut Totals,
+    number: usize,
+    name: &str,
+    report: &Report,
+) {
+    for d in &report.diags {
+        let _ = k.diag(d);
     }
+    let status = match &report.outcome {
+        Outcome::Pass => {
+            t.pass += 1;
+            Status::Pass
+        }
+        Outcome::Fail => {
+            t.fail += 1;
+            Status::Fail
+        }
+        Outcome::Skip(r) => {
+            t.skip += 1;
+            Status::Skip(r)
+        }
+    };
+    let _ = k.result(number, name, status);
+}
+
+/// Ends a subtest with the status its counts give.
+fn end_group<W: Write>(k: &mut KtapWriter<W>, number: usize, name: &str, t: Totals) {
     let status = if t.fail > 0 {
         Status::Fail
     } else if t.pass == 0 && t.skip > 0 {
@@ -177,7 +187,52 @@ pub fn run_group<C, W: Write>(
     } else {
         Status::Pass
     };
-    let _ = k.end_subtest(number, &group.name, status);
+    let _ = k.end_subtest(number, name, status);
+}
+
+/// [`run_group`] with `before` — cases already run (a family's hardware
+/// checks) — reported first, in the same subtest.
+pub fn run_group_after<C, W: Write>(
+    k: &mut KtapWriter<W>,
+    number: usize,
+    before: &[(&str, Report)],
+    group: &Group<C>,
+    ctx: &mut C,
+) -> Totals {
+    let mut t = Totals::default();
+    let _ = k.begin_subtest(&group.name, before.len() + group.cases.len());
+    for (i, (name, report)) in before.iter().enumerate() {
+        report_case(k, &mut t, i + 1, name, report);
+    }
+    for (i, case) in group.cases.iter().enumerate() {
+        let report = run_case(group, i, ctx);
+        report_case(k, &mut t, before.len() + i + 1, case.name, &report);
+    }
+    end_group(k, number, &group.name, t);
+    t
+}
+
+/// A group whose cases cannot run here: `before` (cases already run) and
+/// then every case of `cases` as a SKIP with `reason`, in one subtest.
+pub fn report_group_skipped<W: Write>(
+    k: &mut KtapWriter<W>,
+    number: usize,
+    name: &str,
+    before: &[(&str, Report)],
+    cases: &[&str],
+    reason: &str,
+) -> Totals {
+    let mut t = Totals::default();
+    let _ = k.begin_subtest(name, before.len() + cases.len());
+    for (i, (case, report)) in before.iter().enumerate() {
+        report_case(k, &mut t, i + 1, case, report);
+    }
+    for (i, case) in cases.iter().enumerate() {
+        let mut r = Report::new();
+        r.skip(reason);
+        report_case(k, &mut t, before.len() + i + 1, case, &r);
+    }
+    end_group(k, number, name, t);
     t
 }
 
@@ -276,6 +331,42 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with("not ok 1 g\n"), "{out}");
+    }
+
+    #[test]
+    fn cases_run_before_come_first_and_a_skipped_group_skips_every_case() {
+        let g = Group {
+            after_each: None,
+            unmet: None,
+            name: "g".into(),
+            cases: alloc::vec![Case {
+                name: "a",
+                needs: &[],
+                run: pass
+            }],
+        };
+        let mut checked = Report::new();
+        checked.note(format_args!("PARAMS1 0xe000000"));
+        let before = [("hw", checked)];
+        let mut k = KtapWriter::new(String::new());
+        let t = run_group_after(&mut k, 3, &before, &g, &mut 1);
+        assert_eq!((t.pass, t.fail, t.skip), (2, 0, 0));
+        let out = k.into_inner();
+        let want = "    1..2\n    # PARAMS1 0xe000000\n    ok 1 hw\n    ok 2 a\n";
+        assert!(out.contains(want), "{out}");
+        assert!(out.ends_with("ok 3 g\n"), "{out}");
+        let mut k = KtapWriter::new(String::new());
+        let t = report_group_skipped(&mut k, 1, "g", &before, &["a", "b"], "no master");
+        assert_eq!((t.pass, t.fail, t.skip), (1, 0, 2));
+        let out = k.into_inner();
+        let want = "    ok 1 hw\n    ok 2 a # SKIP no master\n    ok 3 b # SKIP no master\n";
+        assert!(out.contains(want), "{out}");
+        assert!(out.ends_with("ok 1 g\n"), "{out}");
+        // Nothing ran at all: the group itself is a SKIP.
+        let mut k = KtapWriter::new(String::new());
+        report_group_skipped(&mut k, 1, "g", &[], &["a"], "locked");
+        let out = k.into_inner();
+        assert!(out.ends_with("ok 1 g # SKIP every case skipped\n"), "{out}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! * [`walk`] — reference table walkers, written from the architecture
 //!   text independently of the crate's codecs, so a model cross-checks what
 //!   the page-table engine wrote instead of agreeing with it by
-//!   construction;
+//!   construction; [`walk_dart`] is the Apple DART's (both PTE formats,
+//!   2 or 3 table levels, the T8020 layout's four TTBRs);
 //! * [`cache`] — a cache whose entries stay until invalidated (TLB, walk
 //!   cache, configuration cache), with configurable keying;
 //! * [`master`] — one model DMA master over any model's translation;
@@ -27,6 +28,7 @@ pub mod mutate;
 pub mod ram;
 pub mod toy;
 pub mod walk;
+pub mod walk_dart;
 
 #[cfg(test)]
 mod tests;

@@ -25,8 +25,8 @@
 //!   descriptor that holds it.
 //!
 //! Allwinner sun50i ([`Sun50iWalk`]): two levels of 32-bit entries as the
-//! sun50i page describes them (docs/hw/sun50i.md §4).  The DART walker
-//! joins here with its family.
+//! sun50i page describes them (docs/hw/sun50i.md §4).  The Apple DART's
+//! walker is its own file, [`super::walk_dart`].
 #![forbid(unsafe_code)]
 
 /// One LPAE stage-1 configuration as a model reads it from a context.
@@ -50,6 +50,12 @@ pub struct LpaeWalk {
     /// granule — what QEMU's SMMU walker does (docs/hw/qemu-virt.md §1.8);
     /// `false` keeps to the levels the architecture gives blocks.
     pub blocks_at_every_level: bool,
+    /// A stage-2 initial level below the one the input size implies
+    /// (`None`: the implied one): the top table is then 2^k concatenated
+    /// tables indexed by the extra `k` input bits (DDI0487 D8,
+    /// "Concatenated translation tables for the initial stage 2 lookup";
+    /// the caller checks `k` ≤ 4).
+    pub start: Option<u8>,
 }
 
 /// A successful walk.
@@ -65,6 +71,9 @@ pub struct Walked {
     pub span: u64,
     /// Bus address of the table holding the leaf (what a walk cache keeps).
     pub leaf_table: u64,
+    /// The leaf descriptor as read: the attribute bits (AttrIndx, AP, SH,
+    /// nG, XN) a model decodes itself.
+    pub desc: u64,
 }
 
 impl Walked {
@@ -119,7 +128,23 @@ impl LpaeWalk {
             oas: 48,
             access_flag_faults: false,
             blocks_at_every_level: false,
+            start: None,
         }
+    }
+
+    /// Starting at `level` with concatenated top tables (stage 2 SL0).
+    pub fn with_start_level(self, level: u8) -> Self {
+        Self {
+            start: Some(level),
+            ..self
+        }
+    }
+
+    /// Tables concatenated at the top: 2^(index bits − bits per level),
+    /// 1 without concatenation.
+    pub fn concatenated(&self) -> u64 {
+        let bits = self.ias - self.level_shift(self.start_level());
+        1 << bits.saturating_sub(self.bits_per_level())
     }
 
     /// With an output size of `oas` bits.
@@ -148,8 +173,12 @@ impl LpaeWalk {
     }
 
     /// The level the walk starts at (D8: enough levels of
-    /// `granule_shift − 3` bits to cover `ias − granule_shift` bits).
+    /// `granule_shift − 3` bits to cover `ias − granule_shift` bits, or
+    /// the level [`Self::with_start_level`] set).
     pub fn start_level(&self) -> u8 {
+        if let Some(l) = self.start {
+            return l;
+        }
         let levels = (self.ias - self.granule_shift).div_ceil(self.bits_per_level());
         (4 - levels) as u8
     }
@@ -211,6 +240,7 @@ impl LpaeWalk {
                     level,
                     span,
                     leaf_table: table,
+                    desc: d,
                 })
             };
             match (d & 0b11, level) {
@@ -495,6 +525,25 @@ mod tests {
         let w = LpaeWalk::new(0x1000, 39, 12);
         assert!(w.block_allowed(1) && w.block_allowed(2) && !w.block_allowed(3));
         assert!(!w.with_blocks_at_every_level(true).block_allowed(3));
+    }
+
+    #[test]
+    fn a_stage_2_start_level_concatenates_the_top_tables() {
+        // 4K, 40-bit IPA starting at level 1: two concatenated level-1
+        // tables (8 KiB), indexed by IPA[39:30].
+        let mut mem = BTreeMap::new();
+        mem.insert(0x1_0000 + 8 * 512, 0x4000_0000 | 0b01); // 2nd table, [0]
+        mem.insert(0x1_0000 + 8, 0x8000_0000 | 0b01); // 1st table, [1]
+        let read = reader(&mem);
+        let w = LpaeWalk::new(0x1_0000, 40, 12);
+        assert_eq!((w.start_level(), w.concatenated()), (0, 1));
+        let c = w.with_start_level(1);
+        assert_eq!((c.start_level(), c.concatenated()), (1, 2));
+        let b = c.walk(&read, 1 << 39 | 0x123, None).unwrap();
+        assert_eq!((b.pa, b.level), (0x4000_0123, 1));
+        assert_eq!(c.walk(&read, 1 << 30, None).unwrap().pa, 0x8000_0000);
+        // Without concatenation the same tables mean something else.
+        assert!(w.walk(&read, 1 << 39 | 0x123, None).is_err());
     }
 
     #[test]

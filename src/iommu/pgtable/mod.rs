@@ -3,8 +3,8 @@
 //!
 //! Formats: [`Lpae`] (ARM VMSAv8-64 stage 1, 4K/16K/64K granules, 32..48-bit
 //! input) and [`Sun50i`] (Allwinner H6/H616: two levels of 32-bit entries,
-//! 4 KiB pages, tables below 4 GiB).  The DART codec fits the same [`Codec`]
-//! trait.
+//! 4 KiB pages, tables below 4 GiB) and [`Dart`] (Apple DART1/DART2: 16 KiB
+//! pages, two or three levels, the PA stored in place or shifted).
 //!
 //! Nothing here uses `unsafe`: entries are read and written through
 //! [`TableMemory`], which on target is the DMA frame pool ([`PoolTables`])
@@ -14,6 +14,7 @@
 mod arena;
 mod bbm;
 mod codec;
+pub mod dart;
 mod error;
 mod gather;
 mod lpae;
@@ -26,6 +27,7 @@ mod walker;
 pub use arena::RamArena;
 pub use bbm::{BreakFlush, NotLive};
 pub use codec::{Codec, Pte};
+pub use dart::Dart;
 pub use error::{PgTableError, TranslateError};
 #[cfg(test)]
 pub(crate) use gather::drop_leaf_records;

@@ -23,10 +23,16 @@
 //! * **Faults** are polled, never taken: [`Observe::drain_faults`] decodes
 //!   the latched registers (`fault.rs`) and recovers the faulting masters'
 //!   lanes (hw.rs `recover`).
+//! * **Cache evidence** comes from the PMU counters (`pmu.rs`, §12),
+//!   started and cleared with the driver: [`Observe::open_cache_window`]
+//!   reads them, [`Observe::cache_evidence`] reads them again and judges
+//!   the deltas; [`Observe::invalidation_summary`] adds the counts since
+//!   bring-up to the invalidations the driver issued.
 #![forbid(unsafe_code)]
 
 use super::fault;
-use super::hw::Sun50iHw;
+use super::hw::{Sun50iError, Sun50iHw};
+use super::pmu::{Deltas, Evidence, Reading};
 use super::va_port::VA_PORT_STREAM;
 use crate::iommu::pgtable::sun50i::Sun50i;
 use crate::iommu::{
@@ -64,12 +70,35 @@ pub struct Sun50iIommu<M: Mmio> {
     faults: Vec<Fault>,
     /// Problems found while draining (a failed recovery).
     problems: Vec<String>,
+    /// Whether the PMU started (hw.rs `start_pmu`).
+    pmu: Result<(), Sun50iError>,
+    /// The counters right after they were started.
+    pmu_baseline: Reading,
+    /// The counters when the open cache-evidence window opened.
+    window: Option<Reading>,
+    /// What the driver issued, for [`Observe::invalidation_summary`].
+    issued: Issued,
+}
+
+/// Counts of what the driver issued.
+#[derive(Clone, Copy, Debug, Default)]
+struct Issued {
+    /// Full flushes.
+    flushes: u64,
+    /// Map-time zaps, and the address/PTW commands they took.
+    zaps: u64,
+    zap_commands: u64,
+    /// Fault recoveries (lane resets and zaps of faulting IOVAs).
+    recoveries: u64,
 }
 
 impl<M: Mmio> Sun50iIommu<M> {
     /// The driver over an enabled hardware layer; `skip_sync` starts the
-    /// negative control.
-    pub fn new(hw: Sun50iHw<M>, name: &str, skip_sync: bool) -> Self {
+    /// negative control.  Starts and clears the PMU counters (a failure is
+    /// kept and reported by [`Self::pmu_status`], never fatal).
+    pub fn new(mut hw: Sun50iHw<M>, name: &str, skip_sync: bool) -> Self {
+        let pmu = hw.start_pmu();
+        let pmu_baseline = hw.pmu_reading();
         Self {
             hw,
             name: String::from(name),
@@ -77,6 +106,32 @@ impl<M: Mmio> Sun50iIommu<M> {
             context: false,
             faults: Vec::new(),
             problems: Vec::new(),
+            pmu,
+            pmu_baseline,
+            window: None,
+            issued: Issued::default(),
+        }
+    }
+
+    /// One line for KTAP: whether the PMU counts, so a reader knows what
+    /// the cache evidence lines rest on.
+    pub fn pmu_status(&self) -> String {
+        match self.pmu {
+            Ok(()) => String::from(
+                "PMU counters started and cleared (PMU_ENABLE reads 1): the stale-window cases report their deltas per micro TLB, macro TLB and PTW cache",
+            ),
+            Err(e) => format!(
+                "PMU not started ({e}): the stale-window cases carry no counter evidence"
+            ),
+        }
+    }
+
+    /// Evidence over the window from `before` to now: "no evidence" when
+    /// the PMU did not start, whatever the counters read.
+    fn evidence_since(&self, before: &Reading) -> String {
+        match self.pmu {
+            Ok(()) => format!("{}", Evidence::judge(before, &self.hw.pmu_reading())),
+            Err(e) => format!("no evidence: the PMU did not start ({e})"),
         }
     }
 
@@ -101,11 +156,14 @@ impl<M: Mmio> Sun50iIommu<M> {
         match inv {
             Sun50iInvalidation::FullFlush => {
                 self.gate.count(1);
+                self.issued.flushes += 1;
                 self.hw.flush_all().map_err(IommuError::from)
             }
             Sun50iInvalidation::Zap { iova, size } => {
                 let n = self.hw.zap_range(iova, size).map_err(IommuError::from)?;
                 self.gate.count(n);
+                self.issued.zaps += 1;
+                self.issued.zap_commands += n;
                 Ok(())
             }
         }
@@ -117,6 +175,7 @@ impl<M: Mmio> Sun50iIommu<M> {
             return;
         };
         self.faults.extend(fault::decode(&l, &self.hw.variant()));
+        self.issued.recoveries += 1;
         if let Err(e) = self.hw.recover(&l) {
             self.problems
                 .push(format!("{}: fault recovery: {e}", self.name));
@@ -300,6 +359,36 @@ impl<M: Mmio> Observe for Sun50iIommu<M> {
 
     fn health(&mut self) -> Vec<String> {
         core::mem::take(&mut self.problems)
+    }
+
+    /// Reads every PMU counter of the variant.
+    fn open_cache_window(&mut self) {
+        self.window = Some(self.hw.pmu_reading());
+    }
+
+    /// The PMU deltas since [`Observe::open_cache_window`] and what they
+    /// say (`pmu.rs`): a micro- or macro-TLB hit, lookups without one, or
+    /// "no evidence" when the PMU is off, silent or inconsistent.
+    fn cache_evidence(&mut self) -> Option<String> {
+        let before = self.window.take()?;
+        Some(self.evidence_since(&before))
+    }
+
+    /// The invalidations issued (full flushes, map-time zaps and their
+    /// commands, fault recoveries) and the PMU counts since bring-up.
+    fn invalidation_summary(&self) -> Option<String> {
+        let i = self.issued;
+        let pmu = match self.pmu {
+            Ok(()) => format!(
+                "PMU since bring-up: {}",
+                Deltas::between(&self.pmu_baseline, &self.hw.pmu_reading())
+            ),
+            Err(e) => format!("PMU not started ({e})"),
+        };
+        Some(format!(
+            "{} full flushes, {} map-time zaps ({} TLB/PTW-cache invalidation commands), {} fault recoveries; {pmu}",
+            i.flushes, i.zaps, i.zap_commands, i.recoveries
+        ))
     }
 
     fn invalidate_context(&mut self, _tag: ()) -> Result<(), IommuError> {

@@ -71,6 +71,8 @@ pub enum Sun50iError {
     NotTaken {
         /// Register name.
         reg: &'static str,
+        /// Its offset.
+        offset: usize,
         /// Written.
         wrote: u32,
         /// Read back.
@@ -113,8 +115,13 @@ impl fmt::Display for Sun50iError {
                 f,
                 "TTB {current:#x} serves masters {translating:#x}; {wanted:#x} may only be written while every master bypasses"
             ),
-            Self::NotTaken { reg, wrote, read } => {
-                write!(f, "{reg}: wrote {wrote:#x}, reads {read:#x}")
+            Self::NotTaken {
+                reg,
+                offset,
+                wrote,
+                read,
+            } => {
+                write!(f, "{reg} (+{offset:#x}): wrote {wrote:#x}, reads {read:#x}")
             }
             Self::NoSuchMaster { master, masters } => {
                 write!(f, "master {master}: this IOMMU has {masters} micro-TLB slots")
@@ -279,6 +286,7 @@ impl<M: Mmio> Sun50iHw<M> {
         if bypass & masters != masters {
             return Err(Sun50iError::NotTaken {
                 reg: R_BYPASS.name,
+                offset: R_BYPASS.offset,
                 wrote: masters,
                 read: bypass,
             });
@@ -357,6 +365,7 @@ impl<M: Mmio> Sun50iHw<M> {
         if read != wanted {
             return Err(Sun50iError::NotTaken {
                 reg: R_TTB.name,
+                offset: R_TTB.offset,
                 wrote: wanted,
                 read,
             });
@@ -494,6 +503,31 @@ impl<M: Mmio> Sun50iHw<M> {
             n += 2;
         }
         Ok(n)
+    }
+
+    /// Turns the PMU counters on and clears them (docs/hw/sun50i.md §12,
+    /// the vendor sequence: PMU_ENABLE ← 1, PMU_CLR ← 1, poll PMU_CLR
+    /// until 0), then checks that PMU_ENABLE reads 1.  The counters are
+    /// evidence only: a failure here is reported, never fatal.
+    pub fn start_pmu(&mut self) -> Result<(), Sun50iError> {
+        self.regs.set(R_PMU_ENABLE, 1);
+        self.regs.set(R_PMU_CLR, 1);
+        self.wait_clear(R_PMU_CLR, "sun50i PMU_CLR")?;
+        let read = self.regs.get(R_PMU_ENABLE);
+        if read & 1 == 0 {
+            return Err(Sun50iError::NotTaken {
+                reg: R_PMU_ENABLE.name,
+                offset: R_PMU_ENABLE.offset,
+                wrote: 1,
+                read,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every PMU counter of the variant and PMU_ENABLE, now.
+    pub fn pmu_reading(&self) -> super::pmu::Reading {
+        super::pmu::read(&self.regs, self.variant.masters)
     }
 
     /// Reads every fault register (INT_STA first); `None` when nothing is

@@ -11,6 +11,7 @@
 //!   fault latching and lane-reset recovery;
 //! * `adapter.rs`: `Iommu` + `Observe` (and [`SKIP_SYNC_FAILURES`]);
 //! * `fault.rs`: latched registers → fault records;
+//! * `pmu.rs`: the PMU counters, read around a DMA as cache evidence;
 //! * `probe.rs`: bring-up from the device-tree node;
 //! * `va_port.rs`: the VA debug port as a DMA master (the self master).
 //!
@@ -21,6 +22,7 @@
 pub mod adapter;
 pub mod fault;
 pub mod hw;
+pub mod pmu;
 pub mod probe;
 pub mod regs;
 pub mod va_port;

@@ -233,6 +233,12 @@ pub struct Knobs {
     /// The debug port looks up and fills the macro TLB (else it uses only
     /// the PTW cache and the tables).
     pub va_port_uses_tlb: bool,
+    /// Test knob, not a hardware claim: PMU_ENABLE ignores writes (reads
+    /// 0), so nothing is counted — a PMU that never starts.
+    pub pmu_stuck_off: bool,
+    /// Test knob, not a hardware claim: every PMU counter register reads 0
+    /// whatever was counted — a counter read that is broken.
+    pub pmu_reads_zero: bool,
 }
 
 impl Default for Knobs {
@@ -243,6 +249,8 @@ impl Default for Knobs {
             prefetch_dirs: 1,
             fault_stops_lane: true,
             va_port_uses_tlb: false,
+            pmu_stuck_off: false,
+            pmu_reads_zero: false,
         }
     }
 }
@@ -1048,6 +1056,9 @@ impl Sun50iModel {
     }
 
     fn pmu_read(&self, off: usize) -> u32 {
+        if self.knobs.pmu_reads_zero {
+            return 0;
+        }
         let i = match off {
             0x2d0..=0x2dc => PMU_MACRO_INDEX,
             0x2e0..=0x2ec => PMU_PTW_INDEX,
@@ -1219,7 +1230,11 @@ impl Sun50iModel {
                     self.start(op);
                 }
             }
-            reg::PMU_ENABLE => r.pmu_enable = val & 1,
+            reg::PMU_ENABLE => {
+                if !self.knobs.pmu_stuck_off {
+                    r.pmu_enable = val & 1;
+                }
+            }
             reg::PMU_CLR => {
                 if val & 1 != 0 {
                     self.start(Op::PmuClear);

@@ -11,8 +11,10 @@
 //! through the CCU where `platform::ccu::sun50i` has a table for them
 //! (the IOMMU's bus gate and reset, docs/hw/sun50i.md §16), and KTAP says
 //! what was already on and what the image turned on; anything else is
-//! left to the loader.  The masters' gates and the PMU are not brought up
-//! here yet.
+//! left to the loader.  The PMU counters are started and cleared with the
+//! driver and a `#` line says whether they count (the stale-window cases'
+//! cache evidence rests on them).  No master's gates are brought up: the
+//! image drives no platform master yet (docs/hw/sun50i.md §17).
 #![forbid(unsafe_code)]
 
 use super::adapter::Sun50iIommu;
@@ -82,7 +84,9 @@ impl Probe for Sun50iProbe {
             t.name, variant.name, variant.masters
         ));
         hw.enable().map_err(|e| format!("{} enable: {e}", t.name))?;
-        Ok(Sun50iIommu::new(hw, t.name, false))
+        let driver = Sun50iIommu::new(hw, t.name, false);
+        env.diag(&format!("{}: {}", t.name, driver.pmu_status()));
+        Ok(driver)
     }
 
     fn table_format(
@@ -100,6 +104,16 @@ impl Probe for Sun50iProbe {
 
     fn has_self_master(compatible: &str) -> bool {
         variant::by_compatible(compatible).is_some_and(|v| v.va_port == Some(true))
+    }
+
+    /// H6: neither the VA port (no manual text) nor a memory-to-memory
+    /// master (the deinterlacer is not in the DT and has no documented
+    /// mode with a known output) can be driven (docs/hw/sun50i.md §17).
+    fn no_master_reason(compatible: &str) -> Option<&'static str> {
+        match variant::by_compatible(compatible) {
+            Some(v) if v.va_port != Some(true) => Some(H6_NO_MASTER),
+            _ => None,
+        }
     }
 
     /// The VA port over a second mapping of the IOMMU's registers.  H6:
@@ -128,6 +142,10 @@ impl Probe for Sun50iProbe {
         Ok(Some(Box::new(VaPort::new(mmio, env.clock(), &name))))
     }
 }
+
+/// Why an H6 IOMMU has no master this image can drive (docs/hw/sun50i.md
+/// §1, §11, §17).
+pub const H6_NO_MASTER: &str = "on H6 the image has neither a self master nor a memory-to-memory master: the IOMMU's VA debug port (0x190-0x198) has no H6 manual text, and the deinterlacer (master 2, 0x01420000) is in none of the Debian 6.12 board DTBs and has no documented processing mode with a known output (docs/hw/sun50i.md §17)";
 
 /// What the CCU bring-up did: the KTAP diagnostics, and each outcome.
 #[derive(Debug)]

@@ -168,6 +168,54 @@ pub const R_VA_DATA: Raw = r(0x194, "VA_DATA");
 /// VA_CONFIG.
 pub const R_VA_CONFIG: Reg<VA_CONFIG::Register> = r(0x198, "VA_CONFIG");
 
+/// PMU_ENABLE (0x200): bit 0 counting on (docs/hw/sun50i.md §12).
+pub const R_PMU_ENABLE: Raw = r(0x200, "PMU_ENABLE");
+/// PMU_CLR (0x210): bit 0 clears every counter, reads 0 when done.
+pub const R_PMU_CLR: Raw = r(0x210, "PMU_CLR");
+
+/// One word of a PMU counter set (docs/hw/sun50i.md §12): each set is
+/// ACCESS_LOW, ACCESS_HIGH, HIT_LOW, HIT_HIGH at +0, +4, +8, +0xC; the
+/// HIGH words hold bits [42:32].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmuWord {
+    /// Lookups, bits [31:0].
+    AccessLow,
+    /// Lookups, bits [42:32].
+    AccessHigh,
+    /// Hits, bits [31:0].
+    HitLow,
+    /// Hits, bits [42:32].
+    HitHigh,
+}
+
+/// A PMU counter register: micro TLB i's set at 0x230 + 0x10 i, the macro
+/// TLB's at 0x2D0 and the PTW cache's at 0x2E0 — not at i = 7, 8
+/// (docs/hw/sun50i.md §12).
+pub const fn pmu_reg(set: PmuSet, word: PmuWord) -> Raw {
+    let base = match set {
+        PmuSet::Micro(i) => 0x230 + 0x10 * i as usize,
+        PmuSet::MacroTlb => 0x2d0,
+        PmuSet::PtwCache => 0x2e0,
+    };
+    match word {
+        PmuWord::AccessLow => r(base, "PMU_ACCESS_LOW"),
+        PmuWord::AccessHigh => r(base + 4, "PMU_ACCESS_HIGH"),
+        PmuWord::HitLow => r(base + 8, "PMU_HIT_LOW"),
+        PmuWord::HitHigh => r(base + 0xc, "PMU_HIT_HIGH"),
+    }
+}
+
+/// Which structure a PMU counter set counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmuSet {
+    /// Micro TLB of master slot `n`.
+    Micro(u8),
+    /// The macro TLB (level-2 entries).
+    MacroTlb,
+    /// The PTW cache (level-1 entries).
+    PtwCache,
+}
+
 /// DM_AUT_CTRLk (0x0B0 + 4k) holds permission domains 2k ([15:0]) and
 /// 2k+1 ([31:16]) (docs/hw/sun50i.md §9).
 pub const fn dm_aut_ctrl(k: usize) -> Raw {
@@ -241,5 +289,9 @@ mod tests {
         assert_eq!(dm_aut_ctrl(1).offset, 0x0b4);
         assert_eq!(int_err_addr(6).offset, 0x128);
         assert_eq!(int_err_data(2).offset, 0x158);
+        assert_eq!(pmu_reg(PmuSet::Micro(0), PmuWord::AccessLow).offset, 0x230);
+        assert_eq!(pmu_reg(PmuSet::Micro(6), PmuWord::HitHigh).offset, 0x29c);
+        assert_eq!(pmu_reg(PmuSet::MacroTlb, PmuWord::AccessHigh).offset, 0x2d4);
+        assert_eq!(pmu_reg(PmuSet::PtwCache, PmuWord::HitLow).offset, 0x2e8);
     }
 }

@@ -60,11 +60,26 @@ fn rig_named(
     dv: variant::Variant,
     name: &str,
 ) -> (Model, Driver) {
+    rig_with(ram, v, dv, name, None)
+}
+
+/// [`rig_named`] with the model's knobs set by `knobs` before the driver
+/// touches it.
+fn rig_with(
+    ram: &HostRam,
+    v: model::Variant,
+    dv: variant::Variant,
+    name: &str,
+    knobs: Option<fn(&mut model::Knobs)>,
+) -> (Model, Driver) {
     let window = Window {
         bus: BUS as u32,
         host: ram.range().base.as_u64(),
     };
     let hw = Model::new(v, window);
+    if let Some(k) = knobs {
+        k(&mut hw.0.borrow_mut().knobs);
+    }
     let mut drv = Sun50iHw::new(Regs::new(ModelMmio::new(hw.clone())), dv, clock());
     drv.enable().unwrap();
     (hw, Sun50iIommu::new(drv, name, false))
@@ -92,6 +107,11 @@ struct Opts {
     /// port named after it, the domain at the image's aperture
     /// (`families::aperture_for`), as `run_family` sets it up.
     node: Option<&'static str>,
+    /// Model knobs set before the driver starts (PMU test knobs).
+    knobs: Option<fn(&mut model::Knobs)>,
+    /// After the enable sequence, TLB_ENABLE ← the PTW cache only: no micro
+    /// or macro TLB caches anything, as if every entry were evicted at once.
+    tlbs_off: bool,
 }
 
 type Results = Vec<(&'static str, Outcome, Vec<String>)>;
@@ -106,10 +126,18 @@ fn with_catalogue<R>(o: Opts, f: impl FnOnce(&mut Test<'_>) -> R) -> (R, Model) 
     let pool = ram.pool_at_bus(BUS);
     let name = o.node.unwrap_or("sun50i-model");
     let (hw, mut iommu) = if o.h6 {
-        rig_named(&ram, model::H6, variant::H6, name)
+        rig_with(&ram, model::H6, variant::H6, name, o.knobs)
     } else {
-        rig_named(&ram, model::H616, variant::H616, name)
+        rig_with(&ram, model::H616, variant::H616, name, o.knobs)
     };
+    if o.tlbs_off {
+        use crate::mmio::{RegisterModel, Width};
+        hw.clone().write(
+            model::reg::TLB_ENABLE,
+            Width::W32,
+            u64::from(model::PTW_CACHE),
+        );
+    }
     iommu.hw_mut().bugs = o.bugs;
     if o.bugs.domains_one_store_each {
         // The domains are programmed by the enable sequence.
@@ -698,6 +726,195 @@ fn the_va_port_is_a_self_master_on_h616_only() {
     );
 }
 
+// ---- The PMU counters as cache evidence (docs/hw/sun50i.md §12) ----
+
+/// Outcome and diagnostics of case `name`.
+fn case<'r>(r: &'r Results, name: &str) -> (&'r Outcome, &'r [String]) {
+    let (_, o, d) = r
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .unwrap_or_else(|| panic!("no case {name}"));
+    (o, d)
+}
+
+/// `(accesses, hits)` of micro TLB `slot` in a PMU evidence line
+/// ("micro TLB 0 16/16, ...").
+fn micro_counts(line: &str, slot: u8) -> Option<(u64, u64)> {
+    let key = format!("micro TLB {slot} ");
+    let rest = &line[line.find(&key)? + key.len()..];
+    let (a, rest) = rest.split_once('/')?;
+    let h = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    Some((a.parse().ok()?, h.parse().ok()?))
+}
+
+/// The stale-window line a case printed: the counters over the held DMA.
+fn evidence_line(d: &[String]) -> &str {
+    d.iter()
+        .find(|l| l.starts_with("cache evidence over that DMA: "))
+        .unwrap_or_else(|| panic!("no cache evidence line in {d:?}"))
+}
+
+/// What a model master's one 64-byte DMA costs in lookups: the model
+/// master translates every 4-byte beat (testkit `ModelMaster`).
+const BEATS: u64 = (iommu_cases::XFER / 4) as u64;
+
+/// With a model master the stale-window DMA is answered by the stale micro
+/// TLB entry: the PMU line says so with exactly that DMA's beats (16, not
+/// 32: the heartbeat DMA right after it is outside the window) and nothing
+/// walked — evidence of caching that does not rest on the landed bytes.
+#[test]
+fn the_stale_window_shows_a_cached_translation_in_the_pmu_deltas() {
+    let (r, hw) = run_catalogue(Opts::default());
+    check_clean_run(&r, &hw);
+    for name in ["unmap_stale_window", "remap_stale_window"] {
+        let (o, d) = case(&r, name);
+        assert_eq!(*o, Outcome::Pass, "{name}: {d:?}");
+        let line = evidence_line(d);
+        assert!(
+            line.contains("the translation was cached before the DMA"),
+            "{name}: {line}"
+        );
+        assert_eq!(
+            micro_counts(line, 0),
+            Some((BEATS, BEATS)),
+            "{name}: {line}"
+        );
+        assert!(
+            line.ends_with("macro TLB 0/0, PTW cache 0/0 (accesses/hits)"),
+            "{name}: {line}"
+        );
+    }
+    // range_invalidate's held DMAs: every probed page answered by a TLB.
+    let (_, d) = case(&r, "range_invalidate");
+    let lines: Vec<&String> = d
+        .iter()
+        .filter(|l| l.contains("cache evidence over the"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{d:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("the translation was cached before the DMA")),
+        "{lines:?}"
+    );
+    // The group's last case sums up what the driver issued and counted.
+    let (_, d) = case(&r, "no_collateral_writes");
+    assert!(
+        d.iter().any(|l| l.contains("full flushes")
+            && l.contains("map-time zaps")
+            && l.contains("PMU since bring-up: micro TLB 0 ")),
+        "{d:?}"
+    );
+}
+
+/// Every entry evicted at once (TLB_ENABLE leaves only the PTW cache on):
+/// the stale windows cannot show a cached entry and SKIP — never FAIL —
+/// and the evidence they carry says the translation was walked, not
+/// cached.  After the remap the walk finds the new page, so the DMA's
+/// later beats could hit a refilled TLB on silicon; here nothing refills.
+#[test]
+fn an_evicted_entry_skips_with_counters_that_show_the_walk() {
+    let (r, hw) = run_catalogue(Opts {
+        tlbs_off: true,
+        ..Opts::default()
+    });
+    assert!(failed(&r).is_empty(), "{r:?}");
+    assert!(
+        hw.0.borrow().misuse.is_empty(),
+        "{:?}",
+        hw.0.borrow().misuse
+    );
+    for name in ["unmap_stale_window", "remap_stale_window"] {
+        let (o, _) = case(&r, name);
+        let Outcome::Skip(why) = o else {
+            panic!("{name}: {o:?}")
+        };
+        assert!(why.contains(NOT_CACHED), "{name}: {why}");
+        assert!(
+            why.contains(
+                "cache evidence over that DMA: PMU: lookups counted, none answered by a TLB"
+            ),
+            "{name}: {why}"
+        );
+        assert!(!why.contains("cached before the DMA"), "{name}: {why}");
+    }
+}
+
+/// A PMU that never starts (PMU_ENABLE ignores the write) and counters
+/// that read 0 whatever happened: the stale DMA is still observed (the
+/// case passes on the bytes), and the evidence says "no evidence" — no
+/// claim of a hit.  With the entries evicted as well, the SKIP carries
+/// "no evidence" too, not a claim of a walk.
+#[test]
+fn broken_counters_give_no_evidence_not_a_false_claim() {
+    let stuck: fn(&mut model::Knobs) = |k| k.pmu_stuck_off = true;
+    let zero: fn(&mut model::Knobs) = |k| k.pmu_reads_zero = true;
+    let expect = [
+        (
+            stuck,
+            "no evidence: the PMU did not start (PMU_ENABLE (+0x200): wrote 0x1, reads 0x0)",
+        ),
+        (zero, "no evidence: no PMU counter moved in the window"),
+    ];
+    for (knobs, says) in expect {
+        let (r, hw) = run_catalogue(Opts {
+            knobs: Some(knobs),
+            ..Opts::default()
+        });
+        check_clean_run(&r, &hw);
+        for name in ["unmap_stale_window", "remap_stale_window"] {
+            let (o, d) = case(&r, name);
+            assert_eq!(*o, Outcome::Pass, "{name}: {d:?}");
+            let line = evidence_line(d);
+            assert!(line.contains(says), "{name}: {line}");
+            assert!(!line.contains("cached before the DMA"), "{name}: {line}");
+        }
+        let (r, _) = run_catalogue(Opts {
+            knobs: Some(knobs),
+            tlbs_off: true,
+            ..Opts::default()
+        });
+        for name in ["unmap_stale_window", "remap_stale_window"] {
+            let (o, _) = case(&r, name);
+            let Outcome::Skip(why) = o else {
+                panic!("{name}: {o:?}")
+            };
+            assert!(why.contains(says), "{name}: {why}");
+            assert!(!why.contains("walked"), "{name}: {why}");
+        }
+    }
+    // The bring-up line says what the evidence rests on.
+    let ram = HostRam::new(1 << 20);
+    let (_, iommu) = rig_with(&ram, model::H616, variant::H616, "m", Some(stuck));
+    assert!(
+        iommu.pmu_status().starts_with("PMU not started"),
+        "{}",
+        iommu.pmu_status()
+    );
+}
+
+/// The VA port alone (an H616 board today): on the model the port takes
+/// no PMU count (docs/hw/sun50i.md §11, §12), so its stale-window SKIPs say
+/// "no evidence" — on silicon the same lines show whether the port's
+/// lookups are counted at all.
+#[test]
+fn the_va_port_alone_skips_the_stale_windows_with_no_counter_evidence() {
+    let (r, _) = run_catalogue(Opts {
+        masters: Masters::VaPort,
+        ..Opts::default()
+    });
+    for name in ["unmap_stale_window", "remap_stale_window"] {
+        let (o, _) = case(&r, name);
+        let Outcome::Skip(why) = o else {
+            panic!("{name}: {o:?}")
+        };
+        assert!(
+            why.contains("cache evidence over that DMA: no evidence: no PMU counter moved"),
+            "{name}: {why}"
+        );
+    }
+}
+
 /// The H616's IOMMU node on the boards this project knows
 /// (docs/hw/board-facts.md): the KTAP group a board run reports.
 const H616_NODE: &str = "iommu@30f0000";
@@ -709,24 +926,35 @@ const H616_NODE: &str = "iommu@30f0000";
 /// node) inside a top-level run of one group with its totals.  The first
 /// line after the plan says it is the host model, not a board.
 fn model_ktap(skip_sync: bool) -> String {
+    model_ktap_with(skip_sync, Masters::ModelAndVaPort)
+}
+
+/// [`model_ktap`] with `masters`: a model master and the VA port, or the
+/// VA port alone — what an H616 board runs today, with no master driver.
+fn model_ktap_with(skip_sync: bool, masters: Masters) -> String {
     let o = Opts {
         skip_sync,
-        masters: Masters::ModelAndVaPort,
+        masters,
         node: Some(H616_NODE),
         ..Opts::default()
+    };
+    let who = match masters {
+        Masters::VaPort => "the VA port alone, as an H616 board without a master driver runs",
+        _ => "a model master in slot 0 and the VA port",
     };
     let (ktap, hw) = with_catalogue(o, |t| {
         let mut k = KtapWriter::new(String::new());
         let _ = k.start(1);
-        let _ = k.diag(
-            "iommu_bringup host model: the sun50i driver over the H616 model (src/iommu/sun50i/model.rs, written from the manuals), a model master in slot 0 and the VA port; not a board",
-        );
+        let _ = k.diag(&format!(
+            "iommu_bringup host model: the sun50i driver over the H616 model (src/iommu/sun50i/model.rs, written from the manuals), {who}; not a board"
+        ));
         let v = variant::H616;
         let version = t.iommu.hw().identify().unwrap();
         let _ = k.diag(&format!(
             "{H616_NODE}: {} IOMMU, VERSION {version:#x}, {} micro-TLB slots",
             v.name, v.masters
         ));
+        let _ = k.diag(&format!("{H616_NODE}: {}", t.iommu.pmu_status()));
         if skip_sync {
             let _ = k.diag(&format!(
                 "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every {} (negative control)",
@@ -757,8 +985,7 @@ fn model_ktap(skip_sync: bool) -> String {
 /// Writes [`model_ktap`] to the file `IOMMU_BRINGUP_MODEL_KTAP` names
 /// (stdout when unset).  Run by `cargo xtask test` (stage
 /// `model: sun50i H616`), which judges the file like a board's console.
-fn write_model_ktap(skip_sync: bool) {
-    let ktap = model_ktap(skip_sync);
+fn write_model_ktap(ktap: String) {
     match std::env::var_os("IOMMU_BRINGUP_MODEL_KTAP") {
         Some(path) => std::fs::write(&path, &ktap)
             .unwrap_or_else(|e| panic!("writing {}: {e}", path.to_string_lossy())),
@@ -769,24 +996,35 @@ fn write_model_ktap(skip_sync: bool) {
 #[test]
 #[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
 fn model_ktap_h616() {
-    write_model_ktap(false);
+    write_model_ktap(model_ktap(false));
 }
 
 #[test]
 #[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
 fn model_ktap_h616_skip_sync() {
-    write_model_ktap(true);
+    write_model_ktap(model_ktap(true));
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_h616_va_port_alone() {
+    write_model_ktap(model_ktap_with(false, Masters::VaPort));
 }
 
 /// The KTAP run is the catalogue run: same outcomes as
 /// [`run_catalogue`] with the same masters, one group named after the node.
 #[test]
 fn model_ktap_reports_what_the_catalogue_run_found() {
-    for skip_sync in [false, true] {
-        let ktap = model_ktap(skip_sync);
+    for (skip_sync, masters) in [
+        (false, Masters::ModelAndVaPort),
+        (true, Masters::ModelAndVaPort),
+        (false, Masters::VaPort),
+    ] {
+        let ktap = model_ktap_with(skip_sync, masters);
         let (r, _) = run_catalogue(Opts {
             skip_sync,
-            masters: Masters::ModelAndVaPort,
+            masters,
+            node: Some(H616_NODE),
             ..Opts::default()
         });
         assert!(

@@ -6,6 +6,7 @@
 //! meaningful status).
 #![forbid(unsafe_code)]
 
+use super::cadence::Cadence;
 use super::geni::Geni;
 use super::ns16550::Ns16550;
 use super::pl011::Pl011;
@@ -25,6 +26,8 @@ pub enum ActiveConsole {
     Geni(Geni<VolatileMmio>),
     /// An Apple S5L UART.
     S5l(S5l<VolatileMmio>),
+    /// A Cadence UART (ZynqMP).
+    Cadence(Cadence<VolatileMmio>),
     /// No UART of ours: a byte sink provided by the platform (semihosting).
     Fallback(fn(&[u8])),
     /// Nothing at all.
@@ -57,6 +60,7 @@ impl ActiveConsole {
             ActiveConsole::Ns16550(u) => u,
             ActiveConsole::Geni(u) => u,
             ActiveConsole::S5l(u) => u,
+            ActiveConsole::Cadence(u) => u,
             ActiveConsole::Fallback(sink) => {
                 sink(s.as_bytes());
                 return;
@@ -75,6 +79,7 @@ impl ActiveConsole {
             ActiveConsole::Ns16550(_) => "16550",
             ActiveConsole::Geni(_) => "geni",
             ActiveConsole::S5l(_) => "s5l",
+            ActiveConsole::Cadence(_) => "cadence",
             ActiveConsole::Fallback(_) => "semihosting",
             ActiveConsole::Silent => "none",
         }

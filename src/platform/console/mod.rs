@@ -7,6 +7,7 @@
 //! further output is dropped rather than hanging the run.
 
 pub mod active;
+pub mod cadence;
 pub mod geni;
 pub mod ns16550;
 pub mod pl011;

@@ -35,9 +35,16 @@ pub enum ConsoleKind {
     /// Apple/Samsung S5L UART (`apple,s5l-uart`; Linux binding
     /// `serial/samsung_uart.yaml`).
     S5l,
+    /// Cadence UART as on the ZynqMP (`cdns,uart-r1p12`, `xlnx,zynqmp-uart`;
+    /// Linux binding `serial/cdns,uart.yaml`); 32-bit registers.
+    Cadence,
     /// Anything else: see [`ConsoleNode::compatible`].
     Unknown,
 }
+
+/// `compatible` strings we drive as Cadence UARTs (ZynqMP; docs/hw/zynqmp.md
+/// §3).
+pub const CADENCE_COMPATIBLES: [&str; 2] = ["xlnx,zynqmp-uart", "cdns,uart-r1p12"];
 
 /// `compatible` strings we drive as 16550s.
 pub const NS16550_COMPATIBLES: [&str; 7] = [
@@ -56,7 +63,11 @@ impl ConsoleKind {
     pub fn driven(self) -> bool {
         matches!(
             self,
-            ConsoleKind::Pl011 | ConsoleKind::Ns16550 | ConsoleKind::Geni | ConsoleKind::S5l
+            ConsoleKind::Pl011
+                | ConsoleKind::Ns16550
+                | ConsoleKind::Geni
+                | ConsoleKind::S5l
+                | ConsoleKind::Cadence
         )
     }
 
@@ -70,6 +81,8 @@ impl ConsoleKind {
             Some(ConsoleKind::Geni)
         } else if c == "apple,s5l-uart" {
             Some(ConsoleKind::S5l)
+        } else if CADENCE_COMPATIBLES.contains(&c) {
+            Some(ConsoleKind::Cadence)
         } else {
             None
         }
@@ -94,7 +107,8 @@ pub struct ConsoleNode<'a> {
     /// `reg-shift` (default 0; 8250 binding allows 0..=2).
     pub reg_shift: u32,
     /// `reg-io-width` in bytes (default 1 for 16550s per `8250.yaml`, 4 for
-    /// PL011 whose registers are 32-bit, PL011 TRM DDI 0183).
+    /// PL011 whose registers are 32-bit, PL011 TRM DDI 0183, and for the
+    /// Cadence UART, docs/hw/zynqmp.md §3).
     pub reg_io_width: u32,
     /// Text after `:` in `stdout-path` (`"115200n8"`).
     pub options: Option<&'a str>,
@@ -167,7 +181,10 @@ pub fn console_from<'a>(
             expected: "0, 1 or 2 (serial/8250.yaml)",
         });
     }
-    let default_width = if kind == ConsoleKind::Pl011 { 4 } else { 1 };
+    let default_width = match kind {
+        ConsoleKind::Pl011 | ConsoleKind::Cadence => 4,
+        _ => 1,
+    };
     let reg_io_width = node.prop_u32("reg-io-width")?.unwrap_or(default_width);
     if ![1, 2, 4].contains(&reg_io_width) {
         return Err(DtError::BadValue {

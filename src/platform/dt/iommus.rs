@@ -49,8 +49,9 @@ pub enum IommuKind {
     /// Allwinner sun50i IOMMU (`allwinner,sun50i-h6-iommu`,
     /// `allwinner,sun50i-h616-iommu`).
     Sun50i,
-    /// Apple DART (`apple,t8103-dart`, `apple,t6000-dart`,
-    /// `apple,t8110-dart`); the compatible tells the register layout.
+    /// Apple DART (`apple,t8103-dart`, `apple,t8103-usb4-dart`,
+    /// `apple,t6000-dart`, `apple,t8110-dart`); the compatible tells the
+    /// register layout.
     AppleDart,
     /// virtio-iommu on PCI (`virtio,pci-iommu`).
     VirtioIommu,
@@ -69,9 +70,10 @@ impl IommuKind {
                 Some(IommuKind::SmmuV2)
             }
             "allwinner,sun50i-h6-iommu" | "allwinner,sun50i-h616-iommu" => Some(IommuKind::Sun50i),
-            "apple,t8103-dart" | "apple,t6000-dart" | "apple,t8110-dart" => {
-                Some(IommuKind::AppleDart)
-            }
+            "apple,t8103-dart"
+            | "apple,t8103-usb4-dart"
+            | "apple,t6000-dart"
+            | "apple,t8110-dart" => Some(IommuKind::AppleDart),
             "virtio,pci-iommu" => Some(IommuKind::VirtioIommu),
             _ if qcom_variant("-smmu-500") => Some(IommuKind::Mmu500),
             _ if qcom_variant("-smmu-v2") => Some(IommuKind::SmmuV2),

@@ -113,6 +113,13 @@ pub struct IommuReport {
     /// tree alone decides it (no PCI `iommu-map` targets it) and the image
     /// drives it: its own port, or why there is none.
     pub master: Option<String>,
+    /// Apple DART `apple,dma-range`: a window the boot loader's firmware
+    /// expects (the DART may be in use when the image starts).
+    pub dma_range: bool,
+    /// What the boot loader does to this IOMMU before the image runs, as far
+    /// as the tree tells (an Apple DART m1n1 locks, or one with a firmware
+    /// window); `None` when the tree says nothing.
+    pub boot_state: Option<String>,
 }
 
 /// One `clocks` or `resets` reference of an IOMMU provider.
@@ -150,6 +157,12 @@ pub struct MasterReport {
     pub path: String,
     /// `status` absent or okay.
     pub enabled: bool,
+    /// The platform-master registry's driver for one of its `compatible`
+    /// strings (see [`PlatformMasterLookup`]), `None` when the image has
+    /// none.
+    pub driver: Option<DrivenMaster>,
+    /// First `reg`, when it translates.
+    pub reg: Option<PhysRange>,
     /// Its references in property order (those read before an error).
     pub refs: Vec<MasterRefReport>,
     /// Why the rest of `iommus` does not read.
@@ -249,6 +262,7 @@ pub fn kind_name(k: ConsoleKind) -> &'static str {
         ConsoleKind::Ns16550 => "ns16550",
         ConsoleKind::Geni => "geni",
         ConsoleKind::S5l => "s5l",
+        ConsoleKind::Cadence => "cadence",
         _ => "unknown",
     }
 }
@@ -309,13 +323,40 @@ pub enum SelfMaster {
     None,
     /// A driver and its own port, by name (`the VA debug port ...`).
     Port(&'static str),
+    /// A driver, no port of its own, but checks that need no master (what
+    /// they check): the node runs them and SKIPs the DMA cases.
+    HardwareChecks(&'static str),
 }
 
 /// Says whether a provider of `kind` with `compatible` has a self master
 /// ([`SelfMaster`]); passed in like [`DriverLookup`].
 pub type SelfMasterLookup = fn(IommuKind, &str) -> SelfMaster;
 
-/// What the family registry answers about a provider, passed into
+/// The family's own reason why a provider of `kind` with `compatible` has
+/// no master the image can drive (`Probe::no_master_reason`), if it gives
+/// one; passed in like [`DriverLookup`].
+pub type NoMasterLookup = fn(IommuKind, &str) -> Option<&'static str>;
+
+/// One family's [`NoMasterLookup`], by `compatible` alone
+/// (`Probe::no_master_reason`).
+pub type NoMasterLookupFor = fn(&str) -> Option<&'static str>;
+
+/// A platform DMA engine the image drives, as the platform-master
+/// registry (`dma::platform`) describes it to reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrivenMaster {
+    /// What reports call it.
+    pub name: &'static str,
+    /// Bytes of its first `reg` the driver needs.
+    pub reg_span: u64,
+}
+
+/// Which platform master driver of the image takes a node with this
+/// `compatible` string (the registry lives above this layer, so the caller
+/// passes it in, like [`DriverLookup`]).
+pub type PlatformMasterLookup = fn(&str) -> Option<DrivenMaster>;
+
+/// What the family and platform-master registries answer, passed into
 /// [`probe`] by the caller (`selftest::families::dt_probe`).
 #[derive(Clone, Copy, Debug)]
 pub struct Lookups {
@@ -323,6 +364,13 @@ pub struct Lookups {
     pub driver_for: DriverLookup,
     /// Whether it has a self master.
     pub self_master: SelfMasterLookup,
+    /// Why it has no master, in the family's words.
+    pub no_master: NoMasterLookup,
+    /// Which platform master driver takes a master node.
+    pub platform_master: PlatformMasterLookup,
+    /// How many masters the catalogue uses per IOMMU (the plan takes the
+    /// first ones).
+    pub max_masters: usize,
 }
 
 /// The `clocks`/`resets` of a provider and what the image does with each:
@@ -385,7 +433,9 @@ fn driven_consoles() -> String {
         }
         s.push_str(c);
     }
-    s.push_str("), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart)");
+    s.push_str(
+        "), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart), Cadence (cdns,uart-r1p12)",
+    );
     s
 }
 
@@ -471,6 +521,8 @@ fn providers<'a>(
             clocks,
             clocks_error,
             master: None,
+            dma_range: node.kind == IommuKind::AppleDart && n.has_property("apple,dma-range"),
+            boot_state: None,
         });
         if let Some(e) = &error {
             let image = if first_broken {
@@ -637,6 +689,10 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
             let mut m = MasterReport {
                 path: full_path(loc),
                 enabled: n.is_enabled(),
+                driver: n
+                    .prop_strs("compatible")
+                    .find_map(|c| (lookups.platform_master)(c)),
+                reg: super::translate_reg(loc, 0).ok(),
                 refs: Vec::new(),
                 error: None,
             };
@@ -739,6 +795,7 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
     }
     for (i, n) in iommus.iter_mut().enumerate() {
         n.master = master_for(n, i, &masters, &pci_maps, lookups);
+        n.boot_state = dart_boot_state(n, i, &masters);
     }
     ws.sort_by_key(|w| section_rank(w.section));
     Ok(Report {
@@ -765,11 +822,63 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
     })
 }
 
+/// Why a platform master the image has a driver for is not used: the one
+/// rule both `dt-probe` (this module) and `selftest::plan` apply, so the
+/// master line `dt-probe` prints is the master the plan takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// `status` is not okay.
+    Disabled,
+    /// No first `reg`, or one that does not translate.
+    NoReg,
+    /// Its first `reg` is smaller than the register span the driver
+    /// touches.
+    RegTooSmall {
+        /// The node's first `reg`.
+        reg: PhysRange,
+        /// Bytes the driver needs.
+        need: u64,
+    },
+}
+
+/// Applies the rule: `None` when a node that is `enabled`, with first
+/// `reg`, is usable by a driver that needs `reg_span` bytes of it.
+pub fn platform_master_unusable(
+    enabled: bool,
+    reg: Option<PhysRange>,
+    reg_span: u64,
+) -> Option<Unusable> {
+    if !enabled {
+        return Some(Unusable::Disabled);
+    }
+    match reg {
+        Some(r) if r.size >= reg_span => None,
+        Some(reg) => Some(Unusable::RegTooSmall {
+            reg,
+            need: reg_span,
+        }),
+        None => Some(Unusable::NoReg),
+    }
+}
+
+/// Why the image does not use platform master `m` although it has a
+/// driver for it, `None` when it does (as `selftest::plan` decides).
+fn unusable(m: &MasterReport) -> Option<&'static str> {
+    let d = m.driver?;
+    platform_master_unusable(m.enabled, m.reg, d.reg_span).map(|u| match u {
+        Unusable::Disabled => "disabled",
+        Unusable::RegTooSmall { .. } => "reg too small for its driver",
+        Unusable::NoReg => "no usable reg",
+    })
+}
+
 /// The master the image would test provider `i` through, when the tree
-/// decides it: the image drives no platform master yet (`selftest::plan`),
-/// so a driven, enabled provider no PCI `iommu-map` targets runs through
-/// its own port or not at all.  `None` when the image does not drive it or
-/// PCI enumeration at boot decides.
+/// decides it (no PCI `iommu-map` targets it): the platform masters behind
+/// it that the platform-master registry drives (the first
+/// [`Lookups::max_masters`], as `selftest::plan` takes them), then the
+/// IOMMU's own port if fewer than that; or why there is none.  `None` when
+/// the image does not drive the provider or PCI enumeration at boot
+/// decides.
 fn master_for(
     n: &IommuReport,
     i: usize,
@@ -787,26 +896,130 @@ fn master_for(
         return None;
     }
     let kind = iommu_kind_by_name(n.kind)?;
-    let behind: Vec<&str> = masters
+    let short = |m: &MasterReport| m.path.rsplit('/').next().unwrap_or(&m.path).to_string();
+    let behind: Vec<&MasterReport> = masters
         .iter()
         .filter(|m| m.refs.iter().any(|r| r.iommu == i))
-        .map(|m| m.path.rsplit('/').next().unwrap_or(&m.path))
         .collect();
+    let usable: Vec<&MasterReport> = behind
+        .iter()
+        .copied()
+        .filter(|m| m.driver.is_some() && unusable(m).is_none())
+        .collect();
+    let (port, checks) = match (lookups.self_master)(kind, &n.compatible) {
+        SelfMaster::NoDriver => return None,
+        SelfMaster::Port(port) => (Some(port), None),
+        SelfMaster::HardwareChecks(checks) => (None, Some(checks)),
+        SelfMaster::None => (None, None),
+    };
+    if !usable.is_empty() {
+        let used = &usable[..usable.len().min(lookups.max_masters)];
+        let mut s = String::new();
+        for (k, m) in used.iter().enumerate() {
+            if k > 0 {
+                s.push_str(if k + 1 == used.len() { " and " } else { ", " });
+            }
+            let sid = m
+                .refs
+                .iter()
+                .find(|r| r.iommu == i)
+                .and_then(|r| r.args.first())
+                .map(|a| format!(" (sid={a:#x})"))
+                .unwrap_or_default();
+            let driver = m.driver.map(|d| d.name).unwrap_or("");
+            let _ = write!(s, "{}{sid} through the {driver} driver", short(m));
+        }
+        s.push_str(if used.len() == 1 {
+            ", the image's master for it"
+        } else {
+            ", the image's masters for it"
+        });
+        if used.len() < lookups.max_masters {
+            if let Some(p) = port {
+                let _ = write!(s, ", plus {p}");
+            }
+        }
+        let others = behind.len() - used.len();
+        if others > 0 {
+            let _ = write!(
+                s,
+                "; {others} other platform master{} behind it not used",
+                if others == 1 { "" } else { "s" }
+            );
+        }
+        return Some(s);
+    }
     let platform = if behind.is_empty() {
         "no platform master references it".to_string()
     } else {
-        format!(
-            "the platform masters behind it ({}) have no DMA engine driver in this image yet",
-            behind.join(", ")
-        )
+        let mut s = String::new();
+        let undriven: Vec<String> = behind
+            .iter()
+            .filter(|m| m.driver.is_none())
+            .map(|m| short(m))
+            .collect();
+        if !undriven.is_empty() {
+            let _ = write!(
+                s,
+                "the platform masters behind it ({}) have no DMA engine driver in this image yet",
+                undriven.join(", ")
+            );
+        }
+        for m in behind.iter().filter(|m| m.driver.is_some()) {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            let why = unusable(m).unwrap_or("not used");
+            let _ = write!(s, "{} has a driver but is not used ({why})", short(m));
+        }
+        s
     };
-    match (lookups.self_master)(kind, &n.compatible) {
-        SelfMaster::NoDriver => None,
-        SelfMaster::Port(port) => Some(format!("{port}, the image's own master for it: {platform}")),
-        SelfMaster::None => Some(format!(
-            "none the image can drive: {platform}, and it has no port of its own the image uses: not tested"
+    match (port, checks) {
+        (Some(port), _) => Some(format!("{port}, the image's own master for it: {platform}")),
+        (None, Some(checks)) => Some(format!(
+            "none the image can drive: {platform}: {checks} run without one, the DMA cases SKIP"
         )),
+        (None, None) => {
+            let why = (lookups.no_master)(kind, &n.compatible)
+                .map(|w| format!("; {w}"))
+                .unwrap_or_default();
+            Some(format!(
+                "none the image can drive: {platform}, and it has no port of its own the image uses: not tested{why}"
+            ))
+        }
     }
+}
+
+/// What the boot loader does to an Apple DART before the image runs, as
+/// far as the tree tells (docs/hw/dart.md §9): m1n1 locks the DART of the
+/// display subsystem (and enables it in the tree it hands over); a DART
+/// with an `apple,dma-range` window serves firmware the boot loader
+/// started.  The lock itself is a register (T8020 CONFIG bit 15, T8110
+/// PROTECT bit 0) no tree carries: the image reads it at run time.
+fn dart_boot_state(n: &IommuReport, i: usize, masters: &[MasterReport]) -> Option<String> {
+    if n.kind != iommu_kind_name(IommuKind::AppleDart) {
+        return None;
+    }
+    let display = masters.iter().any(|m| {
+        m.refs.iter().any(|r| r.iommu == i)
+            && m.path
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.starts_with("display-subsystem"))
+    });
+    if display {
+        let when = if n.enabled {
+            ""
+        } else {
+            " (disabled in this tree; m1n1 enables it in the one it hands over)"
+        };
+        return Some(format!(
+            "locked by m1n1 before the OS boots (the display subsystem's DART){when}: the image reads CONFIG/PROTECT, leaves it as found and reports its DMA cases as SKIPs naming the lock"
+        ));
+    }
+    n.dma_range.then(|| String::from(
+        "apple,dma-range: a window for firmware the boot loader started; if the image finds the DART locked or translating it leaves it as found (its DMA cases SKIP naming why)",
+    ))
 }
 
 /// The [`IommuKind`] of a short name ([`iommu_kind_name`]).
@@ -1046,6 +1259,9 @@ impl Report {
             if let Some(m) = &n.master {
                 let _ = writeln!(o, "    master: {m}");
             }
+            if let Some(b) = &n.boot_state {
+                let _ = writeln!(o, "    boot loader: {b}");
+            }
             self.write_warnings(&mut o, "iommus", Some(&n.path), "    ");
         }
         self.write_warnings(&mut o, "iommus", None, "  ");
@@ -1073,11 +1289,14 @@ impl Report {
             }
             let _ = writeln!(
                 o,
-                "  {} -> {}{}{}",
+                "  {} -> {}{}{}{}",
                 m.path,
                 refs,
                 disabled(m.enabled),
-                if m.error.is_some() { " [broken]" } else { "" }
+                if m.error.is_some() { " [broken]" } else { "" },
+                m.driver
+                    .map(|d| format!(" [driver: {}]", d.name))
+                    .unwrap_or_default()
             );
             self.write_warnings(&mut o, "masters", Some(&m.path), "    ");
         }
@@ -1179,7 +1398,7 @@ impl Report {
             };
             let _ = write!(
                 o,
-                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{},\"cells_mismatch\":{},\"error\":{},\"clocks\":{},\"clocks_error\":{},\"master\":{}}}",
+                "{{\"path\":{},\"compatible\":{},\"kind\":{},\"driver\":{},\"base\":{},\"size\":{},\"iommu_cells\":{},\"phandle\":{},\"enabled\":{},\"dma_coherent\":{},\"cells_mismatch\":{},\"error\":{},\"clocks\":{},\"clocks_error\":{},\"master\":{},\"dma_range\":{},\"boot_state\":{}}}",
                 json_str(&n.path),
                 json_str(&n.compatible),
                 json_str(n.kind),
@@ -1194,7 +1413,9 @@ impl Report {
                 opt(n.error.as_deref()),
                 json_clocks(&n.clocks),
                 opt(n.clocks_error.as_deref()),
-                opt(n.master.as_deref())
+                opt(n.master.as_deref()),
+                n.dma_range,
+                opt(n.boot_state.as_deref())
             );
         }
         o.push_str("],\"masters\":[");
@@ -1230,7 +1451,12 @@ impl Report {
                     self.iommu_enabled(r.iommu)
                 );
             }
-            let _ = write!(o, "],\"error\":{}}}", opt(m.error.as_deref()));
+            let _ = write!(
+                o,
+                "],\"error\":{},\"driver\":{}}}",
+                opt(m.error.as_deref()),
+                opt(m.driver.map(|d| d.name))
+            );
         }
         o.push_str("],\"pci_maps\":[");
         for (i, p) in self.pci_maps.iter().enumerate() {

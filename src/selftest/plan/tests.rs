@@ -158,15 +158,20 @@ fn disabled_and_driverless_iommus_are_skip_groups_with_the_reason() {
         }),
         &two_edus(),
     );
-    let dart = state(&p, "iommu@b400000");
-    assert!(
-        dart.contains("apple-dart family: no driver in this image yet"),
-        "{dart}"
-    );
+    // The DART family has a driver and checks that need no master: the
+    // node runs them (its DMA cases SKIP at run time), with no master.
+    assert_eq!(state(&p, "iommu@b400000"), "run");
+    let dart = p.iter().find(|g| g.name == "iommu@b400000").unwrap();
+    assert!(dart.masters.is_empty());
     // The sun50i family has a driver; with only a platform master (no DMA
     // engine driver) the node is a SKIP naming the missing master.
     let sun = state(&p, "iommu@b100000");
     assert!(sun.contains("no DMA master this image can drive"), "{sun}");
+    // ... and the family's reason why H6 has none (docs/hw/sun50i.md §17).
+    assert!(
+        sun.ends_with(crate::iommu::sun50i::probe::H6_NO_MASTER),
+        "{sun}"
+    );
     let off = state(&p, "iommu@b200000");
     assert!(off.contains("is disabled in the DT"), "{off}");
     assert_eq!(p[p.len() - 1].platform.len(), 0);
@@ -315,4 +320,114 @@ fn an_iommu_node_carries_its_clocks_and_resets_or_why_they_did_not_read() {
     assert!(g.controls.is_empty());
     let e = g.controls_error.as_deref().unwrap();
     assert!(e.contains("resets") && e.contains("0x99"), "{e}");
+}
+
+/// A ZDMA channel node at `base` with `iommus = <&smmu sid>`.
+fn zdma(b: &mut FdtBuilder, base: u32, sid: u32, status: Option<&str>) {
+    b.begin(&format!("dma-controller@{base:x}"))
+        .prop_str("compatible", "xlnx,zynqmp-dma-1.0")
+        .prop_cells("reg", &[0, base, 0, 0x1000])
+        .prop_cells("iommus", &[0x8003, sid]);
+    if let Some(s) = status {
+        b.prop_str("status", s);
+    }
+    b.end();
+}
+
+#[test]
+fn platform_masters_with_a_registry_driver_are_used_like_pci_ones() {
+    let (p, notes) = plan(
+        &tree(Some(1), &[], |b| {
+            zdma(b, 0xfd50_0000, 0x14e8, None);
+            zdma(b, 0xfd51_0000, 0x14e9, Some("okay"));
+            zdma(b, 0xfd52_0000, 0x14ea, Some("disabled"));
+            b.begin("dma-controller@7ff00000")
+                .prop_strs("compatible", &["arm,pl330", "arm,primecell"])
+                .prop_cells("reg", &[0, 0x7ff0_0000, 0, 0x1000])
+                .prop_cells("iommus", &[0x8003, 0])
+                .end();
+        }),
+        &hosts(Vec::new()),
+    );
+    assert_eq!(state(&p, "smmuv3@9050000"), "run");
+    let used: Vec<(&str, u32)> = p[0]
+        .masters
+        .iter()
+        .map(|m| (m.name.as_str(), m.stream_on(0).unwrap().id))
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("/dma-controller@fd500000", 0x14e8),
+            ("/dma-controller@fd510000", 0x14e9)
+        ]
+    );
+    let d = p[0].masters[0].platform_driver().expect("registry line");
+    assert!(d.name.contains("ZDMA"), "{}", d.name);
+    match &p[0].masters[0].source {
+        MasterSource::Platform {
+            reg, compatible, ..
+        } => {
+            assert_eq!(compatible, "xlnx,zynqmp-dma-1.0");
+            assert_eq!(reg.map(|r| (r.base.0, r.size)), Some((0xfd50_0000, 0x1000)));
+        }
+        MasterSource::Pci(_) => panic!("not a platform master"),
+    }
+    assert_eq!(
+        p[0].platform.len(),
+        4,
+        "every platform master is still listed"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("/dma-controller@fd520000") && n.contains("disabled in the DT")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("/dma-controller@7ff00000 (arm,pl330)")
+                && n.contains("no DMA engine driver")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn pci_masters_come_before_platform_ones_and_a_failed_pcie_does_not_hide_them() {
+    let with_zdma = |b: &mut FdtBuilder| zdma(b, 0xfd50_0000, 0x14e8, None);
+    let (p, _) = plan(&tree(Some(1), FULL_MAP, with_zdma), &two_edus());
+    let names: Vec<&str> = p[0].masters.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["00:04.0", "00:05.0", "/dma-controller@fd500000"]);
+    let (p, _) = plan(
+        &tree(Some(1), &[], with_zdma),
+        &Err(String::from("ECAM unreadable")),
+    );
+    assert_eq!(state(&p, "smmuv3@9050000"), "run");
+}
+
+#[test]
+fn a_driven_platform_master_that_cannot_be_used_is_named_in_the_skip() {
+    let (p, _) = plan(
+        &tree(Some(1), &[], |b| {
+            zdma(b, 0xfd50_0000, 0x14e8, Some("disabled"));
+            b.begin("dma-controller@fd510000")
+                .prop_str("compatible", "xlnx,zynqmp-dma-1.0")
+                .prop_cells("reg", &[0, 0xfd51_0000, 0, 0x100])
+                .prop_cells("iommus", &[0x8003, 0x14e9])
+                .end();
+        }),
+        &hosts(Vec::new()),
+    );
+    let s = state(&p, "smmuv3@9050000");
+    assert!(s.starts_with("skip: "), "{s}");
+    assert!(
+        s.contains("/dma-controller@fd500000: ZynqMP ZDMA") && s.contains("disabled in the DT"),
+        "{s}"
+    );
+    assert!(
+        s.contains("/dma-controller@fd510000") && s.contains("smaller than the 0x204 bytes"),
+        "{s}"
+    );
+    assert!(!s.contains("none has a DMA engine driver"), "{s}");
 }

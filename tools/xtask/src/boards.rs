@@ -6,7 +6,7 @@
 //!
 //! | loader | output | facts |
 //! |---|---|---|
-//! | U-Boot `booti` (Allwinner) | `Image`, `boot.cmd`, `boot.scr`, the DTB if given | `boards/pine-h64/README.md` |
+//! | U-Boot `booti` (Allwinner, ZynqMP) | `Image`, `boot.cmd`, `boot.scr`, the DTB if given (with the board's `fdt` fixups) | `boards/pine-h64/README.md`, `boards/zcu102/README.md` |
 //! | Qualcomm ABL | `boot.img` (Android boot image v2, DTB section) | `boards/db845c/README.md` |
 //! | m1n1 (Apple) | `m1n1-payload.bin` = DTB then `Image` | `boards/j274/README.md` |
 //!
@@ -57,6 +57,12 @@ pub struct Board {
     /// A root `compatible` the board's DTB must carry (m1n1 picks the DTB
     /// by it; ABL by `qcom,msm-id`/`qcom,board-id`).
     pub compatible: &'static str,
+    /// U-Boot `fdt` commands `boot.cmd` runs on the loaded DTB before
+    /// `booti` (one per line; empty for most boards).  ZCU102: enable the
+    /// MMU-500 and give two GDMA channels their `iommus`, which mainline
+    /// leaves commented out (`boards/zcu102/fdt-fixups.cmd`,
+    /// docs/hw/zynqmp.md §1).
+    pub dt_fixups: &'static str,
 }
 
 /// Physical base for ABL boot images (`mkbootimg --base 0x80000000`).
@@ -72,6 +78,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::UBoot,
         dtb: "allwinner/sun50i-h6-pine-h64.dtb",
         compatible: "pine64,pine-h64",
+        dt_fixups: "",
     },
     Board {
         name: "orangepi-3",
@@ -79,6 +86,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::UBoot,
         dtb: "allwinner/sun50i-h6-orangepi-3.dtb",
         compatible: "xunlong,orangepi-3",
+        dt_fixups: "",
     },
     Board {
         name: "orangepi-zero2",
@@ -86,6 +94,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::UBoot,
         dtb: "allwinner/sun50i-h616-orangepi-zero2.dtb",
         compatible: "xunlong,orangepi-zero2",
+        dt_fixups: "",
     },
     Board {
         name: "orangepi-zero3",
@@ -93,6 +102,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::UBoot,
         dtb: "allwinner/sun50i-h618-orangepi-zero3.dtb",
         compatible: "xunlong,orangepi-zero3",
+        dt_fixups: "",
     },
     Board {
         name: "db845c",
@@ -100,6 +110,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::Abl { page_size: 2048 },
         dtb: "qcom/sdm845-db845c.dtb",
         compatible: "thundercomm,db845c",
+        dt_fixups: "",
     },
     Board {
         name: "rb5",
@@ -107,6 +118,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::Abl { page_size: 4096 },
         dtb: "qcom/qrb5165-rb5.dtb",
         compatible: "qcom,qrb5165-rb5",
+        dt_fixups: "",
     },
     Board {
         name: "rb1",
@@ -114,6 +126,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::Abl { page_size: 4096 },
         dtb: "qcom/qrb2210-rb1.dtb",
         compatible: "qcom,qrb2210-rb1",
+        dt_fixups: "",
     },
     Board {
         name: "rb2",
@@ -121,6 +134,7 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::Abl { page_size: 4096 },
         dtb: "qcom/qrb4210-rb2.dtb",
         compatible: "qcom,qrb4210-rb2",
+        dt_fixups: "",
     },
     Board {
         name: "j274",
@@ -128,6 +142,15 @@ pub const BOARDS: &[Board] = &[
         loader: Loader::M1n1,
         dtb: "apple/t8103-j274.dtb",
         compatible: "apple,j274",
+        dt_fixups: "",
+    },
+    Board {
+        name: "zcu102",
+        soc: "AMD/Xilinx ZynqMP ZU9EG",
+        loader: Loader::UBoot,
+        dtb: "xilinx/zynqmp-zcu102-rev1.0.dtb",
+        compatible: "xlnx,zynqmp-zcu102-rev1.0",
+        dt_fixups: include_str!("../../../boards/zcu102/fdt-fixups.cmd"),
     },
 ];
 
@@ -362,14 +385,34 @@ pub fn boot_cmd(board: &Board, dtb_file: Option<&str>) -> String {
         board.name, board.soc, board.name, board.name
     );
     match dtb_file {
-        Some(f) => s.push_str(&format!(
-            "load ${{devtype}} ${{devnum}}:${{distro_bootpart}} ${{fdt_addr_r}} {f}\n\
-             booti ${{kernel_addr_r}} - ${{fdt_addr_r}}\n"
-        )),
-        None => s.push_str(
-            "# No DTB was packaged: boot with U-Boot's own control DTB.\n\
-             booti ${kernel_addr_r} - ${fdtcontroladdr}\n",
-        ),
+        Some(f) => {
+            s.push_str(&format!(
+                "load ${{devtype}} ${{devnum}}:${{distro_bootpart}} ${{fdt_addr_r}} {f}\n"
+            ));
+            if !board.dt_fixups.is_empty() {
+                s.push_str(&format!(
+                    "# Device-tree fixups (boards/{}/README.md):\n",
+                    board.name
+                ));
+                for line in board.dt_fixups.lines().filter(|l| !l.trim().is_empty()) {
+                    s.push_str(line.trim());
+                    s.push('\n');
+                }
+            }
+            s.push_str("booti ${kernel_addr_r} - ${fdt_addr_r}\n");
+        }
+        None => {
+            if !board.dt_fixups.is_empty() {
+                s.push_str(&format!(
+                    "# The device-tree fixups of boards/{}/README.md need a packaged DTB: not applied.\n",
+                    board.name
+                ));
+            }
+            s.push_str(
+                "# No DTB was packaged: boot with U-Boot's own control DTB.\n\
+                 booti ${kernel_addr_r} - ${fdtcontroladdr}\n",
+            );
+        }
     }
     s
 }
@@ -550,6 +593,40 @@ mod tests {
         assert!(text.contains("${fdt_addr_r} sun50i-h6-pine-h64.dtb\n"));
         assert!(text.ends_with("booti ${kernel_addr_r} - ${fdt_addr_r}\n"));
         let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn zcu102_boot_cmd_applies_the_dt_fixups_between_load_and_booti() {
+        let b = board("zcu102");
+        let out = scratch("zcu102");
+        let d = tiny_fdt(&["xlnx,zynqmp-zcu102-rev1.0", "xlnx,zynqmp"]);
+        package(b, &fake_image(8192), Some(&d), Path::new("x.dtb"), &out).unwrap();
+        let text = std::fs::read_to_string(out.join("boot.cmd")).unwrap();
+        let load = text
+            .find("${fdt_addr_r} zynqmp-zcu102-rev1.0.dtb\n")
+            .expect("loads the DTB");
+        let enable = text
+            .find("fdt set /axi/iommu@fd800000 status okay\n")
+            .expect("enables the MMU-500");
+        let chan0 = text
+            .find("fdt set /axi/dma-controller@fd500000 iommus <0x7e000001 0x14e8>\n")
+            .expect("GDMA channel 0 behind it");
+        let boot = text
+            .find("booti ${kernel_addr_r} - ${fdt_addr_r}\n")
+            .expect("boots");
+        assert!(load < enable && enable < chan0 && chan0 < boot, "{text}");
+        assert!(text.contains("fdt addr ${fdt_addr_r}\nfdt resize 0x1000\n"));
+        // Without a DTB the fixups are not applied to U-Boot's own tree.
+        let out2 = scratch("zcu102-nodtb");
+        package(b, &fake_image(4096), None, Path::new("none"), &out2).unwrap();
+        let text = std::fs::read_to_string(out2.join("boot.cmd")).unwrap();
+        assert!(!text.contains("fdt set"), "{text}");
+        assert!(text.contains("need a packaged DTB: not applied"), "{text}");
+        // The other U-Boot boards have none.
+        let pine = boot_cmd(board("pine-h64"), Some("x.dtb"));
+        assert!(!pine.contains("fdt "), "{pine}");
+        let _ = std::fs::remove_dir_all(&out);
+        let _ = std::fs::remove_dir_all(&out2);
     }
 
     #[test]

@@ -407,8 +407,12 @@ mod tests {
         let m = parse_manifest(&text).unwrap();
         assert_eq!(m.package, "linux-image-6.12.95+deb12-arm64");
         assert_eq!(m.version, "6.12.95-1~bpo12+1");
-        assert_eq!(m.files.len(), 11);
+        assert_eq!(m.files.len(), 13);
         assert!(m.files.iter().any(|(_, p)| p == "qcom/sdm845-db845c.dtb"));
+        assert!(m
+            .files
+            .iter()
+            .any(|(_, p)| p == "xilinx/zynqmp-zcu102-rev1.0.dtb"));
     }
 
     #[test]

@@ -82,8 +82,54 @@ pub enum Plan {
     Manual(String),
 }
 
-fn is_debian_family(os: &OsRelease) -> bool {
+/// Debian, Ubuntu or a derivative (`ID_LIKE` names debian): apt works.
+pub fn is_debian_family(os: &OsRelease) -> bool {
     os.id == "debian" || os.id == "ubuntu" || os.id_like.split_whitespace().any(|w| w == "debian")
+}
+
+/// Install commands (each an argv) as we can run them: unchanged as root,
+/// each behind `sudo -n` with password-less sudo; without either, the
+/// message to show: `what` ("`lava-run` is missing and installing
+/// `lava-dispatcher`") and the commands to run by hand.
+pub fn as_root(
+    cmds: Vec<Vec<String>>,
+    privilege: Privilege,
+    what: &str,
+) -> std::result::Result<Vec<Vec<String>>, String> {
+    match privilege {
+        Privilege::Root => Ok(cmds),
+        Privilege::Sudo => Ok(cmds
+            .into_iter()
+            .map(|c| {
+                let mut v = vec!["sudo".to_string(), "-n".to_string()];
+                v.extend(c);
+                v
+            })
+            .collect()),
+        Privilege::None => Err(format!(
+            "{what} needs root (run as root or with password-less sudo). Run:\n{}",
+            cmds.iter()
+                .map(|c| format!("  sudo DEBIAN_FRONTEND=noninteractive {}", c.join(" ")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )),
+    }
+}
+
+/// Runs install commands (each an argv) in order with
+/// `DEBIAN_FRONTEND=noninteractive`, stopping at the first that fails.
+pub fn run_noninteractive(cmds: &[Vec<String>]) -> Result<()> {
+    for argv in cmds {
+        let Some((prog, args)) = argv.split_first() else {
+            continue;
+        };
+        process::run(
+            Command::new(prog)
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    Ok(())
 }
 
 /// Parses a Debian package version (`1:10.0.2+ds-2~bpo12+1`) into (major, minor).
@@ -365,16 +411,7 @@ pub fn ensure() -> Result<()> {
             if backports {
                 add_backports(privilege)?;
             }
-            for argv in commands {
-                let Some((prog, args)) = argv.split_first() else {
-                    continue;
-                };
-                process::run(
-                    Command::new(prog)
-                        .args(args)
-                        .env("DEBIAN_FRONTEND", "noninteractive"),
-                )?;
-            }
+            run_noninteractive(&commands)?;
             match qemu::installed_version() {
                 Some(v) if v >= MIN_VERSION => {
                     eprintln!("xtask: installed {} {}.{}", qemu::QEMU, v.0, v.1);

@@ -25,8 +25,9 @@ pub const SCRIPT: &str = "tools/lava_validate.py";
 /// Deliberately broken jobs, from the repository root.
 pub const BROKEN_DIR: &str = "tests/fixtures/lava";
 
-/// Every job file that must be valid: `boards/*/lava.yaml`, sorted.
-/// (xtask generates no LAVA job today; a generator adds its output here.)
+/// Every job file that must be valid: `boards/*/lava.yaml`, sorted, then
+/// the QEMU job `lava-run` executes (`crate::lava_run::JOB`, as a template:
+/// its placeholders are strings the schema accepts).
 pub fn job_files(root: &Path) -> Result<Vec<PathBuf>> {
     let boards = root.join("boards");
     let mut out: Vec<PathBuf> = std::fs::read_dir(&boards)
@@ -36,6 +37,7 @@ pub fn job_files(root: &Path) -> Result<Vec<PathBuf>> {
         .filter(|p| p.is_file())
         .collect();
     out.sort();
+    out.push(root.join(crate::lava_run::JOB));
     Ok(out)
 }
 
@@ -70,10 +72,7 @@ pub fn install_plan(
     privilege: Privilege,
     need_update: bool,
 ) -> std::result::Result<Vec<Vec<String>>, String> {
-    let debian = os.id == "debian"
-        || os.id == "ubuntu"
-        || os.id_like.split_whitespace().any(|w| w == "debian");
-    if !debian {
+    if !install::is_debian_family(os) {
         return Err(format!(
             "{PYTHON} cannot import lava_common.schemas and this is not Debian/Ubuntu ({}): \
              install LAVA's `{PACKAGE}` so that {PYTHON} imports it",
@@ -94,25 +93,11 @@ pub fn install_plan(
             .map(|s| s.to_string()),
     );
     cmds.push(inst);
-    match privilege {
-        Privilege::Root => Ok(cmds),
-        Privilege::Sudo => Ok(cmds
-            .into_iter()
-            .map(|c| {
-                let mut v = vec!["sudo".to_string(), "-n".to_string()];
-                v.extend(c);
-                v
-            })
-            .collect()),
-        Privilege::None => Err(format!(
-            "{PYTHON} cannot import lava_common.schemas and installing `{PACKAGE}` needs root \
-             (run as root or with password-less sudo). Run:\n{}",
-            cmds.iter()
-                .map(|c| format!("  sudo DEBIAN_FRONTEND=noninteractive {}", c.join(" ")))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )),
-    }
+    install::as_root(
+        cmds,
+        privilege,
+        &format!("{PYTHON} cannot import lava_common.schemas and installing `{PACKAGE}`"),
+    )
 }
 
 /// Whether `apt-cache policy` output has no candidate.
@@ -141,16 +126,7 @@ pub fn ensure() -> Result<()> {
     let cmds =
         install_plan(&os, install::privilege(), no_candidate(&policy)).map_err(Error::Tool)?;
     eprintln!("xtask: {PYTHON} cannot import lava_common.schemas; installing Debian's {PACKAGE} (LAVA's job schema)");
-    for argv in cmds {
-        let Some((prog, args)) = argv.split_first() else {
-            continue;
-        };
-        process::run(
-            Command::new(prog)
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
-    }
+    install::run_noninteractive(&cmds)?;
     if available() {
         Ok(())
     } else {
@@ -281,7 +257,8 @@ mod tests {
     #[test]
     fn finds_every_board_job_and_the_broken_ones() {
         let jobs = job_files(&root()).unwrap();
-        assert_eq!(jobs.len(), crate::boards::BOARDS.len());
+        assert_eq!(jobs.len(), crate::boards::BOARDS.len() + 1);
+        assert!(jobs.last().unwrap().ends_with(crate::lava_run::JOB));
         let broken = broken_files(&root()).unwrap();
         assert!(broken.iter().any(|p| p.ends_with("misspelt-action.yaml")));
     }

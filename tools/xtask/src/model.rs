@@ -1,8 +1,11 @@
 //! Host model runs in `cargo xtask test`: the sun50i driver runs the whole
 //! catalogue over its behavioural model (`src/iommu/sun50i/model.rs`,
-//! `#[cfg(test)]`, written from the manuals) in an ignored host test, which
+//! `#[cfg(test)]`, written from the manuals), and the DART driver over the
+//! DART model (`src/iommu/dart/model.rs`, written from m1n1, U-Boot and
+//! OpenBSD) for t8103, t6000 and t8110, each in an ignored host test, which
 //! prints the KTAP a board's run prints (one subtest group named after the
-//! board's IOMMU node) to the file `$IOMMU_BRINGUP_MODEL_KTAP` names.  This
+//! board's IOMMU node, or after the model) to the file
+//! `$IOMMU_BRINGUP_MODEL_KTAP` names.  This
 //! module runs that test, keeps the file under `target/xtask/logs/` like a
 //! QEMU scenario's console, and judges it the same way: the project's KTAP
 //! parser, the expected failures, and the kernel's KTAP parser.
@@ -26,6 +29,9 @@ pub const SUN50I_GROUP: &str = "iommu@30f0000";
 
 /// What the sun50i negative control must fail: the driver's own list.
 pub const SUN50I_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::sun50i::SKIP_SYNC_FAILURES;
+
+/// What the DART negative control must fail: the driver's own list.
+pub const DART_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::dart::SKIP_SYNC_FAILURES;
 
 /// One host model run.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +63,62 @@ pub const RUNS: &[ModelRun] = &[
         test: "iommu::sun50i::tests::model_ktap_h616_skip_sync",
         group: SUN50I_GROUP,
         failures: SUN50I_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: sun50i H616, VA port alone",
+        name: "model-sun50i-h616-va-port",
+        test: "iommu::sun50i::tests::model_ktap_h616_va_port_alone",
+        group: SUN50I_GROUP,
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8103",
+        name: "model-dart-t8103",
+        test: "iommu::dart::model_runs::model_ktap_t8103",
+        group: "dart-model-t8103",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8103 skip-sync",
+        name: "model-dart-t8103-skip-sync",
+        test: "iommu::dart::model_runs::model_ktap_t8103_skip_sync",
+        group: "dart-model-t8103",
+        failures: DART_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: DART t6000",
+        name: "model-dart-t6000",
+        test: "iommu::dart::model_runs::model_ktap_t6000",
+        group: "dart-model-t6000",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t6000 skip-sync",
+        name: "model-dart-t6000-skip-sync",
+        test: "iommu::dart::model_runs::model_ktap_t6000_skip_sync",
+        group: "dart-model-t6000",
+        failures: DART_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: DART t8110",
+        name: "model-dart-t8110",
+        test: "iommu::dart::model_runs::model_ktap_t8110",
+        group: "dart-model-t8110",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8103, no master",
+        name: "model-dart-t8103-no-master",
+        test: "iommu::dart::model_runs::model_ktap_t8103_no_master",
+        group: "iommu@682008000",
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: DART t8110 skip-sync",
+        name: "model-dart-t8110-skip-sync",
+        test: "iommu::dart::model_runs::model_ktap_t8110_skip_sync",
+        group: "dart-model-t8110",
+        failures: DART_SKIP_SYNC_FAILURES,
     },
 ];
 
@@ -229,13 +291,14 @@ mod tests {
 
     #[test]
     fn the_runs_name_ignored_tests_that_exist() {
-        let src =
-            std::fs::read_to_string(process::workspace_root().join("src/iommu/sun50i/tests.rs"))
-                .unwrap();
         for r in RUNS {
-            let f = r.test.rsplit("::").next().unwrap();
-            assert!(src.contains(&format!("fn {f}()")), "{f}");
-            assert!(src.contains(ENV), "{ENV}");
+            // `a::b::f` lives in src/a/b.rs.
+            let (module, f) = r.test.rsplit_once("::").unwrap();
+            let file = format!("src/{}.rs", module.replace("::", "/"));
+            let src = std::fs::read_to_string(process::workspace_root().join(&file))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(src.contains(&format!("fn {f}()")), "{f} in {file}");
+            assert!(src.contains(ENV), "{ENV} in {file}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: the toolchain's target and components, lint, host
-//! unit tests, the host model runs (`model.rs`), then the QEMU scenario
-//! matrix, each stage timed and summarised; the last stdout line is
-//! `xtask: N passed, M failed`.
+//! unit tests, the host model runs (`model.rs`), the QEMU scenario matrix,
+//! then the DART oracle and the LAVA runs, each stage timed and
+//! summarised; the last stdout line is `xtask: N passed, M failed`.
 //!
 //! Three lanes run side by side after a short prelude (toolchain, QEMU,
 //! LAVA, DTB fixtures, the kernel's KTAP parser: what may install
@@ -13,8 +13,10 @@
 //! — then the QEMU scenarios, [`Options::jobs`] at a time, default 2;
 //! `--verbose`, which streams consoles, runs one).  Each stage's output is
 //! held back and printed whole, in the order above, once it and all before
-//! it are done; its time is its own.  The summary ends with the wall time
-//! of the whole run and of the QEMU matrix.
+//! it are done; its time is its own.  After the lanes, one after the other
+//! and printed live: the DART oracle (`oracle.rs`) and the LAVA runs
+//! (`lava_run.rs`), which may install software.  The summary ends with the
+//! wall time of the whole run and of the QEMU matrix.
 
 use crate::error::{Error, Result};
 use crate::image;
@@ -23,7 +25,9 @@ use crate::junit;
 use crate::ktap::Status;
 use crate::kunit;
 use crate::lava;
+use crate::lava_run;
 use crate::model::{self, ModelRun};
+use crate::oracle;
 use crate::process;
 use crate::qemu::{self, Echo, Limits};
 use crate::scenarios::{Expectation, Scenario, SCENARIOS};
@@ -59,6 +63,9 @@ pub struct Options {
     /// QEMU scenarios at a time (0: [`DEFAULT_JOBS`]).
     pub jobs: usize,
 }
+
+/// `--only` name of the DART oracle stage.
+const ORACLE: &str = "oracle-dart";
 
 /// One line of the summary.
 struct Row {
@@ -151,7 +158,13 @@ pub fn run(opts: &Options) -> Result<()> {
         .filter(|_| !opts.no_host)
         .filter(|m| opts.only.is_empty() || opts.only.iter().any(|o| m.name.contains(o.as_str())))
         .collect();
-    if selected.is_empty() && models.is_empty() {
+    let lava_selected = lava_run::RUNS
+        .iter()
+        .any(|r| opts.only.is_empty() || opts.only.iter().any(|o| r.name.contains(o.as_str())));
+    // The DART oracle runs with the host stages (its name: `oracle-dart`).
+    let run_oracle = !opts.no_host
+        && (opts.only.is_empty() || opts.only.iter().any(|o| ORACLE.contains(o.as_str())));
+    if selected.is_empty() && models.is_empty() && !lava_selected && !run_oracle {
         return Err(Error::Usage(format!(
             "--only {:?} matches no scenario (have: {})",
             opts.only,
@@ -159,6 +172,8 @@ pub fn run(opts: &Options) -> Result<()> {
                 .iter()
                 .map(|s| s.name)
                 .chain(model::RUNS.iter().map(|m| m.name))
+                .chain(lava_run::RUNS.iter().map(|r| r.name))
+                .chain([ORACLE])
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
@@ -217,6 +232,7 @@ pub fn run(opts: &Options) -> Result<()> {
     };
     let kunit = kunit_dir.as_deref();
     let mut matrix = None;
+    let mut art = None;
     let (tx, rx) = mpsc::channel::<(usize, Done)>();
     std::thread::scope(|scope| {
         let tx_lint = tx.clone();
@@ -260,10 +276,12 @@ pub fn run(opts: &Options) -> Result<()> {
         let tx_image = tx.clone();
         let selected = &selected;
         let matrix = &mut matrix;
+        let art_out = &mut art;
         scope.spawn(move || {
             let start = Instant::now();
             let (r, log) = image::build_quiet();
             let art = r.as_ref().ok().cloned();
+            art_out.clone_from(&art);
             let done = Done {
                 result: r.map(|_| ()),
                 log,
@@ -319,6 +337,38 @@ pub fn run(opts: &Options) -> Result<()> {
         }
     });
     let matrix = matrix.map(|t| (t, jobs));
+    // After the lanes, one after the other and printed as they run: stages
+    // that may install software (a venv, LAVA's dispatcher) and print as
+    // they go.
+    // The DART driver's writes replayed through Asahi's own DART classes
+    // (PyPI m1n1-proxyclient in a venv under target/).
+    if run_oracle {
+        stage(&mut rows, "oracle: dart", oracle::run);
+    }
+    // A LAVA job run by LAVA's own dispatcher (lava-run) under QEMU, its
+    // results compared with the image's KTAP, and its negative control.
+    let lava_runs: Vec<&lava_run::LavaRun> = lava_run::RUNS
+        .iter()
+        .filter(|r| opts.only.is_empty() || opts.only.iter().any(|o| r.name.contains(o.as_str())))
+        .collect();
+    if !lava_runs.is_empty() {
+        let mut have_dispatcher = false;
+        stage(&mut rows, "lava: dispatcher installed", || {
+            lava_run::ensure_dispatcher()?;
+            have_dispatcher = true;
+            Ok(())
+        });
+        for (i, r) in lava_runs.iter().enumerate() {
+            stage(&mut rows, r.stage, || match &art {
+                Some(art) if have_qemu && have_lava && have_dispatcher => {
+                    lava_run::run(r, &art.image, i as u32 + 1)
+                }
+                _ => Err(Error::Run(
+                    "not run: no image, QEMU, LAVA schema or dispatcher (see above)".into(),
+                )),
+            });
+        }
+    }
     // Summary.
     let passed = rows.iter().filter(|r| r.ok).count();
     let failed = rows.len() - passed;

@@ -500,8 +500,7 @@ fn warnings<'r>(r: &'r Report, section: &str, node: Option<&str>) -> Vec<&'r str
         .collect()
 }
 
-/// A ZynqMP-like tree: the console is a Cadence UART (`cdns,uart-r1p12`,
-/// Linux `serial/cdns,uart.yaml`), which the image has no driver for.
+/// A tree whose console is a UART the image has no driver for.
 #[test]
 fn undriven_console_says_the_board_would_be_silent() {
     let blob = with(|b| {
@@ -510,7 +509,7 @@ fn undriven_console_says_the_board_would_be_silent() {
             .prop_u32("#size-cells", 2)
             .prop_empty("ranges");
         b.begin("serial@ff000000")
-            .prop_strs("compatible", &["xlnx,zynqmp-uart", "cdns,uart-r1p12"])
+            .prop_strs("compatible", &["acme,frob-uart", "acme,uart"])
             .prop_cells("reg", &[0, 0xff00_0000, 0, 0x1000])
             .end();
         b.end();
@@ -524,28 +523,28 @@ fn undriven_console_says_the_board_would_be_silent() {
     assert_eq!((c.kind, c.driven), ("unknown", false));
     assert_eq!(
         r.boot_verdict(),
-        "discovery succeeds; the board would be silent: no driver for its console xlnx,zynqmp-uart (/axi/serial@ff000000)"
+        "discovery succeeds; the board would be silent: no driver for its console acme,frob-uart (/axi/serial@ff000000)"
     );
     let w = warnings(&r, "console", Some("/axi/serial@ff000000"));
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with("the image has no driver for xlnx,zynqmp-uart: the board would be silent (it drives PL011 (arm,pl011), 16550/8250 (ns16550a, "), "{}", w[0]);
+    assert!(w[0].starts_with("the image has no driver for acme,frob-uart: the board would be silent (it drives PL011 (arm,pl011), 16550/8250 (ns16550a, "), "{}", w[0]);
     assert!(
         w[0].contains(
-            "snps,dw-apb-uart), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart))"
+            "snps,dw-apb-uart), Qualcomm GENI (qcom,geni-debug-uart), Apple s5l (apple,s5l-uart), Cadence (cdns,uart-r1p12))"
         ),
         "{}",
         w[0]
     );
     let t = r.to_text();
     for line in [
-        "boot: discovery succeeds; the board would be silent: no driver for its console xlnx,zynqmp-uart (/axi/serial@ff000000)",
+        "boot: discovery succeeds; the board would be silent: no driver for its console acme,frob-uart (/axi/serial@ff000000)",
         "warnings: 1",
-        "console: /axi/serial@ff000000 compatible=xlnx,zynqmp-uart kind=unknown base=0xff000000 size=0x1000 reg-shift=0 io-width=1 options=115200n8 [no driver: silent]",
+        "console: /axi/serial@ff000000 compatible=acme,frob-uart kind=unknown base=0xff000000 size=0x1000 reg-shift=0 io-width=1 options=115200n8 [no driver: silent]",
     ] {
         assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
     }
     assert!(
-        t.contains("[no driver: silent]\n  warning: the image has no driver for xlnx,zynqmp-uart"),
+        t.contains("[no driver: silent]\n  warning: the image has no driver for acme,frob-uart"),
         "{t}"
     );
     let j = r.to_json();
@@ -561,10 +560,43 @@ fn undriven_console_says_the_board_would_be_silent() {
         (ConsoleKind::Ns16550, true),
         (ConsoleKind::Geni, true),
         (ConsoleKind::S5l, true),
+        (ConsoleKind::Cadence, true),
         (ConsoleKind::Unknown, false),
     ] {
         assert_eq!(k.driven(), driven, "{k:?}");
     }
+}
+
+/// The ZynqMP console: a Cadence UART (`xlnx,zynqmp-uart`,
+/// `cdns,uart-r1p12`, Linux `serial/cdns,uart.yaml`), driven, 32-bit.
+#[test]
+fn a_zynqmp_cadence_console_is_driven_with_32_bit_registers() {
+    let blob = with(|b| {
+        b.begin("axi")
+            .prop_u32("#address-cells", 2)
+            .prop_u32("#size-cells", 2)
+            .prop_empty("ranges");
+        b.begin("serial@ff000000")
+            .prop_strs("compatible", &["xlnx,zynqmp-uart", "cdns,uart-r1p12"])
+            .prop_cells("reg", &[0, 0xff00_0000, 0, 0x1000])
+            .end();
+        b.end();
+        b.begin("chosen")
+            .prop_str("stdout-path", "/axi/serial@ff000000:115200n8")
+            .end();
+    });
+    let r = probe(&blob).unwrap();
+    let c = r.console.as_ref().unwrap();
+    assert_eq!(
+        (c.kind, c.driven, c.compatible.as_str(), c.reg_io_width),
+        ("cadence", true, "xlnx,zynqmp-uart", 4)
+    );
+    assert_eq!(r.silent_because(), None);
+    assert!(warnings(&r, "console", None).is_empty());
+    assert_eq!(
+        ConsoleKind::from_compatible("cdns,uart-r1p12"),
+        Some(ConsoleKind::Cadence)
+    );
 }
 
 #[test]
@@ -1037,7 +1069,7 @@ fn sun50i_unknown_lines_and_providers_are_left_to_the_loader() {
     );
     // H6: no VA port the image uses, and the codec has no driver.
     assert!(
-        t.contains("    master: none the image can drive: the platform masters behind it (video-codec@1c0e000) have no DMA engine driver in this image yet, and it has no port of its own the image uses: not tested\n"),
+        t.contains(&format!("    master: none the image can drive: the platform masters behind it (video-codec@1c0e000) have no DMA engine driver in this image yet, and it has no port of its own the image uses: not tested; {}\n", crate::iommu::sun50i::probe::H6_NO_MASTER)),
         "{t}"
     );
     // A CCU without a table in this image: everything left to the loader.
@@ -1091,5 +1123,182 @@ fn clocks_that_do_not_read_and_providers_without_driver() {
     assert!(
         !t.contains("    clocks:") && !t.contains("    master:"),
         "{t}"
+    );
+}
+
+/// A ZynqMP-shaped tree after the board README's U-Boot edits: the
+/// MMU-500 enabled, `iommus` on three GDMA channels (one disabled) and on
+/// an engine without a driver.
+fn zynqmp_like() -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2)
+        .prop_str("compatible", "xlnx,zynqmp");
+    b.begin("memory@0")
+        .prop_str("device_type", "memory")
+        .prop_cells("reg", &[0, 0, 0, 0x8000_0000])
+        .end();
+    b.begin("iommu@fd800000")
+        .prop_str("compatible", "arm,mmu-500")
+        .prop_cells("reg", &[0, 0xfd80_0000, 0, 0x2_0000])
+        .prop_u32("#iommu-cells", 1)
+        .prop_u32("phandle", 0x20)
+        .end();
+    for (base, sid, status) in [
+        (0xfd50_0000u32, 0x14e8u32, "okay"),
+        (0xfd51_0000, 0x14e9, "disabled"),
+        (0xfd52_0000, 0x14ea, "okay"),
+        (0xfd53_0000, 0x14eb, "okay"),
+    ] {
+        b.begin(&format!("dma-controller@{base:x}"))
+            .prop_str("compatible", "xlnx,zynqmp-dma-1.0")
+            .prop_cells("reg", &[0, base, 0, 0x1000])
+            .prop_cells("iommus", &[0x20, sid])
+            .prop_str("status", status)
+            .end();
+    }
+    b.begin("ethernet@ff0e0000")
+        .prop_strs("compatible", &["cdns,zynqmp-gem", "cdns,gem"])
+        .prop_cells("reg", &[0, 0xff0e_0000, 0, 0x1000])
+        .prop_cells("iommus", &[0x20, 0x877])
+        .end();
+    b.end();
+    b.finish()
+}
+
+fn mmu500_has_a_driver(kind: IommuKind, _: &str) -> String {
+    match kind {
+        IommuKind::Mmu500 => String::from("smmuv2"),
+        _ => String::from("no driver yet"),
+    }
+}
+
+fn no_port(kind: IommuKind, _: &str) -> SelfMaster {
+    match kind {
+        IommuKind::Mmu500 => SelfMaster::None,
+        _ => SelfMaster::NoDriver,
+    }
+}
+
+#[test]
+fn platform_masters_with_a_driver_are_named_as_the_images_masters() {
+    let lookups = Lookups {
+        driver_for: mmu500_has_a_driver,
+        self_master: no_port,
+        no_master: |_, _| None,
+        platform_master: crate::selftest::families::platform_master_for,
+        max_masters: 2,
+    };
+    let r = super::probe(&zynqmp_like(), lookups).unwrap();
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(
+        m.starts_with("dma-controller@fd500000 (sid=0x14e8) through the ZynqMP ZDMA"),
+        "{m}"
+    );
+    assert!(
+        m.contains("and dma-controller@fd520000 (sid=0x14ea)"),
+        "the disabled channel is skipped: {m}"
+    );
+    assert!(m.contains("the image's masters for it"), "{m}");
+    assert!(
+        m.contains("3 other platform masters behind it not used"),
+        "{m}"
+    );
+    let gem = r
+        .masters
+        .iter()
+        .find(|x| x.path == "/ethernet@ff0e0000")
+        .unwrap();
+    assert_eq!(gem.driver, None);
+    let zdma = &r.masters[0];
+    assert!(zdma.driver.unwrap().name.contains("ZDMA"));
+    let t = r.to_text();
+    assert!(
+        t.contains("/dma-controller@fd500000 -> /iommu@fd800000 sid=0x14e8 [driver: ZynqMP ZDMA"),
+        "{t}"
+    );
+    assert!(r.to_json().contains("\"driver\":\"ZynqMP ZDMA"));
+    assert!(json_well_formed(&r.to_json()));
+
+    // One usable channel: its name, and the others why not.
+    let r = super::probe(
+        &zynqmp_like(),
+        Lookups {
+            max_masters: 1,
+            ..lookups
+        },
+    )
+    .unwrap();
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(m.contains("the image's master for it;"), "{m}");
+    // The image's own registry: no SMMUv2 driver yet, so no master line.
+    let r = probe(&zynqmp_like()).unwrap();
+    assert_eq!(r.iommus[0].master, None);
+    assert_eq!(r.iommus[0].driver, "no driver yet");
+}
+
+#[test]
+fn a_driven_master_that_cannot_be_used_is_named_with_why() {
+    let lookups = Lookups {
+        driver_for: mmu500_has_a_driver,
+        self_master: no_port,
+        no_master: |_, _| None,
+        platform_master: crate::selftest::families::platform_master_for,
+        max_masters: 2,
+    };
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2);
+    b.begin("iommu@fd800000")
+        .prop_str("compatible", "arm,mmu-500")
+        .prop_cells("reg", &[0, 0xfd80_0000, 0, 0x2_0000])
+        .prop_u32("#iommu-cells", 1)
+        .prop_u32("phandle", 0x20)
+        .end();
+    b.begin("dma-controller@fd500000")
+        .prop_str("compatible", "xlnx,zynqmp-dma-1.0")
+        .prop_cells("reg", &[0, 0xfd50_0000, 0, 0x1000])
+        .prop_cells("iommus", &[0x20, 0x14e8])
+        .prop_str("status", "disabled")
+        .end();
+    b.end();
+    let r = super::probe(&b.finish(), lookups).unwrap();
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(
+        m.contains("dma-controller@fd500000 has a driver but is not used (disabled)")
+            && m.ends_with("not tested"),
+        "{m}"
+    );
+}
+
+/// The one usability rule `dt-probe` and the plan share: enabled, a `reg`,
+/// and at least the driver's span of it (exactly the span is enough).
+#[test]
+fn platform_master_usability_rule() {
+    use super::{platform_master_unusable, Unusable};
+    use crate::mm::{PhysAddr, PhysRange};
+    let reg = |size| {
+        Some(PhysRange {
+            base: PhysAddr(0xfd50_0000),
+            size,
+        })
+    };
+    assert_eq!(platform_master_unusable(true, reg(0x204), 0x204), None);
+    assert_eq!(
+        platform_master_unusable(true, reg(0x200), 0x204),
+        Some(Unusable::RegTooSmall {
+            reg: reg(0x200).unwrap(),
+            need: 0x204
+        })
+    );
+    assert_eq!(
+        platform_master_unusable(true, None, 0x204),
+        Some(Unusable::NoReg)
+    );
+    assert_eq!(
+        platform_master_unusable(false, reg(0x1000), 0x204),
+        Some(Unusable::Disabled)
     );
 }
