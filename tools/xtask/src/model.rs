@@ -128,10 +128,13 @@ pub const HOST_MODEL_MARK: &str = "host model";
 
 /// Runs `r`'s host test, saves its KTAP as `target/xtask/logs/NAME.log` and
 /// judges it; JUnit suites for its cases go to `suites`, what it has to say
-/// to `out`.
+/// to `out`.  `lib_tests` is the lib's test binary when the caller knows it
+/// is built (`cargo xtask test` after `cargo test --workspace`): it is run
+/// directly, several models at once, without a `cargo test` per model.
 pub fn run(
     r: &ModelRun,
     kunit_dir: Option<&Path>,
+    lib_tests: Option<&Path>,
     suites: &mut Vec<junit::Suite>,
     out: &mut String,
 ) -> Result<()> {
@@ -141,11 +144,20 @@ pub fn run(
     // A stale log from an earlier run must not be judged.
     let _ = std::fs::remove_file(&log);
     let start = Instant::now();
+    let mut cmd = match lib_tests {
+        Some(bin) => {
+            let mut c = std::process::Command::new(bin);
+            c.current_dir(process::workspace_root());
+            c
+        }
+        None => {
+            let mut c = process::cargo();
+            c.args(["test", "--lib", "-p", "iommu-bringup", "--"]);
+            c
+        }
+    };
     process::run_logged(
-        process::cargo()
-            .args(["test", "--lib", "-p", "iommu-bringup", r.test])
-            .args(["--", "--exact", "--ignored"])
-            .env(ENV, &log),
+        cmd.args([r.test, "--exact", "--ignored"]).env(ENV, &log),
         out,
     )?;
     let elapsed = start.elapsed();

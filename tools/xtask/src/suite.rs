@@ -247,6 +247,7 @@ pub fn run(opts: &Options) -> Result<()> {
         let tx_host = tx.clone();
         let models = &models;
         scope.spawn(move || {
+            let mut lib_tests = None;
             if !opts.no_host {
                 let done = timed(|log, _| {
                     let mut cmd = process::cargo();
@@ -260,18 +261,28 @@ pub fn run(opts: &Options) -> Result<()> {
                     }
                     process::run_logged(&mut cmd, log)
                 });
+                if done.result.is_ok() {
+                    lib_tests = lib_test_binary(&done.log);
+                }
                 if tx_host.send((host_at, done)).is_err() {
                     return;
                 }
             }
             // The host model runs: KTAP as a board prints it, from the
-            // driver over its model (not a board), judged like a scenario.
-            for (i, m) in models.iter().enumerate() {
-                let done = timed(|log, suites| model::run(m, kunit, suites, log));
-                if tx_host.send((models_at + i, done)).is_err() {
-                    return;
-                }
-            }
+            // driver over its model (not a board), judged like a scenario;
+            // straight from the lib's test binary `cargo test` just built,
+            // `jobs` at a time.
+            let bin = lib_tests.as_deref();
+            let mut n = 0;
+            run_in_order(
+                models,
+                jobs,
+                |m| timed(|log, suites| model::run(m, kunit, bin, suites, log)),
+                |_, done| {
+                    let _ = tx_host.send((models_at + n, done));
+                    n += 1;
+                },
+            );
         });
         let tx_image = tx.clone();
         let selected = &selected;
@@ -387,7 +398,7 @@ pub fn run(opts: &Options) -> Result<()> {
     }
     // Stages overlap (module docs): the wall time is less than their sum.
     let mut line = format!("wall {:.1} s", wall.elapsed().as_secs_f64());
-    if let Some((t, jobs)) = matrix {
+    if let Some((t, jobs)) = matrix.filter(|_| !selected.is_empty()) {
         let _ = write!(
             line,
             "; QEMU matrix {:.1} s ({} scenarios, {jobs} at a time)",
@@ -459,6 +470,18 @@ struct Done {
     log: String,
     time: Duration,
     suites: Vec<junit::Suite>,
+}
+
+/// The lib's unit-test binary, from `cargo test`'s
+/// `Running unittests src/lib.rs (PATH)` line, when it exists.
+fn lib_test_binary(log: &str) -> Option<PathBuf> {
+    let path = log.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("Running unittests src/lib.rs (")?
+            .strip_suffix(')')
+    })?;
+    let p = process::workspace_root().join(path);
+    p.is_file().then_some(p)
 }
 
 /// Runs one captured stage: its log, result, JUnit suites and own time.
@@ -625,6 +648,26 @@ fn scenario(
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn the_lib_test_binary_is_read_off_cargo_tests_output() {
+        let exe = std::env::current_exe().unwrap();
+        let rel = exe
+            .strip_prefix(process::workspace_root())
+            .unwrap()
+            .display()
+            .to_string();
+        let log = format!(
+            "   Compiling x\n     Running unittests src/main.rs (target/debug/deps/xtask-1)\n     Running unittests src/lib.rs ({rel})\nrunning 3 tests\n"
+        );
+        assert_eq!(lib_test_binary(&log), Some(exe));
+        // A path that is no file, or no such line: None (cargo is used).
+        assert_eq!(
+            lib_test_binary("     Running unittests src/lib.rs (target/nowhere)\n"),
+            None
+        );
+        assert_eq!(lib_test_binary("running 0 tests\n"), None);
+    }
 
     #[test]
     fn results_come_back_in_order_whatever_finishes_first() {
