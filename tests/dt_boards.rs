@@ -402,9 +402,20 @@ fn qcom_common(r: &Report, uart: &str, uart_base: u64) {
     assert_eq!(r.psci, Some("smc"));
     assert_memory_left_to_the_loader(r);
     assert!(!r.reserved.is_empty() && r.reserved.len() == r.no_map.len());
+    // The SMMUv2 driver takes every Qualcomm SMMU and leaves the GPU's own
+    // instance alone (docs/hw/smmuv2.md §11.6).
     for i in &r.iommus {
-        assert_eq!(i.driver, "no driver yet", "{}", i.path);
+        let driver = if i.compatible == "qcom,adreno-smmu" {
+            "smmuv2 (leaves qcom,adreno-smmu alone)"
+        } else {
+            "smmuv2"
+        };
+        assert_eq!(i.driver, driver, "{}", i.path);
     }
+    assert!(
+        r.iommus.iter().any(|i| i.compatible == "qcom,adreno-smmu"),
+        "every Qualcomm board here has an Adreno SMMU"
+    );
 }
 
 #[test]

@@ -69,6 +69,12 @@ pub fn run(
         .take(MAX_MASTERS)
         .filter_map(|m| m.stream_on(p.index).map(|s| s.id))
         .collect();
+    let stream_masks: Vec<u32> = p
+        .masters
+        .iter()
+        .take(MAX_MASTERS)
+        .filter_map(|m| m.stream_on(p.index).map(|s| s.mask))
+        .collect();
     let max_stream_id = stream_ids.iter().copied().max().unwrap_or(0);
     let target = FamilyTarget {
         probe: ProbeTarget {
@@ -80,6 +86,7 @@ pub fn run(
             function: p.function.as_ref(),
             max_stream_id,
             stream_ids: &stream_ids,
+            stream_masks: &stream_masks,
             controls: &p.controls,
             controls_error: p.controls_error.as_deref(),
         },

@@ -288,8 +288,10 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
             )
         } else {
             let t = iommu_suite::run(&mut k, 2 + i, p, pool, &args, on_qemu);
+            // Register checks alone (a DART with no master) are reported
+            // but do not make an IOMMU tested (`Totals::catalogue_ran`).
             if p.runs() {
-                iommu_cases_ran += t.pass + t.fail;
+                iommu_cases_ran += t.catalogue_ran;
             }
             t
         };
@@ -309,7 +311,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
             String::from("the device tree has no IOMMU node")
         } else {
             format!(
-                "{} IOMMU group(s) reported, none ran a case (see their SKIP/failure reasons above)",
+                "{} IOMMU group(s) reported, none ran a case of the catalogue (see their SKIP/failure reasons above)",
                 planned.len()
             )
         };

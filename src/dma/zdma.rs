@@ -34,7 +34,7 @@ pub mod regs;
 #[cfg(test)]
 mod catalogue_tests;
 #[cfg(test)]
-mod model;
+pub(crate) mod model;
 #[cfg(test)]
 mod tests;
 

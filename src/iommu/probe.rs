@@ -47,6 +47,10 @@ pub struct ProbeTarget<'a> {
     /// Every stream ID of the masters that will be used (a family may
     /// prepare per-stream structures before enabling).
     pub stream_ids: &'a [u32],
+    /// The SMR-style mask of each of `stream_ids` (same order; 0 where the
+    /// binding gives none): the `iommus` mask cell or the IOMMU node's
+    /// `stream-match-mask`.
+    pub stream_masks: &'a [u32],
     /// The node's `clocks` and `resets`, in property order (clocks
     /// first); a family turns on the ones its CCU table knows
     /// (`platform::ccu`).
@@ -141,6 +145,14 @@ pub trait Probe {
         driver: &Self::Driver<'_>,
         granule: Granule,
     ) -> Result<(Self::Format, bool), String>;
+
+    /// `Some(reason)` when the family recognises `compatible` but its
+    /// driver deliberately leaves such an IOMMU alone (an SMMU that belongs
+    /// to the GPU): the plan reports the node as a SKIP with the reason and
+    /// never brings it up.  The default: `None`.
+    fn left_alone(_compatible: &str) -> Option<&'static str> {
+        None
+    }
 
     /// `true` when the family's IOMMUs may have a port of their own through
     /// which the CPU can drive translated accesses ([`Self::self_master`]),

@@ -63,6 +63,27 @@ impl fmt::Display for DmaError {
     }
 }
 
+/// A bus-address access outside the pool ([`DmaPool::read_bus`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutsidePool {
+    /// The bus address asked for.
+    pub bus: u64,
+    /// Bytes asked for.
+    pub len: usize,
+    /// The pool's range (CPU physical addresses).
+    pub pool: PhysRange,
+}
+
+impl fmt::Display for OutsidePool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} bytes at bus address {:#x} are not all inside the DMA pool {}",
+            self.len, self.bus, self.pool
+        )
+    }
+}
+
 /// A pool of DMA-able frames.
 pub struct DmaPool {
     range: PhysRange,
@@ -214,6 +235,52 @@ impl DmaPool {
         };
         buf.fill(0);
         Ok(buf)
+    }
+
+    /// Copies `out.len()` bytes from bus address `bus`: what a device
+    /// reading memory there would see.  For a CPU-driven translation port
+    /// (an IOMMU's ATOS) that translates an IOVA and then moves the bytes
+    /// itself.  Refused, touching nothing, unless every byte lies inside
+    /// the pool.
+    pub fn read_bus(&self, bus: BusAddr, out: &mut [u8]) -> Result<(), OutsidePool> {
+        let pa = self.inside(bus, out.len())?;
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: `inside` checked every byte is in the pool's range,
+            // RAM mapped read-write at its identity address for the pool's
+            // life (`new`'s contract); no Rust reference points into pool
+            // memory (DmaBuf accesses it through raw pointers), so this
+            // volatile load aliases nothing — as a device's read would.
+            *b = unsafe { (pa as usize as *const u8).add(i).read_volatile() };
+        }
+        Ok(())
+    }
+
+    /// Copies `data` to bus address `bus`, as a device writing memory
+    /// there would; refused unless every byte lies inside the pool.
+    pub fn write_bus(&self, bus: BusAddr, data: &[u8]) -> Result<(), OutsidePool> {
+        let pa = self.inside(bus, data.len())?;
+        for (i, b) in data.iter().enumerate() {
+            // SAFETY: as in `read_bus`; a device may write any pool byte
+            // at any time, which is why every pool access is volatile.
+            unsafe { (pa as usize as *mut u8).add(i).write_volatile(*b) };
+        }
+        Ok(())
+    }
+
+    /// The CPU physical address of `len` bytes at bus address `bus`, when
+    /// they all lie inside the pool.
+    fn inside(&self, bus: BusAddr, len: usize) -> Result<u64, OutsidePool> {
+        let outside = OutsidePool {
+            bus: bus.0,
+            len,
+            pool: self.range,
+        };
+        let pa = bus.0.wrapping_sub(self.bus_offset);
+        let end = pa.checked_add(len as u64).ok_or(outside)?;
+        if pa < self.range.base.as_u64() || end > self.range.end().as_u64() {
+            return Err(outside);
+        }
+        Ok(pa)
     }
 
     /// Bytes currently free (for leak checks in the self-test).
@@ -470,6 +537,28 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(pool.free_bytes(), free0);
+    }
+
+    #[test]
+    fn bus_access_reaches_pool_bytes_only() {
+        let arena = Arena::new(1 << 20);
+        // SAFETY: the arena is host memory owned by this test for the pool's life.
+        let pool = unsafe { DmaPool::with_bus_offset(arena.range(), 0x1000) };
+        let a = pool.alloc(FRAME).unwrap();
+        let bus = BusAddr(a.bus_addr().as_u64() + 8);
+        pool.write_bus(bus, b"atos").unwrap();
+        let mut back = [0u8; 4];
+        a.read(8, &mut back);
+        assert_eq!(&back, b"atos");
+        let mut got = [0u8; 4];
+        pool.read_bus(bus, &mut got).unwrap();
+        assert_eq!(&got, b"atos");
+        // One byte past the pool, or below it: refused, nothing touched.
+        let end = BusAddr(pool.range().end().as_u64() + 0x1000 - 2);
+        let e = pool.write_bus(end, b"xyz").unwrap_err();
+        assert_eq!((e.bus, e.len), (end.0, 3));
+        let below = BusAddr(pool.range().base.as_u64());
+        assert!(pool.read_bus(below, &mut got).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::dma::{platform, DmaMaster, MasterSpec};
 use crate::iommu::dart::probe::DartProbe;
 use crate::iommu::pgtable::{Codec, Granule, PoolTables};
 use crate::iommu::probe::{CheckOutcome, HardwareCheck, Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::smmuv2::probe::Smmuv2Probe;
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
 use crate::iommu::sun50i::probe::Sun50iProbe;
 use crate::iommu::virtio_iommu::probe::VirtioIommuProbe;
@@ -81,15 +82,10 @@ pub struct Family {
     pub self_master: fn(&str) -> bool,
     /// What reports call that port (`Probe::SELF_MASTER_NAME`).
     pub self_master_name: &'static str,
+    /// Why the driver leaves an IOMMU of this `compatible` alone, if it does
+    /// (`Probe::left_alone`).
+    pub left_alone: fn(&str) -> Option<&'static str>,
 }
-
-/// A family without a driver has no self master either.
-fn no_self_master(_compatible: &str) -> bool {
-    false
-}
-
-/// No driver in this image for a family whose issue is still open.
-const NOT_YET: &str = "no driver in this image yet";
 
 /// Every family, one line each.
 pub const FAMILIES: &[Family] = &[
@@ -99,6 +95,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Smmuv3Probe>),
         self_master: <Smmuv3Probe as Probe>::has_self_master,
         self_master_name: <Smmuv3Probe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Smmuv3Probe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::VirtioIommu,
@@ -106,20 +103,23 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<VirtioIommuProbe>),
         self_master: <VirtioIommuProbe as Probe>::has_self_master,
         self_master_name: <VirtioIommuProbe as Probe>::SELF_MASTER_NAME,
+        left_alone: <VirtioIommuProbe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::Mmu500,
-        name: "mmu-500",
-        driver: Err(NOT_YET),
-        self_master: no_self_master,
-        self_master_name: "",
+        name: "smmuv2",
+        driver: Ok(run_family::<Smmuv2Probe>),
+        self_master: <Smmuv2Probe as Probe>::has_self_master,
+        self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Smmuv2Probe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::SmmuV2,
         name: "smmuv2",
-        driver: Err(NOT_YET),
-        self_master: no_self_master,
-        self_master_name: "",
+        driver: Ok(run_family::<Smmuv2Probe>),
+        self_master: <Smmuv2Probe as Probe>::has_self_master,
+        self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Smmuv2Probe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::Sun50i,
@@ -127,6 +127,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Sun50iProbe>),
         self_master: <Sun50iProbe as Probe>::has_self_master,
         self_master_name: <Sun50iProbe as Probe>::SELF_MASTER_NAME,
+        left_alone: <Sun50iProbe as Probe>::left_alone,
     },
     Family {
         kind: IommuKind::AppleDart,
@@ -134,14 +135,18 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<DartProbe>),
         self_master: <DartProbe as Probe>::has_self_master,
         self_master_name: <DartProbe as Probe>::SELF_MASTER_NAME,
+        left_alone: <DartProbe as Probe>::left_alone,
     },
 ];
 
 /// Per family with such a reason, why a node it takes has no master the
 /// image can drive (`Probe::no_master_reason`): the plan adds it to the
 /// node's SKIP.  One line per family; a family without one is not listed.
-pub const NO_MASTER_REASONS: &[(IommuKind, report::NoMasterLookupFor)] =
-    &[(IommuKind::Sun50i, <Sun50iProbe as Probe>::no_master_reason)];
+pub const NO_MASTER_REASONS: &[(IommuKind, report::NoMasterLookupFor)] = &[
+    (IommuKind::Sun50i, <Sun50iProbe as Probe>::no_master_reason),
+    (IommuKind::Mmu500, <Smmuv2Probe as Probe>::no_master_reason),
+    (IommuKind::SmmuV2, <Smmuv2Probe as Probe>::no_master_reason),
+];
 
 /// Per family with checks that need no DMA master
 /// (`Probe::HARDWARE_CHECKS`), what they check: the plan runs a node of
@@ -177,6 +182,11 @@ pub fn family(kind: IommuKind) -> Option<&'static Family> {
 /// the family's name, `no driver yet` (the family is named by the report's
 /// `kind`), or `unsupported: …`.
 pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
+    if let Some(f) = family(kind).filter(|f| f.driver.is_ok()) {
+        if (f.left_alone)(compatible).is_some() {
+            return format!("{} (leaves {compatible} alone)", f.name);
+        }
+    }
     match family(kind) {
         Some(Family {
             name,
@@ -193,6 +203,12 @@ pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
 /// the IOMMU's own port, and what that port is called (the plan runs such
 /// a node without other masters).
 pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
+    if let Some(why) = family(kind)
+        .filter(|f| f.driver.is_ok())
+        .and_then(|f| (f.left_alone)(compatible))
+    {
+        return SelfMaster::LeftAlone(why);
+    }
     match family(kind) {
         Some(f @ Family { driver: Ok(_), .. }) if (f.self_master)(compatible) => {
             SelfMaster::Port(f.self_master_name)
@@ -429,6 +445,19 @@ pub fn run_family<P: Probe>(
             opened.masters.push(own);
         }
     }
+    if opened.masters.is_empty() {
+        // The plan ran the node for its own port, and the hardware has none
+        // (its ID registers say so; the probe's note above names them).
+        return Ok(report_setup_skip(
+            k,
+            number,
+            t.probe.name,
+            &format!(
+                "no DMA master: none this image can drive sits behind it, and {} is not available on this instance (see the note above)",
+                P::SELF_MASTER_NAME
+            ),
+        ));
+    }
     let masters: Vec<&mut dyn DmaMaster> = opened
         .masters
         .iter_mut()
@@ -518,6 +547,29 @@ mod tests {
             driver_for(IommuKind::AppleDart, "apple,t8103-dart"),
             "apple-dart"
         );
+        // Both SMMUv2 kinds are the smmuv2 family; the Adreno's own SMMU is
+        // left alone, and says so.
+        assert_eq!(driver_for(IommuKind::Mmu500, "arm,mmu-500"), "smmuv2");
+        assert_eq!(
+            driver_for(IommuKind::SmmuV2, "qcom,sdm845-smmu-v2"),
+            "smmuv2"
+        );
+        assert_eq!(
+            driver_for(IommuKind::SmmuV2, "qcom,adreno-smmu"),
+            "smmuv2 (leaves qcom,adreno-smmu alone)"
+        );
+        assert!(matches!(
+            self_master_for(IommuKind::Mmu500, "qcom,adreno-smmu"),
+            SelfMaster::LeftAlone(why) if why.contains("GPU")
+        ));
+        assert_eq!(
+            self_master_for(IommuKind::Mmu500, "arm,mmu-500"),
+            SelfMaster::None
+        );
+        assert!(matches!(
+            self_master_for(IommuKind::SmmuV2, "arm,smmu-v2"),
+            SelfMaster::Port(_)
+        ));
         assert_eq!(
             driver_for(IommuKind::Unknown, "rockchip,iommu"),
             "unsupported: rockchip,iommu"

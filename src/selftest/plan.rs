@@ -236,7 +236,10 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
                             streams: alloc::vec![StreamSpec {
                                 iommu: idx,
                                 id: sid,
-                                mask: 0,
+                                mask: list
+                                    .get(idx)
+                                    .and_then(|n| n.stream_match_mask)
+                                    .unwrap_or(0),
                             }],
                         }),
                     }
@@ -271,10 +274,13 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             return Ok(true);
         };
         let args = r.args.as_slice();
+        // The mask cell, or with one cell the SMMU's `stream-match-mask`
+        // (`iommu/arm,smmu.yaml`).
+        let node_mask = list.get(r.iommu).and_then(|n| n.stream_match_mask);
         let stream = StreamSpec {
             iommu: r.iommu,
             id: args.first().copied().unwrap_or(0),
-            mask: args.get(1).copied().unwrap_or(0),
+            mask: args.get(1).copied().or(node_mask).unwrap_or(0),
         };
         match p.platform.iter_mut().find(|m| {
             matches!(m.source, MasterSource::Platform { offset, .. } if offset == r.master_offset)
@@ -450,6 +456,12 @@ fn judge(
     };
     if let Err(why) = fam.driver {
         return PlanState::Skip(format!("{what}: {} family: {why}, not tested", fam.name));
+    }
+    if let Some(why) = (fam.left_alone)(&p.compatible) {
+        return PlanState::Skip(format!(
+            "{what}: the {} driver leaves it alone: {why}",
+            fam.name
+        ));
     }
     if p.kind == IommuKind::VirtioIommu && p.function.is_none() {
         return PlanState::Fail(format!("{what}: no PCI function at its BDF {pci_bdf:?}"));

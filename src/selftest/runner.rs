@@ -105,6 +105,12 @@ pub struct Totals {
     pub fail: usize,
     /// Cases skipped.
     pub skip: usize,
+    /// Of `pass + fail`, the cases of a group's own catalogue that ran to
+    /// a verdict — not a family's hardware checks reported before them
+    /// ([`run_group_after`]), not a setup failure.  Boot counts an IOMMU as
+    /// tested only when this is non-zero: register checks alone do not
+    /// prove what the image exists to prove.
+    pub catalogue_ran: usize,
 }
 
 impl Totals {
@@ -113,6 +119,7 @@ impl Totals {
         self.pass += other.pass;
         self.fail += other.fail;
         self.skip += other.skip;
+        self.catalogue_ran += other.catalogue_ran;
     }
 }
 
@@ -206,6 +213,9 @@ pub fn run_group_after<C, W: Write>(
     }
     for (i, case) in group.cases.iter().enumerate() {
         let report = run_case(group, i, ctx);
+        if !matches!(report.outcome, Outcome::Skip(_)) {
+            t.catalogue_ran += 1;
+        }
         report_case(k, &mut t, before.len() + i + 1, case.name, &report);
     }
     end_group(k, number, &group.name, t);
@@ -252,6 +262,7 @@ pub fn report_setup_failure<W: Write>(
         pass: 0,
         fail: 1,
         skip: 0,
+        catalogue_ran: 0,
     }
 }
 
@@ -270,6 +281,7 @@ pub fn report_setup_skip<W: Write>(
         pass: 0,
         fail: 0,
         skip: 1,
+        catalogue_ran: 0,
     }
 }
 
@@ -322,7 +334,8 @@ mod tests {
             Totals {
                 pass: 1,
                 fail: 1,
-                skip: 1
+                skip: 1,
+                catalogue_ran: 2,
             }
         );
         let out = k.into_inner();
@@ -375,5 +388,38 @@ mod tests {
         r.fail(format_args!("broken"));
         r.skip("later");
         assert_eq!(r.outcome, Outcome::Fail);
+    }
+
+    /// Hardware checks reported before a group count in the totals but not
+    /// as catalogue cases that ran; a group whose catalogue was skipped
+    /// whole ran none, however many checks passed.
+    #[test]
+    fn hardware_checks_alone_are_not_a_tested_catalogue() {
+        let before = [("identify", Report::new()), ("read_back", Report::new())];
+        let mut k = KtapWriter::new(String::new());
+        let t = report_group_skipped(&mut k, 1, "dart@1", &before, &["a", "b"], "no master");
+        assert_eq!(
+            t,
+            Totals {
+                pass: 2,
+                fail: 0,
+                skip: 2,
+                catalogue_ran: 0,
+            }
+        );
+        let g = Group {
+            name: "g".into(),
+            after_each: None,
+            unmet: None,
+            cases: vec![Case {
+                name: "a",
+                needs: &[],
+                run: pass,
+            }],
+        };
+        let mut k = KtapWriter::new(String::new());
+        let before = [("identify", Report::new())];
+        let t = run_group_after(&mut k, 1, &before, &g, &mut 7);
+        assert_eq!((t.pass, t.catalogue_ran), (2, 1));
     }
 }

@@ -167,6 +167,9 @@ pub struct IommuNode<'a> {
     /// binding; Linux `ARM_SMMU_OPT_PAGE0_REGS_ONLY`): the Page 1 registers
     /// are reached at their Page 0 offsets (docs/hw/smmuv3.md §1).
     pub page0_regs_only: bool,
+    /// `stream-match-mask` (`iommu/arm,smmu.yaml`): with `#iommu-cells` =
+    /// 1, the SMR mask of every stream of this SMMU (docs/hw/smmuv2.md §6).
+    pub stream_match_mask: Option<u32>,
 }
 
 /// A fixed-capacity list of providers, in blob order.
@@ -300,6 +303,7 @@ pub fn read_iommu_node<'a>(loc: &Located<'a>) -> Result<Option<IommuNode<'a>>, D
         enabled: n.is_enabled(),
         dma_coherent: n.has_property("dma-coherent"),
         page0_regs_only: n.has_property(PAGE0_REGS_ONLY_PROPERTY),
+        stream_match_mask: n.prop_u32("stream-match-mask")?,
     }))
 }
 
@@ -309,17 +313,32 @@ pub const PAGE0_REGS_ONLY_PROPERTY: &str = "cavium,cn9900-broken-page1-regspace"
 
 /// The `compatible` that decides a provider's kind and the kind: the first
 /// string we recognise, else the first string (`""` when absent) and
-/// [`IommuKind::Unknown`].
+/// [`IommuKind::Unknown`].  A recognised SMMU that also lists
+/// [`ADRENO_SMMU`] is the GPU's own instance, which its family treats
+/// apart: that string decides (the kind stays the first recognised one's).
 pub fn provider_kind<'a>(n: &Node<'a>) -> (&'a str, IommuKind) {
-    n.prop_strs("compatible")
-        .find_map(|c| IommuKind::from_compatible(c).map(|k| (c, k)))
-        .unwrap_or_else(|| {
-            (
-                n.prop_strs("compatible").next().unwrap_or(""),
-                IommuKind::Unknown,
-            )
-        })
+    let found = n
+        .prop_strs("compatible")
+        .find_map(|c| IommuKind::from_compatible(c).map(|k| (c, k)));
+    match found {
+        Some((_, k)) if n.prop_strs("compatible").any(|c| c == ADRENO_SMMU) => {
+            let adreno = n
+                .prop_strs("compatible")
+                .find(|c| *c == ADRENO_SMMU)
+                .unwrap_or(ADRENO_SMMU);
+            (adreno, k)
+        }
+        Some(f) => f,
+        None => (
+            n.prop_strs("compatible").next().unwrap_or(""),
+            IommuKind::Unknown,
+        ),
+    }
 }
+
+/// The compatible Qualcomm adds to the GPU's own SMMU instance
+/// (`iommu/arm,smmu.yaml`).
+pub const ADRENO_SMMU: &str = "qcom,adreno-smmu";
 
 /// The node at structure offset `offset` with its ancestors (a tree walk).
 pub fn locate<'a>(fdt: &Fdt<'a>, offset: usize) -> Result<Located<'a>, DtError> {

@@ -323,6 +323,8 @@ pub enum SelfMaster {
     None,
     /// A driver and its own port, by name (`the VA debug port ...`).
     Port(&'static str),
+    /// A driver that deliberately leaves this provider alone, and why.
+    LeftAlone(&'static str),
     /// A driver, no port of its own, but checks that need no master (what
     /// they check): the node runs them and SKIPs the DMA cases.
     HardwareChecks(&'static str),
@@ -490,6 +492,7 @@ fn providers<'a>(
                     enabled: n.is_enabled(),
                     dma_coherent: n.has_property("dma-coherent"),
                     page0_regs_only: n.has_property(PAGE0_REGS_ONLY_PROPERTY),
+                    stream_match_mask: None,
                 };
                 (node, Some(e.to_string()))
             }
@@ -908,6 +911,7 @@ fn master_for(
         .collect();
     let (port, checks) = match (lookups.self_master)(kind, &n.compatible) {
         SelfMaster::NoDriver => return None,
+        SelfMaster::LeftAlone(why) => return Some(format!("none: not tested: {why}")),
         SelfMaster::Port(port) => (Some(port), None),
         SelfMaster::HardwareChecks(checks) => (None, Some(checks)),
         SelfMaster::None => (None, None),
@@ -1549,7 +1553,7 @@ fn clocks_text(n: &IommuReport) -> Option<String> {
     let (on, loader) = (list(true), list(false));
     if !on.is_empty() {
         parts.push(format!(
-            "{on}: the image turns them on if the loader left them off"
+            "{on}: the image turns them on, when it tests this IOMMU, if the loader left them off"
         ));
     }
     if !loader.is_empty() {

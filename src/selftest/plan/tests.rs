@@ -322,6 +322,72 @@ fn an_iommu_node_carries_its_clocks_and_resets_or_why_they_did_not_read() {
     assert!(e.contains("resets") && e.contains("0x99"), "{e}");
 }
 
+/// An SMMUv2 tree: an MMU-500 with `#iommu-cells = <1>` and a
+/// `stream-match-mask`, a PCI host routed to it, and a GPU SMMU that is
+/// the Adreno's own.
+fn smmuv2_tree() -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2);
+    b.begin("iommu@fd800000")
+        .prop_u32("#iommu-cells", 1)
+        .prop_cells("reg", &[0, 0xfd80_0000, 0, 0x2_0000])
+        .prop_str("compatible", "arm,mmu-500")
+        .prop_u32("stream-match-mask", 0x7c00)
+        .prop_u32("phandle", 0x10)
+        .end();
+    b.begin("iommu@5040000")
+        .prop_u32("#iommu-cells", 1)
+        .prop_cells("reg", &[0, 0x0504_0000, 0, 0x1_0000])
+        .prop_strs(
+            "compatible",
+            &["qcom,sdm845-smmu-v2", "qcom,adreno-smmu", "qcom,smmu-v2"],
+        )
+        .prop_u32("phandle", 0x11)
+        .end();
+    b.begin("gpu@5000000")
+        .prop_cells("reg", &[0, 0x0500_0000, 0, 0x1000])
+        .prop_cells("iommus", &[0x11, 0])
+        .end();
+    b.begin("dma@fd500000")
+        .prop_cells("reg", &[0, 0xfd50_0000, 0, 0x1000])
+        .prop_cells("iommus", &[0x10, 0x14e8])
+        .end();
+    b.begin("pcie@10000000")
+        .prop_str("device_type", "pci")
+        .prop_cells("reg", &[0x40, 0x1000_0000, 0, 0x1000_0000])
+        .prop_cells("iommu-map", &[0, 0x10, 0, 0x10000])
+        .end();
+    b.end();
+    b.finish()
+}
+
+#[test]
+fn stream_match_mask_is_the_mask_of_one_cell_references_and_adreno_smmus_are_left_alone() {
+    let (p, _) = plan(&smmuv2_tree(), &two_edus());
+    // The MMU-500 runs with both edus; their streams and the platform
+    // master's carry the node's stream-match-mask.
+    assert_eq!(state(&p, "iommu@fd800000"), "run");
+    let mmu = p.iter().find(|g| g.name == "iommu@fd800000").unwrap();
+    let masks: Vec<(u32, u32)> = mmu
+        .masters
+        .iter()
+        .chain(mmu.platform.iter())
+        .map(|m| m.stream_on(mmu.index).map(|s| (s.id, s.mask)).unwrap())
+        .collect();
+    assert_eq!(masks, [(0x20, 0x7c00), (0x28, 0x7c00), (0x14e8, 0x7c00)]);
+    // The Adreno's SMMU: decided by `qcom,adreno-smmu`, left alone by the
+    // SMMUv2 driver with its reason, before masters are even considered.
+    let gpu = p.iter().find(|g| g.name == "iommu@5040000").unwrap();
+    assert_eq!(gpu.compatible, "qcom,adreno-smmu");
+    let s = state(&p, "iommu@5040000");
+    assert!(
+        s.starts_with("skip: ") && s.contains("leaves it alone") && s.contains("GPU's own SMMU"),
+        "{s}"
+    );
+}
+
 /// A ZDMA channel node at `base` with `iommus = <&smmu sid>`.
 fn zdma(b: &mut FdtBuilder, base: u32, sid: u32, status: Option<&str>) {
     b.begin(&format!("dma-controller@{base:x}"))

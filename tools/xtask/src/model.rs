@@ -1,8 +1,11 @@
 //! Host model runs in `cargo xtask test`: the sun50i driver runs the whole
 //! catalogue over its behavioural model (`src/iommu/sun50i/model.rs`,
-//! `#[cfg(test)]`, written from the manuals), and the DART driver over the
+//! `#[cfg(test)]`, written from the manuals), the DART driver over the
 //! DART model (`src/iommu/dart/model.rs`, written from m1n1, U-Boot and
-//! OpenBSD) for t8103, t6000 and t8110, each in an ignored host test, which
+//! OpenBSD) for t8103, t6000 and t8110, and the SMMUv2 driver over the
+//! SMMUv2 model (`src/iommu/smmuv2/model.rs`, written from IHI 0062 and the
+//! MMU-500 TRM) on its MMU-500 and Qualcomm variants, each in an ignored
+//! host test, which
 //! prints the KTAP a board's run prints (one subtest group named after the
 //! board's IOMMU node, or after the model) to the file
 //! `$IOMMU_BRINGUP_MODEL_KTAP` names.  This
@@ -29,6 +32,16 @@ pub const SUN50I_GROUP: &str = "iommu@30f0000";
 
 /// What the sun50i negative control must fail: the driver's own list.
 pub const SUN50I_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::sun50i::SKIP_SYNC_FAILURES;
+
+/// The ZynqMP MMU-500's node, the group the SMMUv2 MMU-500 model run
+/// reports.
+pub const MMU500_GROUP: &str = "iommu@fd800000";
+
+/// The SDM845 apps SMMU's node, the group the Qualcomm model run reports.
+pub const QCOM_SMMU_GROUP: &str = "iommu@15000000";
+
+/// What the SMMUv2 negative control must fail: the driver's own list.
+pub const SMMUV2_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::smmuv2::SKIP_SYNC_FAILURES;
 
 /// What the DART negative control must fail: the driver's own list.
 pub const DART_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::dart::SKIP_SYNC_FAILURES;
@@ -119,6 +132,34 @@ pub const RUNS: &[ModelRun] = &[
         test: "iommu::dart::model_runs::model_ktap_t8110_skip_sync",
         group: "dart-model-t8110",
         failures: DART_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: SMMUv2 MMU-500",
+        name: "model-smmuv2-mmu500",
+        test: "iommu::smmuv2::tests::model_ktap_mmu500",
+        group: MMU500_GROUP,
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: SMMUv2 MMU-500 skip-sync",
+        name: "model-smmuv2-mmu500-skip-sync",
+        test: "iommu::smmuv2::tests::model_ktap_mmu500_skip_sync",
+        group: MMU500_GROUP,
+        failures: SMMUV2_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: SMMUv2 Qualcomm MMU-500",
+        name: "model-smmuv2-qcom",
+        test: "iommu::smmuv2::tests::model_ktap_qcom",
+        group: QCOM_SMMU_GROUP,
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: SMMUv2 Qualcomm MMU-500 skip-sync",
+        name: "model-smmuv2-qcom-skip-sync",
+        test: "iommu::smmuv2::tests::model_ktap_qcom_skip_sync",
+        group: QCOM_SMMU_GROUP,
+        failures: SMMUV2_SKIP_SYNC_FAILURES,
     },
 ];
 

@@ -159,7 +159,8 @@ fn qualcomm_mmu500_masters_and_pci_map() {
     assert_eq!(
         kinds,
         [
-            (IommuKind::SmmuV2, "qcom,sdm845-smmu-v2"),
+            // The Adreno's own SMMU is decided by `qcom,adreno-smmu`.
+            (IommuKind::SmmuV2, "qcom,adreno-smmu"),
             (IommuKind::Mmu500, "qcom,sdm845-smmu-500"),
         ]
     );

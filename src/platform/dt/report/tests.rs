@@ -111,7 +111,7 @@ fn virt_report_fields() {
             r.iommus[1].compatible.as_str(),
             r.iommus[1].driver.as_str()
         ),
-        ("mmu-500", "qcom,sdm845-smmu-500", "no driver yet")
+        ("mmu-500", "qcom,sdm845-smmu-500", "smmuv2")
     );
     assert_eq!(r.iommus[2].driver, "unsupported: acme,frob-iommu");
     assert!(!r.iommus[2].enabled);
@@ -950,7 +950,7 @@ fn broken_tree_is_reported_section_by_section() {
         "console: /pl011@9000000 compatible=arm,pl011 kind=pl011 base=0x9000000 size=0x1000 reg-shift=0 io-width=4",
         "iommus: 3",
         "  /smmu@9050000 compatible=arm,smmu-v3 kind=smmuv3 base=0x9050000 size=0x20000 #iommu-cells=1 -> smmuv3",
-        "  /iommu@a000000 compatible=arm,mmu-500 kind=mmu-500 base=? #iommu-cells=7 -> no driver yet [broken]",
+        "  /iommu@a000000 compatible=arm,mmu-500 kind=mmu-500 base=? #iommu-cells=7 -> smmuv2 [broken]",
         "  /iommu@b000000 compatible=allwinner,sun50i-h6-iommu kind=sun50i base=? #iommu-cells=1 -> sun50i [broken]",
         "  warning: the image reports one failing `iommu_discovery` case and tests no IOMMU: device tree: node /iommu@a000000 has `#iommu-cells` = 7, expected at most 4",
         "masters: 3",
@@ -1037,7 +1037,7 @@ fn sun50i_clocks_the_image_turns_on_and_the_va_port_master() {
     assert_eq!(i.clocks[1].kind, RefKind::Reset);
     let t = r.to_text();
     assert!(
-        t.contains("  /soc/iommu@30f0000 compatible=allwinner,sun50i-h616-iommu kind=sun50i base=0x30f0000 size=0x10000 #iommu-cells=1 -> sun50i\n    clocks: CLK_BUS_IOMMU (48, CCU +0x7bc bit 0), RST_BUS_IOMMU (11, CCU +0x7bc bit 16): the image turns them on if the loader left them off\n    master: the VA debug port (IOMMU +0x190..0x198), the image's own master for it: no platform master references it\n"),
+        t.contains("  /soc/iommu@30f0000 compatible=allwinner,sun50i-h616-iommu kind=sun50i base=0x30f0000 size=0x10000 #iommu-cells=1 -> sun50i\n    clocks: CLK_BUS_IOMMU (48, CCU +0x7bc bit 0), RST_BUS_IOMMU (11, CCU +0x7bc bit 16): the image turns them on, when it tests this IOMMU, if the loader left them off\n    master: the VA debug port (IOMMU +0x190..0x198), the image's own master for it: no platform master references it\n"),
         "{t}"
     );
     let j = r.to_json();
@@ -1064,7 +1064,7 @@ fn sun50i_unknown_lines_and_providers_are_left_to_the_loader() {
     .unwrap();
     let t = r.to_text();
     assert!(
-        t.contains("    clocks: CLK_BUS_IOMMU (51, CCU +0x7bc bit 0): the image turns them on if the loader left them off; reset 99 of clock@3001000 (allwinner,sun50i-h6-ccu): left to the loader\n"),
+        t.contains("    clocks: CLK_BUS_IOMMU (51, CCU +0x7bc bit 0): the image turns them on, when it tests this IOMMU, if the loader left them off; reset 99 of clock@3001000 (allwinner,sun50i-h6-ccu): left to the loader\n"),
         "{t}"
     );
     // H6: no VA port the image uses, and the codec has no driver.
@@ -1113,17 +1113,15 @@ fn clocks_that_do_not_read_and_providers_without_driver() {
         r.to_text()
     );
     // The virt SMMUv3 has no clocks and PCI decides its masters: no new
-    // lines; the driverless MMU-500 gets no master line either.
+    // lines; the MMU-500 (SMMUv2 driver, platform masters only, no ATOS on
+    // MMU-500) gets the master line saying nothing can drive it.
     let r = probe(&virt()).unwrap();
-    assert!(r
-        .iommus
-        .iter()
-        .all(|i| i.master.is_none() && i.clocks.is_empty()));
+    assert!(r.iommus.iter().all(|i| i.clocks.is_empty()));
+    assert!(r.iommus[0].master.is_none());
+    let m = r.iommus[1].master.as_deref().unwrap();
+    assert!(m.starts_with("none the image can drive"), "{m}");
     let t = r.to_text();
-    assert!(
-        !t.contains("    clocks:") && !t.contains("    master:"),
-        "{t}"
-    );
+    assert!(!t.contains("    clocks:"), "{t}");
 }
 
 /// A ZynqMP-shaped tree after the board README's U-Boot edits: the
@@ -1232,10 +1230,12 @@ fn platform_masters_with_a_driver_are_named_as_the_images_masters() {
     .unwrap();
     let m = r.iommus[0].master.as_deref().unwrap();
     assert!(m.contains("the image's master for it;"), "{m}");
-    // The image's own registry: no SMMUv2 driver yet, so no master line.
+    // The image's own registry: the SMMUv2 driver takes the MMU-500 and
+    // the ZDMA channels are its masters.
     let r = probe(&zynqmp_like()).unwrap();
-    assert_eq!(r.iommus[0].master, None);
-    assert_eq!(r.iommus[0].driver, "no driver yet");
+    assert_eq!(r.iommus[0].driver, "smmuv2");
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(m.contains("through the ZynqMP ZDMA"), "{m}");
 }
 
 #[test]
