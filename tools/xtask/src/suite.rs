@@ -651,10 +651,13 @@ mod tests {
 
     #[test]
     fn the_lib_test_binary_is_read_off_cargo_tests_output() {
+        // cargo prints the path relative to the workspace, or absolute
+        // when the target directory is elsewhere (CARGO_TARGET_DIR).
         let exe = std::env::current_exe().unwrap();
+        let root = process::workspace_root();
         let rel = exe
-            .strip_prefix(process::workspace_root())
-            .unwrap()
+            .strip_prefix(&root)
+            .unwrap_or(&exe)
             .display()
             .to_string();
         let log = format!(
