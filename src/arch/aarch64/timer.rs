@@ -113,8 +113,9 @@ pub fn sleep_until(target: u64) {
     // DAIF.I/F set (`mask_interrupts`) no exception is taken on wake-up.
     // The virtual timer armed above bounds the sleep, and boot enabled
     // sleeping only after `check_wake` saw that timer's interrupt reach
-    // this CPU.
-    unsafe { asm!("dsb sy", "wfi", options(nomem, nostack, preserves_flags)) };
+    // this CPU.  Not `nomem`: the block is a compiler barrier, so no
+    // device access of the caller's check moves across the sleep.
+    unsafe { asm!("dsb sy", "wfi", options(nostack, preserves_flags)) };
     disarm_virtual();
 }
 
