@@ -1075,6 +1075,119 @@ fn sunxi_iommu_clock_and_reset_references() {
     }
 }
 
+/// The virtual timer's interrupt and its GIC, as `boot/waits.rs` would route
+/// it (`platform::irq::discover`), on every board DTB: Allwinner's GIC-400
+/// with PPI 11 (level high, CPU mask 0xf), Qualcomm's GICv3 with the
+/// virtual timer at PPI 3 (sdm845, qcm2290, sm4250) or 11 (sm8250), level
+/// low — values read off the DTBs with `dtc`.
+#[test]
+fn the_timer_interrupt_and_its_gic_on_every_board() {
+    use iommu_bringup::platform::dt::Fdt;
+    use iommu_bringup::platform::irq::discover::{timer_irq, GicVersion, Trigger};
+    // (DTB, version, PPI, trigger, GIC node, GICD base, GICC / first GICR base, stride)
+    type Row = (
+        &'static str,
+        GicVersion,
+        u32,
+        Trigger,
+        &'static str,
+        u64,
+        u64,
+        Option<u64>,
+    );
+    let gic400 = |rel| -> Row {
+        (
+            rel,
+            GicVersion::V2,
+            11,
+            Trigger::LevelHigh,
+            "interrupt-controller@3021000",
+            0x0302_1000,
+            0x0302_2000,
+            None,
+        )
+    };
+    let rows: [Row; 11] = [
+        gic400("allwinner/sun50i-h6-pine-h64.dtb"),
+        gic400("allwinner/sun50i-h6-orangepi-3.dtb"),
+        gic400("allwinner/sun50i-h6-orangepi-one-plus.dtb"),
+        gic400("allwinner/sun50i-h616-orangepi-zero2.dtb"),
+        gic400("allwinner/sun50i-h618-orangepi-zero3.dtb"),
+        gic400("allwinner/sun50i-h618-orangepi-zero2w.dtb"),
+        (
+            "qcom/sdm845-db845c.dtb",
+            GicVersion::V3,
+            3,
+            Trigger::LevelLow,
+            "interrupt-controller@17a00000",
+            0x17a0_0000,
+            0x17a6_0000,
+            None,
+        ),
+        (
+            "qcom/qrb5165-rb5.dtb",
+            GicVersion::V3,
+            11,
+            Trigger::LevelLow,
+            "interrupt-controller@17a00000",
+            0x17a0_0000,
+            0x17a6_0000,
+            None,
+        ),
+        (
+            "qcom/sm8250-hdk.dtb",
+            GicVersion::V3,
+            11,
+            Trigger::LevelLow,
+            "interrupt-controller@17a00000",
+            0x17a0_0000,
+            0x17a6_0000,
+            None,
+        ),
+        (
+            "qcom/qrb2210-rb1.dtb",
+            GicVersion::V3,
+            3,
+            Trigger::LevelLow,
+            "interrupt-controller@f200000",
+            0x0f20_0000,
+            0x0f30_0000,
+            Some(0x2_0000),
+        ),
+        (
+            "qcom/qrb4210-rb2.dtb",
+            GicVersion::V3,
+            3,
+            Trigger::LevelLow,
+            "interrupt-controller@f200000",
+            0x0f20_0000,
+            0x0f30_0000,
+            Some(0x2_0000),
+        ),
+    ];
+    for (rel, version, ppi, trigger, node, dist, second, stride) in rows {
+        let path = dtb_dir().join(rel);
+        let Ok(blob) = std::fs::read(&path) else {
+            skip(&format!("{} not found", path.display()));
+            return;
+        };
+        let fdt = Fdt::parse(&blob).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let t = timer_irq(&fdt).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(
+            (t.gic.version, t.ppi, t.trigger()),
+            (version, ppi, trigger),
+            "{rel}"
+        );
+        assert_eq!((t.gic.node, t.gic.dist.base.0), (node, dist), "{rel}");
+        let second_base = match version {
+            GicVersion::V2 => t.gic.cpu.map(|r| r.base.0),
+            GicVersion::V3 => t.gic.redists().first().map(|r| r.base.0),
+        };
+        assert_eq!(second_base, Some(second), "{rel}");
+        assert_eq!(t.gic.redist_stride, stride, "{rel}");
+    }
+}
+
 // ---- ZynqMP ZCU102 and Juno (docs/hw/zynqmp.md, boards/zcu102, boards/juno) ----
 
 /// The U-Boot `fdt` edits of `boards/zcu102/fdt-fixups.cmd` (the lines

@@ -97,6 +97,7 @@ pub fn run(
         granule: granule(args.granule),
         evtq_log2: args.evtq_log2,
         skip_sync: args.inject.skip_sync,
+        quick: args.quick_catalogue,
         on_qemu,
         planned: p,
     };
@@ -152,6 +153,8 @@ struct BootEnv<'a> {
     /// `iommu_bringup.evtq`.
     evtq_log2: Option<u8>,
     skip_sync: bool,
+    /// `iommu_bringup.catalogue=quick`.
+    quick: bool,
     on_qemu: bool,
     /// The IOMMU being run (named in bus-fault messages).
     planned: &'a Planned,
@@ -253,6 +256,10 @@ impl FamilyEnv for BootEnv<'_> {
 
     fn skip_sync(&self) -> bool {
         self.skip_sync
+    }
+
+    fn quick_catalogue(&self) -> bool {
+        self.quick
     }
 
     /// Opens edu and virtio-blk masters and the platform masters of the

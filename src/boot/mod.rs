@@ -38,6 +38,7 @@ mod entry;
 mod iommu_suite;
 mod pci_probe;
 mod services;
+mod waits;
 
 use services::{device_block, span, TIMER};
 
@@ -222,6 +223,9 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         ));
     }
 
+    // Before the first bounded wait that may last: from here on, waits
+    // sleep in WFI when the timer interrupt reaches the CPU (boot/waits.rs).
+    let waits_note = waits::enable(&fdt);
     let pci_hosts = pci_probe::enumerate_all(blob);
     let facts = PlatformFacts {
         entry_el: entry.entry_el,
@@ -255,6 +259,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
     let mut k = KtapWriter::new(Stdout);
     let _ = k.start(1 + planned.len());
     let _ = k.diag(&format!("{}", args.settings(method.name())));
+    let _ = k.diag(&waits_note);
     for n in &notes {
         let _ = k.diag(n);
     }

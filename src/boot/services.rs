@@ -4,16 +4,21 @@
 //! - [`CpuCaches`]: `mm::cache::CacheMaintenance` over
 //!   `arch::aarch64::cache` (DC CVAC / CIVAC / IVAC + DSB to the point of
 //!   coherency) and the DMA barriers (`DMB OSHST` / `OSHLD` / `OSH`).
-//! - [`GenericTimer`] / [`TIMER`]: `time::Clock` over the generic timer.
+//! - [`GenericTimer`] / [`TIMER`]: `time::Clock` over the generic timer;
+//!   its `sleep_until` sleeps in WFI once `boot/waits.rs` has routed the
+//!   timer interrupt.
+//! - [`GicCpu`]: `platform::irq::CpuInterface` over
+//!   `arch::aarch64::gic` (the GICv3 system registers).
 //! - [`device_block`]: a DT `reg` range mapped as device memory, as a
 //!   `mmio::VolatileMmio`.
 //! - [`span`]: `mm::PhysRange` as the `arch` MMU's `PhysSpan`.
 
 use crate::arch::aarch64::mmu::{MmuError, PhysSpan};
-use crate::arch::aarch64::{cache, device, timer};
+use crate::arch::aarch64::{cache, device, gic, timer};
 use crate::mm::cache::{CacheMaintenance, DmaBarrier};
 use crate::mm::PhysRange;
 use crate::mmio::VolatileMmio;
+use crate::platform::irq::CpuInterface;
 use crate::time::Clock;
 
 /// The CPU's data caches, maintained by virtual address to the point of
@@ -58,10 +63,32 @@ impl Clock for GenericTimer {
     fn freq_hz(&self) -> u64 {
         timer::frequency_hz()
     }
+
+    fn sleep_until(&self, tick: u64) {
+        timer::sleep_until(tick);
+    }
 }
 
 /// The generic timer, for callers that want a `&'static dyn Clock`.
 pub static TIMER: GenericTimer = GenericTimer;
+
+/// This CPU's GICv3 system-register interface.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GicCpu;
+
+impl CpuInterface for GicCpu {
+    fn has_sysregs(&self) -> bool {
+        gic::has_sysregs()
+    }
+
+    fn affinity(&self) -> u32 {
+        gic::affinity()
+    }
+
+    fn enable_sysregs(&self, pmr: u8) -> u64 {
+        gic::enable_sysregs(pmr)
+    }
+}
 
 /// `range` as the `arch` MMU's range type.
 pub fn span(range: PhysRange) -> PhysSpan {

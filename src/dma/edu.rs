@@ -16,7 +16,8 @@
 
 use crate::mm::Iova;
 use crate::mmio::Mmio;
-use crate::time::{poll_until, Clock, Timeout};
+use crate::time::{poll_until_expecting, Clock, Timeout};
+use core::cell::Cell;
 use core::fmt;
 use core::time::Duration;
 
@@ -44,6 +45,11 @@ const ID_MAGIC: u32 = 0xed;
 /// How long to wait for one DMA: 100 ms of virtual time, with a wide margin
 /// for a loaded host running QEMU without `-icount`.
 pub const DMA_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the device takes for any DMA: QEMU's edu completes it from a
+/// virtual-clock timer 100 ms after the command (docs/hw/qemu-virt.md §2).
+/// [`Edu::wait`] sleeps until then before it checks again, so a DMA costs
+/// one wake-up, not one per check.
+pub const DMA_LATENCY: Duration = Duration::from_millis(100);
 
 /// Direction of a transfer, from memory's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +123,8 @@ pub struct Edu<M: Mmio> {
     regs: M,
     clock: &'static (dyn Clock + Sync),
     dma_mask: u64,
+    /// Counter value when the running DMA was started.
+    started: Cell<u64>,
 }
 
 impl<M: Mmio> Edu<M> {
@@ -141,6 +149,7 @@ impl<M: Mmio> Edu<M> {
             regs,
             clock,
             dma_mask,
+            started: Cell::new(clock.ticks()),
         })
     }
 
@@ -192,13 +201,17 @@ impl<M: Mmio> Edu<M> {
         self.regs.write64(DMA_DST, dst);
         self.regs.write64(DMA_COUNT, len);
         self.regs.write64(DMA_CMD, cmd);
+        self.started.set(self.clock.ticks());
         Ok(())
     }
 
-    /// Waits (bounded) for the running transfer to finish.
+    /// Waits (bounded) for the running transfer to finish, sleeping until
+    /// [`DMA_LATENCY`] after its start before the second check.
     pub fn wait(&self) -> Result<(), EduError> {
-        poll_until(
+        let since = self.clock.since(self.started.get());
+        poll_until_expecting(
             self.clock,
+            DMA_LATENCY.saturating_sub(since),
             DMA_TIMEOUT,
             "edu DMA command bit0 (busy) to clear",
             || self.regs.read64(DMA_CMD) & CMD_START == 0,

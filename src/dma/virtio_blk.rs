@@ -224,7 +224,10 @@ impl<'p, 'c, M: Mmio> VirtioBlkMaster<'p, 'c, M> {
             return Err(aborted(0));
         }
         self.t.notify(0);
-        match self.t.wait_used(&mut self.q, timeout) {
+        // Polled, not slept: QEMU completes the disk I/O in its main loop,
+        // which a sleeping guest under `-icount ...,sleep=off` starves
+        // (time::Wait::polling).
+        match self.t.wait_used_polling(&mut self.q, timeout) {
             Ok(_) => {
                 let s = self.req.byte(STATUS);
                 if s == S_OK {

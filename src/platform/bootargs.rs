@@ -9,6 +9,7 @@
 //! | `granule` | `4k`, `16k`, `64k` | stage-1 page size of the IOMMU self-test's page tables (default 4k) |
 //! | `evtq` | `5` … `19` | log2 of the SMMUv3 event queue's entries (default: the driver's, 2^11), small to make it wrap |
 //! | `expect` | `iommu`, `no-iommu` | whether the lab expects an IOMMU to be tested (default `iommu`: a run that tests none exits 253; `no-iommu` makes such a run a pass) |
+//! | `catalogue` | `full`, `quick` | the IOMMU cases to run (default `full`; `quick` runs a smoke subset — map, stale window, blocked DMA, canaries — and reports every other case as a SKIP saying so) |
 //!
 //! The rules, so that a typo can never quietly turn into a different run:
 //!
@@ -23,7 +24,7 @@
 //!   `inject` list included) rejects the whole word: nothing of it is
 //!   applied, and the [`Rejected`] entry names the word and the accepted
 //!   values.  The boot code turns any rejection into a failing run.
-//! * A later `exit`, `granule`, `evtq` or `expect` word replaces an earlier one (a [`Note`]
+//! * A later `exit`, `granule`, `evtq`, `expect` or `catalogue` word replaces an earlier one (a [`Note`]
 //!   says so); `inject` words add up.
 //! * The command line is bytes: a byte that is not UTF-8 only spoils the
 //!   word it is in.
@@ -166,7 +167,12 @@ pub enum Key {
     Evtq,
     /// `expect`.
     Expect,
+    /// `catalogue`.
+    Catalogue,
 }
+
+/// `catalogue` values: `true` for the quick subset.
+const CATALOGUE_VALUES: [(&str, bool); 2] = [("full", false), ("quick", true)];
 
 /// `expect` values: `true` when an IOMMU is expected to be tested.
 const EXPECT_VALUES: [(&str, bool); 2] = [("iommu", true), ("no-iommu", false)];
@@ -263,7 +269,14 @@ const INJECT_VALUES: [(&str, Inject); 5] = [
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 5] = [Key::Exit, Key::Inject, Key::Granule, Key::Evtq, Key::Expect];
+    pub const ALL: [Key; 6] = [
+        Key::Exit,
+        Key::Inject,
+        Key::Granule,
+        Key::Evtq,
+        Key::Expect,
+        Key::Catalogue,
+    ];
 
     /// The key as written on the command line.
     pub fn name(self) -> &'static str {
@@ -273,6 +286,7 @@ impl Key {
             Key::Granule => "granule",
             Key::Evtq => "evtq",
             Key::Expect => "expect",
+            Key::Catalogue => "catalogue",
         }
     }
 
@@ -285,6 +299,7 @@ impl Key {
             Key::Granule => &["4k", "16k", "64k"],
             Key::Evtq => &EVTQ_NAMES,
             Key::Expect => &["iommu", "no-iommu"],
+            Key::Catalogue => &["full", "quick"],
         }
     }
 
@@ -295,6 +310,7 @@ impl Key {
             Key::Granule => 2,
             Key::Evtq => 3,
             Key::Expect => 4,
+            Key::Catalogue => 5,
         }
     }
 }
@@ -312,6 +328,8 @@ pub enum Setting {
     Evtq(u8),
     /// `iommu_bringup.expect=...` (`true`: an IOMMU is expected).
     Expect(bool),
+    /// `iommu_bringup.catalogue=...` (`true`: the quick subset).
+    Catalogue(bool),
 }
 
 /// The word as it would be spelled exactly (`iommu_bringup.granule=16k`).
@@ -327,6 +345,9 @@ impl fmt::Display for Setting {
                 "{PREFIX}expect={}",
                 if *e { "iommu" } else { "no-iommu" }
             ),
+            Setting::Catalogue(q) => {
+                write!(f, "{PREFIX}catalogue={}", if *q { "quick" } else { "full" })
+            }
         }
     }
 }
@@ -545,8 +566,11 @@ pub struct Bootargs<'a> {
     /// `iommu_bringup.expect=no-iommu`: the lab declares that no IOMMU is
     /// expected, so a run that tests none is not a failure.
     pub no_iommu_expected: bool,
+    /// `iommu_bringup.catalogue=quick`: run only the smoke subset of the
+    /// IOMMU cases (`selftest::iommu_cases::QUICK`).
+    pub quick_catalogue: bool,
     /// The word in force for each key (by [`Key`] index).
-    given: [Option<Word<'a>>; 5],
+    given: [Option<Word<'a>>; 6],
     applied: usize,
     rejected: Listed<Rejected<'a>>,
     ignored: Listed<Word<'a>>,
@@ -650,6 +674,14 @@ impl<'a> Bootargs<'a> {
                         .push(unknown(value, suggest(&EXIT_VALUES, value)))
                 }
             },
+            Key::Catalogue => match lookup(&CATALOGUE_VALUES, value) {
+                Some((q, exact)) => (Setting::Catalogue(q), exact),
+                None => {
+                    return self
+                        .rejected
+                        .push(unknown(value, suggest(&CATALOGUE_VALUES, value)))
+                }
+            },
             Key::Expect => match lookup(&EXPECT_VALUES, value) {
                 Some((e, exact)) => (Setting::Expect(e), exact),
                 None => {
@@ -719,6 +751,12 @@ impl<'a> Bootargs<'a> {
                     self.notes.push(Note::Replaces { word, earlier });
                 }
                 self.no_iommu_expected = !e;
+            }
+            Setting::Catalogue(q) => {
+                if let (Some(earlier), true) = (given, self.quick_catalogue != q) {
+                    self.notes.push(Note::Replaces { word, earlier });
+                }
+                self.quick_catalogue = q;
             }
             Setting::Inject(i) => self.inject = self.inject.union(i),
         }
@@ -794,6 +832,9 @@ impl fmt::Display for Settings<'_, '_> {
         }
         if a.no_iommu_expected {
             f.write_str(", expect=no-iommu (bootargs)")?;
+        }
+        if a.quick_catalogue {
+            f.write_str(", catalogue=quick (bootargs)")?;
         }
         write!(
             f,

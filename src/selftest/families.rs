@@ -288,6 +288,11 @@ pub trait FamilyEnv: ProbeEnv {
     /// This environment as the probe's.
     fn probe_env(&mut self) -> &mut dyn ProbeEnv;
 
+    /// `iommu_bringup.catalogue=quick`: run only `iommu_cases::QUICK`.
+    fn quick_catalogue(&self) -> bool {
+        false
+    }
+
     /// Called once the IOMMU and its masters are up, before the first
     /// case: `Err` stops the run as a setup failure (boot: a bus fault the
     /// bring-up survived).
@@ -467,7 +472,10 @@ pub fn run_family<P: Probe>(
     }
     // The negative control starts with the cases, not with the setup.
     test.iommu.set_skip_sync(skip);
-    let group = iommu_cases::group(String::from(t.probe.name));
+    let mut group = iommu_cases::group(String::from(t.probe.name));
+    if env.quick_catalogue() {
+        group = iommu_cases::quick(group);
+    }
     Ok(run_group_after(k, number, &checks, &group, &mut test))
 }
 

@@ -640,6 +640,40 @@ pub fn group<'a, I: Observe + 'a, M: TableMemory + 'a>(name: String) -> Group<Io
     }
 }
 
+/// The cases `iommu_bringup.catalogue=quick` runs: a smoke test of the
+/// bring-up (a DMA through a mapping, the cached translation seen after an
+/// unmap with the invalidation held, the DMA blocked once it is released,
+/// every canary intact) that costs a few DMAs.  `el1-realtime` uses it to
+/// show waits work in real time without repeating the whole catalogue.
+pub const QUICK: &[&str] = &[
+    "map_dma_roundtrip",
+    "unmap_stale_window",
+    "unmap_invalidate_blocks_dma",
+    "no_collateral_writes",
+];
+
+/// Why a case outside [`QUICK`] did not run.
+pub const NOT_IN_QUICK: &str = "not in the quick catalogue (iommu_bringup.catalogue=quick)";
+
+fn not_in_quick<C>(_: &mut C) -> Report {
+    let mut r = Report::new();
+    r.skip(NOT_IN_QUICK);
+    r
+}
+
+/// `group` cut to [`QUICK`]: every other case stays in the KTAP plan as a
+/// SKIP saying why (the group's health check still runs after it, so a
+/// problem the hardware reports is not hidden).
+pub fn quick<C>(mut group: Group<C>) -> Group<C> {
+    for c in &mut group.cases {
+        if !QUICK.contains(&c.name) {
+            c.needs = &[];
+            c.run = not_in_quick::<C>;
+        }
+    }
+    group
+}
+
 /// Why the IOMMU under test cannot meet `need` (`None`: it can).  The
 /// reasons are the capabilities' own, so a skip names the hardware fact.
 fn unmet<I: Observe, M: TableMemory>(t: &IommuTest<'_, I, M>, need: Need) -> Option<String> {

@@ -34,6 +34,7 @@ struct Opts {
     truncate_tlbi_32: bool,
     range_one_page_short: bool,
     drop_leaf_records: bool,
+    quick: bool,
 }
 
 impl Default for Opts {
@@ -47,6 +48,7 @@ impl Default for Opts {
             truncate_tlbi_32: false,
             range_one_page_short: false,
             drop_leaf_records: false,
+            quick: false,
         }
     }
 }
@@ -95,7 +97,10 @@ fn run_catalogue(o: Opts) -> (Results, &'static [&'static str]) {
     let masters: Vec<&mut dyn DmaMaster> = alloc::vec![&mut m0, &mut m1];
     let mut t = IommuTest::setup(&mut iommu, masters, domains, &fixed, &pool, 4096).unwrap();
     t.iommu.set_skip_sync(o.skip_sync);
-    let g = iommu_cases::group("toy".to_string());
+    let mut g = iommu_cases::group("toy".to_string());
+    if o.quick {
+        g = iommu_cases::quick(g);
+    }
     let mut out = Vec::new();
     let was = crate::iommu::pgtable::drop_leaf_records(o.drop_leaf_records);
     for i in 0..g.cases.len() {
@@ -132,6 +137,39 @@ fn every_case_passes_on_a_toy_with_every_capability() {
     for (name, outcome, diags) in &r {
         assert_eq!(*outcome, Outcome::Pass, "{name}: {diags:?}");
     }
+}
+
+#[test]
+fn the_quick_catalogue_runs_its_subset_and_skips_the_rest_saying_so() {
+    let (r, _) = run_catalogue(Opts {
+        quick: true,
+        ..Opts::default()
+    });
+    assert_eq!(
+        r.len(),
+        iommu_cases::group::<ToyIommu, Arena>("t".to_string())
+            .cases
+            .len()
+    );
+    for (name, outcome, diags) in &r {
+        if iommu_cases::QUICK.contains(name) {
+            assert_eq!(*outcome, Outcome::Pass, "{name}: {diags:?}");
+        } else {
+            assert_eq!(
+                *outcome,
+                Outcome::Skip(iommu_cases::NOT_IN_QUICK.to_string()),
+                "{name}"
+            );
+        }
+    }
+    // Still a test: the negative control fails the quick subset's
+    // invalidation case.
+    let (r, _) = run_catalogue(Opts {
+        quick: true,
+        skip_sync: true,
+        ..Opts::default()
+    });
+    assert_eq!(failed(&r), ["unmap_invalidate_blocks_dma"], "{r:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::pci::Layout;
 use super::queue::{SplitQueue, Used};
 use super::VirtioError;
 use crate::mmio::Mmio;
-use crate::time::{Clock, Deadline};
+use crate::time::{Clock, Wait};
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -102,9 +102,9 @@ impl<'c, M: Mmio> Transport<'c, M> {
     /// (§4.1.4.3.2).  Every queue is forgotten by the device.
     pub fn reset(&mut self) -> Result<(), VirtioError> {
         self.set_status(0);
-        let deadline = Deadline::after(self.clock, RESET_TIMEOUT);
+        let mut wait = Wait::new(self.clock, RESET_TIMEOUT);
         loop {
-            let expired = deadline.expired(self.clock);
+            let expired = wait.expired();
             let s = self.status();
             if s == 0 {
                 break;
@@ -112,7 +112,7 @@ impl<'c, M: Mmio> Transport<'c, M> {
             if expired {
                 return Err(VirtioError::ResetTimeout { status: s });
             }
-            core::hint::spin_loop();
+            wait.pause();
         }
         self.notify.clear();
         self.features = 0;
@@ -225,17 +225,35 @@ impl<'c, M: Mmio> Transport<'c, M> {
         }
     }
 
-    /// Waits for the next used element of `q`, up to `timeout`.  Stops
-    /// early when the device sets DEVICE_NEEDS_RESET.
+    /// Waits for the next used element of `q`, up to `timeout`, sleeping
+    /// between checks.  Stops early when the device sets
+    /// DEVICE_NEEDS_RESET.
     pub fn wait_used(
         &self,
         q: &mut SplitQueue<'_>,
         timeout: Duration,
     ) -> Result<Used, VirtioError> {
-        let start = self.clock.ticks();
-        let deadline = Deadline::after(self.clock, timeout);
+        self.wait_used_with(q, Wait::new(self.clock, timeout))
+    }
+
+    /// [`Self::wait_used`] without sleeping ([`Wait::polling`]), for a
+    /// device whose completion comes from the emulator's host threads
+    /// (virtio-blk's disk I/O) rather than from time passing.
+    pub fn wait_used_polling(
+        &self,
+        q: &mut SplitQueue<'_>,
+        timeout: Duration,
+    ) -> Result<Used, VirtioError> {
+        self.wait_used_with(q, Wait::new(self.clock, timeout).polling())
+    }
+
+    fn wait_used_with(
+        &self,
+        q: &mut SplitQueue<'_>,
+        mut wait: Wait<'_>,
+    ) -> Result<Used, VirtioError> {
         loop {
-            let expired = deadline.expired(self.clock);
+            let expired = wait.expired();
             if let Some(u) = q.pop_used()? {
                 return Ok(u);
             }
@@ -249,11 +267,11 @@ impl<'c, M: Mmio> Transport<'c, M> {
             if expired {
                 return Err(VirtioError::UsedTimeout {
                     queue: q.index(),
-                    waited: self.clock.since(start),
+                    waited: wait.waited(),
                     status: s,
                 });
             }
-            core::hint::spin_loop();
+            wait.pause();
         }
     }
 

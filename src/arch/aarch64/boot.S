@@ -10,7 +10,8 @@
  * What this file does, in order, with no stack and no relocated data:
  *   1. remember x0 (DTB) and the runtime load address;
  *   2. if at EL2 (with or without HCR_EL2.E2H, which Apple cores force to 1),
- *      make EL1 usable (AArch64, timers, no FP traps) and ERET to EL1;
+ *      make EL1 usable (AArch64, timers, GICv3 system registers, no FP
+ *      traps) and ERET to EL1;
  *   3. enable FP/SIMD at EL1 (rustc's aarch64-unknown-none uses NEON);
  *   4. apply R_AARCH64_RELATIVE relocations (we are linked at 0 as a PIE);
  *   5. zero BSS (m1n1 copies image_size bytes, so BSS holds whatever
@@ -73,6 +74,22 @@ from_el2:
     msr     cptr_el2, x11
     msr     hstr_el2, xzr
     msr     vttbr_el2, xzr
+    /*
+     * GICv3 CPU interface (ID_AA64PFR0_EL1.GIC != 0): let EL1 use its system
+     * registers (ICC_SRE_EL2.Enable | SRE, bits 3 and 0) and keep the virtual
+     * CPU interface off (ICH_HCR_EL2 = 0), as booting.rst asks of a loader
+     * that enters at EL1.  The waits' timer interrupt needs it (docs/hw/gic.md).
+     */
+    mrs     x10, id_aa64pfr0_el1
+    ubfx    x10, x10, #24, #4
+    cbz     x10, 5f
+    mrs     x10, S3_4_C12_C9_5      /* ICC_SRE_EL2 */
+    orr     x10, x10, #0x1
+    orr     x10, x10, #0x8
+    msr     S3_4_C12_C9_5, x10
+    isb
+    msr     S3_4_C12_C11_0, xzr     /* ICH_HCR_EL2 */
+5:
     /* SCTLR_EL1: RES1 bits only (LE, MMU/caches off). With E2H=1 the EL1 register is SCTLR_EL12. */
     movz    x10, #0x0800
     movk    x10, #0x30d0, lsl #16

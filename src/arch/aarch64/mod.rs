@@ -6,6 +6,7 @@ pub mod device;
 pub mod entry;
 pub mod exception;
 pub mod fault;
+pub mod gic;
 pub mod mmu;
 pub mod semihosting;
 pub mod smccc;

@@ -301,3 +301,27 @@ fn expect_declares_whether_an_iommu_is_expected() {
     assert!(!bad.no_iommu_expected);
     assert_eq!(bad.rejected().total(), 1);
 }
+
+#[test]
+fn catalogue_selects_the_quick_subset_and_says_so() {
+    let a = Bootargs::parse(b"iommu_bringup.catalogue=quick");
+    assert!(a.quick_catalogue);
+    assert_eq!(a.rejected().total(), 0);
+    assert!(format!("{}", a.settings("psci")).contains(", catalogue=quick (bootargs)"));
+    // The default is the whole catalogue, and the settings line then says
+    // nothing about it; a later word replaces, case folds.
+    let full = Bootargs::parse(b"");
+    assert!(!full.quick_catalogue);
+    assert!(!format!("{}", full.settings("psci")).contains("catalogue"));
+    assert!(
+        !Bootargs::parse(b"iommu_bringup.catalogue=quick iommu_bringup.catalogue=full")
+            .quick_catalogue
+    );
+    assert!(Bootargs::parse(b"iommu_bringup.catalogue=QUICK").quick_catalogue);
+    // Anything else is rejected with the accepted values, never taken as full.
+    let bad = Bootargs::parse(b"iommu_bringup.catalogue=fast");
+    assert!(!bad.quick_catalogue);
+    assert_eq!(bad.rejected().total(), 1);
+    let why = format!("{}", bad.rejected().iter().next().unwrap().why);
+    assert!(why.contains("accepted: `full`, `quick`"), "{why}");
+}

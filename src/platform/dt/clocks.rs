@@ -119,15 +119,17 @@ fn be32_at(v: &[u8], cell: usize) -> Option<u32> {
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-fn phandle_of(n: &Node<'_>) -> Option<u32> {
+/// The node's `phandle` (or legacy `linux,phandle`).
+pub fn phandle_of(n: &Node<'_>) -> Option<u32> {
     match n.prop_u32("phandle") {
         Ok(Some(p)) => Some(p),
         _ => n.prop_u32("linux,phandle").ok().flatten(),
     }
 }
 
-/// The node with `phandle`, with its ancestors.
-fn by_phandle<'a>(loc: &Located<'a>, phandle: u32) -> Result<Option<Located<'a>>, DtError> {
+/// The node with `phandle`, with its ancestors (also used by
+/// `platform::irq` for `interrupt-parent`).
+pub fn by_phandle<'a>(loc: &Located<'a>, phandle: u32) -> Result<Option<Located<'a>>, DtError> {
     let mut found = None;
     loc.fdt().walk(|l| {
         if phandle_of(&l.node()) == Some(phandle) {

@@ -10,6 +10,12 @@
 //!   nothing answers (docs/hw/qemu-virt.md §8), with one edu behind it.  The
 //!   image must fail that IOMMU by name with the register offset and
 //!   address, go on to QEMU's SMMUv3, and end normally.
+//! * [`DtbPatch::UnknownIntc`] (`waits-poll-unknown-intc`): the GIC under a
+//!   compatible no driver knows; the image's waits must fall back to
+//!   polling, say so, and give the same results.
+//!
+//! Each patch writes its own files (`bad-dtb/<stem>*`), so scenarios that
+//! run at the same time never share one.
 
 use crate::error::{io, Error, Result};
 use crate::process;
@@ -29,6 +35,8 @@ pub enum DtbPatch {
     DriverlessIommu,
     /// Drop `#iommu-cells` from QEMU's SMMUv3 node ([`drop_smmu_cells`]).
     SmmuWithoutCells,
+    /// Give QEMU's GICv2 a compatible no driver knows ([`unknown_intc`]).
+    UnknownIntc,
 }
 
 impl DtbPatch {
@@ -39,6 +47,7 @@ impl DtbPatch {
             Self::UnbackedSmmuReg => unback_smmu(dts),
             Self::DriverlessIommu => splice_before_chosen(dts, DRIVERLESS_NODES),
             Self::SmmuWithoutCells => drop_smmu_cells(dts),
+            Self::UnknownIntc => unknown_intc(dts),
         }
     }
 
@@ -48,6 +57,7 @@ impl DtbPatch {
             Self::UnbackedSmmuReg => "virt-unbacked-smmu",
             Self::DriverlessIommu => "virt-driverless-iommu",
             Self::SmmuWithoutCells => "virt-smmu-no-cells",
+            Self::UnknownIntc => "virt-unknown-intc",
         }
     }
 }
@@ -101,6 +111,24 @@ pub fn unback_smmu(dts: &str) -> Option<String> {
     ))
 }
 
+/// QEMU's GICv2 `compatible` line, and what [`unknown_intc`] makes of it.
+const GICV2_COMPATIBLE: &str = "compatible = \"arm,cortex-a15-gic\";";
+/// A compatible no driver knows: the image must fall back to polling.
+pub const UNKNOWN_INTC: &str = "vendor,unknown-intc";
+
+/// Renames QEMU's GICv2 to [`UNKNOWN_INTC`]: the timer's interrupt
+/// controller is then one the image does not drive, as on an Apple board
+/// (AIC).  Nothing else in the image uses interrupts.
+pub fn unknown_intc(dts: &str) -> Option<String> {
+    dts.contains(GICV2_COMPATIBLE).then(|| {
+        dts.replacen(
+            GICV2_COMPATIBLE,
+            &format!("compatible = \"{UNKNOWN_INTC}\";"),
+            1,
+        )
+    })
+}
+
 /// Removes `#iommu-cells` from QEMU's SMMUv3 node: the node is still an
 /// `arm,smmu-v3`, but nothing can reference it, and the PCIe host's
 /// `iommu-map` now names a phandle that is no IOMMU.
@@ -138,7 +166,7 @@ pub fn make(machine: &Machine, image: &Path, patch: DtbPatch) -> Result<PathBuf>
     crate::dtbs::ensure_dtc()?;
     let dir = image.with_file_name("bad-dtb");
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-    let good = dir.join("virt.dtb");
+    let good = dir.join(format!("{}-qemu.dtb", patch.file_stem()));
     let bad = dir.join(format!("{}.dtb", patch.file_stem()));
     let mut args = machine.args(image, None);
     if let Some(i) = args.iter().position(|a| a == "-M") {
@@ -146,7 +174,7 @@ pub fn make(machine: &Machine, image: &Path, patch: DtbPatch) -> Result<PathBuf>
             m.push_str(&format!(",dumpdtb={}", good.display()));
         }
     }
-    process::run(Command::new(crate::qemu::program()).args(&args))?;
+    process::run_quiet(Command::new(crate::qemu::program()).args(&args))?;
     let dts = process::output(
         Command::new("dtc")
             .args(["-q", "-I", "dtb", "-O", "dts"])
@@ -160,7 +188,7 @@ pub fn make(machine: &Machine, image: &Path, patch: DtbPatch) -> Result<PathBuf>
     })?;
     let src = dir.join(format!("{}.dts", patch.file_stem()));
     std::fs::write(&src, broken).map_err(io(format!("writing {}", src.display())))?;
-    process::run(
+    process::run_quiet(
         Command::new("dtc")
             .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
             .arg(&bad)
@@ -172,6 +200,15 @@ pub fn make(machine: &Machine, image: &Path, patch: DtbPatch) -> Result<PathBuf>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renames_the_gic() {
+        let dts = "/ {\n\tintc@8000000 {\n\t\tcompatible = \"arm,cortex-a15-gic\";\n\t};\n};\n";
+        let s = unknown_intc(dts).unwrap();
+        assert!(s.contains("compatible = \"vendor,unknown-intc\";"), "{s}");
+        assert!(!s.contains("cortex-a15-gic"));
+        assert!(unknown_intc("/ { };").is_none());
+    }
 
     #[test]
     fn splices_before_chosen() {

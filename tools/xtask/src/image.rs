@@ -44,9 +44,29 @@ pub struct Artifacts {
 /// Builds the release ELF and the flat `Image`, validates it and returns the paths.
 pub fn build() -> Result<Artifacts> {
     toolchain::ensure()?;
+    let (r, log) = build_with(process::run);
+    eprint!("{log}");
+    r
+}
+
+/// [`build`] with the commands' output captured and returned with the
+/// runner's own lines instead of printed (`cargo xtask test` builds the
+/// image while lint and host tests print).  The toolchain must be ensured
+/// already.
+pub fn build_quiet() -> (Result<Artifacts>, String) {
+    build_with(process::run_quiet)
+}
+
+fn build_with(run: fn(&mut Command) -> Result<()>) -> (Result<Artifacts>, String) {
+    let mut log = String::new();
+    let r = build_logged(run, &mut log);
+    (r, log)
+}
+
+fn build_logged(run: fn(&mut Command) -> Result<()>, log: &mut String) -> Result<Artifacts> {
     let root = process::workspace_root();
-    eprintln!("xtask: building {BIN} for {TARGET} (release)");
-    process::run(process::cargo().args([
+    log.push_str(&format!("xtask: building {BIN} for {TARGET} (release)\n"));
+    run(process::cargo().args([
         "build",
         "--release",
         "--target",
@@ -60,24 +80,22 @@ pub fn build() -> Result<Artifacts> {
     let elf = dir.join(BIN);
     let image = dir.join("Image");
     let objcopy = objcopy()?;
-    process::run(
-        Command::new(&objcopy)
-            .arg("-O")
-            .arg("binary")
-            .arg(&elf)
-            .arg(&image),
-    )?;
+    run(Command::new(&objcopy)
+        .arg("-O")
+        .arg("binary")
+        .arg(&elf)
+        .arg(&image))?;
     let bytes = std::fs::read(&image).map_err(io(format!("reading {}", image.display())))?;
     let h = validate(&image, &bytes)?;
-    eprintln!(
-        "xtask: {} -> {}: {} bytes, image_size {:#x}, text_offset {:#x}, flags {:#x}",
+    log.push_str(&format!(
+        "xtask: {} -> {}: {} bytes, image_size {:#x}, text_offset {:#x}, flags {:#x}\n",
         elf.display(),
         image.display(),
         bytes.len(),
         h.image_size,
         h.text_offset,
         h.flags
-    );
+    ));
     Ok(Artifacts { elf, image })
 }
 

@@ -129,8 +129,9 @@ fn download(dir: &Path) -> Result<PathBuf> {
 }
 
 /// Runs the kernel's parser on `log`; it must report no parse errors and an
-/// overall status of SUCCESS (`expect_success`) or FAILURE.
-pub fn check(dir: &Path, log: &Path, expect_success: bool) -> Result<()> {
+/// overall status of SUCCESS (`expect_success`) or FAILURE.  Returns the
+/// parser's summary line; on a disagreement the error carries all it said.
+pub fn check(dir: &Path, log: &Path, expect_success: bool) -> Result<String> {
     let script = process::workspace_root().join("tools/kunit_check.py");
     let want = if expect_success { "SUCCESS" } else { "FAILURE" };
     let mut cmd = Command::new("python3");
@@ -152,14 +153,11 @@ pub fn check(dir: &Path, log: &Path, expect_success: bool) -> Result<()> {
         .unwrap_or("")
         .to_string();
     if out.status.success() {
-        eprintln!("xtask: {summary} (wanted {want})");
-        Ok(())
+        Ok(format!("xtask: {summary} (wanted {want})"))
     } else {
-        for l in text.lines() {
-            eprintln!("  kunit| {l}");
-        }
+        let said: String = text.lines().map(|l| format!("\n  kunit| {l}")).collect();
         Err(Error::Run(format!(
-            "the kernel's KTAP parser disagrees (wanted {want}): {summary}\n  command: {line}"
+            "the kernel's KTAP parser disagrees (wanted {want}): {summary}\n  command: {line}{said}"
         )))
     }
 }

@@ -573,6 +573,18 @@ mod tests {
         assert!(job_text("device_type: qemu\n", Path::new("/x"), "").is_err());
     }
 
+    /// The job's QEMU runs with the runner's `-icount` (the image's waits
+    /// sleep; with QEMU's default `sleep=on` each edu DMA would cost 100 ms
+    /// of wall time, measured: 33 s a job instead of 1 s).
+    #[test]
+    fn the_job_uses_the_runners_icount() {
+        let root = process::workspace_root();
+        let t = std::fs::read_to_string(root.join(JOB)).unwrap();
+        let want = format!("- -icount {}\n", crate::qemu::ICOUNT);
+        assert!(t.contains(&want), "{JOB} lacks `{want}`");
+        assert_eq!(t.matches("-icount").count(), 1, "{JOB}");
+    }
+
     /// The monitor `cargo xtask test` proves under lava-run is the one every
     /// board job uses.
     #[test]

@@ -5,8 +5,9 @@
 //! cargo xtask run [--iommu smmuv3|virtio|none] [--el2] [--bootargs "…"]
 //!                 [--load-addr ADDR] [--ram MIB] [--timeout SECS] [--junit FILE] [-- qemu args…]
 //! cargo xtask test [--no-lint] [--no-host] [--no-kunit] [--only NAME]… [--timeout SECS]
-//!                  [--verbose] [--junit FILE]
+//!                  [--jobs N] [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
+//! cargo xtask wall [--runs N] [--icount SETTING | --no-icount] [--image FILE]
 //! cargo xtask install-qemu [--dry-run]
 //! cargo xtask dt-probe FILE.dtb [--json]
 //! cargo xtask fetch-dtbs
@@ -42,6 +43,7 @@ mod scenarios;
 mod suite;
 mod toolchain;
 mod trampoline;
+mod wall;
 
 use error::{Error, Result};
 use qemu::{Echo, Edus, Iommu, Limits, Load, Machine};
@@ -59,12 +61,12 @@ commands:
       --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
       --blk                         add two virtio-blk DMA masters (00:06.0, 00:07.0, iommu_platform=on);
                                     the image then runs the catalogue on them instead of the edus
-      --edus root|root-ports|pci-bridge
+      --edus root|root-ports|pci-bridge|none
                                     where the edus sit (default root: 00:04.0, 00:05.0;
                                     root-ports: each behind a pcie-root-port; pci-bridge:
                                     behind pcie-pci-bridges behind root ports)
       --el2                         enter at EL2 (virtualization=on)
-      --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8)
+      --no-icount                   run virtual time at wall-clock speed (default: -icount shift=8,sleep=off)
       --bootargs \"...\"              extra bootargs (after iommu_bringup.exit=semihosting)
       --load-addr ADDR              load the Image raw at ADDR behind a trampoline ELF
       --ram MIB                     guest RAM in MiB (default 256; 8 starves the heap plan)
@@ -74,7 +76,15 @@ commands:
   test                  lint, host tests, build, host model runs (sun50i KTAP over its
                         model, not a board), QEMU scenario matrix
       --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
+      --jobs N                      QEMU scenarios at a time (default 2; --verbose runs one)
   bench                 cargo bench --bench pgtable [-- ARGS...]
+  wall                  the default scenario's wall time against QEMU's floor (no IOMMU, no
+                        edu, inject=panic), alternating, median of each; results must stay
+                        identical run to run (docs/performance.md)
+      --runs N                      runs of each (default 20)
+      --icount SETTING              another -icount setting, e.g. shift=8 (default shift=8,sleep=off)
+      --no-icount                   without -icount
+      --image FILE                  measure this Image (e.g. an earlier commit's) instead of building
   image --board NAME [--dtb FILE]   package the Image for a board's loader
                         into target/boards/NAME/ (--list: the boards); fetches the
                         board's DTB like fetch-dtbs unless --dtb is given
@@ -97,6 +107,7 @@ enum Cmd {
     },
     Test(suite::Options),
     Bench(Vec<String>),
+    Wall(wall::Options),
     InstallQemu {
         dry_run: bool,
     },
@@ -151,7 +162,7 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                         let v = value(&mut args, a)?;
                         machine.edus = Edus::parse(&v).ok_or_else(|| {
                             Error::Usage(format!(
-                                "--edus: `{v}` is not root, root-ports or pci-bridge"
+                                "--edus: `{v}` is not root, root-ports, pci-bridge or none"
                             ))
                         })?;
                     }
@@ -199,6 +210,12 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                     "--no-kunit" => o.no_kunit = true,
                     "--verbose" | "-v" => o.verbose = true,
                     "--only" => o.only.push(value(&mut args, a)?),
+                    "--jobs" | "-j" => {
+                        o.jobs = parse_u64(&value(&mut args, a)?, a)? as usize;
+                        if o.jobs == 0 {
+                            return Err(Error::Usage("--jobs needs at least 1".into()));
+                        }
+                    }
                     "--timeout" => o.timeout = parse_u64(&value(&mut args, a)?, a)?,
                     "--junit" => o.junit = Some(PathBuf::from(value(&mut args, a)?)),
                     _ => return Err(Error::Usage(format!("test: unknown option `{a}`"))),
@@ -213,6 +230,24 @@ fn parse(argv: &[String]) -> Result<Cmd> {
                 Some(a) => return Err(Error::Usage(format!("bench: unknown option `{a}`"))),
             };
             Ok(Cmd::Bench(extra))
+        }
+        "wall" => {
+            let mut o = wall::Options::default();
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--runs" => {
+                        o.runs = parse_u64(&value(&mut args, a)?, a)? as usize;
+                        if o.runs == 0 {
+                            return Err(Error::Usage("--runs needs at least 1".into()));
+                        }
+                    }
+                    "--icount" => o.icount = Some(value(&mut args, a)?),
+                    "--no-icount" => o.no_icount = true,
+                    "--image" => o.image = Some(PathBuf::from(value(&mut args, a)?)),
+                    _ => return Err(Error::Usage(format!("wall: unknown option `{a}`"))),
+                }
+            }
+            Ok(Cmd::Wall(o))
         }
         "install-qemu" => match args.next().map(String::as_str) {
             None => Ok(Cmd::InstallQemu { dry_run: false }),
@@ -306,6 +341,7 @@ fn main() -> ExitCode {
         } => run_cmd(&machine, timeout, junit.as_ref()),
         Cmd::Test(opts) => suite::run(&opts),
         Cmd::Bench(extra) => toolchain::ensure().and_then(|()| bench::run(&extra)),
+        Cmd::Wall(o) => wall::run(&o),
         Cmd::DtProbe(a) => dtprobe::run(&a),
         Cmd::FetchDtbs => dtbs::run(),
         Cmd::LavaValidate => lava::ensure().and_then(|()| lava::validate_all()),
@@ -418,8 +454,46 @@ mod tests {
                 assert_eq!(o.only, argv(&["el2"]));
                 assert_eq!(o.junit, Some(PathBuf::from("r.xml")));
                 assert_eq!(o.timeout, DEFAULT_TIMEOUT);
+                assert_eq!(o.jobs, 0, "0 means the default");
             }
             other => panic!("{other:?}"),
+        }
+        match parse(&argv(&["test", "--jobs", "3"])) {
+            Ok(Cmd::Test(o)) => assert_eq!(o.jobs, 3),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&argv(&["test", "--jobs", "0"])),
+            Err(Error::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn parses_wall_options() {
+        match parse(&argv(&["wall"])) {
+            Ok(Cmd::Wall(o)) => {
+                assert_eq!((o.runs, o.icount, o.no_icount), (20, None, false));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&argv(&[
+            "wall",
+            "--runs",
+            "5",
+            "--icount",
+            "shift=8",
+            "--image",
+            "old/Image",
+        ])) {
+            Ok(Cmd::Wall(o)) => {
+                assert_eq!(o.runs, 5);
+                assert_eq!(o.icount.as_deref(), Some("shift=8"));
+                assert_eq!(o.image, Some(PathBuf::from("old/Image")));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [&["wall", "--runs", "0"][..], &["wall", "--bogus"]] {
+            assert!(matches!(parse(&argv(bad)), Err(Error::Usage(_))), "{bad:?}");
         }
     }
 }

@@ -168,19 +168,38 @@ pub const RUNS: &[ModelRun] = &[
 pub const HOST_MODEL_MARK: &str = "host model";
 
 /// Runs `r`'s host test, saves its KTAP as `target/xtask/logs/NAME.log` and
-/// judges it; JUnit suites for its cases go to `suites`.
-pub fn run(r: &ModelRun, kunit_dir: Option<&Path>, suites: &mut Vec<junit::Suite>) -> Result<()> {
+/// judges it; JUnit suites for its cases go to `suites`, what it has to say
+/// to `out`.  `lib_tests` is the lib's test binary when the caller knows it
+/// is built (`cargo xtask test` after `cargo test --workspace`): it is run
+/// directly, several models at once, without a `cargo test` per model.
+pub fn run(
+    r: &ModelRun,
+    kunit_dir: Option<&Path>,
+    lib_tests: Option<&Path>,
+    suites: &mut Vec<junit::Suite>,
+    out: &mut String,
+) -> Result<()> {
     let dir = process::workspace_root().join("target/xtask/logs");
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     let log: PathBuf = dir.join(format!("{}.log", r.name));
     // A stale log from an earlier run must not be judged.
     let _ = std::fs::remove_file(&log);
     let start = Instant::now();
-    process::run(
-        process::cargo()
-            .args(["test", "--lib", "-p", "iommu-bringup", r.test])
-            .args(["--", "--exact", "--ignored"])
-            .env(ENV, &log),
+    let mut cmd = match lib_tests {
+        Some(bin) => {
+            let mut c = std::process::Command::new(bin);
+            c.current_dir(process::workspace_root());
+            c
+        }
+        None => {
+            let mut c = process::cargo();
+            c.args(["test", "--lib", "-p", "iommu-bringup", "--"]);
+            c
+        }
+    };
+    process::run_logged(
+        cmd.args([r.test, "--exact", "--ignored"]).env(ENV, &log),
+        out,
     )?;
     let elapsed = start.elapsed();
     let text = std::fs::read_to_string(&log).map_err(io(format!(
@@ -202,25 +221,29 @@ pub fn run(r: &ModelRun, kunit_dir: Option<&Path>, suites: &mut Vec<junit::Suite
     suites.extend(junit::suites_from_cases(r.name, &cases, elapsed));
     let mut problems = check(r, &report);
     if let Some(dir) = kunit_dir {
-        if let Err(e) = kunit::check(dir, &log, r.failures.is_empty()) {
-            problems.push(e.to_string());
+        match kunit::check(dir, &log, r.failures.is_empty()) {
+            Ok(summary) => out.push_str(&format!("{summary}\n")),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     if problems.is_empty() {
         let t = report.totals;
-        eprintln!(
-            "xtask: {}: pass:{} fail:{} skip:{} as expected (host model, log {})",
+        out.push_str(&format!(
+            "xtask: {}: pass:{} fail:{} skip:{} as expected (host model, log {})\n",
             r.stage,
             t.pass,
             t.fail,
             t.skip,
             log.display()
-        );
+        ));
         Ok(())
     } else {
-        eprintln!("xtask: {}: expectation not met; KTAP was:", r.stage);
+        out.push_str(&format!(
+            "xtask: {}: expectation not met; KTAP was:\n",
+            r.stage
+        ));
         for l in text.lines() {
-            eprintln!("  | {l}");
+            out.push_str(&format!("  | {l}\n"));
         }
         Err(Error::Run(problems.join("\n")))
     }

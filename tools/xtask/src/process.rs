@@ -69,6 +69,63 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
+/// Runs `cmd` with its output captured, saying nothing unless it fails:
+/// then the error carries the command line and what it printed.  For
+/// commands run while other stages print (the parallel QEMU matrix).
+pub fn run_quiet(cmd: &mut Command) -> Result<()> {
+    let line = display(cmd);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io(format!("cannot start `{line}`")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            cmd: format!(
+                "{line}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            status: out.status.to_string(),
+        })
+    }
+}
+
+/// Runs `cmd` with stdout and stderr merged into `log` (in the order the
+/// command wrote them), announcing it there first; fails if it does not
+/// exit 0.  For stages that run while others print (`cargo xtask test`).
+pub fn run_logged(cmd: &mut Command, log: &mut String) -> Result<()> {
+    use std::io::Read;
+    let line = display(cmd);
+    log.push_str(&format!("xtask: running {line}\n"));
+    let (mut reader, writer) = std::io::pipe().map_err(io("creating a pipe"))?;
+    let writer2 = writer.try_clone().map_err(io("creating a pipe"))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer2)
+        .spawn()
+        .map_err(io(format!("cannot start `{line}`")))?;
+    // `cmd` still holds our copies of the pipe's write end: replace them,
+    // so the read ends when the child (and any grandchild holding the pipe)
+    // is done.
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut bytes = Vec::new();
+    let read = reader.read_to_end(&mut bytes);
+    let status = child.wait().map_err(io(format!("waiting for `{line}`")))?;
+    log.push_str(&String::from_utf8_lossy(&bytes));
+    read.map_err(io(format!("reading the output of `{line}`")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            cmd: line,
+            status: status.to_string(),
+        })
+    }
+}
+
 /// Runs `cmd` and returns its stdout (stderr inherited); fails if it does not exit 0.
 pub fn output(cmd: &mut Command) -> Result<String> {
     let line = display(cmd);
@@ -98,6 +155,25 @@ mod tests {
             display(&c),
             "qemu -M virt,iommu=smmuv3 -append 'a b' 'it'\\''s'"
         );
+    }
+
+    #[test]
+    fn logged_runs_keep_both_streams_in_order_and_fail_by_status() {
+        let mut log = String::new();
+        run_logged(
+            Command::new("sh").args(["-c", "echo out1; echo err1 >&2; echo out2"]),
+            &mut log,
+        )
+        .unwrap();
+        assert!(log.starts_with("xtask: running sh -c "), "{log}");
+        assert!(log.ends_with("out1\nerr1\nout2\n"), "{log}");
+        let mut log = String::new();
+        let e = run_logged(
+            Command::new("sh").args(["-c", "echo bad; exit 3"]),
+            &mut log,
+        );
+        assert!(matches!(e, Err(Error::Command { .. })), "{e:?}");
+        assert!(log.ends_with("bad\n"), "{log}");
     }
 
     #[test]

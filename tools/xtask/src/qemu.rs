@@ -85,15 +85,18 @@ pub enum Edus {
     /// (secondary bus, 00.0), so the SMMU sees streams 0x200, 0x200 and
     /// 0x400.
     PciBridge,
+    /// No edu at all (`cargo xtask wall`'s floor run).
+    None,
 }
 
 impl Edus {
-    /// Parses `root`, `root-ports` or `pci-bridge`.
+    /// Parses `root`, `root-ports`, `pci-bridge` or `none`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "root" => Some(Edus::RootBus),
             "root-ports" => Some(Edus::RootPorts),
             "pci-bridge" => Some(Edus::PciBridge),
+            "none" => Some(Edus::None),
             _ => None,
         }
     }
@@ -104,6 +107,7 @@ impl Edus {
         let port = |n: u8| format!("pcie-root-port,id=rp{n},bus=pcie.0,addr={n}.0,chassis={n}");
         match self {
             Edus::RootBus => EDU.iter().map(|s| s.to_string()).collect(),
+            Edus::None => Vec::new(),
             Edus::RootPorts => vec![
                 port(1),
                 port(2),
@@ -138,9 +142,12 @@ pub struct Machine {
     pub load: Load,
     /// Extra raw QEMU arguments.
     pub extra: Vec<String>,
-    /// Run with `-icount shift=ICOUNT_SHIFT` (virtual time advances per
-    /// instruction) instead of wall-clock virtual time.
+    /// Run with `-icount` [`ICOUNT`] (virtual time advances per instruction
+    /// and jumps over idle time) instead of wall-clock virtual time.
     pub icount: bool,
+    /// Another `-icount` setting than [`ICOUNT`] (`cargo xtask wall
+    /// --icount`, to measure the alternatives).
+    pub icount_setting: Option<String>,
     /// Add two virtio-blk DMA masters (00:06.0, 00:07.0) behind the IOMMU,
     /// each on its own small raw disk image ([`disk_path`]).
     pub blk: bool,
@@ -149,6 +156,9 @@ pub struct Machine {
     /// Guest RAM in MiB (`-m`); [`DEFAULT_RAM_MIB`] unless a scenario
     /// starves the image on purpose.
     pub ram_mib: u32,
+    /// Names the files this boot writes (disk images, trampoline), so
+    /// boots running at the same time never share one.
+    pub tag: String,
 }
 
 /// Guest RAM of every scenario but the one that tests running out of it.
@@ -159,15 +169,16 @@ pub const BLK_DEVICES: usize = 2;
 /// Size of each disk image: the image only uses sector 0 as scratch.
 pub const DISK_BYTES: u64 = 1 << 20;
 
-/// The raw disk image of virtio-blk `i` (created by [`boot`]).
-pub fn disk_path(i: usize) -> PathBuf {
-    crate::process::workspace_root().join(format!("target/xtask/disk{i}.img"))
+/// The raw disk image of virtio-blk `i` of the boot tagged `tag`
+/// (created by [`boot`]).
+pub fn disk_path(tag: &str, i: usize) -> PathBuf {
+    crate::process::workspace_root().join(format!("target/xtask/disk-{tag}-{i}.img"))
 }
 
 /// Creates (or truncates to zeros) the disk images for a `blk` machine.
-pub fn create_disks() -> Result<()> {
+pub fn create_disks(tag: &str) -> Result<()> {
     for i in 0..BLK_DEVICES {
-        let p = disk_path(i);
+        let p = disk_path(tag, i);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         }
@@ -178,13 +189,19 @@ pub fn create_disks() -> Result<()> {
     Ok(())
 }
 
-/// `-icount shift`: every instruction advances virtual time by 2^8 ns.
-/// edu completes a DMA 100 ms of virtual time after its command
-/// (docs/hw/qemu-virt.md §2); with real-time virtual time the default SMMUv3 run
-/// takes 7.7 s of wall time, with shift=8 0.34 s (measured, QEMU 10.0.2,
-/// docs/performance.md).  Timeouts inside the image are virtual time too, so
-/// they scale with it; the runner's hang timeouts stay wall-clock.
-pub const ICOUNT_SHIFT: u32 = 8;
+/// The `-icount` setting: every instruction advances virtual time by 2^8
+/// ns, and while the CPU sleeps in WFI (the image's waits do, once the
+/// timer interrupt is routed: `src/time.rs`) virtual time jumps to the next
+/// timer deadline instead of following the host clock (`sleep=off`).  edu
+/// completes a DMA 100 ms of virtual time after its command
+/// (docs/hw/qemu-virt.md §2), so each DMA costs one jump, not 100 ms of
+/// wall time.  Measured against `shift=8` (sleeping then costs real time)
+/// and `shift=auto` in docs/performance.md.  Timeouts inside the image are
+/// virtual time too; the runner's hang timeouts stay wall-clock.  shift=8
+/// rather than 0 keeps the image's polling fallback (no routable timer
+/// interrupt, `waits-poll-unknown-intc`) as fast as before: a polled wait
+/// pays for virtual time in instructions.
+pub const ICOUNT: &str = "shift=8,sleep=off";
 
 impl Default for Machine {
     fn default() -> Self {
@@ -196,9 +213,11 @@ impl Default for Machine {
             load: Load::Kernel,
             extra: Vec::new(),
             icount: true,
+            icount_setting: None,
             blk: false,
             edus: Edus::RootBus,
             ram_mib: DEFAULT_RAM_MIB,
+            tag: String::from("run"),
         }
     }
 }
@@ -285,7 +304,7 @@ impl Machine {
                 a.push("-drive".into());
                 a.push(format!(
                     "file={},if=none,format=raw,id=blk{i}",
-                    disk_path(i).display()
+                    disk_path(&self.tag, i).display()
                 ));
                 a.push("-device".into());
                 a.push(format!(
@@ -296,7 +315,7 @@ impl Machine {
         }
         if self.icount {
             a.push("-icount".into());
-            a.push(format!("shift={ICOUNT_SHIFT}"));
+            a.push(self.icount_setting.as_deref().unwrap_or(ICOUNT).into());
         }
         a.extend(self.extra.iter().cloned());
         a
@@ -357,13 +376,14 @@ pub enum Echo {
 
 /// Boots `machine` with `image` and streams the console.
 pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Result<Boot> {
+    let tag = &machine.tag;
     let tramp = match machine.load {
         Load::Kernel => None,
-        Load::At(addr) => Some(write_trampoline(image, addr, false)?),
-        Load::AtVhe(addr) => Some(write_trampoline(image, addr, true)?),
+        Load::At(addr) => Some(write_trampoline(image, tag, addr, false)?),
+        Load::AtVhe(addr) => Some(write_trampoline(image, tag, addr, true)?),
     };
     if machine.blk {
-        create_disks()?;
+        create_disks(tag)?;
     }
     let mut cmd = Command::new(program());
     cmd.args(machine.args(image, tramp.as_deref()));
@@ -371,9 +391,13 @@ pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Resu
 }
 
 /// Runs `cmd` (QEMU or a stand-in), streaming its stdout under `limits`.
+/// With [`Echo::Stdout`] it says on stderr what it runs; a quiet caller
+/// finds the command line in the result.
 pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
     let command = process::display(&cmd);
-    eprintln!("xtask: running {command}");
+    if let Echo::Stdout = echo {
+        eprintln!("xtask: running {command}");
+    }
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -461,9 +485,9 @@ pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
 }
 
 /// Writes the trampoline ELF for a raw load at `addr` next to the image.
-fn write_trampoline(image: &Path, addr: u64, vhe: bool) -> Result<PathBuf> {
-    let tag = if vhe { "-vhe" } else { "" };
-    let path = image.with_file_name(format!("tramp-{addr:x}{tag}.elf"));
+fn write_trampoline(image: &Path, tag: &str, addr: u64, vhe: bool) -> Result<PathBuf> {
+    let vhe_tag = if vhe { "-vhe" } else { "" };
+    let path = image.with_file_name(format!("tramp-{tag}-{addr:x}{vhe_tag}.elf"));
     std::fs::write(&path, crate::trampoline::elf(addr, vhe))
         .map_err(io(format!("writing {}", path.display())))?;
     Ok(path)
@@ -639,7 +663,7 @@ mod tests {
              -serial stdio -semihosting-config enable=on,target=native -kernel Image \
              -append iommu_bringup.exit=semihosting \
              -device edu,addr=4.0,dma_mask=0xffffffffffffffff \
-             -device edu,addr=5.0,dma_mask=0xffffffffffffffff -icount shift=8"
+             -device edu,addr=5.0,dma_mask=0xffffffffffffffff -icount shift=8,sleep=off"
         );
         let real_time = Machine {
             icount: false,
@@ -669,7 +693,7 @@ mod tests {
                 "{a}"
             );
             assert!(
-                a.contains(&format!("disk{i}.img,if=none,format=raw,id=blk{i}")),
+                a.contains(&format!("disk-run-{i}.img,if=none,format=raw,id=blk{i}")),
                 "{a}"
             );
         }

@@ -58,7 +58,7 @@ pub struct Scenario {
     pub bootargs: &'static str,
     /// Load mode.
     pub load: Load,
-    /// `-icount` virtual time (see `qemu::ICOUNT_SHIFT`); `false` runs
+    /// `-icount` virtual time (see `qemu::ICOUNT`); `false` runs
     /// virtual time at wall-clock speed.
     pub icount: bool,
     /// Two virtio-blk masters (`qemu::Machine::blk`).
@@ -88,6 +88,12 @@ pub const SMMUV3_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::smmuv3::SKI
 pub const VIRTIO_SKIP_SYNC_FAILURES: &[&str] =
     iommu_bringup::iommu::virtio_iommu::SKIP_SYNC_FAILURES;
 
+/// What the image says when its waits sleep on QEMU `virt`'s GICv2 (the
+/// default `gic-version`).
+pub const WAITS_SLEEP_GICV2: &str = "waits sleep in WFI, woken by the virtual timer's PPI 11 (INTID 27, level high) through GICv2 intc@8000000 (arm,cortex-a15-gic)";
+/// The same on `gic-version=3`.
+pub const WAITS_SLEEP_GICV3: &str = "waits sleep in WFI, woken by the virtual timer's PPI 11 (INTID 27, level high) through GICv3 intc@8000000 (arm,gic-v3)";
+
 /// The SMMUv3 node on QEMU `virt`.
 pub const SMMUV3_GROUP: &str = "smmuv3@9050000";
 /// The virtio-iommu node on QEMU `virt` (PCI 00:03.0).
@@ -113,6 +119,8 @@ pub const SCENARIOS: &[Scenario] = &[
             "entered at EL1",
             // The one line of settings in force.
             "settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting)",
+            // Its waits sleep: the timer's PPI reaches the CPU through the GICv2.
+            WAITS_SLEEP_GICV2,
             // unmap_stale_window saw the cached translation: the SMMUv3
             // group ran and the invalidation cases had teeth.
             "reached 0x",
@@ -127,7 +135,9 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "el2",
         iommu: Iommu::Smmuv3,
         el2: true,
-        machine_opts: &[],
+        // A GICv3: boot.S lets EL1 use its system registers, and the waits
+        // sleep through the redistributor.
+        machine_opts: &["gic-version=3"],
         bootargs: "",
         load: Load::Kernel,
         icount: true,
@@ -136,30 +146,43 @@ pub const SCENARIOS: &[Scenario] = &[
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
-        diagnostics: &["entered at EL2", "through the cached translation"],
+        diagnostics: &[
+            "entered at EL2",
+            "through the cached translation",
+            WAITS_SLEEP_GICV3,
+        ],
     },
     Scenario {
         name: "el1-realtime",
         iommu: Iommu::Smmuv3,
         el2: false,
         machine_opts: &[],
-        bootargs: "",
+        // The quick catalogue: a DMA through a mapping, the stale window,
+        // the blocked DMA, the canaries — the real-time waits without
+        // repeating all ~250 edu DMAs (25 s of wall time).
+        bootargs: "iommu_bringup.catalogue=quick",
         load: Load::Kernel,
         // Once without -icount, so the real-time waits (edu's 100 ms DMAs,
-        // generic-timer timeouts against wall-clock virtual time) stay tested.
+        // generic-timer timeouts, the timer interrupt waking WFI against
+        // wall-clock virtual time) stay tested.
         icount: false,
         dtb: Dtb::Qemu,
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
         expect: Expectation::AllPass,
-        diagnostics: &["through the cached translation"],
+        diagnostics: &[
+            "through the cached translation",
+            "catalogue=quick (bootargs)",
+            WAITS_SLEEP_GICV2,
+        ],
     },
     Scenario {
         name: "smmuv3-16k",
         iommu: Iommu::Smmuv3,
         el2: false,
-        machine_opts: &[],
+        // GICv3 entered at EL1, where the loader (QEMU) set ICC_SRE_EL2.
+        machine_opts: &["gic-version=3"],
         // Upper case on purpose: values are case-insensitive, and the
         // settings line and a note must say what it was read as.
         bootargs: "iommu_bringup.granule=16K",
@@ -174,6 +197,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "through the cached translation",
             "settings: granule=16k (bootargs)",
             "read as `iommu_bringup.granule=16k`",
+            WAITS_SLEEP_GICV3,
         ],
     },
     Scenario {
@@ -538,6 +562,29 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "waits-poll-unknown-intc",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        // The quick catalogue: polled waits pay for edu's 100 ms in
+        // instructions.
+        bootargs: "iommu_bringup.catalogue=quick",
+        load: Load::Kernel,
+        icount: true,
+        dtb: Dtb::Patched(DtbPatch::UnknownIntc),
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        // The timer's interrupt controller is one the image does not drive
+        // (as on Apple boards): the waits poll, the KTAP header says so and
+        // why, and the results are those of a sleeping run.
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "waits poll (no WFI): the timer's interrupt controller intc@8000000 (vendor,unknown-intc) is not a GICv2/GICv3 this image drives",
+            "through the cached translation",
+        ],
+    },
+    Scenario {
         name: "negative-smmu-no-cells",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -701,9 +748,11 @@ impl Scenario {
             load: self.load,
             extra: Vec::new(),
             icount: self.icount,
+            icount_setting: None,
             blk: self.blk,
             edus: self.edus,
             ram_mib: self.ram_mib,
+            tag: self.name.to_string(),
         }
     }
 
@@ -831,7 +880,7 @@ mod tests {
         }
     }
 
-    const PASS: &str = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 0 not ours, 0 rejected\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..2\n    # DMA to 0x10001000 after unmap, invalidation held: reached 0x48a29000 through the cached translation\n    ok 1 unmap_stale_window\n    # smmuv3@9050000: invalidation shapes: 36 TLBI ranges, 18 leaf-only (14 single-page), 18 non-leaf; 4 with RIL NUM>0, 1 with several SCALE steps; 33 at IOVA>=4GiB; reached: leaf single-page, RIL NUM>0, several SCALEs, IOVA>=4GiB; 452 event records through a 2^11-entry event queue, never wrapped\n    ok 2 no_collateral_writes\nok 2 smmuv3@9050000\n# Totals: pass:3 fail:0 skip:0 total:3\n";
+    const PASS: &str = "KTAP version 1\n1..2\n# settings: granule=4k (default), inject=none (default), exit=semihosting (bootargs: semihosting); words: 1 applied, 0 not ours, 0 rejected\n# waits sleep in WFI, woken by the virtual timer's PPI 11 (INTID 27, level high) through GICv2 intc@8000000 (arm,cortex-a15-gic)\n    KTAP version 1\n    # Subtest: platform\n    1..1\n    # image loaded at 0x40200000, image_size 0x67000\n    # entered at EL1, running at EL1\n    ok 1 relocation_applied\nok 1 platform\n    KTAP version 1\n    # Subtest: smmuv3@9050000\n    1..2\n    # DMA to 0x10001000 after unmap, invalidation held: reached 0x48a29000 through the cached translation\n    ok 1 unmap_stale_window\n    # smmuv3@9050000: invalidation shapes: 36 TLBI ranges, 18 leaf-only (14 single-page), 18 non-leaf; 4 with RIL NUM>0, 1 with several SCALE steps; 33 at IOVA>=4GiB; reached: leaf single-page, RIL NUM>0, several SCALEs, IOVA>=4GiB; 452 event records through a 2^11-entry event queue, never wrapped\n    ok 2 no_collateral_writes\nok 2 smmuv3@9050000\n# Totals: pass:3 fail:0 skip:0 total:3\n";
     const FAIL_ONE: &str = "KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: platform\n    1..2\n    ok 1 relocation_applied\n    # injected on purpose\n    not ok 2 injected_failure\nnot ok 1 platform\n# Totals: pass:1 fail:1 skip:0 total:2\n";
 
     fn row(name: &str) -> Scenario {
@@ -849,6 +898,7 @@ mod tests {
             "load-addr-2",
             "el2-vhe",
             "el1-realtime",
+            "waits-poll-unknown-intc",
             "smmuv3-16k",
             "smmuv3-64k",
             "smmuv3-evtq-wrap",
@@ -916,6 +966,16 @@ mod tests {
             p.iter().any(|m| m.contains("reached: leaf single-page")),
             "{p:?}"
         );
+        // A run whose waits polled (the timer interrupt did not reach the
+        // CPU) is not a pass for el1.
+        let p = row("el1").check(&report(
+            PASS.replace(
+                "# waits sleep in WFI",
+                "# waits poll (no WFI): the timer fired but nothing was pending; was: sleep in WFI",
+            )
+            .as_str(),
+        ));
+        assert!(p.iter().any(|m| m.contains("waits sleep in WFI")), "{p:?}");
         // The wrong load address is caught.
         let p = row("load-addr-2").check(&report(PASS));
         assert_eq!(
