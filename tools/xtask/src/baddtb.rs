@@ -30,7 +30,7 @@ pub enum DtbPatch {
     NoRanges,
     /// Add an SMMUv3 at [`UNBACKED`] in front of QEMU's ([`unback_smmu`]).
     UnbackedSmmuReg,
-    /// Add an IOMMU of a family without a driver, with a platform master
+    /// Add an IOMMU the image leaves alone, with a platform master
     /// ([`DRIVERLESS_NODES`]).
     DriverlessIommu,
     /// Drop `#iommu-cells` from QEMU's SMMUv3 node ([`drop_smmu_cells`]).
@@ -149,11 +149,14 @@ pub fn splice(dts: &str) -> Option<String> {
     splice_before_chosen(dts, BROKEN_NODE)
 }
 
-/// An Allwinner H6 IOMMU (a family this image has no driver for yet) in
-/// unbacked address space, and a platform DMA engine naming it through
-/// `iommus` (master 3).  Nothing reads their registers: the IOMMU must be
-/// reported as a SKIP before any access.
-pub const DRIVERLESS_NODES: &str = "\tiommu@b100000 {\n\t\tcompatible = \"allwinner,sun50i-h6-iommu\";\n\t\treg = <0x00 0xb100000 0x00 0x10000>;\n\t\t#iommu-cells = <0x01>;\n\t\tphandle = <0x7001>;\n\t};\n\n\tdma-controller@b200000 {\n\t\tcompatible = \"allwinner,sun50i-h6-dma\";\n\t\treg = <0x00 0xb200000 0x00 0x1000>;\n\t\tiommus = <0x7001 0x03>;\n\t};\n\n";
+/// An IOMMU this image will not drive — a Qualcomm Adreno SMMU, which the
+/// SMMUv2 family leaves to the GPU's own driver — in unbacked address
+/// space, and the GPU naming it through `iommus`.  Nothing reads their
+/// registers: the IOMMU must be reported as a SKIP before any access.
+/// (It was an Allwinner H6 IOMMU while that family had no driver, then no
+/// master; since the H6's VA port is tried at run time, an H6 node is
+/// probed, so it no longer stands for "cannot be tested".)
+pub const DRIVERLESS_NODES: &str = "\tiommu@b100000 {\n\t\tcompatible = \"qcom,adreno-smmu\", \"qcom,smmu-v2\";\n\t\treg = <0x00 0xb100000 0x00 0x10000>;\n\t\t#iommu-cells = <0x01>;\n\t\t#global-interrupts = <0x01>;\n\t\tphandle = <0x7001>;\n\t};\n\n\tgpu@b200000 {\n\t\tcompatible = \"qcom,adreno-630.2\", \"qcom,adreno\";\n\t\treg = <0x00 0xb200000 0x00 0x1000>;\n\t\tiommus = <0x7001 0x00>;\n\t};\n\n";
 
 /// Inserts `nodes` before the `chosen` node of a decompiled tree.
 pub fn splice_before_chosen(dts: &str, nodes: &str) -> Option<String> {

@@ -549,15 +549,15 @@ pub const SCENARIOS: &[Scenario] = &[
         ram_mib: DEFAULT_RAM_MIB,
         blk: false,
         edus: Edus::RootBus,
-        // An IOMMU this image cannot test (an Allwinner sun50i node with
-        // only a platform master, which has no DMA engine driver) next to
+        // An IOMMU this image does not test (a Qualcomm Adreno SMMU, left
+        // to the GPU driver, with the GPU as its platform master) next to
         // QEMU's SMMUv3: it is a SKIP group naming why, never a silent pass
-        // or a `#` note; QEMU's SMMUv3 still runs every case.  Before the
-        // sun50i family had a driver the reason was "no driver in this
-        // image yet"; now it is the missing master.
+        // or a `#` note, and its registers are never read; QEMU's SMMUv3
+        // still runs every case.  (An H6 sun50i node stood here until the
+        // H6's VA port became a run-time check: such a node is now probed.)
         expect: Expectation::AllPass,
         diagnostics: &[
-            "iommu@b100000.setup: SKIP iommu@b100000 (allwinner,sun50i-h6-iommu): no DMA master this image can drive",
+            "iommu@b100000.setup: SKIP iommu@b100000 (qcom,adreno-smmu): the smmuv2 driver leaves it alone",
             "through the cached translation",
         ],
     },
