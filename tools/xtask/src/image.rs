@@ -59,7 +59,7 @@ pub fn build() -> Result<Artifacts> {
     let dir = root.join("target").join(TARGET).join("release");
     let elf = dir.join(BIN);
     let image = dir.join("Image");
-    let objcopy = objcopy()?;
+    let objcopy = llvm_tool("llvm-objcopy")?;
     process::run(
         Command::new(&objcopy)
             .arg("-O")
@@ -81,9 +81,10 @@ pub fn build() -> Result<Artifacts> {
     Ok(Artifacts { elf, image })
 }
 
-/// Locates `llvm-objcopy` from the toolchain's `llvm-tools` (which
-/// [`toolchain::ensure`] has installed when `rust-toolchain.toml` lists it).
-fn objcopy() -> Result<PathBuf> {
+/// Locates `name` (`llvm-objcopy`, `llvm-nm`) among the toolchain's
+/// `llvm-tools` (which [`toolchain::ensure`] has installed when
+/// `rust-toolchain.toml` lists it).
+pub fn llvm_tool(name: &str) -> Result<PathBuf> {
     let root = process::workspace_root();
     let sysroot = process::output(
         Command::new(rustc())
@@ -98,7 +99,8 @@ fn objcopy() -> Result<PathBuf> {
     let path = Path::new(sysroot.trim())
         .join("lib/rustlib")
         .join(host.trim())
-        .join("bin/llvm-objcopy");
+        .join("bin")
+        .join(name);
     if path.is_file() {
         Ok(path)
     } else {
@@ -109,6 +111,12 @@ fn objcopy() -> Result<PathBuf> {
             toolchain::FILE
         )))
     }
+}
+
+/// The footprint report of a built image (sections, families, modules;
+/// [`crate::size`]).
+pub fn footprint(art: &Artifacts) -> Result<crate::size::Footprint> {
+    crate::size::measure(&art.elf, &llvm_tool("llvm-nm")?)
 }
 
 fn rustc() -> std::ffi::OsString {

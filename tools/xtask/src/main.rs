@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo xtask build
+//! cargo xtask size
 //! cargo xtask run [--iommu smmuv3|virtio|none] [--el2] [--bootargs "…"]
 //!                 [--load-addr ADDR] [--ram MIB] [--timeout SECS] [--junit FILE] [-- qemu args…]
 //! cargo xtask test [--no-lint] [--no-host] [--no-kunit] [--only NAME]… [--timeout SECS]
@@ -37,6 +38,7 @@ mod model;
 mod process;
 mod qemu;
 mod scenarios;
+mod size;
 mod suite;
 mod toolchain;
 mod trampoline;
@@ -53,6 +55,8 @@ commands:
   build                 build the image; prints the Image path as the last stdout line
                         (build, run, test, bench and image first add the target and
                         components rust-toolchain.toml lists, with rustup, when missing)
+  size                  build, print the footprint report (sections, per family, per
+                        module) and fail when the Image or a family is over budget
   run                   build and boot under QEMU virt, streaming KTAP to stdout
       --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
       --blk                         add two virtio-blk DMA masters (00:06.0, 00:07.0, iommu_platform=on);
@@ -88,6 +92,7 @@ commands:
 #[derive(Debug)]
 enum Cmd {
     Build,
+    Size,
     Run {
         machine: Machine,
         timeout: u64,
@@ -130,6 +135,10 @@ fn parse(argv: &[String]) -> Result<Cmd> {
         "build" => match args.next() {
             None => Ok(Cmd::Build),
             Some(a) => Err(Error::Usage(format!("build takes no options (got `{a}`)"))),
+        },
+        "size" => match args.next() {
+            None => Ok(Cmd::Size),
+            Some(a) => Err(Error::Usage(format!("size takes no options (got `{a}`)"))),
         },
         "run" => {
             let mut machine = Machine::default();
@@ -293,9 +302,22 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(())
         }
-        Cmd::Build => image::build().map(|a| {
+        Cmd::Build => image::build().and_then(|a| {
+            // The report is information here; `size` enforces the budget.
+            eprint!("{}", image::footprint(&a)?.render(20));
             eprintln!("xtask: ELF with symbols (for gdb): {}", a.elf.display());
             println!("{}", a.image.display());
+            Ok(())
+        }),
+        Cmd::Size => image::build().and_then(|a| {
+            let f = image::footprint(&a)?;
+            print!("{}", f.render(30));
+            let over = f.over_budget();
+            if over.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Failed(over.join("; ")))
+            }
         }),
         Cmd::Run {
             machine,
