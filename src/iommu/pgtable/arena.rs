@@ -9,7 +9,10 @@
 //!
 //! Allocation: power-of-two size classes from 64 B to 64 KiB, each block
 //! aligned to its size, with per-class free lists (no coalescing — the engine
-//! only ever uses a handful of table sizes).  It is plain safe code, so it also
+//! only ever uses a handful of table sizes).  A block comes back zeroed from
+//! `alloc_block`: blocks the engine freed as known-zero
+//! ([`TableMemory::free_zeroed_table`]) sit on their own lists and are
+//! handed out first, without filling them again.  It is plain safe code, so it also
 //! builds on target, but the real target memory is the DMA frame pool.
 #![forbid(unsafe_code)]
 
@@ -32,6 +35,8 @@ pub struct RamArena {
     words: Vec<u64>,
     bump: u64,
     free: [Vec<u64>; CLASSES],
+    /// Free blocks known to be all zero.
+    zeroed: [Vec<u64>; CLASSES],
     coherent: bool,
     live_tables: usize,
     cleans: u64,
@@ -48,6 +53,7 @@ impl RamArena {
             words: vec![0; size / 8],
             bump: 0,
             free: Default::default(),
+            zeroed: Default::default(),
             coherent,
             live_tables: 0,
             cleans: 0,
@@ -89,6 +95,16 @@ impl RamArena {
     /// allocator as tables.  Returns its CPU and bus addresses.
     pub fn alloc_block(&mut self, bytes: usize, align: usize) -> Option<(VirtAddr, BusAddr)> {
         let class = class_of(bytes.max(align))?;
+        if let Some(off) = self.zeroed[class].pop() {
+            let w = (off / 8) as usize;
+            debug_assert!(
+                self.words[w..w + (1usize << (class as u32 + MIN_SHIFT)) / 8]
+                    .iter()
+                    .all(|&x| x == 0),
+                "a block freed as zero at offset {off:#x} was written afterwards"
+            );
+            return Some((VirtAddr(self.virt_base + off), BusAddr(self.bus_base + off)));
+        }
         let off = match self.free[class].pop() {
             Some(off) => {
                 let w = (off / 8) as usize;
@@ -282,6 +298,13 @@ impl TableMemory for RamArena {
         self.free_block(page.bus, page.bytes, page.bytes);
     }
 
+    fn free_zeroed_table(&mut self, page: TablePage) {
+        self.live_tables -= 1;
+        if let (Some(class), Some(off)) = (class_of(page.bytes), self.offset_of_bus(page.bus, 1)) {
+            self.zeroed[class].push(off);
+        }
+    }
+
     #[inline]
     fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
         let off = bus.0.wrapping_sub(self.bus_base);
@@ -301,6 +324,41 @@ impl TableMemory for RamArena {
         let i = self.word_index(at);
         if let Some(w) = self.words.get_mut(i) {
             *w = val;
+        }
+    }
+
+    fn fill(&mut self, at: VirtAddr, entry_bytes: usize, first: u64, step: u64, count: usize) {
+        let i = self.word_index(at);
+        match self.words.get_mut(i..i + count) {
+            Some(run) if entry_bytes == 8 && at.0.is_multiple_of(8) => {
+                // Four at a time: the loop is store-bound, not
+                // bookkeeping-bound, whatever the code alignment.
+                let mut d = first;
+                let mut quads = run.chunks_exact_mut(4);
+                for q in &mut quads {
+                    q[0] = d;
+                    q[1] = d.wrapping_add(step);
+                    q[2] = d.wrapping_add(step.wrapping_mul(2));
+                    q[3] = d.wrapping_add(step.wrapping_mul(3));
+                    d = d.wrapping_add(step.wrapping_mul(4));
+                }
+                for w in quads.into_remainder() {
+                    *w = d;
+                    d = d.wrapping_add(step);
+                }
+            }
+            _ => {
+                let mut d = first;
+                for k in 0..count {
+                    let a = VirtAddr(at.0 + (k * entry_bytes) as u64);
+                    if entry_bytes == 8 {
+                        self.write_u64(a, d);
+                    } else {
+                        self.write_u32(a, d as u32);
+                    }
+                    d = d.wrapping_add(step);
+                }
+            }
         }
     }
 
@@ -344,6 +402,9 @@ impl TableMemory for Rc<RefCell<RamArena>> {
     fn free_table(&mut self, page: TablePage) {
         self.borrow_mut().free_table(page);
     }
+    fn free_zeroed_table(&mut self, page: TablePage) {
+        self.borrow_mut().free_zeroed_table(page);
+    }
     fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
         self.borrow().lookup(bus)
     }
@@ -352,6 +413,9 @@ impl TableMemory for Rc<RefCell<RamArena>> {
     }
     fn write_u64(&mut self, at: VirtAddr, val: u64) {
         self.borrow_mut().write_u64(at, val);
+    }
+    fn fill(&mut self, at: VirtAddr, entry_bytes: usize, first: u64, step: u64, count: usize) {
+        self.borrow_mut().fill(at, entry_bytes, first, step, count);
     }
     fn read_u32(&self, at: VirtAddr) -> u32 {
         self.borrow().read_u32(at)

@@ -97,4 +97,16 @@ pub trait Codec: core::fmt::Debug {
     fn granule(&self) -> u64 {
         1u64 << self.level_shift(self.last_level())
     }
+
+    /// `Some(step)` when leaves at `level` encode their output address
+    /// linearly: for a span-aligned `oa` whose run stays within the output
+    /// size, `encode_leaf(level, oa + span, prot)` is always
+    /// `encode_leaf(level, oa, prot) + step`.  The walker then writes a run
+    /// of leaves as one fill ([`TableMemory::fill`]) instead of encoding
+    /// each.  The default `None` makes it encode every leaf — always right.
+    ///
+    /// [`TableMemory::fill`]: super::TableMemory::fill
+    fn leaf_step(&self, _level: u8) -> Option<u64> {
+        None
+    }
 }
