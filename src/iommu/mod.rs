@@ -13,6 +13,8 @@ pub mod sun50i;
 pub mod virtio_iommu;
 
 mod caps;
+#[cfg(test)]
+mod cost_table;
 mod domain;
 mod driver;
 mod error;

@@ -8,6 +8,7 @@
 //! cargo xtask test [--no-lint] [--no-host] [--no-kunit] [--only NAME]… [--timeout SECS]
 //!                  [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
+//! cargo xtask cost
 //! cargo xtask install-qemu [--dry-run]
 //! cargo xtask dt-probe FILE.dtb [--json]
 //! cargo xtask fetch-dtbs
@@ -25,6 +26,7 @@ mod bench;
 mod boards;
 mod bootfmt;
 mod checksum;
+mod cost;
 mod dtbs;
 mod dtprobe;
 mod error;
@@ -77,6 +79,8 @@ commands:
                         model, not a board), QEMU scenario matrix
       --no-lint --no-host --no-kunit --only NAME --timeout SECS --verbose --junit FILE
   bench                 cargo bench --bench pgtable [-- ARGS...]
+  cost                  invalidation commands / requests / MMIO writes per unmap of 1, 3,
+                        512 and 262,144 pages, per driver over its model (docs/performance.md)
   image --board NAME [--dtb FILE]   package the Image for a board's loader
                         into target/boards/NAME/ (--list: the boards); fetches the
                         board's DTB like fetch-dtbs unless --dtb is given
@@ -100,6 +104,7 @@ enum Cmd {
     },
     Test(suite::Options),
     Bench(Vec<String>),
+    Cost,
     InstallQemu {
         dry_run: bool,
     },
@@ -221,6 +226,10 @@ fn parse(argv: &[String]) -> Result<Cmd> {
             };
             Ok(Cmd::Bench(extra))
         }
+        "cost" => match args.next() {
+            None => Ok(Cmd::Cost),
+            Some(a) => Err(Error::Usage(format!("cost takes no options (got `{a}`)"))),
+        },
         "install-qemu" => match args.next().map(String::as_str) {
             None => Ok(Cmd::InstallQemu { dry_run: false }),
             Some("--dry-run") => Ok(Cmd::InstallQemu { dry_run: true }),
@@ -326,6 +335,7 @@ fn main() -> ExitCode {
         } => run_cmd(&machine, timeout, junit.as_ref()),
         Cmd::Test(opts) => suite::run(&opts),
         Cmd::Bench(extra) => toolchain::ensure().and_then(|()| bench::run(&extra)),
+        Cmd::Cost => cost::run(),
         Cmd::DtProbe(a) => dtprobe::run(&a),
         Cmd::FetchDtbs => dtbs::run(),
         Cmd::LavaValidate => lava::ensure().and_then(|()| lava::validate_all()),
