@@ -44,6 +44,14 @@ pub trait Codec: core::fmt::Debug {
     /// Bytes per descriptor: 8 (LPAE, DART) or 4 (sun50i).
     const ENTRY_BYTES: usize;
 
+    /// Bytes per descriptor of this instance: what the walker reads.  The
+    /// default is [`Self::ENTRY_BYTES`]; only a codec that stands for
+    /// several formats ([`AnyCodec`](super::AnyCodec)) overrides it.
+    #[inline]
+    fn entry_bytes(&self) -> usize {
+        Self::ENTRY_BYTES
+    }
+
     /// Level of the top table.
     fn start_level(&self) -> u8;
     /// Level of the last table (where the smallest pages live).

@@ -398,14 +398,14 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
     }
 
     #[inline]
-    fn entry_at(t: VirtAddr, i: usize) -> VirtAddr {
-        VirtAddr(t.0 + (i * C::ENTRY_BYTES) as u64)
+    fn entry_at(&self, t: VirtAddr, i: usize) -> VirtAddr {
+        VirtAddr(t.0 + (i * self.codec.entry_bytes()) as u64)
     }
 
     #[inline]
     fn rd(&self, t: VirtAddr, i: usize) -> u64 {
-        let at = Self::entry_at(t, i);
-        if C::ENTRY_BYTES == 8 {
+        let at = self.entry_at(t, i);
+        if self.codec.entry_bytes() == 8 {
             self.mem.read_u64(at)
         } else {
             u64::from(self.mem.read_u32(at))
@@ -414,8 +414,8 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
 
     #[inline]
     fn wr(&mut self, t: VirtAddr, i: usize, val: u64) {
-        let at = Self::entry_at(t, i);
-        if C::ENTRY_BYTES == 8 {
+        let at = self.entry_at(t, i);
+        if self.codec.entry_bytes() == 8 {
             self.mem.write_u64(at, val);
         } else {
             self.mem.write_u32(at, val as u32);
@@ -425,8 +425,8 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
     /// Cleans entries `first..=last` of a table if the walker is not coherent.
     fn clean_entries(&mut self, t: VirtAddr, first: usize, last: usize) {
         if first <= last && !self.mem.walker_coherent() {
-            let len = (last - first + 1) * C::ENTRY_BYTES;
-            self.mem.clean(Self::entry_at(t, first), len);
+            let len = (last - first + 1) * self.codec.entry_bytes();
+            self.mem.clean(self.entry_at(t, first), len);
         }
     }
 
@@ -622,8 +622,8 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
                 if empty {
                     if let Some(step) = self.codec.leaf_step(level) {
                         let d = self.codec.encode_leaf(level, PhysAddr(pa), prot);
-                        let at = Self::entry_at(t.virt, idx);
-                        self.mem.fill(at, C::ENTRY_BYTES, d, step, n);
+                        let at = self.entry_at(t.virt, idx);
+                        self.mem.fill(at, self.codec.entry_bytes(), d, step, n);
                         j = n;
                     }
                 }
