@@ -17,6 +17,7 @@ mod caps;
 mod cost_table;
 mod domain;
 mod driver;
+pub mod erased;
 mod error;
 mod gate;
 mod ids;

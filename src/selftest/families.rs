@@ -14,7 +14,8 @@ use super::ktap::KtapWriter;
 use super::preflight::preflight;
 use super::runner::{run_group, Totals};
 use crate::dma::{DmaMaster, MasterSpec};
-use crate::iommu::pgtable::{Codec, Granule, PoolTables};
+use crate::iommu::erased::{Erase, Erased};
+use crate::iommu::pgtable::{AnyCodec, Codec, Granule, PoolTables};
 use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
 use crate::iommu::sun50i::probe::Sun50iProbe;
@@ -265,14 +266,31 @@ pub fn test_iova_ranges(page: u64, masters: usize, input_bits: u32) -> Vec<(u64,
     v
 }
 
+/// A family's own translation port as a master ([`Probe::self_master`]).
+type SelfMasterFn = for<'p> fn(
+    &mut dyn ProbeEnv,
+    &'p DmaPool,
+    &ProbeTarget<'_>,
+) -> Result<Option<Box<dyn DmaMaster + 'p>>, String>;
+
 /// Brings one IOMMU of family `P` up and runs the catalogue on it.
+///
+/// The family's own part is the bring-up, the table format and its checks;
+/// the rest ([`run_erased`]) runs on the driver behind
+/// [`Erased`](crate::iommu::erased::Erased), so the image holds one copy of
+/// the catalogue, the domain and the walker for every family
+/// (docs/performance.md, "Footprint").  The driver is asked the same
+/// things in the same order either way.
 pub fn run_family<P: Probe>(
     env: &mut dyn FamilyEnv,
     pool: &DmaPool,
     k: &mut KtapWriter<&mut dyn Write>,
     number: usize,
     t: &FamilyTarget<'_>,
-) -> Result<Totals, String> {
+) -> Result<Totals, String>
+where
+    P::Format: 'static,
+{
     let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
     let granule = env.granule();
     let (format, coherent) = P::table_format(&driver, granule)?;
@@ -283,8 +301,7 @@ pub fn run_family<P: Probe>(
         .iter()
         .filter_map(|m| m.stream_on(t.index).map(|s| s.id))
         .collect();
-    let skip = env.skip_sync();
-    if skip {
+    if env.skip_sync() {
         env.diag(&format!(
             "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every {} (negative control)",
             P::INVALIDATION
@@ -292,6 +309,38 @@ pub fn run_family<P: Probe>(
     }
     let ranges = test_iova_ranges(page, t.masters.len(), input_bits);
     P::check_test_iovas(&mut driver, env.probe_env(), &streams, &ranges)?;
+    let mut erase = Erase::new(&mut driver, format.clone());
+    let mut erased = Erased::new(&mut erase);
+    run_erased(
+        env,
+        pool,
+        k,
+        number,
+        t,
+        &mut erased,
+        AnyCodec::new(format),
+        coherent,
+        P::self_master,
+    )
+}
+
+/// [`run_family`] from the domains on, the same code for every family:
+/// one domain per master (or the one shared context), the masters, the
+/// preflight, then the catalogue as KTAP subtest `number`.
+#[allow(clippy::too_many_arguments)]
+fn run_erased(
+    env: &mut dyn FamilyEnv,
+    pool: &DmaPool,
+    k: &mut KtapWriter<&mut dyn Write>,
+    number: usize,
+    t: &FamilyTarget<'_>,
+    driver: &mut Erased<'_>,
+    format: AnyCodec,
+    coherent: bool,
+    self_master: SelfMasterFn,
+) -> Result<Totals, String> {
+    let input_bits = format.input_bits();
+    let page = env.granule().size();
     // One domain per master, or the one context every stream shares; the
     // driver checks the format against its hardware and tags each domain.
     let contexts = match driver.capabilities().contexts {
@@ -302,7 +351,7 @@ pub fn run_family<P: Probe>(
     for i in 0..contexts {
         let tables = PoolTables::with_cache(pool, coherent, env.cache());
         let d = Domain::new(
-            &mut driver,
+            &mut *driver,
             format.clone(),
             tables,
             aperture_for(i, input_bits),
@@ -316,7 +365,7 @@ pub fn run_family<P: Probe>(
         .collect();
     let mut opened = env.open_masters(pool, t.index, &t.masters, &staging, page)?;
     if opened.masters.len() < MAX_MASTERS {
-        if let Some(own) = P::self_master(env.probe_env(), pool, &t.probe)? {
+        if let Some(own) = self_master(env.probe_env(), pool, &t.probe)? {
             env.diag(&format!(
                 "{}: using the IOMMU's own port as a master",
                 t.probe.name
@@ -330,14 +379,14 @@ pub fn run_family<P: Probe>(
         .map(|m| &mut **m as &mut dyn DmaMaster)
         .collect();
     env.check_bring_up()?;
-    let mut test = IommuTest::setup(&mut driver, masters, domains, &opened.fixed, pool, page)?;
+    let mut test = IommuTest::setup(driver, masters, domains, &opened.fixed, pool, page)?;
     test.timeout = DMA_TIMEOUT;
     let high = Iova(preflight_high(input_bits));
     for note in preflight(&mut test, &[Iova(PREFLIGHT_LOW), high])? {
         env.diag(&note);
     }
     // The negative control starts with the cases, not with the setup.
-    test.iommu.set_skip_sync(skip);
+    test.iommu.set_skip_sync(env.skip_sync());
     let group = iommu_cases::group(String::from(t.probe.name));
     Ok(run_group(k, number, &group, &mut test))
 }
