@@ -18,7 +18,7 @@
 //! of the walk, allocation or bookkeeping.
 //!
 //! Run: `cargo bench --bench pgtable` (`cargo xtask bench`; prints a table,
-//! best of N runs, the engines interleaved run by run).  `PGTABLE_RUNS=n`
+//! best of N = 21 runs, the engines interleaved run by run).  `PGTABLE_RUNS=n`
 //! sets N, `PGTABLE_ONLY=4k|2m|scatter|sun50i-4k|sun50i-scatter` picks
 //! one workload, `PGTABLE_ENGINE=ours|theirs|floor` one engine (for
 //! `perf record`).
@@ -38,7 +38,7 @@ const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 const PAGE: u64 = 4096;
 const SCATTER: u64 = 10_000;
-const RUNS: usize = 11;
+const RUNS: usize = 21;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_default()
