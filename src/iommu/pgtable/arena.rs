@@ -12,7 +12,9 @@
 //! only ever uses a handful of table sizes).  A block comes back zeroed from
 //! `alloc_block`: blocks the engine freed as known-zero
 //! ([`TableMemory::free_zeroed_table`]) sit on their own lists and are
-//! handed out first, without filling them again.  It is plain safe code, so it also
+//! handed out first, without filling them again, then blocks that are zero
+//! but for a few named entries ([`TableMemory::free_sparse_table`]), which
+//! get just those cleared.  It is plain safe code, so it also
 //! builds on target, but the real target memory is the DMA frame pool.
 #![forbid(unsafe_code)]
 
@@ -37,6 +39,8 @@ pub struct RamArena {
     free: [Vec<u64>; CLASSES],
     /// Free blocks known to be all zero.
     zeroed: [Vec<u64>; CLASSES],
+    /// Free blocks zero but for a few words: (offset, word indices, count).
+    sparse: [Vec<(u64, [u32; 4], u8)>; CLASSES],
     coherent: bool,
     live_tables: usize,
     cleans: u64,
@@ -54,6 +58,7 @@ impl RamArena {
             bump: 0,
             free: Default::default(),
             zeroed: Default::default(),
+            sparse: Default::default(),
             coherent,
             live_tables: 0,
             cleans: 0,
@@ -95,6 +100,15 @@ impl RamArena {
     /// allocator as tables.  Returns its CPU and bus addresses.
     pub fn alloc_block(&mut self, bytes: usize, align: usize) -> Option<(VirtAddr, BusAddr)> {
         let class = class_of(bytes.max(align))?;
+        if self.zeroed[class].is_empty() {
+            if let Some((off, words, n)) = self.sparse[class].pop() {
+                let w0 = (off / 8) as usize;
+                for &w in &words[..usize::from(n)] {
+                    self.words[w0 + w as usize] = 0;
+                }
+                self.zeroed[class].push(off);
+            }
+        }
         if let Some(off) = self.zeroed[class].pop() {
             let w = (off / 8) as usize;
             debug_assert!(
@@ -305,6 +319,26 @@ impl TableMemory for RamArena {
         }
     }
 
+    fn free_sparse_table(&mut self, page: TablePage, entry_bytes: usize, live: &[u16]) {
+        let (Some(class), Some(off)) = (class_of(page.bytes), self.offset_of_bus(page.bus, 1))
+        else {
+            return self.free_table(page);
+        };
+        if live.len() > 4 || !off.is_multiple_of(8) {
+            return self.free_table(page);
+        }
+        let mut words = [0u32; 4];
+        for (w, &i) in words.iter_mut().zip(live) {
+            let word = usize::from(i) * entry_bytes / 8;
+            if (word + 1) * 8 > page.bytes {
+                return self.free_table(page);
+            }
+            *w = word as u32;
+        }
+        self.live_tables -= 1;
+        self.sparse[class].push((off, words, live.len() as u8));
+    }
+
     #[inline]
     fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
         let off = bus.0.wrapping_sub(self.bus_base);
@@ -424,6 +458,9 @@ impl TableMemory for Rc<RefCell<RamArena>> {
     fn free_zeroed_table(&mut self, page: TablePage) {
         self.borrow_mut().free_zeroed_table(page);
     }
+    fn free_sparse_table(&mut self, page: TablePage, entry_bytes: usize, live: &[u16]) {
+        self.borrow_mut().free_sparse_table(page, entry_bytes, live);
+    }
     fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
         self.borrow().lookup(bus)
     }
@@ -481,6 +518,39 @@ mod tests {
                     "{bytes}-byte entries from {start}, word at {off}"
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod free_tests {
+    use super::*;
+
+    /// A block freed as zero-but-for-some-entries comes back all zero, for
+    /// both entry widths; an entry outside the block is refused (freed as
+    /// it is, then zero-filled).
+    #[test]
+    fn a_sparse_free_comes_back_zero() {
+        for width in [8usize, 4] {
+            let mut a = RamArena::with_size(1 << 16);
+            let p = a.alloc_table(4096, 4096).unwrap();
+            for (i, v) in [(3u64, 0x1003u64), (511, 0x2003)] {
+                a.write_u64(p.virt + i * width as u64 / 8 * 8, v);
+            }
+            a.free_sparse_table(p, width, &[3, 511]);
+            let q = a.alloc_table(4096, 4096).unwrap();
+            assert_eq!(q.bus, p.bus, "the same block is reused");
+            for off in (0..4096).step_by(8) {
+                assert_eq!(
+                    a.read_u64(q.virt + off),
+                    0,
+                    "{width}-byte entries, offset {off}"
+                );
+            }
+            a.write_u64(q.virt + 8, 7);
+            a.free_sparse_table(q, 8, &[600]);
+            let r = a.alloc_table(4096, 4096).unwrap();
+            assert_eq!(a.read_u64(r.virt + 8), 0, "refused, then zero-filled");
         }
     }
 }

@@ -87,6 +87,16 @@ pub trait TableMemory {
         self.free_table(page);
     }
 
+    /// Like [`free_table`](Self::free_table) for a page the engine knows
+    /// is zero apart from the entries at indices `live` (entries of
+    /// `entry_bytes`; a table detached whole while it held a few leaves),
+    /// so an allocator that zero-fills on allocation may clear just those.
+    /// The default frees it like any other page.
+    fn free_sparse_table(&mut self, page: TablePage, entry_bytes: usize, live: &[u16]) {
+        let _ = (entry_bytes, live);
+        self.free_table(page);
+    }
+
     /// Resolves a bus address found in a table descriptor back to the table.
     /// `None` if the address is not a table this memory handed out.
     fn lookup(&self, bus: BusAddr) -> Option<TableRef>;

@@ -271,11 +271,18 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
     /// A page whose entries were all cleared one by one (its live count is
     /// 0) is known to be zero and freed with
     /// [`TableMemory::free_zeroed_table`]; a last-level table detached
-    /// whole still holds its old leaves and is freed as it is.
+    /// whole still holds its old leaves: freed with
+    /// [`TableMemory::free_sparse_table`] naming them when they are the few
+    /// the walker knows, as it is otherwise.
     pub fn release(&mut self, gather: &mut Gather) {
+        let width = self.codec.entry_bytes();
         gather.drain_frees(|page| {
-            if self.count(page.id) == 0 {
+            let m = self.meta_of(page.id);
+            if m.live == 0 {
                 self.mem.free_zeroed_table(page);
+            } else if m.known {
+                self.mem
+                    .free_sparse_table(page, width, &m.few[..m.live as usize]);
             } else {
                 self.mem.free_table(page);
             }
@@ -1171,6 +1178,7 @@ mod fast_path_tests {
         reads: Cell<u64>,
         zeroed_frees: u64,
         plain_frees: u64,
+        sparse_frees: u64,
     }
 
     impl Counting {
@@ -1181,6 +1189,7 @@ mod fast_path_tests {
                 reads: Cell::new(0),
                 zeroed_frees: 0,
                 plain_frees: 0,
+                sparse_frees: 0,
             }
         }
         fn note(&self, at: VirtAddr) {
@@ -1203,6 +1212,10 @@ mod fast_path_tests {
         fn free_zeroed_table(&mut self, page: TablePage) {
             self.zeroed_frees += 1;
             self.inner.free_zeroed_table(page)
+        }
+        fn free_sparse_table(&mut self, page: TablePage, width: usize, live: &[u16]) {
+            self.sparse_frees += 1;
+            self.inner.free_sparse_table(page, width, live)
         }
         fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
             self.inner.lookup(bus)
@@ -1333,9 +1346,10 @@ mod fast_path_tests {
     }
 
     /// Tables emptied entry by entry are freed as known-zero; a last-level
-    /// table detached without visiting it (fully covered, or a lone page's)
-    /// is freed as it is — and the arena never hands out a block that is
-    /// not zero.
+    /// table detached without visiting it is freed naming its few live
+    /// entries when the walker knows them (a lone page's table), as it is
+    /// otherwise (a fully covered one) — and the arena never hands out a
+    /// block that is not zero.
     #[test]
     fn only_tables_known_to_be_zero_are_freed_as_zero() {
         let mut pt = PageTable::new(lpae(), Counting::new()).unwrap();
@@ -1351,7 +1365,11 @@ mod fast_path_tests {
         assert_eq!(pt.memory().reads.get(), 0);
         assert_eq!(g.tables_freed(), 3, "the leaf table and the two above it");
         pt.release(&mut g);
-        assert_eq!((pt.memory().plain_frees, pt.memory().zeroed_frees), (1, 2));
+        let frees = |pt: &PageTable<Lpae, Counting>| {
+            let m = pt.memory();
+            (m.plain_frees, m.zeroed_frees, m.sparse_frees)
+        };
+        assert_eq!(frees(&pt), (1, 2, 0));
         // Reuse: every table the next map gets is zero apart from what it wrote.
         pt.map(
             Iova(BASE + 0x5000),
@@ -1365,8 +1383,8 @@ mod fast_path_tests {
             let r = pt.translate(Iova(BASE + p * 0x1000));
             assert_eq!(r.is_ok(), p == 5, "page {p}: {r:?}");
         }
-        // A lone page: its table detached unread and untouched (freed as it
-        // is), the two above emptied entry by entry (freed as zero).
+        // A lone page: its table detached unread and untouched (freed naming
+        // the page's entry), the two above emptied entry by entry (zero).
         pt.memory_mut().watch = Some(leaf_table(&pt, BASE));
         let reads = pt.memory().reads.get();
         let mut g = Gather::new();
@@ -1376,8 +1394,24 @@ mod fast_path_tests {
         assert_eq!((n, g.tables_freed()), (0x1000, 3));
         assert_eq!(pt.memory().reads.get(), reads);
         pt.release(&mut g);
-        assert_eq!((pt.memory().plain_frees, pt.memory().zeroed_frees), (2, 4));
+        assert_eq!(frees(&pt), (1, 4, 1));
         assert_eq!(pt.table_pages(), 1);
+        // Reused: the page comes back zero (the arena cleared the one entry).
+        pt.map(
+            Iova(BASE + 0x9000),
+            PhysAddr(0x7000),
+            0x1000,
+            Prot::rw(),
+            &mut g,
+        )
+        .unwrap();
+        for p in 0..512u64 {
+            assert_eq!(
+                pt.translate(Iova(BASE + p * 0x1000)).is_ok(),
+                p == 9,
+                "page {p}"
+            );
+        }
     }
 
     /// The one-page path and the general walk make the same gathers, the
