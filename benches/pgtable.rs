@@ -1,19 +1,34 @@
 //! Page-table engine benchmark: our walker + LPAE codec against the
-//! `aarch64-paging` crate doing the same work in the same run.
+//! `aarch64-paging` crate doing the same work in the same run, and every
+//! row against a floor.
 //!
 //! Rows: map and unmap 1 GiB as 4K pages, 1 GiB as 2M blocks, and 10,000
 //! scattered single 4K pages (one call each).  Both engines build 4K-granule,
 //! 48-bit (level-0 start) stage-1 tables with the same attributes; our unmap
 //! also frees every table that becomes empty and returns it to the arena
 //! (after the would-be sync), `aarch64-paging` frees subtables only when a
-//! range covers them whole.
+//! range covers them whole.  The sun50i codec runs the rows its format has
+//! (no blocks) against the floor only: `aarch64-paging` has no such format.
 //!
-//! Run: `cargo bench --bench pgtable` (prints a table; best of N runs).
+//! The floor is the same number of descriptor stores as the row's leaves,
+//! made by a plain loop over a table that already exists (pre-allocated,
+//! pre-faulted, warm): map stores each leaf's descriptor, unmap stores 0,
+//! scattered rows store at the scattered leaves' slots, in the same order.
+//! It is the work no engine can avoid if it writes every leaf, with nothing
+//! of the walk, allocation or bookkeeping.
+//!
+//! Run: `cargo bench --bench pgtable` (`cargo xtask bench`; prints a table,
+//! best of N = 21 runs, the engines interleaved run by run).  `PGTABLE_RUNS=n`
+//! sets N, `PGTABLE_ONLY=4k|2m|scatter|sun50i-4k|sun50i-scatter` picks
+//! one workload, `PGTABLE_ENGINE=ours|theirs|floor` one engine (for
+//! `perf record`).
 
 use aarch64_paging::descriptor::El1Attributes;
 use aarch64_paging::idmap::IdMap;
 use aarch64_paging::paging::{Constraints, El1And0, MemoryRegion};
-use iommu_bringup::iommu::pgtable::{Granule, Lpae, NotLive, PageTable, Prot, RamArena};
+use iommu_bringup::iommu::pgtable::{
+    Codec, Granule, Lpae, NotLive, PageTable, Prot, RamArena, Sun50i,
+};
 use iommu_bringup::iommu::Gather;
 use iommu_bringup::mm::{Iova, PhysAddr};
 use std::hint::black_box;
@@ -23,24 +38,14 @@ const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 const PAGE: u64 = 4096;
 const SCATTER: u64 = 10_000;
-const RUNS: usize = 7;
+const RUNS: usize = 21;
 
-/// `PGTABLE_RUNS=n` overrides the run count and `PGTABLE_ONLY=4k|2m|scatter`
-/// picks one workload (for profiling with `perf record`).
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_default()
+}
+
 fn runs() -> usize {
-    std::env::var("PGTABLE_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(RUNS)
-}
-
-fn ours() -> PageTable<Lpae, RamArena> {
-    let codec = Lpae::new(Granule::K4, 48, 48, true).unwrap();
-    PageTable::new(codec, RamArena::with_size(96 << 20)).unwrap()
-}
-
-fn theirs() -> IdMap<El1And0> {
-    IdMap::with_asid(1, 0, El1And0)
+    env("PGTABLE_RUNS").parse().unwrap_or(RUNS)
 }
 
 fn attrs() -> El1Attributes {
@@ -55,11 +60,22 @@ fn attrs() -> El1Attributes {
         | El1Attributes::UXN
 }
 
-/// Distinct page addresses spread over 64 GiB: an odd multiplier is a
-/// bijection modulo 2^24 pages.
+/// Distinct page numbers below `1 << bits`: an odd multiplier is a
+/// bijection modulo a power of two.
+fn scattered_page(i: u64, bits: u32) -> u64 {
+    (i.wrapping_mul(0x9E37_79B1) ^ 0x5A5A5A) & ((1 << bits) - 1)
+}
+
+/// The LPAE rows' scattered pages: 10,000 of the 2^24 pages above 4 GiB
+/// (spread over 64 GiB).
 fn scattered(i: u64) -> u64 {
-    let page = (i.wrapping_mul(0x9E37_79B1) ^ 0x5A5A5A) & ((1 << 24) - 1);
-    4 * GIB + page * PAGE
+    4 * GIB + scattered_page(i, 24) * PAGE
+}
+
+/// The sun50i rows' scattered pages: 10,000 of the 2^20 pages of its
+/// 32-bit IOVA space, skipping the first MiB.
+fn scattered32(i: u64) -> u64 {
+    (scattered_page(i, 20) | 0x100) * PAGE
 }
 
 fn time(f: impl FnOnce()) -> Duration {
@@ -68,6 +84,7 @@ fn time(f: impl FnOnce()) -> Duration {
     t.elapsed()
 }
 
+/// Best (map, unmap) times over the runs.
 #[derive(Default, Clone, Copy)]
 struct Best {
     map: Option<Duration>,
@@ -75,14 +92,28 @@ struct Best {
 }
 
 impl Best {
-    fn add(&mut self, map: Duration, unmap: Duration) {
+    fn add(&mut self, (map, unmap): (Duration, Duration)) {
         self.map = Some(self.map.map_or(map, |b| b.min(map)));
         self.unmap = Some(self.unmap.map_or(unmap, |b| b.min(unmap)));
     }
 }
 
-/// One workload on our engine: returns (map, unmap) times.
-fn run_ours(pt: &mut PageTable<Lpae, RamArena>, work: Work) -> (Duration, Duration) {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Pages4K,
+    Blocks2M,
+    Scattered,
+}
+
+// ----- ours ----------------------------------------------------------------
+
+/// One workload on our engine with codec `C`: returns (map, unmap) times.
+/// `at(i)` is the i-th scattered page.
+fn run_ours<C: Codec>(
+    pt: &mut PageTable<C, RamArena>,
+    work: Work,
+    at: fn(u64) -> u64,
+) -> (Duration, Duration) {
     let mut g = Gather::new();
     let (m, u) = match work {
         Work::Pages4K | Work::Blocks2M => {
@@ -106,14 +137,14 @@ fn run_ours(pt: &mut PageTable<Lpae, RamArena>, work: Work) -> (Duration, Durati
         Work::Scattered => {
             let m = time(|| {
                 for i in 0..SCATTER {
-                    let a = scattered(i);
+                    let a = at(i);
                     pt.map(Iova(a), PhysAddr(a), PAGE, Prot::rw(), &mut g)
                         .unwrap();
                 }
             });
             let u = time(|| {
                 for i in 0..SCATTER {
-                    let a = scattered(i);
+                    let a = at(i);
                     let mut g = Gather::new();
                     pt.unmap(Iova(a), PAGE, &mut g, &mut NotLive).unwrap();
                     pt.release(&mut g);
@@ -126,10 +157,12 @@ fn run_ours(pt: &mut PageTable<Lpae, RamArena>, work: Work) -> (Duration, Durati
     (m, u)
 }
 
+// ----- aarch64-paging --------------------------------------------------------
+
 /// The same workload with aarch64-paging.  Unmapping is mapping the range
 /// with attributes that lack VALID, which is how that crate removes entries.
 fn run_theirs(work: Work) -> (Duration, Duration) {
-    let mut idmap = theirs();
+    let mut idmap = IdMap::with_asid(1, 0, El1And0);
     let (m, u) = match work {
         Work::Pages4K | Work::Blocks2M => {
             let constraints = if work == Work::Pages4K {
@@ -179,70 +212,250 @@ fn run_theirs(work: Work) -> (Duration, Duration) {
     (m, u)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Work {
-    Pages4K,
-    Blocks2M,
-    Scattered,
+// ----- the floor -------------------------------------------------------------
+
+/// A pre-built table: the slots the row's leaves occupy, and the memory.
+struct Floor<W> {
+    mem: Vec<W>,
+    /// Word index of each leaf, in the order the row maps them.
+    slots: Vec<u32>,
+    /// Descriptor of leaf 0, and what each next leaf adds.
+    first: W,
+    step: W,
+}
+
+impl<W: Copy + Default + std::ops::Add<Output = W>> Floor<W> {
+    /// `leaves` slots: contiguous for a range, or one per scattered page in
+    /// its own table of `entries` (tables numbered in first-touch order, as
+    /// an allocator would hand them out).
+    fn new(pages: &[u64], entries: u64, first: W, step: W) -> Self {
+        let mut table_of = std::collections::HashMap::new();
+        let slots: Vec<u32> = pages
+            .iter()
+            .map(|&p| {
+                let n = table_of.len() as u64;
+                let t = *table_of.entry(p / entries).or_insert(n);
+                (t * entries + p % entries) as u32
+            })
+            .collect();
+        let words = (table_of.len() as u64 * entries) as usize;
+        Self {
+            mem: vec![W::default(); words],
+            slots,
+            first,
+            step,
+        }
+    }
+
+    /// One map (every leaf's descriptor) and one unmap (every leaf 0).
+    fn run(&mut self, contiguous: bool) -> (Duration, Duration) {
+        let (first, step) = (black_box(self.first), black_box(self.step));
+        let m = time(|| {
+            let mut d = first;
+            if contiguous {
+                let base = self.slots[0] as usize;
+                for w in &mut self.mem[base..base + self.slots.len()] {
+                    *w = d;
+                    d = d + step;
+                }
+            } else {
+                for &s in &self.slots {
+                    self.mem[s as usize] = d;
+                    d = d + step;
+                }
+            }
+            black_box(&mut self.mem);
+        });
+        let u = time(|| {
+            if contiguous {
+                let base = self.slots[0] as usize;
+                self.mem[base..base + self.slots.len()].fill(W::default());
+            } else {
+                for &s in &self.slots {
+                    self.mem[s as usize] = W::default();
+                }
+            }
+            black_box(&mut self.mem);
+        });
+        (m, u)
+    }
+}
+
+// ----- rows ------------------------------------------------------------------
+
+/// One engine's run of a workload: (map, unmap) times.
+type Engine = Box<dyn FnMut() -> (Duration, Duration)>;
+
+/// One workload and its engines.
+struct Row {
+    key: &'static str,
+    name: &'static str,
+    leaves: u64,
+    ours: Engine,
+    theirs: Option<Engine>,
+    floor: Engine,
+}
+
+/// Builds a row (its tables and floor) when it is about to run.
+type MakeRow = fn() -> Row;
+
+/// Our LPAE engine on a warm arena (like the DMA pool on target, it
+/// persists across runs; `aarch64-paging` allocates from the process heap,
+/// which recycles the previous run's pages).
+fn lpae_row(key: &'static str, name: &'static str, work: Work) -> Row {
+    let mut pt = PageTable::new(
+        Lpae::new(Granule::K4, 48, 48, true).unwrap(),
+        RamArena::with_size(96 << 20),
+    )
+    .unwrap();
+    // The LPAE leaf descriptor of Prot::rw() at 0 (its low attribute bits).
+    let attr =
+        Lpae::new(Granule::K4, 48, 48, true)
+            .unwrap()
+            .encode_leaf(3, PhysAddr(0), Prot::rw());
+    let base_page = (GIB + 2 * MIB) / PAGE;
+    let (pages, step, contiguous): (Vec<u64>, u64, bool) = match work {
+        Work::Pages4K => ((0..GIB / PAGE).map(|i| base_page + i).collect(), PAGE, true),
+        Work::Blocks2M => (
+            (0..GIB / (2 * MIB)).map(|i| base_page / 512 + i).collect(),
+            2 * MIB,
+            true,
+        ),
+        Work::Scattered => (
+            (0..SCATTER).map(|i| scattered(i) / PAGE).collect(),
+            PAGE,
+            false,
+        ),
+    };
+    let mut floor = Floor::<u64>::new(&pages, 512, attr | (pages[0] * step), step);
+    Row {
+        key,
+        name,
+        leaves: pages.len() as u64,
+        ours: Box::new(move || run_ours(&mut pt, work, scattered)),
+        theirs: Some(Box::new(move || run_theirs(work))),
+        floor: Box::new(move || floor.run(contiguous)),
+    }
+}
+
+/// The sun50i codec (32-bit entries, 1 KiB last-level tables of 256
+/// entries, 4 KiB pages only) against the floor.
+fn sun50i_row(key: &'static str, name: &'static str, work: Work) -> Row {
+    let mut pt = PageTable::new(Sun50i, RamArena::with_size(96 << 20)).unwrap();
+    let attr = Sun50i.encode_leaf(2, PhysAddr(0), Prot::rw()) as u32;
+    let base_page = (GIB + 2 * MIB) / PAGE;
+    let (pages, contiguous): (Vec<u64>, bool) = match work {
+        Work::Scattered => ((0..SCATTER).map(|i| scattered32(i) / PAGE).collect(), false),
+        _ => ((0..GIB / PAGE).map(|i| base_page + i).collect(), true),
+    };
+    let mut floor = Floor::<u32>::new(&pages, 256, attr | (pages[0] * PAGE) as u32, PAGE as u32);
+    Row {
+        key,
+        name,
+        leaves: pages.len() as u64,
+        ours: Box::new(move || run_ours(&mut pt, work, scattered32)),
+        theirs: None,
+        floor: Box::new(move || floor.run(contiguous)),
+    }
 }
 
 fn main() {
-    let works = [
-        (Work::Pages4K, "1 GiB as 4K pages", GIB / PAGE),
-        (Work::Blocks2M, "1 GiB as 2M blocks", GIB / (2 * MIB)),
-        (Work::Scattered, "10,000 scattered 4K pages", SCATTER),
-    ];
     let runs = runs();
-    let only = std::env::var("PGTABLE_ONLY").unwrap_or_default();
-    println!("page-table engine vs aarch64-paging 0.12 (best of {runs} runs, ns per leaf)");
+    let only = env("PGTABLE_ONLY");
+    let engine = env("PGTABLE_ENGINE");
+    let want = |e: &str| engine.is_empty() || engine == e;
+    let rows: Vec<(&str, MakeRow)> = vec![
+        ("4k", || {
+            lpae_row("4k", "LPAE 1 GiB as 4K pages", Work::Pages4K)
+        }),
+        ("2m", || {
+            lpae_row("2m", "LPAE 1 GiB as 2M blocks", Work::Blocks2M)
+        }),
+        ("scatter", || {
+            lpae_row("scatter", "LPAE 10,000 scattered 4K", Work::Scattered)
+        }),
+        ("sun50i-4k", || {
+            sun50i_row("sun50i-4k", "sun50i 1 GiB as 4K pages", Work::Pages4K)
+        }),
+        ("sun50i-scatter", || {
+            sun50i_row(
+                "sun50i-scatter",
+                "sun50i 10,000 scattered 4K",
+                Work::Scattered,
+            )
+        }),
+        // DART (src/iommu/pgtable/dart.rs, 16 KiB pages): add its rows here
+        // against the floor once the codec is on main, like sun50i_row
+        // (64-bit entries, 2048 per table).
+    ];
+    println!(
+        "page-table engine vs aarch64-paging 0.12 and the floor \
+         (best of {runs} runs, interleaved; ns per leaf)"
+    );
     println!();
     println!(
-        "| {:<27} | {:<5} | {:>10} | {:>14} | {:>12} |",
-        "workload", "op", "ours ns", "aarch64-paging", "ours/theirs"
+        "| {:<27} | {:<5} | {:>8} | {:>14} | {:>7} | {:>11} | {:>10} |",
+        "workload", "op", "ours ns", "aarch64-paging", "floor", "ours/theirs", "ours/floor"
     );
     println!(
-        "|{:-<29}|{:-<7}|{:-<12}|{:-<16}|{:-<14}|",
-        "", "", "", "", ""
+        "|{:-<29}|{:-<7}|{:-<10}|{:-<16}|{:-<9}|{:-<13}|{:-<12}|",
+        "", "", "", "", "", "", ""
     );
     let mut worst: f64 = 0.0;
-    for (work, name, leaves) in works {
-        let key = match work {
-            Work::Pages4K => "4k",
-            Work::Blocks2M => "2m",
-            Work::Scattered => "scatter",
-        };
+    for (key, make) in rows {
         if !only.is_empty() && only != key {
             continue;
         }
-        let (mut a, mut b) = (Best::default(), Best::default());
-        // One warm-up round each, then interleave so both see the same
-        // machine state.
-        // Our table (and its arena, like the DMA pool on target) persists
-        // across runs; theirs is rebuilt each run from the heap, which
-        // recycles the previous run's pages.
-        let mut pt = ours();
-        run_ours(&mut pt, work);
-        run_theirs(work);
-        for _ in 0..runs {
-            let (m, u) = run_ours(&mut pt, work);
-            a.add(m, u);
-            let (m, u) = run_theirs(work);
-            b.add(m, u);
+        let mut row = make();
+        debug_assert_eq!(row.key, key);
+        let (mut a, mut b, mut f) = (Best::default(), Best::default(), Best::default());
+        // One warm-up round each, then interleave so every engine sees the
+        // same machine state.
+        let _ = (row.ours)();
+        if let Some(t) = row.theirs.as_mut() {
+            let _ = t();
         }
-        for (op, ours, theirs) in [("map", a.map, b.map), ("unmap", a.unmap, b.unmap)] {
-            let per = |d: Option<Duration>| d.unwrap().as_nanos() as f64 / leaves as f64;
-            let ratio = per(ours) / per(theirs);
-            worst = worst.max(ratio);
+        let _ = (row.floor)();
+        for _ in 0..runs {
+            if want("ours") {
+                a.add((row.ours)());
+            }
+            if want("theirs") {
+                if let Some(t) = row.theirs.as_mut() {
+                    b.add(t());
+                }
+            }
+            if want("floor") {
+                f.add((row.floor)());
+            }
+        }
+        let per = |d: Option<Duration>| d.map(|d| d.as_nanos() as f64 / row.leaves as f64);
+        let cell = |v: Option<f64>, w: usize| match v {
+            Some(v) => format!("{v:>w$.2}"),
+            None => format!("{:>w$}", "—"),
+        };
+        for (op, ours, theirs, floor) in [
+            ("map", a.map, b.map, f.map),
+            ("unmap", a.unmap, b.unmap, f.unmap),
+        ] {
+            let (o, t, fl) = (per(ours), per(theirs), per(floor));
+            let vs_theirs = o.zip(t).map(|(o, t)| o / t);
+            let vs_floor = o.zip(fl).map(|(o, f)| o / f);
+            if let Some(r) = vs_theirs {
+                worst = worst.max(r);
+            }
             println!(
-                "| {:<27} | {:<5} | {:>10.2} | {:>14.2} | {:>12.2} |",
-                name,
+                "| {:<27} | {:<5} | {} | {} | {} | {} | {} |",
+                row.name,
                 op,
-                per(ours),
-                per(theirs),
-                ratio
+                cell(o, 8),
+                cell(t, 14),
+                cell(fl, 7),
+                cell(vs_theirs, 11),
+                cell(vs_floor, 10)
             );
         }
     }
     println!();
-    println!("worst ratio (ours/theirs, lower is better): {worst:.2}");
+    println!("worst ratio to aarch64-paging (ours/theirs, lower is better): {worst:.2}");
 }

@@ -15,8 +15,11 @@ pub mod sun50i;
 pub mod virtio_iommu;
 
 mod caps;
+#[cfg(test)]
+mod cost_table;
 mod domain;
 mod driver;
+pub mod erased;
 mod error;
 mod gate;
 mod ids;

@@ -17,7 +17,8 @@ use super::runner::{
 };
 use crate::dma::{platform, DmaMaster, MasterSpec};
 use crate::iommu::dart::probe::DartProbe;
-use crate::iommu::pgtable::{Codec, Granule, PoolTables};
+use crate::iommu::erased::{Erase, Erased};
+use crate::iommu::pgtable::{AnyCodec, Codec, Granule, PoolTables};
 use crate::iommu::probe::{CheckOutcome, HardwareCheck, Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::smmuv2::probe::Smmuv2Probe;
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
@@ -336,14 +337,31 @@ pub fn test_iova_ranges(page: u64, masters: usize, input_bits: u32) -> Vec<(u64,
     v
 }
 
+/// A family's own translation port as a master ([`Probe::self_master`]).
+type SelfMasterFn = for<'p> fn(
+    &mut dyn ProbeEnv,
+    &'p DmaPool,
+    &ProbeTarget<'_>,
+) -> Result<Option<Box<dyn DmaMaster + 'p>>, String>;
+
 /// Brings one IOMMU of family `P` up and runs the catalogue on it.
+///
+/// The family's own part is the bring-up, the table format and its checks;
+/// the rest ([`run_erased`]) runs on the driver behind
+/// [`Erased`](crate::iommu::erased::Erased), so the image holds one copy of
+/// the catalogue, the domain and the walker for every family
+/// (docs/performance.md, "Footprint").  The driver is asked the same
+/// things in the same order either way.
 pub fn run_family<P: Probe>(
     env: &mut dyn FamilyEnv,
     pool: &DmaPool,
     k: &mut KtapWriter<&mut dyn Write>,
     number: usize,
     t: &FamilyTarget<'_>,
-) -> Result<Totals, String> {
+) -> Result<Totals, String>
+where
+    P::Format: 'static,
+{
     let mut driver = P::bring_up(env.probe_env(), pool, &t.probe)?;
     // The family's checks that need no master come first in the group.
     let checks: Vec<(&str, CaseReport)> = P::hardware_checks(&mut driver, pool, env.probe_env())
@@ -404,8 +422,7 @@ pub fn run_family<P: Probe>(
         .iter()
         .filter_map(|m| m.stream_on(t.index).map(|s| s.id))
         .collect();
-    let skip = env.skip_sync();
-    if skip {
+    if env.skip_sync() {
         env.diag(&format!(
             "iommu_bringup.inject=skip-sync: from the first case on, the driver drops every {} (negative control)",
             P::INVALIDATION
@@ -413,6 +430,64 @@ pub fn run_family<P: Probe>(
     }
     let ranges = test_iova_ranges(page, t.masters.len(), input_bits);
     P::check_test_iovas(&mut driver, env.probe_env(), &streams, &ranges)?;
+    let mut erase = Erase::new(&mut driver, format.clone());
+    let mut erased = Erased::new(&mut erase);
+    run_erased(
+        env,
+        pool,
+        k,
+        number,
+        t,
+        &mut erased,
+        Erasure {
+            format: AnyCodec::new(format),
+            coherent,
+            page,
+            checks,
+            self_master: P::self_master,
+            self_master_name: P::SELF_MASTER_NAME,
+        },
+    )
+}
+
+/// What [`run_erased`] needs from the family beyond the erased driver.
+struct Erasure {
+    /// The driver's table format, behind one type.
+    format: AnyCodec,
+    /// Whether the tables are written for a coherent walker.
+    coherent: bool,
+    /// The format's page size.
+    page: u64,
+    /// The family's hardware checks, reported first in the group.
+    checks: Vec<(&'static str, CaseReport)>,
+    /// The family's own port as a master.
+    self_master: SelfMasterFn,
+    /// What reports call that port.
+    self_master_name: &'static str,
+}
+
+/// [`run_family`] from the domains on, the same code for every family:
+/// one domain per master (or the one shared context), the masters, the
+/// preflight, then the catalogue as KTAP subtest `number`.
+fn run_erased(
+    env: &mut dyn FamilyEnv,
+    pool: &DmaPool,
+    k: &mut KtapWriter<&mut dyn Write>,
+    number: usize,
+    t: &FamilyTarget<'_>,
+    driver: &mut Erased<'_>,
+    family: Erasure,
+) -> Result<Totals, String> {
+    let Erasure {
+        format,
+        coherent,
+        page,
+        checks,
+        self_master,
+        self_master_name,
+    } = family;
+    let input_bits = format.input_bits();
+    let skip = env.skip_sync();
     // One domain per master, or the one context every stream shares; the
     // driver checks the format against its hardware and tags each domain.
     let contexts = match driver.capabilities().contexts {
@@ -423,7 +498,7 @@ pub fn run_family<P: Probe>(
     for i in 0..contexts {
         let tables = PoolTables::with_cache(pool, coherent, env.cache());
         let d = Domain::new(
-            &mut driver,
+            &mut *driver,
             format.clone(),
             tables,
             aperture_for(i, input_bits),
@@ -437,7 +512,7 @@ pub fn run_family<P: Probe>(
         .collect();
     let mut opened = env.open_masters(pool, t.index, &t.masters, &staging, page)?;
     if opened.masters.len() < MAX_MASTERS {
-        if let Some(own) = P::self_master(env.probe_env(), pool, &t.probe)? {
+        if let Some(own) = self_master(env.probe_env(), pool, &t.probe)? {
             env.diag(&format!(
                 "{}: using the IOMMU's own port as a master",
                 t.probe.name
@@ -453,8 +528,7 @@ pub fn run_family<P: Probe>(
             number,
             t.probe.name,
             &format!(
-                "no DMA master: none this image can drive sits behind it, and {} is not available on this instance (see the note above)",
-                P::SELF_MASTER_NAME
+                "no DMA master: none this image can drive sits behind it, and {self_master_name} is not available on this instance (see the note above)",
             ),
         ));
     }
@@ -464,7 +538,7 @@ pub fn run_family<P: Probe>(
         .map(|m| &mut **m as &mut dyn DmaMaster)
         .collect();
     env.check_bring_up()?;
-    let mut test = IommuTest::setup(&mut driver, masters, domains, &opened.fixed, pool, page)?;
+    let mut test = IommuTest::setup(driver, masters, domains, &opened.fixed, pool, page)?;
     test.timeout = DMA_TIMEOUT;
     let high = Iova(preflight_high(input_bits));
     for note in preflight(&mut test, &[Iova(PREFLIGHT_LOW), high])? {

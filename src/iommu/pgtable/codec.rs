@@ -44,6 +44,14 @@ pub trait Codec: core::fmt::Debug {
     /// Bytes per descriptor: 8 (LPAE, DART) or 4 (sun50i).
     const ENTRY_BYTES: usize;
 
+    /// Bytes per descriptor of this instance: what the walker reads.  The
+    /// default is [`Self::ENTRY_BYTES`]; only a codec that stands for
+    /// several formats ([`AnyCodec`](super::AnyCodec)) overrides it.
+    #[inline]
+    fn entry_bytes(&self) -> usize {
+        Self::ENTRY_BYTES
+    }
+
     /// Level of the top table.
     fn start_level(&self) -> u8;
     /// Level of the last table (where the smallest pages live).
@@ -96,5 +104,17 @@ pub trait Codec: core::fmt::Debug {
     /// The smallest page size (the granule).
     fn granule(&self) -> u64 {
         1u64 << self.level_shift(self.last_level())
+    }
+
+    /// `Some(step)` when leaves at `level` encode their output address
+    /// linearly: for a span-aligned `oa` whose run stays within the output
+    /// size, `encode_leaf(level, oa + span, prot)` is always
+    /// `encode_leaf(level, oa, prot) + step`.  The walker then writes a run
+    /// of leaves as one fill ([`TableMemory::fill`]) instead of encoding
+    /// each.  The default `None` makes it encode every leaf — always right.
+    ///
+    /// [`TableMemory::fill`]: super::TableMemory::fill
+    fn leaf_step(&self, _level: u8) -> Option<u64> {
+        None
     }
 }

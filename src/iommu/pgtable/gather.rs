@@ -36,8 +36,9 @@ pub struct Gather {
     tables_freed: u32,
     bbm_breaks: u32,
     /// The first few parked pages live inline so a typical unmap does not
-    /// allocate; more spill to `freed`.
+    /// allocate; more spill to `freed`.  `inline[..parked]` are `Some`.
     inline: [Option<TablePage>; INLINE],
+    parked: u8,
     freed: Vec<TablePage>,
 }
 
@@ -70,6 +71,7 @@ impl Gather {
             tables_freed: 0,
             bbm_breaks: 0,
             inline: [None; INLINE],
+            parked: 0,
             freed: Vec::new(),
         }
     }
@@ -124,7 +126,10 @@ impl Gather {
 
     /// Table pages waiting for the sync before they may be reused.
     pub fn pending_frees(&self) -> impl Iterator<Item = &TablePage> + '_ {
-        self.inline.iter().flatten().chain(self.freed.iter())
+        self.inline[..usize::from(self.parked)]
+            .iter()
+            .flatten()
+            .chain(self.freed.iter())
     }
 
     fn widen(&mut self, iova: u64, size: u64) {
@@ -171,18 +176,35 @@ impl Gather {
     pub(crate) fn add_freed_table(&mut self, iova: u64, span: u64, page: TablePage) {
         self.widen(iova, span);
         self.tables_freed += 1;
-        match self.inline.iter_mut().find(|p| p.is_none()) {
-            Some(slot) => *slot = Some(page),
+        match self.inline.get_mut(usize::from(self.parked)) {
+            Some(slot) => {
+                *slot = Some(page);
+                self.parked += 1;
+            }
             None => self.freed.push(page),
         }
     }
 
     /// Takes the parked table pages (after the sync).
     pub(crate) fn take_frees(&mut self) -> impl Iterator<Item = TablePage> {
-        let inline = core::mem::replace(&mut self.inline, [None; INLINE]);
-        inline
-            .into_iter()
-            .flatten()
-            .chain(core::mem::take(&mut self.freed))
+        let mut v = Vec::new();
+        self.drain_frees(|p| v.push(p));
+        v.into_iter()
+    }
+
+    /// Hands each parked table page to `f`, oldest first, and forgets it
+    /// (after the sync).
+    pub(crate) fn drain_frees(&mut self, mut f: impl FnMut(TablePage)) {
+        for slot in &mut self.inline[..usize::from(self.parked)] {
+            if let Some(p) = slot.take() {
+                f(p);
+            }
+        }
+        self.parked = 0;
+        if !self.freed.is_empty() {
+            for p in self.freed.drain(..) {
+                f(p);
+            }
+        }
     }
 }

@@ -79,6 +79,24 @@ pub trait TableMemory {
     /// removal).
     fn free_table(&mut self, page: TablePage);
 
+    /// Like [`free_table`](Self::free_table) for a page the engine knows is
+    /// all zero (it cleared every entry it had written), so an allocator
+    /// that zero-fills on allocation may hand it out again without doing
+    /// so.  The default frees it like any other page.
+    fn free_zeroed_table(&mut self, page: TablePage) {
+        self.free_table(page);
+    }
+
+    /// Like [`free_table`](Self::free_table) for a page the engine knows
+    /// is zero apart from the entries at indices `live` (entries of
+    /// `entry_bytes`; a table detached whole while it held a few leaves),
+    /// so an allocator that zero-fills on allocation may clear just those.
+    /// The default frees it like any other page.
+    fn free_sparse_table(&mut self, page: TablePage, entry_bytes: usize, live: &[u16]) {
+        let _ = (entry_bytes, live);
+        self.free_table(page);
+    }
+
     /// Resolves a bus address found in a table descriptor back to the table.
     /// `None` if the address is not a table this memory handed out.
     fn lookup(&self, bus: BusAddr) -> Option<TableRef>;
@@ -91,6 +109,24 @@ pub trait TableMemory {
     fn read_u32(&self, at: VirtAddr) -> u32;
     /// Writes a 32-bit little-endian entry.
     fn write_u32(&mut self, at: VirtAddr, val: u32);
+
+    /// Writes `count` entries of `entry_bytes` (8 or 4) from `at`: the
+    /// first `first`, each next one `step` more (a run of leaves whose
+    /// descriptors grow by the page size; `Codec::leaf_step`).  The default
+    /// writes them one by one; a memory that can find the table once for
+    /// the whole run overrides it.
+    fn fill(&mut self, at: VirtAddr, entry_bytes: usize, first: u64, step: u64, count: usize) {
+        let mut d = first;
+        for k in 0..count {
+            let a = VirtAddr(at.0 + (k * entry_bytes) as u64);
+            if entry_bytes == 8 {
+                self.write_u64(a, d);
+            } else {
+                self.write_u32(a, d as u32);
+            }
+            d = d.wrapping_add(step);
+        }
+    }
 
     /// `true` when the IOMMU's table walker snoops CPU caches
     /// (`dma-coherent` in the device tree); then [`clean`](Self::clean) is

@@ -11,6 +11,7 @@
 //! and on the host the [`RamArena`].
 #![forbid(unsafe_code)]
 
+mod any;
 mod arena;
 mod bbm;
 mod codec;
@@ -24,6 +25,7 @@ mod prot;
 pub mod sun50i;
 mod walker;
 
+pub use any::AnyCodec;
 pub use arena::RamArena;
 pub use bbm::{BreakFlush, NotLive};
 pub use codec::{Codec, Pte};

@@ -25,9 +25,44 @@ use super::{TableMemory, TablePage, TableRef};
 use crate::mm::cache::{CacheMaintenance, DmaBarrier};
 use crate::mm::dma_pool::{DmaBuf, DmaError, DmaPool};
 use crate::mm::{BusAddr, VirtAddr};
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
+
+/// Table addresses to ids, sorted by address: a domain has tens to a few
+/// hundred tables, so a sorted vector's binary search is as quick as a
+/// tree and much smaller in the image than a `BTreeMap` instance.
+#[derive(Default)]
+struct ByAddr(Vec<(u64, usize)>);
+
+impl ByAddr {
+    fn insert(&mut self, addr: u64, id: usize) {
+        match self.0.binary_search_by_key(&addr, |e| e.0) {
+            Ok(i) => self.0[i].1 = id,
+            Err(i) => self.0.insert(i, (addr, id)),
+        }
+    }
+
+    fn get(&self, addr: u64) -> Option<usize> {
+        let i = self.0.binary_search_by_key(&addr, |e| e.0).ok()?;
+        Some(self.0[i].1)
+    }
+
+    fn remove(&mut self, addr: u64) {
+        if let Ok(i) = self.0.binary_search_by_key(&addr, |e| e.0) {
+            self.0.remove(i);
+        }
+    }
+
+    /// The entry with the greatest address at or below `addr`.
+    fn at_or_below(&self, addr: u64) -> Option<(u64, usize)> {
+        let n = self.0.partition_point(|e| e.0 <= addr);
+        n.checked_sub(1).map(|i| self.0[i])
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 /// How [`TableMemory::clean`] reaches the CPU caches.
 #[derive(Clone, Copy)]
@@ -64,9 +99,9 @@ pub struct PoolTables<'p> {
     /// Free ids, reused first so ids stay dense.
     free_ids: Vec<usize>,
     /// Bus address of a table's first byte → id.
-    by_bus: BTreeMap<u64, usize>,
+    by_bus: ByAddr,
     /// CPU address of a table's first byte → id.
-    by_cpu: BTreeMap<u64, usize>,
+    by_cpu: ByAddr,
     coherent: bool,
     cleaner: Cleaner<'p>,
     cleans: u64,
@@ -112,8 +147,8 @@ impl<'p> PoolTables<'p> {
             pool,
             tables: Vec::new(),
             free_ids: Vec::new(),
-            by_bus: BTreeMap::new(),
-            by_cpu: BTreeMap::new(),
+            by_bus: ByAddr::default(),
+            by_cpu: ByAddr::default(),
             coherent: walker_coherent,
             cleaner,
             cleans: 0,
@@ -151,7 +186,7 @@ impl<'p> PoolTables<'p> {
 
     /// The table holding `[at, at + len)` and the offset of `at` in it.
     fn locate(&self, at: VirtAddr, len: usize) -> Option<(&DmaBuf<'p>, usize)> {
-        let (&base, &id) = self.by_cpu.range(..=at.as_u64()).next_back()?;
+        let (base, id) = self.by_cpu.at_or_below(at.as_u64())?;
         let buf = self.tables.get(id)?.as_ref()?;
         let off = usize::try_from(at.as_u64() - base).ok()?;
         (off.checked_add(len)? <= buf.len()).then_some((buf, off))
@@ -225,14 +260,14 @@ impl TableMemory for PoolTables<'_> {
     }
 
     fn free_table(&mut self, page: TablePage) {
-        let ours = self.by_bus.get(&page.bus.as_u64()) == Some(&page.id)
-            && self.by_cpu.get(&page.virt.as_u64()) == Some(&page.id);
+        let ours = self.by_bus.get(page.bus.as_u64()) == Some(page.id)
+            && self.by_cpu.get(page.virt.as_u64()) == Some(page.id);
         if !ours {
             self.note_refused();
             return;
         }
-        self.by_bus.remove(&page.bus.as_u64());
-        self.by_cpu.remove(&page.virt.as_u64());
+        self.by_bus.remove(page.bus.as_u64());
+        self.by_cpu.remove(page.virt.as_u64());
         if let Some(slot) = self.tables.get_mut(page.id) {
             // Dropping the DmaBuf returns its frames to the pool.
             *slot = None;
@@ -241,7 +276,7 @@ impl TableMemory for PoolTables<'_> {
     }
 
     fn lookup(&self, bus: BusAddr) -> Option<TableRef> {
-        let id = *self.by_bus.get(&bus.as_u64())?;
+        let id = self.by_bus.get(bus.as_u64())?;
         let buf = self.tables.get(id)?.as_ref()?;
         Some(TableRef {
             virt: buf.cpu_addr(),
@@ -273,6 +308,28 @@ impl TableMemory for PoolTables<'_> {
     fn write_u32(&mut self, at: VirtAddr, val: u32) {
         match self.locate(at, 4) {
             Some((buf, off)) if off.is_multiple_of(4) => buf.write_u32(off, val),
+            _ => self.note_refused(),
+        }
+    }
+
+    /// One table lookup for the whole run, then single-copy-atomic stores.
+    fn fill(&mut self, at: VirtAddr, entry_bytes: usize, first: u64, step: u64, count: usize) {
+        let len = entry_bytes.saturating_mul(count);
+        match self.locate(at, len) {
+            Some((buf, off)) if entry_bytes == 8 && off.is_multiple_of(8) => {
+                let mut d = first;
+                for k in 0..count {
+                    buf.write_u64(off + 8 * k, d);
+                    d = d.wrapping_add(step);
+                }
+            }
+            Some((buf, off)) if entry_bytes == 4 && off.is_multiple_of(4) => {
+                let mut d = first;
+                for k in 0..count {
+                    buf.write_u32(off + 4 * k, d as u32);
+                    d = d.wrapping_add(step);
+                }
+            }
             _ => self.note_refused(),
         }
     }
@@ -386,6 +443,25 @@ mod tests {
             all_zero &= t.read_u64(a.virt + 8 * i) == 0;
         }
         assert!(all_zero, "refused writes did not land in the table");
+    }
+
+    #[test]
+    fn a_fill_finds_its_table_once_and_stays_inside_it() {
+        let ram = HostRam::new(1 << 20);
+        let pool = ram.pool();
+        let mut t = PoolTables::new(&pool, true, no_clean);
+        let a = t.alloc_table(4096, 4096).unwrap();
+        t.fill(a.virt + 8, 8, 0x1003, 0x1000, 3);
+        let words: Vec<u64> = (0..5).map(|i| t.read_u64(a.virt + 8 * i)).collect();
+        assert_eq!(words, [0, 0x1003, 0x2003, 0x3003, 0]);
+        t.fill(a.virt + 16, 4, 0x11, 0x100, 2);
+        assert_eq!(t.read_u32(a.virt + 16), 0x11);
+        assert_eq!(t.read_u32(a.virt + 20), 0x111);
+        assert_eq!(t.refused(), 0);
+        // Past the end of the table: refused as a whole, nothing written.
+        t.fill(a.virt + 4088, 8, 7, 1, 2);
+        assert_eq!(t.read_u64(a.virt + 4088), 0);
+        assert_eq!(t.refused(), 1);
     }
 
     static CLEANED: AtomicUsize = AtomicUsize::new(0);

@@ -222,6 +222,13 @@ impl Codec for Sun50i {
         u64::from((oa.0 as u32 & PTE_PAGE_ADDR_MASK) | aci | PTE_VALID)
     }
 
+    #[inline]
+    fn leaf_step(&self, _level: u8) -> Option<u64> {
+        // PTE[31:12] holds the page address in place, and the walker keeps
+        // a run below 4 GiB (output_bits 32): +4 KiB per page.
+        Some(1 << 12)
+    }
+
     fn leaf_prot(&self, _level: u8, raw: u64) -> Prot {
         Self::prot_of_aci(Self::pte_aci(raw as u32))
     }

@@ -79,7 +79,7 @@ fn build_logged(run: fn(&mut Command) -> Result<()>, log: &mut String) -> Result
     let dir = root.join("target").join(TARGET).join("release");
     let elf = dir.join(BIN);
     let image = dir.join("Image");
-    let objcopy = objcopy()?;
+    let objcopy = llvm_tool("llvm-objcopy")?;
     run(Command::new(&objcopy)
         .arg("-O")
         .arg("binary")
@@ -99,9 +99,10 @@ fn build_logged(run: fn(&mut Command) -> Result<()>, log: &mut String) -> Result
     Ok(Artifacts { elf, image })
 }
 
-/// Locates `llvm-objcopy` from the toolchain's `llvm-tools` (which
-/// [`toolchain::ensure`] has installed when `rust-toolchain.toml` lists it).
-fn objcopy() -> Result<PathBuf> {
+/// Locates `name` (`llvm-objcopy`, `llvm-nm`) among the toolchain's
+/// `llvm-tools` (which [`toolchain::ensure`] has installed when
+/// `rust-toolchain.toml` lists it).
+pub fn llvm_tool(name: &str) -> Result<PathBuf> {
     let root = process::workspace_root();
     let sysroot = process::output(
         Command::new(rustc())
@@ -116,7 +117,8 @@ fn objcopy() -> Result<PathBuf> {
     let path = Path::new(sysroot.trim())
         .join("lib/rustlib")
         .join(host.trim())
-        .join("bin/llvm-objcopy");
+        .join("bin")
+        .join(name);
     if path.is_file() {
         Ok(path)
     } else {
@@ -127,6 +129,12 @@ fn objcopy() -> Result<PathBuf> {
             toolchain::FILE
         )))
     }
+}
+
+/// The footprint report of a built image (sections, families, modules;
+/// [`crate::size`]).
+pub fn footprint(art: &Artifacts) -> Result<crate::size::Footprint> {
+    crate::size::measure(&art.elf, &llvm_tool("llvm-nm")?)
 }
 
 fn rustc() -> std::ffi::OsString {

@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! cargo xtask build
+//! cargo xtask size
 //! cargo xtask run [--iommu smmuv3|virtio|none] [--el2] [--bootargs "…"]
 //!                 [--load-addr ADDR] [--ram MIB] [--timeout SECS] [--junit FILE] [-- qemu args…]
 //! cargo xtask test [--no-lint] [--no-host] [--no-kunit] [--only NAME]… [--timeout SECS]
 //!                  [--jobs N] [--verbose] [--junit FILE]
 //! cargo xtask bench [-- bench args…]
 //! cargo xtask wall [--runs N] [--icount SETTING | --no-icount] [--image FILE]
+//! cargo xtask cost
 //! cargo xtask install-qemu [--dry-run]
 //! cargo xtask dt-probe FILE.dtb [--json]
 //! cargo xtask fetch-dtbs
@@ -25,6 +27,7 @@ mod bench;
 mod boards;
 mod bootfmt;
 mod checksum;
+mod cost;
 mod dtbs;
 mod dtprobe;
 mod error;
@@ -40,6 +43,7 @@ mod oracle;
 mod process;
 mod qemu;
 mod scenarios;
+mod size;
 mod suite;
 mod toolchain;
 mod trampoline;
@@ -57,6 +61,8 @@ commands:
   build                 build the image; prints the Image path as the last stdout line
                         (build, run, test, bench and image first add the target and
                         components rust-toolchain.toml lists, with rustup, when missing)
+  size                  build, print the footprint report (sections, per family, per
+                        module) and fail when the Image or a family is over budget
   run                   build and boot under QEMU virt, streaming KTAP to stdout
       --iommu smmuv3|virtio|none   (default smmuv3, with two edu DMA devices)
       --blk                         add two virtio-blk DMA masters (00:06.0, 00:07.0, iommu_platform=on);
@@ -85,6 +91,8 @@ commands:
       --icount SETTING              another -icount setting, e.g. shift=8 (default shift=8,sleep=off)
       --no-icount                   without -icount
       --image FILE                  measure this Image (e.g. an earlier commit's) instead of building
+  cost                  invalidation commands / requests / MMIO writes per unmap of 1, 3,
+                        512 and 262,144 pages, per driver over its model (docs/performance.md)
   image --board NAME [--dtb FILE]   package the Image for a board's loader
                         into target/boards/NAME/ (--list: the boards); fetches the
                         board's DTB like fetch-dtbs unless --dtb is given
@@ -100,6 +108,7 @@ commands:
 #[derive(Debug)]
 enum Cmd {
     Build,
+    Size,
     Run {
         machine: Machine,
         timeout: u64,
@@ -108,6 +117,7 @@ enum Cmd {
     Test(suite::Options),
     Bench(Vec<String>),
     Wall(wall::Options),
+    Cost,
     InstallQemu {
         dry_run: bool,
     },
@@ -143,6 +153,10 @@ fn parse(argv: &[String]) -> Result<Cmd> {
         "build" => match args.next() {
             None => Ok(Cmd::Build),
             Some(a) => Err(Error::Usage(format!("build takes no options (got `{a}`)"))),
+        },
+        "size" => match args.next() {
+            None => Ok(Cmd::Size),
+            Some(a) => Err(Error::Usage(format!("size takes no options (got `{a}`)"))),
         },
         "run" => {
             let mut machine = Machine::default();
@@ -249,6 +263,10 @@ fn parse(argv: &[String]) -> Result<Cmd> {
             }
             Ok(Cmd::Wall(o))
         }
+        "cost" => match args.next() {
+            None => Ok(Cmd::Cost),
+            Some(a) => Err(Error::Usage(format!("cost takes no options (got `{a}`)"))),
+        },
         "install-qemu" => match args.next().map(String::as_str) {
             None => Ok(Cmd::InstallQemu { dry_run: false }),
             Some("--dry-run") => Ok(Cmd::InstallQemu { dry_run: true }),
@@ -330,9 +348,22 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(())
         }
-        Cmd::Build => image::build().map(|a| {
+        Cmd::Build => image::build().and_then(|a| {
+            // The report is information here; `size` enforces the budget.
+            eprint!("{}", image::footprint(&a)?.render(20));
             eprintln!("xtask: ELF with symbols (for gdb): {}", a.elf.display());
             println!("{}", a.image.display());
+            Ok(())
+        }),
+        Cmd::Size => image::build().and_then(|a| {
+            let f = image::footprint(&a)?;
+            print!("{}", f.render(30));
+            let over = f.over_budget();
+            if over.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Failed(over.join("; ")))
+            }
         }),
         Cmd::Run {
             machine,
@@ -342,6 +373,7 @@ fn main() -> ExitCode {
         Cmd::Test(opts) => suite::run(&opts),
         Cmd::Bench(extra) => toolchain::ensure().and_then(|()| bench::run(&extra)),
         Cmd::Wall(o) => wall::run(&o),
+        Cmd::Cost => cost::run(),
         Cmd::DtProbe(a) => dtprobe::run(&a),
         Cmd::FetchDtbs => dtbs::run(),
         Cmd::LavaValidate => lava::ensure().and_then(|()| lava::validate_all()),

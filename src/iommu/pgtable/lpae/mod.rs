@@ -278,6 +278,13 @@ impl Codec for Lpae {
         d
     }
 
+    #[inline]
+    fn leaf_step(&self, level: u8) -> Option<u64> {
+        // The OA field holds the address in place (bits [47:12]) and the
+        // walker keeps a run within the output size: +span per leaf.
+        Some(1u64 << self.level_shift(level))
+    }
+
     fn leaf_prot(&self, _level: u8, raw: u64) -> Prot {
         let attr = match (raw >> ATTR_INDX_SHIFT) & 0b111 {
             MAIR_WB_IDX => MemAttr::Cacheable,
