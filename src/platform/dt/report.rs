@@ -193,6 +193,12 @@ pub struct PciMapReport {
     pub mask: u32,
     /// `iommu-map-mask` is in the tree; `false`: the binding's default.
     pub mask_explicit: bool,
+    /// The host bridge's `compatible` (first entry; empty when absent).
+    pub compatible: String,
+    /// The image enumerates this host's functions (a generic ECAM host,
+    /// `platform::pci::host`); other hosts need their own bring-up (PHYs,
+    /// clocks, link training) the image does not do.
+    pub enumerated: bool,
     /// The entries in property order (empty when the map does not read).
     pub entries: Vec<MapEntryReport>,
     /// Why the map does not read.
@@ -732,6 +738,14 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
                 enabled: n.is_enabled(),
                 mask: u32::MAX,
                 mask_explicit: n.has_property("iommu-map-mask"),
+                compatible: n
+                    .prop_strs("compatible")
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+                enumerated: n
+                    .prop_strs("compatible")
+                    .any(|c| c == crate::platform::pci::host::COMPATIBLE),
                 entries: Vec::new(),
                 error: None,
             };
@@ -892,12 +906,24 @@ fn master_for(
     if !n.enabled || n.error.is_some() || n.cells_mismatch.is_some() {
         return None;
     }
-    if pci_maps
-        .iter()
-        .any(|p| p.entries.iter().any(|e| e.iommu == i))
-    {
+    // PCI functions are found at run time, by enumeration: the image says
+    // which it uses then.  A host it does not enumerate gives it none.
+    let maps_here = |p: &&PciMapReport| p.enabled && p.entries.iter().any(|e| e.iommu == i);
+    if pci_maps.iter().filter(maps_here).any(|p| p.enumerated) {
         return None;
     }
+    let unenumerated: Vec<String> = pci_maps
+        .iter()
+        .filter(maps_here)
+        .map(|p| {
+            let host = p.path.rsplit('/').next().unwrap_or(&p.path);
+            if p.compatible.is_empty() {
+                host.to_string()
+            } else {
+                format!("{host}, {}", p.compatible)
+            }
+        })
+        .collect();
     let kind = iommu_kind_by_name(n.kind)?;
     let short = |m: &MasterReport| m.path.rsplit('/').next().unwrap_or(&m.path).to_string();
     let behind: Vec<&MasterReport> = masters
@@ -963,10 +989,16 @@ fn master_for(
             .map(|m| short(m))
             .collect();
         if !undriven.is_empty() {
+            // A Qualcomm apps SMMU has thirty: name a few (the `masters:`
+            // section lists them all).
+            const NAMED: usize = 5;
+            let mut names = undriven[..undriven.len().min(NAMED)].join(", ");
+            if undriven.len() > NAMED {
+                let _ = write!(names, " and {} more", undriven.len() - NAMED);
+            }
             let _ = write!(
                 s,
-                "the platform masters behind it ({}) have no DMA engine driver in this image yet",
-                undriven.join(", ")
+                "the platform masters behind it ({names}) have no DMA engine driver in this image yet"
             );
         }
         for m in behind.iter().filter(|m| m.driver.is_some()) {
@@ -977,6 +1009,15 @@ fn master_for(
             let _ = write!(s, "{} has a driver but is not used ({why})", short(m));
         }
         s
+    };
+    let platform = if unenumerated.is_empty() {
+        platform
+    } else {
+        format!(
+            "{platform}; the PCI functions its iommu-map serves are not enumerated (host {}: the image enumerates only {} hosts)",
+            unenumerated.join("; "),
+            crate::platform::pci::host::COMPATIBLE
+        )
     };
     match (port, checks) {
         (Some(port), _) => {
@@ -1477,11 +1518,13 @@ impl Report {
             }
             let _ = write!(
                 o,
-                "{{\"path\":{},\"enabled\":{},\"mask\":{},\"mask_explicit\":{},\"error\":{},\"entries\":[",
+                "{{\"path\":{},\"enabled\":{},\"mask\":{},\"mask_explicit\":{},\"compatible\":{},\"enumerated\":{},\"error\":{},\"entries\":[",
                 json_str(&p.path),
                 p.enabled,
                 p.mask,
                 p.mask_explicit,
+                json_str(&p.compatible),
+                p.enumerated,
                 opt(p.error.as_deref())
             );
             for (j, e) in p.entries.iter().enumerate() {

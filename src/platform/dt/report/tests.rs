@@ -71,6 +71,7 @@ fn virt() -> Vec<u8> {
         .prop_str("status", "disabled")
         .end();
     b.begin("pcie@10000000")
+        .prop_str("compatible", "pci-host-ecam-generic")
         .prop_str("device_type", "pci")
         .prop_cells("reg", &[0x40, 0x1000_0000, 0, 0x1000_0000])
         .prop_cells("iommu-map", &[0, 0x8003, 0, 0x10000])
@@ -201,7 +202,7 @@ fn virt_report_json() {
         "\"bootargs\":\"a \\\"quoted\\\" arg\"",
         "\"driver\":\"unsupported: acme,frob-iommu\"",
         "{\"iommu\":\"/iommu@a000000\",\"args\":[1731,0],\"ids\":\"sid=0x6c3 mask=0x0\",\"iommu_enabled\":true}",
-        "\"mask\":4294967295,\"mask_explicit\":false,\"error\":null,",
+        "\"mask\":4294967295,\"mask_explicit\":false,\"compatible\":\"pci-host-ecam-generic\",\"enumerated\":true,\"error\":null,",
         "\"entries\":[{\"rid_base\":0,\"iommu\":\"/smmuv3@9050000\",\"sid_base\":0,\"length\":65536,\"iommu_enabled\":true}]",
         "\"boot\":\"discovery succeeds\"",
         "\"driven\":true",
@@ -1302,4 +1303,53 @@ fn platform_master_usability_rule() {
         platform_master_unusable(false, reg(0x1000), 0x204),
         Some(Unusable::Disabled)
     );
+}
+
+/// An SMMU whose only masters are PCI functions behind a host the image
+/// does not enumerate (a Qualcomm PCIe controller) gets a master line that
+/// says so; behind a generic ECAM host the line is left to the run, which
+/// finds the functions by enumeration.
+fn pci_behind(host_compatible: &str) -> Vec<u8> {
+    let mut b = FdtBuilder::new();
+    b.begin("")
+        .prop_u32("#size-cells", 2)
+        .prop_u32("#address-cells", 2);
+    b.begin("memory@80000000")
+        .prop_str("device_type", "memory")
+        .prop_cells("reg", &[0, 0x8000_0000, 0, 0x4000_0000])
+        .end();
+    b.begin("iommu@15000000")
+        .prop_strs("compatible", &["qcom,sdm845-smmu-500", "arm,mmu-500"])
+        .prop_cells("reg", &[0, 0x1500_0000, 0, 0x8_0000])
+        .prop_u32("#iommu-cells", 2)
+        .prop_u32("phandle", 0x30)
+        .end();
+    b.begin("pcie@1c00000")
+        .prop_str("device_type", "pci")
+        .prop_str("compatible", host_compatible)
+        .prop_cells("reg", &[0, 0x01c0_0000, 0, 0x2000])
+        .prop_cells("iommu-map", &[0, 0x30, 0x1c10, 1])
+        .end();
+    b.end();
+    b.finish()
+}
+
+#[test]
+fn pci_functions_behind_a_host_the_image_does_not_enumerate_are_named() {
+    let r = probe(&pci_behind("qcom,pcie-sdm845")).unwrap();
+    assert!(!r.pci_maps[0].enumerated);
+    let m = r.iommus[0].master.as_deref().unwrap();
+    assert!(
+        m.contains("the PCI functions its iommu-map serves are not enumerated (host pcie@1c00000, qcom,pcie-sdm845: the image enumerates only pci-host-ecam-generic hosts)"),
+        "{m}"
+    );
+    assert!(m.contains("not tested"), "{m}");
+    assert!(r
+        .to_json()
+        .contains("\"compatible\":\"qcom,pcie-sdm845\",\"enumerated\":false"));
+    assert!(json_well_formed(&r.to_json()));
+
+    let r = probe(&pci_behind(crate::platform::pci::host::COMPATIBLE)).unwrap();
+    assert!(r.pci_maps[0].enumerated);
+    assert_eq!(r.iommus[0].master, None);
 }
