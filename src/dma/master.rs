@@ -45,6 +45,15 @@ pub enum DmaError {
         /// The device's raw status when we gave up.
         status: u64,
     },
+    /// The device was still busy from an earlier job (or from whoever ran
+    /// before the image) when asked to start: nothing was started, so the
+    /// IOMMU is not judged by it.
+    NotIdle {
+        /// The master's stream.
+        stream: StreamId,
+        /// The device's raw status (channel state) when it was found busy.
+        status: u64,
+    },
     /// The transfer is larger than the device supports.
     TooLong {
         /// Bytes asked for.

@@ -134,10 +134,8 @@ impl<'p, M: Mmio> ZdmaMaster<'p, M> {
                 waited,
                 status: u64::from(isr) | u64::from(status) << 32,
             },
-            ZdmaError::Busy { ctrl2, status } => DmaError::Timeout {
+            ZdmaError::Busy { ctrl2, status } => DmaError::NotIdle {
                 stream,
-                iova: target,
-                waited: Duration::ZERO,
                 status: u64::from(ctrl2) | u64::from(status) << 32,
             },
             ZdmaError::BadLength { len } => DmaError::TooLong {

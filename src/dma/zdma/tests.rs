@@ -289,6 +289,21 @@ fn a_hung_channel_is_a_timeout_for_the_master() {
 }
 
 #[test]
+fn a_channel_found_running_is_not_idle_for_the_master_not_a_timeout() {
+    with_staged_master(|m| {
+        // Someone else started the channel (it never finishes).
+        m.channel_mut().regs.model_mut().hang = true;
+        crate::mmio::Mmio::write32(&m.channel_mut().regs, CTRL2, CTRL2_EN);
+        match m.write(Iova(DST), &[9; 8], T) {
+            Err(DmaError::NotIdle { status, .. }) => {
+                assert_eq!(status as u32, CTRL2_EN, "CTRL2 in the low word");
+            }
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
 fn a_dead_or_running_channel_is_refused_by_name() {
     let mut dead = ZdmaModel::new(Pages::default(), SID);
     dead.dead = true;
