@@ -3,8 +3,8 @@
 //! virtio-iommu's domains, endpoints and mapping mirror).
 //!
 //! Those maps hold a handful to a few hundred entries, where a binary search
-//! over a vector is as quick as a tree; a `BTreeMap` instance costs about
-//! 2–4 KiB of the image per key/value type (node splitting, merging and
+//! over a vector is as quick as a tree; a `BTreeMap` instance cost
+//! 1.8–3.7 KiB of the image per key/value type (node splitting, merging and
 //! stealing), this one a few hundred bytes (docs/performance.md,
 //! "Footprint").  Inserting and removing move the tail: O(n) per change.
 
