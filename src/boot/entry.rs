@@ -10,8 +10,9 @@ use crate::mm::PhysAddr;
 use crate::platform::dt::{header_total_size, DtError};
 
 /// The function `boot.S` branches to, with the loader's x0 (the DTB), the load
-/// base, CurrentEL, the count of relocations it could not apply, and
-/// HCR_EL2.E2H at entry.
+/// base, CurrentEL, the count of relocations it could not apply,
+/// HCR_EL2.E2H at entry and the count of relocations it applied (RELA and
+/// RELR together).
 #[no_mangle]
 extern "C" fn rust_entry(
     dtb: LoaderDtb,
@@ -19,6 +20,7 @@ extern "C" fn rust_entry(
     entry_el: u64,
     bad_relocs: u64,
     entry_e2h: u64,
+    relocs_applied: u64,
 ) -> ! {
     exception::install_vectors();
     let image = entry::measure_image();
@@ -27,7 +29,7 @@ extern "C" fn rust_entry(
         image_size: image.image_size,
         entry_el: entry_el as u8,
         entry_e2h: entry_e2h != 0,
-        relocs_total: image.relocs_total,
+        relocs_total: relocs_applied,
         relocs_unknown: bad_relocs,
         reloc_probe_stored: image.reloc_probe_stored,
         reloc_probe_actual: image.reloc_probe_actual,

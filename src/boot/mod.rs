@@ -60,7 +60,7 @@ pub struct EntryFacts {
     pub entry_el: u8,
     /// Entered at EL2 with HCR_EL2.E2H set (VHE; Apple cores under m1n1).
     pub entry_e2h: bool,
-    /// Relocation entries in the image.
+    /// Relative relocations `boot.S` applied (RELA and RELR).
     pub relocs_total: u64,
     /// Entries that were not R_AARCH64_RELATIVE (not applied).
     pub relocs_unknown: u64,

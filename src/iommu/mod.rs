@@ -12,6 +12,7 @@ pub mod probe;
 pub mod smmuv2;
 pub mod smmuv3;
 pub mod sun50i;
+pub mod vecmap;
 pub mod virtio_iommu;
 
 mod caps;

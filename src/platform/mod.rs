@@ -7,4 +7,5 @@ pub mod console;
 pub mod dt;
 pub mod exit;
 pub mod irq;
+pub mod order;
 pub mod pci;

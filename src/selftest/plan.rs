@@ -318,8 +318,9 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
     // virtio-blk masters first when present: fast, and they move data in
     // both directions through the IOMMU themselves (stable: BDF order kept).
     for p in planned.iter_mut() {
-        p.masters
-            .sort_by_key(|m| !m.pci().is_some_and(is_virtio_blk));
+        crate::platform::order::sort_small_by_key(&mut p.masters, |m| {
+            !m.pci().is_some_and(is_virtio_blk)
+        });
     }
     let mut out = Vec::new();
     // A broken `iommu-map` or `iommus` no runnable IOMMU absorbs is still

@@ -135,7 +135,7 @@ pub struct PlatformFacts {
     pub load_base: PhysAddr,
     /// image_size from the header (bytes reserved for the image).
     pub image_size: u64,
-    /// R_AARCH64_RELATIVE entries in the image.
+    /// Relative relocations `boot.S` applied (RELA and RELR).
     pub relocs_total: u64,
     /// Relocation entries of another type (cannot be applied: a link bug).
     pub relocs_unknown: u64,

@@ -13,11 +13,12 @@
  *      make EL1 usable (AArch64, timers, GICv3 system registers, no FP
  *      traps) and ERET to EL1;
  *   3. enable FP/SIMD at EL1 (rustc's aarch64-unknown-none uses NEON);
- *   4. apply R_AARCH64_RELATIVE relocations (we are linked at 0 as a PIE);
+ *   4. apply the relative relocations, RELA then RELR (we are linked at 0
+ *      as a PIE);
  *   5. zero BSS (m1n1 copies image_size bytes, so BSS holds whatever
  *      followed the payload);
  *   6. set up the boot stack and call rust_entry(dtb, load_base, entry_el,
- *      bad_relocs, entry_e2h), in src/boot/entry.rs.
+ *      bad_relocs, entry_e2h, relocs_applied), in src/boot/entry.rs.
  */
 
     .section .text.head, "ax"
@@ -40,6 +41,7 @@ primary_entry:
     adrp    x20, __image_start      /* runtime load address (linked at 0) */
     add     x20, x20, :lo12:__image_start
     mov     x22, #0                 /* count of relocations we could not apply */
+    mov     x24, #0                 /* count of relocations applied (RELA + RELR) */
     mov     x23, #0                 /* 1 when entered at EL2 with HCR_EL2.E2H set */
 
     mrs     x9, CurrentEL
@@ -109,7 +111,10 @@ at_el1:
     msr     cpacr_el1, x9
     isb
 
-    /* Apply R_AARCH64_RELATIVE (1027): *(base + r_offset) = base + r_addend. */
+    /*
+     * Apply R_AARCH64_RELATIVE (1027) from .rela.dyn: *(base + r_offset) =
+     * base + r_addend.  lld leaves here only what RELR below cannot pack.
+     */
     adrp    x9, __rela_start
     add     x9, x9, :lo12:__rela_start
     adrp    x10, __rela_end
@@ -125,11 +130,52 @@ reloc_loop:
     b.ne    reloc_unknown
     add     x13, x13, x20
     str     x13, [x20, x11]
+    add     x24, x24, #1
     b       reloc_loop
 reloc_unknown:
     add     x22, x22, #1
     b       reloc_loop
 reloc_done:
+
+    /*
+     * Apply RELR (ELF gABI, DT_RELR): relative relocations with the addend
+     * in place, *p += base.  An even word is the offset of one pointer and
+     * sets `next` (x14) just past it; an odd word is a bitmap whose bit i
+     * (1..63) relocates next + 8 * (i - 1), after which next advances by
+     * 63 pointers.
+     */
+    adrp    x9, __relr_start
+    add     x9, x9, :lo12:__relr_start
+    adrp    x10, __relr_end
+    add     x10, x10, :lo12:__relr_end
+    mov     x14, x20
+relr_loop:
+    cmp     x9, x10
+    b.hs    relr_done
+    ldr     x11, [x9], #8
+    tbnz    x11, #0, relr_bitmap
+    add     x14, x20, x11           /* address entry */
+    ldr     x12, [x14]
+    add     x12, x12, x20
+    str     x12, [x14], #8
+    add     x24, x24, #1
+    b       relr_loop
+relr_bitmap:
+    mov     x15, x14
+relr_bit:
+    lsr     x11, x11, #1
+    cbz     x11, relr_bits_done
+    tbz     x11, #0, 1f
+    ldr     x12, [x15]
+    add     x12, x12, x20
+    str     x12, [x15]
+    add     x24, x24, #1
+1:  add     x15, x15, #8
+    b       relr_bit
+relr_bits_done:
+    add     x14, x14, #(63 * 8)
+    b       relr_loop
+relr_done:
 
     /* Zero BSS (16-byte aligned by linker.ld). */
     adrp    x9, __bss_start
@@ -154,6 +200,7 @@ bss_done:
     mov     x2, x21
     mov     x3, x22
     mov     x4, x23
+    mov     x5, x24
     bl      rust_entry
 
 park:

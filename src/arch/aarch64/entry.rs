@@ -1,5 +1,5 @@
 //! What the entry path needs from the CPU side: the image's self-measurement
-//! (size, relocations, the relocation probe) and bounds-checked access to the
+//! (size, the relocation probe) and bounds-checked access to the
 //! DTB the loader passed in x0.  `boot.S` calls `boot::entry::rust_entry`,
 //! which uses these; `arch` itself never calls upward.
 
@@ -8,18 +8,14 @@ use core::ptr::addr_of;
 extern "C" {
     static __image_start: u8;
     static __image_end: u8;
-    static __rela_start: u8;
-    static __rela_end: u8;
 }
 
 /// A byte whose address is stored in relocated data, to prove relocation.
 static RELOC_MARKER: u8 = 0x5a;
 /// Holds `&RELOC_MARKER`: linked as 0-based, correct only once boot.S applied
-/// the R_AARCH64_RELATIVE entry for it.
+/// the relative relocation (RELR) for it.
 static RELOC_PROBE: &u8 = &RELOC_MARKER;
 
-/// Size of one Elf64_Rela entry.
-const RELA_SIZE: u64 = 24;
 /// Bytes of the flattened device tree header (devicetree spec §5.2).
 pub const DTB_HEADER_SIZE: usize = 40;
 /// Largest DTB the boot protocol allows (booting.rst: at most 2 MiB).
@@ -32,28 +28,23 @@ const FDT_MAGIC: u32 = 0xd00d_feed;
 pub struct ImageFacts {
     /// Bytes from the image start to the end of BSS and stack.
     pub image_size: u64,
-    /// Relocation entries in the image.
-    pub relocs_total: u64,
     /// Pointer read from relocated data.
     pub reloc_probe_stored: u64,
     /// The object's PC-relative address.
     pub reloc_probe_actual: u64,
 }
 
-/// Measures the running image: its size, its relocation count and the
-/// relocation probe (stored pointer vs. actual address).
+/// Measures the running image: its size and the relocation probe (stored pointer vs. actual address).
 pub fn measure_image() -> ImageFacts {
     // Addresses of linker symbols are PC-relative here (adrp), so they are
     // runtime addresses whether or not relocation worked.
     let start = addr_of!(__image_start) as u64;
     let end = addr_of!(__image_end) as u64;
-    let rela = addr_of!(__rela_end) as u64 - addr_of!(__rela_start) as u64;
     // SAFETY: RELOC_PROBE is an initialised static; the volatile read stops
     // the compiler from folding it to its link-time value.
     let stored = unsafe { core::ptr::read_volatile(addr_of!(RELOC_PROBE)) } as *const u8 as u64;
     ImageFacts {
         image_size: end - start,
-        relocs_total: rela / RELA_SIZE,
         reloc_probe_stored: stored,
         reloc_probe_actual: addr_of!(RELOC_MARKER) as u64,
     }

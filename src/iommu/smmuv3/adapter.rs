@@ -31,6 +31,7 @@ use super::queue::Issued;
 use super::regs::{R_CMDQ_CONS, R_CR0, R_CR0ACK, R_EVTQ_BASE, R_GBPA, R_GERROR, R_IRQ_CTRLACK};
 use super::ste::Ste;
 use crate::iommu::pgtable::{Codec, Granule as LpaeGranule, Lpae};
+use crate::iommu::vecmap::VecMap;
 use crate::iommu::{
     Access, Asid, Capabilities, Context, ContextInvalidation, Contexts, Detach, Fault,
     FaultDelivery, FaultKind, FaultShape, InvalidationGate, Iommu, IommuError, Observable, Observe,
@@ -38,7 +39,6 @@ use crate::iommu::{
 };
 use crate::mm::Iova;
 use crate::mmio::Mmio;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -199,12 +199,12 @@ pub struct Smmuv3Iommu<'a, M: Mmio> {
     /// Hold / skip-sync / cost (commands, CMD_SYNC excluded).
     gate: InvalidationGate<Invalidation>,
     /// ASIDs handed out to live domains.
-    asids: alloc::collections::BTreeSet<u16>,
+    asids: VecMap<u16, ()>,
     /// Streams attached through this adapter.
-    streams: BTreeMap<u32, Attached>,
+    streams: VecMap<u32, Attached>,
     /// Granule of every ASID ever attached (kept after detach: its IOTLB
     /// entries may outlive the stream, docs/hw/qemu-virt.md §1.4).
-    granules: BTreeMap<u16, Granule>,
+    granules: VecMap<u16, Granule>,
     /// A drain saw the event queue overflow since the last `health` call.
     lost_events: bool,
     /// Shapes of the range invalidations run.
@@ -229,9 +229,9 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
             name: String::from(name),
             caching,
             gate: InvalidationGate::new(skip_sync),
-            asids: alloc::collections::BTreeSet::new(),
-            streams: BTreeMap::new(),
-            granules: BTreeMap::new(),
+            asids: VecMap::new(),
+            streams: VecMap::new(),
+            granules: VecMap::new(),
             lost_events: false,
             shapes: TlbiShapes::default(),
             events: 0,
@@ -259,7 +259,9 @@ impl<'a, M: Mmio> Smmuv3Iommu<'a, M> {
     /// that assert on ASID values in commands).
     #[cfg(test)]
     pub(crate) fn take_asids_below(&mut self, asid: u16) {
-        self.asids.extend(1..asid);
+        for taken in 1..asid {
+            self.asids.insert(taken, ());
+        }
     }
 
     /// Shapes of the range invalidations run so far.
@@ -542,12 +544,13 @@ impl<M: Mmio> Iommu for Smmuv3Iommu<'_, M> {
         } else {
             u8::MAX.into()
         };
-        let asid = (1..=max)
-            .find(|a| !self.asids.contains(a))
-            .ok_or(IommuError::Unsupported {
-                value: u64::from(self.smmu.features().idr0),
-            })?;
-        self.asids.insert(asid);
+        let asid =
+            (1..=max)
+                .find(|a| !self.asids.contains_key(a))
+                .ok_or(IommuError::Unsupported {
+                    value: u64::from(self.smmu.features().idr0),
+                })?;
+        self.asids.insert(asid, ());
         Ok(Asid(asid))
     }
 

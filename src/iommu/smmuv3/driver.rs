@@ -24,11 +24,11 @@ use super::regs::{
 };
 use super::ste::{FetchAttrs, Stage1Ste, Ste, SteKind};
 use super::strtab::{check_oas, choose_layout, StreamTable, StrtabChoice, StrtabLayout};
+use crate::iommu::vecmap::VecMap;
 use crate::mm::dma_pool::{DmaBuf, DmaPool};
 use crate::mm::BusAddr;
 use crate::mmio::Mmio;
 use crate::time::{poll_until, Clock};
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -129,7 +129,7 @@ pub struct Smmuv3<'a, M: Mmio> {
     cmdq: CommandQueue<'a>,
     evtq: EventQueue<'a>,
     strtab: StreamTable<'a>,
-    cds: BTreeMap<u32, DmaBuf<'a>>,
+    cds: VecMap<u32, DmaBuf<'a>>,
     enabled: bool,
 }
 
@@ -197,7 +197,7 @@ impl<'a, M: Mmio> Smmuv3<'a, M> {
             cmdq,
             evtq,
             strtab,
-            cds: BTreeMap::new(),
+            cds: VecMap::new(),
             enabled: false,
         })
     }

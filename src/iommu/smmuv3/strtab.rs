@@ -23,8 +23,8 @@ use super::error::Smmuv3Error;
 use super::features::Features;
 use super::regs::{STRTAB_BASE, STRTAB_BASE_CFG};
 use super::ste::{Ste, STE_BYTES, STE_DWORDS};
+use crate::iommu::vecmap::VecMap;
 use crate::mm::dma_pool::{DmaBuf, DmaPool};
-use alloc::collections::BTreeMap;
 
 /// SPLIT for two-level tables (Linux's choice, docs/hw/smmuv3.md §6.3).
 pub const SPLIT: u8 = 8;
@@ -153,7 +153,7 @@ pub struct StreamTable<'a> {
     /// The linear table, or the L1 descriptor array.
     base: DmaBuf<'a>,
     /// Level-2 tables of their own, by L1 index.
-    l2: BTreeMap<u32, DmaBuf<'a>>,
+    l2: VecMap<u32, DmaBuf<'a>>,
     /// Two-level: the level-2 table of abort STEs every other span's
     /// descriptor points at; never written after [`Self::new`].
     shared_abort: Option<DmaBuf<'a>>,
@@ -195,7 +195,7 @@ impl<'a> StreamTable<'a> {
             pool,
             layout,
             base,
-            l2: BTreeMap::new(),
+            l2: VecMap::new(),
             shared_abort,
             oas_bits: 52,
         })

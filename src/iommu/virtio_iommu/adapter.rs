@@ -37,6 +37,7 @@
 use super::device::{ViommuError, VirtioIommuDevice};
 use super::proto::{self, FaultEvent, ReqType, MAP_READ, MAP_WRITE};
 use crate::iommu::pgtable::{Lpae, Prot};
+use crate::iommu::vecmap::VecMap;
 use crate::iommu::{
     Access, Capabilities, Context, ContextInvalidation, Contexts, Detach, Fault, FaultDelivery,
     FaultKind, FaultShape, InvalidationGate, Iommu, IommuError, MapRequest, Observable, Observe,
@@ -44,7 +45,6 @@ use crate::iommu::{
 };
 use crate::mm::Iova;
 use crate::mmio::Mmio;
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -125,11 +125,11 @@ pub struct VirtioIommu<'p, 'c, M: Mmio> {
     /// Hold / skip-sync / cost (requests sent).
     gate: InvalidationGate<Unmap>,
     /// Domain numbers handed out to live domains.
-    domains: alloc::collections::BTreeSet<u32>,
+    domains: VecMap<u32, ()>,
     /// Per domain: start → mapping.
-    mirror: BTreeMap<u32, BTreeMap<u64, Mirrored>>,
+    mirror: VecMap<u32, VecMap<u64, Mirrored>>,
     /// Endpoint → domain it is attached to.
-    endpoints: BTreeMap<u32, u32>,
+    endpoints: VecMap<u32, u32>,
     faults: Vec<Fault>,
     /// Test-only mutation: every UNMAP's end is one byte too far.
     #[cfg(test)]
@@ -151,9 +151,9 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
             dev,
             name: String::from(name),
             gate: InvalidationGate::new(skip_sync),
-            domains: alloc::collections::BTreeSet::new(),
-            mirror: BTreeMap::new(),
-            endpoints: BTreeMap::new(),
+            domains: VecMap::new(),
+            mirror: VecMap::new(),
+            endpoints: VecMap::new(),
             faults: Vec::new(),
             #[cfg(test)]
             unmap_end_off_by_one: false,
@@ -163,7 +163,9 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
     /// Marks domain numbers 1..`d` taken, so the next domain gets `d`.
     #[cfg(test)]
     pub(crate) fn take_domains_below(&mut self, d: u32) {
-        self.domains.extend(1..d);
+        for taken in 1..d {
+            self.domains.insert(taken, ());
+        }
     }
 
     /// The device layer.
@@ -197,9 +199,10 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
             .mirror
             .get(&u.domain)
             .map(|m| {
-                m.range(..u.end)
+                m.below(&u.end)
+                    .iter()
                     .filter(|(_, v)| v.end > u.start)
-                    .map(|(&s, &v)| (s, v))
+                    .copied()
                     .collect()
             })
             .unwrap_or_default();
@@ -214,7 +217,7 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
                     .map_err(IommuError::from)?;
                 self.gate.count(1);
             }
-            let tree = self.mirror.entry(u.domain).or_default();
+            let tree = self.mirror.get_or_default(u.domain);
             tree.remove(&s);
             let mut keep = Vec::new();
             if s < u.start {
@@ -234,7 +237,7 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
                 if live {
                     self.send_map(u.domain, ks, km)?;
                 }
-                self.mirror.entry(u.domain).or_default().insert(ks, km);
+                self.mirror.get_or_default(u.domain).insert(ks, km);
             }
         }
         Ok(())
@@ -258,7 +261,7 @@ impl<'p, 'c, M: Mmio> VirtioIommu<'p, 'c, M> {
                     .endpoints
                     .get(&e.endpoint)
                     .and_then(|d| self.mirror.get(d))
-                    .and_then(|t| t.range(..=e.address).next_back())
+                    .and_then(|t| t.at_or_below(&e.address))
                     .filter(|(_, m)| e.address < m.end)
                     .map(|(_, m)| m.flags);
                 match mapped {
@@ -319,13 +322,13 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
     /// serves as the record.
     fn new_context(&mut self, _format: &Lpae) -> Result<DomainId, IommuError> {
         let mut d = 1u32;
-        while self.domains.contains(&d) {
+        while self.domains.contains_key(&d) {
             d = d
                 .checked_add(1)
                 .ok_or(IommuError::Unsupported { value: 0 })?;
         }
         self.dev.check_domain(d)?;
-        self.domains.insert(d);
+        self.domains.insert(d, ());
         Ok(DomainId(d))
     }
 
@@ -349,7 +352,7 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
             let maps: Vec<(u64, Mirrored)> = self
                 .mirror
                 .get(&domain)
-                .map(|t| t.iter().map(|(&s, &m)| (s, m)).collect())
+                .map(|t| t.entries().to_vec())
                 .unwrap_or_default();
             for (s, m) in maps {
                 self.send_map(domain, s, m)?;
@@ -409,7 +412,7 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
         let overlaps = self
             .mirror
             .get(&domain)
-            .is_some_and(|t| t.range(..m.end).any(|(_, v)| v.end > start));
+            .is_some_and(|t| t.below(&m.end).iter().any(|(_, v)| v.end > start));
         if overlaps {
             return Err(IommuError::RequestStatus {
                 request: ReqType::Map as u8,
@@ -420,7 +423,7 @@ impl<M: Mmio> Iommu for VirtioIommu<'_, '_, M> {
         if self.live(domain) {
             self.send_map(domain, start, m)?;
         }
-        self.mirror.entry(domain).or_default().insert(start, m);
+        self.mirror.get_or_default(domain).insert(start, m);
         Ok(())
     }
 }

@@ -688,7 +688,7 @@ impl<M: Mmio> Enumerator<'_, M> {
             }
             // Largest alignment first: a stable order both here and when
             // placing, so the window holds exactly what was sized.
-            items.sort_by_key(|it| core::cmp::Reverse(it.align));
+            crate::platform::order::sort_small_by_key(items, |it| core::cmp::Reverse(it.align));
             let overflow = PciError::WindowOutOfReach {
                 bridge: bdf,
                 class,
@@ -790,7 +790,7 @@ fn close_windows<M: Mmio>(ecam: &Ecam<M>, bdf: Bdf) {
 /// mastering.
 fn program<M: Mmio>(ecam: &Ecam<M>, n: &mut Node) {
     let bdf = n.f.bdf;
-    n.f.bars.sort_by_key(|b| b.index);
+    crate::platform::order::sort_small_by_key(&mut n.f.bars, |b| b.index);
     let mut enable = config::CMD_BUS_MASTER;
     for b in &n.f.bars {
         let reg = config::BAR0 + 4 * usize::from(b.index);
