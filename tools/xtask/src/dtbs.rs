@@ -110,10 +110,7 @@ pub fn fallback_from_show(text: &str) -> Option<(String, String)> {
 
 /// The cache directory (`$CARGO_TARGET_DIR` or `target/`, then `dtbs/`).
 pub fn cache_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| process::workspace_root().join("target"))
-        .join("dtbs")
+    process::cargo_target_dir().join("dtbs")
 }
 
 fn sha256(path: &Path) -> Result<String> {

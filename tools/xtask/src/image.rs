@@ -64,7 +64,6 @@ fn build_with(run: fn(&mut Command) -> Result<()>) -> (Result<Artifacts>, String
 }
 
 fn build_logged(run: fn(&mut Command) -> Result<()>, log: &mut String) -> Result<Artifacts> {
-    let root = process::workspace_root();
     log.push_str(&format!("xtask: building {BIN} for {TARGET} (release)\n"));
     run(process::cargo().args([
         "build",
@@ -76,7 +75,7 @@ fn build_logged(run: fn(&mut Command) -> Result<()>, log: &mut String) -> Result
         "--bin",
         BIN,
     ]))?;
-    let dir = root.join("target").join(TARGET).join("release");
+    let dir = process::cargo_target_dir().join(TARGET).join("release");
     let elf = dir.join(BIN);
     let image = dir.join("Image");
     let objcopy = llvm_tool("llvm-objcopy")?;

@@ -28,6 +28,18 @@ pub fn cargo() -> Command {
     c
 }
 
+/// Cargo's target directory for the commands [`cargo`] runs:
+/// `$CARGO_TARGET_DIR` when set (a relative one is relative to the
+/// workspace root, where those commands run), else `target/` in the
+/// workspace.  Where the image's ELF is built, so a lab that points cargo
+/// elsewhere never packages a stale image left in `target/`.
+pub fn cargo_target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => workspace_root().join(PathBuf::from(d)),
+        _ => workspace_root().join("target"),
+    }
+}
+
 /// The command line as a copy-pasteable string.
 pub fn display(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
