@@ -249,6 +249,11 @@ pub struct Report {
     pub console: Result<ConsoleReport, String>,
     /// `"hvc"`, `"smc"` or `None` (no `/psci`).
     pub psci: Option<&'static str>,
+    /// How the image's bounded waits will wait on this board: the virtual
+    /// timer's interrupt and the GIC it goes through (the run still checks
+    /// on the CPU that it arrives before sleeping), or why they poll
+    /// (`boot::waits`, `platform::irq::discover`, docs/hw/gic.md).
+    pub waits: String,
     /// `/chosen/bootargs`.
     pub bootargs: String,
     /// IOMMU providers in blob order (broken ones included, marked).
@@ -832,6 +837,18 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
             PsciConduit::Smc => "smc",
         }),
         bootargs: String::from_utf8_lossy(info.bootargs).into_owned(),
+        waits: match crate::platform::irq::discover::timer_irq(&fdt) {
+            Ok(t) => format!(
+                "sleep in WFI if the run-time check sees the interrupt arrive, woken by the virtual timer's PPI {} (INTID {}, {}) through {} {} ({}); else poll",
+                t.ppi,
+                t.intid(),
+                t.trigger(),
+                t.gic.version,
+                t.gic.node,
+                t.gic.compatible
+            ),
+            Err(e) => format!("poll (no WFI): {e}"),
+        },
         iommus,
         masters,
         pci_maps,
@@ -1287,6 +1304,7 @@ impl Report {
             self.psci.unwrap_or("none (no /psci node or no method)")
         );
         let _ = writeln!(o, "bootargs: {:?}", self.bootargs);
+        let _ = writeln!(o, "waits: {}", self.waits);
         let _ = writeln!(o, "iommus: {}", self.iommus.len());
         for n in &self.iommus {
             let reg = n
@@ -1439,6 +1457,7 @@ impl Report {
             }
         }
         let _ = write!(o, "\"psci\":{},", opt(self.psci));
+        let _ = write!(o, "\"waits\":{},", json_str(&self.waits));
         let _ = write!(o, "\"bootargs\":{},", json_str(&self.bootargs));
         o.push_str("\"iommus\":[");
         for (i, n) in self.iommus.iter().enumerate() {
