@@ -82,8 +82,8 @@ fn scattered32(i: u64) -> u64 {
 }
 
 /// The DART rows' scattered pages: 10,000 of the 2^22 16 KiB pages of its
-/// 36-bit IOVA space (about 2,000 last-level tables of 2048 entries, one
-/// to five pages each).
+/// 36-bit IOVA space (in all 2,048 last-level tables of 2048 entries,
+/// about five pages each).
 fn scattered_dart(i: u64) -> u64 {
     scattered_page(i, 22) * DART_PAGE
 }
