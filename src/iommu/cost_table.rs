@@ -632,7 +632,7 @@ fn every_unmap_is_invalidated_and_none_costs_per_page() {
             "{r:?}: an unmap that removed pages was not invalidated"
         );
         assert!(r.mmio_writes >= 1, "{r:?}: the IOMMU was never told");
-        let cap = r.pages.min(MAX_VA_OPS).max(4);
+        let cap = r.pages.clamp(4, MAX_VA_OPS);
         assert!(
             r.cost <= cap && r.mmio_writes <= cap + 4,
             "{r:?}: more than one operation per page, or more than a table's span of them"
