@@ -7,8 +7,10 @@
 //! 48-bit (level-0 start) stage-1 tables with the same attributes; our unmap
 //! also frees every table that becomes empty and returns it to the arena
 //! (after the would-be sync), `aarch64-paging` frees subtables only when a
-//! range covers them whole.  The sun50i codec runs the rows its format has
-//! (no blocks) against the floor only: `aarch64-paging` has no such format.
+//! range covers them whole.  The sun50i and DART codecs run the rows their
+//! formats have (no blocks) against the floor only: `aarch64-paging` has
+//! no such formats.  DART's rows use its 16 KiB pages (t8110's two-level,
+//! 36-bit format with DART2 entries): 1 GiB is 65,536 of them.
 //!
 //! The floor is the same number of descriptor stores as the row's leaves,
 //! made by a plain loop over a table that already exists (pre-allocated,
@@ -19,15 +21,16 @@
 //!
 //! Run: `cargo bench --bench pgtable` (`cargo xtask bench`; prints a table,
 //! best of N = 21 runs, the engines interleaved run by run).  `PGTABLE_RUNS=n`
-//! sets N, `PGTABLE_ONLY=4k|2m|scatter|sun50i-4k|sun50i-scatter` picks
-//! one workload, `PGTABLE_ENGINE=ours|theirs|floor` one engine (for
+//! sets N, `PGTABLE_ONLY=4k|2m|scatter|sun50i-4k|sun50i-scatter|dart-16k|dart-scatter`
+//! picks one workload, `PGTABLE_ENGINE=ours|theirs|floor` one engine (for
 //! `perf record`).
 
 use aarch64_paging::descriptor::El1Attributes;
 use aarch64_paging::idmap::IdMap;
 use aarch64_paging::paging::{Constraints, El1And0, MemoryRegion};
+use iommu_bringup::iommu::pgtable::dart::{PteFormat, PAGE_SIZE as DART_PAGE};
 use iommu_bringup::iommu::pgtable::{
-    Codec, Granule, Lpae, NotLive, PageTable, Prot, RamArena, Sun50i,
+    Codec, Dart, Granule, Lpae, NotLive, PageTable, Prot, RamArena, Sun50i,
 };
 use iommu_bringup::iommu::Gather;
 use iommu_bringup::mm::{Iova, PhysAddr};
@@ -78,6 +81,13 @@ fn scattered32(i: u64) -> u64 {
     (scattered_page(i, 20) | 0x100) * PAGE
 }
 
+/// The DART rows' scattered pages: 10,000 of the 2^22 16 KiB pages of its
+/// 36-bit IOVA space (in all 2,048 last-level tables of 2048 entries,
+/// about five pages each).
+fn scattered_dart(i: u64) -> u64 {
+    scattered_page(i, 22) * DART_PAGE
+}
+
 fn time(f: impl FnOnce()) -> Duration {
     let t = Instant::now();
     f();
@@ -100,25 +110,27 @@ impl Best {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Work {
-    Pages4K,
+    /// 1 GiB as pages of the codec's page size (4 KiB; DART 16 KiB).
+    Pages,
     Blocks2M,
     Scattered,
 }
 
 // ----- ours ----------------------------------------------------------------
 
-/// One workload on our engine with codec `C`: returns (map, unmap) times.
-/// `at(i)` is the i-th scattered page.
+/// One workload on our engine with codec `C` and its page of `page`
+/// bytes: returns (map, unmap) times.  `at(i)` is the i-th scattered page.
 fn run_ours<C: Codec>(
     pt: &mut PageTable<C, RamArena>,
     work: Work,
     at: fn(u64) -> u64,
+    page: u64,
 ) -> (Duration, Duration) {
     let mut g = Gather::new();
     let (m, u) = match work {
-        Work::Pages4K | Work::Blocks2M => {
-            let (size, count) = if work == Work::Pages4K {
-                (PAGE, GIB / PAGE)
+        Work::Pages | Work::Blocks2M => {
+            let (size, count) = if work == Work::Pages {
+                (page, GIB / page)
             } else {
                 (2 * MIB, GIB / (2 * MIB))
             };
@@ -138,7 +150,7 @@ fn run_ours<C: Codec>(
             let m = time(|| {
                 for i in 0..SCATTER {
                     let a = at(i);
-                    pt.map(Iova(a), PhysAddr(a), PAGE, Prot::rw(), &mut g)
+                    pt.map(Iova(a), PhysAddr(a), page, Prot::rw(), &mut g)
                         .unwrap();
                 }
             });
@@ -146,7 +158,7 @@ fn run_ours<C: Codec>(
                 for i in 0..SCATTER {
                     let a = at(i);
                     let mut g = Gather::new();
-                    pt.unmap(Iova(a), PAGE, &mut g, &mut NotLive).unwrap();
+                    pt.unmap(Iova(a), page, &mut g, &mut NotLive).unwrap();
                     pt.release(&mut g);
                 }
             });
@@ -164,8 +176,8 @@ fn run_ours<C: Codec>(
 fn run_theirs(work: Work) -> (Duration, Duration) {
     let mut idmap = IdMap::with_asid(1, 0, El1And0);
     let (m, u) = match work {
-        Work::Pages4K | Work::Blocks2M => {
-            let constraints = if work == Work::Pages4K {
+        Work::Pages | Work::Blocks2M => {
+            let constraints = if work == Work::Pages {
                 Constraints::NO_BLOCK_MAPPINGS
             } else {
                 Constraints::empty()
@@ -315,7 +327,7 @@ fn lpae_row(key: &'static str, name: &'static str, work: Work) -> Row {
             .encode_leaf(3, PhysAddr(0), Prot::rw());
     let base_page = (GIB + 2 * MIB) / PAGE;
     let (pages, step, contiguous): (Vec<u64>, u64, bool) = match work {
-        Work::Pages4K => ((0..GIB / PAGE).map(|i| base_page + i).collect(), PAGE, true),
+        Work::Pages => ((0..GIB / PAGE).map(|i| base_page + i).collect(), PAGE, true),
         Work::Blocks2M => (
             (0..GIB / (2 * MIB)).map(|i| base_page / 512 + i).collect(),
             2 * MIB,
@@ -332,7 +344,7 @@ fn lpae_row(key: &'static str, name: &'static str, work: Work) -> Row {
         key,
         name,
         leaves: pages.len() as u64,
-        ours: Box::new(move || run_ours(&mut pt, work, scattered)),
+        ours: Box::new(move || run_ours(&mut pt, work, scattered, PAGE)),
         theirs: Some(Box::new(move || run_theirs(work))),
         floor: Box::new(move || floor.run(contiguous)),
     }
@@ -353,7 +365,37 @@ fn sun50i_row(key: &'static str, name: &'static str, work: Work) -> Row {
         key,
         name,
         leaves: pages.len() as u64,
-        ours: Box::new(move || run_ours(&mut pt, work, scattered32)),
+        ours: Box::new(move || run_ours(&mut pt, work, scattered32, PAGE)),
+        theirs: None,
+        floor: Box::new(move || floor.run(contiguous)),
+    }
+}
+
+/// The DART codec (64-bit entries, 16 KiB tables of 2048 entries, 16 KiB
+/// pages only; t8110's two-level 36-bit format with DART2 entries) against
+/// the floor.
+fn dart_row(key: &'static str, name: &'static str, work: Work) -> Row {
+    let codec = Dart::new(PteFormat::Dart2, 2, 36, 42).unwrap();
+    let mut pt = PageTable::new(codec, RamArena::with_size(96 << 20)).unwrap();
+    let leaf = |pa: u64| codec.encode_leaf(2, PhysAddr(pa), Prot::rw());
+    let base_page = (GIB + 2 * MIB) / DART_PAGE;
+    let (pages, contiguous): (Vec<u64>, bool) = match work {
+        Work::Scattered => (
+            (0..SCATTER)
+                .map(|i| scattered_dart(i) / DART_PAGE)
+                .collect(),
+            false,
+        ),
+        _ => ((0..GIB / DART_PAGE).map(|i| base_page + i).collect(), true),
+    };
+    // DART2 holds PA >> 4: one page further is DART_PAGE >> 4 in the entry.
+    let step = leaf(DART_PAGE) - leaf(0);
+    let mut floor = Floor::<u64>::new(&pages, 2048, leaf(pages[0] * DART_PAGE), step);
+    Row {
+        key,
+        name,
+        leaves: pages.len() as u64,
+        ours: Box::new(move || run_ours(&mut pt, work, scattered_dart, DART_PAGE)),
         theirs: None,
         floor: Box::new(move || floor.run(contiguous)),
     }
@@ -366,7 +408,7 @@ fn main() {
     let want = |e: &str| engine.is_empty() || engine == e;
     let rows: Vec<(&str, MakeRow)> = vec![
         ("4k", || {
-            lpae_row("4k", "LPAE 1 GiB as 4K pages", Work::Pages4K)
+            lpae_row("4k", "LPAE 1 GiB as 4K pages", Work::Pages)
         }),
         ("2m", || {
             lpae_row("2m", "LPAE 1 GiB as 2M blocks", Work::Blocks2M)
@@ -375,7 +417,7 @@ fn main() {
             lpae_row("scatter", "LPAE 10,000 scattered 4K", Work::Scattered)
         }),
         ("sun50i-4k", || {
-            sun50i_row("sun50i-4k", "sun50i 1 GiB as 4K pages", Work::Pages4K)
+            sun50i_row("sun50i-4k", "sun50i 1 GiB as 4K pages", Work::Pages)
         }),
         ("sun50i-scatter", || {
             sun50i_row(
@@ -384,9 +426,12 @@ fn main() {
                 Work::Scattered,
             )
         }),
-        // DART (src/iommu/pgtable/dart.rs, 16 KiB pages): add its rows here
-        // against the floor once the codec is on main, like sun50i_row
-        // (64-bit entries, 2048 per table).
+        ("dart-16k", || {
+            dart_row("dart-16k", "DART 1 GiB as 16K pages", Work::Pages)
+        }),
+        ("dart-scatter", || {
+            dart_row("dart-scatter", "DART 10,000 scattered 16K", Work::Scattered)
+        }),
     ];
     println!(
         "page-table engine vs aarch64-paging 0.12 and the floor \

@@ -243,11 +243,13 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
             });
         }
         let end = self.check_iova(iova, size)?;
-        let before = gather.unmapped_bytes();
-        if size == g && self.unmap_page(iova.0, gather).is_some() {
-            self.mem.publish();
-            return Ok(gather.unmapped_bytes() - before);
+        if size == g {
+            if let Some(unmapped) = self.unmap_page(iova.0, gather) {
+                self.mem.publish();
+                return Ok(unmapped);
+            }
         }
+        let before = gather.unmapped_bytes();
         let level = self.codec.start_level();
         let root = self.root_ref();
         let r = self.unmap_level(
@@ -876,10 +878,11 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
     /// Whether the page is live is taken from the table's [`Meta`] when it
     /// knows (a sparse table, or a page outside the live bounds), without
     /// reading the table; a page that is its table's only live entry is not
-    /// even cleared — the table is detached whole.  `None`, having changed
-    /// nothing, when the general walk must decide (a block covers the page,
-    /// a table pointer is corrupt).
-    fn unmap_page(&mut self, va: u64, gather: &mut Gather) -> Option<()> {
+    /// even cleared — the table is detached whole.  Returns the bytes
+    /// unmapped (the granule, or 0 when the page was not mapped); `None`,
+    /// having changed nothing, when the general walk must decide (a block
+    /// covers the page, a table pointer is corrupt).
+    fn unmap_page(&mut self, va: u64, gather: &mut Gather) -> Option<u64> {
         const MAX_DEPTH: usize = 4;
         let last = self.codec.last_level();
         let mut level = self.codec.start_level();
@@ -892,7 +895,7 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
         while level < last {
             let idx = self.index(level, va);
             match self.codec.decode(level, self.rd(t.virt, idx)) {
-                Pte::Invalid => return Some(()),
+                Pte::Invalid => return Some(0),
                 Pte::Leaf(_) => return None,
                 Pte::Table(next) => {
                     if depth == MAX_DEPTH {
@@ -908,10 +911,10 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
         }
         let idx = self.index(last, va);
         match self.meta_of(t.id).knows(idx) {
-            Some(false) => return Some(()),
+            Some(false) => return Some(0),
             Some(true) => {}
             None => match self.codec.decode(last, self.rd(t.virt, idx)) {
-                Pte::Invalid => return Some(()),
+                Pte::Invalid => return Some(0),
                 Pte::Leaf(_) => {}
                 Pte::Table(_) => return None,
             },
@@ -947,7 +950,7 @@ impl<C: Codec, M: TableMemory> PageTable<C, M> {
             level -= 1;
             emptied = self.count(t.id) == 0;
         }
-        Some(())
+        Some(span)
     }
 
     /// Unmaps `[va, stop)` out of the leaf at `t[idx]` (spanning

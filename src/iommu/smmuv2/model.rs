@@ -206,6 +206,12 @@ pub struct Smmuv2Model {
     pub faults: Vec<FaultEvent>,
     /// Demand table walks made (TLB misses of transactions and ATOS).
     pub demand_walks: u64,
+    /// Every invalidation operation accepted, oldest first: (bank that
+    /// accepted it or `None` for GR0, operation).
+    pub issued: Vec<(Option<usize>, Inval)>,
+    /// Every sync started, oldest first: the bank's TLBSYNC (`Some`) or
+    /// sTLBGSYNC (`None`).
+    pub syncs: Vec<Option<usize>>,
 }
 
 impl Smmuv2Model {
@@ -239,6 +245,8 @@ impl Smmuv2Model {
             refusals: Vec::new(),
             faults: Vec::new(),
             demand_walks: 0,
+            issued: Vec::new(),
+            syncs: Vec::new(),
         };
         for (n, cb) in m.cbs.iter_mut().enumerate() {
             // SCTLR resets with HUPCF (UG1087: 0x100); MMU-500 ACTLR 0x3.

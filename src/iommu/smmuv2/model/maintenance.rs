@@ -18,6 +18,7 @@ use super::{Inval, Smmuv2Model, Sync};
 impl Smmuv2Model {
     /// Accepts `op`, issued through bank `cb` (or GR0).
     pub(super) fn issue(&mut self, cb: Option<usize>, op: Inval) {
+        self.issued.push((cb, op));
         if self.knobs.invalidate_at_sync {
             self.pending.push((cb, op));
         } else {
@@ -46,6 +47,7 @@ impl Smmuv2Model {
     }
 
     pub(super) fn start_cb_sync(&mut self, n: usize) {
+        self.syncs.push(Some(n));
         let ops = self.take_pending(Some(n));
         let mut s = self.cbs[n].sync.take().unwrap_or_default();
         s.ops.extend(ops);
@@ -71,6 +73,7 @@ impl Smmuv2Model {
     }
 
     pub(super) fn start_gsync(&mut self) {
+        self.syncs.push(None);
         let ops = self.take_pending(None);
         let mut s: Sync = self.gsync.take().unwrap_or_default();
         s.ops.extend(ops);
