@@ -457,6 +457,23 @@ pub const SKIP_SYNC_FAILURES: &[&str] = &[
     "empty_gather_still_syncs",
 ];
 
+/// What the negative control fails when the TBU debug translation port is
+/// the only master (a Qualcomm board, `tbu.rs`): [`SKIP_SYNC_FAILURES`]
+/// less `asid_invalidate` and `isolation`, which need a second master, and
+/// `readonly_blocks_write`, which a probe without a direction cannot judge
+/// — all three SKIP.
+pub const SKIP_SYNC_FAILURES_TBU_PORT_ALONE: &[&str] = &[
+    "unmap_stale_window",
+    "unmap_invalidate_blocks_dma",
+    "remap_stale_window",
+    "remap_invalidate_new_page",
+    "range_invalidate",
+    "config_invalidate",
+    "walk_cache_invalidate",
+    "fault_record",
+    "empty_gather_still_syncs",
+];
+
 /// The part of [`SKIP_SYNC_FAILURES`] that does not depend on a walk cache:
 /// what the negative control fails on an SMMUv2 that caches leaves only
 /// (the model with its walk cache off).

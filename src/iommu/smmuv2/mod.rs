@@ -32,15 +32,17 @@ pub mod hw;
 pub mod ids;
 pub mod probe;
 pub mod regs;
+pub mod tbu;
 pub mod variant;
 
 pub use adapter::{
     Smmuv2Invalidation, Smmuv2Iommu, Smmuv2Tag, SKIP_SYNC_FAILURES,
-    SKIP_SYNC_FAILURES_WITHOUT_WALK_CACHE,
+    SKIP_SYNC_FAILURES_TBU_PORT_ALONE, SKIP_SYNC_FAILURES_WITHOUT_WALK_CACHE,
 };
 pub use atos::AtosPort;
 pub use hw::{Smmuv2Error, Smmuv2Hw};
 pub use probe::Smmuv2Probe;
+pub use tbu::TbuPort;
 
 #[cfg(test)]
 mod hw_tests;
