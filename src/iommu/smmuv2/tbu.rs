@@ -196,26 +196,23 @@ impl TbuChoice<'_> {
     /// One line for reports: which TBU, which stream, why not the others.
     pub fn describe(&self) -> String {
         let t = self.tbu;
+        let power = if t.power_domains || t.clocks {
+            "its power domain or clock trusted to be on: iommu_bringup.qcom-tbu=all"
+        } else {
+            "no power-domains or clocks in the DT"
+        };
         let mut s = format!(
-            "the TBU debug translation (ECATS) of {} (stream IDs {:#x}..={:#x}; no power-domains or clocks in the DT), as stream {:#x}",
+            "the TBU debug translation (ECATS) of {} as stream {:#x} (it serves {:#x}..={:#x}; {power}",
             t.name,
+            self.sid,
             t.first_sid,
             t.first_sid + t.count.saturating_sub(1),
-            self.sid
         );
-        if t.power_domains || t.clocks {
-            s = format!(
-                "the TBU debug translation (ECATS) of {} (stream IDs {:#x}..={:#x}; iommu_bringup.qcom-tbu=all: its power domain or clock is trusted to be on), as stream {:#x}",
-                t.name,
-                t.first_sid,
-                t.first_sid + t.count.saturating_sub(1),
-                self.sid
-            );
-        }
         for o in &self.others {
             s.push_str("; ");
             s.push_str(o);
         }
+        s.push(')');
         s
     }
 }
@@ -234,7 +231,7 @@ pub fn unusable(t: &TbuNode, policy: QcomTbu) -> Option<&'static str> {
     match policy {
         QcomTbu::None => Some("iommu_bringup.qcom-tbu=none"),
         QcomTbu::Ungated if t.power_domains || t.clocks => Some(
-            "it has power-domains or clocks the image leaves to the loader: an access to an unpowered TBU can hang the bus (iommu_bringup.qcom-tbu=all opts in)",
+            "power-domains or clocks the image leaves to the loader, and an access to an unpowered TBU can hang the bus; iommu_bringup.qcom-tbu=all would use them",
         ),
         _ => None,
     }
@@ -291,7 +288,7 @@ pub fn choose<'t>(facts: &PortFacts<'t>) -> Result<TbuChoice<'t>, String> {
     }
     let others: Vec<String> = reasons
         .iter()
-        .map(|(why, names)| format!("not used: {}: {why}", names.join(", ")))
+        .map(|(why, names)| format!("not {}: {why}", names.join(", ")))
         .collect();
     match picked {
         Some((tbu, sid)) => Ok(TbuChoice { tbu, sid, others }),

@@ -850,18 +850,27 @@ fn the_atos_port_is_a_self_master_only_where_atos_may_exist() {
 /// node) inside a top-level run of one group with its totals.  The first
 /// line after the plan says it is the host model, not a board.
 fn model_ktap(part: Part, skip_sync: bool) -> String {
-    let o = Opts {
+    model_ktap_with(Opts {
         part,
         skip_sync,
-        node: true,
         ..Opts::default()
+    })
+}
+
+/// [`model_ktap`] with `o`'s masters (the node's name and apertures).
+fn model_ktap_with(o: Opts) -> String {
+    let o = Opts { node: true, ..o };
+    let (part, skip_sync) = (o.part, o.skip_sync);
+    let masters = match o.masters {
+        Masters::Tbu => "the TBU debug translation port alone (src/iommu/smmuv2/model/tbu.rs, from Linux's arm-smmu-qcom-debug.c, as the driver is)",
+        _ => "two model masters",
     };
     let node = part.node();
     let (ktap, hw) = with_catalogue(o, |t, hw, notes| {
         let mut k = KtapWriter::new(String::new());
         let _ = k.start(1);
         let _ = k.diag(&format!(
-            "iommu_bringup host model: the SMMUv2 driver ({}) over the model {} (src/iommu/smmuv2/model.rs, written from IHI 0062 and the MMU-500 TRM), two model masters; not a board",
+            "iommu_bringup host model: the SMMUv2 driver ({}) over the model {} (src/iommu/smmuv2/model.rs, written from IHI 0062 and the MMU-500 TRM), {masters}; not a board",
             part.driver().name,
             hw.model().variant.name
         ));
@@ -890,7 +899,36 @@ fn model_ktap(part: Part, skip_sync: bool) -> String {
         [],
         "the driver did what the architecture rules out"
     );
+    assert_eq!(tbu_misuse(), [], "the TBU port broke Linux's sequence");
     ktap
+}
+
+/// Writes [`model_ktap_with`] for the TBU port alone on the Qualcomm
+/// model, like [`write_model_ktap`].
+fn write_tbu_model_ktap(skip_sync: bool) {
+    let ktap = model_ktap_with(Opts {
+        part: Part::Qcom,
+        masters: Masters::Tbu,
+        skip_sync,
+        ..Opts::default()
+    });
+    match std::env::var_os("IOMMU_BRINGUP_MODEL_KTAP") {
+        Some(path) => std::fs::write(&path, &ktap)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.to_string_lossy())),
+        None => std::print!("{ktap}"),
+    }
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_qcom_tbu() {
+    write_tbu_model_ktap(false);
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_qcom_tbu_skip_sync() {
+    write_tbu_model_ktap(true);
 }
 
 /// Writes [`model_ktap`] to the file `IOMMU_BRINGUP_MODEL_KTAP` names

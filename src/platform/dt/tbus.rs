@@ -121,6 +121,19 @@ pub struct PortFacts<'a> {
     pub qcom_tbu: crate::platform::bootargs::QcomTbu,
 }
 
+impl<'a> PortFacts<'a> {
+    /// The facts of a node known by its `compatible` alone (no TBUs, no
+    /// streams, the default bootargs).
+    pub fn bare(compatible: &'a str) -> Self {
+        Self {
+            compatible,
+            tbus: &[],
+            dt_streams: &[],
+            qcom_tbu: crate::platform::bootargs::QcomTbu::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
