@@ -10,7 +10,7 @@
 //! | `evtq` | `5` … `19` | log2 of the SMMUv3 event queue's entries (default: the driver's, 2^11), small to make it wrap |
 //! | `expect` | `iommu`, `no-iommu` | whether the lab expects an IOMMU to be tested (default `iommu`: a run that tests none exits 253; `no-iommu` makes such a run a pass) |
 //! | `catalogue` | `full`, `quick` | the IOMMU cases to run (default `full`; `quick` runs a smoke subset — map, stale window, blocked DMA, canaries — and reports every other case as a SKIP saying so) |
-//! | `qcom-tbu` | `ungated`, `all`, `none` | which Qualcomm TBUs (`qcom,<soc>-tbu` nodes) the SMMUv2 driver may drive as its self master through their debug translation block (default `ungated`: only a TBU with no `power-domains` and no `clocks` in the DT, since an access to an unpowered TBU can hang the bus; `all`: any TBU, the lab having made sure they are powered; `none`: never; docs/hw/smmuv2.md §12) |
+//! | `qcom-tbu` | `ungated`, `all`, `none` | which Qualcomm TBUs (`qcom,<soc>-tbu` nodes) the SMMUv2 driver may drive as its self master through their debug translation block (default `ungated`: only a TBU with no `power-domains` and no `clocks` in the DT, since an access to an unpowered TBU can hang the bus; `all`: any TBU, the lab having made sure they are powered; `none`: never; docs/hw/smmuv2.md §11.7) |
 //!
 //! The rules, so that a typo can never quietly turn into a different run:
 //!
@@ -175,7 +175,7 @@ pub enum Key {
 }
 
 /// Which Qualcomm TBUs the SMMUv2 driver may use as its self master
-/// (`iommu_bringup.qcom-tbu`; docs/hw/smmuv2.md §12).
+/// (`iommu_bringup.qcom-tbu`; docs/hw/smmuv2.md §11.7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum QcomTbu {
     /// Only a TBU whose node has neither `power-domains` nor `clocks`:

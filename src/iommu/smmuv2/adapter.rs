@@ -251,7 +251,7 @@ impl<M: Mmio> Smmuv2Iommu<M> {
         self.hw.tlb_sync(usize::from(cb)).map_err(IommuError::from)
     }
 
-    /// The invalidation a sync of `req` needs (docs/hw/smmuv2.md §12).
+    /// The invalidation a sync of `req` needs (docs/hw/smmuv2.md §11.7).
     fn plan(&self, req: &SyncRequest<'_, Smmuv2Tag>) -> Smmuv2Invalidation {
         let cb = req.tag.cb;
         let granule = req.granule.max(4096);

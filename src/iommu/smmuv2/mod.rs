@@ -17,7 +17,9 @@
 //! * `fault.rs`: fault registers → fault records;
 //! * `probe.rs`: bring-up from the device-tree node;
 //! * `atos.rs`: the address translation operations as a DMA master (the
-//!   self master).
+//!   self master);
+//! * `tbu.rs`: a Qualcomm TBU's debug translation (ECATS) as a DMA master,
+//!   the self master of a Qualcomm MMU-500 whose DT describes its TBUs.
 //!
 //! The behavioural model (`model`, with its own tests in `model_tests`) is
 //! test scaffolding (`#[cfg(test)]`): it builds on `testkit`, which ranks

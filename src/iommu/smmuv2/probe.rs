@@ -203,7 +203,7 @@ impl Probe for Smmuv2Probe {
 
     /// On a Qualcomm MMU-500 whose tree has `qcom,<soc>-tbu` nodes: the
     /// TBU debug translation (ECATS) port `tbu::choose` picks
-    /// (docs/hw/smmuv2.md §12).
+    /// (docs/hw/smmuv2.md §11.7).
     fn described_port(facts: &PortFacts<'_>) -> Option<Result<String, String>> {
         let Lookup::Driven(v) = variant::by_compatible(facts.compatible) else {
             return None;

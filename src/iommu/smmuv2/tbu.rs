@@ -1,6 +1,6 @@
 //! Qualcomm's TBU debug translation ("ECATS") as a DMA master: the self
 //! master of a Qualcomm MMU-500, which has no ATOS (ID0.ATOSNS = 1), when
-//! the device tree describes its TBUs (docs/hw/smmuv2.md §12).
+//! the device tree describes its TBUs (docs/hw/smmuv2.md §11.7).
 //!
 //! **Single source.**  Everything here — the registers, their bits, the
 //! sequence, the timeout — comes from Linux's
@@ -533,7 +533,7 @@ impl<'p, M: Mmio, T: Mmio> TbuPort<'p, M, T> {
 }
 
 /// What the port says about write permissions and fault directions.
-pub const READS_ONLY: &str = "the TBU debug translation (ECATS) carries no direction in Linux's sequence, the only public description (docs/hw/smmuv2.md §12): every probe is one kind of lookup, so write permissions are not checked through it";
+pub const READS_ONLY: &str = "the TBU debug translation (ECATS) carries no direction in Linux's sequence, the only public description (docs/hw/smmuv2.md §11.7): every probe is one kind of lookup, so write permissions are not checked through it";
 
 impl<M: Mmio, T: Mmio> DmaMaster for TbuPort<'_, M, T> {
     fn name(&self) -> &str {

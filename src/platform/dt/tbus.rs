@@ -1,5 +1,5 @@
 //! Qualcomm TBU nodes: the translation buffer units of a Qualcomm MMU-500,
-//! each with a debug block the CPU can drive (docs/hw/smmuv2.md §12).
+//! each with a debug block the CPU can drive (docs/hw/smmuv2.md §11.7).
 //!
 //! Binding (Linux `Documentation/devicetree/bindings/iommu/qcom,tbu.yaml`,
 //! as SDM845's tree uses it): a node with `compatible = "qcom,<soc>-tbu"`,

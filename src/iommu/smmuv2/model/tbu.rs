@@ -4,7 +4,7 @@
 //! **Same single source as the driver.**  The registers, bits and the
 //! order they must be used in come from Linux's
 //! `drivers/iommu/arm/arm-smmu/arm-smmu-qcom-debug.c`, the only public
-//! description found (docs/hw/smmuv2.md §12): the model cannot tell
+//! description found (docs/hw/smmuv2.md §11.7): the model cannot tell
 //! whether that file is right about silicon, only whether the driver does
 //! what it says.  A probe translates through the SMMUv2 model
 //! ([`Smmuv2Model::ecats`](super::Smmuv2Model::ecats)) as a client read of
@@ -197,7 +197,7 @@ impl TbuModel {
                 running = true;
             }
         }
-        u32::from(self.acked) * reg::HALT_ACK | u32::from(running) * reg::ECATS_RUNNING
+        (u32::from(self.acked) * reg::HALT_ACK) | (u32::from(running) * reg::ECATS_RUNNING)
     }
 
     fn write_sid_halt(&mut self, v: u32) {

@@ -178,7 +178,7 @@ impl Smmuv2Model {
 
     /// A TBU debug probe (ECATS) of `iova` as `stream`, privileged or not
     /// as its AXPROT says: the bus address, or `None` after the fault is
-    /// recorded as a read by `stream` (docs/hw/smmuv2.md §12, model).
+    /// recorded as a read by `stream` (docs/hw/smmuv2.md §11.7, model).
     pub fn ecats(&mut self, stream: u32, iova: u64, privileged: bool) -> Option<u64> {
         self.client(stream, iova, false, Some(privileged))
     }
