@@ -1351,3 +1351,35 @@ fn juno_r0() {
     assert!(i.enabled && i.dma_coherent);
     pin_picture(&r, "juno", picture_comparable(rel));
 }
+
+/// The db845c apps SMMU (a Qualcomm MMU-500: no ATOS, no master the image
+/// drives) is planned to run through its TBU debug port: tbu@150d9000,
+/// the one with no power domain or clock, as stream 0x17ff (no DT master
+/// uses it); `iommu_bringup.qcom-tbu=none` makes it a SKIP that says why,
+/// and `all` still prefers the ungated TBU.
+#[test]
+fn db845c_plans_the_apps_smmu_through_its_ungated_tbu() {
+    use iommu_bringup::platform::bootargs::QcomTbu;
+    use iommu_bringup::selftest::plan::plan_with;
+    let rel = "qcom/sdm845-db845c.dtb";
+    let Ok(blob) = std::fs::read(dtb_dir().join(rel)) else {
+        return skip(&format!("{rel} not fetched"));
+    };
+    let (p, _) = plan_with(&blob, &Ok(Vec::new()), QcomTbu::Ungated);
+    let smmu = p.iter().find(|p| p.name == "iommu@15000000").unwrap();
+    assert!(smmu.runs());
+    assert_eq!(smmu.tbus.len(), 8);
+    let facts = smmu.port_facts();
+    let c = iommu_bringup::iommu::smmuv2::tbu::choose(&facts).unwrap();
+    assert_eq!((c.tbu.name.as_str(), c.sid), ("tbu@150d9000", 0x17ff));
+    let (p, _) = plan_with(&blob, &Ok(Vec::new()), QcomTbu::All);
+    let smmu = p.iter().find(|p| p.name == "iommu@15000000").unwrap();
+    let c = iommu_bringup::iommu::smmuv2::tbu::choose(&smmu.port_facts()).unwrap();
+    assert_eq!(c.tbu.name, "tbu@150d9000");
+    let (p, _) = plan_with(&blob, &Ok(Vec::new()), QcomTbu::None);
+    let smmu = p.iter().find(|p| p.name == "iommu@15000000").unwrap();
+    match &smmu.state {
+        PlanState::Skip(why) => assert!(why.contains("qcom-tbu=none"), "{why}"),
+        _ => panic!("qcom-tbu=none must skip the apps SMMU"),
+    }
+}

@@ -34,7 +34,7 @@ use crate::platform::pci::Function;
 use crate::selftest::families::{family, FamilyEnv, FamilyTarget, OpenedMasters, MAX_MASTERS};
 use crate::selftest::iommu_cases::FixedMapping;
 use crate::selftest::ktap::KtapWriter;
-pub use crate::selftest::plan::{plan, PlanState, Planned};
+pub use crate::selftest::plan::{plan_with, PlanState, Planned};
 use crate::selftest::runner::{report_setup_failure, report_setup_skip, Totals};
 use crate::time::Clock;
 use crate::virtio::Layout;
@@ -89,6 +89,7 @@ pub fn run(
             stream_masks: &stream_masks,
             controls: &p.controls,
             controls_error: p.controls_error.as_deref(),
+            port: p.port_facts(),
         },
         index: p.index,
         masters: p.masters.iter().take(MAX_MASTERS).collect(),

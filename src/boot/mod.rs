@@ -254,7 +254,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         pci: pci_probe::facts(&pci_hosts),
     };
     let on_qemu = info.compatible == "linux,dummy-virt";
-    let (planned, notes) = iommu_suite::plan(blob, &pci_hosts);
+    let (planned, notes) = iommu_suite::plan_with(blob, &pci_hosts, args.qcom_tbu);
 
     let mut k = KtapWriter::new(Stdout);
     let _ = k.start(1 + planned.len());

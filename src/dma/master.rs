@@ -83,6 +83,15 @@ pub trait DmaMaster {
         None
     }
 
+    /// `Some(reason)` when the IOMMU's fault records for this master carry
+    /// the direction of the master's own lookup, not of the transfer (a
+    /// debug port whose translations are all of one kind): `fault_record`
+    /// then notes a record whose direction is not the write's instead of
+    /// failing on it.  The default is `None`.
+    fn direction_not_recorded(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Device writes `data` to memory at `iova`.
     fn write(&mut self, iova: Iova, data: &[u8], timeout: Duration) -> Result<DmaReport, DmaError>;
 

@@ -19,6 +19,7 @@ use crate::mm::dma_pool::DmaPool;
 use crate::mm::PhysRange;
 use crate::mmio::VolatileMmio;
 use crate::platform::ccu::ControlRef;
+use crate::platform::dt::tbus::PortFacts;
 use crate::platform::pci::Function;
 use crate::time::Clock;
 use crate::virtio::Layout;
@@ -58,6 +59,10 @@ pub struct ProbeTarget<'a> {
     /// Why `clocks`/`resets` could not be read (then `controls` is empty
     /// and they are left to the loader).
     pub controls_error: Option<&'a str>,
+    /// What the tree says around the node that a self master may depend
+    /// on (Qualcomm TBU nodes, every stream a DT master uses, the
+    /// `qcom-tbu` bootarg): [`Probe::described_port`].
+    pub port: PortFacts<'a>,
 }
 
 /// Platform services a probe may use (boot implements them on target).
@@ -169,6 +174,16 @@ pub trait Probe {
 
     /// What reports call that port (`dt-probe`'s `master:` line).
     const SELF_MASTER_NAME: &'static str = "the IOMMU's own translation port";
+
+    /// A self master the device tree describes beside the IOMMU node (a
+    /// Qualcomm TBU's debug block): `None` when there is none to consider,
+    /// `Some(Ok(what))` with the one [`Self::self_master`] will use and
+    /// why the others are not, `Some(Err(why))` when the tree describes
+    /// some and none can be used.  The plan runs a node without other
+    /// masters on `Some(Ok(_))`.  The default: `None`.
+    fn described_port(_facts: &PortFacts<'_>) -> Option<Result<String, String>> {
+        None
+    }
 
     /// The family's own reason why an IOMMU of `compatible` with no usable
     /// master and no self master cannot be tested (the hardware facts that

@@ -3,7 +3,7 @@
 //!
 //! The three policies are the three shapes real IOMMUs have (docs/design.md §3, "The
 //! sync contract"): SMMUv3 invalidates by address range (leaf or non-leaf,
-//! docs/hw/smmuv3.md §13), SMMUv2 and sun50i flush a whole context (docs/hw/smmuv2.md §12,
+//! docs/hw/smmuv3.md §13), SMMUv2 and sun50i flush a whole context (docs/hw/smmuv2.md §11.7,
 //! docs/hw/sun50i.md §7), DART flushes whole streams (docs/hw/dart.md §7).
 #![forbid(unsafe_code)]
 

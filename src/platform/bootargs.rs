@@ -10,6 +10,7 @@
 //! | `evtq` | `5` … `19` | log2 of the SMMUv3 event queue's entries (default: the driver's, 2^11), small to make it wrap |
 //! | `expect` | `iommu`, `no-iommu` | whether the lab expects an IOMMU to be tested (default `iommu`: a run that tests none exits 253; `no-iommu` makes such a run a pass) |
 //! | `catalogue` | `full`, `quick` | the IOMMU cases to run (default `full`; `quick` runs a smoke subset — map, stale window, blocked DMA, canaries — and reports every other case as a SKIP saying so) |
+//! | `qcom-tbu` | `ungated`, `all`, `none` | which Qualcomm TBUs (`qcom,<soc>-tbu` nodes) the SMMUv2 driver may drive as its self master through their debug translation block (default `ungated`: only a TBU with no `power-domains` and no `clocks` in the DT, since an access to an unpowered TBU can hang the bus; `all`: any TBU, the lab having made sure they are powered; `none`: never; docs/hw/smmuv2.md §11.7) |
 //!
 //! The rules, so that a typo can never quietly turn into a different run:
 //!
@@ -24,7 +25,7 @@
 //!   `inject` list included) rejects the whole word: nothing of it is
 //!   applied, and the [`Rejected`] entry names the word and the accepted
 //!   values.  The boot code turns any rejection into a failing run.
-//! * A later `exit`, `granule`, `evtq`, `expect` or `catalogue` word replaces an earlier one (a [`Note`]
+//! * A later `exit`, `granule`, `evtq`, `expect`, `catalogue` or `qcom-tbu` word replaces an earlier one (a [`Note`]
 //!   says so); `inject` words add up.
 //! * The command line is bytes: a byte that is not UTF-8 only spoils the
 //!   word it is in.
@@ -169,7 +170,41 @@ pub enum Key {
     Expect,
     /// `catalogue`.
     Catalogue,
+    /// `qcom-tbu`.
+    QcomTbu,
 }
+
+/// Which Qualcomm TBUs the SMMUv2 driver may use as its self master
+/// (`iommu_bringup.qcom-tbu`; docs/hw/smmuv2.md §11.7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QcomTbu {
+    /// Only a TBU whose node has neither `power-domains` nor `clocks`:
+    /// nothing the image leaves to the loader can have switched it off.
+    #[default]
+    Ungated,
+    /// Any TBU the DT describes (the lab vouches that they are powered).
+    All,
+    /// None: Qualcomm MMU-500s stay untested without another master.
+    None,
+}
+
+impl QcomTbu {
+    /// The value as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            QcomTbu::Ungated => "ungated",
+            QcomTbu::All => "all",
+            QcomTbu::None => "none",
+        }
+    }
+}
+
+/// `qcom-tbu` values.
+const QCOM_TBU_VALUES: [(&str, QcomTbu); 3] = [
+    ("ungated", QcomTbu::Ungated),
+    ("all", QcomTbu::All),
+    ("none", QcomTbu::None),
+];
 
 /// `catalogue` values: `true` for the quick subset.
 const CATALOGUE_VALUES: [(&str, bool); 2] = [("full", false), ("quick", true)];
@@ -269,13 +304,14 @@ const INJECT_VALUES: [(&str, Inject); 5] = [
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 6] = [
+    pub const ALL: [Key; 7] = [
         Key::Exit,
         Key::Inject,
         Key::Granule,
         Key::Evtq,
         Key::Expect,
         Key::Catalogue,
+        Key::QcomTbu,
     ];
 
     /// The key as written on the command line.
@@ -287,6 +323,7 @@ impl Key {
             Key::Evtq => "evtq",
             Key::Expect => "expect",
             Key::Catalogue => "catalogue",
+            Key::QcomTbu => "qcom-tbu",
         }
     }
 
@@ -300,6 +337,7 @@ impl Key {
             Key::Evtq => &EVTQ_NAMES,
             Key::Expect => &["iommu", "no-iommu"],
             Key::Catalogue => &["full", "quick"],
+            Key::QcomTbu => &["ungated", "all", "none"],
         }
     }
 
@@ -311,6 +349,7 @@ impl Key {
             Key::Evtq => 3,
             Key::Expect => 4,
             Key::Catalogue => 5,
+            Key::QcomTbu => 6,
         }
     }
 }
@@ -330,6 +369,8 @@ pub enum Setting {
     Expect(bool),
     /// `iommu_bringup.catalogue=...` (`true`: the quick subset).
     Catalogue(bool),
+    /// `iommu_bringup.qcom-tbu=...`.
+    QcomTbu(QcomTbu),
 }
 
 /// The word as it would be spelled exactly (`iommu_bringup.granule=16k`).
@@ -348,6 +389,7 @@ impl fmt::Display for Setting {
             Setting::Catalogue(q) => {
                 write!(f, "{PREFIX}catalogue={}", if *q { "quick" } else { "full" })
             }
+            Setting::QcomTbu(t) => write!(f, "{PREFIX}qcom-tbu={}", t.name()),
         }
     }
 }
@@ -569,8 +611,11 @@ pub struct Bootargs<'a> {
     /// `iommu_bringup.catalogue=quick`: run only the smoke subset of the
     /// IOMMU cases (`selftest::iommu_cases::QUICK`).
     pub quick_catalogue: bool,
+    /// `iommu_bringup.qcom-tbu`: which Qualcomm TBUs may serve as the
+    /// SMMUv2 self master.
+    pub qcom_tbu: QcomTbu,
     /// The word in force for each key (by [`Key`] index).
-    given: [Option<Word<'a>>; 6],
+    given: [Option<Word<'a>>; 7],
     applied: usize,
     rejected: Listed<Rejected<'a>>,
     ignored: Listed<Word<'a>>,
@@ -682,6 +727,14 @@ impl<'a> Bootargs<'a> {
                         .push(unknown(value, suggest(&CATALOGUE_VALUES, value)))
                 }
             },
+            Key::QcomTbu => match lookup(&QCOM_TBU_VALUES, value) {
+                Some((t, exact)) => (Setting::QcomTbu(t), exact),
+                None => {
+                    return self
+                        .rejected
+                        .push(unknown(value, suggest(&QCOM_TBU_VALUES, value)))
+                }
+            },
             Key::Expect => match lookup(&EXPECT_VALUES, value) {
                 Some((e, exact)) => (Setting::Expect(e), exact),
                 None => {
@@ -757,6 +810,12 @@ impl<'a> Bootargs<'a> {
                     self.notes.push(Note::Replaces { word, earlier });
                 }
                 self.quick_catalogue = q;
+            }
+            Setting::QcomTbu(t) => {
+                if let (Some(earlier), true) = (given, self.qcom_tbu != t) {
+                    self.notes.push(Note::Replaces { word, earlier });
+                }
+                self.qcom_tbu = t;
             }
             Setting::Inject(i) => self.inject = self.inject.union(i),
         }
@@ -835,6 +894,9 @@ impl fmt::Display for Settings<'_, '_> {
         }
         if a.quick_catalogue {
             f.write_str(", catalogue=quick (bootargs)")?;
+        }
+        if a.given(Key::QcomTbu).is_some() {
+            write!(f, ", qcom-tbu={} (bootargs)", a.qcom_tbu.name())?;
         }
         write!(
             f,

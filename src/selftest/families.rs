@@ -29,6 +29,7 @@ use crate::mm::dma_pool::DmaPool;
 use crate::mm::Iova;
 use crate::platform::dt::iommus::IommuKind;
 use crate::platform::dt::report::{self, DrivenMaster, Lookups, Report, SelfMaster};
+use crate::platform::dt::tbus::PortFacts;
 use crate::platform::dt::DtError;
 use alloc::boxed::Box;
 use alloc::format;
@@ -83,6 +84,9 @@ pub struct Family {
     pub self_master: fn(&str) -> bool,
     /// What reports call that port (`Probe::SELF_MASTER_NAME`).
     pub self_master_name: &'static str,
+    /// A port the tree describes beside the node
+    /// (`Probe::described_port`).
+    pub described_port: fn(&PortFacts<'_>) -> Option<Result<String, String>>,
     /// Why the driver leaves an IOMMU of this `compatible` alone, if it does
     /// (`Probe::left_alone`).
     pub left_alone: fn(&str) -> Option<&'static str>,
@@ -96,6 +100,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Smmuv3Probe>),
         self_master: <Smmuv3Probe as Probe>::has_self_master,
         self_master_name: <Smmuv3Probe as Probe>::SELF_MASTER_NAME,
+        described_port: <Smmuv3Probe as Probe>::described_port,
         left_alone: <Smmuv3Probe as Probe>::left_alone,
     },
     Family {
@@ -104,6 +109,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<VirtioIommuProbe>),
         self_master: <VirtioIommuProbe as Probe>::has_self_master,
         self_master_name: <VirtioIommuProbe as Probe>::SELF_MASTER_NAME,
+        described_port: <VirtioIommuProbe as Probe>::described_port,
         left_alone: <VirtioIommuProbe as Probe>::left_alone,
     },
     Family {
@@ -112,6 +118,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Smmuv2Probe>),
         self_master: <Smmuv2Probe as Probe>::has_self_master,
         self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
+        described_port: <Smmuv2Probe as Probe>::described_port,
         left_alone: <Smmuv2Probe as Probe>::left_alone,
     },
     Family {
@@ -120,6 +127,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Smmuv2Probe>),
         self_master: <Smmuv2Probe as Probe>::has_self_master,
         self_master_name: <Smmuv2Probe as Probe>::SELF_MASTER_NAME,
+        described_port: <Smmuv2Probe as Probe>::described_port,
         left_alone: <Smmuv2Probe as Probe>::left_alone,
     },
     Family {
@@ -128,6 +136,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<Sun50iProbe>),
         self_master: <Sun50iProbe as Probe>::has_self_master,
         self_master_name: <Sun50iProbe as Probe>::SELF_MASTER_NAME,
+        described_port: <Sun50iProbe as Probe>::described_port,
         left_alone: <Sun50iProbe as Probe>::left_alone,
     },
     Family {
@@ -136,6 +145,7 @@ pub const FAMILIES: &[Family] = &[
         driver: Ok(run_family::<DartProbe>),
         self_master: <DartProbe as Probe>::has_self_master,
         self_master_name: <DartProbe as Probe>::SELF_MASTER_NAME,
+        described_port: <DartProbe as Probe>::described_port,
         left_alone: <DartProbe as Probe>::left_alone,
     },
 ];
@@ -203,7 +213,8 @@ pub fn driver_for(kind: IommuKind, compatible: &str) -> String {
 /// Whether the image can test a node of `kind` with `compatible` through
 /// the IOMMU's own port, and what that port is called (the plan runs such
 /// a node without other masters).
-pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
+pub fn self_master_for(kind: IommuKind, facts: &PortFacts<'_>) -> SelfMaster {
+    let compatible = facts.compatible;
     if let Some(why) = family(kind)
         .filter(|f| f.driver.is_ok())
         .and_then(|f| (f.left_alone)(compatible))
@@ -214,9 +225,13 @@ pub fn self_master_for(kind: IommuKind, compatible: &str) -> SelfMaster {
         Some(f @ Family { driver: Ok(_), .. }) if (f.self_master)(compatible) => {
             SelfMaster::Port(f.self_master_name)
         }
-        Some(Family { driver: Ok(_), .. }) => match hardware_checks_for(kind) {
-            Some(checks) => SelfMaster::HardwareChecks(checks),
-            None => SelfMaster::None,
+        Some(f @ Family { driver: Ok(_), .. }) => match (f.described_port)(facts) {
+            Some(Ok(port)) => SelfMaster::Described(port),
+            described => match (hardware_checks_for(kind), described) {
+                (Some(checks), _) => SelfMaster::HardwareChecks(checks),
+                (None, Some(Err(why))) => SelfMaster::Unusable(why),
+                (None, _) => SelfMaster::None,
+            },
         },
         _ => SelfMaster::NoDriver,
     }
@@ -390,7 +405,10 @@ where
             &why,
         ));
     }
-    if t.masters.is_empty() && !P::has_self_master(t.probe.compatible) {
+    if t.masters.is_empty()
+        && !P::has_self_master(t.probe.compatible)
+        && !matches!(P::described_port(&t.probe.port), Some(Ok(_)))
+    {
         // Only a family with hardware checks is planned without a master.
         let why = format!(
             "no DMA master this image can drive sits behind {}: only the checks that need none ran",
@@ -635,15 +653,15 @@ mod tests {
             "smmuv2 (leaves qcom,adreno-smmu alone)"
         );
         assert!(matches!(
-            self_master_for(IommuKind::Mmu500, "qcom,adreno-smmu"),
+            self_master_for(IommuKind::Mmu500, &PortFacts::bare("qcom,adreno-smmu")),
             SelfMaster::LeftAlone(why) if why.contains("GPU")
         ));
         assert_eq!(
-            self_master_for(IommuKind::Mmu500, "arm,mmu-500"),
+            self_master_for(IommuKind::Mmu500, &PortFacts::bare("arm,mmu-500")),
             SelfMaster::None
         );
         assert!(matches!(
-            self_master_for(IommuKind::SmmuV2, "arm,smmu-v2"),
+            self_master_for(IommuKind::SmmuV2, &PortFacts::bare("arm,smmu-v2")),
             SelfMaster::Port(_)
         ));
         assert_eq!(

@@ -1666,7 +1666,11 @@ fn fault_record<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> Repo
                 ),
                 None => r.fail(format_args!("record carries no IOVA")),
             }
+            let lookup_only = t.masters[0].direction_not_recorded();
             match (f.access, shape.direction.reason()) {
+                (Some(a), _) if a != Access::Write && lookup_only.is_some() => r.note(
+                    format_args!("record says {a:?}: {}", lookup_only.unwrap_or_default()),
+                ),
                 (Some(a), _) => r.check(
                     a == Access::Write,
                     format_args!("record says {a:?}, expected Write"),

@@ -10,6 +10,7 @@
 use super::families::{family, hardware_checks_for, no_master_reason};
 use crate::dma::{edu, platform, virtio_blk, MasterSource, MasterSpec, StreamSpec};
 use crate::mm::PhysRange;
+use crate::platform::bootargs::QcomTbu;
 use crate::platform::ccu::ControlRef;
 use crate::platform::dt::clocks::{read_clocks, read_resets};
 use crate::platform::dt::iommus::{
@@ -17,6 +18,7 @@ use crate::platform::dt::iommus::{
     IommuList,
 };
 use crate::platform::dt::report::{platform_master_unusable, Unusable};
+use crate::platform::dt::tbus::{tbus_of, PortFacts, TbuNode};
 use crate::platform::dt::{translate_reg, DtError, Fdt};
 use crate::platform::pci::{self, Function};
 use crate::virtio;
@@ -85,6 +87,26 @@ pub struct Planned {
     pub controls: Vec<ControlRef>,
     /// Why they could not be read.
     pub controls_error: Option<String>,
+    /// The Qualcomm TBU nodes that name it (`platform::dt::tbus`).
+    pub tbus: Vec<TbuNode>,
+    /// Every stream (ID, mask) a DT master uses on it: platform `iommus`
+    /// references and PCI `iommu-map` entries, used or not.
+    pub dt_streams: Vec<(u32, u32)>,
+    /// `iommu_bringup.qcom-tbu`.
+    pub qcom_tbu: QcomTbu,
+}
+
+impl Planned {
+    /// The tree's facts around the node for a self master
+    /// (`Probe::described_port`).
+    pub fn port_facts(&self) -> PortFacts<'_> {
+        PortFacts {
+            compatible: &self.compatible,
+            tbus: &self.tbus,
+            dt_streams: &self.dt_streams,
+            qcom_tbu: self.qcom_tbu,
+        }
+    }
 }
 
 impl Planned {
@@ -97,6 +119,15 @@ impl Planned {
 /// The IOMMUs to report on (every IOMMU node, plus a failing
 /// `iommu_discovery` group when the tree cannot be read), and notes.
 pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, Vec<String>) {
+    plan_with(blob, pci, QcomTbu::default())
+}
+
+/// [`plan`] with `iommu_bringup.qcom-tbu` as the bootargs set it.
+pub fn plan_with(
+    blob: &[u8],
+    pci: &Result<Vec<PciHost>, String>,
+    qcom_tbu: QcomTbu,
+) -> (Vec<Planned>, Vec<String>) {
     let mut notes = Vec::new();
     let broken = |why: String| Planned {
         name: String::from("iommu_discovery"),
@@ -113,6 +144,9 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
         cells_mismatch: None,
         controls: Vec::new(),
         controls_error: None,
+        tbus: Vec::new(),
+        dt_streams: Vec::new(),
+        qcom_tbu,
     };
     let fdt = match Fdt::parse(blob) {
         Ok(f) => f,
@@ -177,6 +211,9 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             cells_mismatch: n.cells_mismatch.as_ref().map(|e| format!("{e}")),
             controls: Vec::new(),
             controls_error: None,
+            tbus: Vec::new(),
+            dt_streams: Vec::new(),
+            qcom_tbu,
         })
         .collect();
     for (p, n) in planned.iter_mut().zip(list.iter()) {
@@ -184,7 +221,21 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
             Ok(c) => p.controls = c,
             Err(e) => p.controls_error = Some(format!("{e}")),
         }
+        if let Some(ph) = n.phandle {
+            p.tbus = tbus_of(&fdt, ph).unwrap_or_default();
+        }
     }
+    // Every stream a PCI `iommu-map` routes, enumerated or not: a self
+    // master must not take one (`dt-probe` counts them the same way).
+    let _ = for_each_pci_iommu_map(&fdt, &list, |_, map| {
+        for e in map.entries() {
+            if let Some(p) = planned.get_mut(e.iommu) {
+                p.dt_streams
+                    .extend((0..e.length.min(0x1_0000)).map(|k| (e.sid_base.wrapping_add(k), 0)));
+            }
+        }
+        Ok(true)
+    });
     // A virtio-iommu is itself a PCI function: find it by its BDF.
     if let Ok(hosts) = pci {
         for (p, n) in planned.iter_mut().zip(list.iter()) {
@@ -343,6 +394,14 @@ pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, V
     }
     out.append(&mut broken_nodes);
     for (mut p, n) in planned.into_iter().zip(list.iter()) {
+        let platform_streams: Vec<(u32, u32)> = p
+            .platform
+            .iter()
+            .flat_map(|m| m.streams.iter())
+            .filter(|s| s.iommu == p.index)
+            .map(|s| (s.id, s.mask))
+            .collect();
+        p.dt_streams.extend(platform_streams);
         // Platform masters the registry drives join the PCI ones, in tree
         // order after them (`dma::platform`).
         let usable: Vec<MasterSpec> = p
@@ -477,8 +536,10 @@ fn judge(
             ));
         }
     }
+    let described = (fam.described_port)(&p.port_facts());
     if p.masters.is_empty()
         && !(fam.self_master)(&p.compatible)
+        && !matches!(described, Some(Ok(_)))
         && hardware_checks_for(p.kind).is_none()
     {
         let platform = if p.platform.is_empty() {
@@ -504,9 +565,12 @@ fn judge(
             }
             s
         };
-        let family_reason = no_master_reason(p.kind, &p.compatible)
+        let mut family_reason = no_master_reason(p.kind, &p.compatible)
             .map(|why| format!("; {why}"))
             .unwrap_or_default();
+        if let Some(Err(why)) = described {
+            let _ = write!(family_reason, "; {why}");
+        }
         return PlanState::Skip(format!(
             "{what}: no DMA master this image can drive sits behind it{platform}{family_reason}"
         ));

@@ -17,7 +17,9 @@
 //! * `fault.rs`: fault registers → fault records;
 //! * `probe.rs`: bring-up from the device-tree node;
 //! * `atos.rs`: the address translation operations as a DMA master (the
-//!   self master).
+//!   self master);
+//! * `tbu.rs`: a Qualcomm TBU's debug translation (ECATS) as a DMA master,
+//!   the self master of a Qualcomm MMU-500 whose DT describes its TBUs.
 //!
 //! The behavioural model (`model`, with its own tests in `model_tests`) is
 //! test scaffolding (`#[cfg(test)]`): it builds on `testkit`, which ranks
@@ -32,15 +34,17 @@ pub mod hw;
 pub mod ids;
 pub mod probe;
 pub mod regs;
+pub mod tbu;
 pub mod variant;
 
 pub use adapter::{
     Smmuv2Invalidation, Smmuv2Iommu, Smmuv2Tag, SKIP_SYNC_FAILURES,
-    SKIP_SYNC_FAILURES_WITHOUT_WALK_CACHE,
+    SKIP_SYNC_FAILURES_TBU_PORT_ALONE, SKIP_SYNC_FAILURES_WITHOUT_WALK_CACHE,
 };
 pub use atos::AtosPort;
 pub use hw::{Smmuv2Error, Smmuv2Hw};
 pub use probe::Smmuv2Probe;
+pub use tbu::TbuPort;
 
 #[cfg(test)]
 mod hw_tests;

@@ -86,6 +86,7 @@ mod global;
 mod maintenance;
 pub mod record;
 pub mod reg;
+pub mod tbu;
 pub mod tlb;
 mod translate;
 pub mod variant;

@@ -17,8 +17,9 @@
 use super::adapter::Smmuv2Iommu;
 use super::atos::AtosPort;
 use super::hw::Smmuv2Hw;
-use super::ids::CbFormat;
-use super::regs::Regs;
+use super::ids::{CbFormat, Ids};
+use super::regs::*;
+use super::tbu::{self, TbuPort};
 use super::variant::{self, Lookup, Version};
 use crate::dma::DmaMaster;
 use crate::iommu::pgtable::{Granule, Lpae};
@@ -26,6 +27,7 @@ use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
 use crate::iommu::Iommu;
 use crate::mm::dma_pool::DmaPool;
 use crate::mmio::{Mmio, VolatileMmio};
+use crate::platform::dt::tbus::PortFacts;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -199,6 +201,19 @@ impl Probe for Smmuv2Probe {
         variant::may_have_atos(compatible)
     }
 
+    /// On a Qualcomm MMU-500 whose tree has `qcom,<soc>-tbu` nodes: the
+    /// TBU debug translation (ECATS) port `tbu::choose` picks
+    /// (docs/hw/smmuv2.md §11.7).
+    fn described_port(facts: &PortFacts<'_>) -> Option<Result<String, String>> {
+        let Lookup::Driven(v) = variant::by_compatible(facts.compatible) else {
+            return None;
+        };
+        if !(v.qcom && v.mmu500()) || facts.tbus.is_empty() {
+            return None;
+        }
+        Some(tbu::choose(facts).map(|c| c.describe()))
+    }
+
     fn self_master<'p>(
         env: &mut dyn ProbeEnv,
         pool: &'p DmaPool,
@@ -208,7 +223,7 @@ impl Probe for Smmuv2Probe {
             return Ok(None);
         };
         if !variant::may_have_atos(t.compatible) {
-            return Ok(None);
+            return tbu_port(env, pool, t, v.version);
         }
         let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
         let mmio = env.map_device(t.name, reg)?;
@@ -224,4 +239,53 @@ impl Probe for Smmuv2Probe {
             }
         }
     }
+}
+
+/// The TBU debug translation port of a Qualcomm MMU-500 whose tree
+/// describes its TBUs ([`Probe::described_port`]), or `None` with a note
+/// saying why not.
+fn tbu_port<'p>(
+    env: &mut dyn ProbeEnv,
+    pool: &'p DmaPool,
+    t: &ProbeTarget<'_>,
+    version: Version,
+) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
+    let choice = match Smmuv2Probe::described_port(&t.port) {
+        None => return Ok(None),
+        Some(Err(why)) => {
+            env.diag(&format!("{}: {why}", t.name));
+            return Ok(None);
+        }
+        Some(Ok(_)) => match tbu::choose(&t.port) {
+            Ok(c) => c,
+            Err(why) => return Err(format!("{}: {why}", t.name)),
+        },
+    };
+    let tbu_reg = choice
+        .tbu
+        .reg
+        .clone()
+        .map_err(|e| format!("{} {}: {e}", t.name, choice.tbu.name))?;
+    let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+    let mut regs = Regs::new(env.map_device(t.name, reg)?);
+    let ids = Ids::decode(
+        regs.get(ID0_REG),
+        regs.get(ID1_REG),
+        regs.get(ID2_REG),
+        regs.get(ID7_REG),
+        version,
+    );
+    regs.set_layout(ids.layout);
+    let tbu_mmio = env.map_device(&choice.tbu.name, tbu_reg)?;
+    env.diag(&format!("{}: self master: {}", t.name, choice.describe()));
+    let name = format!("{} {} ECATS", t.name, choice.tbu.name);
+    Ok(Some(Box::new(TbuPort::new(
+        regs,
+        ids,
+        tbu_mmio,
+        choice.sid,
+        env.clock(),
+        pool,
+        &name,
+    ))))
 }

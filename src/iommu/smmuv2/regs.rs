@@ -408,6 +408,11 @@ pub const fn cba2r(n: usize) -> Reg<CBA2R::Register> {
 
 /// SCTLR.
 pub const CB_SCTLR: Reg<SCTLR::Register> = r(Space::Cb, 0x000, "SCTLR");
+/// RESUME (IHI 0062 §16.5.28): TnR [0], 1 terminates a stalled
+/// transaction.
+pub const CB_RESUME: Raw = r(Space::Cb, 0x008, "RESUME");
+/// RESUME.TnR = 1: terminate.
+pub const RESUME_TERMINATE: u32 = 1;
 /// ACTLR (IMPLEMENTATION DEFINED; MMU-500 CMTLB/CPRE).
 pub const CB_ACTLR: Reg<ACTLR::Register> = r(Space::Cb, 0x004, "ACTLR");
 /// TCR2.

@@ -11,19 +11,21 @@
 //! output) put the pool at a bus address below 1 TiB instead
 //! (`HostRam::pool_at_bus` with the model's `Window`).
 
-use super::adapter::{Smmuv2Iommu, SKIP_SYNC_FAILURES};
+use super::adapter::{Smmuv2Iommu, SKIP_SYNC_FAILURES, SKIP_SYNC_FAILURES_TBU_PORT_ALONE};
 use super::atos::AtosPort;
 use super::hw::{Bugs, Smmuv2Hw};
+use super::model::tbu::{TbuKnobs, TbuMisuse, TbuModel};
 use super::model::{self, Knobs, Misuse, Refusal, Smmuv2, Variant as ModelVariant, Window};
 use super::probe::{format_for, id_line, Smmuv2Probe};
 use super::regs::Regs;
+use super::tbu::{TbuBugs, TbuPort};
 use super::variant::{self, Variant};
 use crate::iommu::pgtable::{Codec, Granule, PoolTables, Prot};
 use crate::iommu::probe::Probe;
 use crate::iommu::{DmaMaster, Domain, Observe, StreamId};
 use crate::mm::host_ram::HostRam;
 use crate::mm::{Iova, PhysAddr};
-use crate::mmio::ModelMmio;
+use crate::mmio::{Mmio, ModelMmio};
 use crate::selftest::families::{aperture_for, preflight_high, PREFLIGHT_LOW, STAGING_IOVA};
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest, APERTURE_SIZE};
 use crate::selftest::ktap::KtapWriter;
@@ -115,7 +117,15 @@ enum Masters {
     ModelAndAtos,
     /// The ATOS port alone.
     Atos,
+    /// The TBU debug translation (ECATS) port alone, through a TBU model
+    /// serving 0x1400..=0x17ff, as stream 0x17ff (SDM845's
+    /// tbu@150d9000).
+    Tbu,
 }
+
+/// The stream the TBU port probes as in these tests: the highest ID
+/// tbu@150d9000 serves, which no SDM845 master uses.
+const TBU_SID: u32 = 0x17ff;
 
 #[derive(Clone, Copy, Default)]
 struct Opts {
@@ -129,6 +139,10 @@ struct Opts {
     granule: Option<Granule>,
     /// Named after the board's node, with the image's apertures.
     node: bool,
+    /// Mistakes of the TBU port (with [`Masters::Tbu`]).
+    tbu_bugs: TbuBugs,
+    /// The TBU model's choices (with [`Masters::Tbu`]).
+    tbu_knobs: TbuKnobs,
 }
 
 /// A model of `part` with its driver reset over it (`bugs` on before the
@@ -153,6 +167,17 @@ fn rig_with_notes(
 }
 
 type Results = Vec<(&'static str, Outcome, Vec<String>)>;
+
+std::thread_local! {
+    /// What the TBU model saw the port do wrong in this thread's last
+    /// [`with_catalogue`] (each test runs in its own thread).
+    static TBU_MISUSE: core::cell::RefCell<Vec<TbuMisuse>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`TBU_MISUSE`] of the last run.
+fn tbu_misuse() -> Vec<TbuMisuse> {
+    TBU_MISUSE.with(|m| m.borrow().clone())
+}
 
 /// The catalogue's test context over the model.
 type Test<'a> = IommuTest<'a, Driver, PoolTables<'a>>;
@@ -199,6 +224,19 @@ fn with_catalogue<R>(
         &pool,
         &port_name,
     );
+    let mut smmu_regs = Regs::new(hw.mmio());
+    smmu_regs.set_layout(iommu.hw().ids().layout);
+    let tbu_model = TbuModel::new(hw.clone(), TBU_SID, o.tbu_knobs).shared();
+    let mut tbu = TbuPort::new(
+        smmu_regs,
+        *iommu.hw().ids(),
+        tbu_model.mmio(),
+        TBU_SID,
+        clock(),
+        &pool,
+        &format!("{name} tbu@150d9000 ECATS"),
+    );
+    tbu.bugs = o.tbu_bugs;
     let staging: Vec<_> = (0..2).map(|_| pool.alloc(page).unwrap()).collect();
     let fixed: Vec<FixedMapping> = staging
         .iter()
@@ -215,10 +253,13 @@ fn with_catalogue<R>(
             alloc::vec![&mut m0, port.as_mut().expect("a part with ATOS")]
         }
         Masters::Atos => alloc::vec![port.as_mut().expect("a part with ATOS")],
+        Masters::Tbu => alloc::vec![&mut tbu],
     };
     let mut t = IommuTest::setup(&mut iommu, masters, domains, &fixed, &pool, page).unwrap();
     let r = f(&mut t, &hw, &notes);
     drop(t);
+    drop(tbu);
+    TBU_MISUSE.with(|m| *m.borrow_mut() = tbu_model.model().misuse.clone());
     drop(staging);
     (r, hw)
 }
@@ -809,18 +850,27 @@ fn the_atos_port_is_a_self_master_only_where_atos_may_exist() {
 /// node) inside a top-level run of one group with its totals.  The first
 /// line after the plan says it is the host model, not a board.
 fn model_ktap(part: Part, skip_sync: bool) -> String {
-    let o = Opts {
+    model_ktap_with(Opts {
         part,
         skip_sync,
-        node: true,
         ..Opts::default()
+    })
+}
+
+/// [`model_ktap`] with `o`'s masters (the node's name and apertures).
+fn model_ktap_with(o: Opts) -> String {
+    let o = Opts { node: true, ..o };
+    let (part, skip_sync) = (o.part, o.skip_sync);
+    let masters = match o.masters {
+        Masters::Tbu => "the TBU debug translation port alone (src/iommu/smmuv2/model/tbu.rs, from Linux's arm-smmu-qcom-debug.c, as the driver is)",
+        _ => "two model masters",
     };
     let node = part.node();
     let (ktap, hw) = with_catalogue(o, |t, hw, notes| {
         let mut k = KtapWriter::new(String::new());
         let _ = k.start(1);
         let _ = k.diag(&format!(
-            "iommu_bringup host model: the SMMUv2 driver ({}) over the model {} (src/iommu/smmuv2/model.rs, written from IHI 0062 and the MMU-500 TRM), two model masters; not a board",
+            "iommu_bringup host model: the SMMUv2 driver ({}) over the model {} (src/iommu/smmuv2/model.rs, written from IHI 0062 and the MMU-500 TRM), {masters}; not a board",
             part.driver().name,
             hw.model().variant.name
         ));
@@ -849,7 +899,36 @@ fn model_ktap(part: Part, skip_sync: bool) -> String {
         [],
         "the driver did what the architecture rules out"
     );
+    assert_eq!(tbu_misuse(), [], "the TBU port broke Linux's sequence");
     ktap
+}
+
+/// Writes [`model_ktap_with`] for the TBU port alone on the Qualcomm
+/// model, like [`write_model_ktap`].
+fn write_tbu_model_ktap(skip_sync: bool) {
+    let ktap = model_ktap_with(Opts {
+        part: Part::Qcom,
+        masters: Masters::Tbu,
+        skip_sync,
+        ..Opts::default()
+    });
+    match std::env::var_os("IOMMU_BRINGUP_MODEL_KTAP") {
+        Some(path) => std::fs::write(&path, &ktap)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.to_string_lossy())),
+        None => std::print!("{ktap}"),
+    }
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_qcom_tbu() {
+    write_tbu_model_ktap(false);
+}
+
+#[test]
+#[ignore = "cargo xtask test runs it: writes KTAP to $IOMMU_BRINGUP_MODEL_KTAP"]
+fn model_ktap_qcom_tbu_skip_sync() {
+    write_tbu_model_ktap(true);
 }
 
 /// Writes [`model_ktap`] to the file `IOMMU_BRINGUP_MODEL_KTAP` names
@@ -987,5 +1066,178 @@ fn the_catalogue_passes_with_two_zdma_channels_behind_the_mmu500_model() {
         } else {
             check_clean_run(&r, &hw);
         }
+    }
+}
+
+// ---- the Qualcomm TBU debug translation (ECATS) as the self master ----
+
+fn tbu_run(o: Opts) -> (Results, Smmuv2) {
+    run_catalogue(Opts {
+        part: Part::Qcom,
+        masters: Masters::Tbu,
+        ..o
+    })
+}
+
+/// The Qualcomm MMU-500 model with a TBU and no other master (db845c's
+/// case): the catalogue runs through ECATS.  The model's probe uses the
+/// TLB, so the stale-window cases see the stale translation; isolation
+/// and asid_invalidate need two masters; a read-only mapping cannot be
+/// judged through a probe without a direction.
+#[test]
+fn the_catalogue_through_the_tbu_port_alone() {
+    let (r, hw) = tbu_run(Opts::default());
+    assert_eq!(misuse(&hw), [], "SMMU misuse");
+    assert_eq!(tbu_misuse(), [], "TBU misuse");
+    assert!(failed(&r).is_empty(), "{r:?}");
+    assert_eq!(
+        skipped(&r),
+        ["asid_invalidate", "isolation", "readonly_blocks_write"],
+        "{r:?}"
+    );
+    let (_, _, d) = r
+        .iter()
+        .find(|(n, _, _)| *n == "unmap_stale_window")
+        .unwrap();
+    assert!(
+        d.iter()
+            .any(|d| d.contains("through the cached translation")),
+        "{d:?}"
+    );
+    let (_, o, d) = r.iter().find(|(n, _, _)| *n == "fault_record").unwrap();
+    assert_eq!(*o, Outcome::Pass, "{d:?}");
+    assert!(d.iter().any(|d| d.contains("sid 0x17ff")), "{d:?}");
+}
+
+#[test]
+fn tbu_probes_that_walk_fresh_leave_the_stale_window_unproven() {
+    let (r, _) = tbu_run(Opts {
+        knobs: Some(Knobs {
+            atos_uses_tlb: false,
+            ..Knobs::default()
+        }),
+        ..Opts::default()
+    });
+    assert!(failed(&r).is_empty(), "{r:?}");
+    let (_, o, _) = r
+        .iter()
+        .find(|(n, _, _)| *n == "unmap_stale_window")
+        .unwrap();
+    assert!(
+        matches!(o, Outcome::Skip(why) if why.contains("could not establish caching")),
+        "{o:?}"
+    );
+}
+
+/// The negative control through the TBU port alone fails exactly the
+/// declared list: the full list less the cases that SKIP without a second
+/// master or a direction.
+#[test]
+fn skip_sync_through_the_tbu_port_alone_fails_exactly_the_declared_list() {
+    let (r, _) = tbu_run(Opts {
+        skip_sync: true,
+        ..Opts::default()
+    });
+    assert_eq!(failed(&r), SKIP_SYNC_FAILURES_TBU_PORT_ALONE, "{r:?}");
+    let expected: Vec<&str> = SKIP_SYNC_FAILURES
+        .iter()
+        .copied()
+        .filter(|c| !["asid_invalidate", "isolation", "readonly_blocks_write"].contains(c))
+        .collect();
+    assert_eq!(SKIP_SYNC_FAILURES_TBU_PORT_ALONE, expected);
+}
+
+/// Each mistake of issue 13's list for the TBU port is caught: by the
+/// model (Linux's sequence broken) and by the catalogue (cases fail).
+#[test]
+fn tbu_port_mistakes_are_caught() {
+    let run = |bugs| {
+        let (r, _) = tbu_run(Opts {
+            tbu_bugs: bugs,
+            ..Opts::default()
+        });
+        (failed(&r), tbu_misuse())
+    };
+    // No halt before the trigger: the model refuses every probe.
+    let (f, m) = run(TbuBugs {
+        no_halt: true,
+        ..TbuBugs::default()
+    });
+    assert!(f.contains(&"map_dma_roundtrip"), "{f:?}");
+    assert!(
+        m.iter()
+            .any(|m| matches!(m, TbuMisuse::TriggerNotHalted { .. })),
+        "{m:?}"
+    );
+    // The stream ID never written: the model refuses, and the probe would
+    // run as the range's first stream, which nothing maps.
+    let (f, m) = run(TbuBugs {
+        no_sid: true,
+        ..TbuBugs::default()
+    });
+    assert!(f.contains(&"map_dma_roundtrip"), "{f:?}");
+    assert!(m.contains(&TbuMisuse::TriggerWithoutSid), "{m:?}");
+    // DEBUG_PAR.FAULT ignored: the stale PA bits of the last probe are
+    // used, so DMA that must be blocked lands.
+    let (f, m) = run(TbuBugs {
+        ignore_fault: true,
+        ..TbuBugs::default()
+    });
+    assert_eq!(m, [], "the sequence itself is right");
+    assert!(f.contains(&"unmap_invalidate_blocks_dma"), "{f:?}");
+}
+
+/// A TBU that never acknowledges the halt, or a probe that never ends, is
+/// a bounded error naming the register, and the halt is released.
+#[test]
+fn tbu_waits_are_bounded_and_name_the_register() {
+    let ram = HostRam::new(1 << 20);
+    let pool = ram.pool();
+    for knobs in [
+        TbuKnobs {
+            never_ack: true,
+            ..TbuKnobs::default()
+        },
+        TbuKnobs {
+            stuck: true,
+            ..TbuKnobs::default()
+        },
+    ] {
+        let hw = Smmuv2::new(model::QCOM_SDM845, Knobs::default());
+        let ids = *Smmuv2Hw::probe(Regs::new(hw.mmio()), variant::QCOM_MMU_500, clock())
+            .unwrap()
+            .ids();
+        let tbu = TbuModel::new(hw.clone(), TBU_SID, knobs).shared();
+        let mut regs = Regs::new(hw.mmio());
+        regs.set_layout(ids.layout);
+        let port = TbuPort::new(regs, ids, tbu.mmio(), TBU_SID, clock(), &pool, "t");
+        // Reset left the stream unmatched: map it to bank 0 by hand.
+        let mut drv =
+            Smmuv2Hw::probe(Regs::new(hw.mmio()), variant::QCOM_MMU_500, clock()).unwrap();
+        drv.reset().unwrap();
+        let cb = drv.alloc_bank().unwrap();
+        drv.map_stream(TBU_SID, 0, cb).unwrap();
+        let e = port.translate(0x1000).unwrap_err();
+        let text = format!("{e}");
+        if knobs.never_ack {
+            assert!(
+                matches!(e, super::tbu::TbuError::HaltTimeout { .. }),
+                "{e:?}"
+            );
+            assert!(text.contains("DEBUG_SR_HALT_ACK (+0x20)"), "{text}");
+            assert_eq!(tbu.model().misuse, []);
+        } else {
+            assert!(
+                matches!(e, super::tbu::TbuError::EcatsTimeout { .. }),
+                "{e:?}"
+            );
+            assert!(text.contains("DEBUG_PAR (+0x28)"), "{text}");
+        }
+        // Whatever happened, the TBU is not left halted.
+        let tbu_ref = tbu.clone();
+        assert_eq!(
+            tbu_ref.mmio().read32(super::tbu::reg::SID_HALT) & super::tbu::reg::HALT,
+            0
+        );
     }
 }

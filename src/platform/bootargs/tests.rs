@@ -325,3 +325,25 @@ fn catalogue_selects_the_quick_subset_and_says_so() {
     let why = format!("{}", bad.rejected().iter().next().unwrap().why);
     assert!(why.contains("accepted: `full`, `quick`"), "{why}");
 }
+
+#[test]
+fn qcom_tbu_defaults_to_ungated_and_takes_all_or_none() {
+    let d = Bootargs::parse(b"");
+    assert_eq!(d.qcom_tbu, QcomTbu::Ungated);
+    assert!(!format!("{}", d.settings("psci")).contains("qcom-tbu"));
+    let a = Bootargs::parse(b"iommu_bringup.qcom-tbu=all");
+    assert_eq!(a.qcom_tbu, QcomTbu::All);
+    assert!(a.rejected().is_empty());
+    assert!(format!("{}", a.settings("psci")).contains(", qcom-tbu=all (bootargs)"));
+    // Linux's `_` for `-` in the key is read, with a note.
+    let n = Bootargs::parse(b"iommu_bringup.qcom_tbu=none");
+    assert_eq!(n.qcom_tbu, QcomTbu::None);
+    assert_eq!(n.notes().total(), 1);
+    // A value it does not know rejects the word and changes nothing.
+    let bad = Bootargs::parse(b"iommu_bringup.qcom-tbu=some");
+    assert_eq!(bad.qcom_tbu, QcomTbu::Ungated);
+    assert_eq!(bad.rejected().total(), 1);
+    // A later word replaces an earlier one.
+    let two = Bootargs::parse(b"iommu_bringup.qcom-tbu=all iommu_bringup.qcom-tbu=ungated");
+    assert_eq!(two.qcom_tbu, QcomTbu::Ungated);
+}

@@ -18,6 +18,7 @@ pub mod error;
 pub mod iommus;
 pub mod reader;
 pub mod report;
+pub mod tbus;
 
 #[cfg(test)]
 pub(crate) mod test_fdt;

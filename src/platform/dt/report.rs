@@ -27,8 +27,10 @@ use super::iommus::{
     read_pci_iommu_map, IommuKind, IommuList, IommuNode, MAX_IOMMU_CELLS, PAGE0_REGS_ONLY_PROPERTY,
 };
 use super::reader::{Fdt, Located};
+use super::tbus::{tbus_of, PortFacts, TbuNode};
 use super::{discover_sections, PsciConduit};
 use crate::mm::addr::{PhysAddr, PhysRange};
+use crate::platform::bootargs::{Bootargs, QcomTbu};
 use crate::platform::ccu::{sun50i as ccu_tables, Line};
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -120,6 +122,8 @@ pub struct IommuReport {
     /// as the tree tells (an Apple DART m1n1 locks, or one with a firmware
     /// window); `None` when the tree says nothing.
     pub boot_state: Option<String>,
+    /// The Qualcomm TBU nodes whose `qcom,stream-id-range` names it.
+    pub tbus: Vec<TbuNode>,
 }
 
 /// One `clocks` or `resets` reference of an IOMMU provider.
@@ -326,7 +330,7 @@ pub type DriverLookup = fn(IommuKind, &str) -> String;
 /// Whether the image can test a provider through a port of its own (no
 /// other master needed), from the family registry like [`DriverLookup`]
 /// (`Probe::has_self_master`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SelfMaster {
     /// No driver in this image for the provider's family.
     NoDriver,
@@ -334,6 +338,13 @@ pub enum SelfMaster {
     None,
     /// A driver and its own port, by name (`the VA debug port ...`).
     Port(&'static str),
+    /// A driver and a port the tree describes beside the node (a Qualcomm
+    /// TBU), with which one and why not the others
+    /// (`Probe::described_port`).
+    Described(String),
+    /// A driver, no port of its own, and the tree describes ports none of
+    /// which can be used: why.
+    Unusable(String),
     /// A driver that deliberately leaves this provider alone, and why.
     LeftAlone(&'static str),
     /// A driver, no port of its own, but checks that need no master (what
@@ -341,9 +352,9 @@ pub enum SelfMaster {
     HardwareChecks(&'static str),
 }
 
-/// Says whether a provider of `kind` with `compatible` has a self master
-/// ([`SelfMaster`]); passed in like [`DriverLookup`].
-pub type SelfMasterLookup = fn(IommuKind, &str) -> SelfMaster;
+/// Says whether a provider of `kind` with the tree's facts around it has
+/// a self master ([`SelfMaster`]); passed in like [`DriverLookup`].
+pub type SelfMasterLookup = fn(IommuKind, &PortFacts<'_>) -> SelfMaster;
 
 /// The family's own reason why a provider of `kind` with `compatible` has
 /// no master the image can drive (`Probe::no_master_reason`), if it gives
@@ -514,7 +525,8 @@ fn providers<'a>(
             _ => None,
         };
         let turns_on = node.kind == IommuKind::Sun50i
-            && (lookups.self_master)(node.kind, node.compatible) != SelfMaster::NoDriver;
+            && (lookups.self_master)(node.kind, &PortFacts::bare(node.compatible))
+                != SelfMaster::NoDriver;
         let (clocks, clocks_error) = if error.is_some() {
             (Vec::new(), None)
         } else {
@@ -537,6 +549,7 @@ fn providers<'a>(
             master: None,
             dma_range: node.kind == IommuKind::AppleDart && n.has_property("apple,dma-range"),
             boot_state: None,
+            tbus: Vec::new(),
         });
         if let Some(e) = &error {
             let image = if first_broken {
@@ -815,8 +828,14 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
             );
         }
     }
+    let qcom_tbu = Bootargs::parse(info.bootargs).qcom_tbu;
+    for n in iommus.iter_mut() {
+        if let Some(ph) = n.phandle.filter(|_| n.error.is_none()) {
+            n.tbus = tbus_of(&fdt, ph).unwrap_or_default();
+        }
+    }
     for (i, n) in iommus.iter_mut().enumerate() {
-        n.master = master_for(n, i, &masters, &pci_maps, lookups);
+        n.master = master_for(n, i, &masters, &pci_maps, lookups, qcom_tbu);
         n.boot_state = dart_boot_state(n, i, &masters);
     }
     ws.sort_by_key(|w| section_rank(w.section));
@@ -919,6 +938,7 @@ fn master_for(
     masters: &[MasterReport],
     pci_maps: &[PciMapReport],
     lookups: Lookups,
+    qcom_tbu: QcomTbu,
 ) -> Option<String> {
     if !n.enabled || n.error.is_some() || n.cells_mismatch.is_some() {
         return None;
@@ -952,11 +972,39 @@ fn master_for(
         .copied()
         .filter(|m| m.driver.is_some() && unusable(m).is_none())
         .collect();
-    let (port, checks) = match (lookups.self_master)(kind, &n.compatible) {
+    let mut dt_streams: Vec<(u32, u32)> = behind
+        .iter()
+        .flat_map(|m| m.refs.iter().filter(|r| r.iommu == i))
+        .filter_map(|r| {
+            r.args
+                .first()
+                .map(|&id| (id, r.args.get(1).copied().unwrap_or(0)))
+        })
+        .collect();
+    for e in pci_maps
+        .iter()
+        .flat_map(|p| p.entries.iter())
+        .filter(|e| e.iommu == i)
+    {
+        dt_streams.extend((0..e.length.min(0x1_0000)).map(|k| (e.sid_base.wrapping_add(k), 0)));
+    }
+    let facts = PortFacts {
+        compatible: &n.compatible,
+        tbus: &n.tbus,
+        dt_streams: &dt_streams,
+        qcom_tbu,
+    };
+    let mut unusable_port = None;
+    let (port, checks) = match (lookups.self_master)(kind, &facts) {
         SelfMaster::NoDriver => return None,
         SelfMaster::LeftAlone(why) => return Some(format!("none: not tested: {why}")),
-        SelfMaster::Port(port) => (Some(port), None),
+        SelfMaster::Port(port) => (Some((String::from(port), true)), None),
+        SelfMaster::Described(port) => (Some((port, false)), None),
         SelfMaster::HardwareChecks(checks) => (None, Some(checks)),
+        SelfMaster::Unusable(why) => {
+            unusable_port = Some(why);
+            (None, None)
+        }
         SelfMaster::None => (None, None),
     };
     if !usable.is_empty() {
@@ -982,7 +1030,7 @@ fn master_for(
             ", the image's masters for it"
         });
         if used.len() < lookups.max_masters {
-            if let Some(p) = port {
+            if let Some((p, _)) = &port {
                 let _ = write!(s, ", plus {p}");
             }
         }
@@ -1037,9 +1085,10 @@ fn master_for(
         )
     };
     match (port, checks) {
-        (Some(port), _) => {
+        (Some((port, by_compatible)), _) => {
             // A port the family uses only after a run-time check says so.
             let note = (lookups.no_master)(kind, &n.compatible)
+                .filter(|_| by_compatible)
                 .map(|w| format!("; {w}"))
                 .unwrap_or_default();
             Some(format!(
@@ -1050,9 +1099,12 @@ fn master_for(
             "none the image can drive: {platform}: {checks} run without one, the DMA cases SKIP"
         )),
         (None, None) => {
-            let why = (lookups.no_master)(kind, &n.compatible)
+            let mut why = (lookups.no_master)(kind, &n.compatible)
                 .map(|w| format!("; {w}"))
                 .unwrap_or_default();
+            if let Some(u) = unusable_port {
+                let _ = write!(why, "; {u}");
+            }
             Some(format!(
                 "none the image can drive: {platform}, and it has no port of its own the image uses: not tested{why}"
             ))

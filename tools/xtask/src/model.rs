@@ -4,7 +4,8 @@
 //! DART model (`src/iommu/dart/model.rs`, written from m1n1, U-Boot and
 //! OpenBSD) for t8103, t6000 and t8110, and the SMMUv2 driver over the
 //! SMMUv2 model (`src/iommu/smmuv2/model.rs`, written from IHI 0062 and the
-//! MMU-500 TRM) on its MMU-500 and Qualcomm variants, each in an ignored
+//! MMU-500 TRM) on its MMU-500 and Qualcomm variants (the Qualcomm one
+//! also through the TBU debug port alone), each in an ignored
 //! host test, which
 //! prints the KTAP a board's run prints (one subtest group named after the
 //! board's IOMMU node, or after the model) to the file
@@ -42,6 +43,11 @@ pub const QCOM_SMMU_GROUP: &str = "iommu@15000000";
 
 /// What the SMMUv2 negative control must fail: the driver's own list.
 pub const SMMUV2_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::smmuv2::SKIP_SYNC_FAILURES;
+
+/// What the SMMUv2 negative control through the TBU port alone must
+/// fail: the driver's own list.
+pub const SMMUV2_TBU_SKIP_SYNC_FAILURES: &[&str] =
+    iommu_bringup::iommu::smmuv2::SKIP_SYNC_FAILURES_TBU_PORT_ALONE;
 
 /// What the DART negative control must fail: the driver's own list.
 pub const DART_SKIP_SYNC_FAILURES: &[&str] = iommu_bringup::iommu::dart::SKIP_SYNC_FAILURES;
@@ -160,6 +166,20 @@ pub const RUNS: &[ModelRun] = &[
         test: "iommu::smmuv2::tests::model_ktap_qcom_skip_sync",
         group: QCOM_SMMU_GROUP,
         failures: SMMUV2_SKIP_SYNC_FAILURES,
+    },
+    ModelRun {
+        stage: "model: SMMUv2 Qualcomm MMU-500, TBU port alone",
+        name: "model-smmuv2-qcom-tbu",
+        test: "iommu::smmuv2::tests::model_ktap_qcom_tbu",
+        group: QCOM_SMMU_GROUP,
+        failures: &[],
+    },
+    ModelRun {
+        stage: "model: SMMUv2 Qualcomm MMU-500, TBU port alone, skip-sync",
+        name: "model-smmuv2-qcom-tbu-skip-sync",
+        test: "iommu::smmuv2::tests::model_ktap_qcom_tbu_skip_sync",
+        group: QCOM_SMMU_GROUP,
+        failures: SMMUV2_TBU_SKIP_SYNC_FAILURES,
     },
 ];
 

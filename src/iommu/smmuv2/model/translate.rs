@@ -29,6 +29,10 @@ pub(super) struct Access {
     pub write: bool,
     pub privileged: bool,
     pub atos: bool,
+    /// A TBU debug probe (ECATS, `model/tbu.rs`): a client read of its
+    /// stream that, like ATOS, uses the TLB only with
+    /// [`Knobs::atos_uses_tlb`](super::Knobs) and never prefetches.
+    pub ecats: bool,
 }
 
 /// A context fault before it is recorded.
@@ -169,10 +173,21 @@ impl Smmuv2Model {
     /// The bus address `stream`'s access to `iova` reaches, or `None` when
     /// the SMMU stops it (after recording the fault).
     pub fn translate(&mut self, stream: u32, iova: u64, write: bool) -> Option<u64> {
+        self.client(stream, iova, write, None)
+    }
+
+    /// A TBU debug probe (ECATS) of `iova` as `stream`, privileged or not
+    /// as its AXPROT says: the bus address, or `None` after the fault is
+    /// recorded as a read by `stream` (docs/hw/smmuv2.md §11.7, model).
+    pub fn ecats(&mut self, stream: u32, iova: u64, privileged: bool) -> Option<u64> {
+        self.client(stream, iova, false, Some(privileged))
+    }
+
+    fn client(&mut self, stream: u32, iova: u64, write: bool, ecats: Option<bool>) -> Option<u64> {
         if self.scr0 & scr0::CLIENTPD != 0 {
             return Some(iova);
         }
-        let privileged = self.knobs.privileged_masters;
+        let privileged = ecats.unwrap_or(self.knobs.privileged_masters);
         let unmatched = |m: &mut Self| {
             if m.scr0 & scr0::USFCFG != 0 {
                 m.global_fault(sgfsr::USF, stream, iova, write, privileged);
@@ -221,6 +236,7 @@ impl Smmuv2Model {
                     write,
                     privileged,
                     atos: false,
+                    ecats: ecats.is_some(),
                 };
                 match self.cb_translate(n, &a) {
                     Ok(o) => Some(o.pa),
@@ -570,7 +586,8 @@ impl Smmuv2Model {
     /// TLB, then walk cache and table walk; then the permission check.
     fn lookup(&mut self, n: usize, a: &Access) -> Result<Out, CtxFault> {
         let c = self.config(n, a.iova)?;
-        let use_tlb = !a.atos || self.knobs.atos_uses_tlb;
+        let probe = a.atos || a.ecats;
+        let use_tlb = !probe || self.knobs.atos_uses_tlb;
         let hit = if use_tlb {
             self.tlb_find(&c, c.key)
         } else {
@@ -600,7 +617,7 @@ impl Smmuv2Model {
                 if let (Ok(e), true) = (r, use_tlb) {
                     self.tlb.insert((), e);
                 }
-                if !a.atos && self.prefetching(n) {
+                if !probe && self.prefetching(n) {
                     self.prefetch(n, &c, a.iova);
                 }
                 r.map_err(CtxFault::from_walk)?
@@ -748,6 +765,7 @@ impl Smmuv2Model {
             write: r.write,
             privileged: r.privileged,
             atos: true,
+            ecats: false,
         };
         let format = u64::from(self.scheme(n).format());
         let stage2 = (self.cbs[n].cbar >> cbar::TYPE_SHIFT) & 3 == cbar::TYPE_S2;

@@ -394,8 +394,9 @@ pub struct Knobs {
     pub prefetch_pages: u32,
     /// Intermediate walk entries are cached (and survive TLBIVAL).
     pub walk_cache: bool,
-    /// ATOS looks up and fills the TLB and walk cache like a transaction
-    /// (so it may return a stale translation).
+    /// ATOS, and a TBU's debug probe (ECATS), look up and fill the TLB
+    /// and walk cache like a transaction (so they may return a stale
+    /// translation).
     pub atos_uses_tlb: bool,
     /// An ATOS fault is also recorded in FSR/FAR/FSYNR0 (with FSYNR0.ATOF)
     /// besides PAR.

@@ -1174,7 +1174,7 @@ fn mmu500_has_a_driver(kind: IommuKind, _: &str) -> String {
     }
 }
 
-fn no_port(kind: IommuKind, _: &str) -> SelfMaster {
+fn no_port(kind: IommuKind, _: &crate::platform::dt::tbus::PortFacts<'_>) -> SelfMaster {
     match kind {
         IommuKind::Mmu500 => SelfMaster::None,
         _ => SelfMaster::NoDriver,
