@@ -334,7 +334,7 @@ const BAUD_115200_BYTES_PER_S: usize = 11_520;
 /// takes a gzip-compressed `Image` (doc/usage/cmd/booti.rst, cmd/booti.c:
 /// `kernel_comp_addr_r` and `kernel_comp_size` must be set), which at bring-
 /// up is what crosses the console.
-fn gzip(board: &Board, dir: &Path, kernel: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn gzip(board: &Board, dir: &Path, kernel: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let run = |args: &[&str], input: &[u8]| -> Result<Vec<u8>> {

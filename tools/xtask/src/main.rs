@@ -47,6 +47,7 @@ mod size;
 mod suite;
 mod toolchain;
 mod trampoline;
+mod uboot;
 mod wall;
 
 use error::{Error, Result};

@@ -5,6 +5,7 @@
 use crate::error::{io, Error, Result};
 use crate::ktap;
 use crate::process;
+use crate::uboot::{self, Step, UBoot};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -53,6 +54,9 @@ pub enum Load {
     /// Like [`Load::At`], and the trampoline enters with HCR_EL2.E2H and TGE
     /// set, as m1n1 does on Apple cores (needs EL2; uses `-cpu max`).
     AtVhe(u64),
+    /// Through Debian's QEMU U-Boot (`-bios`, [`crate::uboot`]): the payload
+    /// preloaded with QEMU's loader, `booti` typed at U-Boot's prompt.
+    UBoot(UBoot),
 }
 
 impl Load {
@@ -61,7 +65,7 @@ impl Load {
         match self {
             // FEAT_VHE: Cortex-A57 (ARMv8.0) has no E2H.
             Load::AtVhe(_) => "max",
-            Load::Kernel | Load::At(_) => "cortex-a57",
+            Load::Kernel | Load::At(_) | Load::UBoot(_) => "cortex-a57",
         }
     }
 }
@@ -282,13 +286,27 @@ impl Machine {
                     image.display()
                 ));
             }
+            (Load::UBoot(u), _) => {
+                // U-Boot is the firmware; `image` is the payload it boots
+                // (the Image or Image.gz), and the bootargs are typed.
+                a.push("-bios".into());
+                a.push(uboot::BIOS.into());
+                a.push("-device".into());
+                a.push(format!(
+                    "loader,file={},addr={:#x},force-raw=on",
+                    image.display(),
+                    u.load_addr()
+                ));
+            }
             _ => {
                 a.push("-kernel".into());
                 a.push(image.display().to_string());
             }
         }
-        a.push("-append".into());
-        a.push(self.full_bootargs());
+        if !matches!(self.load, Load::UBoot(_)) {
+            a.push("-append".into());
+            a.push(self.full_bootargs());
+        }
         if self.iommu == Iommu::Virtio {
             a.push("-device".into());
             a.push("virtio-iommu-pci,addr=3.0".into());
@@ -351,6 +369,16 @@ pub enum Hang {
     Total(Duration),
 }
 
+/// A dialogue step whose text never appeared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmet {
+    /// The step.
+    pub step: Step,
+    /// `Some`: the runner waited this long and killed QEMU; `None`: the
+    /// console ended first.
+    pub waited: Option<Duration>,
+}
+
 /// What one boot produced, before judging.
 #[derive(Debug)]
 pub struct Boot {
@@ -360,6 +388,8 @@ pub struct Boot {
     pub status: Option<ExitStatus>,
     /// Set when the runner killed QEMU.
     pub hang: Option<Hang>,
+    /// A console dialogue step that never came ([`stream_with`]).
+    pub unmet: Option<Unmet>,
     /// Wall time.
     pub elapsed: Duration,
     /// The command line used.
@@ -378,7 +408,7 @@ pub enum Echo {
 pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Result<Boot> {
     let tag = &machine.tag;
     let tramp = match machine.load {
-        Load::Kernel => None,
+        Load::Kernel | Load::UBoot(_) => None,
         Load::At(addr) => Some(write_trampoline(image, tag, addr, false)?),
         Load::AtVhe(addr) => Some(write_trampoline(image, tag, addr, true)?),
     };
@@ -386,25 +416,70 @@ pub fn boot(machine: &Machine, image: &Path, limits: Limits, echo: Echo) -> Resu
         create_disks(tag)?;
     }
     let mut cmd = Command::new(program());
-    cmd.args(machine.args(image, tramp.as_deref()));
-    stream(cmd, limits, echo)
+    let Load::UBoot(u) = machine.load else {
+        cmd.args(machine.args(image, tramp.as_deref()));
+        return stream(cmd, limits, echo);
+    };
+    if !uboot::available() {
+        return Err(Error::Tool(format!(
+            "{} is missing: install Debian's `{}` (`cargo xtask test` does)",
+            uboot::BIOS,
+            uboot::PACKAGE
+        )));
+    }
+    let (payload, len, script) = uboot::payload(u, image, tag)?;
+    let steps = uboot::dialogue(u, &machine.full_bootargs(), len, &script)
+        .map_err(|e| Error::Run(format!("typing the generated script at U-Boot: {e}")))?;
+    cmd.args(machine.args(&payload, None));
+    stream_with(cmd, limits, echo, &steps, uboot::STEP_TIMEOUT)
 }
 
 /// Runs `cmd` (QEMU or a stand-in), streaming its stdout under `limits`.
 /// With [`Echo::Stdout`] it says on stderr what it runs; a quiet caller
 /// finds the command line in the result.
-pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
+pub fn stream(cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
+    stream_with(cmd, limits, echo, &[], Duration::MAX)
+}
+
+/// Where `needle` first occurs in `hay` at or after `from`.
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(from.min(hay.len()));
+    }
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
+}
+
+/// [`stream`], typing a console dialogue on the way: each step's text is
+/// looked for after the previous step's match, and once it appears its
+/// `send` is written to the child's stdin.  A step that does not appear
+/// within `step_timeout` kills the child; that, or a console that ends
+/// first, is the boot's [`Unmet`] (judged before anything else).
+pub fn stream_with(
+    mut cmd: Command,
+    limits: Limits,
+    echo: Echo,
+    steps: &[Step],
+    step_timeout: Duration,
+) -> Result<Boot> {
     let command = process::display(&cmd);
     if let Echo::Stdout = echo {
         eprintln!("xtask: running {command}");
     }
     let start = Instant::now();
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if steps.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(io(format!("cannot start {QEMU}")))?;
+    let mut input = child.stdin.take();
     let mut out = child
         .stdout
         .take()
@@ -426,11 +501,47 @@ pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
     let mut console = Vec::new();
     let mut last = Instant::now();
     let mut hang = None;
+    // The dialogue: the next step, where its search starts, since when it
+    // has been awaited.
+    let mut step = 0;
+    let mut from = 0;
+    let mut awaited = Instant::now();
+    let mut unmet = None;
     let stdout = std::io::stdout();
     loop {
+        while let Some(s) = steps.get(step) {
+            let Some(at) = find(&console, s.wait_for.as_bytes(), from) else {
+                break;
+            };
+            from = at + s.wait_for.len();
+            if let (false, Some(i)) = (s.send.is_empty(), input.as_mut()) {
+                // QEMU's stdio chardev reads only what the UART can take,
+                // so a whole line at once is not lost.  A write that fails
+                // (QEMU gone) stalls the dialogue, which then ends unmet.
+                if i.write_all(s.send.as_bytes())
+                    .and_then(|()| i.flush())
+                    .is_err()
+                {
+                    input = None;
+                }
+            }
+            step += 1;
+            awaited = Instant::now();
+        }
         let now = Instant::now();
         let total_left = limits.total.saturating_sub(now - start);
         let idle_left = limits.idle.saturating_sub(now - last);
+        let step_left = match steps.get(step) {
+            Some(_) => step_timeout.saturating_sub(now - awaited),
+            None => Duration::MAX,
+        };
+        if step_left.is_zero() {
+            unmet = Some(Unmet {
+                step: steps[step].clone(),
+                waited: Some(step_timeout),
+            });
+            break;
+        }
         if idle_left.is_zero() {
             hang = Some(Hang::Silent(limits.idle));
             break;
@@ -439,7 +550,7 @@ pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
             hang = Some(Hang::Total(limits.total));
             break;
         }
-        match rx.recv_timeout(total_left.min(idle_left)) {
+        match rx.recv_timeout(total_left.min(idle_left).min(step_left)) {
             Ok(chunk) => {
                 last = Instant::now();
                 if let Echo::Stdout = echo {
@@ -454,7 +565,16 @@ pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    let status = if hang.is_some() {
+    if unmet.is_none() && hang.is_none() {
+        if let Some(s) = steps.get(step) {
+            // The console ended before the dialogue did.
+            unmet = Some(Unmet {
+                step: s.clone(),
+                waited: None,
+            });
+        }
+    }
+    let status = if hang.is_some() || unmet.as_ref().is_some_and(|u| u.waited.is_some()) {
         // Ignore errors: it may have exited in the meantime.
         let _ = child.kill();
         let _ = child.wait();
@@ -474,11 +594,13 @@ pub fn stream(mut cmd: Command, limits: Limits, echo: Echo) -> Result<Boot> {
             }
         }
     };
+    drop(input);
     let _ = reader.join();
     Ok(Boot {
         console: String::from_utf8_lossy(&console).into_owned(),
         status,
         hang,
+        unmet,
         elapsed: start.elapsed(),
         command,
     })
@@ -519,6 +641,9 @@ pub enum BadBoot {
     Hung(Hang),
     /// QEMU died from a signal.
     Signal(String),
+    /// A console dialogue step never came (U-Boot's prompt, `booti`'s
+    /// hand-over).
+    Dialogue(Unmet),
     /// QEMU exited without any KTAP (it could not start, or the image died early).
     NoKtap(Option<i32>),
     /// The KTAP stream is malformed or incomplete.
@@ -549,6 +674,22 @@ impl std::fmt::Display for BadBoot {
                 write!(f, "QEMU hung: total timeout of {} s (killed)", d.as_secs())
             }
             BadBoot::Signal(s) => write!(f, "QEMU crashed: {s}"),
+            BadBoot::Dialogue(Unmet {
+                step,
+                waited: Some(d),
+            }) => write!(
+                f,
+                "waited {} s for {} (`{}`) on the console; killed QEMU",
+                d.as_secs(),
+                step.what,
+                step.wait_for.trim_end()
+            ),
+            BadBoot::Dialogue(Unmet { step, waited: None }) => write!(
+                f,
+                "the console ended while waiting for {} (`{}`)",
+                step.what,
+                step.wait_for.trim_end()
+            ),
             BadBoot::NoKtap(c) => write!(f, "QEMU ended with {} and no KTAP output", code_word(c)),
             BadBoot::Ktap(e, c) => write!(f, "{e} (QEMU {})", code_word(c)),
             BadBoot::StatusMismatch { code, failed } => write!(
@@ -566,6 +707,9 @@ pub fn expected_code(failed: usize) -> i32 {
 
 /// Reconciles exit status and KTAP.
 pub fn judge(boot: &Boot) -> std::result::Result<Verdict, BadBoot> {
+    if let Some(u) = &boot.unmet {
+        return Err(BadBoot::Dialogue(u.clone()));
+    }
     if let Some(h) = boot.hang {
         return Err(BadBoot::Hung(h));
     }
@@ -648,6 +792,7 @@ mod tests {
             // wait(2) encoding: exit code in bits 8..15.
             status: code.map(|c| ExitStatus::from_raw(c << 8)),
             hang: None,
+            unmet: None,
             elapsed: Duration::ZERO,
             command: String::new(),
         }
@@ -827,6 +972,108 @@ mod tests {
         .expect("fake runs");
         assert_eq!(b.hang, Some(Hang::Total(Duration::from_millis(500))));
         assert!(b.console.starts_with("chatter"));
+    }
+
+    #[test]
+    fn uboot_boots_from_bios_with_the_payload_preloaded() {
+        let m = Machine {
+            load: Load::UBoot(UBoot::Gzip),
+            ..Machine::default()
+        };
+        let a = m.args(Path::new("Image.gz"), None).join(" ");
+        assert!(
+            a.contains(
+                "-bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
+                 -device loader,file=Image.gz,addr=0x40400000,force-raw=on"
+            ),
+            "{a}"
+        );
+        // The bootargs are typed at U-Boot, nothing is QEMU's -kernel.
+        assert!(!a.contains("-kernel") && !a.contains("-append"), "{a}");
+        assert!(a.ends_with("-icount shift=8,sleep=off"), "{a}");
+        let m = Machine {
+            load: Load::UBoot(UBoot::FlatAt(0x4048_0000)),
+            ..Machine::default()
+        };
+        let a = m.args(Path::new("Image"), None).join(" ");
+        assert!(
+            a.contains("loader,file=Image,addr=0x40480000,force-raw=on"),
+            "{a}"
+        );
+    }
+
+    fn step(wait_for: &str, send: &str) -> Step {
+        Step {
+            wait_for: wait_for.into(),
+            what: format!("the fake's `{wait_for}`"),
+            send: send.into(),
+        }
+    }
+
+    #[test]
+    fn types_a_dialogue_into_a_fake_console() {
+        let script = "printf 'Hit any key to stop\\n'; read k; printf '=> '; read l; \
+                      echo \"got:$l\"; printf '=> '; read m; echo \"then:$m\"";
+        let steps = [
+            step("Hit any key", " \n"),
+            step("=> ", "setenv bootargs a b\n"),
+            step("=> ", "booti\n"),
+            step("then:booti", ""),
+        ];
+        let b = stream_with(
+            fake(script),
+            Limits::from_total(20),
+            Echo::Quiet,
+            &steps,
+            Duration::from_secs(10),
+        )
+        .expect("fake runs");
+        assert_eq!(b.unmet, None, "{}", b.console);
+        assert!(
+            b.console.contains("got:setenv bootargs a b"),
+            "{}",
+            b.console
+        );
+        assert!(b.console.contains("then:booti"), "{}", b.console);
+    }
+
+    #[test]
+    fn a_missing_prompt_is_named_and_bounded() {
+        // Never prints the prompt: killed after the step timeout, not the
+        // 20 s limits, and the failure names what was awaited.
+        let steps = [step("Hit any key", " \n"), step("=> ", "booti\n")];
+        let b = stream_with(
+            fake("echo 'Hit any key'; exec sleep 30"),
+            Limits::from_total(20),
+            Echo::Quiet,
+            &steps,
+            Duration::from_millis(300),
+        )
+        .expect("fake runs");
+        assert!(b.elapsed < Duration::from_secs(10));
+        assert_eq!(b.status, None);
+        let e = judge(&b).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            e,
+            Err("waited 0 s for the fake's `=> ` (`=>`) on the console; killed QEMU".into())
+        );
+        // A console that ends first says so.
+        let b = stream_with(
+            fake("echo 'U-Boot'"),
+            Limits::from_total(20),
+            Echo::Quiet,
+            &steps,
+            Duration::from_secs(10),
+        )
+        .expect("fake runs");
+        let e = judge(&b).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            e,
+            Err(
+                "the console ended while waiting for the fake's `Hit any key` (`Hit any key`)"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::baddtb::DtbPatch;
 use crate::ktap::{self, Report, Status};
 use crate::qemu::{BadBoot, Edus, Iommu, Load, Machine, DEFAULT_RAM_MIB};
+use crate::uboot::UBoot;
 
 /// What a scenario's cases must do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,13 @@ pub struct Scenario {
 /// clear of the DTB, which QEMU puts at RAM base (0x4000_0000) for the
 /// trampoline ELF boot.
 pub const SECOND_LOAD_ADDR: u64 = 0x4BE0_0000;
+
+/// `kernel_addr_r` of `uboot-booti-el2-moved`: RAM + 4.5 MiB, as boards
+/// whose `kernel_addr_r` is RAM + 0x80000 (Allwinner's 0x40080000) have it
+/// off a 2 MiB boundary; on QEMU RAM + 0x80000 itself is under the DTB QEMU
+/// puts at RAM base, so 2 MiB higher.  `booti` moves the Image to the next
+/// 2 MiB boundary, 0x4060_0000.
+pub const UBOOT_UNALIGNED_ADDR: u64 = 0x4048_0000;
 
 /// What the SMMUv3 negative control must fail, whatever the DMA master:
 /// the driver's own list (stated once, in the driver).
@@ -492,6 +500,78 @@ pub const SCENARIOS: &[Scenario] = &[
         diagnostics: &["entered at EL2", "HCR_EL2.E2H=1 at entry"],
     },
     Scenario {
+        // el1's machine booted by Debian's QEMU U-Boot (`uboot.rs`): the
+        // flat Image preloaded at U-Boot's kernel_addr_r, boot.cmd's lines
+        // typed at the prompt; the results must equal a `-kernel` boot's.
+        name: "uboot-booti",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::UBoot(UBoot::Flat),
+        icount: true,
+        dtb: Dtb::Qemu,
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            // U-Boot's kernel_addr_r, not QEMU's -kernel 0x40200000.
+            "image loaded at 0x40400000",
+            "entered at EL1",
+            // /chosen/bootargs as `setenv bootargs` left them.
+            "exit=semihosting (bootargs: semihosting)",
+            WAITS_SLEEP_GICV2,
+            "through the cached translation",
+        ],
+    },
+    Scenario {
+        // The same with Image.gz and serial.cmd's lines: booti decompresses
+        // through kernel_comp_addr_r and moves it back to kernel_addr_r.
+        name: "uboot-booti-gz",
+        iommu: Iommu::Smmuv3,
+        el2: false,
+        machine_opts: &[],
+        bootargs: "",
+        load: Load::UBoot(UBoot::Gzip),
+        icount: true,
+        dtb: Dtb::Qemu,
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "image loaded at 0x40400000",
+            "entered at EL1",
+            "exit=semihosting (bootargs: semihosting)",
+            "through the cached translation",
+        ],
+    },
+    Scenario {
+        // el2's machine (U-Boot itself runs at EL2 and enters the image
+        // there) with kernel_addr_r at RAM + 4.5 MiB, not 2 MiB aligned:
+        // booti moves the Image up to 0x40600000 (the "Moving Image" line
+        // is a dialogue step).
+        name: "uboot-booti-el2-moved",
+        iommu: Iommu::Smmuv3,
+        el2: true,
+        machine_opts: &["gic-version=3"],
+        bootargs: "",
+        load: Load::UBoot(UBoot::FlatAt(UBOOT_UNALIGNED_ADDR)),
+        icount: true,
+        dtb: Dtb::Qemu,
+        ram_mib: DEFAULT_RAM_MIB,
+        blk: false,
+        edus: Edus::RootBus,
+        expect: Expectation::AllPass,
+        diagnostics: &[
+            "image loaded at 0x40600000",
+            "entered at EL2",
+            WAITS_SLEEP_GICV3,
+            "through the cached translation",
+        ],
+    },
+    Scenario {
         name: "negative-bad-dtb",
         iommu: Iommu::Smmuv3,
         el2: false,
@@ -756,6 +836,16 @@ impl Scenario {
         }
     }
 
+    /// The same machine booted directly (`-kernel`), whose case results a
+    /// U-Boot boot must equal; `None` for rows that are not booted through
+    /// U-Boot.
+    pub fn direct_reference(&self) -> Option<Scenario> {
+        matches!(self.load, Load::UBoot(_)).then_some(Scenario {
+            load: Load::Kernel,
+            ..*self
+        })
+    }
+
     /// Checks a consistent report against the row's expectations; returns
     /// every problem found (empty = pass).
     #[cfg(test)]
@@ -836,6 +926,42 @@ impl Scenario {
         problems
     }
 
+    /// Compares a U-Boot boot's cases with the direct boot's (the row of
+    /// [`Self::direct_reference`]): the same cases in the same order, each
+    /// with the same verdict (a SKIP with the same reason).  Returns every
+    /// difference (empty = equal).
+    pub fn same_results(reference: &Report, got: &Report) -> Vec<String> {
+        let r = reference.cases();
+        let g = got.cases();
+        let mut problems = Vec::new();
+        for (a, b) in r.iter().zip(&g) {
+            if a.qualified() != b.qualified() {
+                problems.push(format!(
+                    "case {} where the direct boot has {}",
+                    b.qualified(),
+                    a.qualified()
+                ));
+                break;
+            }
+            if a.status != b.status {
+                problems.push(format!(
+                    "{}: {:?} where the direct boot has {:?}",
+                    b.qualified(),
+                    b.status,
+                    a.status
+                ));
+            }
+        }
+        if r.len() != g.len() {
+            problems.push(format!(
+                "{} cases where the direct boot has {}",
+                g.len(),
+                r.len()
+            ));
+        }
+        problems
+    }
+
     /// Checks a boot the runner judged unacceptable: only a `Fatal`
     /// expectation can accept it, and only with the right reason and status.
     pub fn check_bad(&self, bad: &BadBoot) -> Vec<String> {
@@ -897,6 +1023,9 @@ mod tests {
             "el2",
             "load-addr-2",
             "el2-vhe",
+            "uboot-booti",
+            "uboot-booti-gz",
+            "uboot-booti-el2-moved",
             "el1-realtime",
             "waits-poll-unknown-intc",
             "smmuv3-16k",
@@ -930,6 +1059,8 @@ mod tests {
             "scenario names must be unique"
         );
         assert_eq!(SECOND_LOAD_ADDR % (2 << 20), 0);
+        // booti must have something to move.
+        assert_ne!(UBOOT_UNALIGNED_ADDR % (2 << 20), 0);
     }
 
     #[test]
@@ -982,6 +1113,36 @@ mod tests {
             p,
             vec!["no diagnostic contains `image loaded at 0x4be00000`".to_string()]
         );
+    }
+
+    #[test]
+    fn uboot_rows_compare_with_their_direct_boot() {
+        let u = row("uboot-booti");
+        let d = u.direct_reference().expect("a U-Boot row has a reference");
+        assert_eq!(d.load, Load::Kernel);
+        assert_eq!(
+            d.machine().args(std::path::Path::new("I"), None),
+            row("el1")
+                .machine()
+                .args(std::path::Path::new("I"), None)
+                .into_iter()
+                .map(|a| a.replace("el1", "uboot-booti"))
+                .collect::<Vec<_>>()
+        );
+        assert!(row("el1").direct_reference().is_none());
+        assert!(Scenario::same_results(&report(PASS), &report(PASS)).is_empty());
+        // One verdict different, or a case missing, is caught.
+        let skipped = PASS
+            .replace(
+                "ok 1 unmap_stale_window",
+                "ok 1 unmap_stale_window # SKIP no TLB",
+            )
+            .replace("pass:3 fail:0 skip:0", "pass:2 fail:0 skip:1");
+        let p = Scenario::same_results(&report(PASS), &report(&skipped));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("smmuv3@9050000.unmap_stale_window"), "{p:?}");
+        let p = Scenario::same_results(&report(PASS), &report(FAIL_ONE));
+        assert!(!p.is_empty());
     }
 
     #[test]

@@ -153,6 +153,18 @@ pub fn run(opts: &Options) -> Result<()> {
         .iter()
         .filter(|s| opts.only.is_empty() || opts.only.iter().any(|o| s.name.contains(o.as_str())))
         .collect();
+    // QEMU's U-Boot (Debian's u-boot-qemu) for the rows booted through it;
+    // without it those rows fail naming the package.
+    if selected
+        .iter()
+        .any(|s| matches!(s.load, qemu::Load::UBoot(_)))
+    {
+        stage(
+            &mut rows,
+            "u-boot: qemu_arm64 (u-boot-qemu)",
+            crate::uboot::ensure,
+        );
+    }
     let models: Vec<&ModelRun> = model::RUNS
         .iter()
         .filter(|_| !opts.no_host)
@@ -621,6 +633,30 @@ fn scenario(
     }
     suites.extend(junit::suites_from_cases(s.name, &cases, boot.elapsed));
     let mut problems = s.check_verdict(&verdict.report, verdict.nothing_tested);
+    if let Some(direct) = s.direct_reference() {
+        // Booted through U-Boot: the same machine booted directly must
+        // give the same cases and verdicts.
+        let mut m = direct.machine();
+        m.tag = format!("{}-direct", s.name);
+        let b = qemu::boot(&m, image, Limits::from_total(opts.timeout), Echo::Quiet)?;
+        save_log(&m.tag, &b.console);
+        match qemu::judge(&b) {
+            Ok(v) => {
+                let diff = Scenario::same_results(&v.report, &verdict.report);
+                if diff.is_empty() {
+                    let _ = writeln!(
+                        log,
+                        "xtask: {}: the same {} cases and verdicts as a direct boot ({:.1} s)",
+                        s.name,
+                        v.report.cases().len(),
+                        b.elapsed.as_secs_f64()
+                    );
+                }
+                problems.extend(diff);
+            }
+            Err(bad) => problems.push(format!("the direct boot to compare with: {bad}")),
+        }
+    }
     if let (Some(dir), Some(saved)) = (kunit_dir, &saved) {
         let success = matches!(s.expect, Expectation::AllPass | Expectation::NothingTested);
         match kunit::check(dir, saved, success) {
