@@ -222,7 +222,7 @@ pub fn payload(u: UBoot, image: &Path, tag: &str) -> Result<(PathBuf, usize, Str
             script(u, kernel.len(), 0),
         )),
         UBoot::Gzip => {
-            let dir = image.with_file_name(format!("uboot-{tag}"));
+            let dir = image.with_file_name(format!("scenario-{tag}"));
             std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
             let gz = boards::gzip(&QEMU_BOARD, &dir, &kernel)?;
             let path = dir.join("Image.gz");
