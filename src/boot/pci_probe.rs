@@ -2,7 +2,8 @@
 //! probe the devices we drive, and describe it all for `pcie_enumeration`.
 
 use super::services::{device_block, TIMER};
-use crate::dma::edu;
+use crate::dma::{edu, EduOpenError};
+use crate::iommu::probe::OpenVirtioError;
 use crate::mm::PhysRange;
 use crate::platform::dt::Fdt;
 use crate::platform::pci;
@@ -36,30 +37,31 @@ pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, String> {
 /// BAR holding them.
 pub fn open_virtio(
     f: &pci::Function,
-) -> Result<(virtio::Layout, crate::mmio::VolatileMmio), String> {
-    let layout = virtio::parse_layout(&f.caps).map_err(|e| format!("{e}"))?;
-    let bar = f.bar(layout.common.bar).ok_or_else(|| {
-        format!(
-            "{}",
-            virtio::VirtioError::BarNotAssigned {
-                bar: layout.common.bar
-            }
-        )
+) -> Result<(virtio::Layout, crate::mmio::VolatileMmio), OpenVirtioError> {
+    let layout = virtio::parse_layout(&f.caps)?;
+    let bar = f
+        .bar(layout.common.bar)
+        .ok_or(virtio::VirtioError::BarNotAssigned {
+            bar: layout.common.bar,
+        })?;
+    layout.check_one_bar(bar.size)?;
+    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size)).map_err(|cause| {
+        OpenVirtioError::MapBar {
+            index: bar.index,
+            cause,
+        }
     })?;
-    layout.check_one_bar(bar.size).map_err(|e| format!("{e}"))?;
-    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size))
-        .map_err(|e| format!("mapping BAR{}: {e}", bar.index))?;
     Ok((layout, regs))
 }
 
 /// Maps an edu's BAR0 and checks it answers.
-pub fn open_edu(f: &pci::Function) -> Result<edu::Edu<crate::mmio::VolatileMmio>, String> {
-    let bar = f.bar(0).ok_or_else(|| String::from("edu without BAR0"))?;
-    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size))
-        .map_err(|e| format!("mapping BAR0: {e}"))?;
+pub fn open_edu(f: &pci::Function) -> Result<edu::Edu<crate::mmio::VolatileMmio>, EduOpenError> {
+    let bar = f.bar(0).ok_or(EduOpenError::NoBar0)?;
+    let regs =
+        device_block(PhysRange::new(bar.cpu_addr, bar.size)).map_err(EduOpenError::MapBar0)?;
     // The runner gives edu a full DMA mask (-device edu,dma_mask=...); the DT
     // cannot say, so the driver assumes it and IOVAs stay below 1 TiB.
-    edu::Edu::probe(regs, &TIMER, u64::MAX).map_err(|e| format!("{e}"))
+    edu::Edu::probe(regs, &TIMER, u64::MAX).map_err(EduOpenError::Edu)
 }
 
 /// What `pcie_enumeration` judges.
@@ -113,7 +115,9 @@ fn function_facts(f: &pci::Function) -> PciFunctionFacts {
     }
     let probe = if is_edu(f) {
         Some(
-            open_edu(f).map(|_| String::from("edu: identification and liveness registers respond")),
+            open_edu(f)
+                .map(|_| String::from("edu: identification and liveness registers respond"))
+                .map_err(|e| format!("{e}")),
         )
     } else if f.vendor == virtio::pci::VENDOR {
         Some(
