@@ -89,7 +89,7 @@ pub fn run(
             stream_ids: &stream_ids,
             stream_masks: &stream_masks,
             controls: &p.controls,
-            controls_error: p.controls_error.as_deref(),
+            controls_error: p.controls_error.as_ref(),
             port: p.port_facts(),
         },
         index: p.index,

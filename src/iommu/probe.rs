@@ -22,6 +22,7 @@ pub use crate::mm::{MapCause, MapError};
 use crate::mmio::VolatileMmio;
 use crate::platform::ccu::ControlRef;
 use crate::platform::dt::tbus::PortFacts;
+use crate::platform::dt::DtError;
 use crate::platform::pci::Function;
 use crate::time::Clock;
 use crate::virtio::Layout;
@@ -61,7 +62,7 @@ pub struct ProbeTarget<'a> {
     pub controls: &'a [ControlRef],
     /// Why `clocks`/`resets` could not be read (then `controls` is empty
     /// and they are left to the loader).
-    pub controls_error: Option<&'a str>,
+    pub controls_error: Option<&'a DtError>,
     /// What the tree says around the node that a self master may depend
     /// on (Qualcomm TBU nodes, every stream a DT master uses, the
     /// `qcom-tbu` bootarg): [`Probe::described_port`].

@@ -19,8 +19,10 @@ use super::sun50i::Sun50iError;
 use super::virtio_iommu::ViommuError;
 use crate::mm::MapError;
 use crate::mm::PhysRange;
+use crate::platform::dt::DtError;
 use crate::platform::pci::Bdf;
 use crate::virtio::OpenVirtioError;
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 
@@ -276,8 +278,9 @@ pub enum ProbeError {
         node: String,
         /// Node name of the TBU.
         tbu: String,
-        /// Why (`platform::dt::tbus`).
-        cause: String,
+        /// Why its `reg` does not translate (boxed: a `DtError` owns its
+        /// node name, and this failure is rare).
+        cause: Box<DtError>,
     },
     /// A test IOVA range lies outside the IOMMU's input range.
     IovaOutsideInput {
@@ -370,7 +373,7 @@ impl fmt::Display for ProbeError {
             Self::Unanswered { node, cause, ccu } => write!(f, "{node}: {cause}; {ccu}"),
             Self::Format { node, cause } => write!(f, "{node}: {cause}"),
             Self::NoTbu { node, cause } => write!(f, "{node}: {cause}"),
-            Self::TbuReg { node, tbu, cause } => write!(f, "{node} {tbu}: {cause}"),
+            Self::TbuReg { node, tbu, cause } => write!(f, "{node} {tbu}: reg: {cause}"),
             Self::IovaOutsideInput {
                 node,
                 start,

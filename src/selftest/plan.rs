@@ -86,7 +86,7 @@ pub struct Planned {
     /// Its `clocks` then `resets` (`platform::dt::clocks`).
     pub controls: Vec<ControlRef>,
     /// Why they could not be read.
-    pub controls_error: Option<String>,
+    pub controls_error: Option<DtError>,
     /// The Qualcomm TBU nodes that name it (`platform::dt::tbus`).
     pub tbus: Vec<TbuNode>,
     /// Every stream (ID, mask) a DT master uses on it: platform `iommus`
@@ -219,7 +219,7 @@ pub fn plan_with(
     for (p, n) in planned.iter_mut().zip(list.iter()) {
         match read_controls(&fdt, n.node_offset) {
             Ok(c) => p.controls = c,
-            Err(e) => p.controls_error = Some(format!("{e}")),
+            Err(e) => p.controls_error = Some(e),
         }
         if let Some(ph) = n.phandle {
             p.tbus = tbus_of(&fdt, ph).unwrap_or_default();
@@ -345,7 +345,7 @@ pub fn plan_with(
                     .or_else(|| node.prop_strs("compatible").next())
                     .unwrap_or("");
                 let controls = if platform::by_compatible(compatible).is_some() {
-                    read_controls(&fdt, r.master_offset).map_err(|e| format!("{e}"))
+                    read_controls(&fdt, r.master_offset)
                 } else {
                     Ok(Vec::new())
                 };

@@ -288,10 +288,10 @@ fn tbu_port<'p>(
             }
         },
     };
-    let tbu_reg = choice.tbu.reg.clone().map_err(|cause| ProbeError::TbuReg {
+    let tbu_reg = choice.tbu.reg.map_err(|cause| ProbeError::TbuReg {
         node: String::from(t.name),
         tbu: choice.tbu.name.clone(),
-        cause,
+        cause: Box::new(cause),
     })?;
     let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
     let mut regs = Regs::new(env.map_device(t.name, reg)?);
