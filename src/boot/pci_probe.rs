@@ -6,7 +6,7 @@ use crate::dma::{edu, EduOpenError};
 use crate::iommu::probe::OpenVirtioError;
 use crate::mm::PhysRange;
 use crate::platform::dt::Fdt;
-use crate::platform::pci;
+use crate::platform::pci::{self, EnumerationError, HostError};
 pub use crate::selftest::plan::{is_edu, is_virtio_blk, PciHost};
 use crate::selftest::platform::{PciFunctionFacts, PciHostFacts};
 use crate::virtio;
@@ -16,17 +16,17 @@ use alloc::vec::Vec;
 
 /// Enumerates every ECAM host bridge in the DT.  Device windows are mapped on
 /// demand.  `Err` when the DT description itself is broken.
-pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, String> {
-    let fdt = Fdt::parse(blob).map_err(|e| format!("{e}"))?;
-    let hosts = pci::host::find_hosts(&fdt).map_err(|e| format!("{e}"))?;
+pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, HostError> {
+    let fdt = Fdt::parse(blob)?;
+    let hosts = pci::host::find_hosts(&fdt)?;
     Ok(hosts
         .into_iter()
         .map(|bridge| {
             let functions = device_block(bridge.ecam)
-                .map_err(|e| format!("mapping ECAM: {e}"))
+                .map_err(EnumerationError::MapEcam)
                 .and_then(|regs| {
                     let ecam = pci::Ecam::new(regs, bridge.buses.0, bridge.buses.1);
-                    pci::enumerate(&ecam, &bridge.windows).map_err(|e| format!("{e}"))
+                    pci::enumerate(&ecam, &bridge.windows).map_err(EnumerationError::Pci)
                 });
             PciHost { bridge, functions }
         })
@@ -65,8 +65,8 @@ pub fn open_edu(f: &pci::Function) -> Result<edu::Edu<crate::mmio::VolatileMmio>
 }
 
 /// What `pcie_enumeration` judges.
-pub fn facts(hosts: &Result<Vec<PciHost>, String>) -> Result<Vec<PciHostFacts>, String> {
-    let hosts = hosts.as_ref().map_err(Clone::clone)?;
+pub fn facts(hosts: &Result<Vec<PciHost>, HostError>) -> Result<Vec<PciHostFacts>, HostError> {
+    let hosts = hosts.as_ref().map_err(|e| *e)?;
     Ok(hosts
         .iter()
         .map(|h| {
@@ -80,7 +80,7 @@ pub fn facts(hosts: &Result<Vec<PciHost>, String>) -> Result<Vec<PciHostFacts>, 
                     .functions
                     .as_ref()
                     .map(|fs| fs.iter().map(function_facts).collect())
-                    .map_err(Clone::clone),
+                    .map_err(|e| *e),
             }
         })
         .collect())

@@ -20,7 +20,7 @@ use crate::platform::dt::iommus::{
 use crate::platform::dt::report::{platform_master_unusable, Unusable};
 use crate::platform::dt::tbus::{tbus_of, PortFacts, TbuNode};
 use crate::platform::dt::{translate_reg, DtError, Fdt};
-use crate::platform::pci::{self, Function};
+use crate::platform::pci::{self, EnumerationError, Function, HostError};
 use crate::virtio;
 use alloc::format;
 use alloc::string::String;
@@ -32,7 +32,7 @@ pub struct PciHost {
     /// The DT description.
     pub bridge: pci::host::HostBridge,
     /// Functions below it (depth-first), or why enumeration failed.
-    pub functions: Result<Vec<pci::Function>, String>,
+    pub functions: Result<Vec<pci::Function>, EnumerationError>,
 }
 
 /// `true` for QEMU's edu device.
@@ -118,14 +118,14 @@ impl Planned {
 
 /// The IOMMUs to report on (every IOMMU node, plus a failing
 /// `iommu_discovery` group when the tree cannot be read), and notes.
-pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, Vec<String>) {
+pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, HostError>) -> (Vec<Planned>, Vec<String>) {
     plan_with(blob, pci, QcomTbu::default())
 }
 
 /// [`plan`] with `iommu_bringup.qcom-tbu` as the bootargs set it.
 pub fn plan_with(
     blob: &[u8],
-    pci: &Result<Vec<PciHost>, String>,
+    pci: &Result<Vec<PciHost>, HostError>,
     qcom_tbu: QcomTbu,
 ) -> (Vec<Planned>, Vec<String>) {
     let mut notes = Vec::new();
@@ -495,7 +495,7 @@ fn judge(
     enabled: bool,
     pci_bdf: Option<u16>,
     map_error: &Option<String>,
-    pci: &Result<Vec<PciHost>, String>,
+    pci: &Result<Vec<PciHost>, HostError>,
 ) -> PlanState {
     let what = format!("{} ({})", p.name, p.compatible);
     if let Some(e) = &p.cells_mismatch {

@@ -10,6 +10,7 @@ use super::runner::{Case, Group, Report};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{PhysAddr, PhysRange};
 use crate::platform::bootargs::{Bootargs, MAX_LISTED};
+use crate::platform::pci::{EnumerationError, HostError};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -82,7 +83,7 @@ pub struct PciHostFacts {
     pub desc: String,
     /// Functions below the host bridge (depth-first), or why enumeration
     /// failed.
-    pub functions: Result<Vec<PciFunctionFacts>, String>,
+    pub functions: Result<Vec<PciFunctionFacts>, EnumerationError>,
 }
 
 /// What the bootargs parser made of the command line, as text for the
@@ -162,7 +163,7 @@ pub struct PlatformFacts {
     /// What the bootargs parser made of `/chosen/bootargs`.
     pub bootargs: BootargsFacts,
     /// PCIe host bridges from the DT (`Err`: the DT description is broken).
-    pub pci: Result<Vec<PciHostFacts>, String>,
+    pub pci: Result<Vec<PciHostFacts>, HostError>,
 }
 
 /// The context the platform cases run in.
@@ -575,6 +576,7 @@ fn injected_failure(_: &mut PlatformCtx<'_>) -> Report {
 mod tests {
     use super::*;
     use crate::mm::layout::range;
+    use crate::platform::pci::{BarKind, Bdf, PciError};
     use crate::selftest::ktap::KtapWriter;
     use crate::selftest::runner::{run_group, Outcome};
 
@@ -709,7 +711,16 @@ mod tests {
         let mut f = good_facts();
         f.pci = Ok(alloc::vec![PciHostFacts {
             desc: "h".into(),
-            functions: Err("no window".into()),
+            functions: Err(EnumerationError::Pci(PciError::NoWindowFor {
+                bdf: Bdf {
+                    bus: 0,
+                    dev: 2,
+                    func: 0,
+                },
+                bar: 0,
+                size: 0x1000,
+                kind: BarKind::Mem32,
+            })),
         }]);
         assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
         let mut f = good_facts();
@@ -720,7 +731,7 @@ mod tests {
         }
         assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
         let mut f = good_facts();
-        f.pci = Err("bad ranges".into());
+        f.pci = Err(HostError::RangesLength { len: 20, entry: 28 });
         assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
         let mut f = good_facts();
         f.pci = Ok(alloc::vec![]);
