@@ -8,7 +8,7 @@ use crate::mm::PhysRange;
 use crate::platform::dt::Fdt;
 use crate::platform::pci::{self, EnumerationError, HostError};
 pub use crate::selftest::plan::{is_edu, is_virtio_blk, PciHost};
-use crate::selftest::platform::{PciFunctionFacts, PciHostFacts};
+use crate::selftest::platform::{FunctionProbeError, PciFunctionFacts, PciHostFacts};
 use crate::virtio;
 use alloc::format;
 use alloc::string::String;
@@ -117,12 +117,12 @@ fn function_facts(f: &pci::Function) -> PciFunctionFacts {
         Some(
             open_edu(f)
                 .map(|_| String::from("edu: identification and liveness registers respond"))
-                .map_err(|e| format!("{e}")),
+                .map_err(FunctionProbeError::Edu),
         )
     } else if f.vendor == virtio::pci::VENDOR {
         Some(
             virtio::parse_layout(&f.caps)
-                .map_err(|e| format!("{e}"))
+                .map_err(FunctionProbeError::Virtio)
                 .map(|l| {
                     format!(
                 "virtio: common, notify and device structures in BAR{} (notify multiplier {})",

@@ -7,13 +7,16 @@
 #![forbid(unsafe_code)]
 
 use super::runner::{Case, Group, Report};
+use crate::dma::EduOpenError;
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{PhysAddr, PhysRange};
 use crate::platform::bootargs::{Bootargs, MAX_LISTED};
 use crate::platform::pci::{EnumerationError, HostError};
+use crate::virtio::VirtioError;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::fmt;
 
 /// An address-translation probe of the CPU MMU (`AT S1E1R`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,13 +70,32 @@ impl Default for ConsoleFacts {
     }
 }
 
+/// Why a PCI function the image drives did not probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionProbeError {
+    /// An edu did not open.
+    Edu(EduOpenError),
+    /// A virtio function's capabilities describe no usable structures.
+    Virtio(VirtioError),
+}
+
+impl fmt::Display for FunctionProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Edu(e) => write!(f, "{e}"),
+            Self::Virtio(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// One PCI function as enumerated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PciFunctionFacts {
     /// `bb:dd.f vvvv:dddd class cccccc` and its BARs, for the diagnostics.
     pub desc: String,
-    /// For devices we drive (edu): the probe result, `Err` with the reason.
-    pub probe: Option<Result<String, String>>,
+    /// For devices we drive (edu, virtio): what the probe found, `Err`
+    /// with why it failed.
+    pub probe: Option<Result<String, FunctionProbeError>>,
 }
 
 /// One host bridge as enumerated.
@@ -726,7 +748,9 @@ mod tests {
         let mut f = good_facts();
         if let Ok(hosts) = &mut f.pci {
             if let Ok(funcs) = &mut hosts[0].functions {
-                funcs[0].probe = Some(Err("edu: identification register is 0xffffffff".into()));
+                funcs[0].probe = Some(Err(FunctionProbeError::Edu(EduOpenError::Edu(
+                    crate::dma::edu::EduError::NotEdu { id: 0xffff_ffff },
+                ))));
             }
         }
         assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
