@@ -19,9 +19,9 @@ use crate::arch::aarch64::cache;
 use crate::dma::edu_master::EduMaster;
 use crate::dma::platform::{Controls, OpenArgs, Opened, PlatformMaster};
 use crate::dma::virtio_blk::{Placement, VirtioBlkMaster};
-use crate::dma::{DmaMaster, MasterSource, MasterSpec};
+use crate::dma::{DmaMaster, MasterSource, MasterSpec, OpenError};
 use crate::iommu::pgtable::Granule;
-use crate::iommu::probe::{ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{MapError, OpenVirtioError, ProbeEnv, ProbeTarget};
 use crate::iommu::sun50i::probe::turn_on_controls;
 use crate::iommu::StreamId;
 use crate::mm::cache::CacheMaintenance;
@@ -36,6 +36,7 @@ use crate::selftest::iommu_cases::FixedMapping;
 use crate::selftest::ktap::KtapWriter;
 pub use crate::selftest::plan::{plan_with, PlanState, Planned};
 use crate::selftest::runner::{report_setup_failure, report_setup_skip, Totals};
+use crate::selftest::setup_error::SetupError;
 use crate::time::Clock;
 use crate::virtio::Layout;
 use alloc::boxed::Box;
@@ -88,7 +89,7 @@ pub fn run(
             stream_ids: &stream_ids,
             stream_masks: &stream_masks,
             controls: &p.controls,
-            controls_error: p.controls_error.as_deref(),
+            controls_error: p.controls_error.as_ref(),
             port: p.port_facts(),
         },
         index: p.index,
@@ -108,32 +109,38 @@ pub fn run(
     // unclocked block) fails this IOMMU by name; the run goes on.
     match mmio::capture(|| run_family(&mut env, pool, &mut kw, number, &target)) {
         (Ok(t), None) => t,
-        (Err(e), None) => report_setup_failure(k, number, &p.name, &e),
+        (Err(e), None) => report_setup_failure(k, number, &p.name, &format!("{e}")),
         (Err(e), Some(f)) => report_setup_failure(
             k,
             number,
             &p.name,
-            &format!("{}; then: {e}", bus_fault_message(p, &f)),
+            &format!("{}; then: {e}", bus_fault(p, f)),
         ),
         (Ok(t), Some(f)) => {
             // The group's results are out: say what the failing cases met.
-            let _ = k.diag(&format!("during the cases: {}", bus_fault_message(p, &f)));
+            let _ = k.diag(&format!("during the cases: {}", bus_fault(p, f)));
             t
         }
     }
 }
 
-/// One line naming the node, the register offset in its `reg` and the
-/// address of a survived MMIO bus fault.
-fn bus_fault_message(p: &Planned, f: &mmio::BusFault) -> String {
-    let at = match p.reg {
-        Some(r) if f.addr >= r.base.0 && f.addr - r.base.0 < r.size => {
-            format!("register offset {:#x} of its reg {r}", f.addr - r.base.0)
-        }
-        Some(r) => format!("outside its reg {r} (a master's or PCI function's registers)"),
-        None => String::from("(the node has no reg)"),
-    };
-    format!("{}: bus fault at {at}, address {:#x}: {f}", p.name, f.addr)
+/// A survived MMIO bus fault on IOMMU `p`'s run: its `Display` names the
+/// node, the register offset in its `reg` and the address.
+fn bus_fault(p: &Planned, fault: mmio::BusFault) -> SetupError {
+    SetupError::BusFault {
+        node: p.name.clone(),
+        reg: p.reg,
+        fault,
+    }
+}
+
+/// Maps `reg` as device memory for `what` (named in the error).
+fn map_device(what: &str, reg: PhysRange) -> Result<VolatileMmio, MapError> {
+    device_block(reg).map_err(|cause| MapError {
+        what: String::from(what),
+        reg,
+        cause,
+    })
 }
 
 fn granule(g: GranuleArg) -> Granule {
@@ -162,11 +169,11 @@ struct BootEnv<'a> {
 }
 
 impl ProbeEnv for BootEnv<'_> {
-    fn map_device(&mut self, what: &str, reg: PhysRange) -> Result<VolatileMmio, String> {
-        device_block(reg).map_err(|e| format!("mapping {what} at {reg}: {e}"))
+    fn map_device(&mut self, what: &str, reg: PhysRange) -> Result<VolatileMmio, MapError> {
+        map_device(what, reg)
     }
 
-    fn open_virtio(&mut self, f: &Function) -> Result<(Layout, VolatileMmio), String> {
+    fn open_virtio(&mut self, f: &Function) -> Result<(Layout, VolatileMmio), OpenVirtioError> {
         pci_probe::open_virtio(f)
     }
 
@@ -207,7 +214,7 @@ impl BootEnv<'_> {
         stream: StreamId,
         staging_iova: Iova,
         page: u64,
-    ) -> Result<Opened<'p>, String> {
+    ) -> Result<Opened<'p>, OpenError> {
         let MasterSource::Platform {
             compatible,
             reg,
@@ -215,17 +222,19 @@ impl BootEnv<'_> {
             ..
         } = &m.source
         else {
-            return Err(format!("{}: not a platform master", m.name));
+            return Err(OpenError::NotPlatform {
+                master: m.name.clone(),
+            });
         };
-        let reg = reg.ok_or_else(|| format!("{}: no usable reg", m.name))?;
+        let reg = reg.ok_or_else(|| OpenError::NoReg {
+            master: m.name.clone(),
+        })?;
         match (line.controls, controls) {
             (Controls::Firmware(what), _) => {
                 self.diag(&format!("{}: clocks/resets: {what}", m.name));
             }
             (Controls::Ccu, Ok(refs)) => {
-                let c = turn_on_controls(&m.name, refs, &mut |what, r| {
-                    device_block(r).map_err(|e| format!("mapping {what} at {r}: {e}"))
-                });
+                let c = turn_on_controls(&m.name, refs, &mut map_device);
                 for l in &c.lines {
                     self.diag(l);
                 }
@@ -275,7 +284,7 @@ impl FamilyEnv for BootEnv<'_> {
         masters: &[&MasterSpec],
         staging: &[Iova],
         page: u64,
-    ) -> Result<OpenedMasters<'p>, String> {
+    ) -> Result<OpenedMasters<'p>, OpenError> {
         let bytes = page.max(4096);
         let mut opened: Vec<Box<dyn DmaMaster + 'p>> = Vec::new();
         let mut fixed = Vec::new();
@@ -294,13 +303,18 @@ impl FamilyEnv for BootEnv<'_> {
                 continue;
             }
             let (Some(f), Some(stream)) = (m.pci(), m.stream_on(iommu)) else {
-                return Err(format!("{}: not a master this image drives", m.name));
+                return Err(OpenError::NotDriven {
+                    master: m.name.clone(),
+                });
             };
             let sid = stream.id;
             if pci_probe::is_virtio_blk(f) {
                 let name = format!("virtio-blk@{}", f.bdf);
                 let (layout, mmio) =
-                    pci_probe::open_virtio(f).map_err(|e| format!("{name}: {e}"))?;
+                    pci_probe::open_virtio(f).map_err(|cause| OpenError::Virtio {
+                        master: name.clone(),
+                        cause,
+                    })?;
                 let b = VirtioBlkMaster::bring_up(
                     mmio,
                     layout,
@@ -315,7 +329,10 @@ impl FamilyEnv for BootEnv<'_> {
                         page,
                     },
                 )
-                .map_err(|e| format!("{name}: {e}"))?;
+                .map_err(|cause| OpenError::Blk {
+                    master: name.clone(),
+                    cause,
+                })?;
                 for (phys, iova, size) in b.fixed() {
                     fixed.push(FixedMapping { phys, iova, size });
                 }
@@ -326,10 +343,11 @@ impl FamilyEnv for BootEnv<'_> {
                 ));
                 opened.push(Box::new(b));
             } else {
-                let e = pci_probe::open_edu(f).map_err(|e| format!("edu {}: {e}", f.bdf))?;
+                let e =
+                    pci_probe::open_edu(f).map_err(|cause| OpenError::Edu { bdf: f.bdf, cause })?;
                 let staging = pool
                     .alloc(bytes)
-                    .map_err(|e| format!("staging buffer: {e}"))?;
+                    .map_err(|cause| OpenError::EduStaging { bdf: f.bdf, cause })?;
                 fixed.push(FixedMapping {
                     phys: staging.phys(),
                     iova,
@@ -359,9 +377,9 @@ impl FamilyEnv for BootEnv<'_> {
     }
 
     /// Stops before the cases if the bring-up survived a bus fault.
-    fn check_bring_up(&mut self) -> Result<(), String> {
+    fn check_bring_up(&mut self) -> Result<(), SetupError> {
         match mmio::take_bus_fault() {
-            Some(f) => Err(bus_fault_message(self.planned, &f)),
+            Some(f) => Err(bus_fault(self.planned, f)),
             None => Ok(()),
         }
     }

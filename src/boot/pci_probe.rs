@@ -2,12 +2,13 @@
 //! probe the devices we drive, and describe it all for `pcie_enumeration`.
 
 use super::services::{device_block, TIMER};
-use crate::dma::edu;
+use crate::dma::{edu, EduOpenError};
+use crate::iommu::probe::OpenVirtioError;
 use crate::mm::PhysRange;
 use crate::platform::dt::Fdt;
-use crate::platform::pci;
+use crate::platform::pci::{self, EnumerationError, HostError};
 pub use crate::selftest::plan::{is_edu, is_virtio_blk, PciHost};
-use crate::selftest::platform::{PciFunctionFacts, PciHostFacts};
+use crate::selftest::platform::{FunctionProbeError, PciFunctionFacts, PciHostFacts};
 use crate::virtio;
 use alloc::format;
 use alloc::string::String;
@@ -15,17 +16,17 @@ use alloc::vec::Vec;
 
 /// Enumerates every ECAM host bridge in the DT.  Device windows are mapped on
 /// demand.  `Err` when the DT description itself is broken.
-pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, String> {
-    let fdt = Fdt::parse(blob).map_err(|e| format!("{e}"))?;
-    let hosts = pci::host::find_hosts(&fdt).map_err(|e| format!("{e}"))?;
+pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, HostError> {
+    let fdt = Fdt::parse(blob)?;
+    let hosts = pci::host::find_hosts(&fdt)?;
     Ok(hosts
         .into_iter()
         .map(|bridge| {
             let functions = device_block(bridge.ecam)
-                .map_err(|e| format!("mapping ECAM: {e}"))
+                .map_err(EnumerationError::MapEcam)
                 .and_then(|regs| {
                     let ecam = pci::Ecam::new(regs, bridge.buses.0, bridge.buses.1);
-                    pci::enumerate(&ecam, &bridge.windows).map_err(|e| format!("{e}"))
+                    pci::enumerate(&ecam, &bridge.windows).map_err(EnumerationError::Pci)
                 });
             PciHost { bridge, functions }
         })
@@ -36,35 +37,36 @@ pub fn enumerate_all(blob: &[u8]) -> Result<Vec<PciHost>, String> {
 /// BAR holding them.
 pub fn open_virtio(
     f: &pci::Function,
-) -> Result<(virtio::Layout, crate::mmio::VolatileMmio), String> {
-    let layout = virtio::parse_layout(&f.caps).map_err(|e| format!("{e}"))?;
-    let bar = f.bar(layout.common.bar).ok_or_else(|| {
-        format!(
-            "{}",
-            virtio::VirtioError::BarNotAssigned {
-                bar: layout.common.bar
-            }
-        )
+) -> Result<(virtio::Layout, crate::mmio::VolatileMmio), OpenVirtioError> {
+    let layout = virtio::parse_layout(&f.caps)?;
+    let bar = f
+        .bar(layout.common.bar)
+        .ok_or(virtio::VirtioError::BarNotAssigned {
+            bar: layout.common.bar,
+        })?;
+    layout.check_one_bar(bar.size)?;
+    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size)).map_err(|cause| {
+        OpenVirtioError::MapBar {
+            index: bar.index,
+            cause,
+        }
     })?;
-    layout.check_one_bar(bar.size).map_err(|e| format!("{e}"))?;
-    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size))
-        .map_err(|e| format!("mapping BAR{}: {e}", bar.index))?;
     Ok((layout, regs))
 }
 
 /// Maps an edu's BAR0 and checks it answers.
-pub fn open_edu(f: &pci::Function) -> Result<edu::Edu<crate::mmio::VolatileMmio>, String> {
-    let bar = f.bar(0).ok_or_else(|| String::from("edu without BAR0"))?;
-    let regs = device_block(PhysRange::new(bar.cpu_addr, bar.size))
-        .map_err(|e| format!("mapping BAR0: {e}"))?;
+pub fn open_edu(f: &pci::Function) -> Result<edu::Edu<crate::mmio::VolatileMmio>, EduOpenError> {
+    let bar = f.bar(0).ok_or(EduOpenError::NoBar0)?;
+    let regs =
+        device_block(PhysRange::new(bar.cpu_addr, bar.size)).map_err(EduOpenError::MapBar0)?;
     // The runner gives edu a full DMA mask (-device edu,dma_mask=...); the DT
     // cannot say, so the driver assumes it and IOVAs stay below 1 TiB.
-    edu::Edu::probe(regs, &TIMER, u64::MAX).map_err(|e| format!("{e}"))
+    edu::Edu::probe(regs, &TIMER, u64::MAX).map_err(EduOpenError::Edu)
 }
 
 /// What `pcie_enumeration` judges.
-pub fn facts(hosts: &Result<Vec<PciHost>, String>) -> Result<Vec<PciHostFacts>, String> {
-    let hosts = hosts.as_ref().map_err(Clone::clone)?;
+pub fn facts(hosts: &Result<Vec<PciHost>, HostError>) -> Result<Vec<PciHostFacts>, HostError> {
+    let hosts = hosts.as_ref().map_err(|e| *e)?;
     Ok(hosts
         .iter()
         .map(|h| {
@@ -78,7 +80,7 @@ pub fn facts(hosts: &Result<Vec<PciHost>, String>) -> Result<Vec<PciHostFacts>, 
                     .functions
                     .as_ref()
                     .map(|fs| fs.iter().map(function_facts).collect())
-                    .map_err(Clone::clone),
+                    .map_err(|e| *e),
             }
         })
         .collect())
@@ -113,12 +115,14 @@ fn function_facts(f: &pci::Function) -> PciFunctionFacts {
     }
     let probe = if is_edu(f) {
         Some(
-            open_edu(f).map(|_| String::from("edu: identification and liveness registers respond")),
+            open_edu(f)
+                .map(|_| String::from("edu: identification and liveness registers respond"))
+                .map_err(FunctionProbeError::Edu),
         )
     } else if f.vendor == virtio::pci::VENDOR {
         Some(
             virtio::parse_layout(&f.caps)
-                .map_err(|e| format!("{e}"))
+                .map_err(FunctionProbeError::Virtio)
                 .map(|l| {
                     format!(
                 "virtio: common, notify and device structures in BAR{} (notify multiplier {})",

@@ -6,6 +6,7 @@
 pub mod edu;
 pub mod edu_master;
 pub mod master;
+pub mod open_error;
 pub mod platform;
 pub mod spec;
 pub mod stream;
@@ -13,5 +14,6 @@ pub mod virtio_blk;
 pub mod zdma;
 
 pub use master::{DmaError, DmaMaster, DmaReport};
+pub use open_error::{EduOpenError, OpenError};
 pub use spec::{MasterSource, MasterSpec, StreamSpec};
 pub use stream::StreamId;

@@ -14,7 +14,7 @@
 #![forbid(unsafe_code)]
 
 use super::zdma;
-use super::{DmaMaster, StreamId};
+use super::{DmaMaster, OpenError, StreamId};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{Iova, PhysAddr, PhysRange};
 use crate::mmio::VolatileMmio;
@@ -91,7 +91,7 @@ pub struct Opened<'p> {
 
 /// Opens one platform master at its mapped registers.
 pub type OpenFn =
-    for<'p> fn(VolatileMmio, &'p DmaPool, &OpenArgs<'_>) -> Result<Opened<'p>, String>;
+    for<'p> fn(VolatileMmio, &'p DmaPool, &OpenArgs<'_>) -> Result<Opened<'p>, OpenError>;
 
 /// One platform DMA engine the image drives.
 #[derive(Clone, Copy)]

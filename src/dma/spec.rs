@@ -7,6 +7,7 @@
 use super::platform::{self, PlatformMaster};
 use crate::mm::PhysRange;
 use crate::platform::ccu::ControlRef;
+use crate::platform::dt::DtError;
 use crate::platform::pci::Function;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -43,7 +44,7 @@ pub enum MasterSource {
         reg: Option<PhysRange>,
         /// Its `clocks` then `resets` (read for masters the registry
         /// drives; empty otherwise), or why they do not read.
-        controls: Result<Vec<ControlRef>, String>,
+        controls: Result<Vec<ControlRef>, DtError>,
     },
 }
 

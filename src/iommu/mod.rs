@@ -9,6 +9,7 @@
 pub mod dart;
 pub mod pgtable;
 pub mod probe;
+pub mod probe_error;
 pub mod smmuv2;
 pub mod smmuv3;
 pub mod sun50i;

@@ -12,17 +12,21 @@
 #![forbid(unsafe_code)]
 
 use super::pgtable::{Codec, Granule};
+pub use super::probe_error::{DriverError, FormatError, ProbeError, RegBlock, Step};
 use super::Observe;
 use crate::dma::DmaMaster;
 use crate::mm::cache::CacheMaintenance;
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::PhysRange;
+pub use crate::mm::{MapCause, MapError};
 use crate::mmio::VolatileMmio;
 use crate::platform::ccu::ControlRef;
 use crate::platform::dt::tbus::PortFacts;
+use crate::platform::dt::DtError;
 use crate::platform::pci::Function;
 use crate::time::Clock;
 use crate::virtio::Layout;
+pub use crate::virtio::OpenVirtioError;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -58,7 +62,7 @@ pub struct ProbeTarget<'a> {
     pub controls: &'a [ControlRef],
     /// Why `clocks`/`resets` could not be read (then `controls` is empty
     /// and they are left to the loader).
-    pub controls_error: Option<&'a str>,
+    pub controls_error: Option<&'a DtError>,
     /// What the tree says around the node that a self master may depend
     /// on (Qualcomm TBU nodes, every stream a DT master uses, the
     /// `qcom-tbu` bootarg): [`Probe::described_port`].
@@ -68,10 +72,10 @@ pub struct ProbeTarget<'a> {
 /// Platform services a probe may use (boot implements them on target).
 pub trait ProbeEnv {
     /// Maps `reg` as device memory for `what` (named in errors).
-    fn map_device(&mut self, what: &str, reg: PhysRange) -> Result<VolatileMmio, String>;
+    fn map_device(&mut self, what: &str, reg: PhysRange) -> Result<VolatileMmio, MapError>;
 
     /// Finds the virtio structures of PCI function `f` and maps their BAR.
-    fn open_virtio(&mut self, f: &Function) -> Result<(Layout, VolatileMmio), String>;
+    fn open_virtio(&mut self, f: &Function) -> Result<(Layout, VolatileMmio), OpenVirtioError>;
 
     /// The clock every bounded wait uses.
     fn clock(&self) -> &'static dyn Clock;
@@ -142,14 +146,14 @@ pub trait Probe {
         env: &mut dyn ProbeEnv,
         pool: &'p DmaPool,
         target: &ProbeTarget<'_>,
-    ) -> Result<Self::Driver<'p>, String>;
+    ) -> Result<Self::Driver<'p>, ProbeError>;
 
     /// The table format for pages of `granule` that this IOMMU can walk,
     /// and whether its tables are written for a coherent walker.
     fn table_format(
         driver: &Self::Driver<'_>,
         granule: Granule,
-    ) -> Result<(Self::Format, bool), String>;
+    ) -> Result<(Self::Format, bool), ProbeError>;
 
     /// `Some(reason)` when the family recognises `compatible` but its
     /// driver deliberately leaves such an IOMMU alone (an SMMU that belongs
@@ -203,7 +207,7 @@ pub trait Probe {
         _env: &mut dyn ProbeEnv,
         _pool: &'p DmaPool,
         _target: &ProbeTarget<'_>,
-    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
+    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, ProbeError> {
         Ok(None)
     }
 
@@ -242,7 +246,7 @@ pub trait Probe {
         _env: &mut dyn ProbeEnv,
         _streams: &[u32],
         _ranges: &[(u64, u64)],
-    ) -> Result<(), String> {
+    ) -> Result<(), ProbeError> {
         Ok(())
     }
 }

@@ -10,6 +10,8 @@ pub mod heap;
 #[cfg(any(test, feature = "testkit"))]
 pub mod host_ram;
 pub mod layout;
+pub mod map_error;
 pub mod oom;
 
 pub use addr::{BusAddr, Iova, PhysAddr, PhysRange, VirtAddr};
+pub use map_error::{MapCause, MapError};

@@ -15,11 +15,12 @@ use super::preflight::preflight;
 use super::runner::{
     report_group_skipped, report_setup_skip, run_group_after, Outcome, Report as CaseReport, Totals,
 };
-use crate::dma::{platform, DmaMaster, MasterSpec};
+use super::setup_error::SetupError;
+use crate::dma::{platform, DmaMaster, MasterSpec, OpenError};
 use crate::iommu::dart::probe::DartProbe;
 use crate::iommu::erased::{Erase, Erased};
 use crate::iommu::pgtable::{AnyCodec, Codec, Granule, PoolTables};
-use crate::iommu::probe::{CheckOutcome, HardwareCheck, Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{CheckOutcome, HardwareCheck, Probe, ProbeEnv, ProbeError, ProbeTarget};
 use crate::iommu::smmuv2::probe::Smmuv2Probe;
 use crate::iommu::smmuv3::probe::Smmuv3Probe;
 use crate::iommu::sun50i::probe::Sun50iProbe;
@@ -68,7 +69,7 @@ pub type RunFamily = fn(
     &mut KtapWriter<&mut dyn Write>,
     usize,
     &FamilyTarget<'_>,
-) -> Result<Totals, String>;
+) -> Result<Totals, SetupError>;
 
 /// One IOMMU family.
 pub struct Family {
@@ -299,7 +300,7 @@ pub trait FamilyEnv: ProbeEnv {
         masters: &[&MasterSpec],
         staging: &[Iova],
         page: u64,
-    ) -> Result<OpenedMasters<'p>, String>;
+    ) -> Result<OpenedMasters<'p>, OpenError>;
 
     /// This environment as the probe's.
     fn probe_env(&mut self) -> &mut dyn ProbeEnv;
@@ -312,7 +313,7 @@ pub trait FamilyEnv: ProbeEnv {
     /// Called once the IOMMU and its masters are up, before the first
     /// case: `Err` stops the run as a setup failure (boot: a bus fault the
     /// bring-up survived).
-    fn check_bring_up(&mut self) -> Result<(), String> {
+    fn check_bring_up(&mut self) -> Result<(), SetupError> {
         Ok(())
     }
 }
@@ -357,7 +358,7 @@ type SelfMasterFn = for<'p> fn(
     &mut dyn ProbeEnv,
     &'p DmaPool,
     &ProbeTarget<'_>,
-) -> Result<Option<Box<dyn DmaMaster + 'p>>, String>;
+) -> Result<Option<Box<dyn DmaMaster + 'p>>, ProbeError>;
 
 /// Brings one IOMMU of family `P` up and runs the catalogue on it.
 ///
@@ -373,7 +374,7 @@ pub fn run_family<P: Probe>(
     k: &mut KtapWriter<&mut dyn Write>,
     number: usize,
     t: &FamilyTarget<'_>,
-) -> Result<Totals, String>
+) -> Result<Totals, SetupError>
 where
     P::Format: 'static,
 {
@@ -497,7 +498,7 @@ fn run_erased(
     t: &FamilyTarget<'_>,
     driver: &mut Erased<'_>,
     family: Erasure,
-) -> Result<Totals, String> {
+) -> Result<Totals, SetupError> {
     let Erasure {
         format,
         coherent,
@@ -524,7 +525,7 @@ fn run_erased(
             aperture_for(i, input_bits),
             APERTURE_SIZE,
         )
-        .map_err(|e| format!("domain {i}: {e}"))?;
+        .map_err(|cause| SetupError::Domain { index: i, cause })?;
         domains.push(d);
     }
     let staging: Vec<Iova> = (0..t.masters.len())

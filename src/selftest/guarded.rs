@@ -5,13 +5,50 @@
 
 use crate::mm::dma_pool::{DmaBuf, DmaError, DmaPool};
 use crate::mm::PhysAddr;
-use alloc::format;
-use alloc::string::String;
+use core::fmt;
 
 /// The canary byte at offset `i` of a guard area (varies, so a shifted copy
 /// of the guard is not mistaken for an intact one).
 fn canary(i: usize) -> u8 {
     0xc5 ^ (i as u8).wrapping_mul(31)
+}
+
+/// Which guard area of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The one before the data.
+    Below,
+    /// The one after it.
+    Above,
+}
+
+/// A damaged canary: where, and what it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuardDamaged {
+    /// Which guard area.
+    pub side: Side,
+    /// The buffer's data area.
+    pub buffer: PhysAddr,
+    /// The damaged byte.
+    pub at: PhysAddr,
+    /// What it reads.
+    pub seen: u8,
+    /// What it should read.
+    pub canary: u8,
+}
+
+impl fmt::Display for GuardDamaged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let area = match self.side {
+            Side::Below => "below",
+            Side::Above => "above",
+        };
+        write!(
+            f,
+            "guard {area} buffer {}: byte at {} is {:#04x}, canary {:#04x}",
+            self.buffer, self.at, self.seen, self.canary
+        )
+    }
 }
 
 /// A buffer of `len` bytes with `guard` bytes of canaries before and after.
@@ -81,19 +118,19 @@ impl<'p> GuardedBuf<'p> {
         v
     }
 
-    /// The first damaged canary, as text naming the physical address.
-    pub fn check_guards(&self) -> Result<(), String> {
-        for (area, start) in [("below", 0), ("above", self.guard + self.len)] {
+    /// The first damaged canary, naming its physical address.
+    pub fn check_guards(&self) -> Result<(), GuardDamaged> {
+        for (side, start) in [(Side::Below, 0), (Side::Above, self.guard + self.len)] {
             let mut seen = alloc::vec![0u8; self.guard];
             self.buf.read(start, &mut seen);
             if let Some(i) = (0..self.guard).find(|&i| seen[i] != canary(i)) {
-                let pa = self.buf.phys() + (start + i) as u64;
-                return Err(format!(
-                    "guard {area} buffer {}: byte at {pa} is {:#04x}, canary {:#04x}",
-                    self.phys(),
-                    seen[i],
-                    canary(i)
-                ));
+                return Err(GuardDamaged {
+                    side,
+                    buffer: self.phys(),
+                    at: self.buf.phys() + (start + i) as u64,
+                    seen: seen[i],
+                    canary: canary(i),
+                });
             }
         }
         Ok(())
@@ -116,9 +153,17 @@ mod tests {
         assert!(g.check_guards().is_ok());
         crate::mm::host_ram::write_bytes(g.phys().as_u64() + 4096, &[0]);
         let e = g.check_guards().unwrap_err();
-        assert!(e.contains("above"), "{e}");
+        assert_eq!(e.side, Side::Above);
+        assert_eq!(e.at, g.phys() + 4096);
+        assert_eq!((e.seen, e.canary), (0, canary(0)));
+        assert!(std::format!("{e}").contains("above"), "{e}");
         let g2 = GuardedBuf::new(&pool, 4096, 4096).unwrap();
         crate::mm::host_ram::write_bytes(g2.phys().as_u64() - 1, &[0xff]);
-        assert!(g2.check_guards().unwrap_err().contains("below"));
+        let e = g2.check_guards().unwrap_err();
+        assert_eq!(
+            (e.side, e.at),
+            (Side::Below, PhysAddr(g2.phys().as_u64() - 1))
+        );
+        assert!(std::format!("{e}").contains("below"));
     }
 }

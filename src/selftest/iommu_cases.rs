@@ -112,8 +112,7 @@ pub const HEARTBEAT_IOVA: u64 = 0x0c00_0000;
 /// A domain of driver `I` with tables in `M`.
 pub type TestDomain<I, M> = Domain<<I as Iommu>::Format, M, <I as Iommu>::Tag>;
 
-/// Why the test context could not be built.
-pub type SetupError = String;
+pub use super::setup_error::SetupError;
 
 impl<'a, I: Observe, M: TableMemory> IommuTest<'a, I, M> {
     /// Maps `fixed` in every domain and attaches `masters[i]` to
@@ -128,24 +127,29 @@ impl<'a, I: Observe, M: TableMemory> IommuTest<'a, I, M> {
     ) -> Result<Self, SetupError> {
         let shared = matches!(iommu.capabilities().contexts, Contexts::Shared(_));
         if masters.is_empty() || domains.is_empty() || (!shared && domains.len() < masters.len()) {
-            return Err(format!(
-                "need one domain per master: {} masters, {} domains",
-                masters.len(),
-                domains.len()
-            ));
+            return Err(SetupError::TooFewDomains {
+                masters: masters.len(),
+                domains: domains.len(),
+            });
         }
         for d in domains.iter_mut() {
             for f in fixed {
                 d.map(iommu, f.iova, f.phys, f.size, Prot::rw())
-                    .map_err(|e| {
-                        format!("mapping staging IOVA {} in {:?}: {e}", f.iova, d.tag())
+                    .map_err(|cause| SetupError::MapFixed {
+                        iova: f.iova,
+                        domain: format!("{:?}", d.tag()),
+                        cause,
                     })?;
             }
         }
         for (i, m) in masters.iter().enumerate() {
             let d = &mut domains[if shared { 0 } else { i }];
             d.attach(iommu, m.stream())
-                .map_err(|e| format!("attaching {} to {:?}: {e}", m.name(), d.tag()))?;
+                .map_err(|cause| SetupError::Attach {
+                    master: String::from(m.name()),
+                    domain: format!("{:?}", d.tag()),
+                    cause,
+                })?;
         }
         let mut t = Self {
             iommu,
@@ -162,12 +166,16 @@ impl<'a, I: Observe, M: TableMemory> IommuTest<'a, I, M> {
         for m in 0..t.masters.len() {
             let iova = Iova(HEARTBEAT_IOVA + m as u64 * 0x10_0000);
             let b = GuardedBuf::new(t.pool, page as usize, page as usize)
-                .map_err(|e| format!("heartbeat buffer: {e}"))?;
+                .map_err(SetupError::HeartbeatBuffer)?;
             let phys = b.bus();
             t.buffers.push(b);
             for d in t.domains.iter_mut() {
                 d.map(t.iommu, iova, phys, page, Prot::rw())
-                    .map_err(|e| format!("mapping heartbeat IOVA {iova} in {:?}: {e}", d.tag()))?;
+                    .map_err(|cause| SetupError::MapHeartbeat {
+                        iova,
+                        domain: format!("{:?}", d.tag()),
+                        cause,
+                    })?;
             }
             t.heartbeats.push((t.buffers.len() - 1, iova));
         }

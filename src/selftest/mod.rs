@@ -15,5 +15,6 @@ pub mod plan;
 pub mod platform;
 pub mod preflight;
 pub mod runner;
+pub mod setup_error;
 
 pub use runner::{Case, Group, Outcome, Totals};

@@ -20,7 +20,7 @@ use crate::platform::dt::iommus::{
 use crate::platform::dt::report::{platform_master_unusable, Unusable};
 use crate::platform::dt::tbus::{tbus_of, PortFacts, TbuNode};
 use crate::platform::dt::{translate_reg, DtError, Fdt};
-use crate::platform::pci::{self, Function};
+use crate::platform::pci::{self, EnumerationError, Function, HostError};
 use crate::virtio;
 use alloc::format;
 use alloc::string::String;
@@ -32,7 +32,7 @@ pub struct PciHost {
     /// The DT description.
     pub bridge: pci::host::HostBridge,
     /// Functions below it (depth-first), or why enumeration failed.
-    pub functions: Result<Vec<pci::Function>, String>,
+    pub functions: Result<Vec<pci::Function>, EnumerationError>,
 }
 
 /// `true` for QEMU's edu device.
@@ -86,7 +86,7 @@ pub struct Planned {
     /// Its `clocks` then `resets` (`platform::dt::clocks`).
     pub controls: Vec<ControlRef>,
     /// Why they could not be read.
-    pub controls_error: Option<String>,
+    pub controls_error: Option<DtError>,
     /// The Qualcomm TBU nodes that name it (`platform::dt::tbus`).
     pub tbus: Vec<TbuNode>,
     /// Every stream (ID, mask) a DT master uses on it: platform `iommus`
@@ -118,14 +118,14 @@ impl Planned {
 
 /// The IOMMUs to report on (every IOMMU node, plus a failing
 /// `iommu_discovery` group when the tree cannot be read), and notes.
-pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, String>) -> (Vec<Planned>, Vec<String>) {
+pub fn plan(blob: &[u8], pci: &Result<Vec<PciHost>, HostError>) -> (Vec<Planned>, Vec<String>) {
     plan_with(blob, pci, QcomTbu::default())
 }
 
 /// [`plan`] with `iommu_bringup.qcom-tbu` as the bootargs set it.
 pub fn plan_with(
     blob: &[u8],
-    pci: &Result<Vec<PciHost>, String>,
+    pci: &Result<Vec<PciHost>, HostError>,
     qcom_tbu: QcomTbu,
 ) -> (Vec<Planned>, Vec<String>) {
     let mut notes = Vec::new();
@@ -219,7 +219,7 @@ pub fn plan_with(
     for (p, n) in planned.iter_mut().zip(list.iter()) {
         match read_controls(&fdt, n.node_offset) {
             Ok(c) => p.controls = c,
-            Err(e) => p.controls_error = Some(format!("{e}")),
+            Err(e) => p.controls_error = Some(e),
         }
         if let Some(ph) = n.phandle {
             p.tbus = tbus_of(&fdt, ph).unwrap_or_default();
@@ -345,7 +345,7 @@ pub fn plan_with(
                     .or_else(|| node.prop_strs("compatible").next())
                     .unwrap_or("");
                 let controls = if platform::by_compatible(compatible).is_some() {
-                    read_controls(&fdt, r.master_offset).map_err(|e| format!("{e}"))
+                    read_controls(&fdt, r.master_offset)
                 } else {
                     Ok(Vec::new())
                 };
@@ -495,7 +495,7 @@ fn judge(
     enabled: bool,
     pci_bdf: Option<u16>,
     map_error: &Option<String>,
-    pci: &Result<Vec<PciHost>, String>,
+    pci: &Result<Vec<PciHost>, HostError>,
 ) -> PlanState {
     let what = format!("{} ({})", p.name, p.compatible);
     if let Some(e) = &p.cells_mismatch {

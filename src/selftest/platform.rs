@@ -7,12 +7,16 @@
 #![forbid(unsafe_code)]
 
 use super::runner::{Case, Group, Report};
+use crate::dma::EduOpenError;
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::{PhysAddr, PhysRange};
 use crate::platform::bootargs::{Bootargs, MAX_LISTED};
+use crate::platform::pci::{EnumerationError, HostError};
+use crate::virtio::VirtioError;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::fmt;
 
 /// An address-translation probe of the CPU MMU (`AT S1E1R`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,13 +70,32 @@ impl Default for ConsoleFacts {
     }
 }
 
+/// Why a PCI function the image drives did not probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionProbeError {
+    /// An edu did not open.
+    Edu(EduOpenError),
+    /// A virtio function's capabilities describe no usable structures.
+    Virtio(VirtioError),
+}
+
+impl fmt::Display for FunctionProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Edu(e) => write!(f, "{e}"),
+            Self::Virtio(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 /// One PCI function as enumerated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PciFunctionFacts {
     /// `bb:dd.f vvvv:dddd class cccccc` and its BARs, for the diagnostics.
     pub desc: String,
-    /// For devices we drive (edu): the probe result, `Err` with the reason.
-    pub probe: Option<Result<String, String>>,
+    /// For devices we drive (edu, virtio): what the probe found, `Err`
+    /// with why it failed.
+    pub probe: Option<Result<String, FunctionProbeError>>,
 }
 
 /// One host bridge as enumerated.
@@ -82,7 +105,7 @@ pub struct PciHostFacts {
     pub desc: String,
     /// Functions below the host bridge (depth-first), or why enumeration
     /// failed.
-    pub functions: Result<Vec<PciFunctionFacts>, String>,
+    pub functions: Result<Vec<PciFunctionFacts>, EnumerationError>,
 }
 
 /// What the bootargs parser made of the command line, as text for the
@@ -162,7 +185,7 @@ pub struct PlatformFacts {
     /// What the bootargs parser made of `/chosen/bootargs`.
     pub bootargs: BootargsFacts,
     /// PCIe host bridges from the DT (`Err`: the DT description is broken).
-    pub pci: Result<Vec<PciHostFacts>, String>,
+    pub pci: Result<Vec<PciHostFacts>, HostError>,
 }
 
 /// The context the platform cases run in.
@@ -575,6 +598,7 @@ fn injected_failure(_: &mut PlatformCtx<'_>) -> Report {
 mod tests {
     use super::*;
     use crate::mm::layout::range;
+    use crate::platform::pci::{BarKind, Bdf, PciError};
     use crate::selftest::ktap::KtapWriter;
     use crate::selftest::runner::{run_group, Outcome};
 
@@ -709,18 +733,29 @@ mod tests {
         let mut f = good_facts();
         f.pci = Ok(alloc::vec![PciHostFacts {
             desc: "h".into(),
-            functions: Err("no window".into()),
+            functions: Err(EnumerationError::Pci(PciError::NoWindowFor {
+                bdf: Bdf {
+                    bus: 0,
+                    dev: 2,
+                    func: 0,
+                },
+                bar: 0,
+                size: 0x1000,
+                kind: BarKind::Mem32,
+            })),
         }]);
         assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
         let mut f = good_facts();
         if let Ok(hosts) = &mut f.pci {
             if let Ok(funcs) = &mut hosts[0].functions {
-                funcs[0].probe = Some(Err("edu: identification register is 0xffffffff".into()));
+                funcs[0].probe = Some(Err(FunctionProbeError::Edu(EduOpenError::Edu(
+                    crate::dma::edu::EduError::NotEdu { id: 0xffff_ffff },
+                ))));
             }
         }
         assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
         let mut f = good_facts();
-        f.pci = Err("bad ranges".into());
+        f.pci = Err(HostError::RangesLength { len: 20, entry: 28 });
         assert_eq!(run(f, "pcie_enumeration").outcome, Outcome::Fail);
         let mut f = good_facts();
         f.pci = Ok(alloc::vec![]);

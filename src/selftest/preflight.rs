@@ -14,6 +14,7 @@
 
 use super::guarded::GuardedBuf;
 use super::iommu_cases::IommuTest;
+use super::setup_error::{FaultSeen, SetupError};
 use crate::iommu::pgtable::{Prot, TableMemory};
 use crate::iommu::Observe;
 use crate::mm::Iova;
@@ -30,7 +31,7 @@ const PROBE: usize = 16;
 pub fn preflight<I: Observe, M: TableMemory>(
     t: &mut IommuTest<'_, I, M>,
     iovas: &[Iova],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, SetupError> {
     let mut notes = Vec::new();
     let page = t.page;
     let timeout = t.timeout;
@@ -41,12 +42,16 @@ pub fn preflight<I: Observe, M: TableMemory>(
         let name = String::from(t.masters[m].name());
         let stream = t.masters[m].stream();
         let buf = GuardedBuf::new(t.pool, page as usize, page as usize)
-            .map_err(|e| format!("preflight buffer: {e}"))?;
+            .map_err(SetupError::PreflightBuffer)?;
         let mut landed = Vec::new();
         for (k, &iova) in iovas.iter().enumerate() {
             t.domains[d]
                 .map(t.iommu, iova, buf.bus(), page, Prot::rw())
-                .map_err(|e| format!("preflight: mapping {iova} for {name}: {e}"))?;
+                .map_err(|cause| SetupError::PreflightMap {
+                    iova,
+                    master: name.clone(),
+                    cause,
+                })?;
             let pattern = [0xc0 | (m as u8) << 2 | k as u8; PROBE];
             let sent = t.masters[m].write(iova, &pattern, timeout);
             let ok = sent.is_ok() && buf.bytes(0, PROBE) == pattern;
@@ -57,28 +62,27 @@ pub fn preflight<I: Observe, M: TableMemory>(
         let faults = t.iommu.drain_faults();
         let other_stream = faults.iter().find(|f| f.stream != stream);
         let own_fault = faults.iter().any(|f| f.stream == stream);
-        if let Some((iova, _, err)) = landed.iter().find(|l| !l.1) {
-            let how = err.map_or(String::from("no error reported"), |e| format!("{e:?}"));
-            if let Some((low, true, _)) = landed.first() {
-                return Err(format!(
-                    "{name} reaches IOVA {low} but its DMA to IOVA {iova} did not land ({how}): the master cannot address that high (on QEMU, edu's dma_mask truncates addresses; give it -device edu,dma_mask=0xffffffffffffffff), so the cases' results would not be about the IOMMU"
-                ));
+        if let Some(&(iova, _, how)) = landed.iter().find(|l| !l.1) {
+            if let Some(&(low, true, _)) = landed.first() {
+                return Err(SetupError::MasterTooNarrow {
+                    master: name,
+                    low,
+                    iova,
+                    how,
+                });
             }
             let seen = match (other_stream, own_fault) {
-                (Some(f), _) => format!(
-                    "the IOMMU reported a fault for {} instead — that is the stream ID it sees for this master",
-                    f.stream
-                ),
-                (None, true) => String::from(
-                    "the IOMMU reported a fault for its stream, so translation itself failed",
-                ),
-                (None, false) => format!(
-                    "no fault record named any stream: the IOMMU may not see {stream} for this master (check iommu-map / iommus and requester-ID aliases)"
-                ),
+                (Some(f), _) => FaultSeen::OtherStream(f.stream),
+                (None, true) => FaultSeen::OwnStream,
+                (None, false) => FaultSeen::Nothing,
             };
-            return Err(format!(
-                "{name} ({stream}): DMA to mapped IOVA {iova} in its own domain did not land ({how}); {seen}"
-            ));
+            return Err(SetupError::NotLanded {
+                master: name,
+                stream,
+                iova,
+                how,
+                seen,
+            });
         }
         notes.push(format!(
             "preflight: {name} ({stream}) reaches {} through {}",

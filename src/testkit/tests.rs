@@ -10,11 +10,12 @@ use super::master::ModelMaster;
 use super::ram::{arena, Arena, HostRam};
 use super::toy::{ToyIommu, ToyPort, ToyShape, TOY_IAS};
 use crate::iommu::pgtable::{Granule, Lpae, Prot};
-use crate::iommu::{DmaMaster, Domain, Iommu, Observe};
+use crate::iommu::{DmaMaster, Domain, Iommu, Observe, StreamId};
 use crate::mm::{Iova, PhysAddr};
 use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest};
 use crate::selftest::ktap::KtapWriter;
 use crate::selftest::runner::{run_case, run_group, Outcome};
+use crate::selftest::setup_error::{FaultSeen, SetupError};
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -348,7 +349,9 @@ fn tables_removed_under_a_deferred_sync_are_not_freed() {
 
 /// Runs the preflight over a QEMU-shaped toy with two masters, the first
 /// configured by `tweak`.
-fn preflight_with(tweak: impl FnOnce(&mut ModelMaster<ToyPort>)) -> Result<Vec<String>, String> {
+fn preflight_with(
+    tweak: impl FnOnce(&mut ModelMaster<ToyPort>),
+) -> Result<Vec<String>, SetupError> {
     use crate::selftest::preflight::preflight;
     let ram = HostRam::new(8 << 20);
     let pool = ram.pool();
@@ -384,20 +387,48 @@ fn preflight_passes_on_a_good_setup_and_names_each_master() {
 #[test]
 fn preflight_names_a_master_that_cannot_address_the_high_iovas() {
     let e = preflight_with(|m| m.dma_mask = 0x0fff_ffff).unwrap_err();
-    assert!(e.contains("toy0 reaches IOVA 0xe000000"), "{e}");
-    assert!(e.contains("cannot address that high"), "{e}");
+    assert!(
+        matches!(
+            &e,
+            SetupError::MasterTooNarrow { master, low: Iova(0x0e00_0000), iova: Iova(0x3000_0000), .. }
+                if master == "toy0"
+        ),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("toy0 reaches IOVA 0xe000000"), "{text}");
+    assert!(text.contains("cannot address that high"), "{text}");
 }
 
 #[test]
 fn preflight_names_a_stream_id_the_iommu_does_not_see() {
     // The IOMMU sees 0x99 (no configuration: aborted silently).
     let e = preflight_with(|m| m.wire_stream = Some(0x99)).unwrap_err();
-    assert!(e.contains("toy0 (sid 0x20)"), "{e}");
-    assert!(e.contains("may not see sid 0x20"), "{e}");
+    assert!(
+        matches!(
+            &e,
+            SetupError::NotLanded { master, stream: StreamId(0x20), seen: FaultSeen::Nothing, .. }
+                if master == "toy0"
+        ),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("toy0 (sid 0x20)"), "{text}");
+    assert!(text.contains("may not see sid 0x20"), "{text}");
     // The IOMMU sees 0x28 (the other master's, attached to domain 1):
     // the DMA faults there, and the record names the stream it saw.
     let e = preflight_with(|m| m.wire_stream = Some(0x28)).unwrap_err();
-    assert!(e.contains("fault for sid 0x28 instead"), "{e}");
+    assert!(
+        matches!(
+            e,
+            SetupError::NotLanded {
+                seen: FaultSeen::OtherStream(StreamId(0x28)),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("fault for sid 0x28 instead"), "{e}");
 }
 
 #[test]

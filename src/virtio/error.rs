@@ -3,6 +3,7 @@
 //! owns the device adds the device's name when it reports one.
 #![forbid(unsafe_code)]
 
+use crate::mm::MapCause;
 use core::fmt;
 use core::time::Duration;
 
@@ -228,5 +229,35 @@ impl fmt::Display for VirtioError {
             ),
             Self::NoMemory { bytes } => write!(f, "no DMA memory for {bytes:#x} bytes"),
         }
+    }
+}
+
+/// A virtio PCI function's structures could not be found or mapped
+/// (`iommu::probe::ProbeEnv::open_virtio`, a virtio-blk master).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenVirtioError {
+    /// The capabilities or the BAR do not describe usable structures.
+    Virtio(VirtioError),
+    /// The BAR holding them could not be mapped.
+    MapBar {
+        /// BAR index.
+        index: u8,
+        /// Why the identity map refused it.
+        cause: MapCause,
+    },
+}
+
+impl fmt::Display for OpenVirtioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Virtio(e) => write!(f, "{e}"),
+            Self::MapBar { index, cause } => write!(f, "mapping BAR{index}: {cause}"),
+        }
+    }
+}
+
+impl From<VirtioError> for OpenVirtioError {
+    fn from(e: VirtioError) -> Self {
+        Self::Virtio(e)
     }
 }

@@ -15,7 +15,7 @@ pub mod pci;
 pub mod queue;
 pub mod transport;
 
-pub use error::VirtioError;
+pub use error::{OpenVirtioError, VirtioError};
 pub use pci::{parse_layout, Layout, Region};
 pub use queue::{Buffer, SplitQueue, Used};
 pub use transport::Transport;

@@ -16,7 +16,7 @@
 
 use super::{Side, Zdma, ZdmaError};
 use crate::dma::platform::{Fixed, OpenArgs, Opened};
-use crate::dma::{DmaError, DmaMaster, DmaReport, StreamId};
+use crate::dma::{DmaError, DmaMaster, DmaReport, OpenError, StreamId};
 use crate::mm::dma_pool::{DmaBuf, DmaPool};
 use crate::mm::Iova;
 use crate::mmio::{Mmio, VolatileMmio};
@@ -221,12 +221,16 @@ pub fn open<'p>(
     mmio: VolatileMmio,
     pool: &'p DmaPool,
     a: &OpenArgs<'_>,
-) -> Result<Opened<'p>, String> {
-    let zdma = Zdma::new(mmio, a.clock).map_err(|e| format!("{}: {e}", a.name))?;
+) -> Result<Opened<'p>, OpenError> {
+    let zdma = Zdma::new(mmio, a.clock).map_err(|cause| OpenError::Zdma {
+        master: String::from(a.name),
+        cause,
+    })?;
     let bytes = a.page.max(4096);
-    let staging = pool
-        .alloc(bytes)
-        .map_err(|e| format!("{}: staging buffer: {e}", a.name))?;
+    let staging = pool.alloc(bytes).map_err(|cause| OpenError::Staging {
+        master: String::from(a.name),
+        cause,
+    })?;
     let fixed = Fixed {
         phys: staging.phys(),
         iova: a.staging_iova,

@@ -26,7 +26,7 @@ use super::regs::Regs;
 use super::variant;
 use crate::iommu::pgtable::{Codec, PoolTables};
 use crate::iommu::probe::Probe;
-use crate::iommu::{Capabilities, DmaMaster, Domain, Iommu, Observe};
+use crate::iommu::{Capabilities, DmaMaster, Domain, Iommu, IommuError, Observe};
 use crate::mm::host_ram::HostRam;
 use crate::mm::{Iova, PhysAddr};
 use crate::mmio::ModelMmio;
@@ -35,6 +35,7 @@ use crate::selftest::iommu_cases::{self, FixedMapping, IommuTest, APERTURE_SIZE}
 use crate::selftest::ktap::KtapWriter;
 use crate::selftest::preflight::preflight;
 use crate::selftest::runner::{report_group_skipped, run_case, run_group_after, Outcome};
+use crate::selftest::setup_error::SetupError;
 use crate::testkit::master::ModelMaster;
 use crate::time::fake::SteppingClock;
 use alloc::boxed::Box;
@@ -466,7 +467,26 @@ fn a_driver_that_reprograms_a_locked_dart_fails_its_setup() {
             Ok(_) => panic!("{}: setup on a locked DART succeeded", w.node),
             Err(e) => e,
         };
-        assert!(e.contains("command error"), "{}: {e}", w.node);
+        // The DART refused the TCR/TTBR writes: the core's command error,
+        // named with the step that met it.
+        assert!(
+            matches!(
+                e,
+                SetupError::MapFixed {
+                    cause: IommuError::CommandError { .. },
+                    ..
+                } | SetupError::Attach {
+                    cause: IommuError::CommandError { .. },
+                    ..
+                } | SetupError::MapHeartbeat {
+                    cause: IommuError::CommandError { .. },
+                    ..
+                }
+            ),
+            "{}: {e:?}",
+            w.node
+        );
+        assert!(e.to_string().contains("command error"), "{}: {e}", w.node);
         // The model saw every write to the locked registers.
         assert!(
             misuse(&m)

@@ -18,7 +18,9 @@ use super::hw::{DartHw, REG_SPAN};
 use super::regs::Regs;
 use super::variant::{self, Layout};
 use crate::iommu::pgtable::{Dart, Granule};
-use crate::iommu::probe::{HardwareCheck, Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{
+    HardwareCheck, Probe, ProbeEnv, ProbeError, ProbeTarget, RegBlock, Step,
+};
 use crate::mm::dma_pool::DmaPool;
 use crate::mmio::{Mmio, VolatileMmio};
 use alloc::format;
@@ -38,19 +40,21 @@ impl Probe for DartProbe {
         env: &mut dyn ProbeEnv,
         _pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
-    ) -> Result<Self::Driver<'p>, String> {
-        let variant = variant::by_compatible(t.compatible).ok_or_else(|| {
-            format!(
-                "{}: compatible {:?} is not a DART this driver knows",
-                t.name, t.compatible
-            )
-        })?;
-        let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+    ) -> Result<Self::Driver<'p>, ProbeError> {
+        let variant =
+            variant::by_compatible(t.compatible).ok_or_else(|| ProbeError::UnknownCompatible {
+                node: String::from(t.name),
+                compatible: String::from(t.compatible),
+                expected: "a DART this driver knows",
+            })?;
+        let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
         if reg.size < REG_SPAN {
-            return Err(format!(
-                "{}: reg {reg} is {:#x} bytes; the DART binding requires {REG_SPAN:#x}",
-                t.name, reg.size
-            ));
+            return Err(ProbeError::RegTooSmall {
+                node: String::from(t.name),
+                reg,
+                need: REG_SPAN,
+                block: RegBlock::Dart,
+            });
         }
         let mmio = env.map_device(t.name, reg)?;
         let hw = bring_up_hw(Regs::new(mmio), variant, env.clock(), t.name, &mut |l| {
@@ -59,7 +63,10 @@ impl Probe for DartProbe {
         Ok(DartIommu::new(hw, t.name, false))
     }
 
-    fn table_format(driver: &Self::Driver<'_>, granule: Granule) -> Result<(Dart, bool), String> {
+    fn table_format(
+        driver: &Self::Driver<'_>,
+        granule: Granule,
+    ) -> Result<(Dart, bool), ProbeError> {
         Ok(table_format(&driver.hw().ident().format, granule))
     }
 
@@ -97,8 +104,9 @@ pub fn bring_up_hw<M: Mmio>(
     clock: &'static dyn crate::time::Clock,
     name: &str,
     diag: &mut dyn FnMut(&str),
-) -> Result<DartHw<M>, String> {
-    let mut hw = DartHw::identify(regs, variant, clock).map_err(|e| format!("{name}: {e}"))?;
+) -> Result<DartHw<M>, ProbeError> {
+    let mut hw =
+        DartHw::identify(regs, variant, clock).map_err(ProbeError::driver(name, Step::Identify))?;
     diag(&identity_line(&hw, name));
     if let Some(why) = variant.unconfirmed {
         diag(&format!("{name}: unconfirmed: {why}"));
@@ -113,7 +121,7 @@ pub fn bring_up_hw<M: Mmio>(
         diag(&format!("{why}: left as found, nothing written"));
         return Ok(hw);
     }
-    hw.reset().map_err(|e| format!("{name} reset: {e}"))?;
+    hw.reset().map_err(ProbeError::driver(name, Step::Reset))?;
     Ok(hw)
 }
 

@@ -23,7 +23,7 @@ use super::tbu::{self, TbuPort};
 use super::variant::{self, Lookup, Version};
 use crate::dma::DmaMaster;
 use crate::iommu::pgtable::{Granule, Lpae};
-use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{FormatError, Probe, ProbeEnv, ProbeError, ProbeTarget, Step};
 use crate::iommu::Iommu;
 use crate::mm::dma_pool::DmaPool;
 use crate::mmio::{Mmio, VolatileMmio};
@@ -91,20 +91,23 @@ pub fn untestable<M: Mmio>(driver: &Smmuv2Iommu<M>) -> Option<String> {
 /// with a [`TEST_IAS`]-bit input (capped by UBS) where ID2 offers the
 /// granule, else AArch32 long descriptor (32-bit input, 4 KiB); output
 /// bits capped by ID2.IAS and the format.
-pub fn format_for(ids: &super::ids::Ids, granule: Granule, coherent: bool) -> Result<Lpae, String> {
+pub fn format_for(
+    ids: &super::ids::Ids,
+    granule: Granule,
+    coherent: bool,
+) -> Result<Lpae, FormatError> {
     let (ias, oas) = match ids.format_for(granule) {
         Some(CbFormat::AArch64) => (TEST_IAS.min(ids.ubs_bits), ids.ias_bits.min(48)),
         Some(CbFormat::AArch32Lpae) => (32, ids.ias_bits.min(40)),
         None => {
-            return Err(format!(
-                "no context format walks {} KiB tables: ID2 {:#010x} offers no AArch64 table of that granule and AArch32 long-descriptor contexts are 4 KiB only (ID0 {:#010x})",
-                granule.size() >> 10,
-                ids.id2,
-                ids.id0
-            ))
+            return Err(FormatError::NoContextFormat {
+                granule,
+                id0: ids.id0,
+                id2: ids.id2,
+            })
         }
     };
-    Lpae::new(granule, ias, oas, coherent).map_err(|e| format!("LPAE configuration: {e}"))
+    Ok(Lpae::new(granule, ias, oas, coherent)?)
 }
 
 impl Probe for Smmuv2Probe {
@@ -116,23 +119,29 @@ impl Probe for Smmuv2Probe {
         env: &mut dyn ProbeEnv,
         _pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
-    ) -> Result<Self::Driver<'p>, String> {
+    ) -> Result<Self::Driver<'p>, ProbeError> {
         let v = match variant::by_compatible(t.compatible) {
             Lookup::Driven(v) => v,
-            Lookup::LeftAlone(why) => return Err(format!("{}: {why}", t.name)),
+            Lookup::LeftAlone(why) => {
+                return Err(ProbeError::LeftAlone {
+                    node: String::from(t.name),
+                    why,
+                })
+            }
             Lookup::Unknown => {
-                return Err(format!(
-                    "{}: compatible {:?} is not an SMMUv1/v2",
-                    t.name, t.compatible
-                ))
+                return Err(ProbeError::UnknownCompatible {
+                    node: String::from(t.name),
+                    compatible: String::from(t.compatible),
+                    expected: "an SMMUv1/v2",
+                })
             }
         };
-        let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+        let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
         let mmio = env.map_device(t.name, reg)?;
         let mut hw = Smmuv2Hw::probe(Regs::new(mmio), v, env.clock())
-            .map_err(|e| format!("{}: {e}", t.name))?;
+            .map_err(ProbeError::driver(t.name, Step::Identify))?;
         hw.check_reg_size(reg.size)
-            .map_err(|e| format!("{}: {e}", t.name))?;
+            .map_err(ProbeError::driver(t.name, Step::RegSize))?;
         hw.set_barrier(env.dma_barrier());
         let ids = *hw.ids();
         env.diag(&id_line(t.name, &v, &ids));
@@ -142,7 +151,9 @@ impl Probe for Smmuv2Probe {
             drv.set_coherent(t.dma_coherent);
             return Ok(drv);
         }
-        let notes = hw.reset().map_err(|e| format!("{} reset: {e}", t.name))?;
+        let notes = hw
+            .reset()
+            .map_err(ProbeError::driver(t.name, Step::Reset))?;
         for n in &notes {
             env.diag(&format!("{}: {n}", t.name));
         }
@@ -165,12 +176,19 @@ impl Probe for Smmuv2Probe {
         untestable(driver)
     }
 
-    fn table_format(driver: &Self::Driver<'_>, granule: Granule) -> Result<(Lpae, bool), String> {
+    fn table_format(
+        driver: &Self::Driver<'_>,
+        granule: Granule,
+    ) -> Result<(Lpae, bool), ProbeError> {
         // The walker's coherency is the device tree's (`dma-coherent`), as
         // Linux takes it; the tables are cleaned for a non-coherent one.
         let coherent = driver.coherent();
-        let lpae = format_for(driver.hw().ids(), granule, coherent)
-            .map_err(|e| format!("{}: {e}", Iommu::name(driver)))?;
+        let lpae = format_for(driver.hw().ids(), granule, coherent).map_err(|cause| {
+            ProbeError::Format {
+                node: String::from(Iommu::name(driver)),
+                cause,
+            }
+        })?;
         Ok((lpae, coherent))
     }
 
@@ -211,21 +229,25 @@ impl Probe for Smmuv2Probe {
         if !(v.qcom && v.mmu500()) || facts.tbus.is_empty() {
             return None;
         }
-        Some(tbu::choose(facts).map(|c| c.describe()))
+        Some(
+            tbu::choose(facts)
+                .map(|c| c.describe())
+                .map_err(|e| format!("{e}")),
+        )
     }
 
     fn self_master<'p>(
         env: &mut dyn ProbeEnv,
         pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
-    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
+    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, ProbeError> {
         let Lookup::Driven(v) = variant::by_compatible(t.compatible) else {
             return Ok(None);
         };
         if !variant::may_have_atos(t.compatible) {
             return tbu_port(env, pool, t, v.version);
         }
-        let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+        let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
         let mmio = env.map_device(t.name, reg)?;
         let name = format!("{} ATOS", t.name);
         match AtosPort::new(mmio, v.version, env.clock(), pool, &name) {
@@ -249,7 +271,7 @@ fn tbu_port<'p>(
     pool: &'p DmaPool,
     t: &ProbeTarget<'_>,
     version: Version,
-) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
+) -> Result<Option<Box<dyn DmaMaster + 'p>>, ProbeError> {
     let choice = match Smmuv2Probe::described_port(&t.port) {
         None => return Ok(None),
         Some(Err(why)) => {
@@ -258,15 +280,20 @@ fn tbu_port<'p>(
         }
         Some(Ok(_)) => match tbu::choose(&t.port) {
             Ok(c) => c,
-            Err(why) => return Err(format!("{}: {why}", t.name)),
+            Err(cause) => {
+                return Err(ProbeError::NoTbu {
+                    node: String::from(t.name),
+                    cause,
+                })
+            }
         },
     };
-    let tbu_reg = choice
-        .tbu
-        .reg
-        .clone()
-        .map_err(|e| format!("{} {}: {e}", t.name, choice.tbu.name))?;
-    let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+    let tbu_reg = choice.tbu.reg.map_err(|cause| ProbeError::TbuReg {
+        node: String::from(t.name),
+        tbu: choice.tbu.name.clone(),
+        cause: Box::new(cause),
+    })?;
+    let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
     let mut regs = Regs::new(env.map_device(t.name, reg)?);
     let ids = Ids::decode(
         regs.get(ID0_REG),

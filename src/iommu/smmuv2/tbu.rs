@@ -248,10 +248,31 @@ pub fn free_sid(t: &TbuNode, used: &[(u32, u32)]) -> Option<u32> {
     })
 }
 
+/// Why a Qualcomm MMU-500's described TBUs offer no debug port
+/// ([`choose`]): each unused TBU's reason, grouped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoTbu {
+    /// `not tbu@…, tbu@…: why` per reason, in tree order.
+    pub others: Vec<String>,
+}
+
+impl fmt::Display for NoTbu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no TBU can serve as its own port (")?;
+        for (i, o) in self.others.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(o)?;
+        }
+        f.write_str(")")
+    }
+}
+
 /// The TBU and stream the port uses for an IOMMU with `facts`: a TBU with
 /// no power domain or clock first, then (with `qcom-tbu=all`) any, in tree
 /// order; `Err` with why none can be.
-pub fn choose<'t>(facts: &PortFacts<'t>) -> Result<TbuChoice<'t>, String> {
+pub fn choose<'t>(facts: &PortFacts<'t>) -> Result<TbuChoice<'t>, NoTbu> {
     let tbus = facts.tbus;
     let gated = |t: &TbuNode| t.power_domains || t.clocks;
     let candidates = tbus
@@ -292,10 +313,7 @@ pub fn choose<'t>(facts: &PortFacts<'t>) -> Result<TbuChoice<'t>, String> {
         .collect();
     match picked {
         Some((tbu, sid)) => Ok(TbuChoice { tbu, sid, others }),
-        None => Err(format!(
-            "no TBU can serve as its own port ({})",
-            others.join("; ")
-        )),
+        None => Err(NoTbu { others }),
     }
 }
 

@@ -9,7 +9,7 @@ use super::coherency::CacheOps;
 use super::driver::{Smmuv3, Smmuv3Config};
 use super::regs::Regs;
 use crate::iommu::pgtable::{Granule, Lpae};
-use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{FormatError, Probe, ProbeEnv, ProbeError, ProbeTarget, RegBlock, Step};
 use crate::iommu::Iommu;
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::PhysRange;
@@ -29,20 +29,21 @@ pub const SMMUV3_PAGE0_FRAME: u64 = 0x1_0000;
 /// Refuses a `reg` smaller than the frame the register accessor will reach
 /// (it would trip its bounds check), with the node's numbers: 128 KiB, or
 /// 64 KiB when Page 1 is reached through Page 0.
-pub fn check_frame(name: &str, reg: PhysRange, page0_regs_only: bool) -> Result<(), String> {
-    let (need, what) = if page0_regs_only {
-        (
-            SMMUV3_PAGE0_FRAME,
-            "Page 0 only, cavium,cn9900-broken-page1-regspace",
-        )
+pub fn check_frame(name: &str, reg: PhysRange, page0_regs_only: bool) -> Result<(), ProbeError> {
+    let need = if page0_regs_only {
+        SMMUV3_PAGE0_FRAME
     } else {
-        (SMMUV3_FRAME, "Page 0 + Page 1")
+        SMMUV3_FRAME
     };
     if reg.size < need {
-        return Err(format!(
-            "{name}: reg {reg} is {:#x} bytes, smaller than the {need:#x}-byte SMMUv3 frame ({what})",
-            reg.size
-        ));
+        return Err(ProbeError::RegTooSmall {
+            node: String::from(name),
+            reg,
+            need,
+            block: RegBlock::Smmuv3 {
+                page0_only: page0_regs_only,
+            },
+        });
     }
     Ok(())
 }
@@ -63,8 +64,8 @@ impl Probe for Smmuv3Probe {
         env: &mut dyn ProbeEnv,
         pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
-    ) -> Result<Self::Driver<'p>, String> {
-        let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+    ) -> Result<Self::Driver<'p>, ProbeError> {
+        let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
         check_frame(t.name, reg, t.page0_regs_only)?;
         let mmio = env.map_device(t.name, reg)?;
         let defaults = Smmuv3Config::default();
@@ -85,18 +86,18 @@ impl Probe for Smmuv3Probe {
             ..defaults
         };
         let mut smmu = Smmuv3::probe(Regs::for_config(mmio, &config), env.clock(), pool, config)
-            .map_err(|e| format!("{} probe: {e}", t.name))?;
+            .map_err(ProbeError::driver(t.name, Step::Probe))?;
         env.diag(&format!("{}: {}", t.name, smmu.features()));
         // The masters' spans get their level-2 stream tables now, while no
         // invalidation is needed; every other span stays on the shared
         // abort table (docs/hw/smmuv3.md §6.4).
         for &sid in t.stream_ids {
             smmu.prepare_stream(sid)
-                .map_err(|e| format!("{} stream {sid:#x}: {e}", t.name))?;
+                .map_err(ProbeError::driver(t.name, Step::Stream(sid)))?;
         }
         let stale = smmu
             .reset_and_enable()
-            .map_err(|e| format!("{} enable: {e}", t.name))?;
+            .map_err(ProbeError::driver(t.name, Step::Enable))?;
         if stale.0 != 0 {
             env.diag(&format!(
                 "{}: global errors found before enable and acknowledged: {stale}",
@@ -111,7 +112,11 @@ impl Probe for Smmuv3Probe {
         Ok(Smmuv3Iommu::new(smmu, t.name, false, caching))
     }
 
-    fn table_format(driver: &Self::Driver<'_>, granule: Granule) -> Result<(Lpae, bool), String> {
+    fn table_format(
+        driver: &Self::Driver<'_>,
+        granule: Granule,
+    ) -> Result<(Lpae, bool), ProbeError> {
+        let node = || String::from(Iommu::name(driver));
         let smmu = driver.smmu();
         let f = smmu.features();
         let supported = match granule {
@@ -120,16 +125,17 @@ impl Probe for Smmuv3Probe {
             Granule::K64 => f.gran64k,
         };
         if !supported {
-            return Err(format!(
-                "{}: IDR5 does not offer the {} KiB granule asked for",
-                Iommu::name(driver),
-                granule.size() >> 10
-            ));
+            return Err(ProbeError::Format {
+                node: node(),
+                cause: FormatError::Idr5 { granule },
+            });
         }
         let coherent = smmu.coherent();
         let oas = u32::from(f.oas_bits).min(48);
-        let lpae = Lpae::new(granule, TEST_IAS, oas, coherent)
-            .map_err(|e| format!("LPAE configuration: {e:?}"))?;
+        let lpae = Lpae::new(granule, TEST_IAS, oas, coherent).map_err(|e| ProbeError::Format {
+            node: node(),
+            cause: FormatError::Lpae(e),
+        })?;
         Ok((lpae, coherent))
     }
 }
@@ -146,14 +152,27 @@ mod tests {
         let r64 = PhysRange::new(PhysAddr(0x0900_0000), 0x1_0000);
         let r128 = PhysRange::new(PhysAddr(0x0900_0000), 0x2_0000);
         let err = check_frame("smmu@9000000", r64, false).unwrap_err();
+        assert_eq!(
+            err,
+            ProbeError::RegTooSmall {
+                node: String::from("smmu@9000000"),
+                reg: r64,
+                need: SMMUV3_FRAME,
+                block: RegBlock::Smmuv3 { page0_only: false },
+            }
+        );
+        let text = err.to_string();
         assert!(
-            err.contains("0x20000-byte") && err.contains("Page 0 + Page 1"),
-            "{err}"
+            text.contains("0x20000-byte") && text.contains("Page 0 + Page 1"),
+            "{text}"
         );
         assert_eq!(check_frame("smmu@9000000", r64, true), Ok(()));
         assert_eq!(check_frame("smmu@9000000", r128, false), Ok(()));
         let small = PhysRange::new(PhysAddr(0x0900_0000), 0x8000);
         let err = check_frame("smmu@9000000", small, true).unwrap_err();
-        assert!(err.contains("0x10000-byte"), "{err}");
+        assert!(
+            matches!(err, ProbeError::RegTooSmall { need: SMMUV3_PAGE0_FRAME, reg, .. } if reg == small)
+        );
+        assert!(err.to_string().contains("0x10000-byte"), "{err}");
     }
 }

@@ -27,7 +27,9 @@ use super::variant;
 use crate::dma::DmaMaster;
 use crate::iommu::pgtable::sun50i::Sun50i;
 use crate::iommu::pgtable::Granule;
-use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{
+    FormatError, MapError, Probe, ProbeEnv, ProbeError, ProbeTarget, RegBlock, Step,
+};
 use crate::mm::dma_pool::DmaPool;
 use crate::mm::PhysRange;
 use crate::mmio::{Mmio, VolatileMmio};
@@ -49,19 +51,21 @@ impl Probe for Sun50iProbe {
         env: &mut dyn ProbeEnv,
         _pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
-    ) -> Result<Self::Driver<'p>, String> {
-        let variant = variant::by_compatible(t.compatible).ok_or_else(|| {
-            format!(
-                "{}: compatible {:?} is not an H6 or H616 IOMMU",
-                t.name, t.compatible
-            )
-        })?;
-        let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+    ) -> Result<Self::Driver<'p>, ProbeError> {
+        let variant =
+            variant::by_compatible(t.compatible).ok_or_else(|| ProbeError::UnknownCompatible {
+                node: String::from(t.name),
+                compatible: String::from(t.compatible),
+                expected: "an H6 or H616 IOMMU",
+            })?;
+        let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
         if reg.size < REG_SPAN {
-            return Err(format!(
-                "{}: reg {reg} is {:#x} bytes, smaller than the {REG_SPAN:#x}-byte register block",
-                t.name, reg.size
-            ));
+            return Err(ProbeError::RegTooSmall {
+                node: String::from(t.name),
+                reg,
+                need: REG_SPAN,
+                block: RegBlock::Sun50i,
+            });
         }
         let controls = match t.controls_error {
             Some(e) => Controls {
@@ -78,24 +82,30 @@ impl Probe for Sun50iProbe {
         }
         let mmio = env.map_device(t.name, reg)?;
         let mut hw = Sun50iHw::new(Regs::new(mmio), variant, env.clock());
-        let version = hw
-            .identify()
-            .map_err(|e| format!("{}: {e}; {}", t.name, controls.summary()))?;
+        let version = hw.identify().map_err(|cause| ProbeError::Unanswered {
+            node: String::from(t.name),
+            cause,
+            ccu: controls.summary(),
+        })?;
         env.diag(&format!(
             "{}: {} IOMMU, VERSION {version:#x}, {} micro-TLB slots",
             t.name, variant.name, variant.masters
         ));
-        hw.enable().map_err(|e| format!("{} enable: {e}", t.name))?;
+        hw.enable()
+            .map_err(ProbeError::driver(t.name, Step::Enable))?;
         let driver = Sun50iIommu::new(hw, t.name, false);
         env.diag(&format!("{}: {}", t.name, driver.pmu_status()));
         Ok(driver)
     }
 
     fn table_format(
-        _driver: &Self::Driver<'_>,
+        driver: &Self::Driver<'_>,
         granule: Granule,
-    ) -> Result<(Sun50i, bool), String> {
-        table_format(granule)
+    ) -> Result<(Sun50i, bool), ProbeError> {
+        table_format(granule).map_err(|cause| ProbeError::Format {
+            node: String::from(crate::iommu::Iommu::name(driver)),
+            cause,
+        })
     }
 
     /// The VA debug port (docs/hw/sun50i.md §11): documented on H616; on
@@ -130,14 +140,14 @@ impl Probe for Sun50iProbe {
         env: &mut dyn ProbeEnv,
         pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
-    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, String> {
+    ) -> Result<Option<Box<dyn DmaMaster + 'p>>, ProbeError> {
         let Some(v) = variant::by_compatible(t.compatible) else {
             return Ok(None);
         };
         if v.va_port == Some(false) {
             return Ok(None);
         }
-        let reg = t.reg.ok_or_else(|| format!("{}: no usable reg", t.name))?;
+        let reg = t.reg.ok_or_else(|| ProbeError::no_reg(t.name))?;
         let mmio = env.map_device(t.name, reg)?;
         let name = format!("{} VA port", t.name);
         let port = VaPort::new(mmio, env.clock(), &name);
@@ -201,7 +211,7 @@ impl Controls {
 pub fn turn_on_controls<M: Mmio>(
     node: &str,
     controls: &[ControlRef],
-    map: &mut dyn FnMut(&str, PhysRange) -> Result<M, String>,
+    map: &mut dyn FnMut(&str, PhysRange) -> Result<M, MapError>,
 ) -> Controls {
     let mut c = Controls {
         lines: Vec::new(),
@@ -287,12 +297,9 @@ fn names(refs: &[&ControlRef]) -> String {
 /// 4 KiB only (docs/hw/sun50i.md §4); the walker does not snoop the CPU
 /// caches (Linux cleans every table line), so tables are written for a
 /// non-coherent walker.
-pub fn table_format(granule: Granule) -> Result<(Sun50i, bool), String> {
+pub fn table_format(granule: Granule) -> Result<(Sun50i, bool), FormatError> {
     if granule != Granule::K4 {
-        return Err(format!(
-            "sun50i: the IOMMU has 4 KiB pages only (docs/hw/sun50i.md §4); the {} KiB granule asked for cannot be walked",
-            granule.size() >> 10
-        ));
+        return Err(FormatError::FourKibOnly { granule });
     }
     Ok((Sun50i, false))
 }

@@ -466,7 +466,13 @@ fn a_second_context_is_refused_until_the_first_is_released() {
 fn only_4k_pages_are_offered() {
     assert!(super::probe::table_format(Granule::K4).is_ok());
     let e = super::probe::table_format(Granule::K16).unwrap_err();
-    assert!(e.contains("4 KiB pages only"), "{e}");
+    assert_eq!(
+        e,
+        crate::iommu::probe::FormatError::FourKibOnly {
+            granule: Granule::K16
+        }
+    );
+    assert!(e.to_string().contains("4 KiB pages only"), "{e}");
     assert!(super::probe::table_format(Granule::K64).is_err());
 }
 

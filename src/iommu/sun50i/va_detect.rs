@@ -25,15 +25,17 @@
 use super::hw::Sun50iHw;
 use super::regs::{R_VA, R_VA_DATA};
 use super::va_port::VaPort;
+use super::Sun50iError;
+use crate::dma::DmaError;
 use crate::dma::DmaMaster;
 use crate::iommu::pgtable::sun50i::Sun50i;
 use crate::iommu::pgtable::{Codec, Prot};
 use crate::mm::cache::CacheMaintenance;
-use crate::mm::dma_pool::DmaPool;
+use crate::mm::dma_pool::{DmaError as PoolError, DmaPool};
 use crate::mm::{Iova, PhysAddr};
 use crate::mmio::Mmio;
 use alloc::format;
-use alloc::string::String;
+use core::fmt;
 use core::time::Duration;
 
 /// The register pattern (its complement is written too).
@@ -52,8 +54,95 @@ const PT_OFF: usize = 0x4000;
 const DATA_OFF: usize = 0x5000;
 const ALLOC: u64 = 0x8000;
 
-/// The port found, or why not: the text a `#` line carries.
-pub type Detection = Result<String, String>;
+/// The port found: its `Display` says which checks passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found;
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "VA_DATA (0x194) held {PATTERN:#010x} and {:#010x}; a translated read of a mapped page at IOVA {CHECK_IOVA:#x} through the port returned its {} words {DATA:08x?}",
+            !PATTERN,
+            DATA.len()
+        )
+    }
+}
+
+/// What the check saw that says the port is not there (or could not be
+/// checked); `Display` is the text the `#` line carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotFound {
+    /// VA_DATA did not hold a word written to it.
+    Register {
+        /// The word written.
+        wrote: u32,
+        /// What read back.
+        read: u32,
+    },
+    /// Some micro-TLB slots translate: TTB is not repointed.
+    Translating {
+        /// The masters' bits (BYPASS clear).
+        masters: u32,
+    },
+    /// No memory for the private table.
+    NoMemory(PoolError),
+    /// TTB could not be pointed at the private table.
+    SetTtb(Sun50iError),
+    /// A translated read through the port failed.
+    Read {
+        /// The IOVA read.
+        iova: Iova,
+        /// What the port reported.
+        cause: DmaError,
+    },
+    /// TTB could not be put back after the check.
+    RestoreTtb {
+        /// The driver's TTB.
+        old: u32,
+        /// The driver's error.
+        cause: Sun50iError,
+    },
+    /// The reads returned all zeros.
+    AllZeros,
+    /// The reads returned other words than the page holds.
+    Words([u32; 4]),
+}
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let iova = CHECK_IOVA;
+        match self {
+            Self::Register { wrote, read } => {
+                write!(f, "VA_DATA (0x194): wrote {wrote:#010x}, read {read:#010x}")
+            }
+            Self::Translating { masters } => write!(
+                f,
+                "BYPASS leaves masters {masters:#x} translating: TTB is not repointed for the check"
+            ),
+            Self::NoMemory(e) => write!(f, "no memory for the check's table: {e}"),
+            Self::SetTtb(e) => write!(f, "TTB for the check: {e}"),
+            Self::Read { iova, cause } => write!(
+                f,
+                "a translated read at IOVA {iova} through the port: {cause:?}"
+            ),
+            Self::RestoreTtb { old, cause } => {
+                write!(f, "TTB {old:#x} not restored after the check: {cause}")
+            }
+            Self::AllZeros => write!(
+                f,
+                "a translated read at IOVA {iova:#x} through VA/VA_DATA/VA_CONFIG returned all zeros, expected {DATA:08x?}"
+            ),
+            Self::Words(words) => write!(
+                f,
+                "a translated read at IOVA {iova:#x} returned {words:08x?}, expected {DATA:08x?}"
+            ),
+        }
+    }
+}
+
+/// The port found, or what the check saw.
+pub type Detection = Result<Found, NotFound>;
 
 /// The port of `node` (variant `name`), if the check finds it: `Some` with
 /// a `diag` line saying which checks passed, or `None` with one saying
@@ -96,13 +185,13 @@ pub fn detect<M: Mmio, P: Mmio>(
     registers(hw)?;
     let translating = hw.translating();
     if translating != 0 {
-        return Err(format!(
-            "BYPASS leaves masters {translating:#x} translating: TTB is not repointed for the check"
-        ));
+        return Err(NotFound::Translating {
+            masters: translating,
+        });
     }
     let buf = pool
         .alloc_below(ALLOC, 1 << 32)
-        .map_err(|e| format!("no memory for the check's table: {e}"))?;
+        .map_err(NotFound::NoMemory)?;
     let bus = buf.bus_addr().0;
     let at = |off: usize| bus + off as u64;
     let dir = (CHECK_IOVA >> 20) as usize;
@@ -121,13 +210,12 @@ pub fn detect<M: Mmio, P: Mmio>(
     }
     cache.clean(buf.cpu_addr().0 as usize, ALLOC as usize);
     let old = hw.ttb();
-    hw.set_ttb(at(DIR_OFF))
-        .map_err(|e| format!("TTB for the check: {e}"))?;
+    hw.set_ttb(at(DIR_OFF)).map_err(NotFound::SetTtb)?;
     let read = read_words(port);
     // Back to the driver's table whatever the port did.
     let restored = hw
         .set_ttb(u64::from(old))
-        .map_err(|e| format!("TTB {old:#x} not restored after the check: {e}"));
+        .map_err(|cause| NotFound::RestoreTtb { old, cause });
     if restored.is_err() {
         // TTB may still point at the private table: keep its frames out of
         // the pool rather than let a later allocation be walked.
@@ -137,34 +225,23 @@ pub fn detect<M: Mmio, P: Mmio>(
     }
     let words = read?;
     restored?;
-    let iova = CHECK_IOVA;
     if words == [0; 4] {
-        return Err(format!(
-            "a translated read at IOVA {iova:#x} through VA/VA_DATA/VA_CONFIG returned all zeros, expected {DATA:08x?}"
-        ));
+        return Err(NotFound::AllZeros);
     }
     if words != DATA {
-        return Err(format!(
-            "a translated read at IOVA {iova:#x} returned {words:08x?}, expected {DATA:08x?}"
-        ));
+        return Err(NotFound::Words(words));
     }
-    Ok(format!(
-        "VA_DATA (0x194) held {PATTERN:#010x} and {:#010x}; a translated read of a mapped page at IOVA {iova:#x} through the port returned its {} words {DATA:08x?}",
-        !PATTERN,
-        DATA.len()
-    ))
+    Ok(Found)
 }
 
 /// Step 1: VA_DATA holds the pattern and its complement (VA is left 0).
-fn registers<M: Mmio>(hw: &Sun50iHw<M>) -> Result<(), String> {
+fn registers<M: Mmio>(hw: &Sun50iHw<M>) -> Result<(), NotFound> {
     let regs = hw.regs();
     for wrote in [PATTERN, !PATTERN] {
         regs.set(R_VA_DATA, wrote);
         let read = regs.get(R_VA_DATA);
         if read != wrote {
-            return Err(format!(
-                "VA_DATA (0x194): wrote {wrote:#010x}, read {read:#010x}"
-            ));
+            return Err(NotFound::Register { wrote, read });
         }
     }
     regs.set(R_VA_DATA, 0);
@@ -173,13 +250,13 @@ fn registers<M: Mmio>(hw: &Sun50iHw<M>) -> Result<(), String> {
 }
 
 /// Step 2's reads, one word per port access.
-fn read_words<P: Mmio>(port: &mut VaPort<P>) -> Result<[u32; 4], String> {
+fn read_words<P: Mmio>(port: &mut VaPort<P>) -> Result<[u32; 4], NotFound> {
     let mut words = [0u32; 4];
     for (i, w) in words.iter_mut().enumerate() {
         let iova = Iova(u64::from(CHECK_IOVA) + 4 * i as u64);
         let mut b = [0u8; 4];
         port.read(iova, &mut b, Duration::from_millis(10))
-            .map_err(|e| format!("a translated read at IOVA {iova} through the port: {e:?}"))?;
+            .map_err(|cause| NotFound::Read { iova, cause })?;
         *w = u32::from_le_bytes(b);
     }
     Ok(words)

@@ -6,7 +6,7 @@
 
 use super::{VirtioIommu, VirtioIommuDevice};
 use crate::iommu::pgtable::{Granule, Lpae};
-use crate::iommu::probe::{Probe, ProbeEnv, ProbeTarget};
+use crate::iommu::probe::{FormatError, Probe, ProbeEnv, ProbeError, ProbeTarget, Step};
 use crate::mm::dma_pool::DmaPool;
 use crate::mmio::VolatileMmio;
 use alloc::format;
@@ -28,14 +28,17 @@ impl Probe for VirtioIommuProbe {
         env: &mut dyn ProbeEnv,
         pool: &'p DmaPool,
         t: &ProbeTarget<'_>,
-    ) -> Result<Self::Driver<'p>, String> {
-        let f = t
-            .function
-            .ok_or_else(|| format!("{}: no PCI function", t.name))?;
-        let what = |e: &dyn core::fmt::Display| format!("{} ({}): {e}", t.name, f.bdf);
-        let (layout, mmio) = env.open_virtio(f).map_err(|e| what(&e))?;
+    ) -> Result<Self::Driver<'p>, ProbeError> {
+        let f = t.function.ok_or_else(|| ProbeError::NoFunction {
+            node: String::from(t.name),
+        })?;
+        let (layout, mmio) = env.open_virtio(f).map_err(|cause| ProbeError::OpenVirtio {
+            node: String::from(t.name),
+            bdf: f.bdf,
+            cause,
+        })?;
         let dev = VirtioIommuDevice::bring_up(mmio, layout, env.clock(), pool, env.dma_barrier())
-            .map_err(|e| what(&e))?;
+            .map_err(ProbeError::driver(t.name, Step::Function(f.bdf)))?;
         env.diag(&format!(
             "{}: virtio-iommu at {}: {}",
             t.name,
@@ -48,18 +51,21 @@ impl Probe for VirtioIommuProbe {
     /// The device walks no tables: the LPAE tables are the core's record
     /// only, written as for a coherent walker, with a 48-bit output.  The
     /// granule must be one of the device's page sizes (`page_size_mask`).
-    fn table_format(driver: &Self::Driver<'_>, granule: Granule) -> Result<(Lpae, bool), String> {
+    fn table_format(
+        driver: &Self::Driver<'_>,
+        granule: Granule,
+    ) -> Result<(Lpae, bool), ProbeError> {
+        let format_error = |cause| ProbeError::Format {
+            node: String::from(crate::iommu::Iommu::name(driver)),
+            cause,
+        };
         let mask = driver.device().info().page_size_mask;
         let page = granule.size();
         if mask == 0 || !page.is_multiple_of(1u64 << mask.trailing_zeros()) {
-            return Err(format!(
-                "{}: page_size_mask {mask:#x} has no page size dividing the {} KiB granule",
-                crate::iommu::Iommu::name(driver),
-                page >> 10
-            ));
+            return Err(format_error(FormatError::PageSizeMask { mask, granule }));
         }
         let lpae = Lpae::new(granule, RECORD_IAS, 48, true)
-            .map_err(|e| format!("LPAE configuration: {e:?}"))?;
+            .map_err(|e| format_error(FormatError::Lpae(e)))?;
         Ok((lpae, true))
     }
 
@@ -71,31 +77,44 @@ impl Probe for VirtioIommuProbe {
         env: &mut dyn ProbeEnv,
         streams: &[u32],
         ranges: &[(u64, u64)],
-    ) -> Result<(), String> {
+    ) -> Result<(), ProbeError> {
         let name = String::from(crate::iommu::Iommu::name(driver));
         let (lo, hi) = driver.device().info().input_range;
         for &(start, size) in ranges {
             if start < lo || start + size - 1 > hi {
-                return Err(format!(
-                    "{name}: test IOVAs {start:#x}+{size:#x} outside the input range {lo:#x}..={hi:#x}"
-                ));
+                return Err(ProbeError::IovaOutsideInput {
+                    node: name,
+                    start,
+                    size,
+                    lo,
+                    hi,
+                });
             }
         }
         for &sid in streams {
-            let regions = driver
-                .device_mut()
-                .probe_endpoint(sid)
-                .map_err(|e| format!("{name}: PROBE endpoint {sid:#x}: {e}"))?;
+            let regions =
+                driver
+                    .device_mut()
+                    .probe_endpoint(sid)
+                    .map_err(|cause| ProbeError::Endpoint {
+                        node: name.clone(),
+                        sid,
+                        cause,
+                    })?;
             for r in &regions {
                 env.diag(&format!(
                     "{name}: endpoint {sid:#x} reserved {:?} [{:#x}..={:#x}]",
                     r.kind, r.start, r.end
                 ));
                 if let Some(&(s, n)) = ranges.iter().find(|&&(s, n)| r.overlaps(s, n)) {
-                    return Err(format!(
-                        "{name}: test IOVAs {s:#x}+{n:#x} collide with endpoint {sid:#x}'s reserved region {:#x}..={:#x}",
-                        r.start, r.end
-                    ));
+                    return Err(ProbeError::IovaReserved {
+                        node: name,
+                        start: s,
+                        size: n,
+                        sid,
+                        region_start: r.start,
+                        region_end: r.end,
+                    });
                 }
             }
         }

@@ -250,7 +250,7 @@ pub struct Report {
     /// Dynamic `/reserved-memory` nodes (no `reg`), counted.
     pub dynamic_reserved: usize,
     /// The console, or why there is none usable.
-    pub console: Result<ConsoleReport, String>,
+    pub console: Result<ConsoleReport, DtError>,
     /// `"hvc"`, `"smc"` or `None` (no `/psci`).
     pub psci: Option<&'static str>,
     /// How the image's bounded waits will wait on this board: the virtual
@@ -690,7 +690,7 @@ pub fn probe(dtb: &[u8], lookups: Lookups) -> Result<Report, DtError> {
                 None,
                 format!("no console the image can find: the board would be silent ({e})"),
             );
-            Err(e.to_string())
+            Err(e)
         }
     };
 
@@ -1504,7 +1504,7 @@ impl Report {
                 let _ = write!(
                     o,
                     "\"console\":{{\"error\":{},\"driven\":false}},",
-                    json_str(e)
+                    json_str(&e.to_string())
                 );
             }
         }

@@ -16,7 +16,6 @@ use super::address::translate_reg;
 use super::error::DtError;
 use super::reader::{Fdt, Node};
 use crate::mm::addr::PhysRange;
-use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -28,7 +27,7 @@ pub struct TbuNode {
     /// Its first `compatible`.
     pub compatible: String,
     /// Its first `reg` entry, translated; `Err` with why it is unusable.
-    pub reg: Result<PhysRange, String>,
+    pub reg: Result<PhysRange, DtError>,
     /// First stream ID it serves.
     pub first_sid: u32,
     /// How many stream IDs it serves.
@@ -88,7 +87,7 @@ pub fn tbus_of(fdt: &Fdt<'_>, phandle: u32) -> Result<Vec<TbuNode>, DtError> {
         if smmu != phandle {
             return Ok(true);
         }
-        let reg = translate_reg(loc, 0).map_err(|e| format!("reg: {e}"));
+        let reg = translate_reg(loc, 0);
         out.push(TbuNode {
             name: n.name().to_string(),
             compatible: compatible.to_string(),
@@ -151,7 +150,10 @@ mod tests {
         let t = TbuNode {
             name: "tbu@0".into(),
             compatible: "qcom,sdm845-tbu".into(),
-            reg: Err("none".into()),
+            reg: Err(DtError::MissingProperty {
+                node: super::super::DtName::new("tbu@0"),
+                prop: "reg",
+            }),
             first_sid: 0x1400,
             count: 0x400,
             power_domains: false,

@@ -6,8 +6,8 @@
 //! the parent's address cells, 2 size cells).
 #![forbid(unsafe_code)]
 
-use super::enumerate::{Window, WindowKind};
-use crate::mm::{PhysAddr, PhysRange};
+use super::enumerate::{PciError, Window, WindowKind};
+use crate::mm::{MapCause, PhysAddr, PhysRange};
 use crate::platform::dt::address::{translate_address, translate_reg, Cells};
 use crate::platform::dt::reader::Fdt;
 use crate::platform::dt::DtError;
@@ -64,6 +64,24 @@ impl fmt::Display for HostError {
                     "PCI host `bus-range` <{first:#x} {last:#x}> is not a valid bus span"
                 )
             }
+        }
+    }
+}
+
+/// Why the functions below one host bridge could not be listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnumerationError {
+    /// The ECAM window could not be mapped.
+    MapEcam(MapCause),
+    /// Enumeration itself failed.
+    Pci(PciError),
+}
+
+impl fmt::Display for EnumerationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MapEcam(e) => write!(f, "mapping ECAM: {e}"),
+            Self::Pci(e) => write!(f, "{e}"),
         }
     }
 }

@@ -15,3 +15,4 @@ pub use caps::{Capability, CAP_VENDOR};
 pub use config::Bdf;
 pub use ecam::Ecam;
 pub use enumerate::{enumerate, Bar, BarKind, Function, PciError, Window, WindowKind};
+pub use host::{EnumerationError, HostError};
