@@ -305,6 +305,12 @@ fn tbu_port<'p>(
     regs.set_layout(ids.layout);
     let tbu_mmio = env.map_device(&choice.tbu.name, tbu_reg)?;
     env.diag(&format!("{}: self master: {}", t.name, choice.describe()));
+    // A TBU that is not powered may never answer a read, which no
+    // timeout bounds: leave the lab a breadcrumb before the first access.
+    env.diag(&format!(
+        "{}: the first access to {} registers at {:#x} comes with the first transfer through it (the preflight); a run that stops silently from here on most likely stopped on that access (TBU unpowered or unclocked: iommu_bringup.qcom-tbu=none avoids it)",
+        t.name, choice.tbu.name, tbu_reg.base.0
+    ));
     let name = format!("{} {} ECATS", t.name, choice.tbu.name);
     Ok(Some(Box::new(TbuPort::new(
         regs,
