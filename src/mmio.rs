@@ -27,7 +27,7 @@ mod model;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub use access::recover;
-pub use field::{Reg32, Reg64};
+pub use field::{NamedReg, Reg32, Reg64, RegBlock};
 pub use fixup::{capture, take_bus_fault, BusFault, FaultKind};
 pub use model::{ModelMmio, RegisterModel, Width};
 

@@ -84,3 +84,78 @@ typed_reg!(
     read64,
     write64
 );
+
+/// A 32-bit register named for errors: its byte offset in a register block
+/// and the name its primary source gives it, with `tock-registers` fields
+/// `R` (`()` for a register without named fields).  Families whose blocks
+/// are one flat page (sun50i, DART) name every register this way and reach
+/// them through a [`RegBlock`].
+pub struct NamedReg<R: RegisterLongName = ()> {
+    /// Byte offset in the register block.
+    pub offset: usize,
+    /// The primary source's name.
+    pub name: &'static str,
+    _r: PhantomData<R>,
+}
+
+impl<R: RegisterLongName> NamedReg<R> {
+    /// The register `name` at byte offset `offset`.
+    pub const fn new(offset: usize, name: &'static str) -> Self {
+        Self {
+            offset,
+            name,
+            _r: PhantomData,
+        }
+    }
+}
+
+impl<R: RegisterLongName> Clone for NamedReg<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<R: RegisterLongName> Copy for NamedReg<R> {}
+
+impl<R: RegisterLongName> core::fmt::Debug for NamedReg<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({:#x})", self.name, self.offset)
+    }
+}
+
+/// Typed access to one flat register block over any [`Mmio`]: every
+/// method is exactly one 32-bit access.
+pub struct RegBlock<M: Mmio> {
+    mmio: M,
+}
+
+impl<M: Mmio> RegBlock<M> {
+    /// Wraps a register block.
+    pub fn new(mmio: M) -> Self {
+        Self { mmio }
+    }
+
+    /// The underlying block.
+    pub fn mmio(&self) -> &M {
+        &self.mmio
+    }
+
+    /// One 32-bit load.
+    pub fn read<R: RegisterLongName>(&self, reg: NamedReg<R>) -> LocalRegisterCopy<u32, R> {
+        LocalRegisterCopy::new(self.mmio.read32(reg.offset))
+    }
+
+    /// One 32-bit load, as a number.
+    pub fn get<R: RegisterLongName>(&self, reg: NamedReg<R>) -> u32 {
+        self.mmio.read32(reg.offset)
+    }
+
+    /// One 32-bit store of a raw value.
+    pub fn set<R: RegisterLongName>(&self, reg: NamedReg<R>, value: u32) {
+        self.mmio.write32(reg.offset, value);
+    }
+
+    /// One 32-bit store of field values (unnamed fields 0).
+    pub fn write<R: RegisterLongName>(&self, reg: NamedReg<R>, value: FieldValue<u32, R>) {
+        self.set(reg, value.value);
+    }
+}

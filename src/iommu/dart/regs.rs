@@ -9,10 +9,7 @@
 //! [`LocalRegisterCopy`]s so fields are read by name.
 #![forbid(unsafe_code)]
 
-use crate::mmio::Mmio;
-use core::marker::PhantomData;
-use tock_registers::fields::FieldValue;
-use tock_registers::{LocalRegisterCopy, RegisterLongName};
+use tock_registers::RegisterLongName;
 
 pub use bits::*;
 
@@ -144,33 +141,10 @@ pub mod bits {
 }
 
 /// A 32-bit register: byte offset and name (for errors).
-pub struct Reg<R: RegisterLongName> {
-    /// Byte offset in the register block.
-    pub offset: usize,
-    /// The sources' name.
-    pub name: &'static str,
-    _r: PhantomData<R>,
-}
-
-impl<R: RegisterLongName> Clone for Reg<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<R: RegisterLongName> Copy for Reg<R> {}
-
-impl<R: RegisterLongName> core::fmt::Debug for Reg<R> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{} ({:#x})", self.name, self.offset)
-    }
-}
+pub use crate::mmio::NamedReg as Reg;
 
 const fn r<R: RegisterLongName>(offset: usize, name: &'static str) -> Reg<R> {
-    Reg {
-        offset,
-        name,
-        _r: PhantomData,
-    }
+    Reg::new(offset, name)
 }
 
 /// A register without named fields.
@@ -258,41 +232,7 @@ pub mod t8110 {
 }
 
 /// Typed access to one DART register block over any [`Mmio`].
-pub struct Regs<M: Mmio> {
-    mmio: M,
-}
-
-impl<M: Mmio> Regs<M> {
-    /// Wraps a register block.
-    pub fn new(mmio: M) -> Self {
-        Self { mmio }
-    }
-
-    /// The underlying block.
-    pub fn mmio(&self) -> &M {
-        &self.mmio
-    }
-
-    /// One 32-bit load.
-    pub fn read<R: RegisterLongName>(&self, reg: Reg<R>) -> LocalRegisterCopy<u32, R> {
-        LocalRegisterCopy::new(self.mmio.read32(reg.offset))
-    }
-
-    /// One 32-bit load, as a number.
-    pub fn get<R: RegisterLongName>(&self, reg: Reg<R>) -> u32 {
-        self.mmio.read32(reg.offset)
-    }
-
-    /// One 32-bit store of a raw value.
-    pub fn set<R: RegisterLongName>(&self, reg: Reg<R>, value: u32) {
-        self.mmio.write32(reg.offset, value);
-    }
-
-    /// One 32-bit store of field values (unnamed fields 0).
-    pub fn write<R: RegisterLongName>(&self, reg: Reg<R>, value: FieldValue<u32, R>) {
-        self.set(reg, value.value);
-    }
-}
+pub use crate::mmio::RegBlock as Regs;
 
 #[cfg(test)]
 mod tests {

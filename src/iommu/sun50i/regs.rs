@@ -8,10 +8,7 @@
 //! fields are read by name.
 #![forbid(unsafe_code)]
 
-use crate::mmio::Mmio;
-use core::marker::PhantomData;
-use tock_registers::fields::FieldValue;
-use tock_registers::{LocalRegisterCopy, RegisterLongName};
+use tock_registers::RegisterLongName;
 
 pub use bits::*;
 
@@ -88,27 +85,10 @@ pub mod bits {
 }
 
 /// A 32-bit register: byte offset and name (for errors).
-pub struct Reg<R: RegisterLongName> {
-    /// Byte offset in the register block.
-    pub offset: usize,
-    /// The manual's name.
-    pub name: &'static str,
-    _r: PhantomData<R>,
-}
-
-impl<R: RegisterLongName> Clone for Reg<R> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<R: RegisterLongName> Copy for Reg<R> {}
+pub use crate::mmio::NamedReg as Reg;
 
 const fn r<R: RegisterLongName>(offset: usize, name: &'static str) -> Reg<R> {
-    Reg {
-        offset,
-        name,
-        _r: PhantomData,
-    }
+    Reg::new(offset, name)
 }
 
 /// A register without named fields.
@@ -239,41 +219,7 @@ pub const fn dm_aut_bit(d: u8, m: u8, write: bool) -> u32 {
 }
 
 /// Typed access to one sun50i IOMMU register block over any [`Mmio`].
-pub struct Regs<M: Mmio> {
-    mmio: M,
-}
-
-impl<M: Mmio> Regs<M> {
-    /// Wraps a register block.
-    pub fn new(mmio: M) -> Self {
-        Self { mmio }
-    }
-
-    /// The underlying block.
-    pub fn mmio(&self) -> &M {
-        &self.mmio
-    }
-
-    /// One 32-bit load.
-    pub fn read<R: RegisterLongName>(&self, reg: Reg<R>) -> LocalRegisterCopy<u32, R> {
-        LocalRegisterCopy::new(self.mmio.read32(reg.offset))
-    }
-
-    /// One 32-bit load, as a number.
-    pub fn get<R: RegisterLongName>(&self, reg: Reg<R>) -> u32 {
-        self.mmio.read32(reg.offset)
-    }
-
-    /// One 32-bit store of a raw value.
-    pub fn set<R: RegisterLongName>(&self, reg: Reg<R>, value: u32) {
-        self.mmio.write32(reg.offset, value);
-    }
-
-    /// One 32-bit store of field values (unnamed fields 0).
-    pub fn write<R: RegisterLongName>(&self, reg: Reg<R>, value: FieldValue<u32, R>) {
-        self.set(reg, value.value);
-    }
-}
+pub use crate::mmio::RegBlock as Regs;
 
 #[cfg(test)]
 mod tests {
