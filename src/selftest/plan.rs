@@ -18,7 +18,7 @@ use crate::platform::dt::iommus::{
     IommuList,
 };
 use crate::platform::dt::report::{platform_master_unusable, Unusable};
-use crate::platform::dt::tbus::{tbus_of, PortFacts, TbuNode};
+use crate::platform::dt::tbus::{served_streams, tbus_of, PortFacts, TbuNode};
 use crate::platform::dt::{translate_reg, DtError, Fdt};
 use crate::platform::pci::{self, EnumerationError, Function, HostError};
 use crate::virtio;
@@ -89,8 +89,9 @@ pub struct Planned {
     pub controls_error: Option<DtError>,
     /// The Qualcomm TBU nodes that name it (`platform::dt::tbus`).
     pub tbus: Vec<TbuNode>,
-    /// Every stream (ID, mask) a DT master uses on it: platform `iommus`
-    /// references and PCI `iommu-map` entries, used or not.
+    /// Every stream (ID, mask) a DT master uses on it that a TBU port
+    /// must avoid: platform `iommus` references, and the IDs of PCI
+    /// `iommu-map` entries one of [`Self::tbus`] serves, used or not.
     pub dt_streams: Vec<(u32, u32)>,
     /// `iommu_bringup.qcom-tbu`.
     pub qcom_tbu: QcomTbu,
@@ -225,13 +226,14 @@ pub fn plan_with(
             p.tbus = tbus_of(&fdt, ph).unwrap_or_default();
         }
     }
-    // Every stream a PCI `iommu-map` routes, enumerated or not: a self
-    // master must not take one (`dt-probe` counts them the same way).
+    // Every stream a PCI `iommu-map` routes to one of the IOMMU's TBUs,
+    // enumerated or not: a TBU port must not take one (`dt-probe` counts
+    // them the same way).
     let _ = for_each_pci_iommu_map(&fdt, &list, |_, map| {
         for e in map.entries() {
             if let Some(p) = planned.get_mut(e.iommu) {
                 p.dt_streams
-                    .extend((0..e.length.min(0x1_0000)).map(|k| (e.sid_base.wrapping_add(k), 0)));
+                    .extend(served_streams(&p.tbus, e.sid_base, e.length));
             }
         }
         Ok(true)

@@ -110,6 +110,11 @@ pub const TBU_TIMEOUT: Duration = Duration::from_millis(1);
 /// Largest transfer (one probe per 4 KiB page it touches).
 pub const TBU_MAX_TRANSFER: usize = 4096;
 
+/// Bytes of a TBU's `reg` the port reaches: DEBUG_SID_HALT (+0x0) to the
+/// end of DEBUG_AXUSER (+0x30, 64 bits).  A smaller `reg` is not used: the
+/// MMIO layer would refuse the access (a panic), not the TBU.
+pub const TBU_REG_SPAN: u64 = reg::AXUSER as u64 + 8;
+
 /// Why one probe gave no address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TbuError {
@@ -206,7 +211,7 @@ impl TbuChoice<'_> {
             t.name,
             self.sid,
             t.first_sid,
-            t.first_sid + t.count.saturating_sub(1),
+            t.first_sid.saturating_add(t.count.saturating_sub(1)),
         );
         for o in &self.others {
             s.push_str("; ");
@@ -222,11 +227,23 @@ pub fn unusable(t: &TbuNode, policy: QcomTbu) -> Option<&'static str> {
     if !t.enabled {
         return Some("disabled in the DT");
     }
-    if t.reg.is_err() {
-        return Some("its reg does not translate");
+    match &t.reg {
+        Err(_) => return Some("its reg does not translate"),
+        Ok(r) if r.size < TBU_REG_SPAN => {
+            return Some("its reg is smaller than the 0x38 bytes of debug registers the port uses")
+        }
+        Ok(_) => {}
     }
-    if t.count == 0 || t.first_sid >> 10 != (t.first_sid + t.count - 1) >> 10 {
+    // Both numbers come from the DT: no addition may overflow.
+    let last = t
+        .count
+        .checked_sub(1)
+        .and_then(|n| t.first_sid.checked_add(n));
+    let Some(last) = last.filter(|last| t.first_sid >> 10 == last >> 10) else {
         return Some("its stream-id range does not fit one 10-bit DEBUG_SID_HALT.SID window");
+    };
+    if last > 0xffff {
+        return Some("its stream IDs are wider than the 16 bits an SMMUv2 stream ID has");
     }
     match policy {
         QcomTbu::None => Some("iommu_bringup.qcom-tbu=none"),

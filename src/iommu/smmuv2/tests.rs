@@ -1241,3 +1241,55 @@ fn tbu_waits_are_bounded_and_name_the_register() {
         );
     }
 }
+
+/// A TBU node as the DT gives it: `tbu@150d9000`'s range and a 4 KiB
+/// `reg`, ungated.
+fn tbu_node(first_sid: u32, count: u32, reg_size: u64) -> crate::platform::dt::tbus::TbuNode {
+    crate::platform::dt::tbus::TbuNode {
+        name: "tbu@150d9000".into(),
+        compatible: "qcom,sdm845-tbu".into(),
+        reg: Ok(crate::mm::PhysRange::new(PhysAddr(0x150d_9000), reg_size)),
+        first_sid,
+        count,
+        power_domains: false,
+        clocks: false,
+        interconnects: true,
+        enabled: true,
+    }
+}
+
+/// Stream ranges and `reg`s the DT gets wrong make a TBU unusable with a
+/// reason, never a panic: `first + count - 1` must not overflow, and a
+/// `reg` smaller than the debug registers would fail the MMIO layer's
+/// bounds check (a panic) at the first access.
+#[test]
+fn tbu_nodes_the_dt_gets_wrong_are_unusable_not_a_panic() {
+    use super::tbu::{choose, unusable};
+    use crate::platform::bootargs::QcomTbu;
+    use crate::platform::dt::tbus::PortFacts;
+    let ok = tbu_node(0x1400, 0x400, 0x1000);
+    assert_eq!(unusable(&ok, QcomTbu::Ungated), None);
+    for (t, why) in [
+        (tbu_node(u32::MAX, 1, 0x1000), "wider than the 16 bits"),
+        (tbu_node(u32::MAX, u32::MAX, 0x1000), "one 10-bit"),
+        (tbu_node(0x1400, 0, 0x1000), "one 10-bit"),
+        (tbu_node(0x1_0000, 0x400, 0x1000), "wider than the 16 bits"),
+        (tbu_node(0x1400, 0x400, 0x30), "smaller than the 0x38 bytes"),
+    ] {
+        let got = unusable(&t, QcomTbu::All);
+        assert!(got.is_some_and(|w| w.contains(why)), "{t:?}: {got:?}");
+        let tbus = [t];
+        let facts = PortFacts {
+            compatible: "qcom,sdm845-smmu-500",
+            tbus: &tbus,
+            dt_streams: &[],
+            qcom_tbu: QcomTbu::All,
+        };
+        let e = choose(&facts).unwrap_err();
+        assert!(format!("{e}").contains(why), "{e}");
+    }
+    assert_eq!(
+        unusable(&tbu_node(0x1400, 0x400, 0x38), QcomTbu::Ungated),
+        None
+    );
+}

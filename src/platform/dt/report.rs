@@ -27,7 +27,7 @@ use super::iommus::{
     read_pci_iommu_map, IommuKind, IommuList, IommuNode, MAX_IOMMU_CELLS, PAGE0_REGS_ONLY_PROPERTY,
 };
 use super::reader::{Fdt, Located};
-use super::tbus::{tbus_of, PortFacts, TbuNode};
+use super::tbus::{served_streams, tbus_of, PortFacts, TbuNode};
 use super::{discover_sections, PsciConduit};
 use crate::mm::addr::{PhysAddr, PhysRange};
 use crate::platform::bootargs::{Bootargs, QcomTbu};
@@ -986,7 +986,7 @@ fn master_for(
         .flat_map(|p| p.entries.iter())
         .filter(|e| e.iommu == i)
     {
-        dt_streams.extend((0..e.length.min(0x1_0000)).map(|k| (e.sid_base.wrapping_add(k), 0)));
+        dt_streams.extend(served_streams(&n.tbus, e.sid_base, e.length));
     }
     let facts = PortFacts {
         compatible: &n.compatible,

@@ -49,6 +49,33 @@ impl TbuNode {
     }
 }
 
+/// IDs in one DEBUG_SID_HALT.SID window: a TBU serving more is never used
+/// as a port (`iommu::smmuv2::tbu::unusable`).
+const SID_WINDOW: u32 = 0x400;
+
+/// The stream IDs `sid_base..sid_base + length` (a PCI `iommu-map` entry)
+/// that one of `tbus` serves, each as (ID, mask 0): the only ones a TBU
+/// port's choice of stream must avoid (`iommu::smmuv2::tbu::free_sid`).
+/// Clipped to the TBUs' ranges so that a map covering every requester ID
+/// (QEMU's `<0 &smmu 0 0x10000>`) costs nothing on an IOMMU without TBUs,
+/// rather than 64 Ki entries of the image's heap.
+pub fn served_streams(
+    tbus: &[TbuNode],
+    sid_base: u32,
+    length: u32,
+) -> impl Iterator<Item = (u32, u32)> + '_ {
+    let map_end = u64::from(sid_base) + u64::from(length);
+    tbus.iter()
+        .filter(|t| t.count <= SID_WINDOW)
+        .flat_map(move |t| {
+            let lo = u64::from(sid_base).max(u64::from(t.first_sid));
+            let hi = map_end.min(u64::from(t.first_sid) + u64::from(t.count));
+            // Both ends are at most u32::MAX + 1 and `hi` is only reached
+            // exclusively, so every ID yielded fits a u32.
+            (lo..hi).filter_map(|sid| u32::try_from(sid).ok().map(|sid| (sid, 0)))
+        })
+}
+
 /// `compatible` names a Qualcomm TBU (`qcom,<soc>-tbu`).
 pub fn is_tbu_compatible(c: &str) -> bool {
     c.strip_prefix("qcom,")
@@ -143,6 +170,49 @@ mod tests {
         assert!(!is_tbu_compatible("qcom,-tbu"));
         assert!(!is_tbu_compatible("qcom,sdm845-smmu-500"));
         assert!(!is_tbu_compatible("arm,mmu-500"));
+    }
+
+    #[test]
+    fn served_streams_are_the_map_clipped_to_the_tbus() {
+        let t = |first_sid, count| TbuNode {
+            first_sid,
+            count,
+            ..tbu()
+        };
+        // A map over every requester ID, on an IOMMU without TBUs: nothing.
+        assert_eq!(served_streams(&[], 0, 0x1_0000).count(), 0);
+        let tbus = [t(0x1400, 0x400), t(0x1c00, 0x400)];
+        let got: Vec<(u32, u32)> = served_streams(&tbus, 0x17fe, 0x500).collect();
+        let want: Vec<(u32, u32)> = [0x17fe, 0x17ff]
+            .into_iter()
+            .chain(0x1c00..0x1cfe)
+            .map(|s| (s, 0))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(served_streams(&tbus, 0, 0x1_0000).count(), 0x800);
+        // Ends past u32: clipped, no overflow; a TBU no port can use adds nothing.
+        assert_eq!(
+            served_streams(&[t(u32::MAX, 1)], u32::MAX, u32::MAX).collect::<Vec<_>>(),
+            [(u32::MAX, 0)]
+        );
+        assert_eq!(served_streams(&[t(0, u32::MAX)], 0, 0x1_0000).count(), 0);
+    }
+
+    fn tbu() -> TbuNode {
+        TbuNode {
+            name: "tbu@0".into(),
+            compatible: "qcom,sdm845-tbu".into(),
+            reg: Err(DtError::MissingProperty {
+                node: super::super::DtName::new("tbu@0"),
+                prop: "reg",
+            }),
+            first_sid: 0x1400,
+            count: 0x400,
+            power_domains: false,
+            clocks: false,
+            interconnects: true,
+            enabled: true,
+        }
     }
 
     #[test]

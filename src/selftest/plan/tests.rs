@@ -101,6 +101,17 @@ fn a_good_tree_runs_the_smmu_with_both_edus() {
     assert!(notes.is_empty(), "{notes:?}");
 }
 
+/// QEMU's map covers every requester ID: on an IOMMU without TBUs none of
+/// it is kept for a TBU port's stream choice (it was 64 Ki entries, 512 KiB
+/// of the image's heap, held for the whole run).
+#[test]
+fn a_full_iommu_map_costs_nothing_without_tbus() {
+    let (p, _) = plan(&tree(Some(1), FULL_MAP, |_| {}), &two_edus());
+    assert_eq!(state(&p, "smmuv3@9050000"), "run");
+    assert!(p[0].tbus.is_empty());
+    assert_eq!(p[0].dt_streams.len(), 0);
+}
+
 #[test]
 fn an_smmu_without_iommu_cells_fails_by_name_and_its_map_fails_too() {
     let (p, _) = plan(&tree(None, FULL_MAP, |_| {}), &two_edus());
