@@ -36,6 +36,12 @@ pub struct ModelMaster<T> {
     /// The stream ID the IOMMU really sees, when discovery got it wrong
     /// (a requester-ID alias, a wrong `iommu-map`); `None`: [`Self::stream`].
     pub wire_stream: Option<u32>,
+    /// A device that never starts a write the IOMMU would refuse: it
+    /// reports [`DmaError::NotIdle`] instead (as a channel still busy from
+    /// an earlier job would), while every write that translates works — so
+    /// a blocking case cannot tell "blocked" from "never tried" by bytes and
+    /// heartbeat alone.
+    pub never_starts_refused: bool,
 }
 
 impl<T: Translate> ModelMaster<T> {
@@ -49,6 +55,7 @@ impl<T: Translate> ModelMaster<T> {
             dead: false,
             dma_mask: u64::MAX,
             wire_stream: None,
+            never_starts_refused: false,
         }
     }
 
@@ -83,6 +90,12 @@ impl<T: Translate> DmaMaster for ModelMaster<T> {
         if self.dead {
             return Ok(DmaReport {
                 bytes: data.len(),
+                status: 0,
+            });
+        }
+        if self.never_starts_refused && self.xlate(iova.0, true, 0).is_err() {
+            return Err(DmaError::NotIdle {
+                stream: self.stream,
                 status: 0,
             });
         }

@@ -31,6 +31,7 @@ struct Opts {
     skip_sync: bool,
     per_page_cost: bool,
     dead: bool,
+    never_starts_refused: bool,
     leaf_only_driver: bool,
     truncate_tlbi_32: bool,
     range_one_page_short: bool,
@@ -45,6 +46,7 @@ impl Default for Opts {
             skip_sync: false,
             per_page_cost: false,
             dead: false,
+            never_starts_refused: false,
             leaf_only_driver: false,
             truncate_tlbi_32: false,
             range_one_page_short: false,
@@ -74,6 +76,7 @@ fn run_catalogue(o: Opts) -> (Results, &'static [&'static str]) {
     let declared = iommu.skip_sync_failures();
     let mut m0 = ModelMaster::new(0x20, "toy0", iommu.port());
     m0.dead = o.dead;
+    m0.never_starts_refused = o.never_starts_refused;
     let mut m1 = ModelMaster::new(0x28, "toy1", iommu.port());
     // One domain per master, or the one shared context.
     let n = if o.shape.shared_context { 1 } else { 2 };
@@ -292,6 +295,25 @@ fn a_dead_master_cannot_pass_as_blocked() {
         assert_eq!(*outcome, Outcome::Fail, "{case}: {diags:?}");
         assert!(
             diags.iter().any(|d| d.contains("heartbeat")),
+            "{case}: {diags:?}"
+        );
+    }
+}
+
+#[test]
+fn a_master_that_never_starts_the_refused_write_cannot_pass_as_blocked() {
+    // Every write that translates works (so the heartbeat lands), and a
+    // refused one is never started (`NotIdle`): memory is untouched as if
+    // the IOMMU blocked it.  The attempt itself must fail the case.
+    let (r, _) = run_catalogue(Opts {
+        never_starts_refused: true,
+        ..Opts::default()
+    });
+    for case in ["unmap_invalidate_blocks_dma", "readonly_blocks_write"] {
+        let (outcome, diags) = find(&r, case);
+        assert_eq!(*outcome, Outcome::Fail, "{case}: {diags:?}");
+        assert!(
+            diags.iter().any(|d| d.contains("never started")),
             "{case}: {diags:?}"
         );
     }
