@@ -33,6 +33,7 @@ extern "C" fn rust_entry(
         relocs_unknown: bad_relocs,
         reloc_probe_stored: image.reloc_probe_stored,
         reloc_probe_actual: image.reloc_probe_actual,
+        relocs_expected: image.rela_entries + crate::selftest::relr::count(image.relr),
     };
     super::start(facts, dtb_slice(&dtb))
 }

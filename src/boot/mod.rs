@@ -68,6 +68,9 @@ pub struct EntryFacts {
     pub reloc_probe_stored: u64,
     /// The object's PC-relative address.
     pub reloc_probe_actual: u64,
+    /// Relocations the image's `.rela.dyn` and `.relr.dyn` hold, counted
+    /// by Rust (`selftest::relr::count`), not by `boot.S`.
+    pub relocs_expected: u64,
 }
 
 static EXIT: spin::Once<ExitMethod> = spin::Once::new();
@@ -237,6 +240,7 @@ pub fn start(entry: EntryFacts, dtb: Result<(&'static [u8], PhysAddr), DtError>)
         relocs_unknown: entry.relocs_unknown,
         reloc_probe_stored: entry.reloc_probe_stored,
         reloc_probe_actual: entry.reloc_probe_actual,
+        relocs_expected: entry.relocs_expected,
         dtb: info.dtb,
         memory: info.memory.as_slice().to_vec(),
         reserved: info.reserved.as_slice().to_vec(),

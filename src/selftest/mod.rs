@@ -14,6 +14,7 @@ pub mod needs;
 pub mod plan;
 pub mod platform;
 pub mod preflight;
+pub mod relr;
 pub mod runner;
 pub mod setup_error;
 

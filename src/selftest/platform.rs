@@ -166,6 +166,10 @@ pub struct PlatformFacts {
     pub reloc_probe_stored: u64,
     /// The same object's address computed PC-relatively.
     pub reloc_probe_actual: u64,
+    /// Relocations the image holds, counted from its sections by Rust
+    /// ([`super::relr::count`] plus the RELA entries), independently of
+    /// `boot.S`'s own count.
+    pub relocs_expected: u64,
     /// Where the DTB is.
     pub dtb: PhysRange,
     /// `/memory` ranges.
@@ -326,6 +330,13 @@ fn relocation_applied(ctx: &mut PlatformCtx<'_>) -> Report {
     r.check(
         f.relocs_total > 0,
         format_args!("no relocations found: the probe below cannot be trusted"),
+    );
+    r.check(
+        f.relocs_total == f.relocs_expected,
+        format_args!(
+            "boot.S applied {} relocations but the image's .rela.dyn and .relr.dyn hold {}: some pointers were not relocated",
+            f.relocs_total, f.relocs_expected
+        ),
     );
     r.check(
         f.reloc_probe_stored == f.reloc_probe_actual,
@@ -610,6 +621,7 @@ mod tests {
             load_base: PhysAddr(0x4020_0000),
             image_size: 0x10_0000,
             relocs_total: 42,
+            relocs_expected: 42,
             relocs_unknown: 0,
             reloc_probe_stored: 0x4021_0000,
             reloc_probe_actual: 0x4021_0000,
@@ -696,6 +708,19 @@ mod tests {
         let mut f = good_facts();
         f.reloc_probe_stored = 0x1_0000; // unrelocated link-time address
         assert_eq!(run(f, "relocation_applied").outcome, Outcome::Fail);
+
+        // boot.S skipped some (the probe pointer happened to be done).
+        let mut f = good_facts();
+        f.relocs_total = f.relocs_expected - 1;
+        let r = run(f, "relocation_applied");
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(
+            r.diags
+                .iter()
+                .any(|d| d.contains("applied 41 relocations but")),
+            "{:?}",
+            r.diags
+        );
 
         let mut f = good_facts();
         f.reserved.push(range(0x4020_0000, 0x1000));

@@ -8,7 +8,14 @@ use core::ptr::addr_of;
 extern "C" {
     static __image_start: u8;
     static __image_end: u8;
+    static __rela_start: u8;
+    static __rela_end: u8;
+    static __relr_start: u64;
+    static __relr_end: u64;
 }
+
+/// Bytes of one ELF64 RELA entry (r_offset, r_info, r_addend).
+const RELA_ENTRY: u64 = 24;
 
 /// A byte whose address is stored in relocated data, to prove relocation.
 static RELOC_MARKER: u8 = 0x5a;
@@ -32,6 +39,12 @@ pub struct ImageFacts {
     pub reloc_probe_stored: u64,
     /// The object's PC-relative address.
     pub reloc_probe_actual: u64,
+    /// Entries in `.rela.dyn` (what `boot.S` walked as RELA).
+    pub rela_entries: u64,
+    /// The words of `.relr.dyn`, as linked (RELR is not itself relocated),
+    /// for a count of what `boot.S` should have applied that does not come
+    /// from `boot.S`.
+    pub relr: &'static [u64],
 }
 
 /// Measures the running image: its size and the relocation probe (stored pointer vs. actual address).
@@ -43,10 +56,19 @@ pub fn measure_image() -> ImageFacts {
     // SAFETY: RELOC_PROBE is an initialised static; the volatile read stops
     // the compiler from folding it to its link-time value.
     let stored = unsafe { core::ptr::read_volatile(addr_of!(RELOC_PROBE)) } as *const u8 as u64;
+    let rela = addr_of!(__rela_end) as u64 - addr_of!(__rela_start) as u64;
+    let relr_start = addr_of!(__relr_start);
+    let relr_words = (addr_of!(__relr_end) as usize - relr_start as usize) / 8;
+    // SAFETY: linker.ld places __relr_start and __relr_end around
+    // `.relr.dyn`, 8-byte aligned, inside the loaded image (before `.data`,
+    // so the loader copied it); nothing writes it after boot.S read it.
+    let relr = unsafe { core::slice::from_raw_parts(relr_start, relr_words) };
     ImageFacts {
         image_size: end - start,
         reloc_probe_stored: stored,
         reloc_probe_actual: addr_of!(RELOC_MARKER) as u64,
+        rela_entries: rela / RELA_ENTRY,
+        relr,
     }
 }
 
