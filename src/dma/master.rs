@@ -92,6 +92,17 @@ pub trait DmaMaster {
         None
     }
 
+    /// `Some(reason)` when this master finds its translation context by
+    /// reading the IOMMU's stream-mapping registers and refuses a stream
+    /// they do not map without sending a transaction (a CPU-driven
+    /// translation port): `default_deny` then says its verdict comes from
+    /// those registers, not from the IOMMU's cached configuration.  The
+    /// default — a master whose transactions the IOMMU matches itself — is
+    /// `None`.
+    fn detach_judged_by_registers(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Device writes `data` to memory at `iova`.
     fn write(&mut self, iova: Iova, data: &[u8], timeout: Duration) -> Result<DmaReport, DmaError>;
 

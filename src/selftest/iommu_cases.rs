@@ -1510,6 +1510,9 @@ fn default_deny<I: Observe, M: TableMemory>(t: &mut IommuTest<'_, I, M>) -> Repo
         return r;
     };
     let stream = t.masters[m].stream();
+    if let Some(why) = t.masters[m].detach_judged_by_registers() {
+        r.note(format_args!("{}: {why}", t.masters[m].name()));
+    }
     if let Err(e) = t.domains[d].detach(t.iommu, stream) {
         r.fail(format_args!("detaching {stream}: {e}"));
         return r;

@@ -28,6 +28,12 @@
 #![forbid(unsafe_code)]
 
 use super::hw::context_of;
+
+/// What `default_deny` says about a CPU-driven port (ATOS here, the
+/// Qualcomm TBU probe in `tbu.rs`): it finds its context bank by reading
+/// the SMRs and S2CRs on every transfer and refuses an unmatched or
+/// faulting stream itself, so a detach is judged from those registers.
+pub const BY_REGISTERS: &str = "through this port a detach is judged from the SMR/S2CR registers it reads before each probe (an unmatched or faulting stream is refused without a translation), not from configuration the SMMU may still have cached";
 use super::ids::Ids;
 use super::regs::*;
 use super::variant::Version;
@@ -244,6 +250,10 @@ impl<M: Mmio> DmaMaster for AtosPort<'_, M> {
 
     fn max_transfer(&self) -> usize {
         ATOS_MAX_TRANSFER
+    }
+
+    fn detach_judged_by_registers(&self) -> Option<&'static str> {
+        Some(BY_REGISTERS)
     }
 
     fn write(&mut self, iova: Iova, data: &[u8], timeout: Duration) -> Result<DmaReport, DmaError> {

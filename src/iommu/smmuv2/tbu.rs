@@ -591,6 +591,10 @@ impl<M: Mmio, T: Mmio> DmaMaster for TbuPort<'_, M, T> {
         Some(READS_ONLY)
     }
 
+    fn detach_judged_by_registers(&self) -> Option<&'static str> {
+        Some(super::atos::BY_REGISTERS)
+    }
+
     fn write(
         &mut self,
         iova: Iova,

@@ -1107,6 +1107,14 @@ fn the_catalogue_through_the_tbu_port_alone() {
     let (_, o, d) = r.iter().find(|(n, _, _)| *n == "fault_record").unwrap();
     assert_eq!(*o, Outcome::Pass, "{d:?}");
     assert!(d.iter().any(|d| d.contains("sid 0x17ff")), "{d:?}");
+    // The detach verdict says where it comes from.
+    let (_, o, d) = r.iter().find(|(n, _, _)| *n == "default_deny").unwrap();
+    assert_eq!(*o, Outcome::Pass, "{d:?}");
+    assert!(
+        d.iter()
+            .any(|d| d.contains("judged from the SMR/S2CR registers")),
+        "{d:?}"
+    );
 }
 
 #[test]
