@@ -404,9 +404,18 @@ pub fn serial_cmd(board: &Board, dtb_file: Option<&str>, image: usize, gz: usize
         gs = secs(gz),
         is = secs(image),
     );
-    match dtb_file {
-        Some(f) => {
-            s.push_str(&format!("loady ${{fdt_addr_r}}\n# ...send {f}.\n"));
+    let load = dtb_file.map(|f| format!("loady ${{fdt_addr_r}}\n# ...send {f}.\n"));
+    dtb_and_booti(&mut s, board, load);
+    s
+}
+
+/// The end every U-Boot script of a board shares: `dtb_load` (the lines
+/// that put the DTB at `${fdt_addr_r}`, `None` when no DTB was packaged),
+/// the board's device-tree fixups, then `booti`.
+fn dtb_and_booti(s: &mut String, board: &Board, dtb_load: Option<String>) {
+    match dtb_load {
+        Some(load) => {
+            s.push_str(&load);
             if !board.dt_fixups.is_empty() {
                 s.push_str(&format!(
                     "# Device-tree fixups (boards/{}/README.md):\n",
@@ -419,12 +428,19 @@ pub fn serial_cmd(board: &Board, dtb_file: Option<&str>, image: usize, gz: usize
             }
             s.push_str("booti ${kernel_addr_r} - ${fdt_addr_r}\n");
         }
-        None => s.push_str(
-            "# No DTB was packaged: boot with U-Boot's own control DTB.\n\
-             booti ${kernel_addr_r} - ${fdtcontroladdr}\n",
-        ),
+        None => {
+            if !board.dt_fixups.is_empty() {
+                s.push_str(&format!(
+                    "# The device-tree fixups of boards/{}/README.md need a packaged DTB: not applied.\n",
+                    board.name
+                ));
+            }
+            s.push_str(
+                "# No DTB was packaged: boot with U-Boot's own control DTB.\n\
+                 booti ${kernel_addr_r} - ${fdtcontroladdr}\n",
+            );
+        }
     }
-    s
 }
 
 fn bad(board: &Board, what: &str, e: bootfmt::FormatError) -> Error {
@@ -486,36 +502,10 @@ pub fn boot_cmd(board: &Board, dtb_file: Option<&str>) -> String {
          load ${{devtype}} ${{devnum}}:${{distro_bootpart}} ${{kernel_addr_r}} Image\n",
         board.name, board.soc, board.name, board.name
     );
-    match dtb_file {
-        Some(f) => {
-            s.push_str(&format!(
-                "load ${{devtype}} ${{devnum}}:${{distro_bootpart}} ${{fdt_addr_r}} {f}\n"
-            ));
-            if !board.dt_fixups.is_empty() {
-                s.push_str(&format!(
-                    "# Device-tree fixups (boards/{}/README.md):\n",
-                    board.name
-                ));
-                for line in board.dt_fixups.lines().filter(|l| !l.trim().is_empty()) {
-                    s.push_str(line.trim());
-                    s.push('\n');
-                }
-            }
-            s.push_str("booti ${kernel_addr_r} - ${fdt_addr_r}\n");
-        }
-        None => {
-            if !board.dt_fixups.is_empty() {
-                s.push_str(&format!(
-                    "# The device-tree fixups of boards/{}/README.md need a packaged DTB: not applied.\n",
-                    board.name
-                ));
-            }
-            s.push_str(
-                "# No DTB was packaged: boot with U-Boot's own control DTB.\n\
-                 booti ${kernel_addr_r} - ${fdtcontroladdr}\n",
-            );
-        }
-    }
+    let load = dtb_file.map(|f| {
+        format!("load ${{devtype}} ${{devnum}}:${{distro_bootpart}} ${{fdt_addr_r}} {f}\n")
+    });
+    dtb_and_booti(&mut s, board, load);
     s
 }
 
